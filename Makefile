@@ -1,0 +1,42 @@
+# The two commands: `make site` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: site test serve venv lint typecheck system-deps bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip uv
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make site: build the catalog site (index + docs) into public/
+site: $(STAMP)
+	$(BIN)/curate build
+	@echo "Built public/. Browse it with: make serve   (then open http://127.0.0.1:8000/)"
+
+serve: $(STAMP)
+	$(BIN)/curate serve --port 8000
+
+## system packages the tests drive for real (nginx, chromium); installed when missing and we are root
+system-deps:
+	@bash .ci/system-deps
+
+## make test: lint, type-check and run the whole offline suite
+test: $(STAMP) system-deps
+	$(BIN)/ruff check scripts tests benchmarks tools
+	$(BIN)/ruff format --check scripts tests benchmarks tools
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 --cov --cov-report=term:skip-covered
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf public .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Checking request files and the config: the logic behind ``curate check`` and the pre-commit hook."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from curate.config import CONFIG_PATH, Config, read_config
+from curate.errors import Problem, display_path
+from curate.requests import REQUESTS_DIR, Request, read_request
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CheckResult:
+    checked: int
+    requests: int
+    problems: list[Problem]
+    parsed: list[Request]
+
+
+def request_files(root: Path) -> list[Path]:
+    folder = root / REQUESTS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def check_files(root: Path, files: list[Path]) -> CheckResult:
+    """Check ``files`` (default: the config and every request); never raises for bad input."""
+    config_path = root / CONFIG_PATH
+    config_display = display_path(config_path)
+    config: Config | None = None
+    problems: list[Problem] = []
+    checked = 0
+    targets = files or [config_path, *request_files(root)]
+    wants_config = any(_same(f, config_path) for f in targets)
+    if config_path.exists():
+        config, config_problems = read_config(config_path, config_display)
+        if wants_config:
+            problems.extend(config_problems)
+        elif config_problems:
+            problems.append(
+                Problem(
+                    path=config_display,
+                    message="the catalog config has problems; requests are checked against the defaults",
+                    hint=f"run: curate check {config_display}",
+                )
+            )
+    elif wants_config:
+        problems.append(Problem(path=config_display, message="catalog config not found"))
+    parsed: list[Request] = []
+    n_requests = 0
+    for f in targets:
+        if _same(f, config_path):
+            checked += 1
+            continue
+        checked += 1
+        n_requests += 1
+        request, request_problems = read_request(f, display_path(f), config)
+        problems.extend(request_problems)
+        if request is not None:
+            parsed.append(request)
+    return CheckResult(checked=checked, requests=n_requests, problems=sorted(problems), parsed=parsed)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

@@ -1,0 +1,95 @@
+"""The ``curate`` command line: one module per verb under :mod:`curate.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from curate import __version__
+from curate.errors import CurateError, ValidationError, github_actions
+
+# verb -> (module under curate.commands, one-line help). Each module defines
+# ``add_arguments(parser)`` and ``run(args, root, env) -> int``.
+VERBS: dict[str, tuple[str, str]] = {
+    "check": ("check", "validate change requests and the catalog config"),
+    "new": ("new", "write a new change request"),
+    "schema": ("schema", "print the JSON Schema of change requests"),
+}
+
+DESCRIPTION = """\
+curate: a GitOps curated Python package catalog.
+
+Customers ask for packages with change requests (requests/*.yaml); curate validates them, resolves
+them for every target OS and Python version, vets every file, and builds a static package index
+and a browsable site from the vetted catalog (catalog/).
+"""
+
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Build the parser; only the verb named in ``argv`` is imported (start-up stays fast)."""
+    chosen = next((a for a in argv if a in VERBS), None)
+    parser = argparse.ArgumentParser(
+        prog="curate",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'curate VERB --help' for the options of one verb.",
+    )
+    parser.add_argument("--version", action="version", version=f"curate {__version__}")
+    parser.add_argument(
+        "-C",
+        "--root",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="the catalog repository (default: the current directory)",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    for verb, (module_name, help_text) in VERBS.items():
+        if verb != chosen:
+            sub.add_parser(verb, help=help_text)
+            continue
+        module = importlib.import_module(f"curate.commands.{module_name}")
+        doc = (module.__doc__ or help_text).strip()
+        p = sub.add_parser(
+            verb, help=help_text, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(argv)
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    env = dict(os.environ)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    try:
+        code: int = args._module.run(args, root=args.root, env=env)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            print(problem.format(), file=sys.stderr)
+            if github_actions(env):
+                print(problem.annotation())
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return exc.exit_code
+    except CurateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if github_actions(env):
+            print(f"::error::{exc}".replace("\n", "%0A"))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Validate change requests and the catalog config.
+
+With no FILES, checks catalog/config.yaml and every requests/*.yaml. Reports every problem in every
+file in one run as path:line:col: message, with a hint; exits 1 when there is any, 0 with a one-line
+summary when everything is clean. Under GitHub Actions (GITHUB_ACTIONS=true) each problem is also
+printed as an ::error annotation on the file's line. Never modifies a file and never uses the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from curate.checking import check_files
+from curate.errors import github_actions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files", nargs="*", type=Path, metavar="FILES", help="request files (or the config) to check"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when everything is clean")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    return check(root=root, files=args.files, env=env, quiet=args.quiet)
+
+
+def check(*, root: Path, files: Sequence[Path], env: Mapping[str, str], quiet: bool = False) -> int:
+    result = check_files(root, list(files))
+    for problem in result.problems:
+        print(problem.format(), file=sys.stderr)
+        if github_actions(env):
+            print(problem.annotation())
+    if result.problems:
+        n_files = len({p.path for p in result.problems})
+        print(f"{len(result.problems)} problem(s) in {n_files} of {result.checked} file(s)", file=sys.stderr)
+        return 1
+    if not quiet:
+        print(f"checked {result.checked} file(s): {result.requests} request(s), all valid")
+    return 0

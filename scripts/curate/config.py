@@ -1,0 +1,347 @@
+"""The catalog config, ``catalog/config.yaml``: targets, defaults, upstream, file serving, vetting policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from curate.errors import Problem, ValidationError, display_path
+from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
+from curate.validate import Reader, type_name
+from curate.yamlio import Document, KeyPath, load
+
+CONFIG_PATH = Path("catalog") / "config.yaml"
+PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
+FINDING_KINDS = (
+    "integrity",
+    "metadata",
+    "license-denied",
+    "license-unknown",
+    "vulnerability",
+    "yanked",
+    "sdist-only",
+    "lookalike",
+)
+FilesMode = Literal["mirror", "link"]
+
+_TOP_KEYS = ("site", "upstream", "python", "platforms", "targets", "files", "cache_dir", "vetting")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Waiver:
+    """A reviewer's decision to accept a finding for some versions of a project, until a date."""
+
+    id: str  # finding id, e.g. GHSA-xxxx or license-denied
+    project: str
+    versions: str  # a PEP 440 specifier set; "" means every version
+    justification: str
+    expires: dt.date
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project": self.project,
+            "versions": self.versions,
+            "justification": self.justification,
+            "expires": self.expires.isoformat(),
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Vetting:
+    license_allow: tuple[str, ...] = ()
+    license_deny: tuple[str, ...] = ()
+    advisories_source: Literal["none", "osv-dir", "osv-api"] = "none"
+    advisories_path: str = ""  # for osv-dir, relative to the repository root
+    block: tuple[str, ...] = ("integrity", "metadata", "license-denied", "vulnerability")
+    warn: tuple[str, ...] = ("license-unknown", "yanked", "sdist-only", "lookalike")
+    lookalike_distance: int = 1
+    waivers: tuple[Waiver, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    path: str
+    site_name: str
+    base_url: str  # where public/ is served, ending in "/"
+    index_url: str | None  # upstream simple index; None = the resolver's default
+    python_supported: tuple[str, ...]
+    python_default: tuple[str, ...]
+    platforms_default: tuple[OSName, ...]
+    platforms: tuple[Platform, ...]
+    files_mode: FilesMode = "mirror"
+    files_base_url: str | None = None  # link mode: where files live; None = the upstream URL
+    allow_sdist: bool = False
+    cache_dir: str | None = None
+    vetting: Vetting = dataclasses.field(default_factory=Vetting)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
+        return [p for p in self.platforms if p.os in os_names]
+
+    def targets_for(
+        self, os_names: tuple[str, ...] | list[str], pythons: tuple[str, ...] | list[str]
+    ) -> list[Target]:
+        return list(iter_targets(self.platforms_for(os_names), pythons))
+
+    def all_targets(self) -> list[Target]:
+        return list(iter_targets(self.platforms, self.python_supported))
+
+    def target(self, target_id: str) -> Target:
+        for t in self.all_targets():
+            if t.id == target_id:
+                return t
+        raise KeyError(target_id)
+
+    @property
+    def simple_url(self) -> str:
+        return self.base_url + "simple/"
+
+
+def load_config(root: Path) -> Config:
+    """Read and validate ``catalog/config.yaml`` under ``root``; raise ValidationError on problems."""
+    config, problems = read_config(root / CONFIG_PATH, display_path(root / CONFIG_PATH))
+    if config is None or problems:
+        raise ValidationError(problems)
+    return config
+
+
+def read_config(path: Path, display: str) -> tuple[Config | None, list[Problem]]:
+    if not path.exists():
+        return None, [
+            Problem(
+                path=display,
+                message="catalog config not found",
+                hint="run from the catalog repository's root",
+            )
+        ]
+    doc, problems = load(path, display)
+    if doc is None:
+        return None, problems
+    return parse_config(doc)
+
+
+def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
+    r = Reader(doc)
+    top = r.mapping(doc.data, (), _TOP_KEYS, "the catalog config")
+
+    site = r.mapping(top.get("site", {}), ("site",), ("name", "base_url"), "site")
+    site_name = r.string(site.get("name", "Python package catalog"), ("site", "name")) or ""
+    base_url = r.string(site.get("base_url", "http://127.0.0.1:8000/"), ("site", "base_url")) or "/"
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", base_url):
+        r.add(
+            ("site", "base_url"),
+            f"base_url must be an http(s) URL, got '{base_url}'",
+            "e.g. https://packages.example.com/",
+        )
+    if not base_url.endswith("/"):
+        base_url += "/"
+
+    index_url: str | None = None
+    if "upstream" in top and top["upstream"] is not None:
+        up = r.mapping(top["upstream"], ("upstream",), ("index_url",), "upstream")
+        if "index_url" in up and up["index_url"] is not None:
+            index_url = r.string(up["index_url"], ("upstream", "index_url"))
+            if index_url and not re.match(r"^(https?|file)://\S+$", index_url):
+                r.add(
+                    ("upstream", "index_url"),
+                    f"index_url must be a URL, got '{index_url}'",
+                    "e.g. https://upstream.example/simple/",
+                )
+
+    py = r.mapping(top.get("python", {}), ("python",), ("supported", "default"), "python")
+    supported = _versions(r, py.get("supported", ["3.11", "3.12", "3.13"]), ("python", "supported"))
+    default = _versions(r, py.get("default", supported), ("python", "default"))
+    for i, v in enumerate(default):
+        if supported and v not in supported:
+            r.add(
+                ("python", "default", i),
+                f"default Python {v} is not in python.supported",
+                f"supported: {', '.join(supported)}",
+            )
+
+    plat = r.mapping(top.get("platforms", {}), ("platforms",), ("default",), "platforms")
+    platforms_default = _os_list(r, plat.get("default", ["linux", "windows"]), ("platforms", "default"))
+
+    platforms = _platforms(r, top.get("targets"), ("targets",))
+    for os_name in platforms_default:
+        if not any(p.os == os_name for p in platforms):
+            r.add(("platforms", "default"), f"no target in 'targets' has os '{os_name}'")
+
+    files = r.mapping(top.get("files", {}), ("files",), ("mode", "base_url", "allow_sdist"), "files")
+    mode = r.string(files.get("mode", "mirror"), ("files", "mode")) or "mirror"
+    mode = r.choice(mode, ("files", "mode"), ("mirror", "link"), "files mode") or "mirror"
+    files_base_url = None
+    if files.get("base_url") is not None:
+        files_base_url = r.string(files["base_url"], ("files", "base_url"))
+    allow_sdist = r.boolean(files.get("allow_sdist", False), ("files", "allow_sdist")) or False
+
+    cache_dir = r.string(top["cache_dir"], ("cache_dir",)) if top.get("cache_dir") is not None else None
+    vetting = _vetting(r, top.get("vetting", {}), ("vetting",))
+
+    if r.problems:
+        return None, r.problems
+    return (
+        Config(
+            path=doc.path,
+            site_name=site_name,
+            base_url=base_url,
+            index_url=index_url,
+            python_supported=tuple(supported),
+            python_default=tuple(default),
+            platforms_default=tuple(platforms_default),
+            platforms=tuple(platforms),
+            files_mode="link" if mode == "link" else "mirror",
+            files_base_url=files_base_url,
+            allow_sdist=allow_sdist,
+            cache_dir=cache_dir,
+            vetting=vetting,
+            raw=top,
+        ),
+        [],
+    )
+
+
+def _versions(r: Reader, value: Any, key: KeyPath) -> list[str]:
+    if isinstance(value, list):
+        items: list[Any] = value
+    else:
+        items = [value]
+    out = []
+    for i, v in enumerate(items):
+        k = (*key, i) if isinstance(value, list) else key
+        if isinstance(v, float):
+            text = r.doc.texts.get(k, str(v))
+            r.add(
+                k,
+                f"Python version {text} must be quoted (YAML reads 3.10 as the number 3.1)",
+                f'write "{text}"',
+            )
+            continue
+        s = r.string(v, k)
+        if s is None:
+            continue
+        if not PYTHON_VERSION.match(s):
+            r.add(k, f"'{s}' is not a Python version like \"3.12\"")
+            continue
+        out.append(s)
+    return out
+
+
+def _os_list(r: Reader, value: Any, key: KeyPath) -> list[OSName]:
+    names = r.string_list(value, key) or []
+    out: list[OSName] = []
+    for i, n in enumerate(names):
+        k = (*key, i) if isinstance(value, list) else key
+        got = r.choice(n, k, OS_NAMES, "platform", OS_ALIASES)
+        if got is not None:
+            out.append(got)  # type: ignore[arg-type]
+    return out
+
+
+def _platforms(r: Reader, value: Any, key: KeyPath) -> list[Platform]:
+    if value is None:
+        r.add(
+            key,
+            "missing required field 'targets'",
+            "list the OS/arch targets and the wheel platform tags each accepts",
+        )
+        return []
+    if not isinstance(value, dict):
+        r.add(key, f"targets must be a mapping of name to target, not {type_name(value)}")
+        return []
+    out = []
+    for name, spec in value.items():
+        k = (*key, name)
+        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", str(name)):
+            r.add(k, f"target name '{name}' must be lower-case letters, digits, '-' and '_'")
+            continue
+        t = r.mapping(spec, k, ("os", "arch", "platform_tags"), f"target '{name}'")
+        if not all(r.require(t, k, f, f"target '{name}'") for f in ("os", "arch", "platform_tags")):
+            continue
+        os_name = r.choice(r.string(t["os"], (*k, "os")) or "", (*k, "os"), OS_NAMES, "os", OS_ALIASES)
+        arch = r.string(t["arch"], (*k, "arch"))
+        ptags = r.string_list(t["platform_tags"], (*k, "platform_tags"), single_ok=False)
+        if os_name is None or arch is None or not ptags:
+            if ptags == []:
+                r.add((*k, "platform_tags"), "platform_tags must not be empty")
+            continue
+        out.append(Platform(name=str(name), os=os_name, arch=arch, platform_tags=tuple(ptags)))  # type: ignore[arg-type]
+    return out
+
+
+def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
+    v = r.mapping(
+        value if value is not None else {},
+        key,
+        ("licenses", "advisories", "block", "warn", "lookalike_distance", "waivers"),
+        "vetting",
+    )
+    lic = r.mapping(v.get("licenses", {}), (*key, "licenses"), ("allow", "deny"), "vetting.licenses")
+    allow = r.string_list(lic.get("allow", []), (*key, "licenses", "allow"), single_ok=False) or []
+    deny = r.string_list(lic.get("deny", []), (*key, "licenses", "deny"), single_ok=False) or []
+    adv = r.mapping(v.get("advisories", {}), (*key, "advisories"), ("source", "path"), "vetting.advisories")
+    source = r.string(adv.get("source", "none"), (*key, "advisories", "source")) or "none"
+    source = (
+        r.choice(source, (*key, "advisories", "source"), ("none", "osv-dir", "osv-api"), "advisory source")
+        or "none"
+    )
+    adv_path = r.string(adv.get("path", ""), (*key, "advisories", "path"), allow_empty=True) or ""
+    if source == "osv-dir" and not adv_path:
+        r.add(
+            (*key, "advisories"), "advisories.source osv-dir needs a 'path' to a directory of OSV JSON files"
+        )
+    defaults = Vetting()
+    block = _kinds(r, v.get("block", list(defaults.block)), (*key, "block"))
+    warn = _kinds(r, v.get("warn", list(defaults.warn)), (*key, "warn"))
+    for kind in set(block) & set(warn):
+        r.add((*key, "warn"), f"finding kind '{kind}' is both in block and in warn")
+    distance = r.integer(v.get("lookalike_distance", 1), (*key, "lookalike_distance"), minimum=0)
+    waivers = r.items(v.get("waivers"), (*key, "waivers"), "waivers", lambda item, k: _waiver(r, item, k))
+    return Vetting(
+        license_allow=tuple(allow),
+        license_deny=tuple(deny),
+        advisories_source=source,  # type: ignore[arg-type]
+        advisories_path=adv_path,
+        block=tuple(block),
+        warn=tuple(warn),
+        lookalike_distance=distance if distance is not None else 1,
+        waivers=tuple(waivers),
+    )
+
+
+def _kinds(r: Reader, value: Any, key: KeyPath) -> list[str]:
+    names = r.string_list(value, key, single_ok=False) or []
+    return [
+        n for i, n in enumerate(names) if r.choice(n, (*key, i), FINDING_KINDS, "finding kind") is not None
+    ]
+
+
+def _waiver(r: Reader, item: Any, key: KeyPath) -> Waiver | None:
+    w = r.mapping(item, key, ("id", "project", "versions", "justification", "expires"), "waiver")
+    if not all(r.require(w, key, f, "waiver") for f in ("id", "project", "justification", "expires")):
+        return None
+    expires = w["expires"]
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            r.add((*key, "expires"), f"expires must be a date like 2026-12-31, got '{expires}'")
+            return None
+    if not isinstance(expires, dt.date):
+        r.add((*key, "expires"), f"expires must be a date like 2026-12-31, got {type_name(expires)}")
+        return None
+    wid, project, just = (r.string(w[f], (*key, f)) for f in ("id", "project", "justification"))
+    versions = r.string(w.get("versions", ""), (*key, "versions"), allow_empty=True) or ""
+    if wid is None or project is None or just is None:
+        return None
+    return Waiver(id=wid, project=project, versions=versions, justification=just, expires=expires)
+
+
+def targets_of(
+    config: Config, platforms: list[str] | tuple[str, ...], pythons: list[str] | tuple[str, ...]
+) -> list[Target]:
+    return config.targets_for(platforms, pythons)

@@ -1,0 +1,460 @@
+"""Change requests: ``requests/YYYY-MM-DD-slug.yaml``, what a customer asks the catalog to add or remove."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+
+from curate.config import Config
+from curate.errors import Problem
+from curate.names import NormalizedName, import_name_hint, is_valid, normalize
+from curate.specs import parse_specifier
+from curate.targets import OS_ALIASES, OS_NAMES, OSName, Target
+from curate.validate import Reader
+from curate.yamlio import Document, KeyPath, load
+
+REQUESTS_DIR = Path("requests")
+SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
+FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9-]+)\.yaml$")
+PLACEHOLDERS = {
+    "tbd",
+    "tba",
+    "todo",
+    "n/a",
+    "na",
+    "none",
+    "-",
+    "--",
+    "test",
+    "testing",
+    "xxx",
+    "...",
+    "?",
+    "asdf",
+    "fixme",
+    "wip",
+}
+MIN_JUSTIFICATION = 20
+
+REQUEST_KEYS = (
+    "title",
+    "requested_by",
+    "justification",
+    "platforms",
+    "python",
+    "compliance",
+    "packages",
+    "remove",
+)
+REQUIRED_KEYS = ("title", "requested_by", "justification")
+PACKAGE_KEYS = ("name", "version", "platforms", "note")
+REMOVE_KEYS = ("name", "version", "reason")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PackageSpec:
+    """One requested distribution: ``name`` (with optional extras) and a PEP 440 specifier."""
+
+    name: str  # as written, without extras
+    normalized: NormalizedName
+    extras: tuple[str, ...] = ()
+    specifier: str = ""  # "" = the latest release
+    platforms: tuple[OSName, ...] | None = None  # None = the request's platforms
+    note: str = ""
+
+    @property
+    def specifier_set(self) -> SpecifierSet:
+        return SpecifierSet(self.specifier)
+
+    def requirement(self) -> str:
+        """The PEP 508 requirement string handed to the resolver."""
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.normalized}{extras}{self.specifier}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Removal:
+    name: str
+    normalized: NormalizedName
+    specifier: str  # "" = every version
+    reason: str
+
+    @property
+    def specifier_set(self) -> SpecifierSet:
+        return SpecifierSet(self.specifier)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Request:
+    path: str  # as displayed, e.g. requests/2026-11-21-ml.yaml
+    id: str  # file stem: 2026-11-21-ml
+    date: dt.date
+    slug: str
+    title: str
+    requested_by: str
+    justification: str
+    platforms: tuple[OSName, ...]
+    python: tuple[str, ...]
+    compliance: tuple[str, ...] = ()
+    packages: tuple[PackageSpec, ...] = ()
+    remove: tuple[Removal, ...] = ()
+
+    def targets(self, config: Config) -> list[Target]:
+        return config.targets_for(self.platforms, self.python)
+
+    def package_targets(self, spec: PackageSpec, config: Config) -> list[Target]:
+        return config.targets_for(spec.platforms or self.platforms, self.python)
+
+
+def read_request(path: Path, display: str, config: Config | None) -> tuple[Request | None, list[Problem]]:
+    doc, problems = load(path, display)
+    name_problems = check_filename(path, display)
+    if doc is None:
+        return None, name_problems + problems
+    request, problems = parse_request(doc, config, filename=path.name)
+    return request, name_problems + problems
+
+
+def check_filename(path: Path, display: str) -> list[Problem]:
+    m = FILENAME.match(path.name)
+    if m is None:
+        stem = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "my-request"
+        hint = f"name it like requests/{dt.date.today().isoformat()}-{stem}.yaml"
+        if path.suffix == ".yml":
+            hint = "use the .yaml extension; " + hint
+        return [
+            Problem(path=display, message=f"file name '{path.name}' is not YYYY-MM-DD-slug.yaml", hint=hint)
+        ]
+    try:
+        dt.date.fromisoformat(m["date"])
+    except ValueError:
+        return [
+            Problem(
+                path=display,
+                message=f"file name date '{m['date']}' is not a valid date",
+                hint="use the date the request was made, YYYY-MM-DD",
+            )
+        ]
+    return []
+
+
+def parse_request(
+    doc: Document, config: Config | None, *, filename: str
+) -> tuple[Request | None, list[Problem]]:
+    r = Reader(doc)
+    data = doc.data
+    if data is None:
+        r.add((), "the request is empty", "run `curate new` to scaffold one")
+        return None, r.problems
+    top = r.mapping(data, (), REQUEST_KEYS, "a change request")
+    if not isinstance(data, dict):
+        return None, r.problems
+    for key in REQUIRED_KEYS:
+        r.require(top, (), key, "the request")
+    title = r.string(top["title"], ("title",)) if top.get("title") is not None else None
+    requested_by = (
+        r.string(top["requested_by"], ("requested_by",)) if top.get("requested_by") is not None else None
+    )
+    justification = _justification(r, top.get("justification"))
+
+    supported_os: tuple[str, ...] = OS_NAMES
+    default_platforms: tuple[OSName, ...] = config.platforms_default if config else ("linux", "windows")
+    platforms = (
+        _platforms(r, top["platforms"], ("platforms",), supported_os)
+        if top.get("platforms") is not None
+        else default_platforms
+    )
+    python = (
+        _python(r, top["python"], ("python",), config)
+        if top.get("python") is not None
+        else (config.python_default if config else ())
+    )
+    compliance: tuple[str, ...] = ()
+    if top.get("compliance") is not None:
+        compliance = tuple(r.string_list(top["compliance"], ("compliance",)) or ())
+
+    packages = r.items(
+        top.get("packages"), ("packages",), "packages", lambda v, k: _package(r, v, k, platforms)
+    )
+    remove = r.items(top.get("remove"), ("remove",), "remove", lambda v, k: _removal(r, v, k))
+    if (
+        not packages
+        and not remove
+        and ("packages",) not in r.doc.marks
+        and not any("packages" in p.key for p in r.problems)
+    ):
+        r.add(
+            (),
+            "the request neither adds nor removes anything",
+            "add a 'packages:' list (or a 'remove:' list)",
+        )
+    _duplicates(r, "packages", "packages", with_version=False)
+    _duplicates(r, "remove", "remove", with_version=True)
+
+    if r.problems or title is None or requested_by is None or justification is None:
+        return None, r.problems
+    m = FILENAME.match(filename)
+    date = dt.date.fromisoformat(m["date"]) if m else dt.date(1970, 1, 1)
+    return (
+        Request(
+            path=doc.path,
+            id=Path(filename).stem,
+            date=date,
+            slug=m["slug"] if m else Path(filename).stem,
+            title=title,
+            requested_by=requested_by,
+            justification=justification,
+            platforms=platforms,
+            python=python,
+            compliance=compliance,
+            packages=tuple(packages),
+            remove=tuple(remove),
+        ),
+        [],
+    )
+
+
+def _justification(r: Reader, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = r.string(value, ("justification",))
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.lower().strip(".!") in PLACEHOLDERS:
+        r.add(
+            ("justification",),
+            f"justification '{stripped}' is a placeholder",
+            "say what the packages are for and why the catalog should carry them",
+        )
+        return None
+    if len(stripped) < MIN_JUSTIFICATION:
+        r.add(
+            ("justification",),
+            f"justification is {len(stripped)} characters; at least {MIN_JUSTIFICATION} are needed",
+            "say what the packages are for and who uses them, so a reviewer can approve it",
+        )
+        return None
+    return stripped
+
+
+def _platforms(r: Reader, value: Any, key: KeyPath, supported: tuple[str, ...]) -> tuple[OSName, ...]:
+    names = r.string_list(value, key)
+    if names is None:
+        return ()
+    if not names:
+        r.add(key, "platforms must not be empty", f"choose from: {', '.join(OS_NAMES)}")
+    out: list[OSName] = []
+    for i, n in enumerate(names):
+        k = (*key, i) if isinstance(value, list) else key
+        got = r.choice(n, k, supported, "platform", OS_ALIASES)
+        if got is not None and got not in out:
+            out.append(got)  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _python(r: Reader, value: Any, key: KeyPath, config: Config | None) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for i, v in enumerate(items):
+        k = (*key, i) if isinstance(value, list) else key
+        if isinstance(v, float):
+            text = r.doc.texts.get(k, str(v))
+            r.add(
+                k,
+                f"Python version {text} must be quoted (YAML reads 3.10 as the number 3.1)",
+                f'write "{text}"',
+            )
+            continue
+        s = r.string(v, k)
+        if s is None:
+            continue
+        if config is not None and s not in config.python_supported:
+            r.add(
+                k,
+                f"Python {s} is not supported by this catalog",
+                f"supported: {', '.join(config.python_supported)}",
+            )
+            continue
+        if config is None and not re.match(r"^3\.\d{1,2}$", s):
+            r.add(k, f"'{s}' is not a Python version like \"3.12\"")
+            continue
+        if s not in out:
+            out.append(s)
+    if isinstance(value, list) and not value:
+        r.add(key, "python must not be empty", "leave it out to use the catalog's default versions")
+    return tuple(out)
+
+
+_DIRECT_REF = re.compile(r"(@|://|^\.{0,2}/|^git\+|\.whl$|\.tar\.gz$|\.zip$)")
+
+
+def _name(r: Reader, value: Any, key: KeyPath) -> tuple[str, NormalizedName, tuple[str, ...]] | None:
+    name = r.string(value, key)
+    if name is None:
+        return None
+    text = name.strip()
+    if ";" in text:
+        r.add(
+            key,
+            f"environment markers are not allowed: '{text}'",
+            "OS and Python belong in the request's 'platforms' and 'python' (or the package's 'platforms')",
+        )
+        return None
+    if _DIRECT_REF.search(text):
+        r.add(
+            key,
+            f"direct references are not allowed: '{text}'",
+            "the catalog only serves vetted files from its index; give the distribution name and a version",
+        )
+        return None
+    m = re.match(r"^([A-Za-z0-9._-]+)\s*(\[[^\]]*\])?\s*(.*)$", text)
+    if m and m[3]:
+        rest = m[3].strip()
+        r.add(
+            key,
+            f"'{text}' has a version in the name",
+            f'write name: {m[1]}{m[2] or ""} and version: "{rest}"',
+        )
+        return None
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        r.add(
+            key,
+            f"'{text}' is not a valid distribution name",
+            "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit",
+        )
+        return None
+    if not is_valid(req.name):
+        r.add(
+            key,
+            f"'{text}' is not a valid distribution name",
+            "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit",
+        )
+        return None
+    dist = import_name_hint(req.name)
+    if dist is not None:
+        r.add(key, f"'{req.name}' is the import name; the distribution is '{dist}'", f"write name: {dist}")
+        return None
+    return req.name, normalize(req.name), tuple(sorted(req.extras))
+
+
+def _version(r: Reader, value: Any, key: KeyPath) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = r.doc.texts.get(key, str(value))
+        r.add(key, f"version {number} is a number, not a specifier", f'write version: "=={number}" (quoted)')
+        return None
+    text = r.string(value, key, allow_empty=True)
+    if text is None:
+        return None
+    if ";" in text:
+        r.add(
+            key,
+            f"environment markers are not allowed: '{text}'",
+            "OS and Python belong in 'platforms' and 'python'",
+        )
+        return None
+    if _DIRECT_REF.search(text.strip()):
+        r.add(
+            key,
+            f"direct references are not allowed: '{text}'",
+            "the catalog only serves vetted files from its index; use a PEP 440 specifier",
+        )
+        return None
+    spec, error, hint = parse_specifier(text)
+    if spec is None:
+        r.add(key, error, hint)
+        return None
+    return str(spec)
+
+
+def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...]) -> PackageSpec | None:
+    if isinstance(value, str):
+        r.add(
+            key,
+            f"package entries are mappings, not a string ('{value}')",
+            f"write: - name: {value.split('=')[0].split('>')[0].split('<')[0].strip()}",
+        )
+        return None
+    entry = r.mapping(value, key, PACKAGE_KEYS, f"packages[{key[-1]}]")
+    if not isinstance(value, dict) or not r.require(entry, key, "name", f"packages[{key[-1]}]"):
+        return None
+    got = _name(r, entry["name"], (*key, "name"))
+    version = _version(r, entry.get("version"), (*key, "version"))
+    pkg_platforms: tuple[OSName, ...] | None = None
+    if entry.get("platforms") is not None:
+        pkg_platforms = _platforms(r, entry["platforms"], (*key, "platforms"), OS_NAMES)
+        for os_name in pkg_platforms:
+            if os_name not in platforms:
+                r.add(
+                    (*key, "platforms"),
+                    f"platform '{os_name}' is not one of the request's platforms ({', '.join(platforms)})",
+                    "add it to the request's 'platforms' too",
+                )
+    note = r.string(entry.get("note", ""), (*key, "note"), allow_empty=True) if "note" in entry else ""
+    if got is None or version is None:
+        return None
+    name, normalized, extras = got
+    return PackageSpec(
+        name=name,
+        normalized=normalized,
+        extras=extras,
+        specifier=version,
+        platforms=pkg_platforms,
+        note=note or "",
+    )
+
+
+def _removal(r: Reader, value: Any, key: KeyPath) -> Removal | None:
+    entry = r.mapping(value, key, REMOVE_KEYS, f"remove[{key[-1]}]")
+    if not isinstance(value, dict):
+        return None
+    ok = r.require(entry, key, "name", f"remove[{key[-1]}]")
+    if entry.get("reason") is None:
+        r.add(
+            key,
+            f"missing required field 'reason' in remove[{key[-1]}]",
+            "say why the version leaves the catalog (a CVE, end of life, replaced by ...)",
+        )
+        ok = False
+    if not ok:
+        return None
+    got = _name(r, entry["name"], (*key, "name"))
+    version = _version(r, entry.get("version"), (*key, "version"))
+    reason = r.string(entry["reason"], (*key, "reason"))
+    if got is None or version is None or reason is None:
+        return None
+    return Removal(name=got[0], normalized=got[1], specifier=version, reason=reason)
+
+
+def _duplicates(r: Reader, key: str, what: str, *, with_version: bool) -> None:
+    """Entries whose names are equal after PEP 503 normalization (and, for removals, the same version)."""
+    raw = r.doc.data.get(key) if isinstance(r.doc.data, dict) else None
+    if not isinstance(raw, list):
+        return
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(raw):
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+            continue
+        m = re.match(r"^\s*([A-Za-z0-9._-]+)", entry["name"])
+        if not m:
+            continue
+        ident = (normalize(m[1]), str(entry.get("version") or "") if with_version else "")
+        if ident in seen:
+            line = r.doc.mark((key, seen[ident], "name"))[0]
+            r.add(
+                (key, i, "name"),
+                f"'{entry['name']}' is listed twice in {what} (both are '{ident[0]}'; first on line {line})",
+                "merge the two entries into one",
+            )
+        else:
+            seen[ident] = i

@@ -1,0 +1,280 @@
+"""Reading YAML safely with positions, and writing files atomically and deterministically.
+
+Reading goes in two passes over the text, neither of which expands anything: the event stream is
+scanned first (anchors and aliases are refused there, so an alias bomb costs nothing), then the
+composed node tree is turned into plain Python values while every key path's position is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, NodeEvent
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from curate.errors import Problem
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Document:
+    """Plain data from a YAML file plus the (line, col) of every key path, both 1-based."""
+
+    path: str
+    data: Any
+    marks: dict[KeyPath, tuple[int, int]]
+    texts: dict[KeyPath, str] = dataclasses.field(default_factory=dict)  # source text of non-string scalars
+
+    def mark(self, key: KeyPath) -> tuple[int, int]:
+        """Position of ``key``, or of its nearest ancestor that has one."""
+        while key not in self.marks and key:
+            key = key[:-1]
+        return self.marks.get(key, (1, 1))
+
+    def problem(self, key: KeyPath, message: str, hint: str = "") -> Problem:
+        line, col = self.mark(key)
+        return Problem(path=self.path, line=line, col=col, message=message, hint=hint, key=format_key(key))
+
+
+def format_key(key: KeyPath) -> str:
+    out = ""
+    for part in key:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="safe", pure=True)
+    y.allow_duplicate_keys = True  # we report duplicates ourselves, all of them, with positions
+    return y
+
+
+_LOADER = _yaml()
+
+
+def load(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
+    """Read ``path``; return the document, or None and the problems that stop it from loading."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(path=display, message=f"cannot read file: {exc.strerror or exc}")]
+    return loads(raw, display)
+
+
+def loads(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
+    if len(raw) > MAX_BYTES:
+        return None, [
+            Problem(
+                path=display,
+                message=f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,} (1 MiB)",
+                hint="a change request lists packages; split a very large one into several requests",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            Problem(
+                path=display,
+                line=line,
+                col=col,
+                message=f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                hint="save the file as UTF-8",
+            )
+        ]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        return None, [
+            Problem(path=display, line=line, message="file contains a NUL byte", hint="is it text?")
+        ]
+    problems = _scan_events(text, display)
+    if problems:
+        return None, problems
+    try:
+        node = _LOADER.compose(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        return None, [_yaml_problem(exc, display)]
+    except (YAMLError, RecursionError, ValueError) as exc:
+        return None, [Problem(path=display, message=f"YAML error: {exc}")]
+    marks: dict[KeyPath, tuple[int, int]] = {}
+    texts: dict[KeyPath, str] = {}
+    build_problems: list[Problem] = []
+    data = None if node is None else _build(node, (), marks, texts, build_problems, display, 0)
+    if build_problems:
+        return None, build_problems
+    return Document(display, data, marks, texts), []
+
+
+def _scan_events(text: str, display: str) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        for event in _LOADER.parse(io.StringIO(text)):
+            if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+                mark = event.start_mark
+                what = "alias" if isinstance(event, AliasEvent) else "anchor"
+                problems.append(
+                    Problem(
+                        path=display,
+                        line=mark.line + 1,
+                        col=mark.column + 1,
+                        message=f"YAML {what} '{event.anchor}' is not allowed",
+                        hint="write the value out in full; requests and the config never need anchors or aliases",
+                    )
+                )
+                if len(problems) >= 20:
+                    break
+    except MarkedYAMLError as exc:
+        return [*problems, _yaml_problem(exc, display)]
+    except (YAMLError, RecursionError, ValueError) as exc:
+        return [*problems, Problem(path=display, message=f"YAML error: {exc}")]
+    return problems
+
+
+def _yaml_problem(exc: MarkedYAMLError, display: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    message = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
+    return Problem(path=display, line=line, col=col, message=f"YAML syntax error: {message}")
+
+
+def _build(
+    node: Node,
+    key: KeyPath,
+    marks: dict[KeyPath, tuple[int, int]],
+    texts: dict[KeyPath, str],
+    problems: list[Problem],
+    display: str,
+    depth: int,
+) -> Any:
+    marks[key] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if depth > MAX_DEPTH:
+        if not any(p.message.startswith("nesting") for p in problems):
+            line, col = marks[key]
+            problems.append(
+                Problem(path=display, line=line, col=col, message=f"nesting deeper than {MAX_DEPTH} levels")
+            )
+        return None
+    if isinstance(node, MappingNode):
+        result: dict[Any, Any] = {}
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                problems.append(
+                    Problem(path=display, line=line, col=col, message="mapping keys must be scalars")
+                )
+                continue
+            k = _scalar(key_node)
+            if not isinstance(k, (str, int)):
+                k = str(k)
+            if k in seen:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                problems.append(
+                    Problem(
+                        path=display,
+                        line=line,
+                        col=col,
+                        message=f"duplicate key '{k}' (first defined on line {seen[k]})",
+                        hint="keep one of them; YAML would silently use the last",
+                    )
+                )
+                continue
+            seen[k] = key_node.start_mark.line + 1
+            result[k] = _build(value_node, (*key, k), marks, texts, problems, display, depth + 1)
+            marks[(*key, k)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return result
+    if isinstance(node, SequenceNode):
+        return [
+            _build(item, (*key, i), marks, texts, problems, display, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
+    value = _scalar(node)
+    if not isinstance(value, str) and value is not None:
+        texts[key] = str(node.value)
+    return value
+
+
+_SCALAR_CONSTRUCTOR = _LOADER.constructor
+
+
+def _scalar(node: Node) -> Any:
+    try:
+        return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+    except (YAMLError, ValueError):
+        return node.value
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def _dumper() -> YAML:
+    y = YAML(typ="rt")
+    y.default_flow_style = False
+    y.width = 4096
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def dumps(data: Any, header: str = "") -> str:
+    """Deterministic YAML: keys in the order given (callers sort), no wrapping, block style."""
+    buf = io.StringIO()
+    _dumper().dump(data, buf)
+    return header + buf.getvalue()
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[Any]:
+    """Write to a temporary file beside ``path`` and rename it over ``path`` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(
+            fd, mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "\n"
+        ) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: Path, content: str | bytes) -> None:
+    if isinstance(content, bytes):
+        with atomic_writer(path, "wb") as fh:
+            fh.write(content)
+    else:
+        with atomic_writer(path, "w") as fh:
+            fh.write(content)
+
+
+def write_if_changed(path: Path, content: str | bytes) -> bool:
+    """Write only when the bytes differ; return whether the file changed."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
