@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,14 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise OSError(f"tests are offline: connection to {host!r} refused by tests/conftest.py")
+    inet = self.family in (socket.AF_INET, socket.AF_INET6)
+    if inet and isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost"):
+        raise OSError(f"tests are offline: connection to {host!r} refused by tests/conftest.py")
     return _real_connect(self, address)
 
 
 @pytest.fixture(autouse=True)
-def _offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("online") is None:
         monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
-    yield

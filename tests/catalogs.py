@@ -1,0 +1,113 @@
+"""Write a catalog straight from the fixture upstream, without resolving.
+
+For tests of the stages after ``curate lock`` (fetch, vet, index, site) that need a realistic
+``catalog/`` without paying for a resolution: every file of the chosen versions is kept for the
+targets of the config that can install it. End-to-end tests use the real ``curate lock`` instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from curate.catalog import FileEntry, Need, Project, VersionEntry, write_project
+from curate.config import Config, load_config
+from curate.names import normalize
+from tests.conftest import REPO
+from tests.upstream import Upstream, UpstreamFile
+
+
+def make_repo(root: Path, *, index_url: str | None = None, extra_config: str = "") -> Path:
+    """A catalog repository at ``root``: this project's config (pointing at ``index_url``), no requests."""
+    (root / "catalog" / "packages").mkdir(parents=True, exist_ok=True)
+    (root / "requests").mkdir(exist_ok=True)
+    text = (REPO / "catalog" / "config.yaml").read_text("utf-8")
+    if index_url:
+        text += f"\nupstream:\n  index_url: {index_url}\n"
+    (root / "catalog" / "config.yaml").write_text(text + extra_config, "utf-8")
+    return root
+
+
+def _serves(config: Config, f: UpstreamFile, target_ids: Sequence[str] | None) -> list[str]:
+    out = []
+    for t in config.all_targets():
+        if target_ids is not None and t.id not in target_ids:
+            continue
+        if f.requires_python and not SpecifierSet(f.requires_python).contains(f"{t.python}.0"):
+            continue
+        if f.filename.endswith(".whl") and not t.accepts_wheel(f.filename):
+            continue
+        out.append(t.id)
+    return out
+
+
+def write_catalog(
+    root: Path,
+    upstream: Upstream,
+    picks: Mapping[str, Sequence[str]],
+    *,
+    request: str = "2026-01-01-fixture",
+    targets: Sequence[str] | None = None,
+    include_sdists: bool = False,
+) -> dict[str, Project]:
+    """Write ``catalog/packages`` for ``picks`` (project -> versions) from ``upstream``'s files.
+
+    File URLs point at the running upstream. Each version is needed by ``request`` directly.
+    """
+    config = load_config(root)
+    projects: dict[str, Project] = {}
+    for name, versions in picks.items():
+        norm = canonicalize_name(name)
+        entries = []
+        for version in versions:
+            files = [f for f in upstream.files[norm] if Version(f.version) == Version(version)]
+            kept: list[FileEntry] = []
+            served: set[str] = set()
+            for f in sorted(files, key=lambda f: f.filename):
+                if (
+                    f.filename.endswith(".tar.gz")
+                    and not include_sdists
+                    and any(x.filename.endswith(".whl") for x in files)
+                ):
+                    continue
+                ts = _serves(config, f, targets)
+                if not ts:
+                    continue
+                served.update(ts)
+                kept.append(
+                    FileEntry(
+                        filename=f.filename,
+                        url=upstream.file_url(f.filename),
+                        sha256=f.sha256,
+                        size=f.size,
+                        upload_time=f.upload_time,
+                        requires_python=f.requires_python or "",
+                        yanked=f.yanked,
+                        targets=tuple(ts),
+                    )
+                )
+            if not kept:
+                continue
+            entries.append(
+                VersionEntry(
+                    version=version,
+                    requires_python=files[0].requires_python or "",
+                    yanked=files[0].yanked,
+                    needed_by=(Need(request=request, targets=tuple(sorted(served)), direct=True),),
+                    files=tuple(kept),
+                )
+            )
+        project = Project(name=upstream.names[norm], versions=tuple(entries))
+        write_project(root, project)
+        projects[normalize(name)] = project
+    return projects
+
+
+def copy_repo(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
