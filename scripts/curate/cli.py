@@ -16,6 +16,7 @@ from curate.errors import CurateError, ValidationError, github_actions
 # ``add_arguments(parser)`` and ``run(args, root, env) -> int``.
 VERBS: dict[str, tuple[str, str]] = {
     "check": ("check", "validate change requests and the catalog config"),
+    "lock": ("lock", "resolve every request for every target and write the locked catalog"),
     "new": ("new", "write a new change request"),
     "schema": ("schema", "print the JSON Schema of change requests"),
 }

@@ -1,0 +1,438 @@
+"""Resolve every change request for every target and write the locked catalog.
+
+Each request in requests/ is resolved with uv, with all of its transitive dependencies, for each of its
+targets (its platforms x Python versions; a package's own 'platforms' narrows it). For every pinned
+version, exactly the upstream files some target needing it can install are kept, with URL, sha256,
+size, upload time and requires-python. catalog/packages/<name>.yaml is written for every project some
+request needs; the others are deleted. catalog/lock.json records what the catalog was locked from.
+
+Stable: a request whose content is unchanged since the last lock is not resolved again, and new
+resolutions prefer the versions already in the catalog. --upgrade re-resolves everything to the newest
+versions; --upgrade-package NAME lets NAME move forward in the requests that use it.
+
+--check uses neither uv nor the network: it exits 1, saying which request or file is out of date, when
+catalog/ does not match requests/ and catalog/config.yaml (a changed or new request, a changed config,
+a hand-edited package file). On any failure catalog/ is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog
+from curate.checking import check_files
+from curate.config import CONFIG_PATH, Config, load_config
+from curate.errors import LockError, ResolutionError, ValidationError
+from curate.lock import (
+    STATE_PATH,
+    LockState,
+    RequestState,
+    Resolved,
+    VersionKey,
+    blocked_removals,
+    build_projects,
+    canonical_version,
+    config_fingerprint,
+    file_version,
+    lock_part_hash,
+    needs_from_catalog,
+    needs_from_pins,
+    preferences_for,
+    request_fingerprint,
+    requirements_for,
+)
+from curate.names import NormalizedName, normalize
+from curate.requests import Request
+from curate.resolve import Requirement, compile_requirements
+from curate.targets import Target
+from curate.upstream import IndexFile, many_project_files
+from curate.yamlio import atomic_write, write_if_changed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if catalog/ is out of date with requests/ and the config (no uv, no network)",
+    )
+    parser.add_argument(
+        "-U", "--upgrade", action="store_true", help="re-resolve every request to the newest versions"
+    )
+    parser.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let NAME move to its newest version in the requests that use it (repeatable)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    if args.check:
+        return check(root=root)
+    outcome = lock(
+        root=root,
+        env=env,
+        upgrade=args.upgrade,
+        upgrade_packages=args.upgrade_package,
+        progress=None if args.quiet else sys.stderr,
+    )
+    print(outcome.summary())
+    return 0
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def load_requests(root: Path) -> list[Request]:
+    result = check_files(root, [])
+    if result.problems:
+        raise ValidationError(result.problems)
+    return sorted(result.parsed, key=lambda r: r.id)
+
+
+def read_state(root: Path) -> LockState | None:
+    try:
+        return LockState.loads((root / STATE_PATH).read_text("utf-8"))
+    except OSError:
+        return None
+
+
+def stale_reasons(
+    root: Path, config: Config, requests: Sequence[Request], state: LockState | None
+) -> list[str]:
+    """Why catalog/ does not match requests/ and the config; empty when it does."""
+    if state is None:
+        if not requests and not any(iter_project_files(root)):
+            return []
+        return [f"{STATE_PATH.as_posix()} is missing: the catalog was never locked (run: curate lock)"]
+    reasons = []
+    if state.config != config_fingerprint(config):
+        reasons.append(
+            f"{CONFIG_PATH.as_posix()}: the upstream, sdist policy or targets changed since the last lock"
+        )
+    ids = set()
+    for request in requests:
+        ids.add(request.id)
+        previous = state.requests.get(request.id)
+        if previous is None:
+            reasons.append(f"{request.path}: not locked yet")
+        elif previous.fingerprint != request_fingerprint(request, config):
+            reasons.append(f"{request.path}: changed since the last lock")
+    for rid in sorted(set(state.requests) - ids):
+        reasons.append(f"{state.requests[rid].path}: deleted, but the catalog still holds what it asked for")
+    on_disk = {p.name: p for p in iter_project_files(root)}
+    folder = PACKAGES_DIR.as_posix()
+    for name in sorted(set(on_disk) | set(state.files)):
+        if name not in state.files:
+            reasons.append(f"{folder}/{name}: not written by curate lock")
+        elif name not in on_disk:
+            reasons.append(f"{folder}/{name}: missing")
+        elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
+            reasons.append(f"{folder}/{name}: edited by hand (its locked part differs from the last lock)")
+    return reasons
+
+
+def check(*, root: Path, out: TextIO | None = None) -> int:
+    out = out or sys.stderr
+    config = load_config(root)
+    requests = load_requests(root)
+    reasons = stale_reasons(root, config, requests, read_state(root))
+    if reasons:
+        for reason in reasons:
+            print(reason, file=out)
+        print("catalog/ is out of date: run `curate lock` and commit the result", file=out)
+        return 1
+    print(f"catalog/ is up to date with {len(requests)} request(s)", file=out)
+    return 0
+
+
+# -- locking --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class LockOutcome:
+    resolved: tuple[str, ...]  # request paths resolved in this run
+    projects: int
+    versions: int
+    files: int
+    written: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+    def summary(self) -> str:
+        if not self.resolved and not self.written and not self.deleted:
+            return f"catalog/ is up to date ({self.projects} projects, {self.versions} versions, {self.files} files)"
+        return (
+            f"locked: {len(self.resolved)} request(s) resolved; {self.projects} projects, {self.versions} versions, "
+            f"{self.files} files; {len(self.written)} file(s) written, {len(self.deleted)} deleted"
+        )
+
+
+def _say(progress: TextIO | None, text: str) -> None:
+    if progress is not None:
+        print(text, file=progress, flush=True)
+
+
+def lock(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    progress: TextIO | None = None,
+) -> LockOutcome:
+    """Lock the catalog; raise (leaving catalog/ untouched) on any failure."""
+    config = load_config(root)
+    requests = load_requests(root)
+    state = read_state(root) or LockState()
+    old = load_catalog(root)
+    reasons = stale_reasons(root, config, requests, state if (root / STATE_PATH).exists() else None)
+    files_edited = any("edited by hand" in r or r.endswith(": missing") for r in reasons)
+    upgrade_set = {normalize(n) for n in upgrade_packages}
+
+    to_resolve: list[tuple[Request, str]] = []
+    for request in requests:
+        previous = state.requests.get(request.id)
+        direct = {spec.normalized for spec in request.packages}
+        if upgrade:
+            why = "upgrade"
+        elif previous is None:
+            why = "new request"
+        elif previous.fingerprint != request_fingerprint(request, config):
+            why = "changed"
+        elif upgrade_set & (set(previous.pinned()) | direct):
+            why = "upgrade " + ", ".join(sorted(upgrade_set & (set(previous.pinned()) | direct)))
+        elif files_edited:
+            why = "catalog edited by hand"
+        else:
+            continue
+        to_resolve.append((request, why))
+
+    if not to_resolve and not reasons:
+        return LockOutcome(
+            resolved=(),
+            projects=len(old),
+            versions=sum(len(p.versions) for p in old.values()),
+            files=sum(len(v.files) for p in old.values() for v in p.versions),
+            written=(),
+            deleted=(),
+        )
+
+    needs: dict[str, Mapping[VersionKey, Need]] = {}
+    resolved: dict[str, Resolved] = {}
+    again = {r.id for r, _ in to_resolve}
+    for request in requests:
+        if request.id not in again:
+            needs[request.id] = needs_from_catalog(old, request.id)
+    for i, (request, why) in enumerate(to_resolve, 1):
+        targets = request.targets(config)
+        _say(
+            progress,
+            f"[{i}/{len(to_resolve)}] {request.path} ({why}): resolving for {len(targets)} target(s)",
+        )
+        result = _resolve(
+            request, config, env, state=state, old=old, upgrade=upgrade, upgrade_packages=sorted(upgrade_set)
+        )
+        resolved[request.id] = result
+        needs[request.id] = result.needs
+        for target in targets:
+            count = sum(1 for n in result.needs.values() if target.id in n.targets)
+            _say(progress, f"    {target.label}: {count} package(s)")
+
+    typed_needs = needs
+    candidates = _candidates(
+        config,
+        typed_needs,
+        resolved,
+        old,
+        refresh=upgrade or bool(upgrade_set),
+        upgrade_set=upgrade_set,
+        progress=progress,
+    )
+    names: dict[NormalizedName, str] = {}
+    for result in resolved.values():
+        names.update(result.names)
+    projects, missing = build_projects(
+        config=config, needs=typed_needs, candidates=candidates, old=old, names=names
+    )
+
+    paths = {r.id: r.path for r in requests}
+    if missing:
+        lines = []
+        for m in missing:
+            where = ", ".join(paths.get(r, r) for r in m.requests)
+            lines.append(
+                f"{where}: {m.name} {m.version} has no wheel for {m.target.label}"
+                + (
+                    f" (upstream files: {', '.join(m.files)})"
+                    if m.files
+                    else " (the upstream lists no files)"
+                )
+            )
+        lines.append(
+            "hint: limit the package to the platforms that have wheels (its 'platforms:' in the request), "
+            "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)"
+        )
+        raise LockError("\n".join(lines))
+    blocked = blocked_removals(requests, projects)
+    if blocked:
+        lines = [
+            f"{b.removal_request}: cannot remove {b.name} {b.version}: still needed by "
+            + ", ".join(paths.get(r, r) for r in b.needed_by)
+            for b in blocked
+        ]
+        lines.append("hint: change those requests so they no longer need it (or drop the removal)")
+        raise LockError("\n".join(lines))
+    for request in requests:
+        for removal in request.remove:
+            if removal.normalized in old and not any(
+                removal.specifier_set.contains(v.version, prereleases=True)
+                for v in old[removal.normalized].versions
+            ):
+                _say(
+                    progress,
+                    f"note: {request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing",
+                )
+
+    # everything is computed: now write, the lock state last
+    texts = {f"{name}.yaml": project.dumps() for name, project in projects.items()}
+    new_state = LockState(
+        config=config_fingerprint(config),
+        requests={
+            r.id: RequestState(
+                path=r.path,
+                fingerprint=request_fingerprint(r, config),
+                pins=tuple(sorted(f"{n}=={v}" for n, v in needs[r.id])),
+            )
+            for r in requests
+        },
+        files={name: lock_part_hash(text) for name, text in texts.items()},
+    )
+    folder = root / PACKAGES_DIR
+    written = [name for name, text in sorted(texts.items()) if write_if_changed(folder / name, text)]
+    deleted = []
+    for path in iter_project_files(root):
+        if path.name not in texts:
+            path.unlink()
+            deleted.append(path.name)
+    atomic_write(root / STATE_PATH, new_state.dumps())
+    return LockOutcome(
+        resolved=tuple(r.path for r, _ in to_resolve),
+        projects=len(projects),
+        versions=sum(len(p.versions) for p in projects.values()),
+        files=sum(len(v.files) for p in projects.values() for v in p.versions),
+        written=tuple(written),
+        deleted=tuple(deleted),
+    )
+
+
+def _resolve(
+    request: Request,
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    state: LockState,
+    old: Mapping[NormalizedName, Project],
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+) -> Resolved:
+    requirements = requirements_for(request, config)
+    if not requirements:
+        return needs_from_pins(request, config, [])
+    preferences = {} if upgrade else preferences_for(request, state, old, upgrade_packages)
+    pythons = sorted(
+        {t.python for r in requirements for t in r.targets}, key=lambda p: tuple(map(int, p.split(".")))
+    )
+    try:
+        pins = compile_requirements(
+            requirements,
+            python_version=pythons[0],
+            index_url=config.index_url,
+            allow_build=config.allow_sdist,
+            env=env,
+            preferences=preferences,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+        )
+    except ResolutionError as exc:
+        target, explanation = _failing_target(requirements, config, env, str(exc))
+        label = target.label if target is not None else "its targets together"
+        raise ResolutionError(
+            f"Unable to resolve {request.path} for {label}:\n{textwrap.indent(explanation, '    ')}"
+        ) from None
+    return needs_from_pins(request, config, pins)
+
+
+def _failing_target(
+    requirements: Sequence[Requirement], config: Config, env: Mapping[str, str], universal_error: str
+) -> tuple[Target | None, str]:
+    """Resolve target by target to name the first one that fails, with uv's explanation for it."""
+    targets: list[Target] = []
+    for r in requirements:
+        targets.extend(t for t in r.targets if t not in targets)
+    for target in targets:
+        alone = [Requirement(text=r.text, targets=(target,)) for r in requirements if target in r.targets]
+        try:
+            compile_requirements(
+                alone,
+                python_version=target.python,
+                index_url=config.index_url,
+                allow_build=config.allow_sdist,
+                env=env,
+            )
+        except ResolutionError as exc:
+            return target, str(exc)
+    return None, universal_error
+
+
+def _candidates(
+    config: Config,
+    needs: Mapping[str, Mapping[VersionKey, Need]],
+    resolved: Mapping[str, Resolved],
+    old: Mapping[NormalizedName, Project],
+    *,
+    refresh: bool,
+    upgrade_set: set[NormalizedName],
+    progress: TextIO | None,
+) -> dict[VersionKey, list[IndexFile | FileEntry]]:
+    """Each needed version's candidate files: the catalog's when they still cover its targets, else upstream's."""
+    wanted: dict[VersionKey, set[str]] = {}
+    for request_needs in needs.values():
+        for key, need in request_needs.items():
+            wanted.setdefault(key, set()).update(need.targets)
+    old_versions = {(n, canonical_version(v.version)): v for n, p in old.items() for v in p.versions}
+    out: dict[VersionKey, list[IndexFile | FileEntry]] = {}
+    fetch: dict[NormalizedName, str] = {}
+    index_of: dict[NormalizedName, str] = {}
+    for result in resolved.values():
+        for name, url in result.index_urls.items():
+            if url:
+                index_of.setdefault(name, url)
+    for key, targets in sorted(wanted.items()):
+        name = key[0]
+        previous = old_versions.get(key)
+        reuse = previous is not None and not (refresh and (not upgrade_set or name in upgrade_set))
+        if previous is not None and reuse and targets <= set(previous.targets):
+            out[key] = list(previous.files)
+            continue
+        url = config.index_url or index_of.get(name, "")
+        if not url:
+            raise LockError(
+                f"uv did not say which index {name} came from; set upstream.index_url in {CONFIG_PATH.as_posix()}"
+            )
+        fetch[name] = url
+    if fetch:
+        _say(progress, f"reading {len(fetch)} project page(s) from the upstream index")
+        pages = many_project_files(fetch)
+        for key in wanted:
+            if key[0] in pages:
+                out[key] = [f for f in pages[key[0]] if file_version(f.filename) == (key[0], key[1])]
+    return out

@@ -1,0 +1,460 @@
+"""Locking, the pure core: from requests, resolutions and upstream file lists to catalog projects.
+
+Nothing here touches the network, uv or the disk (``commands/lock.py`` does). The pieces:
+
+- fingerprints of each request (what it asks for, for which targets) and of the config (upstream,
+  sdist policy, targets and their tags): a request whose fingerprint is unchanged is not resolved again;
+- :func:`needs_from_pins` turns one request's universal resolution into per-version needs (which
+  targets, direct or via which parents), evaluating uv's markers for every target;
+- :func:`select_files` keeps exactly the files some target needing a version can install;
+- :func:`build_projects` assembles the new catalog from every request's needs, keeping ``vetting``;
+- :class:`LockState` (``catalog/lock.json``) records the fingerprints, the pins and a hash of the
+  locked part of every package file, so ``curate lock --check`` needs neither uv nor the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from curate.catalog import Dependency, FileEntry, Need, Project, VersionEntry
+from curate.config import Config
+from curate.names import NormalizedName, normalize
+from curate.requests import Request
+from curate.resolve import Pin, Requirement
+from curate.targets import Target
+from curate.upstream import IndexFile
+
+STATE_PATH = Path("catalog") / "lock.json"
+STATE_VERSION = 1
+
+VersionKey = tuple[NormalizedName, str]  # (normalized name, canonical version)
+
+
+def canonical_version(version: str) -> str:
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
+
+
+def _sha(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# -- fingerprints ----------------------------------------------------------------------------------
+
+
+def config_fingerprint(config: Config) -> str:
+    """What of the config changes a lock: the upstream, the sdist policy, the targets and their tags."""
+    return _sha(
+        {
+            "index_url": config.index_url,
+            "allow_sdist": config.allow_sdist,
+            "platforms": [
+                {"name": p.name, "os": p.os, "arch": p.arch, "tags": list(p.platform_tags)}
+                for p in config.platforms
+            ],
+        }
+    )
+
+
+def request_fingerprint(request: Request, config: Config) -> str:
+    """What a request asks for, for which targets, under which config; not its title or justification."""
+    return _sha(
+        {
+            "config": config_fingerprint(config),
+            "targets": [t.id for t in request.targets(config)],
+            "packages": sorted(
+                [
+                    {
+                        "name": spec.normalized,
+                        "extras": list(spec.extras),
+                        "specifier": spec.specifier,
+                        "targets": [t.id for t in request.package_targets(spec, config)],
+                    }
+                    for spec in request.packages
+                ],
+                key=lambda d: str(d["name"]),
+            ),
+        }
+    )
+
+
+def requirements_for(request: Request, config: Config) -> list[Requirement]:
+    """The requirements handed to uv: each requested package limited to its targets."""
+    out = []
+    for spec in sorted(request.packages, key=lambda s: s.normalized):
+        targets = tuple(request.package_targets(spec, config))
+        if targets:
+            out.append(Requirement(text=spec.requirement(), targets=targets))
+    return out
+
+
+# -- from a resolution to needs ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Resolved:
+    """One request's needs: per version, which targets, direct or via which parents."""
+
+    request: str
+    needs: dict[VersionKey, Need]
+    names: dict[NormalizedName, str]  # display names uv gave
+    index_urls: dict[NormalizedName, str]  # where each pin came from ("" = unknown)
+
+    @property
+    def pins(self) -> list[str]:
+        return sorted(f"{name}=={version}" for name, version in self.needs)
+
+
+def needs_from_pins(request: Request, config: Config, pins: Sequence[Pin]) -> Resolved:
+    direct_targets: dict[NormalizedName, set[str]] = {}
+    for spec in request.packages:
+        direct_targets.setdefault(spec.normalized, set()).update(
+            t.id for t in request.package_targets(spec, config)
+        )
+    targets: dict[VersionKey, set[str]] = defaultdict(set)
+    via: dict[VersionKey, set[str]] = defaultdict(set)
+    direct: dict[VersionKey, bool] = defaultdict(bool)
+    for target in request.targets(config):
+        here = [p for p in pins if p.applies(target)]
+        present = {p.name for p in here}
+        for p in here:
+            key = (p.name, canonical_version(p.version))
+            targets[key].add(target.id)
+            via[key].update(v for v in p.via if v in present and v != p.name)
+            if target.id in direct_targets.get(p.name, ()):
+                direct[key] = True
+    needs = {
+        key: Need(
+            request=request.id, targets=tuple(sorted(ts)), direct=direct[key], via=tuple(sorted(via[key]))
+        )
+        for key, ts in targets.items()
+    }
+    return Resolved(
+        request=request.id,
+        needs=needs,
+        names={p.name: p.display for p in pins},
+        index_urls={p.name: p.index_url for p in pins},
+    )
+
+
+def needs_from_catalog(catalog: Mapping[NormalizedName, Project], request_id: str) -> dict[VersionKey, Need]:
+    """An unchanged request's needs, as the catalog recorded them."""
+    out: dict[VersionKey, Need] = {}
+    for name, project in catalog.items():
+        for v in project.versions:
+            for need in v.needed_by:
+                if need.request == request_id:
+                    out[(name, canonical_version(v.version))] = need
+    return out
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+def file_version(filename: str) -> tuple[NormalizedName, str] | None:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return normalize(name), str(version)
+
+
+def python_ok(requires_python: str, target: Target) -> bool:
+    if not requires_python:
+        return True
+    try:
+        return SpecifierSet(requires_python).contains(f"{target.python}.0", prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Selection:
+    files: tuple[FileEntry, ...]
+    build_targets: tuple[str, ...]  # served by the sdist only
+    missing: tuple[Target, ...]  # no wheel, and no sdist allowed (or none at all)
+
+
+def select_files(
+    candidates: Iterable[IndexFile | FileEntry], targets: Sequence[Target], *, allow_sdist: bool
+) -> Selection:
+    """Keep the files some target can install; the sdist only for targets without a wheel, if allowed."""
+    wheels = [f for f in candidates if f.filename.endswith(".whl")]
+    sdists = [f for f in candidates if not f.filename.endswith(".whl")]
+    served: dict[str, set[str]] = defaultdict(set)
+    build: list[str] = []
+    missing: list[Target] = []
+    by_name = {f.filename: f for f in [*wheels, *sdists]}
+    for target in targets:
+        ok = [w for w in wheels if python_ok(w.requires_python, target) and target.accepts_wheel(w.filename)]
+        for w in ok:
+            served[w.filename].add(target.id)
+        if ok:
+            continue
+        sdist = next(
+            (s for s in sorted(sdists, key=lambda s: s.filename) if python_ok(s.requires_python, target)),
+            None,
+        )
+        if allow_sdist and sdist is not None:
+            served[sdist.filename].add(target.id)
+            build.append(target.id)
+        else:
+            missing.append(target)
+    files = tuple(
+        FileEntry(
+            filename=f.filename,
+            url=f.url,
+            sha256=f.sha256,
+            size=f.size,
+            upload_time=f.upload_time,
+            requires_python=f.requires_python,
+            yanked=f.yanked,
+            targets=tuple(sorted(served[name])),
+        )
+        for name, f in sorted(by_name.items())
+        if name in served
+    )
+    return Selection(files=files, build_targets=tuple(sorted(build)), missing=tuple(missing))
+
+
+# -- assembling the catalog ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class MissingWheel:
+    requests: tuple[str, ...]
+    name: str
+    version: str
+    target: Target
+    files: tuple[str, ...]
+
+
+def dependencies_of(
+    needs: Mapping[str, Mapping[VersionKey, Need]],
+) -> dict[VersionKey, dict[NormalizedName, set[str]]]:
+    """Per version: the packages it pulls in, and on which targets (from every request's needs)."""
+    out: dict[VersionKey, dict[NormalizedName, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for request_needs in needs.values():
+        on_target: dict[tuple[NormalizedName, str], str] = {}  # (name, target id) -> version
+        for (name, version), need in request_needs.items():
+            for t in need.targets:
+                on_target[(name, t)] = version
+        for (child, _), need in request_needs.items():
+            for parent in need.via:
+                pname = normalize(parent)
+                for t in need.targets:
+                    pv = on_target.get((pname, t))
+                    if pv is not None:
+                        out[(pname, pv)][child].add(t)
+    return out
+
+
+def build_projects(
+    *,
+    config: Config,
+    needs: Mapping[str, Mapping[VersionKey, Need]],
+    candidates: Mapping[VersionKey, Sequence[IndexFile | FileEntry]],
+    old: Mapping[NormalizedName, Project],
+    names: Mapping[NormalizedName, str],
+) -> tuple[dict[NormalizedName, Project], list[MissingWheel]]:
+    """The new catalog: every needed version with its files, needs and dependencies; vetting kept."""
+    by_version: dict[VersionKey, list[Need]] = defaultdict(list)
+    for request_needs in needs.values():
+        for key, need in request_needs.items():
+            by_version[key].append(need)
+    deps = dependencies_of(needs)
+    targets_by_id = {t.id: t for t in config.all_targets()}
+    old_versions = {(name, canonical_version(v.version)): v for name, p in old.items() for v in p.versions}
+    missing: list[MissingWheel] = []
+    versions: dict[NormalizedName, list[VersionEntry]] = defaultdict(list)
+    for key in sorted(by_version):
+        name, version = key
+        vneeds = sorted(by_version[key], key=lambda n: n.request)
+        target_ids = sorted({t for n in vneeds for t in n.targets})
+        targets = [targets_by_id[t] for t in target_ids if t in targets_by_id]
+        files = list(candidates.get(key, ()))
+        selection = select_files(files, targets, allow_sdist=config.allow_sdist)
+        for target in selection.missing:
+            missing.append(
+                MissingWheel(
+                    requests=tuple(n.request for n in vneeds if target.id in n.targets),
+                    name=names.get(name, name),
+                    version=version,
+                    target=target,
+                    files=tuple(sorted(f.filename for f in files)),
+                )
+            )
+        kept = selection.files
+        rp = next((f.requires_python for f in kept if f.requires_python), "")
+        yanked = kept[0].yanked if kept and all(f.yanked is not None for f in kept) else None
+        previous = old_versions.get(key)
+        versions[name].append(
+            VersionEntry(
+                version=previous.version if previous else version,
+                requires_python=rp,
+                yanked=yanked,
+                needed_by=tuple(vneeds),
+                build_targets=selection.build_targets,
+                files=kept,
+                dependencies=tuple(
+                    Dependency(name=child, targets=tuple(sorted(ts)))
+                    for child, ts in sorted(deps.get(key, {}).items())
+                ),
+                vetting=dict(previous.vetting) if previous else {},
+            )
+        )
+    projects = {
+        name: Project(name=old[name].name if name in old else names.get(name, name), versions=tuple(vs))
+        for name, vs in sorted(versions.items())
+    }
+    return projects, missing
+
+
+# -- removals ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BlockedRemoval:
+    removal_request: str  # the request path that asks for the removal
+    name: str
+    version: str
+    needed_by: tuple[str, ...]  # request ids
+    reason: str
+
+
+def blocked_removals(
+    requests: Sequence[Request], projects: Mapping[NormalizedName, Project]
+) -> list[BlockedRemoval]:
+    """Removals whose versions some request still needs."""
+    out = []
+    for request in requests:
+        for removal in request.remove:
+            project = projects.get(removal.normalized)
+            if project is None:
+                continue
+            spec = removal.specifier_set
+            for v in project.sorted_versions():
+                if spec.contains(v.version, prereleases=True) and v.needed_by:
+                    out.append(
+                        BlockedRemoval(
+                            removal_request=request.path,
+                            name=project.name,
+                            version=v.version,
+                            needed_by=v.requests,
+                            reason=removal.reason,
+                        )
+                    )
+    return out
+
+
+# -- the lock state ------------------------------------------------------------------------------------
+
+_VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
+
+
+def lock_part_hash(text: str) -> str:
+    """sha256 of a package file without its ``vetting`` blocks (``curate vet`` owns those)."""
+    return hashlib.sha256(_VETTING.sub("", text).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RequestState:
+    path: str
+    fingerprint: str
+    pins: tuple[str, ...]  # name==version, sorted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "fingerprint": self.fingerprint, "pins": list(self.pins)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RequestState:
+        return cls(
+            path=str(d["path"]),
+            fingerprint=str(d["fingerprint"]),
+            pins=tuple(str(p) for p in d.get("pins") or ()),
+        )
+
+    def pinned(self) -> dict[NormalizedName, list[str]]:
+        out: dict[NormalizedName, list[str]] = defaultdict(list)
+        for pin in self.pins:
+            name, _, version = pin.partition("==")
+            out[normalize(name)].append(version)
+        return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class LockState:
+    """``catalog/lock.json``: what the catalog was locked from, to tell whether it is up to date."""
+
+    config: str = ""
+    requests: dict[str, RequestState] = dataclasses.field(default_factory=dict)
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # package file name -> lock-part sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "comment": "Written by `curate lock`; do not edit. `curate lock --check` compares the catalog with it.",
+            "config": self.config,
+            "requests": {k: self.requests[k].to_dict() for k in sorted(self.requests)},
+            "files": {k: self.files[k] for k in sorted(self.files)},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LockState:
+        if d.get("version") != STATE_VERSION:
+            return cls()
+        return cls(
+            config=str(d.get("config") or ""),
+            requests={str(k): RequestState.from_dict(v) for k, v in (d.get("requests") or {}).items()},
+            files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> LockState:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls()
+        return cls.from_dict(data) if isinstance(data, dict) else cls()
+
+
+def preferences_for(
+    request: Request, state: LockState, catalog: Mapping[NormalizedName, Project], upgrade: Iterable[str] = ()
+) -> dict[str, str]:
+    """Versions uv should keep: this request's previous pins first, then the newest in the catalog."""
+    skip = {normalize(n) for n in upgrade}
+    prefs: dict[str, str] = {}
+    for name, project in catalog.items():
+        latest = project.latest()
+        if latest is not None and name not in skip:
+            prefs[name] = latest.version
+    previous = state.requests.get(request.id)
+    if previous is not None:
+        for name, versions in previous.pinned().items():
+            if name not in skip:
+                prefs[name] = max(versions, key=Version)
+    return prefs

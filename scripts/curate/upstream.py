@@ -1,0 +1,186 @@
+"""Reading the upstream index: one project's files with sha256, size, upload time, requires-python, yanked.
+
+Asks for the PEP 691 JSON page and falls back to PEP 503 HTML (where the size comes from a ``HEAD``
+request, and the upload time is unknown). The index URL is always given by the caller: the configured
+``upstream.index_url``, or the index uv reported it resolved from; this module has no default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+from curate import __version__
+from curate.errors import CurateError
+from curate.names import NormalizedName
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+TIMEOUT = 60
+
+
+class UpstreamError(CurateError):
+    """The upstream index could not be read, or gave something curate cannot use."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class IndexFile:
+    """One file as the upstream index lists it."""
+
+    filename: str
+    url: str  # absolute, without fragment
+    sha256: str
+    size: int
+    upload_time: str = ""
+    requires_python: str = ""
+    yanked: str | None = None  # None = not yanked; the reason otherwise ("" means no reason given)
+
+
+def project_url(index_url: str, name: str) -> str:
+    return urljoin(index_url if index_url.endswith("/") else index_url + "/", f"{name}/")
+
+
+def _open(
+    url: str, *, method: str = "GET", accept: str = ACCEPT
+) -> tuple[bytes, str, str, Mapping[str, str]]:
+    req = urllib.request.Request(
+        url, method=method, headers={"Accept": accept, "User-Agent": f"curate/{__version__}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            body = b"" if method == "HEAD" else resp.read()
+            return body, resp.headers.get_content_type(), resp.geturl(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise UpstreamError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+
+
+def project_files(index_url: str, name: NormalizedName) -> list[IndexFile]:
+    """Every file the upstream lists for ``name``, sorted by filename."""
+    url = project_url(index_url, name)
+    body, ctype, final_url, _ = _open(url)
+    if ctype == JSON_TYPE or ctype.endswith("+json") or ctype == "application/json":
+        files = parse_json(body, final_url)
+    else:
+        files = parse_html(body.decode("utf-8", "replace"), final_url)
+    out = []
+    for f in files:
+        if f.size < 0:
+            _, _, _, headers = _open(f.url, method="HEAD", accept="*/*")
+            length = headers.get("Content-Length") or headers.get("content-length")
+            if length is None:
+                raise UpstreamError(f"{f.url}: the upstream gives no size for this file")
+            f = dataclasses.replace(f, size=int(length))
+        out.append(f)
+    return sorted(out, key=lambda f: f.filename)
+
+
+def many_project_files(
+    index_url_of: Mapping[NormalizedName, str], *, workers: int = 8
+) -> dict[NormalizedName, list[IndexFile]]:
+    """Fetch several projects' pages in parallel (each project from its own index)."""
+    names = sorted(index_url_of)
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
+        results = list(pool.map(lambda n: project_files(index_url_of[n], n), names))
+    return dict(zip(names, results, strict=True))
+
+
+def _sha256(hashes: Any, where: str) -> str:
+    if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
+        return str(hashes["sha256"]).lower()
+    raise UpstreamError(f"{where}: the upstream gives no sha256 for this file (curate needs one)")
+
+
+def _yanked(value: Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ""
+    return str(value)
+
+
+def parse_json(body: bytes, page_url: str) -> list[IndexFile]:
+    """Files from a PEP 691 JSON project page (PEP 700 ``size`` and ``upload-time`` when present)."""
+    try:
+        data = json.loads(body)
+        items = data["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UpstreamError(f"{page_url}: not a PEP 691 project page ({exc})") from exc
+    out = []
+    for item in items:
+        url, _ = urldefrag(urljoin(page_url, str(item["url"])))
+        size = item.get("size")
+        out.append(
+            IndexFile(
+                filename=str(item["filename"]),
+                url=url,
+                sha256=_sha256(item.get("hashes"), url),
+                size=int(size) if isinstance(size, int) else -1,
+                upload_time=str(item.get("upload-time") or ""),
+                requires_python=str(item.get("requires-python") or ""),
+                yanked=_yanked(item.get("yanked")),
+            )
+        )
+    return out
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[dict[str, str | None], str]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base":
+            self.base = dict(attrs).get("href") or self.base
+        elif tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.links.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def parse_html(text: str, page_url: str) -> list[IndexFile]:
+    """Files from a PEP 503 HTML project page; ``size`` is -1 (unknown) for the caller to fill in."""
+    parser = _Links()
+    parser.feed(text)
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    out = []
+    for attrs, label in parser.links:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(base, href))
+        hashes = dict(part.split("=", 1) for part in fragment.split("&") if "=" in part)
+        filename = label or url.rsplit("/", 1)[-1]
+        yanked = attrs.get("data-yanked")
+        out.append(
+            IndexFile(
+                filename=filename,
+                url=url,
+                sha256=_sha256(hashes, url),
+                size=-1,
+                requires_python=attrs.get("data-requires-python") or "",
+                yanked=None if "data-yanked" not in attrs else (yanked or ""),
+            )
+        )
+    return out
