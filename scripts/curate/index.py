@@ -1,0 +1,626 @@
+"""The static package index: ``simple/`` (PEP 503 HTML + PEP 691 JSON), ``files/`` and ``api/``.
+
+Layout of the tree this writes (under ``public/``)::
+
+    simple/index.html, simple/index.json           every project (PEP 503 / PEP 691)
+    simple/<normalized>/index.html, index.json     one project's files (PEP 592/629/658/700/714/792)
+    files/<normalized>/<filename>                  mirror mode: the vetted file (hard link to the cache)
+    files/<normalized>/<filename>.metadata         mirror mode: the wheel's METADATA, byte for byte (PEP 658)
+    api/<normalized>.json, api/catalog.json        the machine-readable catalog
+    .curate-index.json                             the manifest that makes rebuilds incremental
+
+Planning (:func:`plan_project`) and rendering (:class:`Renderer`) are pure; :func:`build_index` does the IO.
+Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
+left is marked ``quarantined`` (PEP 792). Hrefs are relative (no ``<base>``) in mirror mode, so the tree
+works from any URL prefix and from ``file://``; in link mode they point at ``files.base_url`` or the
+upstream URL, and no ``.metadata`` is advertised (it would have to live beside the linked file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from curate.archive import ArchiveError, read_wheel_metadata
+from curate.cache import blob_path, metadata_path
+from curate.catalog import FileEntry, Project, VersionEntry
+from curate.config import Config
+from curate.errors import BuildError
+from curate.names import NormalizedName
+from curate.yamlio import atomic_write
+
+# PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
+# (project status). Keys of 1.2 (PEP 708 tracks) and 1.3 (PEP 740 provenance) are optional.
+REPOSITORY_VERSION = "1.4"
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+MANIFEST = ".curate-index.json"
+FORMAT = 1  # bump whenever the bytes written for the same input change
+BLOCKED_STATUSES = frozenset({"block", "blocked"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class IndexFile:
+    """One link on a project page, with everything the spec lets us say about it."""
+
+    filename: str
+    href: str  # percent-encoded, without the #sha256 fragment
+    path: str  # mirror mode: where it lives under public/ ("" in link mode)
+    sha256: str
+    size: int
+    upload_time: str  # RFC 3339 ending in Z, or ""
+    requires_python: str
+    yanked: str | None  # reason, never ""; None when not yanked
+    metadata_sha256: str | None  # of the .metadata file (PEP 658/714); None when not served
+    version: str
+    targets: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectPage:
+    project: Project
+    name: str
+    normalized: NormalizedName
+    status: str  # PEP 792: active or quarantined
+    status_reason: str
+    versions: tuple[str, ...]  # PEP 700, PEP 440 order
+    files: tuple[IndexFile, ...]
+    blocked: tuple[str, ...]  # versions left out because vetting blocked them
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Entry:
+    """What the root pages and api/catalog.json need of one project (kept in the manifest)."""
+
+    name: str
+    normalized: str
+    status: str
+    summary: str
+    latest: str
+    versions: tuple[str, ...]
+    os: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "normalized": self.normalized,
+            "status": self.status,
+            "summary": self.summary,
+            "latest": self.latest,
+            "versions": list(self.versions),
+            "os": list(self.os),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(
+            name=str(d["name"]),
+            normalized=str(d["normalized"]),
+            status=str(d["status"]),
+            summary=str(d["summary"]),
+            latest=str(d["latest"]),
+            versions=tuple(str(v) for v in d["versions"]),
+            os=tuple(str(o) for o in d["os"]),
+        )
+
+
+# -- planning (pure) --------------------------------------------------------------------------------
+
+
+def upload_time_z(value: str) -> str:
+    """PEP 700 wants ``yyyy-mm-ddThh:mm:ss[.ffffff]Z``; accept the ``+00:00`` spelling too."""
+    if not value:
+        return ""
+    if value.endswith("+00:00"):
+        return value[: -len("+00:00")] + "Z"
+    return value
+
+
+def _yanked(f: FileEntry, v: VersionEntry) -> str | None:
+    reason = f.yanked if f.yanked is not None else v.yanked
+    if reason is None:
+        return None
+    return reason or "yanked"  # data-yanked="" reads as "no reason" to some clients, bare to others
+
+
+def is_blocked(v: VersionEntry) -> bool:
+    return str(v.vetting.get("status", "")) in BLOCKED_STATUSES
+
+
+def recorded_metadata_sha256(v: VersionEntry, filename: str) -> str | None:
+    """The sha256 of a wheel's METADATA as ``curate vet`` recorded it, if it did."""
+    files = v.vetting.get("files")
+    if isinstance(files, dict):
+        entry = files.get(filename)
+        if isinstance(entry, dict) and entry.get("metadata_sha256"):
+            return str(entry["metadata_sha256"])
+    return None
+
+
+def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
+    """(href from simple/<name>/, path under public/) of one file."""
+    quoted = quote(f.filename)  # '+' and friends are percent-encoded; '/' cannot occur in a filename
+    if config.files_mode == "mirror":
+        path = f"files/{normalized}/{f.filename}"
+        return f"../../files/{normalized}/{quoted}", path
+    if config.files_base_url:
+        base = config.files_base_url if config.files_base_url.endswith("/") else config.files_base_url + "/"
+        return f"{base}{normalized}/{quoted}", ""
+    return f.url.split("#", 1)[0], ""
+
+
+def plan_project(
+    project: Project, config: Config, metadata_sha256: Callable[[VersionEntry, FileEntry], str | None]
+) -> ProjectPage:
+    """The page of one project: blocked versions dropped, files sorted, metadata hashes attached."""
+    normalized = project.normalized
+    files: list[IndexFile] = []
+    versions: list[str] = []
+    blocked: list[str] = []
+    for v in project.sorted_versions():
+        if is_blocked(v):
+            blocked.append(v.version)
+            continue
+        if not v.files:
+            continue
+        versions.append(v.version)
+        for f in v.files:
+            href, path = file_href(config, normalized, f)
+            meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
+            files.append(
+                IndexFile(
+                    filename=f.filename,
+                    href=href,
+                    path=path,
+                    sha256=f.sha256,
+                    size=f.size,
+                    upload_time=upload_time_z(f.upload_time),
+                    requires_python=f.requires_python or v.requires_python,
+                    yanked=_yanked(f, v),
+                    metadata_sha256=meta,
+                    version=v.version,
+                    targets=f.targets,
+                )
+            )
+    files.sort(key=lambda x: x.filename)
+    status, reason = "active", ""
+    if blocked and not versions:
+        status = "quarantined"
+        reason = "every version was blocked by vetting: " + ", ".join(blocked)
+    return ProjectPage(
+        project=project,
+        name=project.name,
+        normalized=normalized,
+        status=status,
+        status_reason=reason,
+        versions=tuple(versions),
+        files=tuple(files),
+        blocked=tuple(blocked),
+    )
+
+
+def target_os(config: Config) -> dict[str, str]:
+    return {t.id: t.platform.os for t in config.all_targets()}
+
+
+def entry_of(page: ProjectPage, os_of: Mapping[str, str]) -> Entry:
+    served = [v for v in page.project.sorted_versions() if v.version in set(page.versions)]
+    latest = served[-1] if served else None
+    summary = str(latest.vetting.get("summary") or "") if latest is not None else ""
+    oses = sorted({os_of[t] for f in page.files for t in f.targets if t in os_of})
+    return Entry(
+        name=page.name,
+        normalized=page.normalized,
+        status=page.status,
+        summary=summary,
+        latest=latest.version if latest is not None else "",
+        versions=page.versions,
+        os=tuple(oses),
+    )
+
+
+# -- rendering (pure) -------------------------------------------------------------------------------
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class Renderer:
+    """Compiled templates plus the JSON shapes; one instance renders a whole build."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.os_of = target_os(config)
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("curate", "templates/index"),
+            autoescape=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self._root = env.get_template("root.html")
+        self._project = env.get_template("project.html")
+
+    def root_html(self, entries: Sequence[Entry]) -> str:
+        return self._root.render(repository_version=REPOSITORY_VERSION, projects=entries)
+
+    def root_json(self, entries: Sequence[Entry]) -> str:
+        return _dumps(
+            {"meta": {"api-version": REPOSITORY_VERSION}, "projects": [{"name": e.name} for e in entries]}
+        )
+
+    def project_html(self, page: ProjectPage) -> str:
+        return self._project.render(repository_version=REPOSITORY_VERSION, page=page)
+
+    def project_json(self, page: ProjectPage) -> str:
+        files = []
+        for f in page.files:
+            d: dict[str, Any] = {
+                "filename": f.filename,
+                "url": f.href,
+                "hashes": {"sha256": f.sha256},
+            }
+            if f.requires_python:
+                d["requires-python"] = f.requires_python
+            if f.metadata_sha256:
+                d["core-metadata"] = {"sha256": f.metadata_sha256}  # never the PEP 658 key (PEP 714)
+            d["size"] = f.size
+            if f.upload_time:
+                d["upload-time"] = f.upload_time
+            d["yanked"] = f.yanked if f.yanked is not None else False
+            files.append(d)
+        status: dict[str, str] = {"status": page.status}
+        if page.status_reason:
+            status["reason"] = page.status_reason
+        return _dumps(
+            {
+                "meta": {"api-version": REPOSITORY_VERSION},
+                "name": page.normalized,
+                "project-status": status,
+                "versions": list(page.versions),
+                "files": files,
+            }
+        )
+
+    def api_project(self, page: ProjectPage) -> str:
+        by_version: dict[str, list[IndexFile]] = {}
+        for f in page.files:
+            by_version.setdefault(f.version, []).append(f)
+        versions = []
+        for v in page.project.sorted_versions():
+            if v.version not in by_version:
+                continue
+            files = by_version[v.version]
+            targets = sorted({t for f in files for t in f.targets})
+            versions.append(
+                {
+                    "version": v.version,
+                    "requires_python": v.requires_python,
+                    "yanked": v.yanked,
+                    "targets": targets,
+                    "os": self._os_targets(targets),
+                    "build_targets": list(v.build_targets),
+                    "requests": list(v.requests),
+                    "dependencies": [d.to_dict() for d in sorted(v.dependencies, key=lambda d: d.name)],
+                    "vetting": v.vetting,
+                    "files": [self._api_file(f) for f in files],
+                }
+            )
+        return (
+            json.dumps(
+                {
+                    "name": page.name,
+                    "normalized": page.normalized,
+                    "status": page.status,
+                    "status_reason": page.status_reason,
+                    "index": f"{self.config.simple_url}{page.normalized}/",
+                    "blocked_versions": list(page.blocked),
+                    "versions": versions,
+                },
+                ensure_ascii=False,
+                indent=1,
+                sort_keys=False,
+            )
+            + "\n"
+        )
+
+    def _os_targets(self, targets: Iterable[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for t in targets:
+            if t in self.os_of:
+                out.setdefault(self.os_of[t], []).append(t)
+        return dict(sorted(out.items()))
+
+    def _api_file(self, f: IndexFile) -> dict[str, Any]:
+        return {
+            "filename": f.filename,
+            "url": self.config.base_url + quote(f.path) if f.path else f.href,
+            "sha256": f.sha256,
+            "size": f.size,
+            "upload_time": f.upload_time,
+            "requires_python": f.requires_python,
+            "yanked": f.yanked,
+            "metadata_sha256": f.metadata_sha256,
+            "targets": list(f.targets),
+            "os": self._os_targets(f.targets),
+        }
+
+    def api_catalog(self, entries: Sequence[Entry]) -> str:
+        return (
+            json.dumps(
+                {
+                    "name": self.config.site_name,
+                    "index": self.config.simple_url,
+                    "repository_version": REPOSITORY_VERSION,
+                    "projects": [e.to_dict() for e in entries],
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+            + "\n"
+        )
+
+
+# -- the files behind the links ---------------------------------------------------------------------
+
+
+class Blobs:
+    """Verified files and extracted METADATA from the content-addressed cache."""
+
+    def __init__(self, cache: Path | None) -> None:
+        self.cache = cache
+        self._metadata: dict[str, bytes] = {}
+
+    def metadata(self, v: VersionEntry, f: FileEntry) -> bytes:
+        if f.sha256 in self._metadata:
+            return self._metadata[f.sha256]
+        if self.cache is None:
+            raise BuildError(f"{f.filename}: no cache to read METADATA from (pass --cache-dir)")
+        path = metadata_path(self.cache, f.sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            try:
+                data = read_wheel_metadata(self.blob(f))
+            except ArchiveError as exc:
+                raise BuildError(str(exc)) from exc
+        recorded = recorded_metadata_sha256(v, f.filename)
+        if recorded and hashlib.sha256(data).hexdigest() != recorded:
+            raise BuildError(
+                f"{f.filename}: METADATA in the cache does not match the sha256 curate vet recorded; "
+                "run curate fetch and curate vet again"
+            )
+        self._metadata[f.sha256] = data
+        return data
+
+    def metadata_sha256(self, v: VersionEntry, f: FileEntry) -> str:
+        return hashlib.sha256(self.metadata(v, f)).hexdigest()
+
+    def blob(self, f: FileEntry) -> Path:
+        if self.cache is None:
+            raise BuildError(f"{f.filename}: no cache to copy from (pass --cache-dir)")
+        path = blob_path(self.cache, f.sha256)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise BuildError(
+                f"{f.filename} (sha256 {f.sha256[:12]}...) is not in the cache {self.cache}; "
+                "run: curate fetch"
+            ) from None
+        if size != f.size:
+            raise BuildError(f"{f.filename}: cached copy is {size} bytes, the catalog says {f.size}")
+        return path
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link when on the same filesystem (cheap, same bytes), copy otherwise."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(src, dst)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Source:
+    """One catalog project as the builder sees it: a digest of its input, and how to load it."""
+
+    normalized: NormalizedName
+    digest: str
+    load: Callable[[], Project]
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class Stats:
+    projects: int = 0
+    rendered: int = 0
+    reused: int = 0
+    removed: int = 0
+    files: int = 0
+    blocked: list[str] = dataclasses.field(default_factory=list)
+
+
+def fingerprint(config: Config) -> str:
+    """What, besides a project's own YAML, changes the bytes of its pages."""
+    template_dir = Path(__file__).parent / "templates" / "index"
+    parts = [
+        str(FORMAT),
+        REPOSITORY_VERSION,
+        config.files_mode,
+        config.files_base_url or "",
+        config.base_url,
+        config.site_name,
+        json.dumps(sorted(target_os(config).items())),
+        *(p.read_text("utf-8") for p in sorted(template_dir.glob("*.html"))),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def read_manifest(tree: Path | None, fp: str) -> dict[str, Any]:
+    """The previous build's per-project record, or {} when there is none or it was built differently."""
+    if tree is None:
+        return {}
+    try:
+        data = json.loads((tree / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("fingerprint") != fp:
+        return {}
+    projects = data.get("projects")
+    return projects if isinstance(projects, dict) else {}
+
+
+class _Writer:
+    """Writes into a fresh staging tree (plain writes) or the live tree (each file swapped by rename)."""
+
+    def __init__(self, out: Path, *, in_place: bool) -> None:
+        self.out = out
+        self.in_place = in_place
+        self._dirs: set[Path] = set()
+
+    def mkdir(self, d: Path) -> None:
+        if d not in self._dirs:
+            d.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(d)
+
+    def text(self, rel: str, content: str) -> None:
+        path = self.out / rel
+        self.mkdir(path.parent)
+        data = content.encode("utf-8")
+        if self.in_place:
+            atomic_write(path, data)
+        else:
+            with open(path, "wb") as fh:
+                fh.write(data)
+
+    def bytes(self, rel: str, data: bytes) -> None:
+        path = self.out / rel
+        self.mkdir(path.parent)
+        if self.in_place:
+            atomic_write(path, data)
+        else:
+            path.write_bytes(data)
+
+    def link(self, rel: str, src: Path) -> None:
+        dst = self.out / rel
+        self.mkdir(dst.parent)
+        if self.in_place:
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            link_or_copy(src, tmp)
+            os.replace(tmp, dst)
+        else:
+            link_or_copy(src, dst)
+
+
+def project_outputs(page: ProjectPage) -> list[str]:
+    n = page.normalized
+    outs = [f"simple/{n}/index.html", f"simple/{n}/index.json", f"api/{n}.json"]
+    for f in page.files:
+        if f.path:
+            outs.append(f.path)
+            if f.metadata_sha256:
+                outs.append(f.path + ".metadata")
+    return outs
+
+
+def build_index(
+    out: Path,
+    sources: Sequence[Source],
+    *,
+    config: Config,
+    blobs: Blobs,
+    previous: Path | None = None,
+    in_place: bool = False,
+    reuse: bool = True,
+) -> Stats:
+    """Write simple/, files/, api/ and the manifest for ``sources`` into ``out``.
+
+    ``previous`` is the live tree: projects whose digest matches its manifest are not rendered again;
+    they are hard-linked from it (``in_place=False``, ``out`` is a fresh staging tree) or left as they
+    are (``in_place=True``, ``out`` is ``previous``: changed files are swapped in one by one by rename,
+    new files before the pages that link to them, the root pages after the project pages, removals
+    last, the manifest at the very end).
+    """
+    if in_place and previous is None:
+        raise ValueError("in_place needs the previous tree")
+    fp = fingerprint(config)
+    old = read_manifest(previous, fp)
+    if not reuse:
+        old = {k: {**v, "digest": ""} for k, v in old.items()}  # still known, so stale files go
+    renderer = Renderer(config)
+    writer = _Writer(out, in_place=in_place)
+    stats = Stats()
+    records: dict[str, dict[str, Any]] = {}
+    for src in sorted(sources, key=lambda s: s.normalized):
+        stats.projects += 1
+        prev = old.get(src.normalized)
+        if prev is not None and prev.get("digest") == src.digest and previous is not None:
+            stats.reused += 1
+            if not in_place:
+                for rel in prev["outputs"]:
+                    writer.link(rel, previous / rel)
+            records[src.normalized] = prev
+            continue
+        page = plan_project(src.load(), config, blobs.metadata_sha256)
+        if page.blocked:
+            stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
+        for f in page.files:  # files first: a page never links to something not there yet
+            if not f.path:
+                continue
+            version = next(v for v in page.project.versions if v.version == f.version)
+            entry = next(x for x in version.files if x.filename == f.filename)
+            if not (in_place and prev is not None and f.path in prev["outputs"]):
+                writer.link(f.path, blobs.blob(entry))
+                stats.files += 1
+            if f.metadata_sha256:
+                writer.bytes(f.path + ".metadata", blobs.metadata(version, entry))
+        writer.text(f"simple/{page.normalized}/index.html", renderer.project_html(page))
+        writer.text(f"simple/{page.normalized}/index.json", renderer.project_json(page))
+        writer.text(f"api/{page.normalized}.json", renderer.api_project(page))
+        stats.rendered += 1
+        records[src.normalized] = {
+            "digest": src.digest,
+            "entry": entry_of(page, renderer.os_of).to_dict(),
+            "outputs": project_outputs(page),
+        }
+    entries = [Entry.from_dict(records[n]["entry"]) for n in sorted(records)]
+    writer.text("simple/index.html", renderer.root_html(entries))
+    writer.text("simple/index.json", renderer.root_json(entries))
+    writer.text("api/catalog.json", renderer.api_catalog(entries))
+    if in_place:
+        stats.removed = _remove_stale(out, old, records)
+    writer.text(MANIFEST, _dumps({"format": FORMAT, "fingerprint": fp, "projects": records}))
+    return stats
+
+
+def _remove_stale(out: Path, old: Mapping[str, Any], records: Mapping[str, Any]) -> int:
+    keep = {rel for r in records.values() for rel in r["outputs"]}
+    removed = 0
+    for name, rec in old.items():
+        stale = [rel for rel in rec["outputs"] if rel not in keep]
+        for rel in stale:
+            with contextlib.suppress(FileNotFoundError):
+                (out / rel).unlink()
+        if name not in records:
+            removed += 1
+            for d in (out / "simple" / name, out / "files" / name):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+    return removed
