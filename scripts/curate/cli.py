@@ -17,6 +17,12 @@ from curate.errors import CurateError, ValidationError, github_actions
 VERBS: dict[str, tuple[str, str]] = {
     "check": ("check", "validate change requests and the catalog config"),
     "lock": ("lock", "resolve every request for every target and write the locked catalog"),
+    "diff": ("diff", "show reviewers what a change does to the catalog"),
+    "fetch": ("fetch", "download every catalog file into the verified cache"),
+    "vet": ("vet", "vet every catalog version and record the findings"),
+    "build": ("build", "build public/: the package index and the site, swapped in atomically"),
+    "serve": ("serve", "serve public/ locally with content negotiation (previews and tests)"),
+    "nginx-config": ("nginx_config", "write an nginx server block that serves public/"),
     "new": ("new", "write a new change request"),
     "schema": ("schema", "print the JSON Schema of change requests"),
 }

@@ -186,6 +186,8 @@ def compile_requirements(
 
 def clean_uv_error(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
+    if lines and lines[0].startswith("error: "):
+        lines[0] = lines[0].removeprefix("error: ")
     return "\n".join(lines).replace(INPUT_NAME, "the request") or "uv failed without saying why"
 
 

@@ -253,7 +253,7 @@ def lock(
         typed_needs,
         resolved,
         old,
-        refresh=upgrade or bool(upgrade_set),
+        refresh=upgrade or state.config != config_fingerprint(config),
         upgrade_set=upgrade_set,
         progress=progress,
     )
@@ -419,7 +419,7 @@ def _candidates(
     for key, targets in sorted(wanted.items()):
         name = key[0]
         previous = old_versions.get(key)
-        reuse = previous is not None and not (refresh and (not upgrade_set or name in upgrade_set))
+        reuse = previous is not None and not refresh and name not in upgrade_set
         if previous is not None and reuse and targets <= set(previous.targets):
             out[key] = list(previous.files)
             continue

@@ -1,0 +1,304 @@
+"""What a change does to the catalog, for reviewers: the pure core behind ``curate diff``.
+
+Two catalogs (by normalized name) go in; a :class:`Report` comes out, rendered as text (coloured on a
+terminal: green added, blue already present, red removed), Markdown (a pull-request comment or
+``$GITHUB_STEP_SUMMARY``) or JSON.
+
+- **added**: a version that was not in the base catalog, asked for directly or pulled in by which packages;
+- **present**: a version already in the catalog that a request newly needs (nothing new to download);
+- **removed**: a version in the base catalog that nobody needs any more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from curate.catalog import Project, VersionEntry
+from curate.names import NormalizedName
+from curate.targets import OS_LABELS, OS_NAMES
+
+Status = Literal["added", "present", "removed"]
+STATUSES: tuple[Status, ...] = ("added", "present", "removed")
+DECISIONS = ("block", "warn", "waived")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    name: str
+    normalized: NormalizedName
+    version: str
+    status: Status
+    direct: bool
+    via: tuple[str, ...]
+    requests: tuple[str, ...]  # requests needing it (base catalog's, for removals)
+    new_requests: tuple[str, ...]  # requests that need it now and did not before
+    targets: tuple[str, ...]
+    oses: tuple[str, ...]
+    new_files: tuple[tuple[str, int], ...]  # (filename, size) not in the base catalog
+    build_targets: tuple[str, ...]
+    findings: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "direct": self.direct,
+            "via": list(self.via),
+            "requests": list(self.requests),
+            "new_requests": list(self.new_requests),
+            "targets": list(self.targets),
+            "os": list(self.oses),
+            "new_files": [{"filename": f, "size": s} for f, s in self.new_files],
+            "build_targets": list(self.build_targets),
+            "findings": [dict(f) for f in self.findings],
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Report:
+    base: str
+    changes: tuple[Change, ...]
+
+    def of(self, status: Status) -> list[Change]:
+        return [c for c in self.changes if c.status == status]
+
+    def os_counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {os: dict.fromkeys(STATUSES, 0) for os in OS_NAMES}
+        for c in self.changes:
+            for os in c.oses:
+                out.setdefault(os, dict.fromkeys(STATUSES, 0))[c.status] += 1
+        return {os: counts for os, counts in out.items() if any(counts.values())}
+
+    @property
+    def new_files(self) -> list[tuple[str, int]]:
+        return sorted({f for c in self.changes if c.status != "removed" for f in c.new_files})
+
+    @property
+    def download_size(self) -> int:
+        return sum(size for _, size in self.new_files)
+
+    def findings(self) -> dict[str, list[tuple[Change, dict[str, Any]]]]:
+        out: dict[str, list[tuple[Change, dict[str, Any]]]] = {d: [] for d in DECISIONS}
+        for c in self.changes:
+            if c.status == "removed":
+                continue
+            for f in c.findings:
+                out.setdefault(str(f.get("decision", "warn")), []).append((c, f))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "summary": {s: len(self.of(s)) for s in STATUSES},
+            "os": self.os_counts(),
+            "new_files": len(self.new_files),
+            "download_size": self.download_size,
+            "findings": {d: len(v) for d, v in self.findings().items()},
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def _os_of(target_id: str, os_of_platform: Mapping[str, str]) -> str | None:
+    platform = target_id.rsplit("-py", 1)[0]
+    if platform in os_of_platform:
+        return os_of_platform[platform]
+    return next((os for os in OS_NAMES if platform.startswith(os)), None)
+
+
+def _findings(v: VersionEntry) -> tuple[dict[str, Any], ...]:
+    raw = v.vetting.get("findings") if isinstance(v.vetting, dict) else None
+    if not isinstance(raw, list):
+        return ()
+    return tuple(f for f in raw if isinstance(f, dict))
+
+
+def compare(
+    base: Mapping[NormalizedName, Project],
+    head: Mapping[NormalizedName, Project],
+    *,
+    base_ref: str = "",
+    os_of_platform: Mapping[str, str] | None = None,
+) -> Report:
+    """Every added, newly needed and removed version between two catalogs."""
+    platforms = dict(os_of_platform or {})
+    base_versions = {(n, v.parsed): v for n, p in base.items() for v in p.versions}
+    head_versions = {(n, v.parsed): v for n, p in head.items() for v in p.versions}
+    base_files = {(f.filename, f.sha256) for v in base_versions.values() for f in v.files}
+    changes = []
+    for key in sorted(set(base_versions) | set(head_versions)):
+        name = key[0]
+        old, new = base_versions.get(key), head_versions.get(key)
+        entry = new or old
+        assert entry is not None
+        project = head.get(name) or base[name]
+        if new is None:
+            status: Status = "removed"
+            new_requests: tuple[str, ...] = ()
+        else:
+            new_requests = tuple(r for r in new.requests if old is None or r not in old.requests)
+            if old is None:
+                status = "added"
+            elif new_requests:
+                status = "present"
+            else:
+                continue
+        needs = [n for n in entry.needed_by if status == "removed" or n.request in new_requests] or list(
+            entry.needed_by
+        )
+        targets = tuple(sorted({t for n in needs for t in n.targets}))
+        oses = tuple(os for os in OS_NAMES if any(_os_of(t, platforms) == os for t in targets))
+        changes.append(
+            Change(
+                name=project.name,
+                normalized=name,
+                version=entry.version,
+                status=status,
+                direct=any(n.direct for n in needs),
+                via=tuple(sorted({v for n in needs for v in n.via})),
+                requests=entry.requests,
+                new_requests=new_requests,
+                targets=targets,
+                oses=oses,
+                new_files=tuple(
+                    (f.filename, f.size)
+                    for f in entry.files
+                    if status != "removed" and (f.filename, f.sha256) not in base_files
+                ),
+                build_targets=entry.build_targets if status != "removed" else (),
+                findings=_findings(entry) if status != "removed" else (),
+            )
+        )
+    order = {s: i for i, s in enumerate(STATUSES)}
+    changes.sort(key=lambda c: (order[c.status], c.normalized, c.version))
+    return Report(base=base_ref, changes=tuple(changes))
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _why(c: Change) -> str:
+    parts = []
+    if c.direct:
+        parts.append("requested")
+    if c.via:
+        parts.append("via " + ", ".join(c.via))
+    return "; ".join(parts) or "needed"
+
+
+_COLOURS = {"added": "\033[32m", "present": "\033[34m", "removed": "\033[31m"}
+_SIGNS = {"added": "+", "present": "=", "removed": "-"}
+_TITLES = {"added": "Added", "present": "Already present", "removed": "Removed"}
+
+
+def render_text(report: Report, *, colour: bool = False) -> str:
+    if not report.changes:
+        return f"No change to the catalog{f' since {report.base}' if report.base else ''}.\n"
+    lines = [f"Catalog changes{f' since {report.base}' if report.base else ''}:"]
+    for status in STATUSES:
+        changes = report.of(status)
+        if not changes:
+            continue
+        lines.append(f"\n{_TITLES[status]} ({len(changes)}):")
+        for c in changes:
+            oses = ", ".join(OS_LABELS.get(o, o) for o in c.oses)
+            detail = _why(c) if status != "removed" else "no longer needed"
+            text = f"  {_SIGNS[status]} {c.name} {c.version}  [{oses}]  {detail}"
+            if status == "present":
+                text += f" (now also for {', '.join(c.new_requests)})"
+            if c.build_targets:
+                text += f"  sdist build on {len(c.build_targets)} target(s)"
+            lines.append(f"{_COLOURS[status]}{text}\033[0m" if colour else text)
+    lines.append("")
+    for os, counts in report.os_counts().items():
+        lines.append(
+            f"{OS_LABELS.get(os, os)}: {counts['added']} added, {counts['present']} already present, "
+            f"{counts['removed']} removed"
+        )
+    lines.append(f"New files: {len(report.new_files)}, {human_size(report.download_size)} to download")
+    lines.extend(_findings_text(report))
+    return "\n".join(lines) + "\n"
+
+
+def _findings_text(report: Report) -> list[str]:
+    found = report.findings()
+    if not any(found.values()):
+        return []
+    out = ["Vetting: " + ", ".join(f"{len(found[d])} {d}" for d in DECISIONS)]
+    for c, f in found.get("block", []):
+        out.append(f"  blocked: {c.name} {c.version}: {f.get('id', '?')} ({f.get('kind', '?')})")
+    return out
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(report: Report) -> str:
+    counts = {s: len(report.of(s)) for s in STATUSES}
+    out = [
+        "## Catalog changes" + (f" since `{report.base}`" if report.base else ""),
+        "",
+        f"**{counts['added']} added**, {counts['present']} already present, {counts['removed']} removed; "
+        f"{len(report.new_files)} new file(s), {human_size(report.download_size)} to download.",
+        "",
+    ]
+    if not report.changes:
+        out.append("No change to the catalog.")
+        return "\n".join(out) + "\n"
+    os_counts = report.os_counts()
+    if os_counts:
+        out += ["| OS | added | already present | removed |", "|---|---:|---:|---:|"]
+        for os, n in os_counts.items():
+            out.append(f"| {OS_LABELS.get(os, os)} | {n['added']} | {n['present']} | {n['removed']} |")
+        out.append("")
+    for status in STATUSES:
+        changes = report.of(status)
+        if not changes:
+            continue
+        out += [f"### {_TITLES[status]} ({len(changes)})", ""]
+        out += ["| Package | Version | OS | Why | Requests |", "|---|---|---|---|---|"]
+        for c in changes:
+            why = "no longer needed" if status == "removed" else _why(c)
+            if c.build_targets:
+                why += f"; sdist build on {len(c.build_targets)} target(s)"
+            reqs = c.requests if status == "removed" else (c.new_requests or c.requests)
+            out.append(
+                f"| `{_md(c.name)}` | {_md(c.version)} | {', '.join(OS_LABELS.get(o, o) for o in c.oses)} "
+                f"| {_md(why)} | {_md(', '.join(reqs))} |"
+            )
+        out.append("")
+    found = report.findings()
+    if any(found.values()):
+        out += ["### Vetting", "", ", ".join(f"{len(found[d])} {d}" for d in DECISIONS), ""]
+        for decision in DECISIONS:
+            for c, f in found.get(decision, []):
+                out.append(
+                    f"- **{decision}** `{_md(c.name)}` {_md(c.version)}: {_md(str(f.get('id', '?')))} ({_md(str(f.get('kind', '?')))})"
+                )
+        out.append("")
+    return "\n".join(out)
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def render(report: Report, fmt: str, *, colour: bool = False) -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "markdown":
+        return render_markdown(report)
+    return render_text(report, colour=colour)
