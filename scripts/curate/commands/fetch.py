@@ -1,0 +1,102 @@
+"""Download every file in catalog/packages into the content-addressed cache.
+
+A file enters the cache (sha256/ab/cdef...) only after its size and sha256 match the catalog; a
+mismatch is an error naming the file, the expected and the received hash, and nothing of it is kept.
+Downloads run in parallel, are retried with exponential backoff on connection errors, timeouts, 429
+(honouring Retry-After) and 5xx, and resume an interrupted download where it stopped (partial files
+live in the cache's partial/ folder, never where a complete file is expected). Progress (files and
+bytes) goes to stderr. With --offline nothing is downloaded: the files missing from the cache are
+listed and the exit code is 1 when there are any.
+
+The cache is --cache-dir, else cache_dir in catalog/config.yaml, else $CURATE_CACHE_DIR, else the user
+cache directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from curate.cache import cache_root
+from curate.catalog import load_catalog
+from curate.config import load_config
+from curate.errors import FetchError, github_actions
+from curate.fetch import Progress, RetryPolicy, fetch_all, format_missing, missing_files, wanted_files
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache (default: see above)")
+    parser.add_argument(
+        "--offline", action="store_true", help="download nothing; list the files missing from the cache"
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=8, metavar="N", help="parallel downloads (default: 8)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=4,
+        metavar="N",
+        help="retries per file after the first try (default: 4)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    return fetch(
+        root=root,
+        env=env,
+        cache_dir=args.cache_dir,
+        offline=args.offline,
+        jobs=args.jobs,
+        policy=RetryPolicy(attempts=max(1, args.retries + 1)),
+        quiet=args.quiet,
+    )
+
+
+def fetch(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    cache_dir: Path | None = None,
+    offline: bool = False,
+    jobs: int = 8,
+    policy: RetryPolicy | None = None,
+    quiet: bool = False,
+) -> int:
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    wanted = wanted_files(load_catalog(root).values())
+    missing = missing_files(cache, wanted)
+    if offline:
+        if missing:
+            print(format_missing(missing), file=sys.stderr)
+            print("hint: run `curate fetch` online to download them", file=sys.stderr)
+            return 1
+        if not quiet:
+            print(f"all {len(wanted)} file(s) are in the cache ({cache})")
+        return 0
+    progress = (
+        None
+        if quiet or not missing
+        else Progress(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
+    )
+    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress)
+    if report.errors:
+        for message in report.errors:
+            print(f"error: {message}", file=sys.stderr)
+            if github_actions(env):
+                print(f"::error::{message}".replace("\n", "%0A"))
+        raise FetchError(
+            f"{len(report.errors)} of {len(missing)} download(s) failed; nothing partial was kept"
+        )
+    if not quiet:
+        got = sum(o.bytes for o in report.downloaded)
+        rate = len(report.downloaded) / report.seconds if report.seconds > 0 else 0.0
+        print(
+            f"{len(wanted)} file(s) in the cache ({cache}): {len(report.downloaded)} downloaded"
+            f" ({got:,} bytes, {rate:.1f} files/s), {len(wanted) - len(missing)} already there"
+        )
+    return 0

@@ -1,0 +1,467 @@
+"""Download every file of the catalog into the content-addressed cache, verifying every byte.
+
+A download is streamed into ``<cache>/partial/<sha256>`` while it is hashed; only when both its size and
+its sha256 match the catalog is it renamed to ``<cache>/sha256/ab/cdef...`` (:mod:`curate.cache`). So an
+interrupted run (Ctrl-C, kill, a crash) never leaves a partial file where a complete one is expected; the
+next run resumes the partial file with an HTTP ``Range`` request, or restarts it when the server does not
+support ranges. Connection errors, timeouts, truncated bodies, 429 (honouring ``Retry-After``, capped)
+and 5xx responses are retried with exponential backoff. A file whose bytes do not match is an error
+naming the file, the expected and the received hash, and nothing of it is kept.
+
+``http(s)://`` and ``file://`` URLs are supported; URLs come from the catalog, never from this code.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import email.utils
+import hashlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Literal
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import urllib3
+
+from curate import __version__
+from curate.cache import blob_path
+from curate.catalog import FileEntry, Project
+from curate.errors import FetchError
+
+CHUNK = 256 * 1024
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+USER_AGENT = f"curate/{__version__}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Wanted:
+    """One file the catalog needs in the cache, and who needs it (for messages)."""
+
+    project: str
+    version: str
+    file: FileEntry
+
+    @property
+    def sha256(self) -> str:
+        return self.file.sha256
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5  # tries per file, the first one included
+    backoff: float = 0.5  # seconds before the 2nd try; doubles each time
+    max_backoff: float = 30.0
+    max_retry_after: float = 60.0  # a server's Retry-After is honoured up to this many seconds
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff, self.backoff * (2 ** (attempt - 1))))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    wanted: Wanted
+    status: Literal["cached", "downloaded"]
+    bytes: int = 0  # bytes transferred over the network
+    attempts: int = 0
+    resumed: bool = False
+
+
+class _Retry(Exception):
+    """A try failed in a way that another try may fix."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, received: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.received = received  # bytes that arrived (and were kept in the partial file) before it failed
+
+
+class Interrupted(FetchError):
+    exit_code = 130
+
+
+# -- what the catalog needs ------------------------------------------------------------------------
+
+
+def wanted_files(projects: Iterable[Project]) -> list[Wanted]:
+    """Every file of every version, once per sha256, sorted by filename."""
+    out: dict[str, Wanted] = {}
+    for project in projects:
+        for version in project.sorted_versions():
+            for f in version.files:
+                out.setdefault(f.sha256, Wanted(project=project.name, version=version.version, file=f))
+    return sorted(out.values(), key=lambda w: (w.file.filename, w.sha256))
+
+
+def cached_path(cache: Path, file: FileEntry) -> Path | None:
+    """The cached blob of ``file`` when it is there with the catalog's size, else None."""
+    path = blob_path(cache, file.sha256)
+    try:
+        if path.stat().st_size == file.size:
+            return path
+    except OSError:
+        return None
+    return None
+
+
+def missing_files(cache: Path, wanted: Iterable[Wanted]) -> list[Wanted]:
+    return [w for w in wanted if cached_path(cache, w.file) is None]
+
+
+def format_missing(missing: list[Wanted]) -> str:
+    lines = [f"{len(missing)} file(s) missing from the cache:"]
+    lines.extend(f"  {w.project} {w.version}: {w.file.filename} ({w.file.url})" for w in missing)
+    return "\n".join(lines)
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Files and bytes done, on a stream: one redrawn line on a terminal, plain lines otherwise."""
+
+    def __init__(
+        self, *, total_files: int, total_bytes: int, stream: IO[str] | None = None, tty: bool | None = None
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.total_files = total_files
+        self.total_bytes = total_bytes
+        self.files = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+        self._last_draw = 0.0
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self.bytes += n
+            if self.tty and time.monotonic() - self._last_draw > 0.1:
+                self._draw()
+
+    def file_done(self, wanted: Wanted, outcome: str) -> None:
+        with self._lock:
+            self.files += 1
+            if self.tty:
+                self._draw()
+            else:
+                print(
+                    f"[{self.files}/{self.total_files}] {outcome} {wanted.file.filename}"
+                    f" ({_size(wanted.file.size)})",
+                    file=self.stream,
+                )
+
+    def close(self) -> None:
+        if self.tty:
+            with self._lock:
+                self._draw()
+                self.stream.write("\n")
+                self.stream.flush()
+
+    def _draw(self) -> None:
+        self._last_draw = time.monotonic()
+        total = max(self.total_bytes, 1)
+        frac = min(1.0, self.bytes / total)
+        width = 24
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        self.stream.write(
+            f"\r[{bar}] {self.files}/{self.total_files} files"
+            f" {_size(self.bytes)}/{_size(self.total_bytes)}\x1b[K"
+        )
+        self.stream.flush()
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+# -- downloading ----------------------------------------------------------------------------------
+
+
+class Fetcher:
+    """Downloads into one cache with a shared connection pool. Thread-safe; one per run."""
+
+    def __init__(
+        self,
+        cache: Path,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Progress | None = None,
+    ) -> None:
+        self.cache = cache
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.progress = progress
+        self.cancelled = threading.Event()
+        self.http = urllib3.PoolManager(
+            num_pools=16,
+            maxsize=16,
+            retries=False,
+            timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def partial_path(self, sha256: str) -> Path:
+        return self.cache / "partial" / sha256
+
+    def fetch(self, wanted: Wanted) -> Outcome:
+        """Make ``wanted`` present in the cache, or raise FetchError."""
+        if cached_path(self.cache, wanted.file) is not None:
+            return Outcome(wanted=wanted, status="cached")
+        partial = self.partial_path(wanted.sha256)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        transferred = 0
+        resumed = False
+        restarted_after_mismatch = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.cancelled.is_set():
+                raise Interrupted("interrupted")
+            try:
+                got, was_resumed = self._try(wanted, partial)
+                transferred += got
+                resumed = resumed or was_resumed
+                self._verify_and_store(wanted, partial, resumed=was_resumed)
+                return Outcome(
+                    wanted=wanted,
+                    status="downloaded",
+                    bytes=transferred,
+                    attempts=attempt,
+                    resumed=resumed,
+                )
+            except _Mismatch as exc:
+                # Bytes resumed from an earlier run may be what is wrong: start over once from scratch.
+                if exc.resumed and not restarted_after_mismatch:
+                    restarted_after_mismatch = True
+                    continue
+                raise FetchError(str(exc)) from None
+            except _Retry as exc:
+                transferred += exc.received
+                if attempt >= self.policy.attempts:
+                    raise FetchError(
+                        f"{wanted.file.filename}: giving up after {attempt} tries: {exc}\n"
+                        f"    url: {wanted.file.url}"
+                    ) from None
+                delay = self.policy.delay(attempt)
+                if exc.retry_after is not None:
+                    delay = min(self.policy.max_retry_after, max(delay, exc.retry_after))
+                self.sleep(delay)
+
+    def _try(self, wanted: Wanted, partial: Path) -> tuple[int, bool]:
+        """One try: append to (or restart) the partial file; return (bytes received, resumed)."""
+        url = wanted.file.url
+        scheme = urlsplit(url).scheme
+        if scheme == "file":
+            return self._copy_local(url, partial), False
+        if scheme not in ("http", "https"):
+            raise FetchError(f"{wanted.file.filename}: unsupported URL scheme in {url}")
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > wanted.file.size:
+            partial.unlink()
+            have = 0
+        if have == wanted.file.size:
+            return 0, True  # complete already: verify it
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            resp = self.http.request("GET", url, headers=headers, preload_content=False, redirect=True)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _Retry(f"connection failed: {_reason(exc)}") from None
+        try:
+            if resp.status in RETRY_STATUSES:
+                raise _Retry(
+                    f"HTTP {resp.status}",
+                    retry_after=_retry_after(resp.headers.get("Retry-After")) if resp.status == 429 else None,
+                )
+            if resp.status == 206 and have:
+                if not _range_starts_at(resp.headers.get("Content-Range", ""), have):
+                    partial.unlink(missing_ok=True)
+                    raise _Retry("server answered a different range; restarting")
+                mode, resumed = "ab", True
+            elif resp.status == 200:
+                mode, resumed = "wb", False  # no range support (or a fresh start): start over
+            else:
+                raise FetchError(
+                    f"{wanted.file.filename}: HTTP {resp.status} from {url}\n"
+                    "    hint: is the upstream still serving this file? re-run `curate lock` if it moved"
+                )
+            received = 0
+            try:
+                with partial.open(mode) as fh:
+                    while chunk := resp.read1(CHUNK):  # what has arrived: a cut body keeps its head
+                        if self.cancelled.is_set():
+                            raise Interrupted("interrupted")
+                        fh.write(chunk)
+                        received += len(chunk)
+                        if self.progress is not None:
+                            self.progress.advance(len(chunk))
+                        if (have if resumed else 0) + received > wanted.file.size:
+                            break  # more bytes than the catalog says: the hash check will tell
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+                raise _Retry(
+                    f"download interrupted after {received} bytes: {_reason(exc)}", received=received
+                ) from None
+            return received, resumed
+        except BaseException:
+            resp.drain_conn()  # an unread body must not be read as the next response on this connection
+            raise
+        finally:
+            resp.release_conn()
+
+    def _copy_local(self, url: str, partial: Path) -> int:
+        source = Path(url2pathname(unquote(urlsplit(url).path)))
+        try:
+            with source.open("rb") as src, partial.open("wb") as dst:
+                n = 0
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                    n += len(chunk)
+                    if self.progress is not None:
+                        self.progress.advance(len(chunk))
+                dst.flush()
+                os.fsync(dst.fileno())
+        except FileNotFoundError:
+            raise FetchError(f"{source}: no such file (from {url})") from None
+        except OSError as exc:
+            raise FetchError(f"cannot copy {source}: {exc}") from None
+        return n
+
+    def _verify_and_store(self, wanted: Wanted, partial: Path, *, resumed: bool) -> None:
+        f = wanted.file
+        digest = hashlib.sha256()
+        size = 0
+        with partial.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        received = digest.hexdigest()
+        if size != f.size or received != f.sha256:
+            partial.unlink(missing_ok=True)
+            raise _Mismatch(
+                f"{f.filename}: downloaded bytes do not match the catalog; nothing was kept\n"
+                f"    expected sha256 {f.sha256} ({f.size} bytes)\n"
+                f"    received sha256 {received} ({size} bytes)\n"
+                f"    url: {f.url}\n"
+                "    hint: the upstream now serves different bytes under this name; "
+                "investigate before re-locking",
+                resumed=resumed,
+            )
+        target = blob_path(self.cache, f.sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, target)
+
+    def close(self) -> None:
+        self.http.clear()
+
+
+class _Mismatch(Exception):
+    def __init__(self, message: str, *, resumed: bool) -> None:
+        super().__init__(message)
+        self.resumed = resumed
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _range_starts_at(content_range: str, start: int) -> bool:
+    # "bytes 100-199/200"
+    unit, _, rest = content_range.partition(" ")
+    return unit == "bytes" and rest.split("-", 1)[0].strip() == str(start)
+
+
+# -- a run ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class FetchReport:
+    outcomes: tuple[Outcome, ...]
+    errors: tuple[str, ...]
+    seconds: float
+
+    @property
+    def downloaded(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "downloaded"]
+
+    @property
+    def cached(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "cached"]
+
+
+def fetch_all(
+    cache: Path,
+    wanted: list[Wanted],
+    *,
+    jobs: int = 8,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
+) -> FetchReport:
+    """Fetch every file with a thread pool; collect every error (one failure does not stop the rest)."""
+    start = time.monotonic()
+    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress)
+    outcomes: list[Outcome] = []
+    errors: list[tuple[str, str]] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch")
+    try:
+        futures = {pool.submit(fetcher.fetch, w): w for w in wanted}
+        for future in concurrent.futures.as_completed(futures):
+            w = futures[future]
+            try:
+                outcome = future.result()
+            except Interrupted:
+                continue
+            except FetchError as exc:
+                errors.append((w.file.filename, str(exc)))
+                if progress is not None:
+                    progress.file_done(w, "FAILED")
+                continue
+            outcomes.append(outcome)
+            if progress is not None:
+                progress.file_done(w, outcome.status)
+    except BaseException:
+        fetcher.cancelled.set()  # workers stop at their next chunk; partial files stay in partial/
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        fetcher.close()
+        if progress is not None:
+            progress.close()
+    return FetchReport(
+        outcomes=tuple(sorted(outcomes, key=lambda o: o.wanted.file.filename)),
+        errors=tuple(msg for _, msg in sorted(errors)),
+        seconds=time.monotonic() - start,
+    )

@@ -1,0 +1,291 @@
+"""curate fetch: every byte verified, retries, resume, offline, and no partial file where a complete one goes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curate.cache import blob_path
+from curate.catalog import FileEntry, load_catalog
+from curate.cli import main
+from curate.errors import FetchError
+from curate.fetch import Fetcher, Progress, RetryPolicy, Wanted, fetch_all, wanted_files
+from tests.catalogs import make_repo, write_catalog
+from tests.upstream import Fault, Upstream, make_upstream
+from tests.wheels import Dist
+
+FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.05, max_retry_after=5.0, read_timeout=5.0)
+PICKS = {"webapp": ["2.0"], "httpish": ["1.1"], "certy": ["2024.1"], "fastmath": ["1.5"]}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    with make_upstream(tmp_path_factory.mktemp("up")) as up:
+        yield up
+
+
+@pytest.fixture
+def repo(tmp_path: Path, upstream: Upstream) -> Path:
+    root = make_repo(tmp_path / "repo", index_url=upstream.index_url)
+    write_catalog(root, upstream, PICKS)
+    upstream.faults.clear()
+    return root
+
+
+def _wanted(root: Path) -> list[Wanted]:
+    return wanted_files(load_catalog(root).values())
+
+
+def _one(root: Path, filename: str) -> Wanted:
+    return next(w for w in _wanted(root) if w.file.filename == filename)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+WHEEL = "certy-2024.1-py3-none-any.whl"
+
+
+def test_fetch_everything_then_nothing(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    cache = tmp_path / "cache"
+    wanted = _wanted(repo)
+    assert len(wanted) == 6
+    report = fetch_all(cache, wanted, jobs=4, policy=FAST)
+    assert report.errors == ()
+    assert len(report.downloaded) == 6
+    for w in wanted:
+        data = blob_path(cache, w.sha256).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == w.sha256
+    assert not any((cache / "partial").iterdir())
+    before = len(upstream.log)
+    again = fetch_all(cache, wanted, jobs=4, policy=FAST)
+    assert len(again.cached) == 6
+    assert len(upstream.log) == before  # nothing asked of the network
+
+
+def test_wrong_bytes_is_an_error_and_nothing_is_kept(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    upstream.fault(WHEEL, Fault("wrong-bytes"))
+    with pytest.raises(FetchError) as err:
+        Fetcher(cache, policy=FAST).fetch(w)
+    text = str(err.value)
+    assert f"{WHEEL}: downloaded bytes do not match the catalog; nothing was kept" in text
+    assert f"expected sha256 {w.sha256}" in text
+    received = text.split("received sha256 ")[1].split()[0]
+    assert received != w.sha256
+    assert len(received) == 64
+    assert not blob_path(cache, w.sha256).exists()
+    assert not any((cache / "partial").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("faults", "sleeps"),
+    [
+        ([Fault("500")], [0.01]),
+        ([Fault("500"), Fault("500")], [0.01, 0.02]),
+        ([Fault("429", retry_after=3)], [3.0]),
+        ([Fault("drop")], [0.01]),
+        ([Fault("truncate")], [0.01]),
+    ],
+    ids=["500-then-200", "500-500-200", "429-retry-after", "dropped-connection", "truncated-body"],
+)
+def test_transient_failures_are_retried(
+    repo: Path, tmp_path: Path, upstream: Upstream, faults: list[Fault], sleeps: list[float]
+) -> None:
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    upstream.fault(WHEEL, *faults)
+    slept = Sleeps()
+    outcome = Fetcher(cache, policy=FAST, sleep=slept).fetch(w)
+    assert outcome.status == "downloaded"
+    assert outcome.attempts == len(faults) + 1
+    assert slept.calls == sleeps
+    assert hashlib.sha256(blob_path(cache, w.sha256).read_bytes()).hexdigest() == w.sha256
+
+
+def test_truncated_body_resumes_with_a_range_request(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    w = _one(repo, WHEEL)
+    upstream.fault(WHEEL, Fault("truncate"))
+    outcome = Fetcher(tmp_path / "cache", policy=FAST, sleep=Sleeps()).fetch(w)
+    assert outcome.resumed
+    assert outcome.bytes == w.file.size  # half, then the other half: no byte fetched twice
+
+
+def test_retry_after_is_capped(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    upstream.fault(WHEEL, Fault("429", retry_after=3600))
+    slept = Sleeps()
+    policy = RetryPolicy(attempts=3, backoff=0.01, max_retry_after=2.0)
+    Fetcher(tmp_path / "cache", policy=policy, sleep=slept).fetch(_one(repo, WHEEL))
+    assert slept.calls == [2.0]
+
+
+def test_slow_response_times_out_and_is_retried(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    upstream.fault(WHEEL, Fault("slow", delay=1.0))
+    policy = RetryPolicy(attempts=3, backoff=0.01, read_timeout=0.2)
+    outcome = Fetcher(tmp_path / "cache", policy=policy, sleep=Sleeps()).fetch(_one(repo, WHEEL))
+    assert (outcome.status, outcome.attempts) == ("downloaded", 2)
+
+
+def test_a_slow_response_within_the_timeout_just_works(
+    repo: Path, tmp_path: Path, upstream: Upstream
+) -> None:
+    upstream.fault(WHEEL, Fault("slow", delay=0.2))
+    outcome = Fetcher(tmp_path / "cache", policy=FAST, sleep=Sleeps()).fetch(_one(repo, WHEEL))
+    assert outcome.attempts == 1
+
+
+def test_giving_up_names_the_file_and_keeps_nothing(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    cache = tmp_path / "cache"
+    upstream.fault(WHEEL, *[Fault("500")] * 4)
+    with pytest.raises(FetchError, match=rf"{WHEEL}: giving up after 4 tries: HTTP 500"):
+        Fetcher(cache, policy=FAST, sleep=Sleeps()).fetch(_one(repo, WHEEL))
+    assert not blob_path(cache, _one(repo, WHEEL).sha256).exists()
+
+
+def test_resume_from_an_earlier_partial_file(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    data = upstream.file(WHEEL).path.read_bytes()
+    partial = cache / "partial" / w.sha256
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data[:100])
+    outcome = Fetcher(cache, policy=FAST).fetch(w)
+    assert outcome.resumed
+    assert outcome.bytes == len(data) - 100
+    assert not partial.exists()
+
+
+def test_a_corrupt_partial_file_is_restarted(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    data = upstream.file(WHEEL).path.read_bytes()
+    partial = cache / "partial" / w.sha256
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"\0" * 100)  # bad bytes from an earlier, broken run
+    outcome = Fetcher(cache, policy=FAST).fetch(w)
+    assert outcome.status == "downloaded"
+    assert blob_path(cache, w.sha256).read_bytes() == data
+
+
+def test_file_urls(tmp_path: Path, upstream: Upstream) -> None:
+    src = upstream.file(WHEEL)
+    entry = FileEntry(filename=WHEEL, url=src.path.as_uri(), sha256=src.sha256, size=src.size)
+    w = Wanted(project="certy", version="2024.1", file=entry)
+    cache = tmp_path / "cache"
+    assert Fetcher(cache, policy=FAST).fetch(w).status == "downloaded"
+    assert blob_path(cache, src.sha256).read_bytes() == src.path.read_bytes()
+    bad = Wanted(project="certy", version="2024.1", file=FileEntry(**{**entry.to_dict(), "sha256": "0" * 64}))
+    with pytest.raises(FetchError, match="do not match"):
+        Fetcher(cache, policy=FAST).fetch(bad)
+
+
+def test_progress_plain_lines_when_not_a_tty(repo: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    wanted = _wanted(repo)
+    progress = Progress(total_files=len(wanted), total_bytes=sum(w.file.size for w in wanted), stream=out)
+    fetch_all(tmp_path / "cache", wanted, jobs=2, policy=FAST, progress=progress)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 6
+    assert lines[-1].startswith("[6/6] downloaded ")
+    assert "\r" not in out.getvalue()
+
+
+def test_progress_redraws_one_line_on_a_tty(repo: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    wanted = _wanted(repo)
+    total = sum(w.file.size for w in wanted)
+    progress = Progress(total_files=len(wanted), total_bytes=total, stream=out, tty=True)
+    fetch_all(tmp_path / "cache", wanted, jobs=2, policy=FAST, progress=progress)
+    text = out.getvalue()
+    assert text.count("\n") == 1
+    assert "6/6 files" in text.split("\r")[-1]
+
+
+def test_cli_offline_lists_what_is_missing(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    assert main(["-C", str(repo), "fetch", "--offline", "--cache-dir", str(cache)]) == 1
+    err = capsys.readouterr().err
+    assert "6 file(s) missing from the cache:" in err
+    assert f"  certy 2024.1: {WHEEL} (http://127.0.0.1:" in err
+    assert main(["-C", str(repo), "fetch", "-q", "--cache-dir", str(cache)]) == 0
+    assert main(["-C", str(repo), "fetch", "--offline", "--cache-dir", str(cache)]) == 0
+    assert "all 6 file(s) are in the cache" in capsys.readouterr().out
+
+
+def test_cli_reports_every_failure(
+    repo: Path, tmp_path: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstream.fault(WHEEL, Fault("wrong-bytes"))
+    cache = tmp_path / "cache"
+    assert main(["-C", str(repo), "fetch", "--cache-dir", str(cache)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {WHEEL}: downloaded bytes do not match" in err
+    assert "error: 1 of 6 download(s) failed" in err
+    assert len(list((cache / "sha256").rglob("*"))) - len(list((cache / "sha256").glob("*"))) == 5
+
+
+def test_killed_download_leaves_no_file_in_place(tmp_path: Path) -> None:
+    """A kill in the middle of a download: nothing in sha256/, and the next run completes the file."""
+    big = Dist(name="bigfile", version="1.0", description="x" * 4_000_000, sdist=False)
+    with make_upstream(tmp_path / "up", [big]) as up:
+        root = make_repo(tmp_path / "repo", index_url=up.index_url)
+        write_catalog(root, up, {"bigfile": ["1.0"]})
+        (w,) = _wanted(root)
+        cache = tmp_path / "cache"
+        up.fault(w.file.filename, Fault("slow", delay=0.5))
+        code = (
+            "import sys, time\n"
+            "from curate import fetch\n"
+            "real = fetch.Fetcher._try\n"
+            "def slow(self, wanted, partial):\n"
+            "    self.progress = type('P', (), {'advance': lambda s, n: time.sleep(0.05)})()\n"
+            "    return real(self, wanted, partial)\n"
+            "fetch.Fetcher._try = slow\n"
+            "fetch.CHUNK = 4096\n"
+            "from curate.cli import main\n"
+            f"sys.exit(main(['-C', {str(root)!r}, 'fetch', '-q', '--cache-dir', {str(cache)!r}]))\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.getcwd()})
+        partial = cache / "partial" / w.sha256
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 0):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert partial.exists()
+        assert 0 < partial.stat().st_size < w.file.size
+        assert not blob_path(cache, w.sha256).exists()
+        outcome = Fetcher(cache, policy=FAST).fetch(w)
+        assert outcome.resumed
+        assert hashlib.sha256(blob_path(cache, w.sha256).read_bytes()).hexdigest() == w.sha256
+
+
+def test_ctrl_c_stops_workers_and_keeps_partials_aside(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    wanted = _wanted(repo)
+
+    class Boom(Progress):
+        def advance(self, n: int) -> None:
+            raise KeyboardInterrupt
+
+    progress = Boom(total_files=6, total_bytes=1, stream=io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        fetch_all(cache, wanted, jobs=2, policy=FAST, progress=progress)
+    assert not (cache / "sha256").exists() or not any(p.is_file() for p in (cache / "sha256").rglob("*"))
