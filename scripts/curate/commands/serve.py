@@ -1,0 +1,48 @@
+"""Serve public/ locally, the way a production web server would.
+
+Content negotiation between the PEP 503 HTML and the PEP 691 JSON index (with Vary: Accept), exact
+content types, /simple/NAME redirected to /simple/NAME/, 404 for unknown projects, HEAD, Range and
+conditional requests on files, caching headers, and the documentation site. For previews and tests;
+in production use a real web server (curate nginx-config) or a static host.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+from curate.errors import UsageError
+from curate.serve import make_server, url_of
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--directory",
+        type=Path,
+        default=Path("public"),
+        metavar="DIR",
+        help="the built tree (default: public/)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the access log")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    directory = args.directory if args.directory.is_absolute() else root / args.directory
+    if not (directory / "simple").is_dir():
+        raise UsageError(f"{directory} has no simple/ index; build it first with: curate build")
+    try:
+        server = make_server(directory, host=args.host, port=args.port, quiet=args.quiet)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    url = url_of(server)
+    print(f"serving {directory} at {url}/ (index: {url}/simple/); Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

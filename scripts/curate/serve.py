@@ -1,0 +1,320 @@
+"""A local server for ``public/``: what a real deployment does, for previews and tests.
+
+- ``/simple/`` and ``/simple/<name>/``: content negotiation on ``Accept`` between the PEP 503 HTML
+  (``index.html``, sent as ``text/html; charset=utf-8`` or ``application/vnd.pypi.simple.v1+html`` when
+  that is what was asked for) and the PEP 691 JSON (``index.json``), always with ``Vary: Accept``;
+  ``/simple/<name>`` redirects to ``/simple/<name>/``; unknown projects are 404.
+- files: ``HEAD``, single ``Range`` requests, ``ETag``/``Last-Modified`` with conditional requests, long
+  ``Cache-Control`` (a file's name and bytes never change); archives never get a ``Content-Encoding``.
+- everything else (the docs site) is served as static files, directories through ``index.html``.
+- never a directory listing and never 403: what is not there is 404 (dotfiles included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import mimetypes
+import re
+import sys
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from curate.index import HTML_TYPE, JSON_TYPE
+
+HTML_UTF8 = "text/html; charset=utf-8"
+_TYPES = {
+    ".whl": "application/octet-stream",
+    ".gz": "application/octet-stream",
+    ".zip": "application/octet-stream",
+    ".metadata": "application/octet-stream",
+    ".html": HTML_UTF8,
+    ".json": "application/json",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".xml": "application/xml",
+    ".txt": "text/plain; charset=utf-8",
+}
+# PEP 691 names, each with the file that holds it and the Content-Type it is sent with
+_VARIANTS = {
+    JSON_TYPE: ("index.json", JSON_TYPE),
+    "application/vnd.pypi.simple.latest+json": ("index.json", JSON_TYPE),
+    HTML_TYPE: ("index.html", HTML_TYPE),
+    "application/vnd.pypi.simple.latest+html": ("index.html", HTML_TYPE),
+    "text/html": ("index.html", HTML_UTF8),
+}
+_ORDER = [
+    JSON_TYPE,
+    "application/vnd.pypi.simple.latest+json",
+    HTML_TYPE,
+    "application/vnd.pypi.simple.latest+html",
+    "text/html",
+]
+
+
+def negotiate(accept: str | None) -> tuple[str, str] | None:
+    """(file, Content-Type) for an ``Accept`` header; HTML when absent; None when nothing fits (406)."""
+    if not accept or not accept.strip():
+        return _VARIANTS["text/html"]
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        fields = [x.strip() for x in part.split(";")]
+        media = fields[0].lower()
+        q = 1.0
+        for param in fields[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        if media in ("*/*", "text/*"):
+            candidates = ["text/html"]
+        elif media == "application/*":
+            candidates = [JSON_TYPE]
+        elif media in _VARIANTS:
+            candidates = [media]
+        else:
+            continue
+        for c in candidates:
+            rank = (q, -_ORDER.index(c), c)
+            if best is None or rank[:2] > best[:2]:
+                best = rank
+    return None if best is None else _VARIANTS[best[2]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Access:
+    method: str
+    path: str
+    status: int
+    accept: str
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves ``directory``; subclasses set it (see :func:`make_server`)."""
+
+    directory: Path
+    access: list[Access] | None = None
+    quiet: bool = False
+    protocol_version = "HTTP/1.1"
+    server_version = "curate-serve"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if not self.quiet:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.access is not None:
+            status = code.value if isinstance(code, HTTPStatus) else int(code) if str(code).isdigit() else 0
+            self.access.append(Access(self.command, self.path, status, self.headers.get("Accept", "")))
+        super().log_request(code, size)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _handle(self, *, head: bool) -> None:
+        url_path = unquote(urlsplit(self.path).path)
+        query = urlsplit(self.path).query
+        parts = [p for p in url_path.split("/") if p]
+        if any(p in (".", "..") or p.startswith(".") for p in parts) or "\x00" in url_path:
+            return self._error(404, head=head)
+        target = self.directory.joinpath(*parts)
+        if parts[:1] == ["simple"] and len(parts) <= 2:
+            return self._simple(target, url_path, query, head=head)
+        if target.is_dir():
+            if not url_path.endswith("/"):
+                return self._redirect(url_path + "/", query, head=head)
+            target = target / "index.html"
+        if not target.is_file():
+            return self._error(404, head=head)
+        self._file(target, _content_type(target), head=head)
+        return None
+
+    def _simple(self, target: Path, url_path: str, query: str, *, head: bool) -> None:
+        if not target.is_dir():
+            return self._error(404, head=head)
+        if not url_path.endswith("/"):
+            return self._redirect(url_path + "/", query, head=head)
+        chosen = negotiate(self.headers.get("Accept"))
+        if chosen is None:
+            return self._error(406, head=head, vary=True)
+        name, ctype = chosen
+        if not (target / name).is_file():
+            return self._error(404, head=head, vary=True)
+        self._file(target / name, ctype, head=head, vary=True, cache="no-cache")
+        return None
+
+    # -- responses ------------------------------------------------------------------------------
+
+    def _redirect(self, location: str, query: str, *, head: bool) -> None:
+        self.send_response(301)
+        self.send_header("Location", location + (f"?{query}" if query else ""))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _error(self, status: int, *, head: bool, vary: bool = False) -> None:
+        page = self.directory / "404.html"
+        if status == 404 and page.is_file() and not self.path.startswith("/simple"):
+            body = page.read_bytes()
+            ctype = HTML_UTF8
+        else:
+            body = f"{status} {HTTPStatus(status).phrase}\n".encode()
+            ctype = "text/plain; charset=utf-8"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache")
+        if vary:
+            self.send_header("Vary", "Accept")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _file(self, path: Path, ctype: str, *, head: bool, vary: bool = False, cache: str = "") -> None:
+        st = path.stat()
+        size = st.st_size
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+        is_file = path.parent.parts[-2:-1] == ("files",) or path.suffix in (
+            ".whl",
+            ".gz",
+            ".zip",
+            ".metadata",
+        )
+        cache = cache or ("public, max-age=31536000, immutable" if is_file else "no-cache")
+        if self._not_modified(etag, st.st_mtime):
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Cache-Control", cache)
+            if vary:
+                self.send_header("Vary", "Accept")
+            self.end_headers()
+            return
+        start, end = 0, size  # end exclusive
+        status = 200
+        rng = self.headers.get("Range")
+        if rng is not None and self.headers.get("If-Range", etag) == etag:
+            parsed = parse_range(rng, size)
+            if parsed is None:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start, end = parsed
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(end - start))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", last_modified)
+        self.send_header("Cache-Control", cache)
+        if vary:
+            self.send_header("Vary", "Accept")
+        self.end_headers()
+        if head:
+            return
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = fh.read(min(65536, remaining))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
+
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        inm = self.headers.get("If-None-Match")
+        if inm is not None:
+            return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+        ims = self.headers.get("If-Modified-Since")
+        if ims:
+            try:
+                when = email.utils.parsedate_to_datetime(ims).timestamp()
+            except (TypeError, ValueError):
+                return False
+            return int(mtime) <= when
+        return False
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """A single byte range as (start, end exclusive); None when unsatisfiable or not understood."""
+    m = _RANGE.match(header)
+    if m is None or (not m[1] and not m[2]):
+        return None
+    if not m[1]:  # suffix: the last N bytes
+        n = int(m[2])
+        return (max(0, size - n), size) if n > 0 and size > 0 else None
+    start = int(m[1])
+    end = min(size, int(m[2]) + 1) if m[2] else size
+    if start >= size or end <= start:
+        return None
+    return start, end
+
+
+def _content_type(path: Path) -> str:
+    ctype = _TYPES.get(path.suffix)
+    if ctype is None:
+        guessed, _ = mimetypes.guess_type(path.name)  # the encoding is ignored on purpose
+        ctype = guessed or "application/octet-stream"
+    return ctype
+
+
+def make_server(
+    directory: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    access: list[Access] | None = None,
+    quiet: bool = False,
+) -> ThreadingHTTPServer:
+    handler = type(
+        "BoundHandler",
+        (Handler,),
+        {"directory": directory.resolve(), "access": access, "quiet": quiet},
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
+    """Start serving in a daemon thread; return a function that stops it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    return stop
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}"
+
+
+__all__ = ["Access", "make_server", "negotiate", "parse_range", "serve_in_thread", "url_of"]
