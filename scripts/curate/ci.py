@@ -1,0 +1,371 @@
+"""The CI pipelines as data: the steps ``.github/workflows/*.yml`` run, in order, and a local runner.
+
+Each workflow's checking job runs :data:`SETUP` and then exactly the ``run`` lines of its step list
+(``tests/test_workflows.py`` parses the workflows and asserts it), so ``curate ci pr`` on a laptop runs
+what CI will run, in the same order, with the same skip rules:
+
+- A step runs only when every step it ``needs`` passed (in the workflow: ``if: !cancelled() &&
+  steps.<need>.outcome == 'success'``); otherwise it is skipped and says which need failed.
+- A failed step never stops the steps that do not need it: one run shows every problem.
+- The job (and ``curate ci pr``) fails when any step failed.
+
+``run`` lines are single commands (no pipes, redirections or ``&&``) whose only shell syntax is
+``"$VAR"``, so the local runner can execute them without a shell: ``curate ...`` becomes
+``python -m curate ...`` of the current interpreter, ``pre-commit ...`` becomes ``python -m pre_commit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from curate.errors import UsageError
+
+Outcome = Literal["success", "failure", "skipped"]
+
+# The first run step of every job that calls curate: install the project (make venv) and put its
+# virtualenv on PATH for the steps that follow.
+SETUP = 'make venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'
+
+# The environment the workflow's steps get (job-level ``env:``); the local runner sets the same names.
+BASE_VAR = "CURATE_BASE"  # the commit the PR is compared with (pull_request.base.sha in CI)
+REPORT_VAR = "CURATE_REPORT_DIR"  # where the report (and the PR number) is written
+STEPS_VAR = "CURATE_STEPS"  # JSON of the outcomes so far: the workflow's toJSON(steps)
+
+# Inputs whose change in a pull request asks for a full re-resolution.
+LOCK_INPUTS = ("requests/", "catalog/config.yaml")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Step:
+    """One step of a pipeline: a workflow step with ``id``, ``name`` and ``run``."""
+
+    id: str  # the workflow step id (letters, digits, underscores)
+    name: str  # the workflow step name, shown in headers and the summary
+    run: str  # the exact ``run:`` line of the workflow step
+    needs: tuple[str, ...] = ()  # ids of earlier steps that must have passed
+    always: bool = False  # runs whatever failed before it (the report); ignores ``needs``
+    doc: str = ""  # what the step means, for the guide and --help
+
+    def condition(self) -> str:
+        """The step's ``if:`` expression in the workflow (without ``${{ }}``)."""
+        parts = ["!cancelled()"] + [f"steps.{n}.outcome == 'success'" for n in self.needs]
+        return " && ".join(parts)
+
+
+PR_STEPS: tuple[Step, ...] = (
+    Step(
+        id="pre_commit",
+        name="pre-commit",
+        run="pre-commit run --all-files --show-diff-on-failure",
+        doc="every pre-commit hook on every file: formatting, YAML, curate check, lock --check, workflow lint",
+    ),
+    Step(
+        id="check",
+        name="curate check",
+        run="curate check",
+        doc="the change requests and the config are valid (errors are annotations on the request's line)",
+    ),
+    Step(
+        id="lock_check",
+        name="curate lock --check",
+        run="curate lock --check",
+        needs=("check",),
+        doc="catalog/ is what `curate lock` writes for requests/ and the config (no network)",
+    ),
+    Step(
+        id="relock",
+        name="re-resolve changed requests",
+        run=f'curate ci relock --base "${BASE_VAR}"',
+        needs=("check",),
+        doc="when requests/ or the config changed: `curate lock` again from the base branch's catalog, "
+        "against the upstream, and compare with the catalog in the pull request",
+    ),
+    Step(
+        id="fetch",
+        name="curate fetch",
+        run="curate fetch",
+        needs=("lock_check", "relock"),
+        doc="download every catalog file into the cache, verifying sha256 and size",
+    ),
+    Step(
+        id="vet",
+        name="curate vet",
+        run="curate vet",
+        needs=("fetch",),
+        doc="integrity, licences, known vulnerabilities, yanked releases, look-alike names; policy decides",
+    ),
+    Step(
+        id="report",
+        name="review report",
+        run=f'curate ci report --base "${BASE_VAR}" --output-dir "${REPORT_VAR}"',
+        always=True,
+        doc="`curate diff --format markdown` plus the step results: the job summary and the PR comment",
+    ),
+)
+
+RESCAN_STEPS: tuple[Step, ...] = (
+    Step(id="fetch", name="curate fetch", run="curate fetch", doc="the cache holds every catalog file"),
+    Step(
+        id="rescan",
+        name="re-vet the catalog",
+        run=f'curate ci rescan --output-dir "${REPORT_VAR}"',
+        always=True,
+        doc="`curate vet` against today's advisories; writes the issue body listing what blocks",
+    ),
+)
+
+PUBLISH_STEPS: tuple[Step, ...] = (
+    Step(id="fetch", name="curate fetch", run="curate fetch"),
+    Step(id="vet", name="curate vet", run="curate vet", needs=("fetch",)),
+    Step(id="build", name="curate build", run="curate build", needs=("vet",)),
+)
+
+PIPELINES: dict[str, tuple[Step, ...]] = {"pr": PR_STEPS, "rescan": RESCAN_STEPS, "publish": PUBLISH_STEPS}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StepResult:
+    step: Step
+    outcome: Outcome
+    seconds: float = 0.0
+    reason: str = ""  # why it was skipped, or the exit code
+    output: str = ""  # what it printed (stdout then stderr), when captured
+
+
+# -- running ------------------------------------------------------------------------------------
+
+_VAR = re.compile(r"^\$(?P<name>[A-Z_][A-Z0-9_]*)$")
+_MODULES = {"curate": "curate", "pre-commit": "pre_commit"}
+
+
+def command(run: str, env: Mapping[str, str], *, python: str = sys.executable) -> list[str]:
+    """The argv of a ``run`` line: ``"$VAR"`` words expanded, known tools run by ``python -m``."""
+    words = []
+    for word in shlex.split(run):
+        m = _VAR.match(word)
+        if m is not None:
+            word = env.get(m["name"], "")
+        elif "$" in word or word in ("|", "||", "&&", ";", ">", ">>", "<"):
+            raise UsageError(f'run line {run!r}: only simple commands with whole-word "$VAR" are supported')
+        words.append(word)
+    module = _MODULES.get(words[0])
+    if module is not None:
+        return [python, "-m", module, *words[1:]]
+    return words
+
+
+Runner = Callable[[Sequence[str], Path, Mapping[str, str]], int]
+
+
+def subprocess_runner(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> int:
+    """Run a step with its output going straight to ours (what CI's log shows)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return subprocess.run(list(argv), cwd=cwd, env=dict(env), check=False).returncode
+
+
+def outcomes_json(results: Sequence[StepResult]) -> str:
+    """The shape of the workflow's ``toJSON(steps)``: ``{id: {outcome, conclusion}}``."""
+    return json.dumps(
+        {r.step.id: {"outcome": r.outcome, "conclusion": r.outcome} for r in results}, sort_keys=True
+    )
+
+
+def run_pipeline(
+    steps: Sequence[Step],
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    skip: Sequence[str] = (),
+    runner: Runner = subprocess_runner,
+    out: Callable[[str], None] = print,
+) -> list[StepResult]:
+    """Run ``steps`` in order with the workflow's skip rules; print a header before each."""
+    known = {s.id for s in steps} | {s.name for s in steps}
+    unknown = [s for s in skip if s not in known and s.replace("-", "_") not in known]
+    if unknown:
+        choices = ", ".join(s.id.replace("_", "-") for s in steps)
+        raise UsageError(f"--skip {unknown[0]}: no such step (steps: {choices})")
+    skipped = {s.replace("-", "_") for s in skip} | set(skip)
+    results: list[StepResult] = []
+    by_id: dict[str, StepResult] = {}
+    for n, step in enumerate(steps, 1):
+        out(f"\n=== [{n}/{len(steps)}] {step.name}: {step.run}")
+        if step.id in skipped or step.name in skipped:
+            result = StepResult(step=step, outcome="skipped", reason="--skip")
+        elif not step.always and (failed := [x for x in step.needs if by_id[x].outcome != "success"]):
+            result = StepResult(step=step, outcome="skipped", reason=f"needs {', '.join(failed)}")
+        else:
+            step_env = dict(env)
+            step_env[STEPS_VAR] = outcomes_json(results)
+            start = time.perf_counter()
+            code = runner(command(step.run, step_env), root, step_env)
+            result = StepResult(
+                step=step,
+                outcome="success" if code == 0 else "failure",
+                seconds=time.perf_counter() - start,
+                reason="" if code == 0 else f"exit {code}",
+            )
+        if result.outcome == "skipped":
+            out(f"--- skipped ({result.reason})")
+        results.append(result)
+        by_id[step.id] = result
+    return results
+
+
+_SYMBOL = {"success": "passed", "failure": "FAILED", "skipped": "skipped"}
+
+
+def summary_table(results: Sequence[StepResult]) -> str:
+    """A plain-text table of the results, one line per step."""
+    rows = [("step", "result", "time", "command")]
+    for r in results:
+        result = _SYMBOL[r.outcome] + (f" ({r.reason})" if r.reason else "")
+        seconds = f"{r.seconds:.1f}s" if r.outcome != "skipped" else "-"
+        rows.append((r.step.name, result, seconds, r.step.run))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in rows
+    ]
+    failed = sum(r.outcome == "failure" for r in results)
+    skipped = [r.step.name for r in results if r.reason == "--skip"]
+    verdict = f"{failed} step(s) failed" if failed else "all steps passed"
+    if skipped:
+        verdict += f"; skipped on request: {', '.join(skipped)} (CI runs them)"
+    return "\n".join([*lines, "", verdict])
+
+
+# -- git ----------------------------------------------------------------------------------------
+
+
+def git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if env is None else dict(env),
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"git {' '.join(args)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+def default_base(root: Path) -> str:
+    """``main`` when the branch exists, else ``origin/main`` (a CI checkout has only the remote one)."""
+    for ref in ("main", "origin/main"):
+        probe = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            capture_output=True,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return ref
+    raise UsageError("no 'main' or 'origin/main' to compare with: pass --base REF")
+
+
+def merge_base(root: Path, base: str) -> str:
+    return git(root, "merge-base", base or default_base(root), "HEAD").strip()
+
+
+def changed_inputs(root: Path, base_commit: str) -> list[str]:
+    """Request and config files that differ from ``base_commit`` (committed, staged, or new)."""
+    changed = git(root, "diff", "--name-only", base_commit, "--", *LOCK_INPUTS).split()
+    new = git(root, "ls-files", "--others", "--exclude-standard", "--", *LOCK_INPUTS).split()
+    return sorted(set(changed) | set(new))
+
+
+def tree_files(directory: Path) -> dict[str, bytes]:
+    if not directory.is_dir():
+        return {}
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def export_base_catalog(root: Path, base_commit: str, dest: Path) -> None:
+    """Write ``catalog/`` as it is at ``base_commit`` under ``dest`` (nothing when it had none)."""
+    if not git(root, "ls-tree", "--name-only", base_commit, "--", "catalog").strip():
+        return
+    proc = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", base_commit, "--", "catalog"],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"git archive {base_commit}: {proc.stderr.decode(errors='replace').strip()}")
+    with tempfile.TemporaryFile() as fh:
+        fh.write(proc.stdout)
+        fh.seek(0)
+        with tarfile.open(fileobj=fh) as tar:
+            tar.extractall(dest, filter="data")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RelockResult:
+    changed: tuple[str, ...]  # the request/config files that asked for it; () = nothing to do
+    differences: tuple[str, ...] = ()  # catalog files that differ from the fresh lock
+    lock_code: int = 0
+
+
+def relock(
+    root: Path,
+    *,
+    base: str,
+    env: Mapping[str, str],
+    python: str = sys.executable,
+    workdir: Path | None = None,
+) -> RelockResult:
+    """Lock the pull request's requests and config again, starting from the base branch's catalog.
+
+    ``curate lock`` is stable, so starting from the base's catalog it resolves exactly the requests
+    the pull request added or changed (and the config, when that changed) against the upstream. The
+    result must be the catalog the pull request carries, byte for byte: that proves the committed
+    catalog is a real resolution and was not edited by hand. The working tree is never modified.
+    """
+    base_commit = merge_base(root, base)
+    changed = changed_inputs(root, base_commit)
+    if not changed:
+        return RelockResult(changed=())
+    with tempfile.TemporaryDirectory(prefix="curate-relock-", dir=workdir) as tmp:
+        scratch = Path(tmp) / "repo"
+        scratch.mkdir()
+        export_base_catalog(root, base_commit, scratch)
+        (scratch / "catalog").mkdir(exist_ok=True)
+        shutil.copy2(root / "catalog" / "config.yaml", scratch / "catalog" / "config.yaml")
+        if (root / "requests").is_dir():
+            shutil.rmtree(scratch / "requests", ignore_errors=True)
+            shutil.copytree(root / "requests", scratch / "requests")
+        sys.stdout.flush()
+        code = subprocess.run(
+            [python, "-m", "curate", "-C", str(scratch), "lock"], env=dict(env), check=False
+        ).returncode
+        if code != 0:
+            return RelockResult(changed=tuple(changed), lock_code=code)
+        fresh = tree_files(scratch / "catalog")
+        mine = tree_files(root / "catalog")
+    differences = sorted(k for k in set(fresh) | set(mine) if fresh.get(k) != mine.get(k))
+    return RelockResult(changed=tuple(changed), differences=tuple(f"catalog/{d}" for d in differences))
+
+
+def environ(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment steps run in: ours, with uv never downloading an interpreter."""
+    out = dict(os.environ if env is None else env)
+    out["UV_PYTHON_DOWNLOADS"] = "never"
+    return out

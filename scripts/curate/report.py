@@ -1,0 +1,124 @@
+"""Markdown for people: the sticky pull-request comment and the rescan issue.
+
+Both start with an HTML comment marker (:data:`PR_MARKER`, :data:`RESCAN_MARKER`) that the workflows
+search for, so one comment (one issue) is updated instead of a new one being added on every run.
+Pure functions: text in, text out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from curate.ci import PR_STEPS, Step
+
+PR_MARKER = "<!-- curate-report -->"
+RESCAN_MARKER = "<!-- curate-rescan -->"
+# GitHub refuses comment and issue bodies over 65,536 characters; keep room for the footer.
+MAX_BODY = 60_000
+
+_ICON = {"success": "✅ passed", "failure": "❌ failed", "skipped": "⏭️ skipped"}
+
+
+def parse_outcomes(text: str) -> dict[str, str]:
+    """Step outcomes from the workflow's ``toJSON(steps)`` (or ours): ``{id: outcome}``."""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(value.get("outcome"), str):
+            out[str(key)] = value["outcome"]
+    return out
+
+
+def fence(text: str, lang: str = "text") -> str:
+    """``text`` in a code fence that nothing inside it can close."""
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def truncate(body: str, limit: int = MAX_BODY, *, where: str = "the job summary") -> str:
+    if len(body) <= limit:
+        return body
+    cut = body.rfind("\n", 0, limit)
+    cut = cut if cut > 0 else limit
+    return body[:cut] + f"\n\n… the report is {len(body):,} characters; the rest is in {where}.\n"
+
+
+def steps_table(outcomes: Mapping[str, str], steps: Sequence[Step] = PR_STEPS) -> str:
+    rows = ["| check | result | what it means |", "| --- | --- | --- |"]
+    for step in steps:
+        if step.id not in outcomes:
+            continue
+        icon = _ICON.get(outcomes[step.id], outcomes[step.id])
+        rows.append(f"| {step.name} | {icon} | {step.doc} |")
+    return "\n".join(rows)
+
+
+def pr_report(
+    *,
+    outcomes: Mapping[str, str],
+    diff_markdown: str,
+    diff_error: str = "",
+    commit: str = "",
+) -> str:
+    """The body of the sticky PR comment and of the job summary."""
+    failed = [s.name for s in PR_STEPS if outcomes.get(s.id) == "failure"]
+    if failed:
+        verdict = f"**{len(failed)} check(s) failed:** {', '.join(failed)}. See the job log for the details."
+    elif outcomes:
+        verdict = "**All checks passed.** A reviewer can approve once the change below is what was asked for."
+    else:
+        verdict = ""
+    parts = [PR_MARKER, "## Catalog review report", ""]
+    if verdict:
+        parts += [verdict, ""]
+    if outcomes:
+        parts += [steps_table(outcomes), ""]
+    parts += ["### What this pull request changes in the catalog", ""]
+    if diff_error:
+        parts += ["`curate diff` could not compare the catalogs:", "", fence(diff_error), ""]
+    else:
+        parts += [diff_markdown.strip() or "_No change to the catalog._", ""]
+    footer = "Run `curate ci pr` in your clone to see the same checks locally."
+    if commit:
+        footer = f"Report for {commit[:12]}. " + footer
+    parts += [f"<sub>{footer}</sub>", ""]
+    return truncate("\n".join(parts), where="the job summary of this run")
+
+
+def rescan_issue(*, vet_code: int, vet_output: str, evidence_diff: str, commit: str = "") -> str:
+    """The body of the one rescan issue: what blocks now, and the vetting evidence that changed."""
+    parts = [RESCAN_MARKER, "## Catalog rescan", ""]
+    at = f" at {commit[:12]}" if commit else ""
+    if vet_code == 0:
+        parts += [f"`curate vet`{at} passes: nothing in the catalog blocks.", ""]
+    else:
+        parts += [
+            f"`curate vet`{at} **blocks** (exit {vet_code}): something in the published catalog fails the "
+            "policy against today's advisories and upstream state. Fix it with a change request that "
+            "removes or upgrades the version, or a waiver in `catalog/config.yaml` with a justification "
+            "and an expiry date.",
+            "",
+            "### What blocks",
+            "",
+            fence(vet_output or "(no output)"),
+            "",
+        ]
+    if evidence_diff.strip():
+        parts += [
+            "### Vetting evidence that changed since the last merge",
+            "",
+            fence(evidence_diff, "diff"),
+            "",
+        ]
+    parts += ["<sub>Written by `curate ci rescan` (.github/workflows/rescan.yml).</sub>", ""]
+    return truncate("\n".join(parts), where="the rescan run's artifact")
