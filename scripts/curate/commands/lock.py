@@ -48,7 +48,7 @@ from curate.lock import (
     requirements_for,
 )
 from curate.names import NormalizedName, normalize
-from curate.requests import Request
+from curate.requests import REQUESTS_DIR, Request
 from curate.resolve import Requirement, compile_requirements
 from curate.targets import Target
 from curate.upstream import IndexFile, many_project_files
@@ -93,10 +93,17 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
 
 
 def load_requests(root: Path) -> list[Request]:
+    """Every request, valid, with its path relative to the repository (as the lock state records it)."""
     result = check_files(root, [])
     if result.problems:
         raise ValidationError(result.problems)
-    return sorted(result.parsed, key=lambda r: r.id)
+    return sorted(
+        (
+            dataclasses.replace(r, path=(REQUESTS_DIR / f"{r.id}{Path(r.path).suffix}").as_posix())
+            for r in result.parsed
+        ),
+        key=lambda r: r.id,
+    )
 
 
 def read_state(root: Path) -> LockState | None:
@@ -110,10 +117,8 @@ def stale_reasons(
     root: Path, config: Config, requests: Sequence[Request], state: LockState | None
 ) -> list[str]:
     """Why catalog/ does not match requests/ and the config; empty when it does."""
-    if state is None:
-        if not requests and not any(iter_project_files(root)):
-            return []
-        return [f"{STATE_PATH.as_posix()} is missing: the catalog was never locked (run: curate lock)"]
+    if state is None:  # never locked: every request is new, every package file foreign
+        state = LockState(config=config_fingerprint(config))
     reasons = []
     if state.config != config_fingerprint(config):
         reasons.append(
@@ -142,16 +147,15 @@ def stale_reasons(
 
 
 def check(*, root: Path, out: TextIO | None = None) -> int:
-    out = out or sys.stderr
     config = load_config(root)
     requests = load_requests(root)
     reasons = stale_reasons(root, config, requests, read_state(root))
     if reasons:
         for reason in reasons:
-            print(reason, file=out)
-        print("catalog/ is out of date: run `curate lock` and commit the result", file=out)
+            print(reason, file=out or sys.stderr)
+        print("catalog/ is out of date: run `curate lock` and commit the result", file=out or sys.stderr)
         return 1
-    print(f"catalog/ is up to date with {len(requests)} request(s)", file=out)
+    print(f"catalog/ is up to date with {len(requests)} request(s)", file=out or sys.stdout)
     return 0
 
 

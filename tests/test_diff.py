@@ -1,0 +1,126 @@
+"""`curate diff`: what a pull request does to the catalog, as text, Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curate.catalog import project_path
+from curate.diff import compare, render_text
+from tests.lockutil import curate, lock_repo, write_request
+from tests.upstream import Upstream, make_upstream
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    with make_upstream(tmp_path_factory.mktemp("upstream")) as up:
+        yield up
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def pr_repo(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Path:
+    """main: one request pinning httpish 1.0; the branch replaces it with webapp (httpish 1.1)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    try:
+        root = lock_repo(tmp_path_factory.mktemp("diff") / "repo", upstream.index_url)
+        git(root, "init", "-q", "-b", "main")
+        write_request(root, "old", [("httpish", "==1.0")])
+        assert curate(root, "lock", "-q") == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "base")
+        git(root, "checkout", "-qb", "feature")
+        (root / "requests" / "2026-11-21-old.yaml").unlink()
+        write_request(root, "web", [("webapp", "")], date="2026-11-22")
+        assert curate(root, "lock", "-q") == 0
+    finally:
+        mp.undo()
+    path = project_path(root, "wincolor")
+    findings = "vetting:\n      findings:\n        - id: license-unknown\n          kind: license-unknown\n          decision: warn\n        - id: GHSA-1234\n          kind: vulnerability\n          decision: block"
+    path.write_text(path.read_text("utf-8").replace("vetting: {}", findings), "utf-8")
+    return root
+
+
+def test_text(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert curate(pr_repo, "diff") == 0
+    out = capsys.readouterr().out
+    base = git(pr_repo, "rev-parse", "--short", "main").strip()
+    assert out.startswith(f"Catalog changes since {base}:\n")
+    assert "\033[" not in out  # not a terminal: no colours
+    assert "  + httpish 1.1  [Linux, Windows]  via webapp\n" in out
+    assert "  + webapp 2.0  [Linux, Windows]  requested\n" in out
+    assert "  + wincolor 0.4  [Windows]  via webapp\n" in out
+    assert "  = certy 2024.1  [Linux, Windows]  via httpish (now also for 2026-11-22-web)\n" in out
+    assert "  - httpish 1.0  [Linux, Windows]  no longer needed\n" in out
+    assert "Linux: 2 added, 1 already present, 1 removed\n" in out
+    assert "Windows: 3 added, 1 already present, 1 removed\n" in out
+    assert "New files: 3, " in out
+    assert "Vetting: 1 block, 1 warn, 0 waived\n  blocked: wincolor 0.4: GHSA-1234 (vulnerability)" in out
+
+
+def test_colours_only_when_asked(pr_repo: Path) -> None:
+    from curate.catalog import load_catalog
+    from curate.commands.diff import read_catalog_at
+
+    report = compare(read_catalog_at(pr_repo, "main"), load_catalog(pr_repo), base_ref="main")
+    coloured = render_text(report, colour=True)
+    assert "\033[32m  + webapp 2.0" in coloured
+    assert "\033[34m  = certy 2024.1" in coloured
+    assert "\033[31m  - httpish 1.0" in coloured
+
+
+def test_markdown(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert curate(pr_repo, "diff", "--base", "main", "--format", "markdown") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "## Catalog changes since `main`\n\n**3 added**, 1 already present, 1 removed; 3 new file(s), "
+    )
+    assert "| Windows | 3 | 1 | 1 |" in out
+    assert "| `wincolor` | 0.4 | Windows | via webapp | 2026-11-22-web |" in out
+    assert "| `httpish` | 1.0 | Linux, Windows | no longer needed | 2026-11-21-old |" in out
+    assert "- **block** `wincolor` 0.4: GHSA-1234 (vulnerability)" in out
+
+
+def test_json(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert curate(pr_repo, "diff", "--base", "main", "--format", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"] == {"added": 3, "present": 1, "removed": 1}
+    assert data["os"]["windows"] == {"added": 3, "present": 1, "removed": 1}
+    assert data["findings"] == {"block": 1, "warn": 1, "waived": 0}
+    assert data["new_files"] == 3
+    assert data["download_size"] > 0
+    webapp = next(c for c in data["changes"] if c["name"] == "webapp")
+    assert webapp["status"] == "added"
+    assert webapp["direct"] is True
+    assert webapp["new_files"] == [
+        {"filename": "webapp-2.0-py3-none-any.whl", "size": webapp["new_files"][0]["size"]}
+    ]
+
+
+def test_no_change_and_bad_ref(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert (
+        curate(pr_repo, "diff", "--base", "main", "--format", "text", "--output", str(pr_repo / "d.txt")) == 0
+    )
+    assert (pr_repo / "d.txt").read_text("utf-8").startswith("Catalog changes since main:")
+    assert curate(pr_repo, "diff", "--base", "no-such-ref") == 2
+    assert "unknown git revision 'no-such-ref'" in capsys.readouterr().err
+    report = compare({}, {}, base_ref="main")
+    assert render_text(report) == "No change to the catalog since main.\n"

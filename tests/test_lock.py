@@ -1,0 +1,230 @@
+"""`curate lock` end to end against the fixture upstream: closure per OS, pins, stability, upgrades,
+removals, --check and failures that leave the catalog untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curate.catalog import Project, load_catalog, project_path
+from curate.names import NormalizedName
+from tests.lockutil import curate, lock_repo, snapshot, write_request
+from tests.upstream import Upstream, make_upstream
+
+PY311 = ("3.11", "3.12")
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    with make_upstream(tmp_path_factory.mktemp("upstream")) as up:
+        yield up
+
+
+@pytest.fixture(autouse=True)
+def _uv_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path_factory.getbasetemp() / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, upstream: Upstream) -> Path:
+    return lock_repo(tmp_path / "repo", upstream.index_url)
+
+
+def versions(catalog: dict[NormalizedName, Project], name: str) -> list[str]:
+    return [v.version for v in catalog[NormalizedName(name)].sorted_versions()]
+
+
+def test_transitive_closure_per_target_then_stable(
+    repo: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_request(
+        repo,
+        "web",
+        [("webapp", ""), ("newpy", ""), ("fastmath", ""), ("linuxonly", "", ["linux"])],
+        python=PY311,
+    )
+    assert curate(repo, "lock") == 0
+    err = capsys.readouterr().err
+    assert "requests/2026-11-21-web.yaml (new request): resolving for 4 target(s)" in err
+    assert "    windows-amd64 / Python 3.12: 6 package(s)" in err
+    assert "    linux-x86_64 / Python 3.12: 6 package(s)" in err
+
+    catalog = load_catalog(repo)
+    assert sorted(catalog) == ["certy", "fastmath", "httpish", "linuxonly", "newpy", "webapp", "wincolor"]
+    # wincolor only where webapp's marker pulls it in: Windows
+    (wincolor,) = catalog[NormalizedName("wincolor")].versions
+    (need,) = wincolor.needed_by
+    assert need.targets == ("windows-amd64-py3.11", "windows-amd64-py3.12")
+    assert (need.direct, need.via) == (False, ("webapp",))
+    # the yanked httpish 1.2 is not picked; certy comes via httpish
+    assert versions(catalog, "httpish") == ["1.1"]
+    assert catalog[NormalizedName("certy")].versions[0].needed_by[0].via == ("httpish",)
+    # Requires-Python: newpy 0.9 on 3.11, 1.0 on 3.12
+    newpy = {v.version: v.targets for v in catalog[NormalizedName("newpy")].versions}
+    assert newpy == {
+        "0.9": ("linux-x86_64-py3.11", "windows-amd64-py3.11"),
+        "1.0": ("linux-x86_64-py3.12", "windows-amd64-py3.12"),
+    }
+    assert catalog[NormalizedName("linuxonly")].versions[0].targets == (
+        "linux-x86_64-py3.11",
+        "linux-x86_64-py3.12",
+    )
+    # exactly the files each target can install, with the upstream's facts
+    (fastmath,) = catalog[NormalizedName("fastmath")].versions
+    assert {f.filename: f.targets for f in fastmath.files} == {
+        "fastmath-1.5-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
+            "linux-x86_64-py3.11",
+            "linux-x86_64-py3.12",
+        ),
+        "fastmath-1.5-py3-none-win_amd64.whl": ("windows-amd64-py3.11", "windows-amd64-py3.12"),
+    }
+    for f in fastmath.files:
+        real = upstream.file(f.filename)
+        assert (f.url, f.sha256, f.size, f.upload_time) == (
+            upstream.file_url(f.filename),
+            real.sha256,
+            real.size,
+            real.upload_time,
+        )
+    (webapp,) = catalog[NormalizedName("webapp")].versions
+    assert {d.name: d.targets for d in webapp.dependencies} == {
+        "httpish": (
+            "linux-x86_64-py3.11",
+            "linux-x86_64-py3.12",
+            "windows-amd64-py3.11",
+            "windows-amd64-py3.12",
+        ),
+        "wincolor": ("windows-amd64-py3.11", "windows-amd64-py3.12"),
+    }
+
+    # stable: nothing changed, nothing resolved or fetched, no byte changed
+    before = snapshot(repo)
+    upstream.log.clear()
+    assert curate(repo, "lock") == 0
+    assert "catalog/ is up to date" in capsys.readouterr().out
+    assert upstream.log == []
+    assert snapshot(repo) == before
+    assert curate(repo, "lock", "--check") == 0
+
+
+def test_requests_pin_different_versions_reuse_and_upgrade(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_request(repo, "old", [("webapp", "<2"), ("httpish", "==1.0")])
+    assert curate(repo, "lock") == 0
+    assert versions(load_catalog(repo), "webapp") == ["1.0"]
+    # a new request shares webapp: the catalog's pin is reused; another request pins httpish 1.1
+    write_request(repo, "new", [("webapp", ""), ("httpish", ">=1.1")], date="2026-11-22")
+    assert curate(repo, "lock") == 0
+    catalog = load_catalog(repo)
+    assert versions(catalog, "httpish") == ["1.0", "1.1"]
+    webapp = catalog[NormalizedName("webapp")].versions
+    assert [(v.version, v.requests) for v in webapp] == [("1.0", ("2026-11-21-old", "2026-11-22-new"))]
+    # --upgrade-package moves webapp where the request allows it; the old request keeps 1.0
+    capsys.readouterr()
+    assert curate(repo, "lock", "--upgrade-package", "webapp") == 0
+    assert "(upgrade webapp)" in capsys.readouterr().err
+    catalog = load_catalog(repo)
+    assert [(v.version, v.requests) for v in catalog[NormalizedName("webapp")].sorted_versions()] == [
+        ("1.0", ("2026-11-21-old",)),
+        ("2.0", ("2026-11-22-new",)),
+    ]
+    assert versions(catalog, "wincolor") == ["0.4"]  # webapp 2.0 on Windows
+    assert curate(repo, "lock", "--upgrade") == 0
+    assert curate(repo, "lock", "--check") == 0
+
+
+def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_request(repo, "old", [("httpish", "==1.0")])
+    assert curate(repo, "lock") == 0
+    before = snapshot(repo)
+    write_request(repo, "drop", remove=[("httpish", "==1.0")], date="2026-11-22")
+    capsys.readouterr()
+    assert curate(repo, "lock") == 1
+    err = capsys.readouterr().err
+    assert (
+        "requests/2026-11-22-drop.yaml: cannot remove httpish 1.0: still needed by requests/2026-11-21-old.yaml"
+        in err
+    )
+    assert snapshot(repo) == before
+    write_request(repo, "old", [("httpish", ">=1.1")])
+    assert curate(repo, "lock") == 0
+    assert versions(load_catalog(repo), "httpish") == ["1.1"]
+    assert curate(repo, "lock", "--check") == 0
+
+
+def test_check_notices_stale_and_hand_edited(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert curate(repo, "lock", "--check") == 0  # nothing asked, nothing locked
+    write_request(repo, "web", [("httpish", "")])
+    assert curate(repo, "lock", "--check") == 1
+    assert "requests/2026-11-21-web.yaml: not locked yet" in capsys.readouterr().err
+    assert curate(repo, "lock") == 0
+    assert curate(repo, "lock", "--check") == 0
+
+    # vetting is curate vet's: editing it is not staleness
+    path = project_path(repo, "httpish")
+    original = path.read_text("utf-8")
+    path.write_text(
+        original.replace(
+            "vetting: {}",
+            "vetting:\n      findings:\n        - id: x\n          kind: yanked\n          decision: warn",
+        ),
+        "utf-8",
+    )
+    assert curate(repo, "lock", "--check") == 0
+    path.write_text(original.replace("size: ", "size: 1"), "utf-8")
+    capsys.readouterr()
+    assert curate(repo, "lock", "--check") == 1
+    assert "catalog/packages/httpish.yaml: edited by hand" in capsys.readouterr().err
+    path.write_text(original, "utf-8")
+
+    write_request(repo, "web", [("httpish", ">=1.0")])
+    assert curate(repo, "lock", "--check") == 1
+    assert "requests/2026-11-21-web.yaml: changed since the last lock" in capsys.readouterr().err
+    (repo / "requests" / "2026-11-21-web.yaml").unlink()
+    assert curate(repo, "lock", "--check") == 1
+    assert "requests/2026-11-21-web.yaml: deleted" in capsys.readouterr().err
+    # locking with no requests empties the catalog
+    assert curate(repo, "lock") == 0
+    assert load_catalog(repo) == {}
+    assert curate(repo, "lock", "--check") == 0
+
+
+def test_resolution_failure_names_request_and_target(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_request(repo, "ok", [("httpish", "")])
+    assert curate(repo, "lock") == 0
+    before = snapshot(repo)
+    write_request(repo, "ml", [("conflict-a", "")], date="2026-11-22")
+    capsys.readouterr()
+    assert curate(repo, "lock") == 1
+    err = capsys.readouterr().err
+    assert "Unable to resolve requests/2026-11-22-ml.yaml for linux-x86_64 / Python 3.12:" in err
+    assert "conflict-a depend on certy<2000" in err
+    assert snapshot(repo) == before
+
+
+def test_missing_wheel_fails_naming_package_and_target(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(repo)
+    write_request(repo, "lin", [("linuxonly", "")])
+    assert curate(repo, "lock") == 1
+    err = capsys.readouterr().err
+    assert (
+        "requests/2026-11-21-lin.yaml: linuxonly 1.0 has no wheel for windows-amd64 / Python 3.12 "
+        "(upstream files: linuxonly-1.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl)"
+    ) in err
+    assert "has no wheel for linux" not in err
+    assert snapshot(repo) == before
+
+
+def test_sdist_allowed_marks_build_targets(tmp_path: Path, upstream: Upstream) -> None:
+    root = lock_repo(tmp_path / "repo", upstream.index_url, allow_sdist=True)
+    write_request(root, "old", [("oldsdist", "")])
+    assert curate(root, "lock") == 0
+    (version,) = load_catalog(root)[NormalizedName("oldsdist")].versions
+    assert version.build_targets == ("linux-x86_64-py3.12", "windows-amd64-py3.12")
+    assert [f.filename for f in version.files] == ["oldsdist-0.9.tar.gz"]
