@@ -13,66 +13,113 @@ _BARE_VERSION = re.compile(
 _LATEST = {"", "*", "latest", "any"}
 
 
-def _release(text: str) -> list[int]:
-    v = Version(text)
-    return list(v.release)
+_POETRY_OP = r"(?:\^|~=|~|===|==|!=|<=|>=|<|>|=)"
+_POETRY_TOKEN = re.compile(rf"(?P<op>{_POETRY_OP})?\s*(?P<ver>[^\s,<>=!~^|]+)")
+_POETRY_PART = re.compile(rf"\s*(?:{_POETRY_OP}?\s*[^\s,<>=!~^|]++\s*)+")
+_WILDCARD = re.compile(r"^(?P<base>\d+(?:\.\d+)*)\.[*xX]$")
 
 
-def _lower(text: str) -> str:
-    parts = text.split(".")
-    return text if len(parts) >= 3 else ".".join([*parts, *["0"] * (3 - len(parts))])
+def _lower(v: Version) -> str:
+    """The lower bound of ``^``/``~``: the version as given, release padded to three parts."""
+    release = [*v.release, *[0] * (3 - len(v.release))]
+    text = ".".join(str(p) for p in release)
+    if v.pre is not None:
+        text += f"{v.pre[0]}{v.pre[1]}"
+    if v.post is not None:
+        text += f".post{v.post}"
+    if v.dev is not None:
+        text += f".dev{v.dev}"
+    return text
 
 
-def _caret(text: str) -> str:
-    """Poetry ``^X.Y.Z``: allow changes that do not modify the left-most non-zero part."""
-    rel = _release(text)
-    given = len(text.split("."))
-    idx = next((i for i, p in enumerate(rel[:given]) if p != 0), min(given, len(rel)) - 1)
-    upper = rel[: idx + 1]
-    upper[idx] += 1
-    return f">={_lower(text)},<{'.'.join(str(p) for p in upper)}"
+def _caret(v: Version) -> str:
+    """Poetry ``^``: Poetry's ``next_breaking`` (poetry-core ``Version.next_breaking``).
+
+    The upper bound bumps the major version, unless it is 0: then the minor (if given), unless that is 0
+    too: then the patch (if given).
+    """
+    rel = v.release
+    major = rel[0]
+    minor = rel[1] if len(rel) >= 2 else None
+    patch = rel[2] if len(rel) >= 3 else None
+    if major > 0 or minor is None:
+        upper = f"{major + 1}"
+    elif minor > 0 or patch is None:
+        upper = f"0.{minor + 1}"
+    else:
+        upper = f"0.0.{patch + 1}"
+    return f">={_lower(v)},<{upper}"
 
 
-def _tilde(text: str) -> str:
-    """Poetry ``~X.Y.Z``: patch-level changes if a minor version is given, minor-level otherwise."""
-    rel = _release(text)
-    upper = [rel[0] + 1] if len(rel) == 1 else [rel[0], rel[1] + 1]
-    return f">={_lower(text)},<{'.'.join(str(p) for p in upper)}"
+def _tilde(v: Version) -> str:
+    """Poetry ``~``: bump the minor version if one is given, the major otherwise."""
+    rel = v.release
+    upper = f"{rel[0] + 1}" if len(rel) == 1 else f"{rel[0]}.{rel[1] + 1}"
+    return f">={_lower(v)},<{upper}"
+
+
+def _poetry_single(op: str, ver: str) -> str:
+    """One Poetry constraint (operator and version) as PEP 440; raises on anything else."""
+    wild = _WILDCARD.match(ver)
+    if wild:
+        if op in ("", "=", "=="):
+            return f"=={wild['base']}.*"
+        if op == "!=":
+            return f"!={wild['base']}.*"
+        raise InvalidSpecifier(f"{op}{ver}")
+    if ver in ("*", "x", "X"):
+        if op in ("", "=", "==", ">="):
+            return ""
+        raise InvalidSpecifier(f"{op}{ver}")
+    v = Version(ver)
+    if op == "^":
+        return _caret(v)
+    if op == "~":
+        return _tilde(v)
+    if op in ("", "="):
+        return f"=={v}"
+    spec = f"{op}{v}"
+    SpecifierSet(spec)
+    return spec
+
+
+def _poetry_alternative(text: str) -> str:
+    out: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            raise InvalidSpecifier(text)
+        if not _POETRY_PART.fullmatch(part):
+            raise InvalidSpecifier(part)
+        for m in _POETRY_TOKEN.finditer(part):
+            got = _poetry_single(m["op"] or "", m["ver"])
+            if got:
+                out.append(got)
+    return ",".join(out)
 
 
 def poetry_to_pep440(constraint: str) -> str | None:
-    """Translate a Poetry constraint (``^1.2``, ``~1.2``, ``1.2.3``, ``*``, with ``,``) to PEP 440.
+    """Translate a Poetry version constraint to a PEP 440 specifier (``""`` means any version).
 
-    Returns None when the text is not a Poetry constraint this function understands. ``||`` (or) has
-    no PEP 440 equivalent and returns None.
+    Handles ``^`` and ``~`` with Poetry's exact bounds (pre-releases and 4-part versions included),
+    ``~=``, bare and ``=`` versions (``==``), ``*`` and ``1.*``/``1.x`` wildcards, comma- or
+    space-separated conjunctions with any whitespace. ``||`` (or) has no PEP 440 equivalent: it
+    translates only when every alternative means the same versions (or one of them is ``*``), and
+    otherwise returns None, as does any text this function does not understand.
     """
-    text = constraint.strip()
-    if text in ("*", ""):
+    if not constraint.strip():
         return ""
-    if "||" in text or "|" in text:
+    alternatives = re.split(r"\|\|?", constraint)
+    try:
+        translated = [_poetry_alternative(alt) for alt in alternatives]
+    except (InvalidVersion, InvalidSpecifier, IndexError):
         return None
-    out: list[str] = []
-    for raw in text.split(","):
-        part = re.sub(r"\s+", "", raw)
-        try:
-            if part.startswith("^"):
-                out.append(_caret(part[1:]))
-            elif part.startswith("~") and not part.startswith("~="):
-                out.append(_tilde(part[1:]))
-            elif part.startswith("==") or part[:1] in "<>!~":
-                SpecifierSet(part)
-                out.append(part)
-            elif part.startswith("="):
-                Version(part[1:])
-                out.append("=" + part)
-            elif part.endswith(".*"):
-                out.append("==" + part)
-            else:
-                Version(part)
-                out.append("==" + part)
-        except (InvalidVersion, InvalidSpecifier, IndexError):
-            return None
-    return ",".join(out)
+    if len(translated) == 1:
+        return translated[0]
+    if any(t == "" for t in translated):
+        return ""
+    if all(SpecifierSet(t) == SpecifierSet(translated[0]) for t in translated):
+        return translated[0]
+    return None
 
 
 def parse_specifier(text: str) -> tuple[SpecifierSet | None, str, str]:

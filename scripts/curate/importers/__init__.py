@@ -1,0 +1,118 @@
+"""Importers: turn the requirements files people already have into change-request packages.
+
+One module per format (:mod:`.requirements`, :mod:`.pipfile`, :mod:`.pyproject`, :mod:`.poetry_lock`,
+:mod:`.uv_lock`, :mod:`.pylock`); :mod:`.detect` picks the format, :mod:`.merge` turns entries into
+packages and :mod:`.render` writes the request. Reading never runs code from a file and never touches
+the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from curate.errors import Problem, ValidationError
+from curate.importers.detect import detect
+from curate.importers.merge import Package, Selection, merge
+from curate.importers.model import Format, Options, Parsed, Skip
+from curate.importers.pipfile import read_pipfile, read_pipfile_lock
+from curate.importers.poetry_lock import read_poetry_lock
+from curate.importers.pylock import read_pylock
+from curate.importers.pyproject import read_pyproject
+from curate.importers.requirements import read_requirements
+from curate.importers.uv_lock import read_uv_lock
+
+__all__ = ["ImportResult", "Options", "Selection", "import_files"]
+
+_READERS: dict[Format, Callable[[bytes, str, Options], Parsed]] = {
+    "pipfile": read_pipfile,
+    "pipfile-lock": read_pipfile_lock,
+    "pyproject": read_pyproject,
+    "poetry-lock": read_poetry_lock,
+    "uv-lock": read_uv_lock,
+    "pylock": read_pylock,
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ImportResult:
+    packages: tuple[Package, ...]
+    skips: tuple[Skip, ...]
+    files: tuple[str, ...]  # every file read, includes too
+    formats: tuple[tuple[str, Format], ...]  # each named file and its format
+
+
+def import_files(
+    paths: Sequence[Path],
+    *,
+    options: Options,
+    selection: Selection,
+    display: Callable[[Path], str],
+    fmt: Format | None = None,
+    read: Callable[[Path], bytes] = Path.read_bytes,
+) -> ImportResult:
+    """Read every file, merge what they ask for; raise ValidationError on unreadable files or contradictions."""
+    parsed = Parsed()
+    formats: list[tuple[str, Format]] = []
+    problems: list[Problem] = []
+    for path in paths:
+        shown = display(path)
+        try:
+            raw = read(path)
+        except OSError as exc:
+            problems.append(Problem(path=shown, message=f"cannot read file: {exc.strerror or exc}"))
+            continue
+        kind = fmt or detect(path.name, raw)
+        formats.append((shown, kind))
+        try:
+            if kind == "requirements":
+                got = read_requirements(path, read=read, display=display)
+            else:
+                got = _READERS[kind](raw, shown, options)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            continue
+        parsed.extend(got)
+    problems.extend(_unknown_selections(options, parsed))
+    if problems:
+        raise ValidationError(problems)
+    packages, merge_skips = merge(parsed.entries, selection)
+    return ImportResult(
+        packages=tuple(packages),
+        skips=tuple(_dedupe([*parsed.skips, *merge_skips])),
+        files=tuple(parsed.files),
+        formats=tuple(formats),
+    )
+
+
+def _unknown_selections(options: Options, parsed: Parsed) -> list[Problem]:
+    from curate.validate import did_you_mean
+
+    problems: list[Problem] = []
+    for what, wanted, seen in (
+        ("extra", options.extras, parsed.extras_seen),
+        ("group", options.groups, parsed.groups_seen),
+    ):
+        for name in sorted(wanted - {"*"}):
+            if name in seen or name.lower().replace("_", "-") in {s.lower().replace("_", "-") for s in seen}:
+                continue
+            if what == "group" and name == "dev" and options.develop:
+                continue
+            hint = did_you_mean(name, sorted(seen)) or (
+                f"the files define: {', '.join(sorted(seen))}" if seen else f"the files define no {what}s"
+            )
+            problems.append(
+                Problem(path="--" + what, message=f"no file defines the {what} '{name}'", hint=hint)
+            )
+    return problems
+
+
+def _dedupe(skips: list[Skip]) -> list[Skip]:
+    seen: set[Skip] = set()
+    out: list[Skip] = []
+    for s in skips:
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
