@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "nginx-config": ("nginx_config", "write an nginx server block that serves public/"),
     "new": ("new", "write a new change request"),
     "schema": ("schema", "print the JSON Schema of change requests"),
+    "import": ("importcmd", "turn requirements files (pip, Pipfile, pyproject, lock files) into a request"),
     "ci": ("ci", "run the GitHub workflows' steps locally (ci pr: the pull-request checks)"),
 }
 
