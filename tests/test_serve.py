@@ -1,0 +1,158 @@
+"""`curate serve`: negotiation, content types, redirects, 404s, HEAD, Range and caching headers."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curate.cli import main
+from curate.index import HTML_TYPE, JSON_TYPE
+from curate.serve import Access, make_server, negotiate, parse_range, serve_in_thread
+from tests.test_index_helpers import Built, make_built
+
+WHEEL = "/files/httpish/httpish-1.1-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, ("index.html", "text/html; charset=utf-8")),
+        ("", ("index.html", "text/html; charset=utf-8")),
+        ("*/*", ("index.html", "text/html; charset=utf-8")),
+        ("text/html", ("index.html", "text/html; charset=utf-8")),
+        (JSON_TYPE, ("index.json", JSON_TYPE)),
+        ("application/vnd.pypi.simple.latest+json", ("index.json", JSON_TYPE)),
+        (HTML_TYPE, ("index.html", HTML_TYPE)),
+        # what uv and pip send: JSON first
+        (
+            f"{JSON_TYPE}, {HTML_TYPE}; q=0.2, text/html; q=0.01",
+            ("index.json", JSON_TYPE),
+        ),
+        (f"{JSON_TYPE}; q=0.1, {HTML_TYPE}", ("index.html", HTML_TYPE)),
+        (f"{JSON_TYPE};q=0, text/html", ("index.html", "text/html; charset=utf-8")),
+        ("image/png", None),
+        ("application/json", None),
+    ],
+)
+def test_negotiate(accept: str | None, expected: tuple[str, str] | None) -> None:
+    assert negotiate(accept) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-9", (0, 10)),
+        ("bytes=10-", (10, 100)),
+        ("bytes=-10", (90, 100)),
+        ("bytes=90-200", (90, 100)),
+        ("bytes=100-", None),
+        ("bytes=5-2", None),
+        ("bytes=-0", None),
+        ("bytes=0-1,5-6", None),
+        ("items=0-1", None),
+    ],
+)
+def test_parse_range(header: str, expected: tuple[int, int] | None) -> None:
+    assert parse_range(header, 100) == expected
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Built, str, list[Access]]]:
+    built = make_built(tmp_path_factory.mktemp("serve"))
+    (built.public / "index.html").write_text("<!DOCTYPE html><title>docs</title>\n")
+    (built.public / "guides").mkdir()
+    (built.public / "guides" / "index.html").write_text("<!DOCTYPE html><title>guide</title>\n")
+    access: list[Access] = []
+    server = make_server(built.public, port=0, access=access, quiet=True)
+    stop = serve_in_thread(server)
+    host, port = server.server_address[:2]
+    yield built, f"{host!s}:{port}", access
+    stop()
+
+
+def _get(
+    hostport: str, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(hostport, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+def test_negotiation_and_exact_content_types(served: tuple[Built, str, list[Access]]) -> None:
+    built, hp, _ = served
+    for path in ("/simple/", "/simple/httpish/"):
+        status, headers, body = _get(hp, path)
+        assert (status, headers["content-type"], headers["vary"]) == (
+            200,
+            "text/html; charset=utf-8",
+            "Accept",
+        )
+        assert body == (built.public / path.strip("/") / "index.html").read_bytes()
+        status, headers, body = _get(hp, path, {"Accept": JSON_TYPE})
+        assert (status, headers["content-type"], headers["vary"]) == (200, JSON_TYPE, "Accept")
+        assert body == (built.public / path.strip("/") / "index.json").read_bytes()
+        status, headers, _ = _get(hp, path, {"Accept": HTML_TYPE})
+        assert headers["content-type"] == HTML_TYPE
+    assert _get(hp, "/simple/", {"Accept": "image/png"})[0] == 406
+
+
+def test_redirects_and_404s(served: tuple[Built, str, list[Access]]) -> None:
+    _, hp, _ = served
+    status, headers, _ = _get(hp, "/simple/httpish")
+    assert (status, headers["location"]) == (301, "/simple/httpish/")
+    status, headers, _ = _get(hp, "/simple")
+    assert (status, headers["location"]) == (301, "/simple/")
+    for path in (
+        "/simple/no-such-project/",
+        "/simple/no-such-project",
+        "/files/nope.whl",
+        "/.curate-index.json",
+    ):
+        assert _get(hp, path)[0] == 404, path
+    assert _get(hp, "/files/")[0] == 404  # a directory without index.html: 404, not a listing, not 403
+    status, headers, _ = _get(hp, "/guides")
+    assert (status, headers["location"]) == (301, "/guides/")
+    status, _, body = _get(hp, "/guides/")
+    assert (status, body) == (200, b"<!DOCTYPE html><title>guide</title>\n")
+
+
+def test_files_head_range_and_caching(served: tuple[Built, str, list[Access]]) -> None:
+    built, hp, _ = served
+    data = (built.public / WHEEL.lstrip("/")).read_bytes()
+    status, headers, body = _get(hp, WHEEL)
+    assert (status, body) == (200, data)
+    assert headers["content-type"] == "application/octet-stream"
+    assert "content-encoding" not in headers
+    assert headers["accept-ranges"] == "bytes"
+    assert "immutable" in headers["cache-control"]
+    status, head_headers, body = _get(hp, WHEEL, method="HEAD")
+    assert (status, body, head_headers["content-length"]) == (200, b"", str(len(data)))
+    status, headers, body = _get(hp, WHEEL, {"Range": "bytes=-22"})
+    assert (status, body) == (206, data[-22:])
+    assert headers["content-range"] == f"bytes {len(data) - 22}-{len(data) - 1}/{len(data)}"
+    assert _get(hp, WHEEL, {"Range": f"bytes={len(data)}-"})[0] == 416
+    assert _get(hp, WHEEL, {"If-None-Match": headers["etag"]})[0] == 304
+    status, headers, _ = _get(hp, WHEEL + ".metadata")
+    assert (status, headers["content-type"]) == (200, "application/octet-stream")
+    sdist = built.public / "files" / "certy" / "certy-2024.1.tar.gz"
+    sdist.write_bytes(b"\x1f\x8b not really gzip")
+    status, headers, _ = _get(hp, "/files/certy/certy-2024.1.tar.gz")
+    assert (status, headers["content-type"]) == (200, "application/octet-stream")
+    assert "content-encoding" not in headers
+
+
+def test_access_log_records_requests(served: tuple[Built, str, list[Access]]) -> None:
+    _, hp, access = served
+    _get(hp, "/simple/certy/", {"Accept": JSON_TYPE})
+    assert Access("GET", "/simple/certy/", 200, JSON_TYPE) in access
+
+
+def test_serve_refuses_a_tree_without_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-C", str(tmp_path), "serve", "--port", "0"]) == 2
+    assert "curate build" in capsys.readouterr().err
