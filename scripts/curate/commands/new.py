@@ -1,0 +1,304 @@
+"""Write a new change request, requests/<today>-<slug>.yaml, from flags or by asking.
+
+Every --package is a distribution with an optional PEP 440 specifier ('pandas>=2.2', 'httpx',
+'uvicorn[standard]~=0.30'); repeat the flag for more. Values not given on the command line are asked
+for when stdin is a terminal; otherwise a missing required value is an error naming its flag.
+--requested-by defaults to `git config user.email`; --platform and --python default to the catalog's
+defaults (catalog/config.yaml).
+
+The request is validated with the same code as `curate check` before anything is written; an invalid
+request is refused with its problems. An existing file is never overwritten. The first line points
+editors at the shipped JSON Schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
+from curate.config import CONFIG_PATH, Config, read_config
+from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
+from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request
+from curate.targets import OS_NAMES
+from curate.yamlio import atomic_writer, dumps, loads
+
+Ask = Callable[[str], str]
+
+_PACKAGE = re.compile(r"^\s*(?P<name>[A-Za-z0-9._-]+\s*(\[[^\]]*\])?)\s*(?P<version>.*?)\s*$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--package",
+        "-p",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="a distribution and optional specifier, e.g. 'pandas>=2.2' (repeatable)",
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS",
+        help=f"{', '.join(OS_NAMES)} (repeatable or comma-separated; default: the catalog's default)",
+    )
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help="a Python version (repeatable or comma-separated; default: the catalog's default)",
+    )
+    parser.add_argument("--title", help="one line saying what the request is for")
+    parser.add_argument("--requested-by", metavar="WHO", help="default: git config user.email")
+    parser.add_argument(
+        "--justification", help="why the catalog should carry these packages (20+ characters)"
+    )
+    parser.add_argument(
+        "--compliance",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="a compliance need or tag (repeatable)",
+    )
+    parser.add_argument("--slug", help="the file name's slug, [a-z0-9-]+ (default: from the title)")
+    parser.add_argument("--date", help="the file name's date, YYYY-MM-DD (default: today)")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="PATH", help="write here instead of requests/<date>-<slug>.yaml"
+    )
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    interactive = sys.stdin.isatty()
+    path = new_request(
+        root=root,
+        packages=args.package,
+        platforms=_split(args.platform),
+        python=_split(args.python),
+        title=args.title,
+        requested_by=args.requested_by,
+        justification=args.justification,
+        compliance=args.compliance,
+        slug=args.slug,
+        date=args.date,
+        output=args.output,
+        ask=_ask if interactive else None,
+        env=env,
+    )
+    print(f"wrote {display_path(path)}; check it with: curate check {display_path(path)}")
+    return 0
+
+
+def _ask(prompt: str) -> str:
+    return input(prompt)
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if len(slug) > limit:
+        slug = slug[:limit].rsplit("-", 1)[0] if "-" in slug[:limit] else slug[:limit]
+    return slug.strip("-")
+
+
+def git_email(root: Path, env: Mapping[str, str]) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "config", "user.email"],
+            cwd=root,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return None
+    email = out.stdout.strip()
+    return email if out.returncode == 0 and email else None
+
+
+def split_package(text: str) -> tuple[str, str]:
+    """'pandas>=2.2' -> ('pandas', '>=2.2'); the validator judges what is left."""
+    m = _PACKAGE.match(text)
+    if m is None:
+        return text.strip(), ""
+    return re.sub(r"\s+", "", m["name"]), m["version"]
+
+
+def _config(root: Path) -> Config | None:
+    path = root / CONFIG_PATH
+    if not path.exists():
+        return None
+    config, _problems = read_config(path, display_path(path))
+    return config
+
+
+def new_request(
+    *,
+    root: Path,
+    packages: Sequence[str],
+    title: str | None,
+    justification: str | None,
+    requested_by: str | None = None,
+    platforms: Sequence[str] = (),
+    python: Sequence[str] = (),
+    compliance: Sequence[str] = (),
+    slug: str | None = None,
+    date: str | None = None,
+    output: Path | None = None,
+    ask: Ask | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Validate and write a new request; return its path. Raises CurateError subclasses."""
+    env = dict(os.environ) if env is None else env
+    config = _config(root)
+    default_platforms = list(config.platforms_default) if config else ["linux", "windows"]
+    default_python = list(config.python_default) if config else []
+    requested_by = requested_by or git_email(root, env)
+
+    def need(value: str | None, flag: str, prompt: str, default: str | None = None) -> str:
+        if value:
+            return value
+        if ask is None:
+            if default:
+                return default
+            raise UsageError(f"{flag} is required (stdin is not a terminal, so curate new cannot ask)")
+        suffix = f" [{default}]" if default else ""
+        while True:
+            answer = ask(f"{prompt}{suffix}: ").strip() or (default or "")
+            if answer:
+                return answer
+            print(f"  {flag.lstrip('-')} is required", file=sys.stderr)
+
+    title = need(title, "--title", "Title (what is the request for?)")
+    requested_by = need(requested_by, "--requested-by", "Requested by (e-mail or team)")
+    justification = need(
+        justification, "--justification", "Justification (what the packages are for, who uses them)"
+    )
+    pkgs = list(packages)
+    if not pkgs:
+        if ask is None:
+            raise UsageError("--package is required at least once, e.g. --package 'pandas>=2.2'")
+        print(
+            "Packages, one per line as NAME[SPECIFIER] (e.g. pandas>=2.2); an empty line ends:",
+            file=sys.stderr,
+        )
+        while True:
+            line = ask("  package: ").strip()
+            if not line:
+                if pkgs:
+                    break
+                print("  at least one package is required", file=sys.stderr)
+                continue
+            pkgs.append(line)
+    if not platforms and ask is not None:
+        platforms = _split([need(None, "--platform", "Platforms", ", ".join(default_platforms))])
+    if not python and ask is not None and default_python:
+        python = _split([need(None, "--python", "Python versions", ", ".join(default_python))])
+    platforms = list(platforms) or default_platforms
+    python = list(python) or default_python
+
+    day = date or dt.date.today().isoformat()
+    slug = slug if slug is not None else slugify(title)
+    if not re.fullmatch(r"[a-z0-9-]+", slug or ""):
+        raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
+    if output is not None and str(output) == "-":
+        path = None
+    elif output is not None:
+        path = output / f"{day}-{slug}.yaml" if output.is_dir() else output
+    else:
+        path = root / REQUESTS_DIR / f"{day}-{slug}.yaml"
+
+    schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
+    schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
+    text = render(
+        title=title,
+        requested_by=requested_by,
+        justification=justification,
+        platforms=platforms,
+        python=python,
+        compliance=compliance,
+        packages=[split_package(p) for p in pkgs],
+        schema=Path(schema_rel).as_posix(),
+    )
+    filename = path.name if path is not None else f"{day}-{slug}.yaml"
+    display = display_path(path) if path is not None else filename
+    problems = validate_text(text, display, filename, config)
+    if problems:
+        print(f"not writing {display}: the request would not pass curate check", file=sys.stderr)
+        raise ValidationError(problems)
+    if path is None:
+        sys.stdout.write(text)
+        return Path("-")
+    if path.exists():
+        raise CurateError(
+            f"{display_path(path)} already exists; curate new never overwrites (use --slug or -o)"
+        )
+    _write_new(path, text)
+    return path
+
+
+def validate_text(text: str, display: str, filename: str, config: Config | None) -> list[Problem]:
+    """The checks `curate check` runs on a file, on text that is not written yet."""
+    problems = check_filename(Path(filename), display)
+    doc, load_problems = loads(text.encode("utf-8"), display)
+    if doc is None:
+        return problems + load_problems
+    _request, request_problems = parse_request(doc, config, filename=filename)
+    return problems + request_problems
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, failing if ``path`` appeared meanwhile."""
+    with atomic_writer(path) as fh:
+        fh.write(text)
+        if path.exists():
+            raise CurateError(f"{display_path(path)} already exists; curate new never overwrites")
+
+
+def render(
+    *,
+    title: str,
+    requested_by: str,
+    justification: str,
+    platforms: Sequence[str],
+    python: Sequence[str],
+    compliance: Sequence[str],
+    packages: Sequence[tuple[str, str]],
+    schema: str,
+) -> str:
+    """The request as YAML that looks hand-written: block lists, quoted versions, the schema line."""
+    doc = CommentedMap()
+    doc["title"] = title
+    doc["requested_by"] = requested_by
+    doc["justification"] = (
+        LiteralScalarString(justification.strip() + "\n") if "\n" in justification.strip() else justification
+    )
+    doc["platforms"] = CommentedSeq(platforms)
+    if python:
+        doc["python"] = CommentedSeq(DoubleQuotedScalarString(v) for v in python)
+    if compliance:
+        doc["compliance"] = CommentedSeq(compliance)
+    seq = CommentedSeq()
+    for name, version in packages:
+        entry = CommentedMap()
+        entry["name"] = name
+        if version:
+            entry["version"] = DoubleQuotedScalarString(version)
+        seq.append(entry)
+    doc["packages"] = seq
+    return dumps(doc, header=f"# yaml-language-server: $schema={schema}\n")
