@@ -1,0 +1,144 @@
+"""Vet every version in catalog/packages from the cached files, and record the findings there.
+
+Checks each file (bytes match the catalog, archive opens, wheel RECORD hashes, metadata name and version
+match the file name, twine check), extracts each wheel's METADATA into the cache (PEP 658), and judges
+each version: licence against vetting.licenses allow/deny, known vulnerabilities from OSV advisories
+(vetting.advisories), yanked releases, sdist-only targets and look-alike names. vetting.block and
+vetting.warn decide what each kind of finding does; vetting.waivers accept a finding for some versions
+until a date (an expired waiver blocks again).
+
+The result goes into each version's `vetting` in catalog/packages/<name>.yaml (deterministic, so the pull
+request shows it). A version whose inputs did not change is not vetted again. The files must be in the
+cache: run `curate fetch` first. Exits 1 when any finding blocks, listing each with the waiver YAML that
+would accept it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+from curate.advisories import OSV_API_URL as _DEFAULT_OSV
+from curate.advisories import AdvisorySource, NoAdvisories, OsvApi, OsvDirectory
+from curate.cache import cache_root
+from curate.catalog import load_catalog, project_path
+from curate.config import Config, load_config
+from curate.errors import UsageError, display_path, github_actions
+from curate.vet import Blocker, VetReport, vet_catalog, waiver_snippet
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache (default: as curate fetch)")
+    parser.add_argument(
+        "--advisories",
+        type=Path,
+        metavar="DIR",
+        help="a directory of OSV advisories to use (overrides vetting.advisories in the config)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per CPU)"
+    )
+    parser.add_argument("--force", action="store_true", help="vet every version again, even if unchanged")
+    parser.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the date waivers' expiry is compared with (default: today, or $CURATE_TODAY)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only blocking findings")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    return vet(
+        root=root,
+        env=env,
+        cache_dir=args.cache_dir,
+        advisories_dir=args.advisories,
+        jobs=args.jobs,
+        force=args.force,
+        today=args.today,
+        quiet=args.quiet,
+    )
+
+
+def advisory_source(
+    root: Path, config: Config, env: Mapping[str, str], override: Path | None, names: list[str]
+) -> AdvisorySource:
+    if override is not None:
+        return OsvDirectory.load(override, names)
+    source = config.vetting.advisories_source
+    if source == "osv-dir":
+        return OsvDirectory.load(root / config.vetting.advisories_path, names)
+    if source == "osv-api":
+        return OsvApi(env.get("CURATE_OSV_API_URL") or _DEFAULT_OSV)
+    return NoAdvisories()
+
+
+def vet(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    cache_dir: Path | None = None,
+    advisories_dir: Path | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    today: dt.date | None = None,
+    quiet: bool = False,
+) -> int:
+    if jobs is not None and jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    projects = load_catalog(root)
+    if today is None:
+        today = dt.date.fromisoformat(env["CURATE_TODAY"]) if env.get("CURATE_TODAY") else dt.date.today()
+    source = advisory_source(root, config, env, advisories_dir, list(projects))
+    report = vet_catalog(
+        root=root,
+        projects=projects,
+        cache=cache,
+        policy=config.vetting,
+        advisories=source,
+        today=today,
+        jobs=jobs,
+        force=force,
+    )
+    print_report(root, report, today=today, quiet=quiet, env=env)
+    return 1 if report.blockers else 0
+
+
+def print_report(
+    root: Path, report: VetReport, *, today: dt.date, quiet: bool, env: Mapping[str, str]
+) -> None:
+    if not quiet:
+        for w in report.warnings:
+            print(f"warn: {_line(w)}")
+        c = report.counts
+        print(
+            f"vetted {report.versions} version(s) ({report.vetted} re-checked, {report.files_checked} file(s)):"
+            f" {c.get('pass', 0)} pass, {c.get('warn', 0)} warn, {c.get('block', 0)} block;"
+            f" {len(report.changed)} catalog file(s) updated"
+        )
+    if not report.blockers:
+        return
+    print(f"\n{len(report.blockers)} finding(s) block:", file=sys.stderr)
+    for b in report.blockers:
+        print(f"\n  {_line(b)}", file=sys.stderr)
+        print("    to accept it, add under vetting.waivers in catalog/config.yaml:", file=sys.stderr)
+        print(textwrap.indent(waiver_snippet(b, today), "      "), file=sys.stderr, end="")
+        if github_actions(env):
+            path = display_path(project_path(root, b.project), root)
+            print(f"::error file={path}::{_line(b)}".replace("\n", "%0A"))
+
+
+def _line(b: Blocker) -> str:
+    f = b.finding
+    where = f" ({f['file']})" if f.get("file") else ""
+    aliases = f" [{', '.join(f['aliases'])}]" if f.get("aliases") else ""
+    what = f["kind"] if f["id"] == f["kind"] else f"{f['kind']} {f['id']}"
+    return f"{b.project} {b.version}{where}: {what}{aliases}: {f['message']}"

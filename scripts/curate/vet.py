@@ -1,0 +1,823 @@
+"""Vet every version of the catalog from the cached files themselves, and record the evidence.
+
+For each version, each file is checked (:func:`check_file`, run in a process pool): its bytes match the
+catalog's sha256; the archive opens; a wheel's ``RECORD`` hashes verify; the metadata's name and version
+match the file name and the catalog; ``twine check`` passes. A wheel's ``METADATA`` is extracted byte for
+byte into the cache (PEP 658). Then the version is judged (:func:`judge`, pure): licence against the
+allow/deny lists, known vulnerabilities from OSV advisories, yanked, sdist-only targets, look-alike
+names; the policy turns each finding into ``block`` or ``warn``, and a matching waiver into ``waived``
+(an expired waiver blocks again). The result is written into the version's ``vetting`` mapping::
+
+    vetting:
+      summary: str
+      license: str             # normalised SPDX expression, "" when unknown
+      license_source: str      # License-Expression | License | classifiers | none
+      home_page: str
+      requires_dist: [str]
+      status: pass | warn | block
+      findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
+      files: {filename: {metadata_sha256: str | null}}
+      inputs: str              # sha256 over everything the result depends on
+
+When a version's ``inputs`` are unchanged (same files, advisories, policy, waivers and their expiry
+state) and its extracted metadata is in the cache, the stored result is kept as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from email.parser import BytesParser
+from email.policy import compat32
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from curate.advisories import Advisory, AdvisorySource
+from curate.archive import ArchiveError, wheel_metadata_name
+from curate.cache import blob_path, metadata_path
+from curate.catalog import FileEntry, Project, VersionEntry, write_project
+from curate.config import FINDING_KINDS, Vetting, Waiver
+from curate.errors import CurateError
+from curate.fetch import format_missing, missing_files, wanted_files
+from curate.licenses import license_of, verdict
+from curate.lookalike import NameIndex, popular_projects
+from curate.names import NormalizedName, normalize
+from curate.yamlio import atomic_write
+
+SCHEMA = 1  # bump when the checks change: every version is vetted again
+Decision = Literal["block", "warn", "waived"]
+Status = Literal["pass", "warn", "block"]
+_KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
+
+
+class VetError(CurateError):
+    """Vetting cannot run (files missing from the cache, an unreadable advisory source)."""
+
+
+# -- per file: integrity and metadata, from the bytes ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class FileResult:
+    filename: str
+    sha256: str
+    problems: tuple[tuple[str, str], ...]  # (kind, message): integrity or metadata
+    metadata_sha256: str | None  # of the wheel's METADATA; None for sdists or when unreadable
+    fields: dict[str, Any]  # summary, license_expression, license, classifiers, home_page, ...
+
+
+def check_file(
+    cache: str, filename: str, sha256: str, size: int, project: str, version: str, scratch: str
+) -> FileResult:
+    """Check one cached file. Top-level and picklable: runs in worker processes."""
+    path = blob_path(Path(cache), sha256)
+    problems: list[tuple[str, str]] = []
+    digest = hashlib.sha256()
+    got = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            got += len(chunk)
+    if digest.hexdigest() != sha256 or got != size:
+        problems.append(
+            (
+                "integrity",
+                f"cached bytes do not match the catalog (sha256 {digest.hexdigest()}, {got} bytes); "
+                "delete the cache entry and run `curate fetch`",
+            )
+        )
+        return FileResult(
+            filename=filename, sha256=sha256, problems=tuple(problems), metadata_sha256=None, fields={}
+        )
+    meta: bytes | None = None
+    metadata_sha256: str | None = None
+    try:
+        if filename.endswith(".whl"):
+            name, ver = _wheel_name_version(filename)
+            meta = _check_wheel(path, problems)
+            if meta is not None:
+                metadata_sha256 = hashlib.sha256(meta).hexdigest()
+                target = metadata_path(Path(cache), sha256)
+                if not target.exists() or target.read_bytes() != meta:
+                    atomic_write(target, meta)
+        else:
+            name, ver = _sdist_name_version(filename)
+            meta = _check_sdist(path, filename, problems)
+    except (ArchiveError, InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
+        problems.append(("integrity", str(exc)))
+        return FileResult(
+            filename=filename, sha256=sha256, problems=tuple(problems), metadata_sha256=None, fields={}
+        )
+    fields: dict[str, Any] = {}
+    if meta is not None:
+        fields = _fields(meta)
+        _check_identity(fields, filename, name, ver, project, version, problems)
+        _twine_check(path, filename, sha256, Path(scratch), problems)
+    return FileResult(
+        filename=filename,
+        sha256=sha256,
+        problems=tuple(problems),
+        metadata_sha256=metadata_sha256,
+        fields=fields,
+    )
+
+
+def _wheel_name_version(filename: str) -> tuple[str, Version]:
+    name, ver, _, _ = parse_wheel_filename(filename)
+    return name, ver
+
+
+def _sdist_name_version(filename: str) -> tuple[str, Version]:
+    name, ver = parse_sdist_filename(filename)
+    return name, ver
+
+
+def _unsafe(member: str) -> bool:
+    """An archive path that would land outside the folder it is unpacked into."""
+    p = PurePosixPath(member.replace("\\", "/"))
+    if not p.parts:
+        return True
+    return p.is_absolute() or ".." in p.parts or ":" in p.parts[0]
+
+
+def _record_digest(data: bytes, algo: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.new(algo, data).digest()).rstrip(b"=").decode()
+
+
+def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        problems.append(("integrity", f"not a zip archive: {exc}"))
+        return None
+    with zf:
+        names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        bad = sorted(n for n in names if _unsafe(n))
+        if bad:
+            problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
+            return None
+        try:
+            meta_name = wheel_metadata_name(names)
+        except ArchiveError as exc:
+            problems.append(("integrity", str(exc)))
+            return None
+        dist_info = meta_name.rsplit("/", 1)[0]
+        record_name = f"{dist_info}/RECORD"
+        try:
+            meta = zf.read(meta_name)
+            record = zf.read(record_name).decode("utf-8")
+        except KeyError:
+            problems.append(("integrity", f"no {record_name}"))
+            return None
+        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, EOFError) as exc:
+            problems.append(("integrity", f"cannot read {meta_name}: {exc}"))
+            return None
+        listed: dict[str, str] = {}
+        for row in csv.reader(io.StringIO(record)):
+            if row:
+                listed[row[0]] = row[1] if len(row) > 1 else ""
+        mismatched: list[str] = []
+        unhashed: list[str] = []
+        for member in names:
+            if member == record_name or member.endswith((".dist-info/RECORD.jws", ".dist-info/RECORD.p7s")):
+                continue
+            if member not in listed:
+                unhashed.append(member)
+                continue
+            algo, _, value = listed[member].partition("=")
+            if algo not in ("sha256", "sha384", "sha512", "blake2b") or not value:
+                unhashed.append(member)
+                continue
+            try:
+                data = zf.read(member)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC errors land here
+                mismatched.append(f"{member} ({exc})")
+                continue
+            if _record_digest(data, algo) != value:
+                mismatched.append(member)
+        missing = sorted(set(listed) - set(names) - {record_name})
+        if mismatched:
+            problems.append(
+                (
+                    "integrity",
+                    f"RECORD hash does not match for {len(mismatched)} file(s): {', '.join(sorted(mismatched)[:3])}",
+                )
+            )
+        if unhashed:
+            problems.append(
+                (
+                    "integrity",
+                    f"{len(unhashed)} file(s) not in RECORD with a sha256 hash: {', '.join(sorted(unhashed)[:3])}",
+                )
+            )
+        if missing:
+            problems.append(
+                (
+                    "integrity",
+                    f"RECORD lists {len(missing)} file(s) the wheel lacks: {', '.join(missing[:3])}",
+                )
+            )
+        return meta
+
+
+def _check_sdist(path: Path, filename: str, problems: list[tuple[str, str]]) -> bytes | None:
+    try:
+        if filename.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+                pkg_info = _pkg_info_member(names)
+                bad = sorted(n for n in names if _unsafe(n))
+                if bad:
+                    problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
+                    return None
+                if pkg_info is None:
+                    problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
+                    return None
+                return zf.read(pkg_info)
+        with tarfile.open(path, "r:*") as tf:
+            members = tf.getmembers()
+            names = [m.name for m in members if m.isfile()]
+            bad = sorted(
+                m.name
+                for m in members
+                if _unsafe(m.name) or ((m.issym() or m.islnk()) and _unsafe(m.linkname))
+            )
+            if bad:
+                problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
+                return None
+            pkg_info = _pkg_info_member(names)
+            if pkg_info is None:
+                problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
+                return None
+            fh = tf.extractfile(pkg_info)
+            return fh.read() if fh is not None else None
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        problems.append(("integrity", f"archive does not open: {exc}"))
+        return None
+
+
+def _pkg_info_member(names: Sequence[str]) -> str | None:
+    found = sorted(n for n in names if n.count("/") == 1 and n.endswith("/PKG-INFO"))
+    return found[0] if found else None
+
+
+def _fields(meta: bytes) -> dict[str, Any]:
+    msg = BytesParser(policy=compat32).parsebytes(meta)
+
+    def one(key: str) -> str:
+        value = msg.get(key)
+        return str(value).strip() if value is not None else ""
+
+    def many(key: str) -> list[str]:
+        return [str(v).strip() for v in msg.get_all(key) or ()]
+
+    return {
+        "name": one("Name"),
+        "version": one("Version"),
+        "summary": " ".join(one("Summary").split()),
+        "license_expression": one("License-Expression"),
+        "license": str(msg.get("License") or ""),
+        "classifiers": many("Classifier"),
+        "home_page": one("Home-page"),
+        "project_urls": many("Project-URL"),
+        "requires_dist": many("Requires-Dist"),
+    }
+
+
+def _check_identity(
+    fields: Mapping[str, Any],
+    filename: str,
+    name: str,
+    ver: Version,
+    project: str,
+    version: str,
+    problems: list[tuple[str, str]],
+) -> None:
+    meta_name, meta_version = str(fields.get("name") or ""), str(fields.get("version") or "")
+    if not meta_name or not meta_version:
+        problems.append(("metadata", "the metadata has no Name or no Version"))
+        return
+    if canonicalize_name(meta_name) != canonicalize_name(name):
+        problems.append(("metadata", f"metadata Name '{meta_name}' does not match the file name ({name})"))
+    elif canonicalize_name(meta_name) != canonicalize_name(project):
+        problems.append(("metadata", f"metadata Name '{meta_name}' is not the catalog's project '{project}'"))
+    try:
+        mv = Version(meta_version)
+    except InvalidVersion:
+        problems.append(("metadata", f"metadata Version '{meta_version}' is not a valid version"))
+        return
+    if mv != ver:
+        problems.append(("metadata", f"metadata Version {meta_version} does not match the file name ({ver})"))
+    elif mv != Version(version):
+        problems.append(
+            ("metadata", f"metadata Version {meta_version} is not the catalog's version {version}")
+        )
+
+
+def _twine_check(
+    path: Path, filename: str, sha256: str, scratch: Path, problems: list[tuple[str, str]]
+) -> None:
+    """``twine check`` on the file under its real name (a symlink in a scratch folder)."""
+    from twine import exceptions as twine_exceptions
+    from twine.commands import check as twine_check
+
+    folder = scratch / sha256
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / filename
+    if not link.exists():
+        with contextlib.suppress(FileExistsError):
+            os.symlink(path.resolve(), link)
+    stream = twine_check._WarningStream()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, ok = twine_check._check_file(str(link), stream)
+    except twine_exceptions.InvalidDistribution as exc:
+        problems.append(("metadata", f"twine check: {exc}"))
+        return
+    except Exception as exc:  # twine raising anything else is a failed check, not a crash of the run
+        problems.append(("metadata", f"twine check failed: {type(exc).__name__}: {exc}"))
+        return
+    if not ok:
+        detail = str(stream).splitlines()[0] if str(stream) else "markup errors"
+        problems.append(("metadata", f"twine check: the long description does not render ({detail})"))
+
+
+# -- per version: the judgement (pure) -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Finding:
+    id: str
+    kind: str
+    message: str
+    severity: str = ""
+    file: str = ""
+    aliases: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Context:
+    """What a version's judgement depends on besides its files."""
+
+    project: str
+    policy: Vetting
+    today: dt.date
+    advisories: tuple[Advisory, ...] = ()
+    lookalikes: tuple[tuple[str, int, str], ...] = ()  # (name, distance, "popular" | "catalog")
+
+
+def sdist_only_targets(version: VersionEntry) -> list[str]:
+    """Targets of the version that no wheel serves (an sdist must be built there)."""
+    if version.build_targets:
+        return sorted(version.build_targets)
+    wheel_targets = {t for f in version.files if f.is_wheel for t in f.targets}
+    sdist_targets = {t for f in version.files if not f.is_wheel for t in f.targets}
+    return (
+        sorted((set(version.targets) | sdist_targets) - wheel_targets)
+        if any(not f.is_wheel for f in version.files)
+        else []
+    )
+
+
+def findings_for(
+    version: VersionEntry, results: Mapping[str, FileResult], ctx: Context
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Every finding of one version, and the descriptive fields (summary, licence, ...)."""
+    found: list[Finding] = []
+    for f in sorted(version.files, key=lambda f: f.filename):
+        r = results[f.filename]
+        by_kind: dict[str, list[str]] = {}
+        for kind, message in r.problems:
+            by_kind.setdefault(kind, []).append(message)
+        for kind, messages in sorted(by_kind.items()):
+            found.append(Finding(id=kind, kind=kind, file=f.filename, message="; ".join(messages)))
+    primary = _primary(version, results)
+    fields = primary.fields if primary is not None else {}
+    lic = license_of(
+        license_expression=fields.get("license_expression") or None,
+        license=fields.get("license") or None,
+        classifiers=fields.get("classifiers") or (),
+    )
+    if lic.expression:
+        v = verdict(lic.expression, ctx.policy.license_allow, ctx.policy.license_deny)
+        if v == "denied":
+            found.append(
+                Finding(
+                    id="license-denied",
+                    kind="license-denied",
+                    message=f"licence {lic.expression} is on the deny list",
+                )
+            )
+        elif v == "unknown":
+            found.append(
+                Finding(
+                    id="license-unknown",
+                    kind="license-unknown",
+                    message=f"licence {lic.expression} is neither allowed nor denied: needs review",
+                )
+            )
+    elif primary is not None and fields:
+        found.append(
+            Finding(id="license-unknown", kind="license-unknown", message=f"{lic.note}: needs review")
+        )
+    name = normalize(ctx.project)
+    for adv in ctx.advisories:
+        fixed = tuple(adv.fixed_versions(name))
+        message = adv.summary or "known vulnerability"
+        message += f" (fixed in {', '.join(fixed)})" if fixed else " (no fixed version)"
+        found.append(
+            Finding(
+                id=adv.id,
+                kind="vulnerability",
+                severity=adv.severity,
+                message=message,
+                aliases=adv.aliases,
+                fixed=fixed,
+            )
+        )
+    yanked_files = [f for f in version.files if f.yanked is not None]
+    if version.yanked is not None or (yanked_files and len(yanked_files) == len(version.files)):
+        reason = version.yanked if version.yanked is not None else yanked_files[0].yanked
+        found.append(
+            Finding(id="yanked", kind="yanked", message=f"yanked upstream: {reason or 'no reason given'}")
+        )
+    else:
+        for f in yanked_files:
+            found.append(
+                Finding(
+                    id="yanked",
+                    kind="yanked",
+                    file=f.filename,
+                    message=f"yanked upstream: {f.yanked or 'no reason given'}",
+                )
+            )
+    build = sdist_only_targets(version)
+    if build:
+        sdists = sorted(f.filename for f in version.files if not f.is_wheel)
+        found.append(
+            Finding(
+                id="sdist-only",
+                kind="sdist-only",
+                file=sdists[0] if sdists else "",
+                message=f"no wheel for {len(build)} target(s), built from the sdist there: {_targets_text(build)}",
+            )
+        )
+    if ctx.lookalikes:
+        near = ", ".join(f"'{n}' ({where}, distance {d})" for n, d, where in ctx.lookalikes)
+        found.append(
+            Finding(
+                id="lookalike",
+                kind="lookalike",
+                message=f"name '{name}' looks like {near}: is this the project that was meant?",
+            )
+        )
+    info = {
+        "summary": str(fields.get("summary") or ""),
+        "license": lic.expression,
+        "license_source": lic.source,
+        "home_page": _home_page(fields),
+        "requires_dist": sorted(set(fields.get("requires_dist") or ())),
+    }
+    return found, info
+
+
+def _targets_text(targets: Sequence[str]) -> str:
+    """``linux-x86_64 (py3.11, py3.12), windows-amd64 (py3.12)``: targets grouped by platform."""
+    groups: dict[str, list[str]] = {}
+    for t in sorted(targets):
+        platform, sep, python = t.rpartition("-py")
+        groups.setdefault(platform if sep else t, []).append(f"py{python}" if sep else "")
+    return ", ".join(
+        f"{p} ({', '.join(x for x in pys if x)})" if any(pys) else p for p, pys in groups.items()
+    )
+
+
+def _primary(version: VersionEntry, results: Mapping[str, FileResult]) -> FileResult | None:
+    ordered = sorted(version.files, key=lambda f: (not f.is_wheel, f.filename))
+    for f in ordered:
+        r = results.get(f.filename)
+        if r is not None and r.fields:
+            return r
+    return None
+
+
+def _home_page(fields: Mapping[str, Any]) -> str:
+    if fields.get("home_page"):
+        return str(fields["home_page"])
+    urls: dict[str, str] = {}
+    for item in fields.get("project_urls") or ():
+        label, _, url = str(item).partition(",")
+        key = "".join(c for c in label.lower() if c.isalnum())
+        urls.setdefault(key, url.strip())
+    for key in ("homepage", "home", "source", "sourcecode", "repository"):
+        if urls.get(key):
+            return urls[key]
+    return ""
+
+
+def waiver_for(finding: Finding, project: str, version: str, waivers: Iterable[Waiver]) -> Waiver | None:
+    """The waiver covering this finding: the latest-expiring one when several match."""
+    ids = {finding.id, *finding.aliases}
+    matching = []
+    for w in waivers:
+        if w.id not in ids or normalize(w.project) != normalize(project):
+            continue
+        if w.versions:
+            try:
+                if not SpecifierSet(w.versions).contains(version, prereleases=True):
+                    continue
+            except InvalidSpecifier:
+                continue
+        matching.append(w)
+    return max(matching, key=lambda w: (w.expires, w.id)) if matching else None
+
+
+def decide(
+    findings: Iterable[Finding], project: str, version: str, ctx: Context
+) -> tuple[list[dict[str, Any]], Status]:
+    """Apply the policy and the waivers; kinds in neither ``block`` nor ``warn`` are not reported."""
+    out: list[dict[str, Any]] = []
+    status: Status = "pass"
+    for f in sorted(findings, key=lambda f: (_KIND_ORDER.get(f.kind, 99), f.id, f.file, f.message)):
+        if f.kind in ctx.policy.block:
+            decision: Decision = "block"
+        elif f.kind in ctx.policy.warn:
+            decision = "warn"
+        else:
+            continue
+        message = f.message
+        waiver = waiver_for(f, project, version, ctx.policy.waivers)
+        waiver_dict = None
+        if waiver is not None:
+            waiver_dict = {"justification": waiver.justification, "expires": waiver.expires.isoformat()}
+            if waiver.expires >= ctx.today:
+                decision = "waived"
+            else:
+                message += f" (waiver expired on {waiver.expires.isoformat()})"
+        if decision == "block":
+            status = "block"
+        elif decision == "warn" and status == "pass":
+            status = "warn"
+        out.append(
+            {
+                "id": f.id,
+                "kind": f.kind,
+                "severity": f.severity,
+                "file": f.file,
+                "message": message,
+                "aliases": sorted(f.aliases),
+                "fixed": list(f.fixed),
+                "decision": decision,
+                "waiver": waiver_dict,
+            }
+        )
+    return out, status
+
+
+def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequence[str]) -> str:
+    """sha256 over everything a version's vetting depends on; file contents are named by their sha256."""
+    policy = ctx.policy
+    relevant = [
+        {**w.to_dict(), "expired": w.expires < ctx.today}
+        for w in sorted(policy.waivers, key=lambda w: (w.id, w.versions, w.expires))
+        if normalize(w.project) == normalize(ctx.project)
+    ]
+    doc = {
+        "schema": SCHEMA,
+        "project": normalize(ctx.project),
+        "version": version.version,
+        "yanked": version.yanked,
+        "build_targets": sdist_only_targets(version),
+        "files": [
+            [f.filename, f.sha256, f.size, f.yanked] for f in sorted(version.files, key=lambda f: f.filename)
+        ],
+        "policy": {
+            "allow": sorted(policy.license_allow),
+            "deny": sorted(policy.license_deny),
+            "block": sorted(policy.block),
+            "warn": sorted(policy.warn),
+            "source": policy.advisories_source,
+        },
+        "waivers": relevant,
+        "advisories": sorted(advisory_digests),
+        "lookalikes": [list(x) for x in ctx.lookalikes],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Blocker:
+    project: str
+    version: str
+    finding: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class VetReport:
+    versions: int
+    vetted: int  # versions whose inputs changed (the rest were kept)
+    files_checked: int
+    changed: tuple[str, ...]  # project files rewritten
+    counts: dict[str, int]  # status -> versions
+    blockers: tuple[Blocker, ...]
+    warnings: tuple[Blocker, ...]
+
+
+def lookalikes_for(
+    projects: Mapping[NormalizedName, Project], distance: int, popular: frozenset[NormalizedName]
+) -> dict[NormalizedName, tuple[tuple[str, int, str], ...]]:
+    """Look-alike neighbours of each project to check: those not popular themselves and new to the
+    catalog (never vetted), or already carrying a look-alike finding (it stays until renamed or waived)."""
+    if distance <= 0:
+        return {}
+    popular_index = NameIndex(popular, distance)
+    catalog_index = NameIndex(projects, distance)
+    out: dict[NormalizedName, tuple[tuple[str, int, str], ...]] = {}
+    for name, project in projects.items():
+        if name in popular:
+            continue
+        vetted_before = [v.vetting for v in project.versions if v.vetting]
+        flagged_before = any(
+            f.get("kind") == "lookalike" for v in vetted_before for f in v.get("findings") or ()
+        )
+        if vetted_before and not flagged_before:
+            continue
+        near: dict[str, tuple[int, str]] = {}
+        for other, d in popular_index.near(name):
+            near[other] = (d, "popular")
+        for other, d in catalog_index.near(name):
+            near.setdefault(other, (d, "catalog"))
+        if near:
+            out[name] = tuple(sorted(((n, d, w) for n, (d, w) in near.items()), key=lambda x: (x[1], x[0])))
+    return out
+
+
+def vet_catalog(
+    *,
+    root: Path,
+    projects: Mapping[NormalizedName, Project],
+    cache: Path,
+    policy: Vetting,
+    advisories: AdvisorySource,
+    today: dt.date,
+    jobs: int | None = None,
+    force: bool = False,
+    popular: frozenset[NormalizedName] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> VetReport:
+    wanted = wanted_files(projects.values())
+    missing = missing_files(cache, wanted)
+    if missing:
+        raise VetError(format_missing(missing) + "\n    hint: run `curate fetch` first")
+    looks = lookalikes_for(
+        projects, policy.lookalike_distance, popular if popular is not None else popular_projects()
+    )
+
+    plans: list[tuple[Project, VersionEntry, Context, str]] = []
+    todo: dict[str, tuple[FileEntry, str, str]] = {}  # sha256 -> (file, project, version)
+    for name in sorted(projects):
+        project = projects[name]
+        for version in project.sorted_versions():
+            ctx = Context(
+                project=project.name,
+                policy=policy,
+                today=today,
+                advisories=tuple(advisories.for_version(name, version.version)),
+                lookalikes=looks.get(name, ()),
+            )
+            digest = inputs_digest(version, ctx, advisories.digests(name, version.version))
+            plans.append((project, version, ctx, digest))
+            if not force and version.vetting.get("inputs") == digest and _metadata_present(cache, version):
+                continue
+            for f in version.files:
+                todo.setdefault(f.sha256, (f, project.name, version.version))
+
+    results = _check_files(cache, list(todo.values()), jobs=jobs, on_progress=on_progress)
+
+    changed: list[str] = []
+    blockers: list[Blocker] = []
+    warns: list[Blocker] = []
+    counts = {"pass": 0, "warn": 0, "block": 0}
+    vetted = 0
+    new_versions: dict[str, list[VersionEntry]] = {}
+    for project, version, ctx, digest in plans:
+        if all(f.sha256 in results for f in version.files) and (
+            force or version.vetting.get("inputs") != digest or not _metadata_present(cache, version)
+        ):
+            by_name = {f.filename: results[f.sha256] for f in version.files}
+            found, info = findings_for(version, by_name, ctx)
+            findings, status = decide(found, project.name, version.version, ctx)
+            vetting: dict[str, Any] = {
+                **info,
+                "status": status,
+                "findings": findings,
+                "files": {
+                    f.filename: {"metadata_sha256": by_name[f.filename].metadata_sha256}
+                    for f in sorted(version.files, key=lambda f: f.filename)
+                },
+                "inputs": digest,
+            }
+            build = tuple(sdist_only_targets(version))
+            version = dataclasses.replace(version, vetting=vetting, build_targets=build)
+            vetted += 1
+        recorded = str(version.vetting.get("status", "pass"))
+        counts[recorded] = counts.get(recorded, 0) + 1
+        for finding in version.vetting.get("findings") or ():
+            if finding.get("decision") == "block":
+                blockers.append(Blocker(project=project.name, version=version.version, finding=finding))
+            elif finding.get("decision") == "warn":
+                warns.append(Blocker(project=project.name, version=version.version, finding=finding))
+        new_versions.setdefault(project.name, []).append(version)
+    for name in sorted(projects):
+        project = projects[name]
+        updated = dataclasses.replace(project, versions=tuple(new_versions.get(project.name, [])))
+        if updated != project and write_project(root, updated):
+            changed.append(name)
+    return VetReport(
+        versions=len(plans),
+        vetted=vetted,
+        files_checked=len(results),
+        changed=tuple(changed),
+        counts=counts,
+        blockers=tuple(blockers),
+        warnings=tuple(warns),
+    )
+
+
+def _metadata_present(cache: Path, version: VersionEntry) -> bool:
+    return all(metadata_path(cache, f.sha256).exists() for f in version.files if f.is_wheel)
+
+
+def _check_files(
+    cache: Path,
+    items: list[tuple[FileEntry, str, str]],
+    *,
+    jobs: int | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> dict[str, FileResult]:
+    results: dict[str, FileResult] = {}
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="curate-vet-") as scratch:
+        args = [
+            (str(cache), f.filename, f.sha256, f.size, project, version, scratch)
+            for f, project, version in items
+        ]
+        if workers <= 1 or len(items) < 32:
+            for i, a in enumerate(args, 1):
+                r = check_file(*a)
+                results[r.sha256] = r
+                if on_progress is not None:
+                    on_progress(i, len(args))
+            return results
+        chunk = max(1, min(64, len(args) // (workers * 4)))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, r in enumerate(pool.map(_check_file_star, args, chunksize=chunk), 1):
+                results[r.sha256] = r
+                if on_progress is not None:
+                    on_progress(i, len(args))
+    return results
+
+
+def _check_file_star(a: tuple[str, str, str, int, str, str, str]) -> FileResult:
+    return check_file(*a)
+
+
+def waiver_snippet(blocker: Blocker, today: dt.date) -> str:
+    """YAML to paste under ``vetting.waivers`` in catalog/config.yaml to accept this finding."""
+    f = blocker.finding
+    expires = today + dt.timedelta(days=90)
+    return (
+        f"- id: {f['id']}\n"
+        f"  project: {normalize(blocker.project)}\n"
+        f'  versions: "=={blocker.version}"\n'
+        f'  justification: "<why {f["kind"]} is acceptable here, and who decided>"\n'
+        f"  expires: {expires.isoformat()}\n"
+    )
