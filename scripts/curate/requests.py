@@ -124,8 +124,10 @@ def read_request(path: Path, display: str, config: Config | None) -> tuple[Reque
 def check_filename(path: Path, display: str) -> list[Problem]:
     m = FILENAME.match(path.name)
     if m is None:
-        stem = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "my-request"
-        hint = f"name it like requests/{dt.date.today().isoformat()}-{stem}.yaml"
+        day = re.match(r"^\d{4}-\d{2}-\d{2}", path.stem)
+        rest = path.stem[day.end() :] if day else path.stem
+        stem = re.sub(r"[^a-z0-9-]+", "-", rest.lower()).strip("-") or "my-request"
+        hint = f"name it like requests/{day[0] if day else dt.date.today().isoformat()}-{stem}.yaml"
         if path.suffix == ".yml":
             hint = "use the .yaml extension; " + hint
         return [
@@ -200,7 +202,10 @@ def parse_request(
     if r.problems or title is None or requested_by is None or justification is None:
         return None, r.problems
     m = FILENAME.match(filename)
-    date = dt.date.fromisoformat(m["date"]) if m else dt.date(1970, 1, 1)
+    try:
+        date = dt.date.fromisoformat(m["date"]) if m else dt.date(1970, 1, 1)
+    except ValueError:  # reported by check_filename
+        date = dt.date(1970, 1, 1)
     return (
         Request(
             path=doc.path,
@@ -315,7 +320,7 @@ def _name(r: Reader, value: Any, key: KeyPath) -> tuple[str, NormalizedName, tup
         )
         return None
     m = re.match(r"^([A-Za-z0-9._-]+)\s*(\[[^\]]*\])?\s*(.*)$", text)
-    if m and m[3]:
+    if m and m[3] and m[3][0] in "<>=!~^(0123456789":
         rest = m[3].strip()
         r.add(
             key,
