@@ -83,11 +83,12 @@ def pr_report(
         parts += [verdict, ""]
     if outcomes:
         parts += [steps_table(outcomes), ""]
-    parts += ["### What this pull request changes in the catalog", ""]
+    # curate diff's markdown brings its own heading ("Catalog changes since ...").
     if diff_error:
-        parts += ["`curate diff` could not compare the catalogs:", "", fence(diff_error), ""]
+        parts += ["### Catalog changes", "", "`curate diff` could not compare the catalogs:", ""]
+        parts += [fence(diff_error), ""]
     else:
-        parts += [diff_markdown.strip() or "_No change to the catalog._", ""]
+        parts += [diff_markdown.strip() or "### Catalog changes\n\n_No change to the catalog._", ""]
     footer = "Run `curate ci pr` in your clone to see the same checks locally."
     if commit:
         footer = f"Report for {commit[:12]}. " + footer

