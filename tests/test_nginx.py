@@ -1,0 +1,178 @@
+"""`curate nginx-config`, run for real: nginx with the generated server block in a temporary prefix."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curate.errors import UsageError
+from curate.index import HTML_TYPE, JSON_TYPE
+from curate.nginx import parse_rate, render_server
+from tests.test_clients import installed, pip, uv
+from tests.test_index_helpers import Built, make_built
+
+NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+needs_nginx = pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed (make system-deps installs it)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "rate", "burst"),
+    [("2000r/5m", "400r/m", 2000), ("10r/s", "10r/s", 10), ("5r/m", "5r/m", 5), ("600r/1h", "10r/m", 600)],
+)
+def test_parse_rate(text: str, rate: str, burst: int) -> None:
+    parsed = parse_rate(text)
+    assert (parsed.nginx_rate, parsed.burst) == (rate, burst)
+
+
+@pytest.mark.parametrize("bad", ["2000", "r/5m", "0r/s", "5r/0m", "5r/d"])
+def test_parse_rate_rejects(bad: str) -> None:
+    with pytest.raises(UsageError, match="expected requests per window|longer than 0"):
+        parse_rate(bad)
+
+
+def test_values_cannot_inject_directives(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--server-name"):
+        render_server(root=tmp_path, server_name="a; include /etc/passwd")
+    with pytest.raises(UsageError, match="--listen"):
+        render_server(root=tmp_path, listen="80; x")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def run_nginx(prefix: Path, server_conf: str) -> Iterator[None]:
+    assert NGINX is not None
+    prefix.mkdir(parents=True)
+    (prefix / "tmp").mkdir()
+    (prefix / "server.conf").write_text(server_conf)
+    temp_paths = "".join(
+        f"    {kind}_temp_path {prefix / 'tmp' / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        ("user root;\n" if os.getuid() == 0 else "")  # workers must read the test's 0700 tmp dirs
+        + f"worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'};\n"
+        + "events { worker_connections 64; }\n"
+        + f"http {{\n    access_log {prefix / 'access.log'};\n{temp_paths}"
+        + f"    include {prefix / 'server.conf'};\n}}\n"
+    )
+    conf = str(prefix / "nginx.conf")
+    check = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", conf], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", conf, "-g", "daemon off;"])
+    try:
+        port = int(server_conf.split("listen 127.0.0.1:", 1)[1].split(";", 1)[0])
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (prefix / "error.log").read_text()
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _get(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    b = make_built(tmp_path_factory.mktemp("nginx"))
+    (b.public / "index.html").write_text("<!DOCTYPE html><title>docs</title>\n")
+    return b
+
+
+@needs_nginx
+def test_nginx_serves_the_index_like_curate_serve(built: Built, tmp_path: Path) -> None:
+    port = _free_port()
+    conf = render_server(root=built.public, listen=f"127.0.0.1:{port}", server_name="localhost")
+    with run_nginx(tmp_path / "nginx", conf):
+        for path in ("/simple/", "/simple/httpish/"):
+            status, headers, body = _get(port, path)
+            assert (status, headers["content-type"], headers["vary"]) == (
+                200,
+                "text/html; charset=utf-8",
+                "Accept",
+            )
+            assert body == (built.public / path.strip("/") / "index.html").read_bytes()
+            status, headers, body = _get(port, path, {"Accept": f"{JSON_TYPE}, {HTML_TYPE};q=0.2"})
+            assert (status, headers["content-type"], headers["vary"]) == (200, JSON_TYPE, "Accept")
+            assert body == (built.public / path.strip("/") / "index.json").read_bytes()
+            status, headers, body = _get(port, path, {"Accept": HTML_TYPE})
+            assert (status, headers["content-type"]) == (200, HTML_TYPE)
+            assert body == (built.public / path.strip("/") / "index.html").read_bytes()
+        status, headers, _ = _get(port, "/simple/httpish")
+        assert (status, headers["location"]) == (301, "/simple/httpish/")
+        for path in ("/simple/nope/", "/files/", "/api/", "/.curate-index.json", "/files/certy/nope.whl"):
+            assert _get(port, path)[0] == 404, path
+        wheel = "/files/httpish/httpish-1.1-py3-none-any.whl"
+        data = (built.public / wheel.lstrip("/")).read_bytes()
+        status, headers, body = _get(port, wheel, {"Range": "bytes=0-9", "Accept-Encoding": "gzip"})
+        assert (status, body, headers["content-type"]) == (206, data[:10], "application/octet-stream")
+        assert "content-encoding" not in headers
+        assert "immutable" in headers["cache-control"]
+        assert "etag" in headers
+        status, headers, body = _get(port, wheel, method="HEAD")
+        assert (status, body, headers["content-length"]) == (200, b"", str(len(data)))
+        assert _get(port, "/")[2] == b"<!DOCTYPE html><title>docs</title>\n"
+
+        index = f"http://127.0.0.1:{port}/simple/"
+        pip(tmp_path, index, "install", "--target", str(tmp_path / "p"), "webapp==2.0")
+        assert installed(tmp_path / "p") == {"webapp": "2.0", "httpish": "1.1", "certy": "2024.1"}
+        uv(tmp_path, index, "install", "--target", str(tmp_path / "u"), "webapp==2.0", "newpy")
+        assert installed(tmp_path / "u") == {
+            "webapp": "2.0",
+            "httpish": "1.1",
+            "certy": "2024.1",
+            "newpy": "0.9",
+        }
+        log = (tmp_path / "nginx" / "access.log").read_text()
+        assert '.whl.metadata HTTP/1.1" 200' in log
+
+
+@needs_nginx
+def test_nginx_basic_auth_and_rate_limit(built: Built, tmp_path: Path) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    digest = base64.b64encode(hashlib.sha1(b"s3cret").digest()).decode()
+    htpasswd.write_text(f"alice:{{SHA}}{digest}\n")
+    port = _free_port()
+    conf = render_server(root=built.public, listen=f"127.0.0.1:{port}", htpasswd=htpasswd, rate="5r/m")
+    good = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
+    bad = {"Authorization": "Basic " + base64.b64encode(b"alice:wrong").decode()}
+    with run_nginx(tmp_path / "nginx", conf):
+        assert _get(port, "/simple/")[0] == 401
+        assert _get(port, "/simple/", bad)[0] == 401
+        assert _get(port, "/simple/", good)[0] == 200
+        statuses = [_get(port, "/simple/", good)[0] for _ in range(8)]
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[-1] == 429
