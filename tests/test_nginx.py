@@ -39,7 +39,7 @@ def test_parse_rate(text: str, rate: str, burst: int) -> None:
 
 @pytest.mark.parametrize("bad", ["2000", "r/5m", "0r/s", "5r/0m", "5r/d"])
 def test_parse_rate_rejects(bad: str) -> None:
-    with pytest.raises(UsageError, match="expected requests per window|longer than 0"):
+    with pytest.raises(UsageError, match=r"expected requests per window|longer than 0"):
         parse_rate(bad)
 
 
