@@ -127,6 +127,15 @@ def _check(entry: Entry, selection: Selection, skips: list[Skip]) -> _Checked | 
     except InvalidMarker as exc:
         skip(f"invalid environment marker: {' '.join(str(exc).split())}")
         return None
+    if (
+        not oses
+        and entry.lock_context is not None
+        and re.search(r"\b(extras|dependency_groups)\b", entry.marker)
+    ):
+        skip(
+            f"the marker '{entry.marker}' is false for the selected extras and groups; select them with --extra / --group"
+        )
+        return None
     if not oses:
         skip(
             f"the marker '{entry.marker}' is never true on the catalog's targets "
