@@ -107,7 +107,11 @@ def _in_range(version: Version, events: tuple[tuple[str, str], ...]) -> bool:
     for v, _, kind in sorted(parsed):
         if kind == "introduced" and version >= v:
             affected = True
-        elif (kind == "fixed" and version >= v) or (kind == "last_affected" and version > v) or (kind == "limit" and version >= v):
+        elif (
+            (kind == "fixed" and version >= v)
+            or (kind == "last_affected" and version > v)
+            or (kind == "limit" and version >= v)
+        ):
             affected = False
     return affected
 
@@ -186,7 +190,12 @@ def dedupe(advisories: Iterable[Advisory]) -> list[Advisory]:
         for i, kept in enumerate(out):
             if ids & {kept.id, *kept.aliases}:
                 aliases = tuple(sorted((ids | set(kept.aliases)) - {kept.id}))
-                out[i] = dataclasses.replace(kept, aliases=aliases)
+                out[i] = dataclasses.replace(
+                    kept,
+                    aliases=aliases,
+                    severity=kept.severity or adv.severity,
+                    summary=kept.summary or adv.summary,
+                )
                 break
         else:
             out.append(adv)
