@@ -1,0 +1,858 @@
+"""curate check: every rule of issue 2 section 5, with the exact message, position and hint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from curate import cli
+from curate.checking import check_files
+from tests.conftest import REPO
+
+CONFIG = """\
+site:
+  name: Test catalog
+  base_url: http://127.0.0.1:8000/
+python:
+  supported: ["3.10", "3.11", "3.12", "3.13"]
+  default: ["3.11", "3.12"]
+platforms:
+  default: [linux, windows]
+targets:
+  linux-x86_64: {os: linux, arch: x86_64, platform_tags: [manylinux_2_28_x86_64]}
+  windows-amd64: {os: windows, arch: AMD64, platform_tags: [win_amd64]}
+  macos-arm64: {os: macos, arch: arm64, platform_tags: [macosx_14_0_arm64]}
+"""
+
+GOOD = """\
+title: Data tools
+requested_by: a@example.com
+justification: The analytics team needs these for the weekly reports.
+packages:
+  - name: numpy
+    version: ">=1.26"
+"""
+JUST = "The analytics team needs these for the weekly reports."
+HEAD = GOOD.split("packages:")[0]
+NAME_HINT = "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit"
+ANCHOR_HINT = "write the value out in full; requests and the config never need anchors or aliases"
+JUST_HINT = "say what the packages are for and why the catalog should carry them"
+REF_HINT = "the catalog only serves vetted files from its index; give the distribution name and a version"
+DUP_HINT = "merge the two entries into one"
+
+Expected = tuple[int, int, str, str]
+
+
+def version(spec: str) -> str:
+    return GOOD.replace('">=1.26"', spec)
+
+
+def name(text: str) -> str:
+    return GOOD.replace("name: numpy", f"name: {text}")
+
+
+def justification(text: str) -> str:
+    return GOOD.replace(JUST, text)
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "config.yaml").write_text(CONFIG)
+    (tmp_path / "requests").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def problems(root: Path, content: str | bytes, filename: str = "2026-11-21-test.yaml") -> list[Expected]:
+    path = root / "requests" / filename
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    result = check_files(root, [path])
+    assert {p.path for p in result.problems} <= {f"requests/{filename}"}
+    return [(p.line, p.col, p.message, p.hint) for p in result.problems]
+
+
+CASES: list[tuple[str, str | bytes, list[Expected]]] = [
+    # -- YAML itself
+    (
+        "syntax-unclosed-flow",
+        "title: [a\n",
+        [
+            (
+                2,
+                1,
+                "YAML syntax error: while parsing a flow sequence expected ',' or ']', but got '<stream end>'",
+                "",
+            )
+        ],
+    ),
+    (
+        "syntax-bad-indent",
+        "title: a\n  b: c\n",
+        [(2, 4, "YAML syntax error: mapping values are not allowed here", "")],
+    ),
+    (
+        "syntax-tab",
+        "title:\ta\n\tfoo: 1\n",
+        [
+            (
+                1,
+                7,
+                "YAML syntax error: while scanning for the next token found character '\\t' that cannot start any token",
+                "",
+            )
+        ],
+    ),
+    (
+        "duplicate-key",
+        GOOD + "title: again\n",
+        [
+            (
+                7,
+                1,
+                "duplicate key 'title' (first defined on line 1)",
+                "keep one of them; YAML would silently use the last",
+            )
+        ],
+    ),
+    (
+        "duplicate-key-in-package",
+        GOOD + '    version: "<2"\n',
+        [
+            (
+                7,
+                5,
+                "duplicate key 'version' (first defined on line 6)",
+                "keep one of them; YAML would silently use the last",
+            )
+        ],
+    ),
+    ("anchor", GOOD + "compliance: &a [x]\n", [(7, 13, "YAML anchor 'a' is not allowed", ANCHOR_HINT)]),
+    (
+        "alias",
+        "title: &t x\nrequested_by: *t\n",
+        [
+            (1, 8, "YAML anchor 't' is not allowed", ANCHOR_HINT),
+            (2, 15, "YAML alias 't' is not allowed", ANCHOR_HINT),
+        ],
+    ),
+    ("empty", "", [(1, 1, "the request is empty", "run `curate new` to scaffold one")]),
+    ("comment-only", "# nothing yet\n", [(1, 1, "the request is empty", "run `curate new` to scaffold one")]),
+    ("top-level-list", "- a\n- b\n", [(1, 1, "a change request must be a mapping, not a list", "")]),
+    ("top-level-string", "hello\n", [(1, 1, "a change request must be a mapping, not a string", "")]),
+    # -- encoding and size
+    (
+        "latin-1",
+        GOOD.encode().replace(b"Data", b"D\xe9ta"),
+        [(1, 9, "not valid UTF-8 (byte 0xe9)", "save the file as UTF-8")],
+    ),
+    ("nul-byte", b"title: a\x00\n", [(1, 0, "file contains a NUL byte", "is it text?")]),
+    (
+        "over-1-mib",
+        b"#" * (1024 * 1024 + 1),
+        [
+            (
+                0,
+                0,
+                "file is 1,048,577 bytes; the limit is 1,048,576 (1 MiB)",
+                "a change request lists packages; split a very large one into several requests",
+            )
+        ],
+    ),
+    ("utf-8-bom-is-fine", b"\xef\xbb\xbf" + GOOD.encode(), []),
+    # -- keys and types
+    (
+        "unknown-key",
+        GOOD + "platfroms: [linux]\n",
+        [(7, 1, "unknown key 'platfroms' in a change request", "did you mean 'platforms'?")],
+    ),
+    (
+        "unknown-key-case",
+        GOOD + "Title: x\n",
+        [(7, 1, "unknown key 'Title' in a change request", "did you mean 'title'?")],
+    ),
+    (
+        "unknown-key-no-match",
+        GOOD + "zzz: 1\n",
+        [
+            (
+                7,
+                1,
+                "unknown key 'zzz' in a change request",
+                "allowed keys: compliance, justification, packages, platforms, python, remove, requested_by, title",
+            )
+        ],
+    ),
+    (
+        "unknown-package-key",
+        GOOD.replace('version: ">=1.26"', 'versoin: ">=1.26"'),
+        [(6, 5, "unknown key 'versoin' in packages[0]", "did you mean 'version'?")],
+    ),
+    (
+        "unknown-remove-key",
+        GOOD + "remove:\n  - name: requests\n    reasons: CVE-2024-1\n",
+        [
+            (
+                8,
+                5,
+                "missing required field 'reason' in remove[0]",
+                "say why the version leaves the catalog (a CVE, end of life, replaced by ...)",
+            ),
+            (9, 5, "unknown key 'reasons' in remove[0]", "did you mean 'reason'?"),
+        ],
+    ),
+    (
+        "title-list",
+        GOOD.replace("title: Data tools", "title: [a, b]"),
+        [(1, 1, "expected a string, got a list", "")],
+    ),
+    ("title-empty", GOOD.replace("title: Data tools", "title: ''"), [(1, 1, "must not be empty", "")]),
+    (
+        "title-number",
+        GOOD.replace("title: Data tools", "title: 42"),
+        [(1, 1, "expected a string, got an integer 42", 'quote it: "42"')],
+    ),
+    (
+        "title-bool",
+        GOOD.replace("title: Data tools", "title: true"),
+        [(1, 1, "expected a string, got a boolean", "")],
+    ),
+    ("packages-string", HEAD + "packages: numpy\n", [(4, 1, "packages must be a list, not a string", "")]),
+    (
+        "packages-mapping",
+        HEAD + "packages:\n  numpy: '>=1'\n",
+        [(4, 1, "packages must be a list, not a mapping", "")],
+    ),
+    (
+        "package-entry-string",
+        HEAD + "packages:\n  - numpy>=1.2\n",
+        [(5, 5, "package entries are mappings, not a string ('numpy>=1.2')", "write: - name: numpy")],
+    ),
+    (
+        "package-entry-number",
+        HEAD + "packages:\n  - 3\n",
+        [(5, 5, "packages[0] must be a mapping, not an integer", "")],
+    ),
+    (
+        "package-without-name",
+        HEAD + "packages:\n  - version: '>=1'\n",
+        [(5, 5, "missing required field 'name' in packages[0]", "")],
+    ),
+    (
+        "remove-entry-string",
+        GOOD + "remove:\n  - numpy\n",
+        [(8, 5, "remove[0] must be a mapping, not a string", "")],
+    ),
+    ("note-list", GOOD + "    note: [a]\n", [(7, 5, "expected a string, got a list", "")]),
+    (
+        "compliance-mapping",
+        GOOD + "compliance: {a: 1}\n",
+        [(7, 1, "expected a list of strings, got a mapping", "")],
+    ),
+    (
+        "missing-fields",
+        "packages:\n  - name: numpy\n",
+        [
+            (1, 1, "missing required field 'justification' in the request", ""),
+            (1, 1, "missing required field 'requested_by' in the request", ""),
+            (1, 1, "missing required field 'title' in the request", ""),
+        ],
+    ),
+    (
+        "null-title",
+        GOOD.replace("title: Data tools", "title:"),
+        [(1, 1, "missing required field 'title' in the request", "")],
+    ),
+    (
+        "nothing-asked",
+        HEAD,
+        [
+            (
+                1,
+                1,
+                "the request neither adds nor removes anything",
+                "add a 'packages:' list (or a 'remove:' list)",
+            )
+        ],
+    ),
+    ("empty-packages-list-is-explicit", HEAD + "packages: []\n", []),
+    # -- names
+    ("name-space", name("num py"), [(5, 5, "'num py' is not a valid distribution name", NAME_HINT)]),
+    ("name-leading-dash", name("-numpy"), [(5, 5, "'-numpy' is not a valid distribution name", NAME_HINT)]),
+    ("name-trailing-dot", name("numpy."), [(5, 5, "'numpy.' is not a valid distribution name", NAME_HINT)]),
+    ("name-unicode", name("nümpy"), [(5, 5, "'nümpy' is not a valid distribution name", NAME_HINT)]),
+    ("name-number", name("123"), [(5, 5, "expected a string, got an integer 123", 'quote it: "123"')]),
+    (
+        "name-with-version",
+        name("numpy>=1.2"),
+        [(5, 5, "'numpy>=1.2' has a version in the name", 'write name: numpy and version: ">=1.2"')],
+    ),
+    (
+        "name-with-pin",
+        name("numpy==1.2"),
+        [(5, 5, "'numpy==1.2' has a version in the name", 'write name: numpy and version: "==1.2"')],
+    ),
+    ("name-extras-ok", name("uvicorn[standard]"), []),
+    ("name-dots-underscores-ok", name("zope.interface"), []),
+    (
+        "duplicate-case",
+        GOOD + "  - name: NumPy\n",
+        [(7, 5, "'NumPy' is listed twice in packages (both are 'numpy'; first on line 5)", DUP_HINT)],
+    ),
+    (
+        "duplicate-pep503",
+        name("zope.interface") + "  - name: Zope_Interface\n",
+        [
+            (
+                7,
+                5,
+                "'Zope_Interface' is listed twice in packages (both are 'zope-interface'; first on line 5)",
+                DUP_HINT,
+            )
+        ],
+    ),
+    (
+        "duplicate-runs",
+        name("a-b") + "  - name: A__B\n  - name: a.b\n",
+        [
+            (7, 5, "'A__B' is listed twice in packages (both are 'a-b'; first on line 5)", DUP_HINT),
+            (8, 5, "'a.b' is listed twice in packages (both are 'a-b'; first on line 5)", DUP_HINT),
+        ],
+    ),
+    (
+        "duplicate-removal",
+        GOOD
+        + "remove:\n  - {name: six, version: '<1', reason: old}\n  - {name: Six, version: '<1', reason: old}\n",
+        [(9, 6, "'Six' is listed twice in remove (both are 'six'; first on line 8)", DUP_HINT)],
+    ),
+    (
+        "removal-different-versions-ok",
+        GOOD
+        + "remove:\n  - {name: six, version: '<1', reason: old}\n  - {name: six, version: '==1.2', reason: CVE}\n",
+        [],
+    ),
+    # -- versions
+    ("version-gte", version('">=1.2"'), []),
+    ("version-range", version('">=1.2,<2"'), []),
+    ("version-compatible", version('"~=1.4"'), []),
+    ("version-not-equal", version('"!=1.3"'), []),
+    ("version-lt-le-gt", version('"<3, <=2.9, >1"'), []),
+    ("version-wildcard", version('"==1.4.*"'), []),
+    ("version-arbitrary", version('"===1.0+local"'), []),
+    ("version-star-latest", version('"*"'), []),
+    ("version-latest-word", version("latest"), []),
+    ("version-empty", version('""'), []),
+    ("version-null", version(""), []),
+    ("version-absent", GOOD.replace('    version: ">=1.26"\n', ""), []),
+    (
+        "version-bare",
+        version('"1.2.3"'),
+        [
+            (
+                6,
+                5,
+                "'1.2.3' is a bare version, not a specifier",
+                "write '==1.2.3' to pin it, or '>=1.2.3' for a minimum",
+            )
+        ],
+    ),
+    (
+        "version-bare-unquoted",
+        version("1.2.3"),
+        [
+            (
+                6,
+                5,
+                "'1.2.3' is a bare version, not a specifier",
+                "write '==1.2.3' to pin it, or '>=1.2.3' for a minimum",
+            )
+        ],
+    ),
+    (
+        "version-bare-v",
+        version("v2.0"),
+        [
+            (
+                6,
+                5,
+                "'v2.0' is a bare version, not a specifier",
+                "write '==2.0' to pin it, or '>=2.0' for a minimum",
+            )
+        ],
+    ),
+    (
+        "version-number",
+        version("1.2"),
+        [(6, 5, "version 1.2 is a number, not a specifier", 'write version: "==1.2" (quoted)')],
+    ),
+    (
+        "version-int",
+        version("2"),
+        [(6, 5, "version 2 is a number, not a specifier", 'write version: "==2" (quoted)')],
+    ),
+    (
+        "poetry-caret",
+        version('"^1.2"'),
+        [
+            (
+                6,
+                5,
+                "'^1.2' is Poetry syntax, not a PEP 440 specifier",
+                "write '>=1.2.0,<2' (the PEP 440 equivalent)",
+            )
+        ],
+    ),
+    (
+        "poetry-caret-zero",
+        version('"^0.2.3"'),
+        [
+            (
+                6,
+                5,
+                "'^0.2.3' is Poetry syntax, not a PEP 440 specifier",
+                "write '>=0.2.3,<0.3' (the PEP 440 equivalent)",
+            )
+        ],
+    ),
+    (
+        "poetry-tilde",
+        version('"~1.2.3"'),
+        [
+            (
+                6,
+                5,
+                "'~1.2.3' is Poetry syntax, not a PEP 440 specifier",
+                "write '>=1.2.3,<1.3' (the PEP 440 equivalent)",
+            )
+        ],
+    ),
+    (
+        "poetry-tilde-major",
+        version('"~1"'),
+        [
+            (
+                6,
+                5,
+                "'~1' is Poetry syntax, not a PEP 440 specifier",
+                "write '>=1.0.0,<2' (the PEP 440 equivalent)",
+            )
+        ],
+    ),
+    (
+        "version-garbage",
+        version('">=banana"'),
+        [
+            (
+                6,
+                5,
+                "invalid version specifier '>=banana': Invalid specifier: '>=banana'",
+                "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
+            )
+        ],
+    ),
+    (
+        "version-wildcard-with-gte",
+        version('">=1.*"'),
+        [
+            (
+                6,
+                5,
+                "invalid version specifier '>=1.*': Invalid specifier: '>=1.*'",
+                "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
+            )
+        ],
+    ),
+    # -- markers and direct references
+    (
+        "marker-in-name",
+        name("'numpy; python_version < \"3.10\"'"),
+        [
+            (
+                5,
+                5,
+                "environment markers are not allowed: 'numpy; python_version < \"3.10\"'",
+                "OS and Python belong in the request's 'platforms' and 'python' (or the package's 'platforms')",
+            )
+        ],
+    ),
+    (
+        "marker-in-version",
+        version("'>=1.2; sys_platform == \"win32\"'"),
+        [
+            (
+                6,
+                5,
+                "environment markers are not allowed: '>=1.2; sys_platform == \"win32\"'",
+                "OS and Python belong in 'platforms' and 'python'",
+            )
+        ],
+    ),
+    (
+        "direct-url",
+        name("numpy @ https://files.example/numpy-2.0-py3-none-any.whl"),
+        [
+            (
+                5,
+                5,
+                "direct references are not allowed: 'numpy @ https://files.example/numpy-2.0-py3-none-any.whl'",
+                REF_HINT,
+            )
+        ],
+    ),
+    (
+        "git-url",
+        name("git+https://git.example/numpy.git"),
+        [(5, 5, "direct references are not allowed: 'git+https://git.example/numpy.git'", REF_HINT)],
+    ),
+    (
+        "local-path",
+        name("./dist/numpy-1.0.tar.gz"),
+        [(5, 5, "direct references are not allowed: './dist/numpy-1.0.tar.gz'", REF_HINT)],
+    ),
+    (
+        "local-wheel",
+        name("numpy-2.0-py3-none-any.whl"),
+        [(5, 5, "direct references are not allowed: 'numpy-2.0-py3-none-any.whl'", REF_HINT)],
+    ),
+    (
+        "url-in-version",
+        version('"@ https://files.example/x.whl"'),
+        [
+            (
+                6,
+                5,
+                "direct references are not allowed: '@ https://files.example/x.whl'",
+                "the catalog only serves vetted files from its index; use a PEP 440 specifier",
+            )
+        ],
+    ),
+    # -- platforms and python
+    (
+        "platform-win",
+        GOOD + "platforms: [win]\n",
+        [(7, 13, "unknown platform 'win'", "did you mean 'windows'?")],
+    ),
+    (
+        "platform-osx",
+        GOOD + "platforms: [linux, osx]\n",
+        [(7, 20, "unknown platform 'osx'", "did you mean 'macos'?")],
+    ),
+    (
+        "platform-darwin",
+        GOOD + "platforms: [darwin]\n",
+        [(7, 13, "unknown platform 'darwin'", "did you mean 'macos'?")],
+    ),
+    (
+        "platform-win32",
+        GOOD + "platforms: [win32]\n",
+        [(7, 13, "unknown platform 'win32'", "did you mean 'windows'?")],
+    ),
+    (
+        "platform-typo",
+        GOOD + "platforms: [linx]\n",
+        [(7, 13, "unknown platform 'linx'", "did you mean 'linux'?")],
+    ),
+    (
+        "platform-bsd",
+        GOOD + "platforms: [freebsd]\n",
+        [(7, 13, "unknown platform 'freebsd'", "choose from: linux, macos, windows")],
+    ),
+    ("platform-single-string-ok", GOOD + "platforms: linux\n", []),
+    (
+        "platforms-empty",
+        GOOD + "platforms: []\n",
+        [(7, 1, "platforms must not be empty", "choose from: linux, windows, macos")],
+    ),
+    (
+        "package-platform-outside-request",
+        GOOD + "    platforms: [macos]\nplatforms: [linux]\n",
+        [
+            (
+                7,
+                5,
+                "platform 'macos' is not one of the request's platforms (linux)",
+                "add it to the request's 'platforms' too",
+            )
+        ],
+    ),
+    ("python-ok", GOOD + 'python: ["3.13", "3.10"]\n', []),
+    (
+        "python-unsupported",
+        GOOD + 'python: ["3.8"]\n',
+        [(7, 10, "Python 3.8 is not supported by this catalog", "supported: 3.10, 3.11, 3.12, 3.13")],
+    ),
+    (
+        "python-future",
+        GOOD + 'python: "3.15"\n',
+        [(7, 1, "Python 3.15 is not supported by this catalog", "supported: 3.10, 3.11, 3.12, 3.13")],
+    ),
+    (
+        "python-unquoted",
+        GOOD + "python: [3.10]\n",
+        [(7, 10, "Python version 3.10 must be quoted (YAML reads 3.10 as the number 3.1)", 'write "3.10"')],
+    ),
+    (
+        "python-empty",
+        GOOD + "python: []\n",
+        [(7, 1, "python must not be empty", "leave it out to use the catalog's default versions")],
+    ),
+    # -- justification and removals
+    (
+        "justification-short",
+        justification("for reports"),
+        [
+            (
+                3,
+                1,
+                "justification is 11 characters; at least 20 are needed",
+                "say what the packages are for and who uses them, so a reviewer can approve it",
+            )
+        ],
+    ),
+    ("justification-tbd", justification("TBD"), [(3, 1, "justification 'TBD' is a placeholder", JUST_HINT)]),
+    ("justification-na", justification("n/a"), [(3, 1, "justification 'n/a' is a placeholder", JUST_HINT)]),
+    ("justification-dash", justification("'-'"), [(3, 1, "justification '-' is a placeholder", JUST_HINT)]),
+    (
+        "justification-test",
+        justification("test"),
+        [(3, 1, "justification 'test' is a placeholder", JUST_HINT)],
+    ),
+    (
+        "justification-todo-dot",
+        justification("TODO."),
+        [(3, 1, "justification 'TODO.' is a placeholder", JUST_HINT)],
+    ),
+    ("justification-blank", justification("'   '"), [(3, 1, "must not be empty", "")]),
+    (
+        "remove-without-reason",
+        GOOD + "remove:\n  - name: requests\n    version: '<2.0'\n",
+        [
+            (
+                8,
+                5,
+                "missing required field 'reason' in remove[0]",
+                "say why the version leaves the catalog (a CVE, end of life, replaced by ...)",
+            )
+        ],
+    ),
+    (
+        "remove-only-ok",
+        HEAD + "remove:\n  - name: requests\n    version: '<2.0'\n    reason: CVE-2024-35195\n",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), [pytest.param(c, e, id=i) for i, c, e in CASES])
+def test_problems(root: Path, content: str | bytes, expected: list[Expected]) -> None:
+    assert problems(root, content) == expected
+
+
+IMPORT_NAMES = [
+    ("yaml", "PyYAML"),
+    ("cv2", "opencv-python"),
+    ("sklearn", "scikit-learn"),
+    ("PIL", "pillow"),
+    ("MySQLdb", "mysqlclient"),
+    ("bs4", "beautifulsoup4"),
+    ("dateutil", "python-dateutil"),
+    ("jwt", "PyJWT"),
+    ("Crypto", "pycryptodome"),
+    ("attr", "attrs"),
+]
+
+
+@pytest.mark.parametrize(("module", "dist"), IMPORT_NAMES)
+def test_import_names(root: Path, module: str, dist: str) -> None:
+    assert problems(root, name(module)) == [
+        (5, 5, f"'{module}' is the import name; the distribution is '{dist}'", f"write name: {dist}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "dist", ["PyYAML", "opencv-python", "scikit-learn", "pillow", "attrs", "requests", "six"]
+)
+def test_real_distributions_pass(root: Path, dist: str) -> None:
+    assert problems(root, name(dist)) == []
+
+
+def test_removal_import_name(root: Path) -> None:
+    text = GOOD + "remove:\n  - name: sklearn\n    reason: the catalog never carried it\n"
+    assert problems(root, text) == [
+        (8, 5, "'sklearn' is the import name; the distribution is 'scikit-learn'", "write name: scikit-learn")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filename", "message", "hint"),
+    [
+        ("2026-11-21-data-tools.yaml", None, None),
+        (
+            "2026-13-01-x.yaml",
+            "file name date '2026-13-01' is not a valid date",
+            "use the date the request was made, YYYY-MM-DD",
+        ),
+        (
+            "2026-02-30-x.yaml",
+            "file name date '2026-02-30' is not a valid date",
+            "use the date the request was made, YYYY-MM-DD",
+        ),
+        (
+            "2026-11-21-Bad_Slug.yaml",
+            "file name '2026-11-21-Bad_Slug.yaml' is not YYYY-MM-DD-slug.yaml",
+            "name it like requests/2026-11-21-bad-slug.yaml",
+        ),
+        (
+            "2026-11-21-x.yml",
+            "file name '2026-11-21-x.yml' is not YYYY-MM-DD-slug.yaml",
+            "use the .yaml extension; name it like requests/2026-11-21-x.yaml",
+        ),
+        (
+            "2026-11-21-.yaml",
+            "file name '2026-11-21-.yaml' is not YYYY-MM-DD-slug.yaml",
+            "name it like requests/2026-11-21-my-request.yaml",
+        ),
+        (
+            "2026-11-21-a b.yaml",
+            "file name '2026-11-21-a b.yaml' is not YYYY-MM-DD-slug.yaml",
+            "name it like requests/2026-11-21-a-b.yaml",
+        ),
+    ],
+)
+def test_file_names(root: Path, filename: str, message: str | None, hint: str | None) -> None:
+    expected = [] if message is None else [(0, 0, message, hint)]
+    assert problems(root, GOOD, filename) == expected
+
+
+def test_file_name_without_date(root: Path) -> None:
+    [(line, col, message, hint)] = problems(root, GOOD, "notes.yaml")
+    assert (line, col, message) == (0, 0, "file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml")
+    assert hint.startswith("name it like requests/2") and hint.endswith("-notes.yaml")
+
+
+def test_alias_bomb_is_refused_without_expansion(root: Path) -> None:
+    # billion laughs: ten levels of ten aliases would be 10**10 strings if expanded
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 11)]
+    start = time.perf_counter()
+    found = problems(root, "\n".join(lines) + "\n")
+    elapsed = time.perf_counter() - start
+    assert found[0] == (1, 5, "YAML anchor 'a0' is not allowed", ANCHOR_HINT)
+    assert found[1] == (2, 5, "YAML anchor 'a1' is not allowed", ANCHOR_HINT)
+    assert len(found) == 20  # capped: one run stays readable
+    print(f"alias bomb refused in {elapsed:.3f}s")
+
+
+def test_everything_in_one_run(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "requests" / "2026-11-21-one.yaml").write_text(name("cv2"))
+    (root / "requests" / "2026-11-21-two.yaml").write_text(justification("TBD") + "platforms: [osx]\n")
+    (root / "requests" / "2026-11-21-ok.yaml").write_text(GOOD)
+    assert cli.main(["check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "requests/2026-11-21-one.yaml:5:5: 'cv2' is the import name; the distribution is 'opencv-python'\n"
+        "    hint: write name: opencv-python\n"
+        "requests/2026-11-21-two.yaml:3:1: justification 'TBD' is a placeholder\n"
+        f"    hint: {JUST_HINT}\n"
+        "requests/2026-11-21-two.yaml:7:13: unknown platform 'osx'\n"
+        "    hint: did you mean 'macos'?\n"
+        "3 problem(s) in 2 of 4 file(s)\n"
+    )
+
+
+def test_clean_summary(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "requests" / "2026-11-21-ok.yaml").write_text(GOOD)
+    (root / "requests" / "2026-11-22-ok.yaml").write_text(name("scikit-learn"))
+    assert cli.main(["check"]) == 0
+    assert capsys.readouterr() == ("checked 3 file(s): 2 request(s), all valid\n", "")
+    assert cli.main(["check", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli.main(["check", "requests/2026-11-21-ok.yaml"]) == 0
+    assert capsys.readouterr().out == "checked 1 file(s): 1 request(s), all valid\n"
+
+
+def test_root_option(
+    root: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (root / "requests" / "2026-11-21-ok.yaml").write_text(GOOD)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(elsewhere)
+        assert cli.main(["-C", str(root), "check"]) == 0
+    assert capsys.readouterr().out == "checked 2 file(s): 1 request(s), all valid\n"
+
+
+def test_github_annotations(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    (root / "requests" / "2026-11-21-one.yaml").write_text(name("cv2") + "platforms: [win]\n")
+    (root / "requests" / "not-dated.yaml").write_text(GOOD)
+    assert cli.main(["check", "requests/2026-11-21-one.yaml", "requests/not-dated.yaml"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "::error file=requests/2026-11-21-one.yaml,line=5,col=5::'cv2' is the import name; the distribution is "
+        "'opencv-python' (hint: write name: opencv-python)",
+        "::error file=requests/2026-11-21-one.yaml,line=7,col=13::unknown platform 'win' (hint: did you mean 'windows'?)",
+        "::error file=requests/not-dated.yaml::file name 'not-dated.yaml' is not YYYY-MM-DD-slug.yaml (hint: "
+        f"name it like requests/{out.split('requests/')[-1].split(')')[0]})",
+    ]
+    assert err.endswith("3 problem(s) in 2 of 2 file(s)\n")
+
+
+def test_no_annotations_outside_actions(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    (root / "requests" / "2026-11-21-one.yaml").write_text(name("cv2"))
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out == ""
+
+
+def test_config_problems_are_reported_with_requests(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "catalog" / "config.yaml").write_text(CONFIG + "sites: {}\n")
+    (root / "requests" / "2026-11-21-ok.yaml").write_text(GOOD)
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().err == (
+        "catalog/config.yaml:13:1: unknown key 'sites' in the catalog config\n"
+        "    hint: did you mean 'site'?\n"
+        "1 problem(s) in 1 of 2 file(s)\n"
+    )
+    # checking only a request still says that the config is broken
+    assert cli.main(["check", "requests/2026-11-21-ok.yaml"]) == 1
+    assert capsys.readouterr().err == (
+        "catalog/config.yaml: the catalog config has problems; requests are checked against the defaults\n"
+        "    hint: run: curate check catalog/config.yaml\n"
+        "1 problem(s) in 1 of 1 file(s)\n"
+    )
+
+
+def test_missing_file(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "requests/2026-11-21-nope.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("requests/2026-11-21-nope.yaml: cannot read file: No such file or directory\n")
+
+
+def test_check_never_modifies_files(root: Path) -> None:
+    folder = root / "requests"
+    for i, (_ident, content, _expected) in enumerate(CASES):
+        path = folder / f"2026-11-21-case-{i}.yaml"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+    assert cli.main(["check"]) == 1
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+    assert after == before
+
+
+def test_repository_examples_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["-C", str(REPO), "check", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
