@@ -732,7 +732,8 @@ def test_file_names(root: Path, filename: str, message: str | None, hint: str | 
 def test_file_name_without_date(root: Path) -> None:
     [(line, col, message, hint)] = problems(root, GOOD, "notes.yaml")
     assert (line, col, message) == (0, 0, "file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml")
-    assert hint.startswith("name it like requests/2") and hint.endswith("-notes.yaml")
+    assert hint.startswith("name it like requests/2")
+    assert hint.endswith("-notes.yaml")
 
 
 def test_alias_bomb_is_refused_without_expansion(root: Path) -> None:
