@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -235,9 +236,10 @@ def test_a_good_request_passes_every_step(clone: Path, env: dict[str, str], tmp_
         [("httpish", ">=1.0"), ("fastmath", ""), ("webapp", ">=2")],
         remove=[("newpy", "==0.9")],
     )
-    subprocess.run(
-        [sys.executable, "-m", "curate", "lock"], cwd=clone, env=env, check=True, capture_output=True
-    )
+    for verb in ("lock", "fetch", "vet"):  # the requester commits vet's evidence too (relock ignores it)
+        subprocess.run(
+            [sys.executable, "-m", "curate", verb], cwd=clone, env=env, check=True, capture_output=True
+        )
     commit_all(clone, "reporting request")
     summary = tmp_path / "step-summary.md"
     proc = run_ci(
@@ -327,7 +329,8 @@ def test_relock_catches_a_hand_edited_catalog(clone: Path, env: dict[str, str]) 
         [sys.executable, "-m", "curate", "lock"], cwd=clone, env=env, check=True, capture_output=True
     )
     path = clone / "catalog" / "packages" / "fastmath.yaml"
-    path.write_text(path.read_text("utf-8") + "# reviewed by me\n", "utf-8")
+    text = path.read_text("utf-8")
+    path.write_text(re.sub(r"sha256: [0-9a-f]{64}", "sha256: " + "0" * 64, text, count=1), "utf-8")
     proc = run_ci(clone, env, "relock", "--base", "main")
     assert proc.returncode == 1
     assert "catalog/packages/fastmath.yaml" in proc.stdout

@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from curate.errors import UsageError
+from curate.catalog import Project, load_project
+from curate.errors import UsageError, ValidationError
 
 Outcome = Literal["success", "failure", "skipped"]
 
@@ -360,8 +361,34 @@ def relock(
             return RelockResult(changed=tuple(changed), lock_code=code)
         fresh = tree_files(scratch / "catalog")
         mine = tree_files(root / "catalog")
-    differences = sorted(k for k in set(fresh) | set(mine) if fresh.get(k) != mine.get(k))
+        differences = [
+            k
+            for k in sorted(set(fresh) | set(mine))
+            if fresh.get(k) != mine.get(k) and not _same_lock(scratch / "catalog" / k, root / "catalog" / k)
+        ]
     return RelockResult(changed=tuple(changed), differences=tuple(f"catalog/{d}" for d in differences))
+
+
+def _same_lock(a: Path, b: Path) -> bool:
+    """Whether two project files say the same once ``curate vet``'s evidence is left out.
+
+    ``vetting:`` belongs to ``curate vet``, which recomputes it from the files in a later step (and
+    the review report is made after that), so a requester may commit it or not.
+    """
+    if not (a.is_file() and b.is_file() and a.parent.name == "packages" and a.suffix == ".yaml"):
+        return False
+    try:
+        left, right = load_project(a), load_project(b)
+    except ValidationError:
+        return False
+    return _without_vetting(left) == _without_vetting(right)
+
+
+def _without_vetting(project: Project) -> dict[str, object]:
+    data = project.to_dict()
+    for version in data["versions"]:
+        version.pop("vetting", None)
+    return data
 
 
 def environ(env: Mapping[str, str] | None = None) -> dict[str, str]:
