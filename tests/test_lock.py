@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from curate.catalog import Project, load_catalog, project_path
+from curate.lock import read_catalog
 from curate.names import NormalizedName
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
@@ -53,6 +54,7 @@ def test_transitive_closure_per_target_then_stable(
     assert "    linux-x86_64 / Python 3.12: 6 package(s)" in err
 
     catalog = load_catalog(repo)
+    assert read_catalog(repo) == catalog  # the fast reader agrees with the careful one
     assert sorted(catalog) == ["certy", "fastmath", "httpish", "linuxonly", "newpy", "webapp", "wincolor"]
     # wincolor only where webapp's marker pulls it in: Windows
     (wincolor,) = catalog[NormalizedName("wincolor")].versions
@@ -156,7 +158,9 @@ def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[
     assert curate(repo, "lock", "--check") == 0
 
 
-def test_check_notices_stale_and_hand_edited(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_notices_stale_and_hand_edited(
+    repo: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert curate(repo, "lock", "--check") == 0  # nothing asked, nothing locked
     write_request(repo, "web", [("httpish", "")])
     assert curate(repo, "lock", "--check") == 1
@@ -180,6 +184,14 @@ def test_check_notices_stale_and_hand_edited(repo: Path, capsys: pytest.CaptureF
     assert curate(repo, "lock", "--check") == 1
     assert "catalog/packages/httpish.yaml: edited by hand" in capsys.readouterr().err
     path.write_text(original, "utf-8")
+
+    # a new title changes nothing locked: still up to date, and re-locking resolves nothing
+    request = repo / "requests" / "2026-11-21-web.yaml"
+    request.write_text(request.read_text("utf-8").replace("title: Request web", "title: Web"), "utf-8")
+    assert curate(repo, "lock", "--check") == 0
+    upstream.log.clear()
+    assert curate(repo, "lock") == 0
+    assert upstream.log == []
 
     write_request(repo, "web", [("httpish", ">=1.0")])
     assert curate(repo, "lock", "--check") == 1

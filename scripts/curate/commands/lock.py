@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog
-from curate.checking import check_files
+from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files
+from curate.checking import check_files, request_files
 from curate.config import CONFIG_PATH, Config, load_config
 from curate.errors import LockError, ResolutionError, ValidationError
 from curate.lock import (
@@ -44,11 +45,12 @@ from curate.lock import (
     needs_from_catalog,
     needs_from_pins,
     preferences_for,
+    read_catalog,
     request_fingerprint,
     requirements_for,
 )
 from curate.names import NormalizedName, normalize
-from curate.requests import REQUESTS_DIR, Request
+from curate.requests import REQUESTS_DIR, Request, read_request
 from curate.resolve import Requirement, compile_requirements
 from curate.targets import Target
 from curate.upstream import IndexFile, many_project_files
@@ -113,25 +115,39 @@ def read_state(root: Path) -> LockState | None:
         return None
 
 
-def stale_reasons(
-    root: Path, config: Config, requests: Sequence[Request], state: LockState | None
-) -> list[str]:
-    """Why catalog/ does not match requests/ and the config; empty when it does."""
+def stale_reasons(root: Path, config: Config, state: LockState | None) -> tuple[list[str], bool]:
+    """Why catalog/ does not match requests/ and the config (empty when it does), and whether the lock
+    state's record of some request file's bytes is out of date (an edit that changes nothing locked).
+
+    A request file whose bytes are as recorded is not even parsed; one whose bytes differ is parsed and
+    its fingerprint compared, so editing a title or a justification does not make the catalog stale.
+    """
     if state is None:  # never locked: every request is new, every package file foreign
         state = LockState(config=config_fingerprint(config))
     reasons = []
+    drift = False
     if state.config != config_fingerprint(config):
         reasons.append(
-            f"{CONFIG_PATH.as_posix()}: the upstream, sdist policy or targets changed since the last lock"
+            f"{CONFIG_PATH.as_posix()}: the upstream, defaults, sdist policy or targets changed since the last lock"
         )
     ids = set()
-    for request in requests:
-        ids.add(request.id)
-        previous = state.requests.get(request.id)
+    for path in request_files(root):
+        rid = path.stem
+        ids.add(rid)
+        display = (REQUESTS_DIR / path.name).as_posix()
+        previous = state.requests.get(rid)
         if previous is None:
-            reasons.append(f"{request.path}: not locked yet")
+            reasons.append(f"{display}: not locked yet")
+            continue
+        if previous.sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
+            continue
+        request, _ = read_request(path, display, config)
+        if request is None:
+            reasons.append(f"{display}: not valid (see: curate check {display})")
         elif previous.fingerprint != request_fingerprint(request, config):
-            reasons.append(f"{request.path}: changed since the last lock")
+            reasons.append(f"{display}: changed since the last lock")
+        else:
+            drift = True
     for rid in sorted(set(state.requests) - ids):
         reasons.append(f"{state.requests[rid].path}: deleted, but the catalog still holds what it asked for")
     on_disk = {p.name: p for p in iter_project_files(root)}
@@ -143,19 +159,20 @@ def stale_reasons(
             reasons.append(f"{folder}/{name}: missing")
         elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
             reasons.append(f"{folder}/{name}: edited by hand (its locked part differs from the last lock)")
-    return reasons
+    return reasons, drift
 
 
 def check(*, root: Path, out: TextIO | None = None) -> int:
     config = load_config(root)
-    requests = load_requests(root)
-    reasons = stale_reasons(root, config, requests, read_state(root))
+    state = read_state(root)
+    reasons, _ = stale_reasons(root, config, state)
     if reasons:
         for reason in reasons:
             print(reason, file=out or sys.stderr)
         print("catalog/ is out of date: run `curate lock` and commit the result", file=out or sys.stderr)
         return 1
-    print(f"catalog/ is up to date with {len(requests)} request(s)", file=out or sys.stdout)
+    n = len(state.requests) if state is not None else 0
+    print(f"catalog/ is up to date with {n} request(s)", file=out or sys.stdout)
     return 0
 
 
@@ -173,7 +190,7 @@ class LockOutcome:
 
     def summary(self) -> str:
         if not self.resolved and not self.written and not self.deleted:
-            return f"catalog/ is up to date ({self.projects} projects, {self.versions} versions, {self.files} files)"
+            return f"catalog/ is up to date ({self.projects} projects, {self.versions} versions)"
         return (
             f"locked: {len(self.resolved)} request(s) resolved; {self.projects} projects, {self.versions} versions, "
             f"{self.files} files; {len(self.written)} file(s) written, {len(self.deleted)} deleted"
@@ -195,12 +212,22 @@ def lock(
 ) -> LockOutcome:
     """Lock the catalog; raise (leaving catalog/ untouched) on any failure."""
     config = load_config(root)
-    requests = load_requests(root)
-    state = read_state(root) or LockState()
-    old = load_catalog(root)
-    reasons = stale_reasons(root, config, requests, state if (root / STATE_PATH).exists() else None)
-    files_edited = any("edited by hand" in r or r.endswith(": missing") for r in reasons)
+    on_disk_state = read_state(root)
+    state = on_disk_state or LockState()
+    reasons, drift = stale_reasons(root, config, on_disk_state)
     upgrade_set = {normalize(n) for n in upgrade_packages}
+    if not reasons and not drift and not upgrade and not upgrade_set:
+        # up to date: neither the requests nor the package files need parsing
+        return LockOutcome(
+            resolved=(),
+            projects=len(state.files),
+            versions=len({pin for r in state.requests.values() for pin in r.pins}),
+            files=-1,
+            written=(),
+            deleted=(),
+        )
+    requests = load_requests(root)
+    files_edited = any("edited by hand" in r or r.endswith(": missing") for r in reasons)
 
     to_resolve: list[tuple[Request, str]] = []
     for request in requests:
@@ -220,15 +247,7 @@ def lock(
             continue
         to_resolve.append((request, why))
 
-    if not to_resolve and not reasons:
-        return LockOutcome(
-            resolved=(),
-            projects=len(old),
-            versions=sum(len(p.versions) for p in old.values()),
-            files=sum(len(v.files) for p in old.values() for v in p.versions),
-            written=(),
-            deleted=(),
-        )
+    old = read_catalog(root)
 
     needs: dict[str, Mapping[VersionKey, Need]] = {}
     resolved: dict[str, Resolved] = {}
@@ -313,6 +332,7 @@ def lock(
         requests={
             r.id: RequestState(
                 path=r.path,
+                sha256=hashlib.sha256((root / r.path).read_bytes()).hexdigest(),
                 fingerprint=request_fingerprint(r, config),
                 pins=tuple(sorted(f"{n}=={v}" for n, v in needs[r.id])),
             )
@@ -367,8 +387,10 @@ def _resolve(
             upgrade_packages=upgrade_packages,
         )
     except ResolutionError as exc:
-        target, explanation = _failing_target(requirements, config, env, str(exc))
-        label = target.label if target is not None else "its targets together"
+        explanation, label = str(exc), "its targets"
+        if "No solution found" in explanation:  # a conflict: name the first target that has it
+            target, explanation = _failing_target(requirements, config, env, explanation)
+            label = target.label if target is not None else "its targets together"
         raise ResolutionError(
             f"Unable to resolve {request.path} for {label}:\n{textwrap.indent(explanation, '    ')}"
         ) from None
