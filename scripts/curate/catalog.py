@@ -271,3 +271,70 @@ def load_catalog(root: Path) -> dict[NormalizedName, Project]:
 def write_project(root: Path, project: Project) -> bool:
     """Write one project file atomically; return whether its bytes changed."""
     return write_if_changed(project_path(root, project.name), project.dumps())
+
+
+# -- bulk reading (the site and the index read every file; 10,000 projects must stay fast) --------------
+
+
+def _core_schema_loader() -> type[Any] | None:
+    """A libyaml-backed safe loader that resolves plain scalars by the YAML 1.2 core schema.
+
+    ``yes``/``on``/``1:20`` stay strings, as they do for the strict reader. None without libyaml.
+    """
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML comes with mkdocs
+        return None
+    base = getattr(yaml, "CSafeLoader", None)
+    if base is None:  # pragma: no cover - PyYAML built without libyaml
+        return None
+    loader: type[Any] = type("CoreSchemaLoader", (base,), {"yaml_implicit_resolvers": {}})
+    import re
+
+    resolvers = (
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+        (
+            "tag:yaml.org,2002:float",
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            "-+0123456789.",
+        ),
+    )
+    for tag, pattern, first in resolvers:
+        loader.add_implicit_resolver(tag, re.compile(pattern), list(first))
+    return loader
+
+
+def load_catalog_fast(root: Path) -> dict[NormalizedName, Project]:
+    """``load_catalog`` for bulk readers, through libyaml: about 25x faster on files `curate lock` wrote.
+
+    A file that does not read cleanly this way goes through the strict reader, so its problems are
+    reported exactly as ``load_catalog`` reports them.
+    """
+    loader = _core_schema_loader()
+    if loader is None:  # pragma: no cover
+        return load_catalog(root)
+    import yaml
+
+    out: dict[NormalizedName, Project] = {}
+    problems: list[Problem] = []
+    for path in iter_project_files(root):
+        project: Project | None = None
+        try:
+            data = yaml.load(path.read_bytes(), Loader=loader)  # noqa: S506 - a safe loader
+            candidate = Project.from_dict(data)
+            if normalize(candidate.name) == path.stem:
+                project = candidate
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OSError):
+            project = None
+        if project is None:
+            try:
+                project = load_project(path)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+                continue
+        out[project.normalized] = project
+    if problems:
+        raise ValidationError(problems)
+    return out

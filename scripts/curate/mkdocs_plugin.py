@@ -1,0 +1,169 @@
+"""The ``curate`` mkdocs plugin: the catalog's pages, generated from ``catalog/`` and ``requests/`` at build time.
+
+Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``curate`` entry point in
+``mkdocs.plugins``. It
+
+- reads the catalog config, the catalog and every request (``on_config``), and drops the navigation
+  entries listed in ``optional`` whose page is not there (pages other parts of the project write);
+- adds the generated pages (``on_files``): Packages, one page per OS, Requests, and the package page
+  shell; a repository without ``site/index.md`` gets a default home page;
+- fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ index_host }}`` and ``{{ site_name }}`` in every
+  page's Markdown, and puts the generated HTML into the pages' slots after Markdown ran
+  (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
+- writes the JSON the Packages and OS pages load, and every project's page, after mkdocs built the
+  rest (``on_post_build``). See curate.site for why package pages stay out of mkdocs' page pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mkdocs.config import config_options
+from mkdocs.config.base import Config as MkConfig
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from curate import site
+from curate.config import Config, load_config
+from curate.targets import OS_NAMES
+
+PLACEHOLDER = re.compile(r"\{\{\s*(base_url|simple_url|index_host|site_name)\s*\}\}")
+SLOT = '<div class="curate-slot" data-slot="{name}"></div>'
+SLOT_MARKDOWN = re.compile(r"\{\{\s*curate_(stats)\s*\}\}")
+
+DEFAULT_HOME = """\
+# {{ site_name }}
+
+The Python packages this organisation has vetted, for each operating system, and why.
+Use `{{ simple_url }}` as your package index.
+
+{{ curate_stats }}
+"""
+
+
+class CuratePluginConfig(MkConfig):
+    root = config_options.Optional(config_options.Type(str))  # the catalog repository; default: mkdocs.yml's folder
+    optional = config_options.ListOfItems(config_options.Type(str), default=[])
+
+
+def _slot(name: str) -> str:
+    return SLOT.format(name=name)
+
+
+class CuratePlugin(BasePlugin[CuratePluginConfig]):
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self.data: site.SiteData | None = None
+        self.renderer: site.Renderer | None = None
+        self.curate_config: Config | None = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
+        root = Path(self.config.root or Path(config.config_file_path or ".").parent)
+        self.curate_config = load_config(root)  # CurateError propagates: the CLI prints it
+        self.data = site.collect(root, self.curate_config)
+        self.renderer = site.Renderer(self.data)
+        if not config.use_directory_urls:
+            raise PluginError("curate: the catalog site needs use_directory_urls: true")
+        if not config.site_url:
+            config.site_url = self.curate_config.base_url
+        config.site_name = self.curate_config.site_name
+        docs = Path(config.docs_dir)
+        optional = set(self.config.optional)
+        if config.nav is not None and optional:
+            config.nav = _prune_nav(config.nav, lambda page: page in optional and not (docs / page).is_file())
+        return config
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
+        generated = dict(site.GENERATED_PAGES)
+        for src, title in generated.items():
+            if files.get_file_from_path(src) is not None:
+                raise PluginError(f"curate: {src} is generated from the catalog; remove it from {config.docs_dir}")
+            files.append(File.generated(config, src, content=self._page_markdown(src, title)))
+        files.append(
+            File.generated(
+                config,
+                f"{site.SHELL_DIR}.md",
+                content=(
+                    f"---\ntitle: {site.SHELL_TITLE}\nsearch:\n  exclude: true\nhide:\n  - toc\n---\n\n"
+                    f"{site.SHELL_SLOT}\n"
+                ),
+            )
+        )
+        if files.get_file_from_path("index.md") is None:
+            files.append(File.generated(config, "index.md", content=DEFAULT_HOME))
+        return files
+
+    @staticmethod
+    def _page_markdown(src: str, title: str) -> str:
+        slot = src.removesuffix(".md").replace("/", "-")
+        return f"---\nhide:\n  - toc\n---\n\n# {title}\n\n{_slot(slot)}\n"
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
+        assert self.curate_config is not None
+        values = {
+            "base_url": self.curate_config.base_url,
+            "simple_url": self.curate_config.simple_url,
+            "index_host": urlsplit(self.curate_config.base_url).hostname or "",
+            "site_name": self.curate_config.site_name,
+        }
+        markdown = PLACEHOLDER.sub(lambda m: values[m[1]], markdown)
+        return SLOT_MARKDOWN.sub(lambda m: _slot(m[1]), markdown)
+
+    def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
+        if "curate-slot" not in html:
+            return html
+        assert self.renderer is not None
+        renderer = self.renderer
+        fills = {
+            "stats": renderer.home_stats,
+            "packages-index": renderer.packages_list,
+            "requests": renderer.requests_page,
+            **{f"os-{o}": (lambda o=o: renderer.os_page(o)) for o in OS_NAMES},
+        }
+        for name, fill in fills.items():
+            marker = _slot(name)
+            if marker in html:
+                html = html.replace(f"<p>{marker}</p>", marker).replace(marker, fill())
+        return html
+
+    # -- after mkdocs --------------------------------------------------------------------------
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        assert self.data is not None and self.renderer is not None
+        site_dir = Path(config.site_dir)
+        site.write_json(self.data, site_dir)
+        urls = site.write_package_pages(self.data, self.renderer, site_dir)
+        site.rewrite_sitemap(site_dir, config.site_url or "", urls)
+
+
+def _prune_nav(nav: Any, drop: Any) -> Any:
+    """The nav without the page entries ``drop(path)`` says to drop (and sections left empty)."""
+    if isinstance(nav, list):
+        out = []
+        for item in nav:
+            kept = _prune_nav(item, drop)
+            if kept is not None:
+                out.append(kept)
+        return out
+    if isinstance(nav, dict):
+        out_d = {}
+        for title, value in nav.items():
+            kept = _prune_nav(value, drop)
+            if kept is None or kept == []:
+                continue
+            out_d[title] = kept
+        return out_d or None
+    if isinstance(nav, str):
+        return None if drop(nav) else nav
+    return nav
