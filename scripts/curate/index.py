@@ -70,6 +70,7 @@ class IndexFile:
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectPage:
     project: Project
+    ordered: tuple[VersionEntry, ...]  # the served versions, oldest first
     name: str
     normalized: NormalizedName
     status: str  # PEP 792: active or quarantined
@@ -166,7 +167,7 @@ def plan_project(
     """The page of one project: blocked versions dropped, files sorted, metadata hashes attached."""
     normalized = project.normalized
     files: list[IndexFile] = []
-    versions: list[str] = []
+    served: list[VersionEntry] = []
     blocked: list[str] = []
     for v in project.sorted_versions():
         if is_blocked(v):
@@ -174,7 +175,7 @@ def plan_project(
             continue
         if not v.files:
             continue
-        versions.append(v.version)
+        served.append(v)
         for f in v.files:
             href, path = file_href(config, normalized, f)
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
@@ -195,16 +196,17 @@ def plan_project(
             )
     files.sort(key=lambda x: x.filename)
     status, reason = "active", ""
-    if blocked and not versions:
+    if blocked and not served:
         status = "quarantined"
         reason = "every version was blocked by vetting: " + ", ".join(blocked)
     return ProjectPage(
         project=project,
+        ordered=tuple(served),
         name=project.name,
         normalized=normalized,
         status=status,
         status_reason=reason,
-        versions=tuple(versions),
+        versions=tuple(v.version for v in served),
         files=tuple(files),
         blocked=tuple(blocked),
     )
@@ -215,8 +217,7 @@ def target_os(config: Config) -> dict[str, str]:
 
 
 def entry_of(page: ProjectPage, os_of: Mapping[str, str]) -> Entry:
-    served = [v for v in page.project.sorted_versions() if v.version in set(page.versions)]
-    latest = served[-1] if served else None
+    latest = page.ordered[-1] if page.ordered else None
     summary = str(latest.vetting.get("summary") or "") if latest is not None else ""
     oses = sorted({os_of[t] for f in page.files for t in f.targets if t in os_of})
     return Entry(
@@ -298,9 +299,7 @@ class Renderer:
         for f in page.files:
             by_version.setdefault(f.version, []).append(f)
         versions = []
-        for v in page.project.sorted_versions():
-            if v.version not in by_version:
-                continue
+        for v in page.ordered:
             files = by_version[v.version]
             targets = sorted({t for f in files for t in f.targets})
             versions.append(
@@ -329,8 +328,7 @@ class Renderer:
                     "versions": versions,
                 },
                 ensure_ascii=False,
-                indent=1,
-                sort_keys=False,
+                separators=(",", ":"),
             )
             + "\n"
         )
@@ -366,7 +364,7 @@ class Renderer:
                     "projects": [e.to_dict() for e in entries],
                 },
                 ensure_ascii=False,
-                indent=1,
+                separators=(",", ":"),
             )
             + "\n"
         )
