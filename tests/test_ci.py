@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from curate import ci, report
+from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
 from curate.commands.ci import pr_number
 from curate.errors import UsageError
@@ -355,3 +356,45 @@ def test_rescan_writes_the_issue_body(base_repo: Path, env: dict[str, str], tmp_
     assert proc.returncode == 0, proc.stdout
     assert (tmp_path / "out" / "blocking").read_text("utf-8") == "false\n"
     assert (tmp_path / "out" / "issue.md").read_text("utf-8").startswith(report.RESCAN_MARKER)
+
+
+@needs_verbs
+def test_rescan_lists_what_a_new_advisory_blocks(
+    base_repo: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(base_repo, work)
+    advisories = work / "advisories"
+    advisories.mkdir()
+    (advisories / "GHSA-cert-0000-0001.json").write_text(
+        json.dumps(
+            {
+                "id": "GHSA-cert-0000-0001",
+                "summary": "certy trusts every certificate",
+                "affected": [
+                    {
+                        "package": {"ecosystem": ECOSYSTEM, "name": "certy"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                    }
+                ],
+            }
+        ),
+        "utf-8",
+    )
+    config = work / "catalog" / "config.yaml"
+    config.write_text(
+        config.read_text("utf-8").replace("    source: none", "    source: osv-dir\n    path: advisories"),
+        "utf-8",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "curate", "fetch"], cwd=work, env=env, check=True, capture_output=True
+    )
+    proc = run_ci(work, env, "rescan", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stdout
+    assert (tmp_path / "out" / "blocking").read_text("utf-8") == "true\n"
+    issue = (tmp_path / "out" / "issue.md").read_text("utf-8")
+    assert issue.startswith(report.RESCAN_MARKER)
+    blocks = issue.split("### What blocks", 1)[1].split("###", 1)[0]
+    assert "certy" in blocks
+    assert "GHSA-cert-0000-0001" in blocks
+    assert "### Vetting evidence that changed since the last merge" in issue

@@ -160,7 +160,7 @@ def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> in
     vet = _curate(root, env, "vet")
     output = (vet.stdout + vet.stderr).strip()
     print(output)
-    evidence = ci.git(root, "diff", "--", "catalog/")
+    evidence = ci.git(root, "diff", "--", "catalog/packages/")
     head = ci.git(root, "rev-parse", "HEAD").strip()
     body = report.rescan_issue(
         vet_code=vet.returncode, vet_output=output, evidence_diff=evidence, commit=head
