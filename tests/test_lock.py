@@ -170,20 +170,17 @@ def test_check_notices_stale_and_hand_edited(
 
     # vetting is curate vet's: editing it is not staleness
     path = project_path(repo, "httpish")
-    original = path.read_text("utf-8")
-    path.write_text(
-        original.replace(
-            "vetting: {}",
-            "vetting:\n      findings:\n        - id: x\n          kind: yanked\n          decision: warn",
-        ),
-        "utf-8",
+    vetted = path.read_text("utf-8").replace(
+        "vetting: {}",
+        "vetting:\n      findings:\n        - id: x\n          kind: yanked\n          decision: warn",
     )
+    path.write_text(vetted, "utf-8")
     assert curate(repo, "lock", "--check") == 0
-    path.write_text(original.replace("size: ", "size: 1"), "utf-8")
+    path.write_text(vetted.replace("size: ", "size: 1"), "utf-8")
     capsys.readouterr()
     assert curate(repo, "lock", "--check") == 1
     assert "catalog/packages/httpish.yaml: edited by hand" in capsys.readouterr().err
-    path.write_text(original, "utf-8")
+    path.write_text(vetted, "utf-8")
 
     # a new title changes nothing locked: still up to date, and re-locking resolves nothing
     request = repo / "requests" / "2026-11-21-web.yaml"
@@ -192,6 +189,7 @@ def test_check_notices_stale_and_hand_edited(
     upstream.log.clear()
     assert curate(repo, "lock") == 0
     assert upstream.log == []
+    assert path.read_text("utf-8") == vetted  # curate vet's findings survive a re-lock
 
     write_request(repo, "web", [("httpish", ">=1.0")])
     assert curate(repo, "lock", "--check") == 1

@@ -22,7 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -45,9 +45,12 @@ from curate.catalog import (
 from curate.config import Config
 from curate.names import NormalizedName, normalize
 from curate.requests import Request
-from curate.resolve import Pin, Requirement
+from curate.resolve import Requirement
 from curate.targets import Target
-from curate.upstream import IndexFile
+
+if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never resolves or reads an index
+    from curate.resolve import Pin
+    from curate.upstream import IndexFile
 
 STATE_PATH = Path("catalog") / "lock.json"
 STATE_VERSION = 1

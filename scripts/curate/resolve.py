@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -160,6 +158,9 @@ def compile_requirements(
     upgrade_packages: Sequence[str] = (),
 ) -> list[Pin]:
     """Run uv once; return the pins, or raise ResolutionError carrying uv's explanation."""
+    import subprocess
+    import tempfile
+
     cmd = uv_command(
         uv=find_uv(env),
         python_version=python_version,

@@ -24,7 +24,7 @@ import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files
 from curate.checking import check_files, request_files
@@ -52,8 +52,10 @@ from curate.lock import (
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request
 from curate.resolve import Requirement, compile_requirements
+
+if TYPE_CHECKING:
+    from curate.upstream import IndexFile
 from curate.targets import Target
-from curate.upstream import IndexFile, many_project_files
 from curate.yamlio import atomic_write, write_if_changed
 
 
@@ -283,6 +285,8 @@ def lock(
     names: dict[NormalizedName, str] = {}
     for result in resolved.values():
         names.update(result.names)
+    for request in requests:  # a requested project is spelled as its request spells it
+        names.update({spec.normalized: spec.name for spec in request.packages})
     projects, missing = build_projects(
         config=config, needs=typed_needs, candidates=candidates, old=old, names=names
     )
@@ -326,7 +330,16 @@ def lock(
                 )
 
     # everything is computed: now write, the lock state last
-    texts = {f"{name}.yaml": project.dumps() for name, project in projects.items()}
+    # (a project equal to what its untouched file holds keeps its bytes: no need to render it again)
+    texts: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    for name, project in projects.items():
+        filename = f"{name}.yaml"
+        if not files_edited and old.get(name) == project and filename in state.files:
+            hashes[filename] = state.files[filename]
+            continue
+        texts[filename] = project.dumps()
+        hashes[filename] = lock_part_hash(texts[filename])
     new_state = LockState(
         config=config_fingerprint(config),
         requests={
@@ -338,13 +351,13 @@ def lock(
             )
             for r in requests
         },
-        files={name: lock_part_hash(text) for name, text in texts.items()},
+        files=hashes,
     )
     folder = root / PACKAGES_DIR
     written = [name for name, text in sorted(texts.items()) if write_if_changed(folder / name, text)]
     deleted = []
     for path in iter_project_files(root):
-        if path.name not in texts:
+        if path.name not in hashes:
             path.unlink()
             deleted.append(path.name)
     atomic_write(root / STATE_PATH, new_state.dumps())
@@ -456,6 +469,8 @@ def _candidates(
             )
         fetch[name] = url
     if fetch:
+        from curate.upstream import many_project_files
+
         _say(progress, f"reading {len(fetch)} project page(s) from the upstream index")
         pages = many_project_files(fetch)
         for key in wanted:
