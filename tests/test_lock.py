@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.catalog import Project, load_catalog, project_path
-from curate.lock import read_catalog
+from curate.catalog import Project, load_catalog, load_catalog_fast, project_path
 from curate.names import NormalizedName
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
@@ -54,7 +53,7 @@ def test_transitive_closure_per_target_then_stable(
     assert "    linux-x86_64 / Python 3.12: 6 package(s)" in err
 
     catalog = load_catalog(repo)
-    assert read_catalog(repo) == catalog  # the fast reader agrees with the careful one
+    assert load_catalog_fast(repo) == catalog  # the fast reader agrees with the careful one
     assert sorted(catalog) == ["certy", "fastmath", "httpish", "linuxonly", "newpy", "webapp", "wincolor"]
     # wincolor only where webapp's marker pulls it in: Windows
     (wincolor,) = catalog[NormalizedName("wincolor")].versions

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import re
 from collections import defaultdict
@@ -39,8 +38,6 @@ from curate.catalog import (
     Need,
     Project,
     VersionEntry,
-    iter_project_files,
-    load_catalog,
 )
 from curate.config import Config
 from curate.names import NormalizedName, normalize
@@ -478,59 +475,3 @@ def preferences_for(
             if name not in skip:
                 prefs[name] = max(versions, key=Version)
     return prefs
-
-
-# -- reading the catalog fast ----------------------------------------------------------------------------
-
-
-def _core_schema_loader() -> Any:
-    """libyaml's safe loader limited to the YAML 1.2 core schema (as our writer assumes), or None.
-
-    ``curate lock`` reads every package file on each run; libyaml is ~10x faster than the pure-Python
-    parser. YAML 1.1 extras (yes/no booleans, sexagesimal numbers, timestamps) are switched off so a
-    project named ``no`` or a version like ``1_0`` stays a string.
-    """
-    try:
-        yaml = importlib.import_module("yaml")
-        base = yaml.CSafeLoader
-    except (ImportError, AttributeError):
-        return None
-
-    class Loader(base):  # type: ignore[misc,valid-type]
-        pass
-
-    Loader.yaml_implicit_resolvers = {}
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(
-            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-        ),
-        list("-+0123456789."),
-    )
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-    )
-    return Loader
-
-
-def read_catalog(root: Path) -> dict[NormalizedName, Project]:
-    """Every project in ``catalog/packages`` (like :func:`curate.catalog.load_catalog`, faster)."""
-    loader = _core_schema_loader()
-    if loader is None:
-        return load_catalog(root)
-    yaml = importlib.import_module("yaml")
-    out: dict[NormalizedName, Project] = {}
-    for path in iter_project_files(root):
-        try:
-            data = yaml.load(path.read_bytes(), Loader=loader)
-            project = Project.from_dict(data)
-        except Exception:  # anything odd: let the careful loader report it with a position
-            return load_catalog(root)
-        if project.normalized != path.stem:
-            return load_catalog(root)
-        out[project.normalized] = project
-    return out

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files
+from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files, request_files
 from curate.config import CONFIG_PATH, Config, load_config
 from curate.errors import LockError, ResolutionError, ValidationError
@@ -45,7 +45,6 @@ from curate.lock import (
     needs_from_catalog,
     needs_from_pins,
     preferences_for,
-    read_catalog,
     request_fingerprint,
     requirements_for,
 )
@@ -249,7 +248,7 @@ def lock(
             continue
         to_resolve.append((request, why))
 
-    old = read_catalog(root)
+    old = load_catalog_fast(root)
 
     needs: dict[str, Mapping[VersionKey, Need]] = {}
     resolved: dict[str, Resolved] = {}
