@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from curate.catalog import Project, load_catalog, load_catalog_fast, project_path
+from curate.config import load_config
 from curate.names import NormalizedName
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
@@ -237,3 +238,20 @@ def test_sdist_allowed_marks_build_targets(tmp_path: Path, upstream: Upstream) -
     (version,) = load_catalog(root)[NormalizedName("oldsdist")].versions
     assert version.build_targets == ("linux-x86_64-py3.12", "windows-amd64-py3.12")
     assert [f.filename for f in version.files] == ["oldsdist-0.9.tar.gz"]
+
+
+def test_default_index_comes_from_uv_and_yanked_pins_are_marked(
+    tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No upstream configured: uv's default (here from UV_DEFAULT_INDEX) is used, and curate reads the
+    file lists from the index uv reports, without naming one itself."""
+    root = lock_repo(tmp_path / "repo", "")
+    assert load_config(root).index_url is None
+    monkeypatch.setenv("UV_DEFAULT_INDEX", upstream.index_url)
+    write_request(root, "pinned", [("httpish", "==1.2")])
+    assert curate(root, "lock") == 0
+    (version,) = load_catalog(root)[NormalizedName("httpish")].versions
+    assert version.yanked == "broken release"
+    assert [(f.filename, f.yanked, f.url) for f in version.files] == [
+        ("httpish-1.2-py3-none-any.whl", "broken release", upstream.file_url("httpish-1.2-py3-none-any.whl"))
+    ]
