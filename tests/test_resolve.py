@@ -100,3 +100,15 @@ def test_upstream_json_and_html_pages_agree(upstream: Upstream) -> None:
         assert j.url == upstream.file_url(j.filename)
     newpy = project_files(upstream.index_url, "newpy")  # type: ignore[arg-type]
     assert {f.requires_python for f in newpy} == {">=3.10", ">=3.12"}
+
+
+def test_html_only_upstream_gets_sizes_from_head(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    import curate.upstream
+
+    monkeypatch.setattr(curate.upstream, "ACCEPT", "text/html")
+    upstream.log.clear()
+    files = project_files(upstream.index_url, "fastmath")  # type: ignore[arg-type]
+    assert [(f.filename, f.size, f.upload_time) for f in files] == [
+        (u.filename, u.size, "") for u in sorted(upstream.files["fastmath"], key=lambda u: u.filename)
+    ]
+    assert ("HEAD", "/files/fastmath-1.5.tar.gz") in upstream.log

@@ -48,10 +48,10 @@ def project_url(index_url: str, name: str) -> str:
 
 
 def _open(
-    url: str, *, method: str = "GET", accept: str = ACCEPT
+    url: str, *, method: str = "GET", accept: str | None = None
 ) -> tuple[bytes, str, str, Mapping[str, str]]:
     req = urllib.request.Request(
-        url, method=method, headers={"Accept": accept, "User-Agent": f"curate/{__version__}"}
+        url, method=method, headers={"Accept": accept or ACCEPT, "User-Agent": f"curate/{__version__}"}
     )
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
