@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -389,8 +389,8 @@ def test_catalog_look_alikes_and_settled_projects(repo: Path, cache: Path) -> No
 
 
 class _FakeOsv(BaseHTTPRequestHandler):
-    records: list[dict[str, Any]] = []
-    queries: list[dict[str, Any]] = []
+    records: ClassVar[list[dict[str, Any]]] = []
+    queries: ClassVar[list[dict[str, Any]]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -65,7 +65,6 @@ from curate.fetch import format_missing, missing_files, wanted_files
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
-from curate.yamlio import atomic_write
 
 SCHEMA = 1  # bump when the checks change: every version is vetted again
 Decision = Literal["block", "warn", "waived"]
@@ -120,9 +119,7 @@ def check_file(
             meta = _check_wheel(path, problems)
             if meta is not None:
                 metadata_sha256 = hashlib.sha256(meta).hexdigest()
-                target = metadata_path(Path(cache), sha256)
-                if not target.exists() or target.read_bytes() != meta:
-                    atomic_write(target, meta)
+                _store_metadata(metadata_path(Path(cache), sha256), meta)
         else:
             name, ver = _sdist_name_version(filename)
             meta = _check_sdist(path, filename, problems)
@@ -143,6 +140,31 @@ def check_file(
         metadata_sha256=metadata_sha256,
         fields=fields,
     )
+
+
+def _store_metadata(target: Path, meta: bytes) -> None:
+    """Put the extracted METADATA in the cache: a temporary file renamed into place.
+
+    Unlike :func:`curate.yamlio.atomic_write` there is no fsync (it costs more than the rest of
+    vetting a small wheel): the file is reproducible from the cached wheel, and the catalog records
+    its sha256 (``metadata_sha256``), so a reader can tell a file cut short by a power failure.
+    """
+    try:
+        if target.read_bytes() == meta:
+            return
+    except OSError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(meta)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _wheel_name_version(filename: str) -> tuple[str, Version]:
@@ -344,12 +366,15 @@ def _twine_check(
     from twine import exceptions as twine_exceptions
     from twine.commands import check as twine_check
 
-    folder = scratch / sha256
-    folder.mkdir(parents=True, exist_ok=True)
-    link = folder / filename
-    if not link.exists():
-        with contextlib.suppress(FileExistsError):
-            os.symlink(path.resolve(), link)
+    link = scratch / filename
+    try:
+        os.symlink(path.resolve(), link)
+    except FileExistsError:
+        if link.resolve() != path.resolve():  # the same name for other bytes: a folder of its own
+            (scratch / sha256).mkdir(exist_ok=True)
+            link = scratch / sha256 / filename
+            with contextlib.suppress(FileExistsError):
+                os.symlink(path.resolve(), link)
     stream = twine_check._WarningStream()
     try:
         with warnings.catch_warnings():
@@ -658,9 +683,7 @@ def lookalikes_for(
     catalog (never vetted), or already carrying a look-alike finding (it stays until renamed or waived)."""
     if distance <= 0:
         return {}
-    popular_index = NameIndex(popular, distance)
-    catalog_index = NameIndex(projects, distance)
-    out: dict[NormalizedName, tuple[tuple[str, int, str], ...]] = {}
+    candidates = []
     for name, project in projects.items():
         if name in popular:
             continue
@@ -668,8 +691,14 @@ def lookalikes_for(
         flagged_before = any(
             f.get("kind") == "lookalike" for v in vetted_before for f in v.get("findings") or ()
         )
-        if vetted_before and not flagged_before:
-            continue
+        if not vetted_before or flagged_before:
+            candidates.append(name)
+    if not candidates:
+        return {}
+    popular_index = NameIndex(popular, distance)
+    catalog_index = NameIndex(projects, distance)
+    out: dict[NormalizedName, tuple[tuple[str, int, str], ...]] = {}
+    for name in sorted(candidates):
         near: dict[str, tuple[int, str]] = {}
         for other, d in popular_index.near(name):
             near[other] = (d, "popular")

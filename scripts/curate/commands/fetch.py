@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate.cache import cache_root
-from curate.catalog import load_catalog
+from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError, github_actions
 from curate.fetch import Progress, RetryPolicy, fetch_all, format_missing, missing_files, wanted_files
@@ -68,7 +68,7 @@ def fetch(
 ) -> int:
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
-    wanted = wanted_files(load_catalog(root).values())
+    wanted = wanted_files(load_catalog_fast(root).values())
     missing = missing_files(cache, wanted)
     if offline:
         if missing:

@@ -25,7 +25,7 @@ from pathlib import Path
 from curate.advisories import OSV_API_URL as _DEFAULT_OSV
 from curate.advisories import AdvisorySource, NoAdvisories, OsvApi, OsvDirectory
 from curate.cache import cache_root
-from curate.catalog import load_catalog, project_path
+from curate.catalog import load_catalog_fast, project_path
 from curate.config import Config, load_config
 from curate.errors import UsageError, display_path, github_actions
 from curate.vet import Blocker, VetReport, vet_catalog, waiver_snippet
@@ -94,7 +94,7 @@ def vet(
         raise UsageError("--jobs must be at least 1")
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
-    projects = load_catalog(root)
+    projects = load_catalog_fast(root)
     if today is None:
         today = dt.date.fromisoformat(env["CURATE_TODAY"]) if env.get("CURATE_TODAY") else dt.date.today()
     source = advisory_source(root, config, env, advisories_dir, list(projects))
