@@ -130,6 +130,13 @@ def main_(argv: list[str] | None = None) -> int:
             t, code = best_of(5, root, "lock", "--check")
             assert code == 0
             rows.append(("lock --check (whole process, best of 5)", t, "< 0.5 s"))
+            py = str(REPO / ".venv" / "bin" / "python")
+            runs = [
+                timed(subprocess.call, [py, "-c", "import curate.catalog, curate.config"]) for _ in range(5)
+            ]
+            rows.append(
+                ("baseline: python + importing the YAML and config readers", min(t for t, _ in runs), "")
+            )
     print(f"\n{args.requests} requests, {args.projects} projects upstream, {n_files} projects locked\n")
     print(f"| {'measurement':<64} | {'seconds':>8} | target  |")
     print(f"|{'-' * 66}|{'-' * 10}|---------|")

@@ -49,7 +49,7 @@ def test_transitive_closure_per_target_then_stable(
     )
     assert curate(repo, "lock") == 0
     err = capsys.readouterr().err
-    assert "requests/2026-11-21-web.yaml (new request): resolving for 4 target(s)" in err
+    assert "[1/1] requests/2026-11-21-web.yaml (new request): 4 target(s)" in err
     assert "    windows-amd64 / Python 3.12: 6 package(s)" in err
     assert "    linux-x86_64 / Python 3.12: 6 package(s)" in err
 

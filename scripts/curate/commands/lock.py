@@ -20,16 +20,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files, request_files
 from curate.config import CONFIG_PATH, Config, load_config
-from curate.errors import LockError, ResolutionError, ValidationError
+from curate.errors import CurateError, LockError, ResolutionError, ValidationError
 from curate.lock import (
     STATE_PATH,
     LockState,
@@ -56,6 +58,8 @@ if TYPE_CHECKING:
     from curate.upstream import IndexFile
 from curate.targets import Target
 from curate.yamlio import atomic_write, write_if_changed
+
+RESOLVE_WORKERS = 4  # concurrent uv runs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -256,20 +260,44 @@ def lock(
     for request in requests:
         if request.id not in again:
             needs[request.id] = needs_from_catalog(old, request.id)
-    for i, (request, why) in enumerate(to_resolve, 1):
-        targets = request.targets(config)
-        _say(
-            progress,
-            f"[{i}/{len(to_resolve)}] {request.path} ({why}): resolving for {len(targets)} target(s)",
-        )
-        result = _resolve(
-            request, config, env, state=state, old=old, upgrade=upgrade, upgrade_packages=sorted(upgrade_set)
-        )
-        resolved[request.id] = result
-        needs[request.id] = result.needs
-        for target in targets:
-            count = sum(1 for n in result.needs.values() if target.id in n.targets)
-            _say(progress, f"    {target.label}: {count} package(s)")
+    # requests resolve independently: a few uv runs at a time; progress is printed as each one ends
+    done = 0
+    errors: dict[str, CurateError] = {}
+
+    def work(item: tuple[Request, str]) -> tuple[Request, str, Resolved | CurateError]:
+        request, why = item
+        try:
+            result: Resolved | CurateError = _resolve(
+                request,
+                config,
+                env,
+                state=state,
+                old=old,
+                upgrade=upgrade,
+                upgrade_packages=sorted(upgrade_set),
+            )
+        except CurateError as exc:
+            result = exc
+        return request, why, result
+
+    workers = max(1, min(RESOLVE_WORKERS, len(to_resolve), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for request, why, result in pool.map(work, to_resolve):
+            done += 1
+            targets = request.targets(config)
+            lines = [f"[{done}/{len(to_resolve)}] {request.path} ({why}): {len(targets)} target(s)"]
+            if isinstance(result, CurateError):
+                errors[request.id] = result
+                lines.append("    failed")
+            else:
+                resolved[request.id] = result
+                needs[request.id] = result.needs
+                for target in targets:
+                    count = sum(1 for n in result.needs.values() if target.id in n.targets)
+                    lines.append(f"    {target.label}: {count} package(s)")
+            _say(progress, "\n".join(lines))
+    if errors:
+        raise errors[min(errors)]
 
     typed_needs = needs
     candidates = _candidates(
