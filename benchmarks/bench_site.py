@@ -30,11 +30,56 @@ sys.path.insert(0, str(REPO / "scripts"))
 from curate.config import load_config  # noqa: E402
 from curate.site import build_site  # noqa: E402
 
-WORDS = (
-    "fast simple async http client server data frame array numeric plot chart parser yaml json toml "
-    "crypto hash cache queue task worker test mock lint format type stub schema model config cli "
-    "terminal colour log trace metric graph tree table xml html template image audio video zip archive"
-).split()
+WORDS = [
+    "fast",
+    "simple",
+    "async",
+    "http",
+    "client",
+    "server",
+    "data",
+    "frame",
+    "array",
+    "numeric",
+    "plot",
+    "chart",
+    "parser",
+    "yaml",
+    "json",
+    "toml",
+    "crypto",
+    "hash",
+    "cache",
+    "queue",
+    "task",
+    "worker",
+    "test",
+    "mock",
+    "lint",
+    "format",
+    "type",
+    "stub",
+    "schema",
+    "model",
+    "config",
+    "cli",
+    "terminal",
+    "colour",
+    "log",
+    "trace",
+    "metric",
+    "graph",
+    "tree",
+    "table",
+    "xml",
+    "html",
+    "template",
+    "image",
+    "audio",
+    "video",
+    "zip",
+    "archive",
+]
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "MPL-2.0", "ISC", "")
 PY = ("3.11", "3.12")
 PLATFORMS = {
@@ -132,6 +177,9 @@ def make_catalog(root: Path, n: int) -> None:
     shutil.copy(REPO / "catalog" / "config.yaml", root / "catalog" / "config.yaml")
     shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
     shutil.copytree(REPO / "site", root / "site")
+    requesting = root / "site" / "guides" / "requesting.md"
+    if not requesting.exists():  # TODO: drop once the requesting guide (linked from importing.md) lands
+        requesting.write_text("# Request a package\n", "utf-8")
     names_by_request: dict[int, list[str]] = {}
     for i in range(n):
         name, text = project_yaml(i, n, rng)
@@ -198,9 +246,6 @@ def main() -> int:
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000, 10_000])
     parser.add_argument("--no-bare", action="store_true", help="skip the bare mkdocs-material build")
     args = parser.parse_args()
-    import logging
-
-    logging.getLogger("mkdocs").setLevel(logging.ERROR)
     rows = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-site-{n}-") as tmp:

@@ -53,7 +53,9 @@ def build_catalog_repo(base: Path) -> Path:
     """A catalog repository under ``base``/repo with this project's mkdocs.yml and site/."""
     with make_upstream(base / "up") as up:
         root = make_repo(base / "repo", index_url=up.index_url)
-        projects = write_catalog(root, up, {k: v for k, v in PICKS.items() if k != "linuxonly"}, request=REQUEST_ID)
+        projects = write_catalog(
+            root, up, {k: v for k, v in PICKS.items() if k != "linuxonly"}, request=REQUEST_ID
+        )
         projects.update(write_catalog(root, up, {"linuxonly": ["1.0"]}, request=OLDER_REQUEST_ID))
     shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
     shutil.copytree(REPO / "site", root / "site")
@@ -104,7 +106,10 @@ def build_catalog_repo(base: Path) -> Path:
                         "aliases": ["CVE-2026-0001"],
                         "fixed": ["1.3"],
                         "decision": "waived",
-                        "waiver": {"justification": "Only used against internal hosts", "expires": "2027-01-31"},
+                        "waiver": {
+                            "justification": "Only used against internal hosts",
+                            "expires": "2027-01-31",
+                        },
                     }
                 ],
             ),
@@ -114,7 +119,9 @@ def build_catalog_repo(base: Path) -> Path:
         "wincolor",
         lambda v: dataclasses.replace(
             v,
-            needed_by=(Need(request=REQUEST_ID, targets=v.targets, direct=False, via=(normalize("webapp"),)),),
+            needed_by=(
+                Need(request=REQUEST_ID, targets=v.targets, direct=False, via=(normalize("webapp"),)),
+            ),
             vetting=_vetting("Windows terminal colours", "MIT"),
         ),
     )

@@ -306,35 +306,43 @@ def _core_schema_loader() -> type[Any] | None:
     return loader
 
 
+def load_project_fast(path: Path) -> Project:
+    """``load_project`` through libyaml; a file that does not read cleanly goes through the strict reader."""
+    loader = _CORE_LOADER
+    if loader is not None:
+        import yaml
+
+        try:
+            data = yaml.load(path.read_bytes(), Loader=loader)
+            project = Project.from_dict(data)
+            if normalize(project.name) == path.stem:
+                return project
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OSError):
+            pass
+    return load_project(path)
+
+
+def load_projects_fast(paths: Iterable[Path]) -> tuple[list[Project], list[Problem]]:
+    projects: list[Project] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            projects.append(load_project_fast(path))
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    return projects, problems
+
+
 def load_catalog_fast(root: Path) -> dict[NormalizedName, Project]:
-    """``load_catalog`` for bulk readers, through libyaml: about 25x faster on files `curate lock` wrote.
+    """``load_catalog`` for bulk readers, through libyaml: several times faster on files `curate lock` wrote.
 
     A file that does not read cleanly this way goes through the strict reader, so its problems are
     reported exactly as ``load_catalog`` reports them.
     """
-    loader = _core_schema_loader()
-    if loader is None:  # pragma: no cover
-        return load_catalog(root)
-    import yaml
-
-    out: dict[NormalizedName, Project] = {}
-    problems: list[Problem] = []
-    for path in iter_project_files(root):
-        project: Project | None = None
-        try:
-            data = yaml.load(path.read_bytes(), Loader=loader)  # noqa: S506 - a safe loader
-            candidate = Project.from_dict(data)
-            if normalize(candidate.name) == path.stem:
-                project = candidate
-        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OSError):
-            project = None
-        if project is None:
-            try:
-                project = load_project(path)
-            except ValidationError as exc:
-                problems.extend(exc.problems)
-                continue
-        out[project.normalized] = project
+    projects, problems = load_projects_fast(iter_project_files(root))
     if problems:
         raise ValidationError(problems)
-    return out
+    return {p.normalized: p for p in projects}
+
+
+_CORE_LOADER = _core_schema_loader()

@@ -16,7 +16,9 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,8 +49,10 @@ Use `{{ simple_url }}` as your package index.
 """
 
 
-class CuratePluginConfig(MkConfig):
-    root = config_options.Optional(config_options.Type(str))  # the catalog repository; default: mkdocs.yml's folder
+class CuratePluginConfig(MkConfig):  # type: ignore[no-untyped-call]
+    root = config_options.Optional(
+        config_options.Type(str)
+    )  # the catalog repository; default: mkdocs.yml's folder
     optional = config_options.ListOfItems(config_options.Type(str), default=[])
 
 
@@ -56,7 +60,7 @@ def _slot(name: str) -> str:
     return SLOT.format(name=name)
 
 
-class CuratePlugin(BasePlugin[CuratePluginConfig]):
+class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-call]
     supports_multiple_instances = False
 
     def __init__(self) -> None:
@@ -86,7 +90,9 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):
         generated = dict(site.GENERATED_PAGES)
         for src, title in generated.items():
             if files.get_file_from_path(src) is not None:
-                raise PluginError(f"curate: {src} is generated from the catalog; remove it from {config.docs_dir}")
+                raise PluginError(
+                    f"curate: {src} is generated from the catalog; remove it from {config.docs_dir}"
+                )
             files.append(File.generated(config, src, content=self._page_markdown(src, title)))
         files.append(
             File.generated(
@@ -109,7 +115,9 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):
 
     # -- pages ---------------------------------------------------------------------------------
 
-    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
+    def on_page_markdown(
+        self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files
+    ) -> str | None:
         assert self.curate_config is not None
         values = {
             "base_url": self.curate_config.base_url,
@@ -125,11 +133,11 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):
             return html
         assert self.renderer is not None
         renderer = self.renderer
-        fills = {
+        fills: dict[str, Callable[[], str]] = {
             "stats": renderer.home_stats,
             "packages-index": renderer.packages_list,
             "requests": renderer.requests_page,
-            **{f"os-{o}": (lambda o=o: renderer.os_page(o)) for o in OS_NAMES},
+            **{f"os-{o}": functools.partial(renderer.os_page, o) for o in OS_NAMES},
         }
         for name, fill in fills.items():
             marker = _slot(name)
@@ -140,7 +148,8 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):
     # -- after mkdocs --------------------------------------------------------------------------
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        assert self.data is not None and self.renderer is not None
+        assert self.data is not None
+        assert self.renderer is not None
         site_dir = Path(config.site_dir)
         site.write_json(self.data, site_dir)
         urls = site.write_package_pages(self.data, self.renderer, site_dir)

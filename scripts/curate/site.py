@@ -33,12 +33,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 
-from curate.catalog import FileEntry, Project, VersionEntry, load_catalog_fast
+from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.checking import request_files
 from curate.config import Config
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
-from curate.names import NormalizedName, normalize
+from curate.names import NormalizedName
 from curate.requests import Request, read_request
 from curate.targets import OS_LABELS, OS_NAMES, Target
 
@@ -46,6 +47,7 @@ TEMPLATES = Path(__file__).parent / "templates" / "site"
 SHELL_DIR = "packages/_shell"  # '_' never occurs in a normalized name
 SHELL_TITLE = "CURATE-SHELL-TITLE"
 SHELL_SLOT = '<div class="curate-shell-slot"></div>'
+OS_BIT: dict[str, int] = {o: 1 << i for i, o in enumerate(OS_NAMES)}  # packages/index.json
 SUMMARY_MAX = 160  # characters of a summary carried in packages/index.json
 
 # Pages the plugin generates (src path -> title); the nav in mkdocs.yml names them.
@@ -82,7 +84,7 @@ class SiteData:
 
 def collect(root: Path, config: Config) -> SiteData:
     """Read the catalog and every request under ``root``; raise ValidationError on bad input."""
-    projects = load_catalog_fast(root)
+    projects = load_projects(list(iter_project_files(root)))
     requests: dict[str, Request] = {}
     problems: list[Problem] = []
     for path in request_files(root):
@@ -105,6 +107,61 @@ def collect(root: Path, config: Config) -> SiteData:
         last_changed=last_changed(root, requests.values()),
         targets={t.id: t for t in config.all_targets()},
     )
+
+
+# -- parallelism: 10,000 projects are parsed and rendered on every core ------------------------------
+
+PARALLEL_MIN = 300  # projects; below this, one process is faster than starting workers
+
+
+def workers(n_items: int) -> int:
+    """How many processes to use: forked workers only when it is safe (no other threads) and pays off."""
+    import multiprocessing
+    import threading
+
+    cpus = os.cpu_count() or 1
+    if (
+        n_items < PARALLEL_MIN
+        or cpus < 2
+        or threading.active_count() > 1  # forking a threaded process can deadlock
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return 1
+    return cpus
+
+
+def _chunks(items: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    size = max(1, -(-len(items) // n))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_TASK: list[Any] = []  # the function forked workers run; inherited, never pickled
+
+
+def _run_task(chunk: Sequence[Any]) -> Any:
+    return _TASK[0](chunk)
+
+
+def _map(fn: Any, chunks: list[Sequence[Any]], jobs: int) -> list[Any]:
+    """``[fn(c) for c in chunks]``, in ``jobs`` forked processes when more than one."""
+    if jobs <= 1:
+        return [fn(c) for c in chunks]
+    import multiprocessing
+
+    _TASK[:] = [fn]
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_run_task, chunks)
+    finally:
+        _TASK.clear()
+
+
+def load_projects(paths: Sequence[Path]) -> dict[NormalizedName, Project]:
+    # One process: parsing in workers costs as much again in pickling the projects back (measured).
+    projects, problems = load_projects_fast(paths)
+    if problems:
+        raise ValidationError(problems)
+    return {p.normalized: p for p in projects}
 
 
 def last_changed(root: Path, requests: Iterable[Request]) -> str:
@@ -191,7 +248,7 @@ def packages_index(data: SiteData) -> dict[str, Any]:
         mask = 0
         for version in project.versions:
             for o in os_of_version(data, version):
-                mask |= 1 << OS_NAMES.index(o)  # type: ignore[arg-type]
+                mask |= OS_BIT[o]
         summary = str(vet.get("summary") or "")
         if len(summary) > SUMMARY_MAX:
             summary = summary[: SUMMARY_MAX - 1] + "…"
@@ -217,7 +274,9 @@ def os_index(data: SiteData, os_name: str) -> dict[str, Any]:
     """Every project and version installable on one OS: ``rows`` are ``[name, [versions, newest first]]``."""
     rows = []
     for project in data.projects.values():
-        versions = [v.version for v in reversed(project.sorted_versions()) if os_name in os_of_version(data, v)]
+        versions = [
+            v.version for v in reversed(project.sorted_versions()) if os_name in os_of_version(data, v)
+        ]
         if versions:
             rows.append([project.name, versions])
     return {"version": 1, "os": os_name, "fields": ["name", "versions"], "rows": rows}
@@ -316,6 +375,13 @@ def _spans(cols: Sequence[Column], key: str) -> list[tuple[str, int]]:
     return out
 
 
+_CELL = {
+    "y": '<td class="curate-y">✓</td>',
+    "s": '<td class="curate-s">src</td>',
+    "n": '<td class="curate-n">–</td>',
+}
+
+
 def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     """Everything one project page shows, as plain data for templates/site/package.html."""
     versions = list(reversed(project.sorted_versions()))
@@ -326,8 +392,8 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     for v in versions:
         wheel = {t for f in v.files for t in f.targets}
         build = set(v.build_targets)
-        cells = [("y" if c.target in wheel else "s" if c.target in build else "n") for c in cols]
-        rows.append({"version": v.version, "yanked": v.yanked, "cells": cells})
+        cells = "".join(_CELL["y" if c.target in wheel else "s" if c.target in build else "n"] for c in cols)
+        rows.append({"version": v.version, "yanked": v.yanked, "cells": Markup(cells)})
     by_request: dict[str, dict[str, Any]] = {}
     for v in versions:
         for need in v.needed_by:
@@ -363,7 +429,8 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         "cols": cols,
         "os_spans": _spans(cols, "os"),
         "platform_spans": [
-            (name, n, next(c.arch for c in cols if c.platform == name)) for name, n in _spans(cols, "platform")
+            (name, n, next(c.arch for c in cols if c.platform == name))
+            for name, n in _spans(cols, "platform")
         ],
         "rows": rows,
         "versions": [
@@ -449,20 +516,37 @@ def write_package_pages(data: SiteData, renderer: Renderer, site_dir: Path) -> l
     if shell.count(SHELL_SLOT) != 1:
         raise BuildError(f"the package page shell {shell_path} lost its slot; is the theme overriding it?")
     before, after = shell.split(SHELL_SLOT)
-    shell_url = SHELL_DIR.split("/")[-1] + "/"
-    urls = []
-    for norm, project in data.projects.items():
-        title = jinja2.utils.markupsafe.escape(project.name)
-        head = before.replace(SHELL_TITLE, str(title)).replace(shell_url, f"{norm}/")
-        tail = after.replace(SHELL_TITLE, str(title))
-        out = site_dir / "packages" / norm
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "index.html").write_text(head + renderer.package(project) + tail, "utf-8")
-        urls.append(f"packages/{norm}/")
+    names = list(data.projects)
+    jobs = workers(len(names))
+    job = _PageJob(data=data, renderer=renderer, site_dir=site_dir, before=before, after=after)
+    urls = [u for chunk in _map(job.run, _chunks(names, jobs * 4), jobs) for u in chunk]
     for leftover in (shell_path.parent / f for f in os.listdir(shell_path.parent)):
         leftover.unlink()
     shell_path.parent.rmdir()
     return urls
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PageJob:
+    data: SiteData
+    renderer: Renderer
+    site_dir: Path
+    before: str
+    after: str
+
+    def run(self, names: Sequence[NormalizedName]) -> list[str]:
+        shell_url = SHELL_DIR.split("/")[-1] + "/"
+        urls = []
+        for norm in names:
+            project = self.data.projects[norm]
+            title = str(escape(project.name))
+            head = self.before.replace(SHELL_TITLE, title).replace(shell_url, f"{norm}/")
+            tail = self.after.replace(SHELL_TITLE, title)
+            out = self.site_dir / "packages" / norm
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "index.html").write_text(head + self.renderer.package(project) + tail, "utf-8")
+            urls.append(f"packages/{norm}/")
+        return urls
 
 
 def write_json(data: SiteData, site_dir: Path) -> None:
@@ -479,10 +563,10 @@ def rewrite_sitemap(site_dir: Path, site_url: str, package_urls: Sequence[str]) 
     if not path.exists():
         return
     text = path.read_text("utf-8")
+    text = re.sub(r"\s*<lastmod>[^<]*</lastmod>", "", text)  # the build date: not from the data
     text = re.sub(r"\s*<url>\s*<loc>[^<]*" + re.escape(SHELL_DIR) + r"/</loc>.*?</url>", "", text, flags=re.S)
     entries = "".join(
-        f"\n    <url>\n         <loc>{jinja2.utils.markupsafe.escape(site_url + u)}</loc>\n    </url>"
-        for u in package_urls
+        f"\n    <url>\n         <loc>{escape(site_url + u)}</loc>\n    </url>" for u in package_urls
     )
     text = text.replace("</urlset>", entries.lstrip("\n") + "\n</urlset>" if entries else "</urlset>")
     path.write_text(text, "utf-8")
@@ -543,8 +627,9 @@ def build_site(root: Path, config: Config, out_dir: Path) -> None:
             )
         mk_logger = logging.getLogger("mkdocs")
         level = mk_logger.level
-        if level == logging.NOTSET:
-            mk_logger.setLevel(logging.WARNING)  # mkdocs' own INFO lines only when the caller asks
+        if level == logging.NOTSET or level > logging.WARNING:
+            # mkdocs' own INFO lines only when the caller asks; warnings always (strict counts them)
+            mk_logger.setLevel(logging.WARNING)
         warnings = _Collect()
         mk_logger.addHandler(warnings)
         try:
@@ -578,4 +663,3 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
-

@@ -1,0 +1,232 @@
+"""The catalog site: generated pages, escaping, air-gapped output, linear structure, strict mkdocs builds."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curate.config import load_config
+from curate.errors import BuildError
+from curate.mkdocs_plugin import _prune_nav
+from curate.site import build_site, filesize, safe_url
+from tests.catalogs import make_repo
+from tests.conftest import REPO
+from tests.sitecatalog import REQUEST_ID, XSS_FLAG, build_catalog_repo
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("site")
+    root = build_catalog_repo(base)
+    out = base / "public"
+    build_site(root, load_config(root), out)
+    return root, out
+
+
+def _html(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): p.read_text("utf-8") for p in out.rglob("*.html")}
+
+
+def test_generated_pages_exist(built: tuple[Path, Path]) -> None:
+    _, out = built
+    for page in (
+        "index.html",
+        "packages/index.html",
+        "packages/index.json",
+        "os/linux/index.html",
+        "os/windows/index.html",
+        "os/macos/index.html",
+        "os/windows.json",
+        "requests/index.html",
+        "packages/webapp/index.html",
+        "packages/wincolor/index.html",
+        "guides/configure-clients/index.html",
+        "guides/proxies/index.html",
+        "guides/troubleshooting/index.html",
+        "guides/reviewing/index.html",
+        "assets/curate.js",
+    ):
+        assert (out / page).is_file(), page
+    assert not (out / "packages" / "_shell").exists()
+
+
+def test_no_page_carries_the_list_of_all_projects(built: tuple[Path, Path]) -> None:
+    _, out = built
+    for rel, text in _html(out).items():
+        if rel.startswith("packages/") and rel != "packages/index.html":
+            continue
+        # the navigation lists no package page; list pages load JSON instead
+        assert 'href="packages/maconly/"' not in text, rel
+        assert "../maconly/" not in text, rel
+    index = json.loads((out / "packages" / "index.json").read_text("utf-8"))
+    assert index["fields"] == ["name", "latest", "summary", "license", "os", "status"]
+    rows = {r[0]: r for r in index["rows"]}
+    assert rows["wincolor"][4] == 0b010
+    assert rows["linuxonly"][4] == 0b001
+    assert rows["webapp"][1:4] == ["2.0", "A web framework <b>not bold</b>", "MIT"]
+    windows = {r[0] for r in json.loads((out / "os" / "windows.json").read_text("utf-8"))["rows"]}
+    assert "wincolor" in windows
+    assert "linuxonly" not in windows
+
+
+def test_package_page(built: tuple[Path, Path]) -> None:
+    _, out = built
+    page = (out / "packages" / "httpish" / "index.html").read_text("utf-8")
+    assert "<title>httpish - Example Corp Python catalog</title>" in page
+    assert 'rel="canonical" href="http://127.0.0.1:8000/packages/httpish/"' in page
+    assert "pip install --index-url http://127.0.0.1:8000/simple/ httpish" in page
+    assert 'as a dependency of <a href="../webapp/">webapp</a>' in page
+    assert '<a href="../certy/">certy</a>' in page  # dependency
+    assert "GHSA-xxxx-yyyy-zzzz" in page
+    assert "Waived</strong> until 2027-01-31: Only used against internal hosts" in page
+    certy = (out / "packages" / "certy" / "index.html").read_text("utf-8")
+    assert '<a href="../httpish/">httpish</a>' in certy  # dependent
+    newpy = (out / "packages" / "newpy" / "index.html").read_text("utf-8")
+    assert "not vetted yet" in newpy
+
+
+def test_text_from_requests_and_metadata_is_escaped(built: tuple[Path, Path]) -> None:
+    _, out = built
+    for rel, text in _html(out).items():
+        assert f"window.{XSS_FLAG} = 1</script>" not in text, rel
+        assert "onerror=" not in text.replace("onerror=&#34;", "").replace("onerror=&quot;", ""), rel
+        assert "<b>not bold</b>" not in text, rel
+        assert 'href="javascript:' not in text, rel
+    requests = (out / "requests" / "index.html").read_text("utf-8")
+    assert f"&lt;script&gt;window.{XSS_FLAG} = 1&lt;/script&gt;" in requests
+    assert "**not bold**" in requests  # not read as Markdown either
+    assert "Web tools for the &lt;i&gt;platform&lt;/i&gt; team" in requests
+    assert requests.index(f'id="{REQUEST_ID}"') < requests.index('id="2026-02-01-linux-batch"')
+
+
+def test_placeholders_are_filled(built: tuple[Path, Path]) -> None:
+    _, out = built
+    for rel, text in _html(out).items():
+        assert "{{ simple_url }}" not in text, rel
+        assert "{{ base_url }}" not in text, rel
+        assert "curate-slot" not in text, rel
+    clients = (out / "guides" / "configure-clients" / "index.html").read_text("utf-8")
+    text = re.sub(r"<[^>]+>", "", clients)  # code is highlighted: tags between the words
+    assert "pip install --index-url http://127.0.0.1:8000/simple/ PACKAGE" in text
+    home = (out / "index.html").read_text("utf-8")
+    assert "The catalog holds <strong>8</strong> projects" in home
+    assert "Last changed <strong>2026-03-04</strong>" in home  # no git here: the newest request
+
+
+ATTR_URL = re.compile(r"""(?:src|srcset|data|poster|action)\s*=\s*["']?\s*(https?:)?//""", re.I)
+LINK_TAG = re.compile(r"<link\b[^>]*>", re.I)
+CSS_URL = re.compile(r"""(?:@import\s*(?:url\()?|url\()\s*["']?\s*(https?:)?//""", re.I)
+
+
+def test_air_gapped_no_resources_from_other_hosts(built: tuple[Path, Path]) -> None:
+    _, out = built
+    bad = []
+    for path in out.rglob("*"):
+        if path.suffix not in (".html", ".css", ".js"):
+            continue
+        text = path.read_text("utf-8", errors="replace")
+        rel = str(path.relative_to(out))
+        if path.suffix == ".html":
+            bad += [f"{rel}: {m[0]}" for m in ATTR_URL.finditer(text)]
+            for tag in LINK_TAG.findall(text):
+                if re.search(r"""href\s*=\s*["']?(https?:)?//""", tag) and "canonical" not in tag:
+                    bad.append(f"{rel}: {tag}")
+            bad += [f"{rel}: {m[0]}" for m in CSS_URL.finditer(text)]
+        elif path.suffix == ".css":
+            bad += [f"{rel}: {m[0]}" for m in CSS_URL.finditer(text)]
+    assert bad == []
+    assert not list(out.rglob("*.woff*"))
+
+
+def test_sitemap_lists_package_pages_not_the_shell(built: tuple[Path, Path]) -> None:
+    _, out = built
+    sitemap = (out / "sitemap.xml").read_text("utf-8")
+    assert "http://127.0.0.1:8000/packages/wincolor/" in sitemap
+    assert "_shell" not in sitemap
+    search = (out / "search" / "search_index.json").read_text("utf-8")
+    assert "packages/wincolor/" not in search
+
+
+def test_build_is_deterministic(built: tuple[Path, Path], tmp_path: Path) -> None:
+    root, out = built
+    again = tmp_path / "again"
+    build_site(root, load_config(root), again)
+    first = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    second = {str(p.relative_to(again)): p.read_bytes() for p in again.rglob("*") if p.is_file()}
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_repository_without_mkdocs_yml(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    build_site(root, load_config(root), tmp_path / "out")
+    assert "Python catalog" in (tmp_path / "out" / "index.html").read_text("utf-8")
+    assert (tmp_path / "out" / "packages" / "index.json").is_file()
+
+
+def test_generated_page_collision_is_an_error(built: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = built
+    copy = tmp_path / "repo"
+    shutil.copytree(root, copy)
+    (copy / "site" / "requests.md").write_text("# mine\n", "utf-8")
+    with pytest.raises(BuildError, match=r"requests\.md is generated from the catalog"):
+        build_site(copy, load_config(copy), tmp_path / "out")
+
+
+def test_mkdocs_build_strict_of_this_repository(tmp_path: Path) -> None:
+    if not (REPO / "site" / "guides" / "requesting.md").exists():
+        pytest.skip("site/guides/requesting.md (linked from importing.md) is not written yet")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "out")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "packages" / "index.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.org/x", "https://example.org/x"),
+        ("http://example.org", "http://example.org"),
+        ("javascript:alert(1)", ""),
+        ("JaVaScRiPt:alert(1)", ""),
+        ("data:text/html,<script>", ""),
+        ("//example.org", ""),
+        ("/relative", ""),
+        ("", ""),
+        (None, ""),
+        ("https://[::1", ""),
+    ],
+)
+def test_safe_url(url: object, expected: str) -> None:
+    assert safe_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (64928, "64.9 kB"), (5_300_000, "5.3 MB")]
+)
+def test_filesize(n: int, text: str) -> None:
+    assert filesize(n) == text
+
+
+def test_prune_nav_drops_missing_pages_and_empty_sections() -> None:
+    nav = [
+        {"Home": "index.md"},
+        {"Guides": [{"A": "guides/a.md"}, {"B": "guides/b.md"}]},
+        {"Reference": [{"C": "reference/c.md"}]},
+    ]
+    missing = {"guides/b.md", "reference/c.md"}
+    assert _prune_nav(nav, lambda page: page in missing) == [
+        {"Home": "index.md"},
+        {"Guides": [{"A": "guides/a.md"}]},
+    ]
