@@ -417,7 +417,11 @@ class Context:
 
 
 def sdist_only_targets(version: VersionEntry) -> list[str]:
-    """Targets of the version that no wheel serves (an sdist must be built there)."""
+    """Targets of the version that no wheel serves (an sdist must be built there).
+
+    ``curate lock`` records them in ``build_targets``; for a catalog written otherwise they are
+    worked out from the files' targets. Vetting reports them and never rewrites the lock's fields.
+    """
     if version.build_targets:
         return sorted(version.build_targets)
     wheel_targets = {t for f in version.files if f.is_wheel for t in f.targets}
@@ -774,8 +778,7 @@ def vet_catalog(
                 },
                 "inputs": digest,
             }
-            build = tuple(sdist_only_targets(version))
-            version = dataclasses.replace(version, vetting=vetting, build_targets=build)
+            version = dataclasses.replace(version, vetting=vetting)  # the lock's fields stay as they are
             vetted += 1
         recorded = str(version.vetting.get("status", "pass"))
         counts[recorded] = counts.get(recorded, 0) + 1
