@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from curate.errors import Problem
@@ -124,8 +124,25 @@ def loads(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
 
 def _scan_events(text: str, display: str) -> list[Problem]:
     problems: list[Problem] = []
+    depth = 0
     try:
         for event in _LOADER.parse(io.StringIO(text)):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:  # stop here: the parser slows down quadratically with depth
+                    mark = event.start_mark
+                    problems.append(
+                        Problem(
+                            path=display,
+                            line=mark.line + 1,
+                            col=mark.column + 1,
+                            message=f"nesting deeper than {MAX_DEPTH} levels",
+                            hint="a request is a mapping of lists of mappings; this is not one",
+                        )
+                    )
+                    break
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
             if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
                 mark = event.start_mark
                 what = "alias" if isinstance(event, AliasEvent) else "anchor"
