@@ -1,0 +1,335 @@
+"""curate new: flags or prompts in, a valid hand-written-looking request out, never an overwrite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from curate import cli
+from curate.checking import check_files
+from curate.commands import new
+from curate.errors import CurateError, UsageError, ValidationError
+from tests.conftest import REPO
+
+JUST = "The finance team reads Excel exports with pandas every day."
+TODAY = dt.date.today().isoformat()
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "config.yaml").write_text((REPO / "catalog" / "config.yaml").read_text("utf-8"))
+    (tmp_path / "requests").mkdir()
+    (tmp_path / "scripts" / "curate" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return tmp_path
+
+
+def test_from_flags(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["new", "--package", "pandas>=2.2", "-p", "numpy", "-p", "uvicorn[standard] ~=0.30", "--title"]
+    argv += ["Pandas for the finance team", "--justification", JUST, "--requested-by", "fin@example.com"]
+    argv += ["--platform", "linux,macos", "--python", "3.12", "--compliance", "soc2", "--compliance", "pii"]
+    assert cli.main(argv) == 0
+    path = root / "requests" / f"{TODAY}-pandas-for-the-finance-team.yaml"
+    assert capsys.readouterr().out == (
+        f"wrote requests/{path.name}; check it with: curate check requests/{path.name}\n"
+    )
+    assert path.read_text("utf-8") == (
+        "# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\n"
+        "title: Pandas for the finance team\n"
+        "requested_by: fin@example.com\n"
+        f"justification: {JUST}\n"
+        "platforms:\n"
+        "  - linux\n"
+        "  - macos\n"
+        "python:\n"
+        '  - "3.12"\n'
+        "compliance:\n"
+        "  - soc2\n"
+        "  - pii\n"
+        "packages:\n"
+        "  - name: pandas\n"
+        '    version: ">=2.2"\n'
+        "  - name: numpy\n"
+        "  - name: uvicorn[standard]\n"
+        '    version: "~=0.30"\n'
+    )
+    assert check_files(root, [path]).problems == []
+    assert cli.main(["check", f"requests/{path.name}"]) == 0
+
+
+def test_defaults_from_config_and_git(root: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "config", "user.email", "me@example.com"], check=True)
+    path = new.new_request(
+        root=root, packages=["httpx"], title="HTTP client", justification=JUST, slug="http", date="2026-11-21"
+    )
+    assert path == root / "requests" / "2026-11-21-http.yaml"
+    text = path.read_text("utf-8")
+    assert "requested_by: me@example.com\n" in text
+    assert 'platforms:\n  - linux\n  - windows\npython:\n  - "3.11"\n  - "3.12"\n' in text
+    assert "compliance" not in text
+
+
+def test_never_overwrites(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = root / "requests" / "2026-11-21-http.yaml"
+    path.write_text("mine\n")
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, "--slug", "http", "--date", "2026-11-21"]) == 1
+    assert capsys.readouterr().err == (
+        "error: requests/2026-11-21-http.yaml already exists; curate new never overwrites (use --slug or -o)\n"
+    )
+    assert path.read_text() == "mine\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["2026-11-21-http.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("--title", "error: --title is required (stdin is not a terminal, so curate new cannot ask)\n"),
+        (
+            "--justification",
+            "error: --justification is required (stdin is not a terminal, so curate new cannot ask)\n",
+        ),
+        (
+            "--requested-by",
+            "error: --requested-by is required (stdin is not a terminal, so curate new cannot ask)\n",
+        ),
+        ("--package", "error: --package is required at least once, e.g. --package 'pandas>=2.2'\n"),
+    ],
+)
+def test_missing_values_without_terminal(
+    root: Path, capsys: pytest.CaptureFixture[str], missing: str, message: str
+) -> None:
+    flags = {
+        "--title": "HTTP",
+        "--justification": JUST,
+        "--requested-by": "a@example.com",
+        "--package": "httpx",
+    }
+    del flags[missing]
+    argv = ["new", *(x for kv in flags.items() for x in kv)]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == message
+    assert list((root / "requests").iterdir()) == []
+
+
+def test_refuses_an_invalid_request(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["new", "-p", "cv2", "-p", "numpy 1.2.3", "-p", "flask; python_version<'3.12'", "--title", "x"]
+    argv += [
+        "--justification",
+        "tbd",
+        "--requested-by",
+        "a@example.com",
+        "--platform",
+        "win",
+        "--date",
+        "2026-11-21",
+    ]
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == (
+        "not writing requests/2026-11-21-x.yaml: the request would not pass curate check\n"
+        "requests/2026-11-21-x.yaml:4:1: justification 'tbd' is a placeholder\n"
+        "    hint: say what the packages are for and why the catalog should carry them\n"
+        "requests/2026-11-21-x.yaml:6:5: unknown platform 'win'\n"
+        "    hint: did you mean 'windows'?\n"
+        "requests/2026-11-21-x.yaml:11:5: 'cv2' is the import name; the distribution is 'opencv-python'\n"
+        "    hint: write name: opencv-python\n"
+        "requests/2026-11-21-x.yaml:13:5: '1.2.3' is a bare version, not a specifier\n"
+        "    hint: write '==1.2.3' to pin it, or '>=1.2.3' for a minimum\n"
+        "requests/2026-11-21-x.yaml:15:5: environment markers are not allowed: '; python_version<'3.12''\n"
+        "    hint: OS and Python belong in 'platforms' and 'python'\n"
+        "5 problem(s) found\n"
+    )
+    assert list((root / "requests").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("Bad_Slug", "error: --slug 'Bad_Slug' must match [a-z0-9-]+ (lower-case letters, digits and '-')\n"),
+        ("", "error: --slug '' must match [a-z0-9-]+ (lower-case letters, digits and '-')\n"),
+    ],
+)
+def test_bad_slug(root: Path, capsys: pytest.CaptureFixture[str], slug: str, message: str) -> None:
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, "--slug", slug]) == 2
+    assert capsys.readouterr().err == message
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Pandas for the finance team", "pandas-for-the-finance-team"),
+        ("  ML: PyTorch + CUDA (GPU boxes)!", "ml-pytorch-cuda-gpu-boxes"),
+        (
+            "A very long title that keeps going well beyond forty characters",
+            "a-very-long-title-that-keeps-going-well",
+        ),
+        ("Ünïcode only", "n-code-only"),
+    ],
+)
+def test_slugify(title: str, slug: str) -> None:
+    assert new.slugify(title) == slug
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pandas>=2.2", ("pandas", ">=2.2")),
+        ("pandas", ("pandas", "")),
+        (" pandas >= 2.2 , < 3 ", ("pandas", ">= 2.2 , < 3")),
+        ("uvicorn[standard]~=0.30", ("uvicorn[standard]", "~=0.30")),
+        ("uvicorn [standard] ==1.*", ("uvicorn[standard]", "==1.*")),
+        ("numpy 1.2.3", ("numpy", "1.2.3")),
+    ],
+)
+def test_split_package(text: str, expected: tuple[str, str]) -> None:
+    assert new.split_package(text) == expected
+
+
+def test_output_path_and_schema_line(root: Path) -> None:
+    out = root / "elsewhere" / "deep" / "2026-11-21-x.yaml"
+    path = new.new_request(
+        root=root,
+        packages=["httpx"],
+        title="HTTP",
+        justification=JUST,
+        requested_by="a@example.com",
+        output=out,
+    )
+    assert path == out
+    assert path.read_text().splitlines()[0] == (
+        "# yaml-language-server: $schema=../../scripts/curate/data/request.schema.json"
+    )
+
+
+def test_output_must_still_be_a_request_name(root: Path) -> None:
+    with pytest.raises(ValidationError) as info:
+        new.new_request(
+            root=root,
+            packages=["httpx"],
+            title="HTTP",
+            justification=JUST,
+            requested_by="a@example.com",
+            output=root / "requests" / "notes.yaml",
+        )
+    assert [p.message for p in info.value.problems] == ["file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml"]
+
+
+def test_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new.new_request(
+        root=root,
+        packages=["httpx>=0.27"],
+        title="HTTP",
+        justification=JUST,
+        requested_by="a@example.com",
+        output=Path("-"),
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\ntitle: HTTP\n"
+    )
+    assert list((root / "requests").iterdir()) == []
+
+
+def test_multiline_justification_is_a_literal_block(root: Path) -> None:
+    path = new.new_request(
+        root=root,
+        packages=["httpx"],
+        title="HTTP",
+        justification="First line of the reason.\nSecond line: who uses it.",
+        requested_by="a@example.com",
+        date="2026-11-21",
+    )
+    assert "justification: |\n  First line of the reason.\n  Second line: who uses it.\n" in path.read_text()
+    assert check_files(root, [path]).problems == []
+
+
+def test_prompts_for_what_is_missing(root: Path) -> None:
+    answers = iter(
+        [
+            "ML stack",  # title
+            "ml@example.com",  # requested by
+            "",  # justification: empty is asked again
+            JUST,
+            "torch>=2.4",  # packages
+            "numpy",
+            "",
+            "linux",  # platforms
+            "",  # python: take the default
+        ]
+    )
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    path = new.new_request(
+        root=root, packages=[], title=None, justification=None, requested_by=None, ask=ask, date="2026-11-21"
+    )
+    assert prompts == [
+        "Title (what is the request for?): ",
+        "Requested by (e-mail or team): ",
+        "Justification (what the packages are for, who uses them): ",
+        "Justification (what the packages are for, who uses them): ",
+        "  package: ",
+        "  package: ",
+        "  package: ",
+        "Platforms [linux, windows]: ",
+        "Python versions [3.11, 3.12]: ",
+    ]
+    assert path.name == "2026-11-21-ml-stack.yaml"
+    text = path.read_text()
+    assert "platforms:\n  - linux\npython:\n" in text
+    assert '  - name: torch\n    version: ">=2.4"\n  - name: numpy\n' in text
+
+
+def test_terminal_uses_prompts(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    answers = iter(["", ""])  # platforms and python: the defaults
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, "--date", "2026-11-21"]) == 0
+    assert (root / "requests" / "2026-11-21-http.yaml").exists()
+
+
+def test_errors_are_curate_errors() -> None:
+    assert issubclass(UsageError, CurateError)
