@@ -18,7 +18,7 @@ from curate.cache import blob_path
 from curate.catalog import FileEntry, load_catalog
 from curate.cli import main
 from curate.errors import FetchError
-from curate.fetch import Fetcher, Progress, RetryPolicy, Wanted, fetch_all, wanted_files
+from curate.fetch import Fetcher, Progress, RetryPolicy, Wanted, fetch_all, proxy_for, wanted_files
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Fault, Upstream, make_upstream
 from tests.wheels import Dist
@@ -289,3 +289,22 @@ def test_ctrl_c_stops_workers_and_keeps_partials_aside(repo: Path, tmp_path: Pat
     with pytest.raises(KeyboardInterrupt):
         fetch_all(cache, wanted, jobs=2, policy=FAST, progress=progress)
     assert not (cache / "sha256").exists() or not any(p.is_file() for p in (cache / "sha256").rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "expected"),
+    [
+        ("https://upstream.example/f.whl", {}, None),
+        ("https://upstream.example/f.whl", {"HTTPS_PROXY": "http://proxy:3128"}, "http://proxy:3128"),
+        ("https://upstream.example/f.whl", {"https_proxy": "http://p:1"}, "http://p:1"),
+        ("http://upstream.example/f.whl", {"HTTPS_PROXY": "http://proxy:3128"}, None),
+        ("https://upstream.example/f.whl", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example"}, None),
+        (
+            "https://upstream.example/f.whl",
+            {"HTTPS_PROXY": "http://p:1", "no_proxy": "other.org"},
+            "http://p:1",
+        ),
+    ],
+)
+def test_proxy_from_the_environment(url: str, env: dict[str, str], expected: str | None) -> None:
+    assert proxy_for(url, env) == expected

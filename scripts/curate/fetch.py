@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import unquote, urlsplit
@@ -201,8 +201,11 @@ class Fetcher:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Progress | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.cache = cache
+        self.env = dict(env or {})
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.progress = progress
@@ -278,7 +281,7 @@ class Fetcher:
             return 0, True  # complete already: verify it
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            resp = self.http.request("GET", url, headers=headers, preload_content=False, redirect=True)
+            resp = self._pool(url).request("GET", url, headers=headers, preload_content=False, redirect=True)
         except urllib3.exceptions.HTTPError as exc:
             raise _Retry(f"connection failed: {_reason(exc)}") from None
         try:
@@ -366,14 +369,50 @@ class Fetcher:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
 
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for ``url``: through the proxy the environment names, if any."""
+        proxy = proxy_for(url, self.env)
+        if proxy is None:
+            return self.http
+        if proxy not in self._proxies:
+            self._proxies[proxy] = urllib3.ProxyManager(
+                proxy,
+                num_pools=16,
+                maxsize=16,
+                retries=False,
+                timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._proxies[proxy]
+
     def close(self) -> None:
         self.http.clear()
+        for pool in self._proxies.values():
+            pool.clear()
 
 
 class _Mismatch(Exception):
     def __init__(self, message: str, *, resumed: bool) -> None:
         super().__init__(message)
         self.resumed = resumed
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY`` (either case), unless ``NO_PROXY`` covers it."""
+
+    def get(name: str) -> str:
+        return env.get(name.lower()) or env.get(name.upper()) or ""
+
+    parts = urlsplit(url)
+    proxy = get(f"{parts.scheme}_proxy")
+    if not proxy or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    for entry in get("no_proxy").replace(" ", "").lower().split(","):
+        entry = entry.split(":", 1)[0].lstrip(".")  # "*", "example.com", ".example.com", "host:port"
+        if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
+            return None
+    return proxy
 
 
 def _reason(exc: BaseException) -> str:
@@ -428,10 +467,11 @@ def fetch_all(
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> FetchReport:
     """Fetch every file with a thread pool; collect every error (one failure does not stop the rest)."""
     start = time.monotonic()
-    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress)
+    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress, env=env)
     outcomes: list[Outcome] = []
     errors: list[tuple[str, str]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch")

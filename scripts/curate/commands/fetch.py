@@ -8,7 +8,7 @@ live in the cache's partial/ folder, never where a complete file is expected). P
 bytes) goes to stderr. With --offline nothing is downloaded: the files missing from the cache are
 listed and the exit code is 1 when there are any.
 
-The cache is --cache-dir, else cache_dir in catalog/config.yaml, else $CURATE_CACHE_DIR, else the user
+HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured. The cache is --cache-dir, else cache_dir in catalog/config.yaml, else $CURATE_CACHE_DIR, else the user
 cache directory.
 """
 
@@ -83,7 +83,7 @@ def fetch(
         if quiet or not missing
         else Progress(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
     )
-    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress)
+    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress, env=env)
     if report.errors:
         for message in report.errors:
             print(f"error: {message}", file=sys.stderr)
