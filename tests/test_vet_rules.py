@@ -344,3 +344,12 @@ def test_check_file_not_a_zip(tmp_path: Path) -> None:
     r = check_file(str(cache), "pkg-1.0-py3-none-any.whl", sha, len(data), "pkg", "1.0", str(tmp_path))
     assert r.problems[0][0] == "integrity"
     assert r.problems[0][1].startswith("not a zip archive")
+
+
+@pytest.mark.online
+def test_the_osv_service_knows_an_old_vulnerability() -> None:
+    from curate.advisories import OsvApi
+
+    found = OsvApi().for_version(normalize("jinja2"), "2.10")
+    assert any("CVE-2019-10906" in (a.id, *a.aliases) for a in found)
+    assert all(a.affects(normalize("jinja2"), "2.10") for a in found)
