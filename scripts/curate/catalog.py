@@ -34,6 +34,7 @@ Everything is plain data and deterministic: the same inputs give the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -276,48 +277,81 @@ def write_project(root: Path, project: Project) -> bool:
 # -- bulk reading (the site and the index read every file; 10,000 projects must stay fast) --------------
 
 
-def _core_schema_loader() -> type[Any] | None:
-    """A libyaml-backed safe loader that resolves plain scalars by the YAML 1.2 core schema.
+_CORE_INT = re.compile(r"^[-+]?[0-9]+$")
+_CORE_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_CORE_SPECIAL: dict[str, bool | None] = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+    "null": None,
+    "Null": None,
+    "NULL": None,
+    "~": None,
+    "": None,
+}
 
-    ``yes``/``on``/``1:20`` stay strings, as they do for the strict reader. None without libyaml.
+
+def _core_value(node: Any) -> Any:
+    """Plain data from a composed node, plain scalars resolved by the YAML 1.2 core schema.
+
+    ``yes``/``on``/``1:20`` stay strings, as they do for the strict reader.
     """
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML comes with mkdocs
-        return None
-    base = getattr(yaml, "CSafeLoader", None)
-    if base is None:  # pragma: no cover - PyYAML built without libyaml
-        return None
-    loader: type[Any] = type("CoreSchemaLoader", (base,), {"yaml_implicit_resolvers": {}})
-    import re
+    from yaml.nodes import MappingNode, ScalarNode
 
-    resolvers = (
-        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-        (
-            "tag:yaml.org,2002:float",
-            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-            "-+0123456789.",
-        ),
-    )
-    for tag, pattern, first in resolvers:
-        loader.add_implicit_resolver(tag, re.compile(pattern), list(first))
-    return loader
+    if isinstance(node, ScalarNode):
+        value: str = node.value
+        if not node.style:  # plain
+            if value in _CORE_SPECIAL:
+                return _CORE_SPECIAL[value]
+            if value[:1] in "0123456789-+." and value:
+                if _CORE_INT.match(value):
+                    return int(value)
+                if _CORE_FLOAT.match(value):
+                    return float(value)
+        return value
+    if isinstance(node, MappingNode):
+        return {_core_value(k): _core_value(v) for k, v in node.value}
+    return [_core_value(x) for x in node.value]
+
+
+def _read_fast(raw: bytes) -> Any:
+    """libyaml composes the node tree (no Python constructors, no implicit resolvers); we walk it."""
+    import yaml
+    from yaml._yaml import CParser
+
+    class Composer(CParser, yaml.resolver.BaseResolver):
+        def __init__(self, stream: bytes) -> None:
+            CParser.__init__(self, stream)
+            yaml.resolver.BaseResolver.__init__(self)
+
+    parser = Composer(raw)
+    try:
+        return _core_value(parser.get_single_node())
+    finally:
+        parser.dispose()
+
+
+def _has_libyaml() -> bool:
+    try:
+        from yaml._yaml import CParser  # noqa: F401
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        return False
+    return True
 
 
 def load_project_fast(path: Path) -> Project:
     """``load_project`` through libyaml; a file that does not read cleanly goes through the strict reader."""
-    loader = _CORE_LOADER
-    if loader is not None:
+    if _LIBYAML:
         import yaml
 
         try:
-            data = yaml.load(path.read_bytes(), Loader=loader)
-            project = Project.from_dict(data)
+            project = Project.from_dict(_read_fast(path.read_bytes()))
             if normalize(project.name) == path.stem:
                 return project
-        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OSError):
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OSError, RecursionError):
             pass
     return load_project(path)
 
@@ -345,4 +379,4 @@ def load_catalog_fast(root: Path) -> dict[NormalizedName, Project]:
     return {p.normalized: p for p in projects}
 
 
-_CORE_LOADER = _core_schema_loader()
+_LIBYAML = _has_libyaml()

@@ -8,7 +8,7 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, and the package page
   shell; a repository without ``site/index.md`` gets a default home page;
 - fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ index_host }}`` and ``{{ site_name }}`` in every
-  page's Markdown, and puts the generated HTML into the pages' slots after Markdown ran
+  page's Markdown (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
 - writes the JSON the Packages and OS pages load, and every project's page, after mkdocs built the
   rest (``on_post_build``). See curate.site for why package pages stay out of mkdocs' page pipeline.
@@ -35,9 +35,9 @@ from curate import site
 from curate.config import Config, load_config
 from curate.targets import OS_NAMES
 
-PLACEHOLDER = re.compile(r"\{\{\s*(base_url|simple_url|index_host|site_name)\s*\}\}")
+PLACEHOLDER = re.compile(r"(\\?)\{\{\s*(base_url|simple_url|index_host|site_name)\s*\}\}")
 SLOT = '<div class="curate-slot" data-slot="{name}"></div>'
-SLOT_MARKDOWN = re.compile(r"\{\{\s*curate_(stats)\s*\}\}")
+SLOT_MARKDOWN = re.compile(r"(\\?)\{\{\s*curate_(stats)\s*\}\}")
 
 DEFAULT_HOME = """\
 # {{ site_name }}
@@ -125,8 +125,9 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             "index_host": urlsplit(self.curate_config.base_url).hostname or "",
             "site_name": self.curate_config.site_name,
         }
-        markdown = PLACEHOLDER.sub(lambda m: values[m[1]], markdown)
-        return SLOT_MARKDOWN.sub(lambda m: _slot(m[1]), markdown)
+        # a backslash before the braces keeps them literal: \\{{ base_url }} shows {{ base_url }}
+        markdown = PLACEHOLDER.sub(lambda m: m[0][1:] if m[1] else values[m[2]], markdown)
+        return SLOT_MARKDOWN.sub(lambda m: m[0][1:] if m[1] else _slot(m[2]), markdown)
 
     def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
         if "curate-slot" not in html:
