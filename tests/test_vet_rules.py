@@ -353,3 +353,22 @@ def test_the_osv_service_knows_an_old_vulnerability() -> None:
     found = OsvApi().for_version(normalize("jinja2"), "2.10")
     assert any("CVE-2019-10906" in (a.id, *a.aliases) for a in found)
     assert all(a.affects(normalize("jinja2"), "2.10") for a in found)
+
+
+def test_many_files_are_checked_in_worker_processes(tmp_path: Path) -> None:
+    from curate.catalog import FileEntry
+    from curate.vet import _check_files
+
+    cache = tmp_path / "cache"
+    items = []
+    for i in range(40):
+        d = Dist(name=f"pkg{i}", version="1.0", broken_record=i == 3)
+        name, sha, size = _cache_wheel(cache, d, tmp_path / "w")
+        items.append((FileEntry(filename=name, url="file:///x", sha256=sha, size=size), f"pkg{i}", "1.0"))
+    seen: list[int] = []
+    results = _check_files(cache, items, jobs=2, on_progress=lambda i, n: seen.append(i))
+    assert len(results) == 40
+    assert seen[-1] == 40
+    bad = [r.filename for r in results.values() if r.problems]
+    assert bad == ["pkg3-1.0-py3-none-any.whl"]
+    assert len([p for p in (cache / "metadata").rglob("*") if p.is_file()]) == 40

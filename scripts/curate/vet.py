@@ -34,6 +34,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import tarfile
 import tempfile
@@ -830,7 +831,10 @@ def _check_files(
                     on_progress(i, len(args))
             return results
         chunk = max(1, min(64, len(args) // (workers * 4)))
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        # Not fork: the calling process may run threads (a server in the tests, a thread pool).
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for i, r in enumerate(pool.map(_check_file_star, args, chunksize=chunk), 1):
                 results[r.sha256] = r
                 if on_progress is not None:
