@@ -71,7 +71,7 @@ PR_STEPS: tuple[Step, ...] = (
         id="pre_commit",
         name="pre-commit",
         run="pre-commit run --all-files --show-diff-on-failure",
-        doc="every pre-commit hook on every file: formatting, YAML, curate check, lock --check, workflow lint",
+        doc="every hook of .pre-commit-config.yaml on every file: curate check, ruff, mypy, actionlint, zizmor",
     ),
     Step(
         id="check",

@@ -4,8 +4,8 @@ curate ci pr       the pull-request checks of .github/workflows/pr.yml, same ste
                    pre-commit, curate check, curate lock --check, re-resolution of changed requests,
                    curate fetch, curate vet, and the review report. A step runs only when the steps
                    it needs passed; a failed step does not stop the others. Prints a summary table;
-                   exits 1 when any step failed. --skip pre-commit when its hooks cannot be
-                   installed (no network); the summary says what was skipped.
+                   exits 1 when any step failed. --skip pre-commit where its hooks cannot run
+                   (they run from .venv: a clone without one); the summary says what was skipped.
 curate ci relock   when requests/ or catalog/config.yaml differ from --base: lock again from the base
                    branch's catalog and fail unless the result equals catalog/ byte for byte.
 curate ci report   the review report (curate diff --format markdown plus the step results) into
