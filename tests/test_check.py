@@ -857,3 +857,23 @@ def test_check_never_modifies_files(root: Path) -> None:
 def test_repository_examples_pass(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["-C", str(REPO), "check", "-q"]) == 0
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(("content", "expected"), [pytest.param(c, e, id=i) for i, c, e in CASES])
+def test_libyaml_fast_path_matches_the_strict_reader(
+    monkeypatch: pytest.MonkeyPatch, content: str | bytes, expected: list[Expected]
+) -> None:
+    from curate import yamlio
+
+    raw = content if isinstance(content, bytes) else content.encode()
+    fast_doc, fast_problems = yamlio.loads(raw, "x.yaml")
+    monkeypatch.setattr(yamlio, "_LIBYAML", None)
+    slow_doc, slow_problems = yamlio.loads(raw, "x.yaml")
+    assert fast_problems == slow_problems
+    assert (fast_doc is None) == (slow_doc is None)
+    if fast_doc is not None and slow_doc is not None:
+        assert (fast_doc.data, fast_doc.marks, fast_doc.texts) == (
+            slow_doc.data,
+            slow_doc.marks,
+            slow_doc.texts,
+        )
