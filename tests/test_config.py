@@ -1,0 +1,81 @@
+"""catalog/config.yaml is validated like requests: position, message and hint for each mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.config import read_config
+from tests.conftest import REPO
+from tests.test_check import CONFIG
+
+
+def problems(tmp_path: Path, text: str) -> list[tuple[int, int, str, str]]:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    config, found = read_config(path, "catalog/config.yaml")
+    assert (config is None) == bool(found)
+    return [(p.line, p.col, p.message, p.hint) for p in found]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("site:", "sites:", [(1, 1, "unknown key 'sites' in the catalog config", "did you mean 'site'?")]),
+        (
+            'supported: ["3.10",',
+            "supported: [3.10,",
+            [
+                (
+                    5,
+                    16,
+                    "Python version 3.10 must be quoted (YAML reads 3.10 as the number 3.1)",
+                    'write "3.10"',
+                )
+            ],
+        ),
+        (
+            'default: ["3.11", "3.12"]',
+            'default: ["3.11", "3.9"]',
+            [(6, 21, "default Python 3.9 is not in python.supported", "supported: 3.10, 3.11, 3.12, 3.13")],
+        ),
+        (
+            "{os: windows,",
+            "{os: win,",
+            [
+                (11, 19, "unknown os 'win'", "did you mean 'windows'?"),
+                (8, 3, "no target in 'targets' has os 'windows'", ""),
+            ],
+        ),
+        (
+            "base_url: http://127.0.0.1:8000/",
+            "base_url: ftp://x",
+            [(3, 3, "base_url must be an http(s) URL, got 'ftp://x'", "e.g. https://packages.example.com/")],
+        ),
+        (
+            "platform_tags: [win_amd64]",
+            "platform_tags: []",
+            [
+                (11, 45, "platform_tags must not be empty", ""),
+                (8, 3, "no target in 'targets' has os 'windows'", ""),
+            ],
+        ),
+    ],
+)
+def test_config_problems(
+    tmp_path: Path, old: str, new: str, expected: list[tuple[int, int, str, str]]
+) -> None:
+    assert old in CONFIG
+    assert problems(tmp_path, CONFIG.replace(old, new, 1)) == expected
+
+
+def test_valid_config(tmp_path: Path) -> None:
+    assert problems(tmp_path, CONFIG) == []
+
+
+def test_repository_config_is_valid() -> None:
+    config, found = read_config(REPO / "catalog" / "config.yaml", "catalog/config.yaml")
+    assert found == []
+    assert config is not None
+    assert config.platforms_default == ("linux", "windows")
