@@ -29,7 +29,7 @@ def problems(tmp_path: Path, text: str) -> list[tuple[int, int, str, str]]:
             [
                 (
                     5,
-                    16,
+                    15,
                     "Python version 3.10 must be quoted (YAML reads 3.10 as the number 3.1)",
                     'write "3.10"',
                 )
