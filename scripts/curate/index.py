@@ -253,12 +253,12 @@ class Renderer:
         self._root = env.get_template("root.html")
         self._project = env.get_template("project.html")
 
-    def root_html(self, entries: Sequence[Entry]) -> str:
+    def root_html(self, entries: Sequence[Mapping[str, Any]]) -> str:
         return self._root.render(repository_version=REPOSITORY_VERSION, projects=entries)
 
-    def root_json(self, entries: Sequence[Entry]) -> str:
+    def root_json(self, entries: Sequence[Mapping[str, Any]]) -> str:
         return _dumps(
-            {"meta": {"api-version": REPOSITORY_VERSION}, "projects": [{"name": e.name} for e in entries]}
+            {"meta": {"api-version": REPOSITORY_VERSION}, "projects": [{"name": e["name"]} for e in entries]}
         )
 
     def project_html(self, page: ProjectPage) -> str:
@@ -354,14 +354,14 @@ class Renderer:
             "os": self._os_targets(f.targets),
         }
 
-    def api_catalog(self, entries: Sequence[Entry]) -> str:
+    def api_catalog(self, entries: Sequence[Mapping[str, Any]]) -> str:
         return (
             json.dumps(
                 {
                     "name": self.config.site_name,
                     "index": self.config.simple_url,
                     "repository_version": REPOSITORY_VERSION,
-                    "projects": [e.to_dict() for e in entries],
+                    "projects": list(entries),
                 },
                 ensure_ascii=False,
                 separators=(",", ":"),
@@ -436,10 +436,16 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Source:
-    """One catalog project as the builder sees it: a digest of its input, and how to load it."""
+    """One catalog project as the builder sees it: how to tell whether it changed, and how to load it.
+
+    ``stamp`` is cheap (a file's size, mtime and inode): when it matches the previous build's, the
+    project is unchanged without reading anything. Otherwise ``digest()`` (the sha256 of its bytes)
+    decides, so a touched but identical file is not rendered again either.
+    """
 
     normalized: NormalizedName
-    digest: str
+    stamp: str
+    digest: Callable[[], str]
     load: Callable[[], Project]
 
 
@@ -561,7 +567,7 @@ def build_index(
     fp = fingerprint(config)
     old = read_manifest(previous, fp)
     if not reuse:
-        old = {k: {**v, "digest": ""} for k, v in old.items()}  # still known, so stale files go
+        old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
     renderer = Renderer(config)
     writer = _Writer(out, in_place=in_place)
     stats = Stats()
@@ -569,13 +575,19 @@ def build_index(
     for src in sorted(sources, key=lambda s: s.normalized):
         stats.projects += 1
         prev = old.get(src.normalized)
-        if prev is not None and prev.get("digest") == src.digest and previous is not None:
-            stats.reused += 1
-            if not in_place:
-                for rel in prev["outputs"]:
-                    writer.link(rel, previous / rel)
-            records[src.normalized] = prev
-            continue
+        digest = ""
+        if prev is not None and previous is not None:
+            same = bool(src.stamp) and prev.get("stamp") == src.stamp
+            if not same:
+                digest = src.digest()
+                same = prev.get("digest") == digest
+            if same:
+                stats.reused += 1
+                if not in_place:
+                    for rel in prev["outputs"]:
+                        writer.link(rel, previous / rel)
+                records[src.normalized] = {**prev, "stamp": src.stamp}
+                continue
         page = plan_project(src.load(), config, blobs.metadata_sha256)
         if page.blocked:
             stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
@@ -594,11 +606,12 @@ def build_index(
         writer.text(f"api/{page.normalized}.json", renderer.api_project(page))
         stats.rendered += 1
         records[src.normalized] = {
-            "digest": src.digest,
+            "stamp": src.stamp,
+            "digest": digest or src.digest(),
             "entry": entry_of(page, renderer.os_of).to_dict(),
             "outputs": project_outputs(page),
         }
-    entries = [Entry.from_dict(records[n]["entry"]) for n in sorted(records)]
+    entries = [records[n]["entry"] for n in sorted(records)]
     writer.text("simple/index.html", renderer.root_html(entries))
     writer.text("simple/index.json", renderer.root_json(entries))
     writer.text("api/catalog.json", renderer.api_catalog(entries))

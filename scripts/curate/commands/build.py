@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from curate.cache import cache_root
-from curate.catalog import Project, iter_project_files, load_project
+from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
 from curate.errors import UsageError
 from curate.index import MANIFEST, Blobs, Source, Stats, build_index
@@ -67,18 +69,31 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
 
 
 def catalog_sources(root: Path) -> list[Source]:
-    """Every catalog file, with the sha256 of its bytes as the digest (parsed only when needed)."""
+    """Every catalog file: stamped by size/mtime/inode, digested (sha256 of its bytes) only when needed."""
+    folder = root / PACKAGES_DIR
+    if not folder.is_dir():
+        return []
     out = []
-    for path in iter_project_files(root):
-        data = path.read_bytes()
-        out.append(
-            Source(
-                normalized=normalize(path.stem),
-                digest=hashlib.sha256(data).hexdigest(),
-                load=_loader(path),
+    with os.scandir(folder) as it:
+        for entry in it:
+            if not entry.name.endswith(".yaml") or not entry.is_file():
+                continue
+            st = entry.stat()
+            path = Path(entry.path)
+            out.append(
+                Source(
+                    normalized=normalize(path.stem),
+                    stamp=f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}",
+                    digest=_digester(path),
+                    load=_loader(path),
+                )
             )
-        )
+    out.sort(key=lambda s: s.normalized)
     return out
+
+
+def _digester(path: Path) -> Callable[[], str]:
+    return lambda: hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _loader(path: Path) -> Callable[[], Project]:
@@ -161,9 +176,6 @@ def build(
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:
-    import os
-    import shutil
-
     for part in parts:
         s = src / part
         if s.is_dir():
