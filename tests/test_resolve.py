@@ -12,7 +12,7 @@ import pytest
 from curate.config import load_config
 from curate.resolve import environment_marker, parse_compiled, uv_command, uv_env
 from curate.targets import Target
-from curate.upstream import parse_html, parse_json, project_files
+from curate.upstream import file_sizes, parse_html, parse_json, project_files
 from tests.lockutil import lock_repo
 from tests.upstream import Upstream, make_upstream
 
@@ -102,13 +102,18 @@ def test_upstream_json_and_html_pages_agree(upstream: Upstream) -> None:
     assert {f.requires_python for f in newpy} == {">=3.10", ">=3.12"}
 
 
-def test_html_only_upstream_gets_sizes_from_head(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_only_upstream_sizes_come_from_head_for_kept_files_only(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import curate.upstream
 
     monkeypatch.setattr(curate.upstream, "ACCEPT", "text/html")
     upstream.log.clear()
     files = project_files(upstream.index_url, "fastmath")  # type: ignore[arg-type]
-    assert [(f.filename, f.size, f.upload_time) for f in files] == [
-        (u.filename, u.size, "") for u in sorted(upstream.files["fastmath"], key=lambda u: u.filename)
-    ]
-    assert ("HEAD", "/files/fastmath-1.5.tar.gz") in upstream.log
+    expected = sorted(upstream.files["fastmath"], key=lambda u: u.filename)
+    assert [(f.filename, f.size, f.upload_time) for f in files] == [(u.filename, -1, "") for u in expected]
+    assert not [p for m, p in upstream.log if m == "HEAD"]  # reading a page asks for no file
+    wanted = [f.url for f in files if f.filename.endswith(".whl")]
+    sizes = file_sizes(wanted)
+    assert sizes == {f.url: u.size for f, u in zip(files, expected, strict=True) if f.url in wanted}
+    assert ("HEAD", "/files/fastmath-1.5.tar.gz") not in upstream.log

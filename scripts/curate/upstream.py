@@ -1,7 +1,7 @@
 """Reading the upstream index: one project's files with sha256, size, upload time, requires-python, yanked.
 
-Asks for the PEP 691 JSON page and falls back to PEP 503 HTML (where the size comes from a ``HEAD``
-request, and the upload time is unknown). The index URL is always given by the caller: the configured
+Asks for the PEP 691 JSON page and falls back to PEP 503 HTML (where the size is unknown, -1, until
+:func:`file_sizes` asks with ``HEAD`` for the files actually kept, and the upload time is unknown). The index URL is always given by the caller: the configured
 ``upstream.index_url``, or the index uv reported it resolved from; this module has no default.
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from typing import Any
@@ -71,16 +71,25 @@ def project_files(index_url: str, name: NormalizedName) -> list[IndexFile]:
         files = parse_json(body, final_url)
     else:
         files = parse_html(body.decode("utf-8", "replace"), final_url)
-    out = []
-    for f in files:
-        if f.size < 0:
-            _, _, _, headers = _open(f.url, method="HEAD", accept="*/*")
-            length = headers.get("Content-Length") or headers.get("content-length")
-            if length is None:
-                raise UpstreamError(f"{f.url}: the upstream gives no size for this file")
-            f = dataclasses.replace(f, size=int(length))
-        out.append(f)
-    return sorted(out, key=lambda f: f.filename)
+    return sorted(files, key=lambda f: f.filename)
+
+
+def file_size(url: str) -> int:
+    """A file's size from a ``HEAD`` request, for pages that do not give it (PEP 503 HTML)."""
+    _, _, _, headers = _open(url, method="HEAD", accept="*/*")
+    length = headers.get("Content-Length") or headers.get("content-length")
+    if length is None:
+        raise UpstreamError(f"{url}: the upstream gives no size for this file")
+    return int(length)
+
+
+def file_sizes(urls: Iterable[str], *, workers: int = 8) -> dict[str, int]:
+    """Sizes of several files, ``HEAD`` requests in parallel: only for files the catalog keeps."""
+    todo = sorted(set(urls))
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        return dict(zip(todo, pool.map(file_size, todo), strict=True))
 
 
 def many_project_files(

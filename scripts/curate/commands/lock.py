@@ -318,6 +318,7 @@ def lock(
         config=config, needs=typed_needs, candidates=candidates, old=old, names=names
     )
 
+    projects = _fill_sizes(projects, progress)
     paths = {r.id: r.path for r in requests}
     if missing:
         lines = []
@@ -457,6 +458,34 @@ def _failing_target(
         except ResolutionError as exc:
             return target, str(exc)
     return None, universal_error
+
+
+def _fill_sizes(
+    projects: dict[NormalizedName, Project], progress: TextIO | None
+) -> dict[NormalizedName, Project]:
+    """Ask the upstream for the sizes its HTML pages did not give, only for the files kept."""
+    unknown = [f.url for p in projects.values() for v in p.versions for f in v.files if f.size < 0]
+    if not unknown:
+        return projects
+    from curate.upstream import file_sizes
+
+    _say(progress, f"asking the upstream for the size of {len(unknown)} file(s)")
+    sizes = file_sizes(unknown)
+    return {
+        name: dataclasses.replace(
+            p,
+            versions=tuple(
+                dataclasses.replace(
+                    v,
+                    files=tuple(
+                        dataclasses.replace(f, size=sizes[f.url]) if f.size < 0 else f for f in v.files
+                    ),
+                )
+                for v in p.versions
+            ),
+        )
+        for name, p in projects.items()
+    }
 
 
 def _candidates(
