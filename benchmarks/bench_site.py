@@ -177,9 +177,6 @@ def make_catalog(root: Path, n: int) -> None:
     shutil.copy(REPO / "catalog" / "config.yaml", root / "catalog" / "config.yaml")
     shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
     shutil.copytree(REPO / "site", root / "site")
-    requesting = root / "site" / "guides" / "requesting.md"
-    if not requesting.exists():  # TODO: drop once the requesting guide (linked from importing.md) lands
-        requesting.write_text("# Request a package\n", "utf-8")
     names_by_request: dict[int, list[str]] = {}
     for i in range(n):
         name, text = project_yaml(i, n, rng)

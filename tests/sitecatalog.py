@@ -59,9 +59,6 @@ def build_catalog_repo(base: Path) -> Path:
         projects.update(write_catalog(root, up, {"linuxonly": ["1.0"]}, request=OLDER_REQUEST_ID))
     shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
     shutil.copytree(REPO / "site", root / "site")
-    requesting = root / "site" / "guides" / "requesting.md"
-    if not requesting.exists():  # TODO: remove once the requesting guide (linked from importing.md) lands
-        requesting.write_text("# Request a package\n", "utf-8")
 
     def update(name: str, fn: object) -> None:
         project = projects[normalize(name)]

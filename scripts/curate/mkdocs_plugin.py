@@ -3,8 +3,7 @@
 Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``curate`` entry point in
 ``mkdocs.plugins``. It
 
-- reads the catalog config, the catalog and every request (``on_config``), and drops the navigation
-  entries listed in ``optional`` whose page is not there (pages other parts of the project write);
+- reads the catalog config, the catalog and every request (``on_config``);
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, and the package page
   shell; a repository without ``site/index.md`` gets a default home page;
 - fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ index_host }}`` and ``{{ site_name }}`` in every
@@ -20,7 +19,6 @@ import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from mkdocs.config import config_options
@@ -53,7 +51,6 @@ class CuratePluginConfig(MkConfig):  # type: ignore[no-untyped-call]
     root = config_options.Optional(
         config_options.Type(str)
     )  # the catalog repository; default: mkdocs.yml's folder
-    optional = config_options.ListOfItems(config_options.Type(str), default=[])
 
 
 def _slot(name: str) -> str:
@@ -80,10 +77,6 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         if not config.site_url:
             config.site_url = self.curate_config.base_url
         config.site_name = self.curate_config.site_name
-        docs = Path(config.docs_dir)
-        optional = set(self.config.optional)
-        if config.nav is not None and optional:
-            config.nav = _prune_nav(config.nav, lambda page: page in optional and not (docs / page).is_file())
         return config
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
@@ -155,25 +148,3 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         site.write_json(self.data, site_dir)
         urls = site.write_package_pages(self.data, self.renderer, site_dir)
         site.rewrite_sitemap(site_dir, config.site_url or "", urls)
-
-
-def _prune_nav(nav: Any, drop: Any) -> Any:
-    """The nav without the page entries ``drop(path)`` says to drop (and sections left empty)."""
-    if isinstance(nav, list):
-        out = []
-        for item in nav:
-            kept = _prune_nav(item, drop)
-            if kept is not None:
-                out.append(kept)
-        return out
-    if isinstance(nav, dict):
-        out_d = {}
-        for title, value in nav.items():
-            kept = _prune_nav(value, drop)
-            if kept is None or kept == []:
-                continue
-            out_d[title] = kept
-        return out_d or None
-    if isinstance(nav, str):
-        return None if drop(nav) else nav
-    return nav
