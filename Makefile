@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: site test serve venv lint typecheck system-deps bench clean
+.PHONY: site test serve venv system-deps bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ test: $(STAMP) system-deps
 	$(BIN)/pytest -n 2 --cov --cov-report=term:skip-covered
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH)
 
 clean:
 	rm -rf public .pytest_cache .mypy_cache .ruff_cache
