@@ -10,6 +10,7 @@ import pytest
 
 from curate.catalog import Project, load_catalog, load_catalog_fast, project_path
 from curate.config import load_config
+from curate.lock import describe_upstream_files
 from curate.names import NormalizedName
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
@@ -229,10 +230,31 @@ def test_missing_wheel_fails_naming_package_and_target(
     err = capsys.readouterr().err
     assert (
         "requests/2026-11-21-lin.yaml: linuxonly 1.0 has no wheel for windows-amd64 / Python 3.12 "
-        "(upstream files: linuxonly-1.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl)"
+        "(the upstream's wheels are for manylinux2014_x86_64, manylinux_2_17_x86_64; no sdist)"
     ) in err
     assert "has no wheel for linux" not in err
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("files", "text"),
+    [
+        ([], "the upstream lists no files"),
+        (["x-1.0.tar.gz"], "the upstream has only an sdist"),
+        (
+            ["x-1.0-cp312-cp312-win_amd64.whl", "x-1.0-cp311-cp311-win_amd64.whl", "x-1.0.tar.gz"],
+            "the upstream's wheels are for win_amd64; it also has an sdist",
+        ),
+        (
+            [f"x-1.0-py3-none-macosx_10_{i}_x86_64.whl" for i in range(10)],
+            "the upstream's wheels are for macosx_10_0_x86_64, macosx_10_1_x86_64, macosx_10_2_x86_64, "
+            "macosx_10_3_x86_64, macosx_10_4_x86_64, macosx_10_5_x86_64, macosx_10_6_x86_64, "
+            "macosx_10_7_x86_64 and 2 more; no sdist",
+        ),
+    ],
+)
+def test_describe_upstream_files(files: list[str], text: str) -> None:
+    assert describe_upstream_files(files) == text
 
 
 def test_sdist_allowed_marks_build_targets(tmp_path: Path, upstream: Upstream) -> None:

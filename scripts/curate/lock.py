@@ -260,6 +260,22 @@ class MissingWheel:
     files: tuple[str, ...]
 
 
+def describe_upstream_files(filenames: Sequence[str], most: int = 8) -> str:
+    """What the upstream does offer, briefly: the wheels' platform tags and whether there is an sdist."""
+    if not filenames:
+        return "the upstream lists no files"
+    platforms = sorted(
+        {t.platform for f in filenames if f.endswith(".whl") for t in parse_wheel_filename(f)[3]}
+    )
+    sdist = any(not f.endswith(".whl") for f in filenames)
+    if not platforms:
+        return "the upstream has only an sdist" if sdist else "the upstream lists no wheels"
+    shown = ", ".join(platforms[:most]) + (
+        f" and {len(platforms) - most} more" if len(platforms) > most else ""
+    )
+    return f"the upstream's wheels are for {shown}" + ("; it also has an sdist" if sdist else "; no sdist")
+
+
 def dependencies_of(
     needs: Mapping[str, Mapping[VersionKey, Need]],
 ) -> dict[VersionKey, dict[NormalizedName, set[str]]]:

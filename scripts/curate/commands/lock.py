@@ -42,6 +42,7 @@ from curate.lock import (
     build_projects,
     canonical_version,
     config_fingerprint,
+    describe_upstream_files,
     file_version,
     lock_part_hash,
     needs_from_catalog,
@@ -321,17 +322,14 @@ def lock(
     projects = _fill_sizes(projects, progress)
     paths = {r.id: r.path for r in requests}
     if missing:
-        lines = []
+        grouped: dict[tuple[tuple[str, ...], str, str, tuple[str, ...]], list[str]] = {}
         for m in missing:
-            where = ", ".join(paths.get(r, r) for r in m.requests)
-            lines.append(
-                f"{where}: {m.name} {m.version} has no wheel for {m.target.label}"
-                + (
-                    f" (upstream files: {', '.join(m.files)})"
-                    if m.files
-                    else " (the upstream lists no files)"
-                )
-            )
+            grouped.setdefault((m.requests, m.name, m.version, m.files), []).append(m.target.label)
+        lines = [
+            f"{', '.join(paths.get(r, r) for r in reqs)}: {name} {version} has no wheel for "
+            f"{', '.join(labels)} ({describe_upstream_files(files)})"
+            for (reqs, name, version, files), labels in grouped.items()
+        ]
         lines.append(
             "hint: limit the package to the platforms that have wheels (its 'platforms:' in the request), "
             "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)"
