@@ -877,3 +877,34 @@ def test_libyaml_fast_path_matches_the_strict_reader(
             slow_doc.marks,
             slow_doc.texts,
         )
+
+
+# Plain scalars the fast path resolves itself (ruamel's YAML 1.2 rules) or hands to ruamel.
+SCALARS = [
+    *("plain", "numpy", "", "~", "null", "Null", "NULL", "nULL", "none", "n", "y", "yes", "no", "on", "off"),
+    *("true", "True", "TRUE", "tRUE", "false", "False", "FALSE", "truthy"),
+    *("0", "-0", "+0", "7", "-12", "+12", "007", "012", "08", "0o17", "0x1F", "0b101", "1_000", "-_", "_1"),
+    *("3.10", "-0.0", "+1.5", "1.", ".5", "-.5", "1e3", "1.5e-3", "1E+3", "1_0.5", ".inf", "-.Inf", ".nan"),
+    *("9" * 5000, "1" * 400 + ".5", "3.11.2", ">=1.0", "1.0.post1", "12:30", "1:2:3", "<<", "=", "-", "."),
+    *("2026-12-31", "2026-02-30", "2026-13-01", "0000-01-01", "2026-1-2", "2026-12-31T10:11:12"),
+    *("2026-12-31 10:11:12.5 +01:00", "2026-12-31t10:11:12Z", "20261231", "2026-12-31x"),
+    *("'12'", '"1.5"', "! 12", "!!str 12", "|-\n  7", "x\n\n  2"),
+]
+
+
+@pytest.mark.parametrize("scalar", SCALARS, ids=[repr(s)[:30] for s in SCALARS])
+def test_libyaml_fast_path_resolves_scalars_as_the_strict_reader(
+    monkeypatch: pytest.MonkeyPatch, scalar: str
+) -> None:
+    from curate import yamlio
+
+    raw = f"value: {scalar}\nitems:\n  - {scalar}\n  - [{scalar}]\n{scalar}: as a key\n".encode()
+    fast_doc, fast_problems = yamlio.loads(raw, "x.yaml")
+    monkeypatch.setattr(yamlio, "_LIBYAML", None)
+    slow_doc, slow_problems = yamlio.loads(raw, "x.yaml")
+    assert fast_problems == slow_problems
+    assert (fast_doc is None) == (slow_doc is None)
+    if fast_doc is not None and slow_doc is not None:  # repr: tells 1 from True, -0.0 from 0.0, nan from nan
+        assert repr((fast_doc.data, fast_doc.marks, fast_doc.texts)) == repr(
+            (slow_doc.data, slow_doc.marks, slow_doc.texts)
+        )

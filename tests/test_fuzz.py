@@ -139,3 +139,19 @@ def test_merge_key_bomb(root: Path) -> None:
     text = "base: &b {x: 1}\n" + "".join(f"k{i}: {{<<: *b}}\n" for i in range(1000))
     err = assert_rejected(root, text.encode())
     assert "YAML alias 'b' is not allowed" in err
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from("0123456789-+._:eExobTtFfNnulrsZ~<= "), min_size=1, max_size=12))
+def test_fast_path_scalars_match_the_strict_reader(scalar: str) -> None:
+    from curate import yamlio
+
+    raw = f"k: {scalar}\n- {scalar}\n".replace("\n- ", "\nl:\n  - ").encode()
+    fast_doc, fast_problems = yamlio.loads(raw, "x.yaml")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(yamlio, "_LIBYAML", None)
+        slow_doc, slow_problems = yamlio.loads(raw, "x.yaml")
+    assert fast_problems == slow_problems
+    fast = None if fast_doc is None else (fast_doc.data, fast_doc.marks, fast_doc.texts)
+    slow = None if slow_doc is None else (slow_doc.data, slow_doc.marks, slow_doc.texts)
+    assert repr(fast) == repr(slow)

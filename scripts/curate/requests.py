@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from curate.config import Config
@@ -328,27 +327,36 @@ def _name(r: Reader, value: Any, key: KeyPath) -> tuple[str, NormalizedName, tup
             f'write name: {m[1]}{m[2] or ""} and version: "{rest}"',
         )
         return None
+    parsed = _split_requirement(text)
+    if parsed is None or not is_valid(parsed[0]):
+        r.add(
+            key,
+            f"'{text}' is not a valid distribution name",
+            "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit",
+        )
+        return None
+    req_name, extras = parsed
+    dist = import_name_hint(req_name)
+    if dist is not None:
+        r.add(key, f"'{req_name}' is the import name; the distribution is '{dist}'", f"write name: {dist}")
+        return None
+    return req_name, normalize(req_name), tuple(sorted(extras))
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _split_requirement(text: str) -> tuple[str, set[str]] | None:
+    """The name and extras of a PEP 508 requirement, or None when packaging cannot parse it."""
+    if _PLAIN_NAME.fullmatch(text):  # a bare name, as packaging reads it (its parser is slow to import)
+        return text, set()
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         req = Requirement(text)
     except InvalidRequirement:
-        r.add(
-            key,
-            f"'{text}' is not a valid distribution name",
-            "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit",
-        )
         return None
-    if not is_valid(req.name):
-        r.add(
-            key,
-            f"'{text}' is not a valid distribution name",
-            "names use letters, digits, '.', '-' and '_', and start and end with a letter or digit",
-        )
-        return None
-    dist = import_name_hint(req.name)
-    if dist is not None:
-        r.add(key, f"'{req.name}' is the import name; the distribution is '{dist}'", f"write name: {dist}")
-        return None
-    return req.name, normalize(req.name), tuple(sorted(req.extras))
+    return req.name, req.extras
 
 
 def _version(r: Reader, value: Any, key: KeyPath) -> str | None:

@@ -7,11 +7,11 @@ import functools
 import re
 import typing
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from packaging import tags as ptags
-from packaging.markers import Marker
-from packaging.utils import parse_wheel_filename
+if TYPE_CHECKING:  # imported where used: `curate check` needs neither tags nor markers
+    from packaging import tags as ptags
+    from packaging.markers import Marker
 
 OSName = Literal["linux", "windows", "macos"]
 OS_NAMES: tuple[OSName, ...] = typing.get_args(OSName)
@@ -70,6 +70,8 @@ def expand_platform_tag(tag: str) -> list[str]:
         major, minor, arch = int(m[1]), int(m[2]), m[3]
         return [f"musllinux_{major}_{mi}_{arch}" for mi in range(minor, -1, -1)]
     if m := _MACOSX.match(tag):
+        from packaging import tags as ptags
+
         return list(ptags.mac_platforms((int(m[1]), int(m[2])), m[3]))
     return [tag]
 
@@ -121,6 +123,8 @@ class Target:
         return _tag_set(self.python_tuple, self.platform.accepted_platform_tags)
 
     def accepts_wheel(self, filename: str) -> bool:
+        from packaging.utils import parse_wheel_filename
+
         _, _, _, wheel_tags = parse_wheel_filename(filename)
         return not wheel_tags.isdisjoint(self.tag_set())
 
@@ -131,6 +135,8 @@ class Target:
     def evaluate(self, marker: Marker | str | None, extras: Iterable[str] = ()) -> bool:
         if marker is None:
             return True
+        from packaging.markers import Marker
+
         m = Marker(marker) if isinstance(marker, str) else marker
         env = self.marker_environment()
         extra_list = list(extras) or [""]
@@ -166,6 +172,8 @@ def _expand_all(platform_tags: tuple[str, ...]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=256)
 def _tags(python: tuple[int, int], platforms: tuple[str, ...]) -> list[ptags.Tag]:
+    from packaging import tags as ptags
+
     interp = f"cp{python[0]}{python[1]}"
     out = list(ptags.cpython_tags(python, abis=[interp], platforms=platforms))
     out.extend(ptags.compatible_tags(python, interpreter=interp, platforms=platforms))

@@ -7,7 +7,6 @@ reader keeps going so one run reports everything.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
@@ -30,6 +29,8 @@ def type_name(value: object) -> str:
 def did_you_mean(word: str, choices: Collection[str], aliases: Mapping[str, str] | None = None) -> str:
     if aliases and word.lower() in aliases:
         return f"did you mean '{aliases[word.lower()]}'?"
+    import difflib  # only when something is misspelt
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     if not close:
         close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)

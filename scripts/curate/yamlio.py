@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
+import functools
 import io
 import os
-import tempfile
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
-from ruamel.yaml.nodes import Node, ScalarNode
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import Problem
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+# ruamel.yaml costs more to import than everything else `curate check` does to one file: it is only
+# imported when a document needs it (errors, anchors, tags, unusual scalars) and for writing.
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -57,12 +61,14 @@ def format_key(key: KeyPath) -> str:
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML(typ="safe", pure=True)
     y.allow_duplicate_keys = True  # we report duplicates ourselves, all of them, with positions
     return y
 
 
-_LOADER = _yaml()
+_loader = functools.cache(_yaml)
 
 
 def load(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
@@ -105,32 +111,38 @@ def loads(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
             Problem(path=display, line=line, message="file contains a NUL byte", hint="is it text?")
         ]
     fast = _fast_compose(text)
+    scalar: Callable[[Any], Any]
     if fast is not None:
-        node = fast[0]
+        node, scalar = fast[0], _fast_scalar
     else:
         problems = _scan_events(text, display)
         if problems:
             return None, problems
-    try:
-        node = node if fast is not None else _LOADER.compose(io.StringIO(text))
-    except MarkedYAMLError as exc:
-        return None, [_yaml_problem(exc, display)]
-    except (YAMLError, RecursionError, ValueError) as exc:
-        return None, [Problem(path=display, message=f"YAML error: {exc}")]
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+        try:
+            node, scalar = _loader().compose(io.StringIO(text)), _scalar
+        except MarkedYAMLError as exc:
+            return None, [_yaml_problem(exc, display)]
+        except (YAMLError, RecursionError, ValueError) as exc:
+            return None, [Problem(path=display, message=f"YAML error: {exc}")]
     marks: dict[KeyPath, tuple[int, int]] = {}
     texts: dict[KeyPath, str] = {}
     build_problems: list[Problem] = []
-    data = None if node is None else _build(node, (), marks, texts, build_problems, display, 0)
+    data = None if node is None else _build(node, (), marks, texts, build_problems, display, 0, scalar)
     if build_problems:
         return None, build_problems
     return Document(display, data, marks, texts), []
 
 
 def _scan_events(text: str, display: str) -> list[Problem]:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
     problems: list[Problem] = []
     depth = 0
     try:
-        for event in _LOADER.parse(io.StringIO(text)):
+        for event in _loader().parse(io.StringIO(text)):
             if isinstance(event, CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:  # stop here: the parser slows down quadratically with depth
@@ -183,6 +195,7 @@ def _build(
     problems: list[Problem],
     display: str,
     depth: int,
+    scalar: Callable[[Any], Any],
 ) -> Any:
     marks[key] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > MAX_DEPTH:
@@ -202,7 +215,7 @@ def _build(
                     Problem(path=display, line=line, col=col, message="mapping keys must be scalars")
                 )
                 continue
-            k = _scalar(key_node)
+            k = scalar(key_node)
             if not isinstance(k, (str, int)):
                 k = str(k)
             if k in seen:
@@ -218,36 +231,98 @@ def _build(
                 )
                 continue
             seen[k] = key_node.start_mark.line + 1
-            result[k] = _build(value_node, (*key, k), marks, texts, problems, display, depth + 1)
+            result[k] = _build(value_node, (*key, k), marks, texts, problems, display, depth + 1, scalar)
             marks[(*key, k)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
     if node.id == "sequence":
         return [
-            _build(item, (*key, i), marks, texts, problems, display, depth + 1)
+            _build(item, (*key, i), marks, texts, problems, display, depth + 1, scalar)
             for i, item in enumerate(node.value)
         ]
-    value = _scalar(node)
+    value = scalar(node)
     if not isinstance(value, str) and value is not None:
         texts[key] = str(node.value)
     return value
 
 
-_SCALAR_CONSTRUCTOR = _LOADER.constructor
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _scalar(node: Any) -> Any:
-    if not isinstance(node, Node):  # a libyaml node from the fast path: resolve as ruamel's YAML 1.2 does
-        if node.style:  # quoted or block scalars are strings
-            return node.value
-        tag = _LOADER.resolver.resolve(ScalarNode, node.value, (True, False))
-        if str(tag) == _STR_TAG:
-            return node.value
-        node = ScalarNode(tag, node.value, node.start_mark, node.end_mark)
+    """A ruamel scalar node (its tag resolved by the composer) as a Python value."""
+    from ruamel.yaml.error import YAMLError
+
     try:
-        return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+        return _loader().constructor.construct_object(node, deep=True)
     except (YAMLError, ValueError):
         return node.value
+
+
+# Every plain scalar that one of ruamel's YAML 1.2 implicit resolvers (ruamel/yaml/resolver.py:
+# bool, float, int, merge, null, timestamp, value, yaml) would claim, each only tried on its own
+# first characters (the lookahead). Anything else is a string.
+_IMPLICIT = re.compile(
+    r"""^(?=[-+0-9.tTfFnN~<=!&*]|$)(?:
+     true|True|TRUE|false|False|FALSE
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN)
+    |[-+]?0b[0-1_]+
+    |[-+]?0o?[0-7_]+
+    |[-+]?[0-9_]+
+    |[-+]?0x[0-9a-fA-F_]+
+    |<<
+    |~|null|Null|NULL|
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?
+     (?:[Tt]|[\ \t]+)[0-9][0-9]?
+     :[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
+     (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
+    |=
+    |!|&|\*
+    )$""",
+    re.X,
+)
+# The common non-strings, and what ruamel's SafeConstructor makes of them; the rest goes to ruamel.
+_CONSTANTS: dict[str, Any] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL")),
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+}
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]+")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def _fast_scalar(node: Any) -> Any:
+    """A libyaml scalar node from the fast path, resolved exactly as ruamel's YAML 1.2 loader does."""
+    value: str = node.value
+    if node.style or not _IMPLICIT.match(value):  # quoted and block scalars are strings
+        return value
+    if value in _CONSTANTS:
+        return _CONSTANTS[value]
+    try:
+        if _INT.fullmatch(value):
+            return int(value)
+        if _FLOAT.fullmatch(value):
+            return float(value)
+        if m := _DATE.fullmatch(value):
+            return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:  # out of range: let ruamel decide
+        pass
+    return _ruamel_scalar(node)
+
+
+def _ruamel_scalar(node: Any) -> Any:
+    """A libyaml plain scalar resolved and constructed by ruamel (the unusual ones)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    tag = _loader().resolver.resolve(ScalarNode, node.value, (True, False))
+    if str(tag) == _STR_TAG:
+        return node.value
+    return _scalar(ScalarNode(tag, node.value, node.start_mark, node.end_mark))
 
 
 # -- the fast path: libyaml (PyYAML's C binding), when installed ------------------------------------
@@ -273,11 +348,15 @@ def _libyaml() -> tuple[Any, Any] | None:
     return CParser, Composer
 
 
-_LIBYAML = _libyaml()
+_UNSET: Any = object()
+_LIBYAML: tuple[Any, Any] | None = _UNSET  # looked up on first use; None: no libyaml
 
 
 def _fast_compose(text: str) -> tuple[Any] | None:
     """(root node or None,) through libyaml, or None when the strict path must decide."""
+    global _LIBYAML
+    if _LIBYAML is _UNSET:
+        _LIBYAML = _libyaml()
     if _LIBYAML is None:
         return None
     import yaml
@@ -320,6 +399,8 @@ def _fast_compose(text: str) -> tuple[Any] | None:
 
 
 def _dumper() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML(typ="rt")
     y.default_flow_style = False
     y.width = 4096
@@ -337,6 +418,8 @@ def dumps(data: Any, header: str = "") -> str:
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "w") -> Iterator[Any]:
     """Write to a temporary file beside ``path`` and rename it over ``path`` only on success."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
