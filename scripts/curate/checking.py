@@ -33,7 +33,9 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
     problems: list[Problem] = []
     checked = 0
     targets = files or [config_path, *request_files(root)]
-    wants_config = any(_same(f, config_path) for f in targets)
+    config_real = _resolve(config_path)
+    is_config = [config_real is not None and _resolve(f) == config_real for f in targets]
+    wants_config = any(is_config)
     if config_path.exists():
         config, config_problems = read_config(config_path, config_display)
         if wants_config:
@@ -50,8 +52,8 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
         problems.append(Problem(path=config_display, message="catalog config not found"))
     parsed: list[Request] = []
     n_requests = 0
-    for f in targets:
-        if _same(f, config_path):
+    for f, f_is_config in zip(targets, is_config, strict=True):
+        if f_is_config:
             checked += 1
             continue
         checked += 1
@@ -63,8 +65,8 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
     return CheckResult(checked=checked, requests=n_requests, problems=sorted(problems), parsed=parsed)
 
 
-def _same(a: Path, b: Path) -> bool:
+def _resolve(path: Path) -> Path | None:
     try:
-        return a.resolve() == b.resolve()
+        return path.resolve()
     except OSError:
-        return False
+        return None
