@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -138,12 +139,25 @@ def uv_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+_UV_LOCK = threading.Lock()
+_uv_bin: str | None = None
+
+
 def find_uv(env: Mapping[str, str]) -> str:
+    """`CURATE_UV`, else the uv installed with curate.
+
+    Looked up once, under a lock: `curate lock` resolves from several threads, and on Python 3.11
+    `sysconfig` (which uv's finder reads) can hand a half-initialised config to a concurrent caller.
+    """
+    global _uv_bin
     if env.get("CURATE_UV"):
         return env["CURATE_UV"]
-    from uv import find_uv_bin
+    with _UV_LOCK:
+        if _uv_bin is None:
+            from uv import find_uv_bin
 
-    return find_uv_bin()
+            _uv_bin = find_uv_bin()
+        return _uv_bin
 
 
 def compile_requirements(
