@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from curate.catalog import FileEntry, Project, VersionEntry
 from curate.config import Config
 from curate.errors import BuildError
 from curate.names import NormalizedName
+from curate.publish import Staging, WriteBehind, link_or_copy
 from curate.yamlio import atomic_write
 
 # PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
@@ -48,6 +47,9 @@ HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 MANIFEST = ".curate-index.json"
 FORMAT = 1  # bump whenever the bytes written for the same input change
 BLOCKED_STATUSES = frozenset({"block", "blocked"})
+# From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
+# so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
+WRITE_BEHIND_MIN = 500
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -234,8 +236,11 @@ def entry_of(page: ProjectPage, os_of: Mapping[str, str]) -> Entry:
 # -- rendering (pure) -------------------------------------------------------------------------------
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODE(data) + "\n"
 
 
 class Renderer:
@@ -244,6 +249,7 @@ class Renderer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.os_of = target_os(config)
+        self._os_cache: dict[tuple[str, ...], dict[str, list[str]]] = {}
         env = jinja2.Environment(
             loader=jinja2.PackageLoader("curate", "templates/index"),
             autoescape=True,
@@ -316,29 +322,30 @@ class Renderer:
                     "files": [self._api_file(f) for f in files],
                 }
             )
-        return (
-            json.dumps(
-                {
-                    "name": page.name,
-                    "normalized": page.normalized,
-                    "status": page.status,
-                    "status_reason": page.status_reason,
-                    "index": f"{self.config.simple_url}{page.normalized}/",
-                    "blocked_versions": list(page.blocked),
-                    "versions": versions,
-                },
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            + "\n"
+        return _dumps(
+            {
+                "name": page.name,
+                "normalized": page.normalized,
+                "status": page.status,
+                "status_reason": page.status_reason,
+                "index": f"{self.config.simple_url}{page.normalized}/",
+                "blocked_versions": list(page.blocked),
+                "versions": versions,
+            }
         )
 
     def _os_targets(self, targets: Iterable[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for t in targets:
-            if t in self.os_of:
-                out.setdefault(self.os_of[t], []).append(t)
-        return dict(sorted(out.items()))
+        """Targets grouped by OS. Cached, as the same few target lists recur on every file: the shared
+        dicts are only ever serialised, never changed."""
+        key = tuple(targets)
+        cached = self._os_cache.get(key)
+        if cached is None:
+            out: dict[str, list[str]] = {}
+            for t in key:
+                if t in self.os_of:
+                    out.setdefault(self.os_of[t], []).append(t)
+            cached = self._os_cache[key] = dict(sorted(out.items()))
+        return cached
 
     def _api_file(self, f: IndexFile) -> dict[str, Any]:
         return {
@@ -355,18 +362,13 @@ class Renderer:
         }
 
     def api_catalog(self, entries: Sequence[Mapping[str, Any]]) -> str:
-        return (
-            json.dumps(
-                {
-                    "name": self.config.site_name,
-                    "index": self.config.simple_url,
-                    "repository_version": REPOSITORY_VERSION,
-                    "projects": list(entries),
-                },
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            + "\n"
+        return _dumps(
+            {
+                "name": self.config.site_name,
+                "index": self.config.simple_url,
+                "repository_version": REPOSITORY_VERSION,
+                "projects": list(entries),
+            }
         )
 
 
@@ -419,16 +421,6 @@ class Blobs:
         if size != f.size:
             raise BuildError(f"{f.filename}: cached copy is {size} bytes, the catalog says {f.size}")
         return path
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link when on the same filesystem (cheap, same bytes), copy otherwise."""
-    try:
-        os.link(src, dst)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        shutil.copyfile(src, dst)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -490,47 +482,40 @@ def read_manifest(tree: Path | None, fp: str) -> dict[str, Any]:
 
 
 class _Writer:
-    """Writes into a fresh staging tree (plain writes) or the live tree (each file swapped by rename)."""
+    """Writes into the live tree (each file swapped in by rename) or, through ``staging``, into a fresh
+    staging tree (plain writes: the whole tree is swapped in at the end)."""
 
-    def __init__(self, out: Path, *, in_place: bool) -> None:
+    def __init__(self, out: Path, *, staging: Staging | None) -> None:
         self.out = out
-        self.in_place = in_place
+        self.staging = staging
         self._dirs: set[Path] = set()
 
-    def mkdir(self, d: Path) -> None:
-        if d not in self._dirs:
-            d.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(d)
+    def _parent(self, rel: str) -> Path:
+        path = self.out / rel
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        return path
 
     def text(self, rel: str, content: str) -> None:
-        path = self.out / rel
-        self.mkdir(path.parent)
-        data = content.encode("utf-8")
-        if self.in_place:
-            atomic_write(path, data)
-        else:
-            with open(path, "wb") as fh:
-                fh.write(data)
+        self.bytes(rel, content.encode("utf-8"))
 
     def bytes(self, rel: str, data: bytes) -> None:
-        path = self.out / rel
-        self.mkdir(path.parent)
-        if self.in_place:
-            atomic_write(path, data)
+        if self.staging is not None:
+            self.staging.write(rel, data)
         else:
-            path.write_bytes(data)
+            atomic_write(self._parent(rel), data)
 
     def link(self, rel: str, src: Path) -> None:
-        dst = self.out / rel
-        self.mkdir(dst.parent)
-        if self.in_place:
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            link_or_copy(src, tmp)
-            os.replace(tmp, dst)
-        else:
-            link_or_copy(src, dst)
+        if self.staging is not None:
+            self.staging.link(rel, src)
+            return
+        dst = self._parent(rel)
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        link_or_copy(src, tmp)
+        os.replace(tmp, dst)
 
 
 def project_outputs(page: ProjectPage) -> list[str]:
@@ -553,6 +538,7 @@ def build_index(
     previous: Path | None = None,
     in_place: bool = False,
     reuse: bool = True,
+    write_behind: bool | None = None,
 ) -> Stats:
     """Write simple/, files/, api/ and the manifest for ``sources`` into ``out``.
 
@@ -561,6 +547,9 @@ def build_index(
     are (``in_place=True``, ``out`` is ``previous``: changed files are swapped in one by one by rename,
     new files before the pages that link to them, the root pages after the project pages, removals
     last, the manifest at the very end).
+
+    ``write_behind`` (a fresh tree only; default: from :data:`WRITE_BEHIND_MIN` projects on) has a helper
+    process create the files while this one renders; the bytes are the same either way.
     """
     if in_place and previous is None:
         raise ValueError("in_place needs the previous tree")
@@ -569,7 +558,36 @@ def build_index(
     if not reuse:
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
     renderer = Renderer(config)
-    writer = _Writer(out, in_place=in_place)
+    staging: Staging | None = None
+    if not in_place:
+        if write_behind is None:
+            write_behind = len(sources) >= WRITE_BEHIND_MIN and (os.cpu_count() or 1) > 1
+        staging = WriteBehind(out) if write_behind else Staging(out)
+    try:
+        stats = _write_index(
+            out, sources, config, blobs, previous, old, fp, renderer, _Writer(out, staging=staging)
+        )
+        if staging is not None:
+            staging.close()
+    except BaseException:
+        if staging is not None:
+            staging.abort()
+        raise
+    return stats
+
+
+def _write_index(
+    out: Path,
+    sources: Sequence[Source],
+    config: Config,
+    blobs: Blobs,
+    previous: Path | None,
+    old: Mapping[str, Any],
+    fp: str,
+    renderer: Renderer,
+    writer: _Writer,
+) -> Stats:
+    in_place = writer.staging is None
     stats = Stats()
     records: dict[str, dict[str, Any]] = {}
     for src in sorted(sources, key=lambda s: s.normalized):

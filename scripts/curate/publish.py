@@ -5,6 +5,13 @@ rename is atomic and hard links from the live tree work). When the block finishe
 replaces ``public/``: on Linux with one ``renameat2(RENAME_EXCHANGE)``, so there is no instant without
 a ``public/``; elsewhere with two renames. When the block raises, the staging tree is deleted and the
 live tree was never touched, so the previous site keeps serving.
+
+Because the staging tree is fresh and swapped in whole, files are written into it with one plain
+``open``/``write``/``close`` each (no temporary file, rename or fsync per file) and one ``mkdir`` per
+directory (:class:`Staging`). :class:`WriteBehind` does the same in a helper process fed through a pipe,
+so that the kernel's work of creating tens of thousands of files overlaps the rendering of the next
+pages on a second core. The helper runs this file as a script (``python -I -S publish.py ROOT``) and
+needs nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -12,15 +19,151 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import shutil
+import signal
+import struct
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_FRAME = struct.Struct("<cII")  # op (b"w" write, b"l" link), len(relative path), len(payload)
+_PIPE_BUFFER = 1 << 20
+
+
+def link_or_copy(src: str | bytes | Path, dst: str | bytes | Path) -> None:
+    """Hard-link when on the same filesystem (cheap, same bytes), copy otherwise."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(src, dst)
+
+
+class Staging:
+    """Plain writes into a fresh staging tree; relative paths use ``/``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = os.fspath(root)
+        self._dirs: set[str] = set()
+
+    def _path(self, rel: str) -> str:
+        path = f"{self.root}/{rel}"
+        parent = path.rpartition("/")[0]
+        if parent not in self._dirs:
+            try:
+                os.mkdir(parent)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        return path
+
+    def write(self, rel: str, data: bytes) -> None:
+        fd = os.open(self._path(rel), _CREATE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def link(self, rel: str, src: str | Path) -> None:
+        link_or_copy(src, self._path(rel))
+
+    def close(self) -> None:
+        """Everything sent is on disk (nothing to wait for here)."""
+
+    def abort(self) -> None:
+        """Stop writing; the caller deletes the staging tree."""
+
+
+class WriteBehind(Staging):
+    """:class:`Staging` whose system calls run in a helper process while the caller renders.
+
+    Errors of the helper come back as the same ``OSError`` the write would have raised here, from the
+    next ``write``/``link`` or from :meth:`close`, which waits until every file is written.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        super().__init__(root)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), self.root],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=_PIPE_BUFFER,
+        )
+        assert self._proc.stdin is not None
+        self._pipe = self._proc.stdin
+
+    def _send(self, op: bytes, rel: str, payload: bytes) -> None:
+        path = os.fsencode(rel)
+        try:
+            self._pipe.write(_FRAME.pack(op, len(path), len(payload)))
+            self._pipe.write(path)
+            self._pipe.write(payload)
+        except BrokenPipeError:
+            self._raise_failure()
+
+    def write(self, rel: str, data: bytes) -> None:
+        self._send(b"w", rel, data)
+
+    def link(self, rel: str, src: str | Path) -> None:
+        self._send(b"l", rel, os.fsencode(src))
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._pipe.close()
+        if self._proc.wait() != 0:
+            self._raise_failure()
+        assert self._proc.stderr is not None
+        self._proc.stderr.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+        self._proc.kill()
+        self._proc.wait()
+        assert self._proc.stderr is not None
+        self._proc.stderr.close()
+
+    def _raise_failure(self) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+        self._proc.wait()
+        assert self._proc.stderr is not None
+        report = self._proc.stderr.read().decode("utf-8", "replace").strip()
+        self._proc.stderr.close()
+        code, _, rest = report.partition("\t")
+        filename, _, message = rest.partition("\t")
+        if code.isdigit() and message:
+            raise OSError(int(code), message, filename)
+        raise OSError(f"the staging writer failed (exit {self._proc.returncode}): {report[-2000:]}")
+
+
+def serve_writes(root: str, stream: BinaryIO) -> None:
+    """The helper's loop: apply the frames :class:`WriteBehind` sends until the stream ends."""
+    sink = Staging(root)
+    read = stream.read
+    while head := read(_FRAME.size):
+        op, n, m = _FRAME.unpack(head)
+        rel = read(n)
+        payload = read(m)
+        if len(rel) != n or len(payload) != m:
+            raise EOFError("truncated frame")
+        if op == b"w":
+            sink.write(os.fsdecode(rel), payload)
+        else:
+            sink.link(os.fsdecode(rel), os.fsdecode(payload))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -84,3 +227,18 @@ def publishing(public: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _helper_main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us on failure
+    try:
+        serve_writes(sys.argv[1], sys.stdin.buffer)
+    except OSError as exc:
+        filename = os.fsdecode(exc.filename) if exc.filename is not None else ""
+        sys.stderr.write(f"{exc.errno or 0}\t{filename}\t{exc.strerror or exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_helper_main())

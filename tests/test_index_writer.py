@@ -1,0 +1,73 @@
+"""Writing a fresh tree: in this process or by the write-behind helper, the same files and bytes."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from curate.cache import cache_root
+from curate.commands.build import catalog_sources
+from curate.config import load_config
+from curate.index import Blobs, build_index
+from curate.publish import Staging, WriteBehind
+from tests.test_index_helpers import Built, make_built
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return make_built(tmp_path_factory.mktemp("writer"))
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _build(built: Built, out: Path, *, write_behind: bool, previous: Path | None = None) -> None:
+    config = load_config(built.root)
+    blobs = Blobs(cache_root(built.root, config, {}, built.cache))
+    out.mkdir()
+    build_index(
+        out,
+        catalog_sources(built.root),
+        config=config,
+        blobs=blobs,
+        previous=previous,
+        write_behind=write_behind,
+    )
+
+
+@pytest.mark.parametrize("reuse", [False, True], ids=["rendered", "linked-from-live"])
+def test_write_behind_writes_the_same_files_and_bytes(built: Built, tmp_path: Path, reuse: bool) -> None:
+    previous = built.public if reuse else None
+    _build(built, tmp_path / "here", write_behind=False, previous=previous)
+    _build(built, tmp_path / "behind", write_behind=True, previous=previous)
+    here, behind = _tree(tmp_path / "here"), _tree(tmp_path / "behind")
+    assert sorted(here) == sorted(behind)
+    assert here == behind
+    assert any(rel.endswith(".metadata") for rel in behind)  # mirror mode: links and METADATA too
+    wheel = next(rel for rel in behind if rel.startswith("files/") and rel.endswith(".whl"))
+    assert (tmp_path / "behind" / wheel).stat().st_nlink > 1  # hard-linked, not copied
+
+
+@pytest.mark.parametrize("sink", [Staging, WriteBehind])
+def test_a_failed_write_raises_the_os_error_it_would_here(tmp_path: Path, sink: type[Staging]) -> None:
+    (tmp_path / "simple").write_text("a file where a directory should be")
+    staging = sink(tmp_path)
+    staging.write("api/x.json", b"{}\n")
+
+    def write_and_close() -> None:
+        staging.write("simple/x/index.html", b"<!DOCTYPE html>\n")  # the helper fails later, on close
+        staging.close()
+
+    with pytest.raises(NotADirectoryError, match="Not a directory") as caught:
+        write_and_close()
+    staging.abort()
+    assert caught.value.errno == errno.ENOTDIR
+    assert caught.value.filename == f"{tmp_path}/simple/x"
+    assert (tmp_path / "api" / "x.json").read_bytes() == b"{}\n"
