@@ -132,6 +132,24 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
             )
         ],
     ),
+    (
+        "duplicate-key-does-not-hide-the-rest",
+        GOOD.replace("name: numpy", "name: cv2") + "title: again\n",
+        [
+            (
+                5,
+                5,
+                "'cv2' is the import name; the distribution is 'opencv-python'",
+                "write name: opencv-python",
+            ),
+            (
+                7,
+                1,
+                "duplicate key 'title' (first defined on line 1)",
+                "keep one of them; YAML would silently use the last",
+            ),
+        ],
+    ),
     ("anchor", GOOD + "compliance: &a [x]\n", [(7, 13, "YAML anchor 'a' is not allowed", ANCHOR_HINT)]),
     (
         "alias",

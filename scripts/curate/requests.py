@@ -112,12 +112,13 @@ class Request:
 
 
 def read_request(path: Path, display: str, config: Config | None) -> tuple[Request | None, list[Problem]]:
-    doc, problems = load(path, display)
+    doc, load_problems = load(path, display, keep_going=True)
     name_problems = check_filename(path, display)
     if doc is None:
-        return None, name_problems + problems
+        return None, name_problems + load_problems
+    # duplicate keys come back with the document: report them and everything else in one run
     request, problems = parse_request(doc, config, filename=path.name)
-    return request, name_problems + problems
+    return (None if load_problems else request), name_problems + load_problems + problems
 
 
 def check_filename(path: Path, display: str) -> list[Problem]:

@@ -71,16 +71,20 @@ def _yaml() -> YAML:
 _loader = functools.cache(_yaml)
 
 
-def load(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
-    """Read ``path``; return the document, or None and the problems that stop it from loading."""
+def load(path: Path, display: str, *, keep_going: bool = False) -> tuple[Document | None, list[Problem]]:
+    """Read ``path``; return the document, or None and the problems that stop it from loading.
+
+    With ``keep_going``, duplicate and non-scalar keys do not stop it: the document (keeping the first
+    of each duplicate key) comes back together with those problems, so the caller can report the rest.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
         return None, [Problem(path=display, message=f"cannot read file: {exc.strerror or exc}")]
-    return loads(raw, display)
+    return loads(raw, display, keep_going=keep_going)
 
 
-def loads(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
+def loads(raw: bytes, display: str, *, keep_going: bool = False) -> tuple[Document | None, list[Problem]]:
     if len(raw) > MAX_BYTES:
         return None, [
             Problem(
@@ -131,6 +135,8 @@ def loads(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
     build_problems: list[Problem] = []
     data = None if node is None else _build(node, (), marks, texts, build_problems, display, 0, scalar)
     if build_problems:
+        if keep_going and not any(p.message.startswith("nesting") for p in build_problems):
+            return Document(display, data, marks, texts), build_problems
         return None, build_problems
     return Document(display, data, marks, texts), []
 
