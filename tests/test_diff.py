@@ -50,7 +50,14 @@ def pr_repo(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Pat
     finally:
         mp.undo()
     path = project_path(root, "wincolor")
-    findings = "vetting:\n      findings:\n        - id: license-unknown\n          kind: license-unknown\n          decision: warn\n        - id: GHSA-1234\n          kind: vulnerability\n          decision: block"
+    findings = (
+        "vetting:\n      findings:\n        - id: license-unknown\n          kind: license-unknown\n"
+        "          message: the metadata declares no licence\n          decision: warn\n"
+        "        - id: GHSA-1234\n          kind: vulnerability\n          decision: block\n"
+        "        - id: yanked\n          kind: yanked\n          message: 'yanked upstream: broken'\n"
+        "          decision: waived\n          waiver:\n            justification: pinned by the vendor\n"
+        "            expires: '2027-01-01'"
+    )
     path.write_text(path.read_text("utf-8").replace("vetting: {}", findings), "utf-8")
     return root
 
@@ -70,7 +77,7 @@ def test_text(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "Linux: 2 added, 1 already present, 1 removed\n" in out
     assert "Windows: 3 added, 1 already present, 1 removed\n" in out
     assert "New files: 3, " in out
-    assert "Vetting: 1 block, 1 warn, 0 waived\n  blocked: wincolor 0.4: GHSA-1234 (vulnerability)" in out
+    assert "Vetting: 1 block, 1 warn, 1 waived\n  blocked: wincolor 0.4: GHSA-1234 (vulnerability)" in out
 
 
 def test_colours_only_when_asked(pr_repo: Path) -> None:
@@ -95,6 +102,12 @@ def test_markdown(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "| `wincolor` | 0.4 | Windows | via webapp | 2026-11-22-web |" in out
     assert "| `httpish` | 1.0 | Linux, Windows | no longer needed | 2026-11-21-old |" in out
     assert "- **block** `wincolor` 0.4: GHSA-1234 (vulnerability)" in out
+    # what was found, and why a waived finding is accepted, not just the id again
+    assert "- **warn** `wincolor` 0.4: license-unknown: the metadata declares no licence\n" in out
+    assert (
+        "- **waived** `wincolor` 0.4: yanked: yanked upstream: broken"
+        " [waived until 2027-01-01: pinned by the vendor]\n"
+    ) in out
 
 
 def test_json(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +116,7 @@ def test_json(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["summary"] == {"added": 3, "present": 1, "removed": 1}
     assert data["os"]["windows"] == {"added": 3, "present": 1, "removed": 1}
-    assert data["findings"] == {"block": 1, "warn": 1, "waived": 0}
+    assert data["findings"] == {"block": 1, "warn": 1, "waived": 1}
     assert data["new_files"] == 3
     assert data["download_size"] > 0
     webapp = next(c for c in data["changes"] if c["name"] == "webapp")
@@ -122,5 +135,8 @@ def test_no_change_and_bad_ref(pr_repo: Path, capsys: pytest.CaptureFixture[str]
     assert (pr_repo / "d.txt").read_text("utf-8").startswith("Catalog changes since main:")
     assert curate(pr_repo, "diff", "--base", "no-such-ref") == 2
     assert "unknown git revision 'no-such-ref'" in capsys.readouterr().err
+    # an output file that cannot be written is an error, not a traceback
+    assert curate(pr_repo, "diff", "--base", "main", "-o", str(pr_repo / "no" / "such" / "d.md")) == 2
+    assert "error: cannot write " in capsys.readouterr().err
     report = compare({}, {}, base_ref="main")
     assert render_text(report) == "No change to the catalog since main.\n"

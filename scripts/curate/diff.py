@@ -238,8 +238,22 @@ def _findings_text(report: Report) -> list[str]:
         return []
     out = ["Vetting: " + ", ".join(f"{len(found[d])} {d}" for d in DECISIONS)]
     for c, f in found.get("block", []):
-        out.append(f"  blocked: {c.name} {c.version}: {f.get('id', '?')} ({f.get('kind', '?')})")
+        out.append(f"  blocked: {c.name} {c.version}: {finding_label(f)}")
     return out
+
+
+def finding_label(f: Mapping[str, Any]) -> str:
+    """A finding as a reviewer reads it: its id (and kind, when the id is not the kind), what was found,
+    and for a waived one the waiver's justification and expiry."""
+    fid, kind = str(f.get("id") or "?"), str(f.get("kind") or "")
+    text = fid if not kind or kind == fid else f"{fid} ({kind})"
+    message = str(f.get("message") or "")
+    if message:
+        text += f": {message}"
+    waiver = f.get("waiver")
+    if f.get("decision") == "waived" and isinstance(waiver, Mapping):
+        text += f" [waived until {waiver.get('expires', '?')}: {waiver.get('justification', '')}]"
+    return text
 
 
 def _md(text: str) -> str:
@@ -285,9 +299,7 @@ def render_markdown(report: Report) -> str:
         out += ["### Vetting", "", ", ".join(f"{len(found[d])} {d}" for d in DECISIONS), ""]
         for decision in DECISIONS:
             for c, f in found.get(decision, []):
-                out.append(
-                    f"- **{decision}** `{_md(c.name)}` {_md(c.version)}: {_md(str(f.get('id', '?')))} ({_md(str(f.get('kind', '?')))})"
-                )
+                out.append(f"- **{decision}** `{_md(c.name)}` {_md(c.version)}: {_md(finding_label(f))}")
         out.append("")
     return "\n".join(out)
 

@@ -57,7 +57,10 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     )
     text = render(report, args.format, colour=colour)
     if args.output is not None:
-        args.output.write_text(text, "utf-8")
+        try:
+            args.output.write_text(text, "utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
     return 0
