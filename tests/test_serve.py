@@ -103,7 +103,7 @@ def test_negotiation_and_exact_content_types(served: tuple[Built, str, list[Acce
 
 
 def test_redirects_and_404s(served: tuple[Built, str, list[Access]]) -> None:
-    _, hp, _ = served
+    built, hp, _ = served
     status, headers, _ = _get(hp, "/simple/httpish")
     assert (status, headers["location"]) == (301, "/simple/httpish/")
     status, headers, _ = _get(hp, "/simple")
@@ -116,6 +116,11 @@ def test_redirects_and_404s(served: tuple[Built, str, list[Access]]) -> None:
     ):
         assert _get(hp, path)[0] == 404, path
     assert _get(hp, "/files/")[0] == 404  # a directory without index.html: 404, not a listing, not 403
+    # the root page's own files are there too, as on a static host (negotiation is for the folders)
+    for name, ctype in (("index.html", "text/html; charset=utf-8"), ("index.json", "application/json")):
+        status, headers, body = _get(hp, f"/simple/{name}")
+        assert (status, headers["content-type"]) == (200, ctype), name
+        assert body == (built.public / "simple" / name).read_bytes()
     status, headers, _ = _get(hp, "/guides")
     assert (status, headers["location"]) == (301, "/guides/")
     status, _, body = _get(hp, "/guides/")
@@ -137,6 +142,10 @@ def test_files_head_range_and_caching(served: tuple[Built, str, list[Access]]) -
     assert (status, body) == (206, data[-22:])
     assert headers["content-range"] == f"bytes {len(data) - 22}-{len(data) - 1}/{len(data)}"
     assert _get(hp, WHEEL, {"Range": f"bytes={len(data)}-"})[0] == 416
+    assert _get(hp, WHEEL, {"Range": "Bytes=0-1"})[:3:2] == (206, data[:2])  # the unit is case-insensitive
+    # a unit it does not know MUST be ignored, and several ranges may be: the whole file, not a 416
+    for rng in ("items=0-1", "bytes=0-1,5-6"):
+        assert _get(hp, WHEEL, {"Range": rng})[:3:2] == (200, data), rng
     assert _get(hp, WHEEL, {"If-None-Match": headers["etag"]})[0] == 304
     status, headers, _ = _get(hp, WHEEL + ".metadata")
     assert (status, headers["content-type"]) == (200, "application/octet-stream")

@@ -133,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         if any(p in (".", "..") or p.startswith(".") for p in parts) or "\x00" in url_path:
             return self._error(404, head=head)
         target = self.directory.joinpath(*parts)
-        if parts[:1] == ["simple"] and len(parts) <= 2:
+        if parts[:1] == ["simple"] and len(parts) <= 2 and not target.is_file():  # not simple/index.html
             return self._simple(target, url_path, query, head=head)
         if target.is_dir():
             if not url_path.endswith("/"):
@@ -207,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
         start, end = 0, size  # end exclusive
         status = 200
         rng = self.headers.get("Range")
+        if rng is not None and not _SINGLE_BYTES_RANGE.match(rng):
+            rng = None  # another unit, or several ranges: ignored, the whole file is sent (RFC 9110 14.2)
         if rng is not None and self.headers.get("If-Range", etag) == etag:
             parsed = parse_range(rng, size)
             if parsed is None:
@@ -255,7 +257,8 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_SINGLE_BYTES_RANGE = re.compile(r"^\s*bytes\s*=[^,]*$", re.IGNORECASE)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
