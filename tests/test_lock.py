@@ -128,8 +128,10 @@ def test_requests_pin_different_versions_reuse_and_upgrade(
     assert [(v.version, v.requests) for v in webapp] == [("1.0", ("2026-11-21-old", "2026-11-22-new"))]
     # --upgrade-package moves webapp where the request allows it; the old request keeps 1.0
     capsys.readouterr()
-    assert curate(repo, "lock", "--upgrade-package", "webapp") == 0
-    assert "(upgrade webapp)" in capsys.readouterr().err
+    assert curate(repo, "lock", "--upgrade-package", "webapp", "--upgrade-package", "webap") == 0
+    err = capsys.readouterr().err
+    assert "(upgrade webapp)" in err
+    assert "note: --upgrade-package webap: no request asks for or pins it" in err  # a typo is not silent
     catalog = load_catalog(repo)
     assert [(v.version, v.requests) for v in catalog[NormalizedName("webapp")].sorted_versions()] == [
         ("1.0", ("2026-11-21-old",)),
@@ -144,7 +146,7 @@ def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[
     write_request(repo, "old", [("httpish", "==1.0")])
     assert curate(repo, "lock") == 0
     before = snapshot(repo)
-    write_request(repo, "drop", remove=[("httpish", "==1.0")], date="2026-11-22")
+    write_request(repo, "drop", remove=[("httpish", "==1.0"), ("htttpish", "")], date="2026-11-22")
     capsys.readouterr()
     assert curate(repo, "lock") == 1
     err = capsys.readouterr().err
@@ -156,6 +158,11 @@ def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[
     write_request(repo, "old", [("httpish", ">=1.1")])
     assert curate(repo, "lock") == 0
     assert versions(load_catalog(repo), "httpish") == ["1.1"]
+    # a removal naming a project the catalog never had is a likely typo: said, not silently ignored
+    assert (
+        "note: requests/2026-11-22-drop.yaml: remove htttpish (all) matches nothing"
+        in capsys.readouterr().err
+    )
     assert curate(repo, "lock", "--check") == 0
 
 

@@ -252,6 +252,10 @@ def lock(
         else:
             continue
         to_resolve.append((request, why))
+    used = {n for r in requests for n in {s.normalized for s in r.packages}}
+    used |= {n for r in state.requests.values() for n in r.pinned()}
+    for name in sorted(upgrade_set - used):
+        _say(progress, f"note: --upgrade-package {name}: no request asks for or pins it")
 
     old = load_catalog_fast(root)
 
@@ -346,9 +350,9 @@ def lock(
         raise LockError("\n".join(lines))
     for request in requests:
         for removal in request.remove:
-            if removal.normalized in old and not any(
-                removal.specifier_set.contains(v.version, prereleases=True)
-                for v in old[removal.normalized].versions
+            in_catalog = old.get(removal.normalized)
+            if in_catalog is None or not any(
+                removal.specifier_set.contains(v.version, prereleases=True) for v in in_catalog.versions
             ):
                 _say(
                     progress,
