@@ -131,10 +131,19 @@ def test_nginx_serves_the_index_like_curate_serve(built: Built, tmp_path: Path) 
             status, headers, body = _get(port, path, {"Accept": HTML_TYPE})
             assert (status, headers["content-type"]) == (200, HTML_TYPE)
             assert body == (built.public / path.strip("/") / "index.html").read_bytes()
+        refused = _get(port, "/simple/", {"Accept": f"{JSON_TYPE}; q=0, text/html"})
+        assert refused[1]["content-type"] == "text/html; charset=utf-8"
         status, headers, _ = _get(port, "/simple/httpish")
         assert (status, headers["location"]) == (301, "/simple/httpish/")
+        for name, ctype in (("index.html", "text/html; charset=utf-8"), ("index.json", "application/json")):
+            status, headers, body = _get(port, f"/simple/{name}")  # files, as curate serve has them
+            assert (status, headers["content-type"]) == (200, ctype), name
+            assert body == (built.public / "simple" / name).read_bytes()
         for path in ("/simple/nope/", "/files/", "/api/", "/.curate-index.json", "/files/certy/nope.whl"):
             assert _get(port, path)[0] == 404, path
+        # what changes with a build is revalidated, a missing project included (it may be added later)
+        for path in ("/", "/api/catalog.json", "/simple/nope/", "/simple/index.html"):
+            assert _get(port, path)[1].get("cache-control") == "no-cache", path
         wheel = "/files/httpish/httpish-1.1-py3-none-any.whl"
         data = (built.public / wheel.lstrip("/")).read_bytes()
         status, headers, body = _get(port, wheel, {"Range": "bytes=0-9", "Accept-Encoding": "gzip"})
