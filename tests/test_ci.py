@@ -17,7 +17,7 @@ from curate import ci, report
 from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
 from curate.commands.ci import pr_number
-from curate.errors import UsageError
+from curate.errors import UsageError, error_annotation
 from tests.lockutil import lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -103,6 +103,22 @@ def test_command(run: str, argv: list[str]) -> None:
 def test_command_refuses_shell(run: str) -> None:
     with pytest.raises(UsageError, match="only simple commands"):
         ci.command(run, {})
+
+
+@pytest.mark.parametrize(
+    ("message", "annotation"),
+    [
+        (
+            "requests/a.yaml: x 1.0 has no wheel\nhint: 50%",
+            "::error file=requests/a.yaml::x 1.0 has no wheel%0Ahint: 50%25",
+        ),
+        ("catalog/config.yaml:7: bad key", "::error file=catalog/config.yaml,line=7::bad key"),
+        ("../elsewhere.yaml: no", "::error::../elsewhere.yaml: no"),
+        ("uv failed: exit 2", "::error::uv failed: exit 2"),
+    ],
+)
+def test_error_annotation_lands_on_the_file_a_message_names(message: str, annotation: str) -> None:
+    assert error_annotation(message) == annotation
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -312,12 +328,18 @@ def test_a_request_that_cannot_resolve_for_windows_names_package_and_os(
 ) -> None:
     write_request(clone, "linux-tool", [("linuxonly", "")], platforms=("linux", "windows"))
     commit_all(clone, "a linux-only package for windows too")  # `curate lock` fails, so no catalog
-    proc = run_ci(clone, env, "pr", "--skip", "pre-commit")
+    proc = run_ci(clone, {**env, "GITHUB_ACTIONS": "true"}, "pr", "--skip", "pre-commit")
     out = proc.stdout
     assert proc.returncode == 1
     relock = out.split("=== [4/7]", 1)[1].split("=== [5/7]", 1)[0]
     assert "linuxonly" in relock, relock
     assert "windows" in relock, relock
+    # Under GitHub Actions the failure is an annotation on the request file, not a file-less error.
+    (annotation,) = [line for line in relock.splitlines() if line.startswith("::error")]
+    assert annotation.startswith(
+        "::error file=requests/2026-11-21-linux-tool.yaml::linuxonly 1.0 has no wheel"
+    )
+    assert "windows-amd64" in annotation
     table = out.split("=== summary", 1)[1]
     assert "re-resolve changed requests  FAILED (exit 1)" in table
     assert "curate lock --check          FAILED (exit 1)" in table
@@ -332,10 +354,13 @@ def test_relock_catches_a_hand_edited_catalog(clone: Path, env: dict[str, str]) 
     path = clone / "catalog" / "packages" / "fastmath.yaml"
     text = path.read_text("utf-8")
     path.write_text(re.sub(r"sha256: [0-9a-f]{64}", "sha256: " + "0" * 64, text, count=1), "utf-8")
-    proc = run_ci(clone, env, "relock", "--base", "main")
+    proc = run_ci(clone, {**env, "GITHUB_ACTIONS": "true"}, "relock", "--base", "main")
     assert proc.returncode == 1
     assert "catalog/packages/fastmath.yaml" in proc.stdout
     assert "run `curate lock`" in proc.stdout
+    (annotation,) = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert annotation.startswith("::error file=requests/2026-11-21-tools.yaml::catalog/ is not what")
+    assert "catalog/packages/fastmath.yaml" in annotation
 
 
 @needs_verbs

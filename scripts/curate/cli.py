@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from curate import __version__
-from curate.errors import CurateError, ValidationError, github_actions
+from curate.errors import CurateError, ValidationError, error_annotation, github_actions
 
 # verb -> (module under curate.commands, one-line help). Each module defines
 # ``add_arguments(parser)`` and ``run(args, root, env) -> int``.
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if github_actions(env):
-            print(f"::error::{exc}".replace("\n", "%0A"))
+            print(error_annotation(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

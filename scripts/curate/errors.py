@@ -95,6 +95,22 @@ def github_actions(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true"
 
 
+def error_annotation(message: str) -> str:
+    """A GitHub Actions ``::error`` command for an error message.
+
+    A message that starts with a repository-relative file (``requests/x.yaml: ...`` or
+    ``requests/x.yaml:12: ...``, as lock errors do) becomes an annotation on that file (and line).
+    """
+    import re  # only on the error path
+
+    m = re.match(
+        r"(?P<path>[\w.-]+(?:/[\w.-]+)*\.(?:ya?ml|json|toml)):(?:(?P<line>\d+):)? (?P<rest>.+)", message, re.S
+    )
+    if m is None or m["path"].startswith(".."):
+        return f"::error::{_escape_data(message)}"
+    return Problem(path=m["path"], line=int(m["line"] or 0), message=m["rest"]).annotation()
+
+
 def display_path(path: Path, root: Path | None = None) -> str:
     """A path as a user would type it: relative to ``root`` (default: cwd) when inside it."""
     base = root if root is not None else Path.cwd()
