@@ -234,9 +234,12 @@ def test_waivers_valid_and_expired(repo: Path, cache: Path, capsys: pytest.Captu
     assert expired["message"].endswith("(waiver expired on 2026-01-31)")
     assert expired["waiver"] == {"justification": "was fine last year", "expires": "2026-01-31"}
     assert _vetting(repo, "reqeusts", "1.0")["findings"][0]["decision"] == "warn"  # other version
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "gplpkg" not in err
     assert "4 finding(s) block:" in err
+    # a waiver that matches no finding (here: a version the catalog does not have) is pointed out
+    assert "note: the waiver for lookalike in reqeusts ==2.0 matches no finding in the catalog" in out
+    assert out.count("note: the waiver") == 1  # the expired one still matches its finding
 
 
 def test_a_waiver_expiring_re_vets(repo: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -679,6 +679,7 @@ class VetReport:
     counts: dict[str, int]  # status -> versions
     blockers: tuple[Blocker, ...]
     warnings: tuple[Blocker, ...]
+    unused_waivers: tuple[Waiver, ...] = ()  # waivers no recorded finding matches (a typo, or obsolete)
 
 
 def lookalikes_for(
@@ -759,6 +760,7 @@ def vet_catalog(
     changed: list[str] = []
     blockers: list[Blocker] = []
     warns: list[Blocker] = []
+    used_waivers: set[Waiver] = set()
     counts = {"pass": 0, "warn": 0, "block": 0}
     vetted = 0
     new_versions: dict[str, list[VersionEntry]] = {}
@@ -784,6 +786,7 @@ def vet_catalog(
         recorded = str(version.vetting.get("status", "pass"))
         counts[recorded] = counts.get(recorded, 0) + 1
         for finding in version.vetting.get("findings") or ():
+            used_waivers.update(_waivers_matching(finding, project.name, version.version, policy.waivers))
             if finding.get("decision") == "block":
                 blockers.append(Blocker(project=project.name, version=version.version, finding=finding))
             elif finding.get("decision") == "warn":
@@ -802,7 +805,26 @@ def vet_catalog(
         counts=counts,
         blockers=tuple(blockers),
         warnings=tuple(warns),
+        unused_waivers=tuple(w for w in policy.waivers if w not in used_waivers),
     )
+
+
+def _waivers_matching(
+    finding: Mapping[str, Any], project: str, version: str, waivers: Iterable[Waiver]
+) -> list[Waiver]:
+    """Every waiver that names this recorded finding (by id or alias), its project and its version."""
+    ids = {str(finding.get("id", "")), *(str(a) for a in finding.get("aliases") or ())}
+    out = []
+    for w in waivers:
+        if w.id not in ids or normalize(w.project) != normalize(project):
+            continue
+        try:
+            if w.versions and not SpecifierSet(w.versions).contains(version, prereleases=True):
+                continue
+        except InvalidSpecifier:
+            continue
+        out.append(w)
+    return out
 
 
 def _metadata_present(cache: Path, version: VersionEntry) -> bool:

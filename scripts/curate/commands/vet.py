@@ -118,6 +118,12 @@ def print_report(
     if not quiet:
         for w in report.warnings:
             print(f"warn: {_line(w)}")
+        for waiver in report.unused_waivers:
+            print(
+                f"note: the waiver for {waiver.id} in {waiver.project} {waiver.versions or '(all versions)'}"
+                " matches no finding in the catalog: check its id, project and versions, or remove it"
+                " from vetting.waivers in catalog/config.yaml"
+            )
         c = report.counts
         print(
             f"vetted {report.versions} version(s) ({report.vetted} re-checked, {report.files_checked} file(s)):"
