@@ -116,6 +116,8 @@ def test_placeholders_are_filled(built: tuple[Path, Path]) -> None:
     clients = (out / "guides" / "configure-clients" / "index.html").read_text("utf-8")
     text = re.sub(r"<[^>]+>", "", clients)  # code is highlighted: tags between the words
     assert "pip install --index-url http://127.0.0.1:8000/simple/ PACKAGE" in text
+    trouble = (out / "guides" / "troubleshooting" / "index.html").read_text("utf-8")
+    assert "<code>http://USER:TOKEN@127.0.0.1:8000/simple/</code>" in trouble  # scheme and port kept
     home = (out / "index.html").read_text("utf-8")
     assert "The catalog holds <strong>8</strong> projects" in home
     assert "Last changed <strong>2026-03-04</strong>" in home  # no git here: the newest request

@@ -6,8 +6,9 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 - reads the catalog config, the catalog and every request (``on_config``);
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, and the package page
   shell; a repository without ``site/index.md`` gets a default home page;
-- fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ index_host }}`` and ``{{ site_name }}`` in every
-  page's Markdown (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
+- fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ auth_simple_url }}`` (the index URL with
+  ``USER:TOKEN@``), ``{{ index_host }}`` and ``{{ site_name }}`` in every page's Markdown
+  (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
 - writes the JSON the Packages and OS pages load, and every project's page, after mkdocs built the
   rest (``on_post_build``). See curate.site for why package pages stay out of mkdocs' page pipeline.
@@ -33,7 +34,7 @@ from curate import site
 from curate.config import Config, load_config
 from curate.targets import OS_NAMES
 
-PLACEHOLDER = re.compile(r"(\\?)\{\{\s*(base_url|simple_url|index_host|site_name)\s*\}\}")
+PLACEHOLDER = re.compile(r"(\\?)\{\{\s*(base_url|simple_url|auth_simple_url|index_host|site_name)\s*\}\}")
 SLOT = '<div class="curate-slot" data-slot="{name}"></div>'
 SLOT_MARKDOWN = re.compile(r"(\\?)\{\{\s*curate_(stats)\s*\}\}")
 
@@ -51,6 +52,12 @@ class CuratePluginConfig(MkConfig):  # type: ignore[no-untyped-call]
     root = config_options.Optional(
         config_options.Type(str)
     )  # the catalog repository; default: mkdocs.yml's folder
+
+
+def _with_credentials(url: str) -> str:
+    """``https://host:port/prefix/simple/`` -> ``https://USER:TOKEN@host:port/prefix/simple/``."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}USER:TOKEN@{rest}" if sep else url
 
 
 def _slot(name: str) -> str:
@@ -115,6 +122,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         values = {
             "base_url": self.curate_config.base_url,
             "simple_url": self.curate_config.simple_url,
+            "auth_simple_url": _with_credentials(self.curate_config.simple_url),
             "index_host": urlsplit(self.curate_config.base_url).hostname or "",
             "site_name": self.curate_config.site_name,
         }
