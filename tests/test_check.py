@@ -41,6 +41,10 @@ ANCHOR_HINT = "write the value out in full; requests and the config never need a
 JUST_HINT = "say what the packages are for and why the catalog should carry them"
 REF_HINT = "the catalog only serves vetted files from its index; give the distribution name and a version"
 DUP_HINT = "merge the two entries into one"
+MAP_HINT = "write it as 'key: value' lines"
+LIST_HINT = "write one '- ' entry per item"
+STR_HINT = "write one text value (quote it if unsure)"
+TITLE_HINT = "add title: one line saying what the request is for"
 
 Expected = tuple[int, int, str, str]
 
@@ -87,14 +91,21 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
                 2,
                 1,
                 "YAML syntax error: while parsing a flow sequence expected ',' or ']', but got '<stream end>'",
-                "",
+                "close every '[' and '{' (or quote a value that starts with one)",
             )
         ],
     ),
     (
         "syntax-bad-indent",
         "title: a\n  b: c\n",
-        [(2, 4, "YAML syntax error: mapping values are not allowed here", "")],
+        [
+            (
+                2,
+                4,
+                "YAML syntax error: mapping values are not allowed here",
+                "check the indentation of this line; quote a value that contains ': '",
+            )
+        ],
     ),
     (
         "syntax-tab",
@@ -104,7 +115,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
                 1,
                 7,
                 "YAML syntax error: while scanning for the next token found character '\\t' that cannot start any token",
-                "",
+                "indent with spaces: YAML does not allow tabs",
             )
         ],
     ),
@@ -161,8 +172,8 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     ),
     ("empty", "", [(1, 1, "the request is empty", "run `curate new` to scaffold one")]),
     ("comment-only", "# nothing yet\n", [(1, 1, "the request is empty", "run `curate new` to scaffold one")]),
-    ("top-level-list", "- a\n- b\n", [(1, 1, "a change request must be a mapping, not a list", "")]),
-    ("top-level-string", "hello\n", [(1, 1, "a change request must be a mapping, not a string", "")]),
+    ("top-level-list", "- a\n- b\n", [(1, 1, "a change request must be a mapping, not a list", MAP_HINT)]),
+    ("top-level-string", "hello\n", [(1, 1, "a change request must be a mapping, not a string", MAP_HINT)]),
     # -- encoding and size
     (
         "latin-1",
@@ -227,9 +238,13 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     (
         "title-list",
         GOOD.replace("title: Data tools", "title: [a, b]"),
-        [(1, 1, "expected a string, got a list", "")],
+        [(1, 1, "expected a string, got a list", STR_HINT)],
     ),
-    ("title-empty", GOOD.replace("title: Data tools", "title: ''"), [(1, 1, "must not be empty", "")]),
+    (
+        "title-empty",
+        GOOD.replace("title: Data tools", "title: ''"),
+        [(1, 1, "'title' must not be empty", "give it a value")],
+    ),
     (
         "title-number",
         GOOD.replace("title: Data tools", "title: 42"),
@@ -238,13 +253,17 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     (
         "title-bool",
         GOOD.replace("title: Data tools", "title: true"),
-        [(1, 1, "expected a string, got a boolean", "")],
+        [(1, 1, "expected a string, got a boolean", 'quote it: "true"')],
     ),
-    ("packages-string", HEAD + "packages: numpy\n", [(4, 1, "packages must be a list, not a string", "")]),
+    (
+        "packages-string",
+        HEAD + "packages: numpy\n",
+        [(4, 1, "packages must be a list, not a string", LIST_HINT)],
+    ),
     (
         "packages-mapping",
         HEAD + "packages:\n  numpy: '>=1'\n",
-        [(4, 1, "packages must be a list, not a mapping", "")],
+        [(4, 1, "packages must be a list, not a mapping", LIST_HINT)],
     ),
     (
         "package-entry-string",
@@ -254,37 +273,54 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     (
         "package-entry-number",
         HEAD + "packages:\n  - 3\n",
-        [(5, 5, "packages[0] must be a mapping, not an integer", "")],
+        [(5, 5, "packages[0] must be a mapping, not an integer", MAP_HINT)],
     ),
     (
         "package-without-name",
         HEAD + "packages:\n  - version: '>=1'\n",
-        [(5, 5, "missing required field 'name' in packages[0]", "")],
+        [
+            (
+                5,
+                5,
+                "missing required field 'name' in packages[0]",
+                "add name: the distribution name as on the index, e.g. name: pandas",
+            )
+        ],
     ),
     (
         "remove-entry-string",
         GOOD + "remove:\n  - numpy\n",
-        [(8, 5, "remove[0] must be a mapping, not a string", "")],
+        [(8, 5, "remove[0] must be a mapping, not a string", MAP_HINT)],
     ),
-    ("note-list", GOOD + "    note: [a]\n", [(7, 5, "expected a string, got a list", "")]),
+    ("note-list", GOOD + "    note: [a]\n", [(7, 5, "expected a string, got a list", STR_HINT)]),
     (
         "compliance-mapping",
         GOOD + "compliance: {a: 1}\n",
-        [(7, 1, "expected a list of strings, got a mapping", "")],
+        [(7, 1, "expected a list of strings, got a mapping", "write it as [a, b] or one '- a' per line")],
     ),
     (
         "missing-fields",
         "packages:\n  - name: numpy\n",
         [
-            (1, 1, "missing required field 'justification' in the request", ""),
-            (1, 1, "missing required field 'requested_by' in the request", ""),
-            (1, 1, "missing required field 'title' in the request", ""),
+            (
+                1,
+                1,
+                "missing required field 'justification' in the request",
+                "add justification: what the packages are for and who uses them (20+ characters)",
+            ),
+            (
+                1,
+                1,
+                "missing required field 'requested_by' in the request",
+                "add requested_by: your e-mail address or team handle",
+            ),
+            (1, 1, "missing required field 'title' in the request", TITLE_HINT),
         ],
     ),
     (
         "null-title",
         GOOD.replace("title: Data tools", "title:"),
-        [(1, 1, "missing required field 'title' in the request", "")],
+        [(1, 1, "missing required field 'title' in the request", TITLE_HINT)],
     ),
     (
         "nothing-asked",
@@ -645,7 +681,11 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
         justification("TODO."),
         [(3, 1, "justification 'TODO.' is a placeholder", JUST_HINT)],
     ),
-    ("justification-blank", justification("'   '"), [(3, 1, "must not be empty", "")]),
+    (
+        "justification-blank",
+        justification("'   '"),
+        [(3, 1, "'justification' must not be empty", "give it a value")],
+    ),
     (
         "remove-without-reason",
         GOOD + "remove:\n  - name: requests\n    version: '<2.0'\n",
@@ -669,6 +709,12 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
 @pytest.mark.parametrize(("content", "expected"), [pytest.param(c, e, id=i) for i, c, e in CASES])
 def test_problems(root: Path, content: str | bytes, expected: list[Expected]) -> None:
     assert problems(root, content) == expected
+
+
+def test_every_problem_has_a_hint() -> None:
+    """Issue 2: each problem is reported with a hint, not only a message."""
+    without = [(case_id, message) for case_id, _, exp in CASES for _, _, message, hint in exp if not hint]
+    assert without == []
 
 
 IMPORT_NAMES = [

@@ -52,6 +52,11 @@ REQUEST_KEYS = (
     "remove",
 )
 REQUIRED_KEYS = ("title", "requested_by", "justification")
+REQUIRED_HINTS = {
+    "title": "add title: one line saying what the request is for",
+    "requested_by": "add requested_by: your e-mail address or team handle",
+    "justification": "add justification: what the packages are for and who uses them (20+ characters)",
+}
 PACKAGE_KEYS = ("name", "version", "platforms", "note")
 REMOVE_KEYS = ("name", "version", "reason")
 
@@ -158,7 +163,7 @@ def parse_request(
     if not isinstance(data, dict):
         return None, r.problems
     for key in REQUIRED_KEYS:
-        r.require(top, (), key, "the request")
+        r.require(top, (), key, "the request", REQUIRED_HINTS[key])
     title = r.string(top["title"], ("title",)) if top.get("title") is not None else None
     requested_by = (
         r.string(top["requested_by"], ("requested_by",)) if top.get("requested_by") is not None else None
@@ -288,7 +293,7 @@ def _python(r: Reader, value: Any, key: KeyPath, config: Config | None) -> tuple
             )
             continue
         if config is None and not re.match(r"^3\.\d{1,2}$", s):
-            r.add(k, f"'{s}' is not a Python version like \"3.12\"")
+            r.add(k, f"'{s}' is not a Python version like \"3.12\"", 'write it as "3.X"')
             continue
         if s not in out:
             out.append(s)
@@ -400,7 +405,8 @@ def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...])
         )
         return None
     entry = r.mapping(value, key, PACKAGE_KEYS, f"packages[{key[-1]}]")
-    if not isinstance(value, dict) or not r.require(entry, key, "name", f"packages[{key[-1]}]"):
+    name_hint = "add name: the distribution name as on the index, e.g. name: pandas"
+    if not isinstance(value, dict) or not r.require(entry, key, "name", f"packages[{key[-1]}]", name_hint):
         return None
     got = _name(r, entry["name"], (*key, "name"))
     version = _version(r, entry.get("version"), (*key, "version"))
@@ -432,7 +438,7 @@ def _removal(r: Reader, value: Any, key: KeyPath) -> Removal | None:
     entry = r.mapping(value, key, REMOVE_KEYS, f"remove[{key[-1]}]")
     if not isinstance(value, dict):
         return None
-    ok = r.require(entry, key, "name", f"remove[{key[-1]}]")
+    ok = r.require(entry, key, "name", f"remove[{key[-1]}]", "add name: the distribution to remove")
     if entry.get("reason") is None:
         r.add(
             key,

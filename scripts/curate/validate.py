@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from curate.errors import Problem
-from curate.yamlio import Document, KeyPath
+from curate.yamlio import Document, KeyPath, format_key
 
 T = TypeVar("T")
 
@@ -50,7 +50,9 @@ class Reader:
     def mapping(self, value: Any, key: KeyPath, allowed: Collection[str], what: str) -> dict[str, Any]:
         """Check that ``value`` is a mapping with only ``allowed`` keys; return it (or {})."""
         if not isinstance(value, dict):
-            self.add(key, f"{what} must be a mapping, not {type_name(value)}")
+            self.add(
+                key, f"{what} must be a mapping, not {type_name(value)}", "write it as 'key: value' lines"
+            )
             return {}
         for k in value:
             if k not in allowed:
@@ -61,22 +63,31 @@ class Reader:
                 )
         return {str(k): v for k, v in value.items() if k in allowed}
 
-    def require(self, data: Mapping[str, Any], key: KeyPath, name: str, what: str) -> bool:
+    def require(self, data: Mapping[str, Any], key: KeyPath, name: str, what: str, hint: str = "") -> bool:
         if name not in data or data[name] is None:
-            self.add(key, f"missing required field '{name}' in {what}")
+            self.add(key, f"missing required field '{name}' in {what}", hint)
             return False
         return True
 
     def string(self, value: Any, key: KeyPath, *, allow_empty: bool = False) -> str | None:
-        if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
-            self.add(key, f"expected a string, got {type_name(value)}")
+        if isinstance(value, bool):
+            self.add(key, f"expected a string, got {type_name(value)}", f'quote it: "{str(value).lower()}"')
+            return None
+        if value is None or isinstance(value, (dict, list)):
+            self.add(
+                key, f"expected a string, got {type_name(value)}", "write one text value (quote it if unsure)"
+            )
             return None
         if not isinstance(value, str):
             # YAML turns 3.10 into a float and 2026-01-01 into a date; quote them
             self.add(key, f"expected a string, got {type_name(value)} {value!r}", f'quote it: "{value}"')
             return None
         if not allow_empty and not value.strip():
-            self.add(key, "must not be empty")
+            self.add(
+                key,
+                f"'{format_key(key)}' must not be empty" if key else "must not be empty",
+                "give it a value",
+            )
             return None
         return value
 
@@ -85,7 +96,11 @@ class Reader:
         if isinstance(value, str) and single_ok:
             return [value]
         if not isinstance(value, list):
-            self.add(key, f"expected a list of strings, got {type_name(value)}")
+            self.add(
+                key,
+                f"expected a list of strings, got {type_name(value)}",
+                "write it as [a, b] or one '- a' per line",
+            )
             return None
         out: list[str] = []
         for i, item in enumerate(value):
@@ -130,7 +145,7 @@ class Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.add(key, f"{what} must be a list, not {type_name(value)}")
+            self.add(key, f"{what} must be a list, not {type_name(value)}", "write one '- ' entry per item")
             return []
         out: list[T] = []
         for i, item in enumerate(value):

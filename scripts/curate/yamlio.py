@@ -80,7 +80,13 @@ def load(path: Path, display: str, *, keep_going: bool = False) -> tuple[Documen
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return None, [Problem(path=display, message=f"cannot read file: {exc.strerror or exc}")]
+        return None, [
+            Problem(
+                path=display,
+                message=f"cannot read file: {exc.strerror or exc}",
+                hint="check the path and that the file is readable",
+            )
+        ]
     return loads(raw, display, keep_going=keep_going)
 
 
@@ -190,7 +196,22 @@ def _yaml_problem(exc: MarkedYAMLError, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
     message = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
-    return Problem(path=display, line=line, col=col, message=f"YAML syntax error: {message}")
+    return Problem(
+        path=display, line=line, col=col, message=f"YAML syntax error: {message}", hint=_syntax_hint(message)
+    )
+
+
+def _syntax_hint(message: str) -> str:
+    """What usually causes a YAML syntax error, from the parser's message."""
+    if "'\\t'" in message:
+        return "indent with spaces: YAML does not allow tabs"
+    if "mapping values are not allowed" in message:
+        return "check the indentation of this line; quote a value that contains ': '"
+    if "flow sequence" in message or "flow mapping" in message or "flow node" in message:
+        return "close every '[' and '{' (or quote a value that starts with one)"
+    if "quoted scalar" in message:
+        return "close the quote this value opens"
+    return "check the indentation and quoting of this line and the one above it"
 
 
 def _build(
@@ -208,7 +229,13 @@ def _build(
         if not any(p.message.startswith("nesting") for p in problems):
             line, col = marks[key]
             problems.append(
-                Problem(path=display, line=line, col=col, message=f"nesting deeper than {MAX_DEPTH} levels")
+                Problem(
+                    path=display,
+                    line=line,
+                    col=col,
+                    message=f"nesting deeper than {MAX_DEPTH} levels",
+                    hint="a request is a mapping of lists of mappings; this is not one",
+                )
             )
         return None
     if node.id == "mapping":
@@ -218,7 +245,13 @@ def _build(
             if key_node.id != "scalar":
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 problems.append(
-                    Problem(path=display, line=line, col=col, message="mapping keys must be scalars")
+                    Problem(
+                        path=display,
+                        line=line,
+                        col=col,
+                        message="mapping keys must be scalars",
+                        hint="write plain keys such as 'name:'",
+                    )
                 )
                 continue
             k = scalar(key_node)
