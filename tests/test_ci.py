@@ -139,10 +139,30 @@ def test_pr_report_when_diff_fails_fences_the_error() -> None:
     assert "````text\nboom ``` <b>\n````" in body
 
 
-def test_truncate_keeps_bodies_under_githubs_limit() -> None:
-    body = report.pr_report(outcomes={}, diff_markdown="| x |\n" * 20_000)
-    assert len(body) < 65_536
-    assert "the rest is in the job summary of this run" in body
+def test_only_the_comment_is_cut_to_githubs_limit_the_summary_keeps_the_rest() -> None:
+    full = report.pr_report(outcomes={}, diff_markdown="| x |\n" * 20_000)
+    assert full.count("| x |") == 20_000  # the job summary and the log get all of it
+    comment = report.pr_comment(full, run_url="https://github.example/o/r/actions/runs/7")
+    assert len(comment) < 65_536
+    assert (
+        "the rest is in the job summary of [the checks run](https://github.example/o/r/actions/runs/7)"
+        in comment
+    )
+    assert report.step_summary(full) == full
+    huge = report.step_summary("| y |\n" * 300_000)
+    assert len(huge) <= report.MAX_SUMMARY + 200
+    assert "the rest is in the log of this step" in huge
+    issue = report.rescan_issue_body(
+        report.rescan_issue(vet_code=1, vet_output="x\n" * 40_000, evidence_diff="")
+    )
+    assert len(issue) < 65_536
+    assert "the rest is in the job summary of the latest rescan run" in issue
+
+
+def test_run_url() -> None:
+    env = {"GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "7"}
+    assert report.run_url(env) == "https://github.example/o/r/actions/runs/7"
+    assert report.run_url({}) == ""
 
 
 def test_parse_outcomes_reads_the_workflows_steps_context() -> None:

@@ -16,6 +16,8 @@ PR_MARKER = "<!-- curate-report -->"
 RESCAN_MARKER = "<!-- curate-rescan -->"
 # GitHub refuses comment and issue bodies over 65,536 characters; keep room for the footer.
 MAX_BODY = 60_000
+# and drops a job summary ($GITHUB_STEP_SUMMARY) over 1 MiB per step.
+MAX_SUMMARY = 1_000_000
 
 _ICON = {"success": "✅ passed", "failure": "❌ failed", "skipped": "⏭️ skipped"}
 
@@ -70,7 +72,7 @@ def pr_report(
     diff_error: str = "",
     commit: str = "",
 ) -> str:
-    """The body of the sticky PR comment and of the job summary."""
+    """The whole review report: the job summary and the log get it all; :func:`pr_comment` cuts it."""
     failed = [s.name for s in PR_STEPS if outcomes.get(s.id) == "failure"]
     if failed:
         verdict = f"**{len(failed)} check(s) failed:** {', '.join(failed)}. See the job log for the details."
@@ -93,11 +95,26 @@ def pr_report(
     if commit:
         footer = f"Report for {commit[:12]}. " + footer
     parts += [f"<sub>{footer}</sub>", ""]
-    return truncate("\n".join(parts), where="the job summary of this run")
+    return "\n".join(parts)
+
+
+def pr_comment(report: str, *, run_url: str = "") -> str:
+    """The report as the sticky comment: cut to GitHub's limit, pointing to the job summary."""
+    return truncate(
+        report,
+        where=f"the job summary of [the checks run]({run_url})"
+        if run_url
+        else "the job summary of the checks run",
+    )
+
+
+def step_summary(body: str) -> str:
+    """A report as the job summary: cut to GitHub's limit, pointing to the step's log."""
+    return truncate(body, MAX_SUMMARY, where="the log of this step")
 
 
 def rescan_issue(*, vet_code: int, vet_output: str, evidence_diff: str, commit: str = "") -> str:
-    """The body of the one rescan issue: what blocks now, and the vetting evidence that changed."""
+    """The whole rescan report (job summary, log); :func:`rescan_issue_body` cuts it for the issue."""
     parts = [RESCAN_MARKER, "## Catalog rescan", ""]
     at = f" at {commit[:12]}" if commit else ""
     if vet_code == 0:
@@ -122,4 +139,20 @@ def rescan_issue(*, vet_code: int, vet_output: str, evidence_diff: str, commit: 
             "",
         ]
     parts += ["<sub>Written by `curate ci rescan` (.github/workflows/rescan.yml).</sub>", ""]
-    return truncate("\n".join(parts), where="the rescan run's artifact")
+    return "\n".join(parts)
+
+
+def rescan_issue_body(report: str, *, run_url: str = "") -> str:
+    """The rescan report as the issue body: cut to GitHub's limit, pointing to the run's summary."""
+    return truncate(
+        report,
+        where=f"the job summary of [the rescan run]({run_url})"
+        if run_url
+        else "the job summary of the latest rescan run",
+    )
+
+
+def run_url(env: Mapping[str, str]) -> str:
+    """The web page of the current GitHub Actions run, or "" outside one."""
+    parts = [env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    return f"{parts[0]}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else ""

@@ -155,15 +155,20 @@ def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: P
     print(body)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "report.md").write_text(body, "utf-8")
+        (output_dir / "report.md").write_text(report.pr_comment(body, run_url=report.run_url(env)), "utf-8")
         (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
-    summary = env.get("GITHUB_STEP_SUMMARY", "")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(body + "\n")
+    _append_summary(env, body)
     if diff.returncode != 0:
         print(diff.stderr, file=sys.stderr, end="")
     return diff.returncode
+
+
+def _append_summary(env: Mapping[str, str], body: str) -> None:
+    """Append ``body`` to the job summary (``$GITHUB_STEP_SUMMARY``), when there is one."""
+    summary = env.get("GITHUB_STEP_SUMMARY", "")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(report.step_summary(body) + "\n")
 
 
 def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> int:
@@ -177,12 +182,11 @@ def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> in
     )
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "issue.md").write_text(body, "utf-8")
+        (output_dir / "issue.md").write_text(
+            report.rescan_issue_body(body, run_url=report.run_url(env)), "utf-8"
+        )
         (output_dir / "blocking").write_text("true\n" if vet.returncode else "false\n", "utf-8")
-    summary = env.get("GITHUB_STEP_SUMMARY", "")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(body + "\n")
+    _append_summary(env, body)
     if vet.returncode not in (0, 1):
         raise UsageError(f"curate vet failed to run (exit {vet.returncode}): {vet.stderr.strip()}")
     return vet.returncode
