@@ -205,6 +205,23 @@ def test_progress_plain_lines_when_not_a_tty(repo: Path, tmp_path: Path) -> None
     assert "\r" not in out.getvalue()
 
 
+def test_progress_says_when_a_download_is_retried(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    out = io.StringIO()
+    w = _one(repo, WHEEL)
+    upstream.fault(WHEEL, Fault("429", retry_after=3), Fault("500"))
+    progress = Progress(total_files=1, total_bytes=w.file.size, stream=out)
+    Fetcher(tmp_path / "cache", policy=FAST, sleep=Sleeps(), progress=progress).fetch(w)
+    assert out.getvalue().splitlines() == [
+        f"retrying {WHEEL} in 3.0s: HTTP 429",
+        f"retrying {WHEEL} in 0.0s: HTTP 500",
+    ]
+    tty = io.StringIO()
+    upstream.fault(WHEEL, Fault("500"))
+    progress = Progress(total_files=1, total_bytes=w.file.size, stream=tty, tty=True)
+    Fetcher(tmp_path / "cache2", policy=FAST, sleep=Sleeps(), progress=progress).fetch(w)
+    assert f"\rretrying {WHEEL} in 0.0s: HTTP 500\x1b[K\n\r[" in tty.getvalue()  # above the redrawn bar
+
+
 def test_progress_redraws_one_line_on_a_tty(repo: Path, tmp_path: Path) -> None:
     out = io.StringIO()
     wanted = _wanted(repo)
@@ -237,7 +254,7 @@ def test_cli_reports_every_failure(
     assert main(["-C", str(repo), "fetch", "--cache-dir", str(cache)]) == 1
     err = capsys.readouterr().err
     assert f"error: {WHEEL}: downloaded bytes do not match" in err
-    assert "error: 1 of 6 download(s) failed" in err
+    assert "error: 1 of 6 download(s) failed; no unverified file entered the cache" in err
     assert len(list((cache / "sha256").rglob("*"))) - len(list((cache / "sha256").glob("*"))) == 5
 
 

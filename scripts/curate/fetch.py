@@ -159,6 +159,16 @@ class Progress:
                     file=self.stream,
                 )
 
+    def retrying(self, wanted: Wanted, reason: str, delay: float) -> None:
+        """Say that a try failed and when the next one starts (a long Retry-After must not look like a hang)."""
+        with self._lock:
+            line = f"retrying {wanted.file.filename} in {delay:.1f}s: {reason}"
+            if self.tty:
+                self.stream.write(f"\r{line}\x1b[K\n")
+                self._draw()
+            else:
+                print(line, file=self.stream)
+
     def close(self) -> None:
         if self.tty:
             with self._lock:
@@ -263,6 +273,8 @@ class Fetcher:
                 delay = self.policy.delay(attempt)
                 if exc.retry_after is not None:
                     delay = min(self.policy.max_retry_after, max(delay, exc.retry_after))
+                if self.progress is not None:
+                    self.progress.retrying(wanted, str(exc), delay)
                 self.sleep(delay)
 
     def _try(self, wanted: Wanted, partial: Path) -> tuple[int, bool]:

@@ -90,7 +90,7 @@ def fetch(
             if github_actions(env):
                 print(f"::error::{message}".replace("\n", "%0A"))
         raise FetchError(
-            f"{len(report.errors)} of {len(missing)} download(s) failed; nothing partial was kept"
+            f"{len(report.errors)} of {len(missing)} download(s) failed; no unverified file entered the cache"
         )
     if not quiet:
         got = sum(o.bytes for o in report.downloaded)
