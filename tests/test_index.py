@@ -18,11 +18,11 @@ import pytest
 from packaging.version import Version
 from pypi_simple import IndexPage, ProjectPage
 
-from curate.catalog import load_catalog, write_project
+from curate.catalog import FileEntry, load_catalog, write_project
 from curate.commands.build import build
 from curate.config import load_config
 from curate.errors import BuildError
-from curate.index import MANIFEST, REPOSITORY_VERSION, upload_time_z
+from curate.index import MANIFEST, REPOSITORY_VERSION, file_href, upload_time_z
 from curate.names import normalize
 from tests.test_index_helpers import PICKS, Built, make_built
 
@@ -162,6 +162,10 @@ def test_manifest_is_hidden_from_nothing_but_present(built: Built) -> None:
     [
         ("2024-01-01T00:00:00.000000Z", "2024-01-01T00:00:00.000000Z"),
         ("2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T02:30:00.5+02:00", "2024-01-01T00:30:00.500000Z"),
+        ("2024-01-01T00:00:00", "2024-01-01T00:00:00Z"),
+        ("2024-01-01 00:00:00+00:00", "2024-01-01T00:00:00Z"),
+        ("last tuesday", ""),
         ("", ""),
     ],
 )
@@ -300,3 +304,12 @@ def test_link_mode_points_at_the_files_base_url_without_copying(tmp_path: Path) 
     (pkg,) = page.packages
     assert pkg.url == "https://files.example/pkgs/plus-ver/plus_ver-1.0%2Blocal-py3-none-any.whl"
     assert pkg.metadata_digests is None
+    # without files.base_url: the upstream's URL, '+' percent-encoded even where the upstream left it raw
+    upstream = dataclasses.replace(load_config(b.root), files_base_url=None)
+    raw = FileEntry(
+        filename="a-1+x-py3-none-any.whl",
+        url="https://up.example/f/a-1+x-py3-none-any.whl#x",
+        sha256="0",
+        size=1,
+    )
+    assert file_href(upstream, "a", raw) == ("https://up.example/f/a-1%2Bx-py3-none-any.whl", "")

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import jinja2
 
@@ -45,7 +46,7 @@ REPOSITORY_VERSION = "1.4"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 MANIFEST = ".curate-index.json"
-FORMAT = 1  # bump whenever the bytes written for the same input change
+FORMAT = 2  # bump whenever the bytes written for the same input change
 BLOCKED_STATUSES = frozenset({"block", "blocked"})
 # From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
 # so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
@@ -122,12 +123,21 @@ class Entry:
 
 
 def upload_time_z(value: str) -> str:
-    """PEP 700 wants ``yyyy-mm-ddThh:mm:ss[.ffffff]Z``; accept the ``+00:00`` spelling too."""
-    if not value:
-        return ""
-    if value.endswith("+00:00"):
+    """PEP 700 wants ``yyyy-mm-ddThh:mm:ss[.ffffff]Z``; accept the ``+00:00`` spelling too, convert
+    another offset to UTC (no offset: taken as UTC), and leave out ("") what is not a timestamp."""
+    if not value or (value.endswith("Z") and value[10:11] == "T"):
+        return value
+    if value.endswith("+00:00") and value[10:11] == "T":
         return value[: -len("+00:00")] + "Z"
-    return value
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.astimezone(datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 def _yanked(f: FileEntry, v: VersionEntry) -> str | None:
@@ -160,7 +170,11 @@ def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
     if config.files_base_url:
         base = config.files_base_url if config.files_base_url.endswith("/") else config.files_base_url + "/"
         return f"{base}{normalized}/{quoted}", ""
-    return f.url.split("#", 1)[0], ""
+    url = f.url.split("#", 1)[0]
+    if "+" in url:  # as the upstream gave it: a raw '+' in the path reads as a space to object stores
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(path=parts.path.replace("+", "%2B")))
+    return url, ""
 
 
 def plan_project(
