@@ -504,7 +504,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
             (
                 6,
                 5,
-                "invalid version specifier '>=banana': Invalid specifier: '>=banana'",
+                "invalid version specifier '>=banana'",
                 "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
             )
         ],
@@ -516,8 +516,42 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
             (
                 6,
                 5,
-                "invalid version specifier '>=1.*': Invalid specifier: '>=1.*'",
-                "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
+                "invalid version specifier '>=1.*'",
+                "a wildcard goes only with '==' or '!=': use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
+            )
+        ],
+    ),
+    (
+        "version-wildcard-without-operator",
+        version('"1.4.*"'),
+        [(6, 5, "invalid version specifier '1.4.*'", "write '==1.4.*' (a wildcard needs '==' or '!=')")],
+    ),
+    (
+        "version-single-equals",
+        version('"=1.4"'),
+        [(6, 5, "invalid version specifier '=1.4'", "write '==1.4' (PEP 440 compares with '==')")],
+    ),
+    (
+        "version-compatible-one-part",
+        version('"~=2"'),
+        [
+            (
+                6,
+                5,
+                "invalid version specifier '~=2'",
+                "'~=' needs two version parts: write '~=2.0' (that is >=2.0,<3)",
+            )
+        ],
+    ),
+    (
+        "version-poetry-or",
+        version('"==1.0 || ==2.0"'),
+        [
+            (
+                6,
+                5,
+                "invalid version specifier '==1.0 || ==2.0'",
+                "'||' (or) is Poetry syntax and PEP 440 has no 'or': write the one range you need, e.g. '>=1,<3'",
             )
         ],
     ),

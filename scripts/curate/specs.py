@@ -144,9 +144,27 @@ def parse_specifier(text: str) -> tuple[SpecifierSet | None, str, str]:
         return None, f"'{t}' is Poetry syntax, not a PEP 440 specifier", hint
     try:
         return SpecifierSet(t), "", ""
-    except InvalidSpecifier as exc:
+    except InvalidSpecifier:
+        return None, f"invalid version specifier '{t}'", _invalid_hint(t)
+
+
+_GENERIC_HINT = "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'"
+
+
+def _invalid_hint(t: str) -> str:
+    """The fix for the usual ways a specifier goes wrong, else the generic PEP 440 examples."""
+    if "|" in t:
         return (
-            None,
-            f"invalid version specifier '{t}': {exc}",
-            "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'",
+            "'||' (or) is Poetry syntax and PEP 440 has no 'or': write the one range you need, e.g. '>=1,<3'"
         )
+    if _WILDCARD.match(t):  # 1.2.* without an operator
+        return f"write '=={t[:-1]}*' (a wildcard needs '==' or '!=')"
+    m = re.fullmatch(r"=\s*([^=<>!~].*)", t)
+    if m and _BARE_VERSION.match(m[1]):  # =1.0
+        return f"write '=={m[1].strip()}' (PEP 440 compares with '==')"
+    m = re.fullmatch(r"~=\s*v?(\d+)", t)
+    if m:  # ~=1
+        return f"'~=' needs two version parts: write '~={m[1]}.0' (that is >={m[1]}.0,<{int(m[1]) + 1})"
+    if re.search(r"[<>!=]=?\s*\d[^,]*\.\*", t) and not re.search(r"(==|!=)\s*\d", t):
+        return f"a wildcard goes only with '==' or '!=': {_GENERIC_HINT}"
+    return _GENERIC_HINT
