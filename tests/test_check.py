@@ -827,6 +827,13 @@ def test_file_names(root: Path, filename: str, message: str | None, hint: str | 
     assert problems(root, GOOD, filename) == expected
 
 
+def test_file_name_hint_never_suggests_an_invalid_date(root: Path) -> None:
+    [(_, _, message, hint)] = problems(root, GOOD, "2026-13-40-Bad_Slug.yaml")
+    assert message == "file name '2026-13-40-Bad_Slug.yaml' is not YYYY-MM-DD-slug.yaml"
+    assert "2026-13-40" not in hint
+    assert hint.endswith("-bad-slug.yaml")
+
+
 def test_file_name_without_date(root: Path) -> None:
     [(line, col, message, hint)] = problems(root, GOOD, "notes.yaml")
     assert (line, col, message) == (0, 0, "file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml")

@@ -132,7 +132,8 @@ def check_filename(path: Path, display: str) -> list[Problem]:
         day = re.match(r"^\d{4}-\d{2}-\d{2}", path.stem)
         rest = path.stem[day.end() :] if day else path.stem
         stem = re.sub(r"[^a-z0-9-]+", "-", rest.lower()).strip("-") or "my-request"
-        hint = f"name it like requests/{day[0] if day else dt.date.today().isoformat()}-{stem}.yaml"
+        date = day[0] if day and _valid_date(day[0]) else dt.date.today().isoformat()
+        hint = f"name it like requests/{date}-{stem}.yaml"
         if path.suffix == ".yml":
             hint = "use the .yaml extension; " + hint
         return [
@@ -149,6 +150,14 @@ def check_filename(path: Path, display: str) -> list[Problem]:
             )
         ]
     return []
+
+
+def _valid_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_request(
