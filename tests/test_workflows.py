@@ -276,3 +276,77 @@ def test_pre_commit_runs_the_workflow_linters() -> None:
         assert hooks[hook_id]["language"] == "system"
         assert re.search(hooks[hook_id]["files"], ".github/workflows/pr.yml")
         assert not re.search(hooks[hook_id]["files"], ".github/ISSUE_TEMPLATE/config.yml")
+
+
+# -- the sticky comment script, run with a fake `gh` -------------------------------------------------
+
+FAKE_GH = """#!/usr/bin/env python3
+import os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(" ".join(args) + "\\n")
+if args[:1] == ["api"] and "--method" not in args:
+    if "/pulls/" in args[-3]:
+        print(os.environ["FAKE_PR_HEAD"])
+    else:
+        print(os.environ["FAKE_COMMENT_IDS"].replace(",", "\\n"), end="")
+"""
+
+
+def run_comment_script(
+    tmp_path: Path, *, pr: str, body: str, pr_head: str = "c0ffee", comment_ids: str = ""
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    (script,) = [s for s in all_steps(load(WORKFLOWS / "pr-report.yml")) if "run" in s]
+    report_dir = tmp_path / "curate-report"
+    report_dir.mkdir(parents=True)
+    (report_dir / "pr-number").write_text(pr, "utf-8")
+    (report_dir / "report.md").write_text(body, "utf-8")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH, "utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    log = tmp_path / "gh.log"
+    log.touch()
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GH_TOKEN": "t",
+        "REPO": "example-org/catalog",
+        "HEAD_SHA": "c0ffee",
+        "REPORT_DIR": str(report_dir),
+        "MARKER": script["env"]["MARKER"],
+        "FAKE_GH_LOG": str(log),
+        "FAKE_PR_HEAD": pr_head,
+        "FAKE_COMMENT_IDS": comment_ids,
+    }
+    proc = subprocess.run(["bash", "-c", script["run"]], env=env, capture_output=True, text=True, check=False)
+    return proc, log.read_text("utf-8").splitlines()
+
+
+REPORT_BODY = "<!-- curate-report -->\n## Catalog review report\n"
+
+
+def test_the_comment_is_created_once_then_updated(tmp_path: Path) -> None:
+    proc, calls = run_comment_script(tmp_path / "new", pr="12\n", body=REPORT_BODY)
+    assert proc.returncode == 0, proc.stderr
+    assert calls[-1].startswith("api --method POST repos/example-org/catalog/issues/12/comments -F body=@")
+    proc, calls = run_comment_script(tmp_path / "again", pr="12", body=REPORT_BODY, comment_ids="901,902")
+    assert proc.returncode == 0, proc.stderr
+    assert calls[-1].startswith("api --method PATCH repos/example-org/catalog/issues/comments/901 -F body=@")
+    assert not any("POST" in call for call in calls)
+
+
+@pytest.mark.parametrize(
+    ("pr", "body", "pr_head", "message"),
+    [
+        ("12; rm -rf /", REPORT_BODY, "c0ffee", "no valid pull request number"),
+        ("../../pulls/1", REPORT_BODY, "c0ffee", "no valid pull request number"),
+        ("12", "an attacker's text\n", "c0ffee", "does not start with the report marker"),
+        ("13", REPORT_BODY, "0ther", "has moved on"),
+    ],
+)
+def test_the_comment_script_trusts_nothing_in_the_artifact(
+    tmp_path: Path, pr: str, body: str, pr_head: str, message: str
+) -> None:
+    proc, calls = run_comment_script(tmp_path, pr=pr, body=body, pr_head=pr_head)
+    assert message in proc.stdout + proc.stderr
+    assert not any("--method" in call for call in calls), calls
