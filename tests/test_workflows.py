@@ -285,7 +285,9 @@ import os, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_GH_LOG"], "a") as log:
     log.write(" ".join(args) + "\\n")
-if args[:1] == ["api"] and "--method" not in args:
+if args[:2] == ["issue", "list"]:
+    print(os.environ.get("FAKE_ISSUE", ""))
+elif args[:1] == ["api"] and "--method" not in args:
     if "/pulls/" in args[-3]:
         print(os.environ["FAKE_PR_HEAD"])
     else:
@@ -350,3 +352,35 @@ def test_the_comment_script_trusts_nothing_in_the_artifact(
     proc, calls = run_comment_script(tmp_path, pr=pr, body=body, pr_head=pr_head)
     assert message in proc.stdout + proc.stderr
     assert not any("--method" in call for call in calls), calls
+
+
+@pytest.mark.parametrize(
+    ("blocking", "open_issue", "expected"),
+    [
+        ("true", "", ["label create catalog-rescan", "issue create --title"]),
+        ("true", "7", ["issue edit 7 --body-file"]),
+        ("false", "7", ["issue close 7 --comment"]),
+        ("false", "", []),
+    ],
+)
+def test_rescan_keeps_one_issue(tmp_path: Path, blocking: str, open_issue: str, expected: list[str]) -> None:
+    job = load(WORKFLOWS / "rescan.yml")["jobs"]["issue"]
+    (script,) = [s for s in job["steps"] if "run" in s]
+    out_dir = tmp_path / "curate-rescan"
+    out_dir.mkdir()
+    (out_dir / "blocking").write_text(blocking + "\n", "utf-8")
+    (out_dir / "issue.md").write_text("<!-- curate-rescan -->\n", "utf-8")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH, "utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    log = tmp_path / "gh.log"
+    log.touch()
+    env = {k: v for k, v in script["env"].items() if "${{" not in v}
+    env.update(PATH=f"{bin_dir}:/usr/bin:/bin", DIR=str(out_dir), FAKE_GH_LOG=str(log), FAKE_ISSUE=open_issue)
+    proc = subprocess.run(["bash", "-c", script["run"]], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    calls = [c for c in log.read_text("utf-8").splitlines() if not c.startswith("issue list")]
+    assert len(calls) == len(expected), calls
+    for call, start in zip(calls, expected, strict=True):
+        assert call.startswith(start), calls
