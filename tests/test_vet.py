@@ -202,6 +202,25 @@ def test_vetting_again_changes_nothing(repo: Path, cache: Path, capsys: pytest.C
     assert {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()} == before
 
 
+def test_a_vetting_block_edited_by_hand_is_vetted_again(
+    repo: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deleting a blocking finding from the YAML must not make the version pass."""
+    _vet(repo, cache)
+    before = project_path(repo, "gplpkg").read_text("utf-8")
+    assert "      status: block\n" in before
+    start, end = before.index("      status: block\n"), before.index("      files:\n")
+    project_path(repo, "gplpkg").write_text(
+        before[:start] + "      status: pass\n      findings: []\n" + before[end:]
+    )
+    capsys.readouterr()
+    assert _vet(repo, cache) == 1
+    out, err = capsys.readouterr()
+    assert "(1 re-checked, 1 file(s))" in out
+    assert "gplpkg 1.0: license-denied" in err
+    assert project_path(repo, "gplpkg").read_text("utf-8") == before
+
+
 def test_the_lock_fields_are_kept(repo: Path, cache: Path) -> None:
     before = load_catalog(repo)
     _vet(repo, cache)

@@ -17,10 +17,11 @@ names; the policy turns each finding into ``block`` or ``warn``, and a matching 
       status: pass | warn | block
       findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
       files: {filename: {metadata_sha256: str | null}}
-      inputs: str              # sha256 over everything the result depends on
+      inputs: str              # sha256 over everything the result depends on, and the result itself
 
 When a version's ``inputs`` are unchanged (same files, advisories, policy, waivers and their expiry
-state) and its extracted metadata is in the cache, the stored result is kept as it is.
+state), its stored result is as ``curate vet`` wrote it (not edited by hand) and its extracted metadata
+is in the cache, the stored result is kept as it is.
 """
 
 from __future__ import annotations
@@ -750,7 +751,7 @@ def vet_catalog(
             )
             digest = inputs_digest(version, ctx, advisories.digests(name, version.version))
             plans.append((project, version, ctx, digest))
-            if not force and version.vetting.get("inputs") == digest and _metadata_present(cache, version):
+            if not force and _kept(version, digest) and _metadata_present(cache, version):
                 continue
             for f in version.files:
                 todo.setdefault(f.sha256, (f, project.name, version.version))
@@ -766,7 +767,7 @@ def vet_catalog(
     new_versions: dict[str, list[VersionEntry]] = {}
     for project, version, ctx, digest in plans:
         if all(f.sha256 in results for f in version.files) and (
-            force or version.vetting.get("inputs") != digest or not _metadata_present(cache, version)
+            force or not _kept(version, digest) or not _metadata_present(cache, version)
         ):
             by_name = {f.filename: results[f.sha256] for f in version.files}
             found, info = findings_for(version, by_name, ctx)
@@ -779,8 +780,8 @@ def vet_catalog(
                     f.filename: {"metadata_sha256": by_name[f.filename].metadata_sha256}
                     for f in sorted(version.files, key=lambda f: f.filename)
                 },
-                "inputs": digest,
             }
+            vetting["inputs"] = sealed(digest, vetting)
             version = dataclasses.replace(version, vetting=vetting)  # the lock's fields stay as they are
             vetted += 1
         recorded = str(version.vetting.get("status", "pass"))
@@ -825,6 +826,18 @@ def _waivers_matching(
             continue
         out.append(w)
     return out
+
+
+def sealed(digest: str, vetting: Mapping[str, Any]) -> str:
+    """The recorded ``inputs``: sha256 over the inputs' digest and the result itself, so a hand edit
+    of a version's ``vetting`` (a finding deleted, a status changed) makes it look stale, not vetted."""
+    result = {k: v for k, v in vetting.items() if k != "inputs"}
+    return hashlib.sha256(json.dumps([digest, result], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _kept(version: VersionEntry, digest: str) -> bool:
+    """Whether the recorded result is for these inputs and untouched since ``curate vet`` wrote it."""
+    return bool(version.vetting.get("inputs") == sealed(digest, version.vetting))
 
 
 def _metadata_present(cache: Path, version: VersionEntry) -> bool:
