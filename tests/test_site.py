@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from curate.catalog import load_project, write_project
 from curate.config import load_config
 from curate.errors import BuildError
 from curate.site import build_site, filesize, safe_url
@@ -172,6 +174,35 @@ def test_repository_without_mkdocs_yml(tmp_path: Path) -> None:
     build_site(root, load_config(root), tmp_path / "out")
     assert "Python catalog" in (tmp_path / "out" / "index.html").read_text("utf-8")
     assert (tmp_path / "out" / "packages" / "index.json").is_file()
+
+
+def test_a_version_blocked_by_vetting_is_not_shown_as_installable(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The index leaves it out (the project is quarantined); the site must not offer it either."""
+    root, _ = built
+    copy = tmp_path / "repo"
+    shutil.copytree(root, copy)
+    path = copy / "catalog" / "packages" / "certy.yaml"
+    project = load_project(path)
+    versions = tuple(
+        dataclasses.replace(v, vetting={**v.vetting, "status": "block"}) for v in project.versions
+    )
+    write_project(copy, dataclasses.replace(project, versions=versions))
+    out = tmp_path / "out"
+    build_site(copy, load_config(copy), out)
+    rows = {r[0]: r for r in json.loads((out / "packages" / "index.json").read_text("utf-8"))["rows"]}
+    assert (rows["certy"][4], rows["certy"][5]) == (0, "block")
+    for os_name in ("linux", "windows", "macos"):
+        listed = {r[0] for r in json.loads((out / "os" / f"{os_name}.json").read_text("utf-8"))["rows"]}
+        assert "certy" not in listed, os_name
+        assert "webapp" in listed, os_name
+    page = (out / "packages" / "certy" / "index.html").read_text("utf-8")
+    assert '<td class="curate-y">' not in page
+    assert '<td class="curate-n">' in page
+    home = (out / "index.html").read_text("utf-8")
+    assert "The catalog holds <strong>8</strong> projects" in home  # still in the catalog, not on any OS
+    assert '<a href="os/linux/">Linux</a></td><td>5</td><td>7</td><td>7</td>' in home
 
 
 def test_generated_page_collision_is_an_error(built: tuple[Path, Path], tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files,
 from curate.checking import request_files
 from curate.config import Config
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
+from curate.index import is_blocked
 from curate.names import NormalizedName
 from curate.requests import Request, read_request
 from curate.targets import OS_LABELS, OS_NAMES, Target
@@ -184,8 +185,11 @@ def last_changed(root: Path, requests: Iterable[Request]) -> str:
 
 
 def os_of_version(data: SiteData, version: VersionEntry) -> set[str]:
-    """The operating systems a version can be installed on (a file, or a build from its sdist)."""
-    out = set()
+    """The operating systems a version can be installed on (a file, or a build from its sdist); none
+    when vetting blocked it, as the index leaves it out."""
+    out: set[str] = set()
+    if is_blocked(version):
+        return out
     for f in version.files:
         for t in f.targets:
             if (o := data.target_os(t)) is not None:
@@ -218,7 +222,7 @@ def stats(data: SiteData) -> dict[str, Any]:
                 per_os[o]["versions"] += 1
             for f in version.files:
                 n_files += 1
-                for o in os_of_file(data, f):
+                for o in os_of_file(data, f) if v_os else ():
                     per_os[o]["files"] += 1
         for o in project_os:
             per_os[o]["projects"] += 1
@@ -390,8 +394,9 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     cols = matrix_columns(data, project)
     rows = []
     for v in versions:
-        wheel = {t for f in v.files for t in f.targets}
-        build = set(v.build_targets)
+        served = not is_blocked(v)  # the index leaves a blocked version out
+        wheel = {t for f in v.files for t in f.targets} if served else set()
+        build = set(v.build_targets) if served else set()
         cells = "".join(_CELL["y" if c.target in wheel else "s" if c.target in build else "n"] for c in cols)
         rows.append({"version": v.version, "yanked": v.yanked, "cells": Markup(cells)})
     by_request: dict[str, dict[str, Any]] = {}
