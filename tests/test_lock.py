@@ -264,6 +264,17 @@ def test_describe_upstream_files(files: list[str], text: str) -> None:
     assert describe_upstream_files(files) == text
 
 
+def test_a_config_change_says_so(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_request(repo, "web", [("httpish", "")])
+    assert curate(repo, "lock", "-q") == 0
+    config = repo / "catalog" / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace("allow_sdist: false", "allow_sdist: true"), "utf-8")
+    capsys.readouterr()
+    assert curate(repo, "lock") == 0
+    # the request file was not touched: the reason to resolve it again is the config
+    assert "[1/1] requests/2026-11-21-web.yaml (config changed): " in capsys.readouterr().err
+
+
 def test_sdist_allowed_marks_build_targets(tmp_path: Path, upstream: Upstream) -> None:
     root = lock_repo(tmp_path / "repo", upstream.index_url, allow_sdist=True)
     write_request(root, "old", [("oldsdist", "")])

@@ -236,6 +236,7 @@ def lock(
     files_edited = any("edited by hand" in r or r.endswith(": missing") for r in reasons)
 
     to_resolve: list[tuple[Request, str]] = []
+    config_changed = state.config != config_fingerprint(config)
     for request in requests:
         previous = state.requests.get(request.id)
         direct = {spec.normalized for spec in request.packages}
@@ -244,7 +245,8 @@ def lock(
         elif previous is None:
             why = "new request"
         elif previous.fingerprint != request_fingerprint(request, config):
-            why = "changed"
+            untouched = previous.sha256 == hashlib.sha256((root / request.path).read_bytes()).hexdigest()
+            why = "config changed" if untouched and config_changed else "changed"
         elif upgrade_set & (set(previous.pinned()) | direct):
             why = "upgrade " + ", ".join(sorted(upgrade_set & (set(previous.pinned()) | direct)))
         elif files_edited:
