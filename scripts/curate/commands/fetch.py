@@ -8,8 +8,8 @@ live in the cache's partial/ folder, never where a complete file is expected). P
 bytes) goes to stderr. With --offline nothing is downloaded: the files missing from the cache are
 listed and the exit code is 1 when there are any.
 
-HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured. The cache is --cache-dir, else cache_dir in catalog/config.yaml, else $CURATE_CACHE_DIR, else the user
-cache directory.
+HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured. The cache is --cache-dir, else cache_dir in
+catalog/config.yaml, else $CURATE_CACHE_DIR, else the user cache directory.
 """
 
 from __future__ import annotations
