@@ -259,6 +259,11 @@ def test_waivers_valid_and_expired(repo: Path, cache: Path, capsys: pytest.Captu
     # a waiver that matches no finding (here: a version the catalog does not have) is pointed out
     assert "note: the waiver for lookalike in reqeusts ==2.0 matches no finding in the catalog" in out
     assert out.count("note: the waiver") == 1  # the expired one still matches its finding
+    # the expired waiver is to be renewed, not duplicated
+    assert (
+        "gplclass 1.0: license-denied: licence GPL-3.0-only is on the deny list (waiver expired on 2026-01-31)\n"
+        "    its waiver expired: to accept it again, renew that entry of vetting.waivers"
+    ) in err
 
 
 def test_a_waiver_expiring_re_vets(repo: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

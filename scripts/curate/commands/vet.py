@@ -135,7 +135,14 @@ def print_report(
     print(f"\n{len(report.blockers)} finding(s) block:", file=sys.stderr)
     for b in report.blockers:
         print(f"\n  {_line(b)}", file=sys.stderr)
-        print("    to accept it, add under vetting.waivers in catalog/config.yaml:", file=sys.stderr)
+        if b.finding.get("waiver"):  # blocked because its waiver expired: renew that one, not a second
+            print(
+                "    its waiver expired: to accept it again, renew that entry of vetting.waivers in"
+                " catalog/config.yaml (a new justification and expiry):",
+                file=sys.stderr,
+            )
+        else:
+            print("    to accept it, add under vetting.waivers in catalog/config.yaml:", file=sys.stderr)
         print(textwrap.indent(waiver_snippet(b, today), "      "), file=sys.stderr, end="")
         if github_actions(env):
             path = display_path(project_path(root, b.project), root)
