@@ -290,6 +290,10 @@ def test_a_good_request_passes_every_step(clone: Path, env: dict[str, str], tmp_
     )
     out = proc.stdout
     assert proc.returncode == 0, out
+    # `curate ci pr` runs pr.yml's steps (test_workflows.py: the workflow runs ci.PR_STEPS), in order.
+    headers = [line for line in out.splitlines() if line.startswith("=== [")]
+    n = len(ci.PR_STEPS)
+    assert headers == [f"=== [{i}/{n}] {s.name}: {s.run}" for i, s in enumerate(ci.PR_STEPS, 1)]
     table = out.split("=== summary", 1)[1]
     for step in ci.PR_STEPS[1:]:
         assert any(line.startswith(step.name) and " passed " in line for line in table.splitlines()), table
