@@ -185,6 +185,19 @@ def test_osv_directory_reads_yaml_and_json_and_reports_bad_files(tmp_path: Path)
             ("", "License-Expression", "License-Expression 'Not SPDX' is not a valid SPDX expression"),
         ),
         (None, None, [], ("", "none", "the metadata declares no licence")),
+        # PEP 639: user-defined LicenseRef- identifiers are valid expressions (the allow list decides)
+        ("LicenseRef-Acme-Internal", None, [], ("LicenseRef-Acme-Internal", "License-Expression", "")),
+        ("MIT OR LicenseRef-Acme-1.0", None, [], ("MIT OR LicenseRef-Acme-1.0", "License-Expression", "")),
+        (
+            "LicenseRef-Acme AND Not-Spdx",
+            None,
+            [],
+            (
+                "",
+                "License-Expression",
+                "License-Expression 'LicenseRef-Acme AND Not-Spdx' is not a valid SPDX expression",
+            ),
+        ),
     ],
 )
 def test_license_normalisation(
@@ -210,10 +223,16 @@ DENY = ["GPL-3.0-only", "AGPL-3.0-or-later"]
         ("BSD-3-Clause", "unknown"),
         ("GPL-2.0-only WITH Classpath-exception-2.0", "allowed"),
         ("", "unknown"),
+        ("LicenseRef-Proprietary", "unknown"),  # needs review, unless the config allows it
     ],
 )
 def test_license_verdict(expression: str, expected: str) -> None:
     assert verdict(expression, ALLOW, DENY) == expected
+
+
+def test_a_license_ref_can_be_allowed_or_denied() -> None:
+    assert verdict("LicenseRef-Acme-Internal", ["LicenseRef-Acme-Internal"], []) == "allowed"
+    assert verdict("LicenseRef-Proprietary", [], ["LicenseRef-Proprietary"]) == "denied"
 
 
 @pytest.mark.parametrize(

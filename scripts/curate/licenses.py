@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -103,6 +104,9 @@ class LicenseInfo:
     note: str = ""  # why it is unknown, when it is
 
 
+_LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.\-]+", re.IGNORECASE)
+
+
 @functools.cache
 def _licensing() -> Licensing:
     return get_spdx_licensing()
@@ -117,7 +121,15 @@ def normalize_expression(text: str) -> str | None:
     try:
         expr = _licensing().parse(text, validate=True, strict=False)
     except (ExpressionError, ValueError, TypeError):
-        return None
+        # PEP 639 and SPDX allow user-defined LicenseRef-<idstring> identifiers (a proprietary licence,
+        # say): valid when they are the only keys the SPDX list does not know
+        try:
+            expr = _licensing().parse(text, validate=False, strict=False)
+            unknown = _licensing().unknown_license_keys(expr) if expr is not None else ["?"]
+        except (ExpressionError, ValueError, TypeError):
+            return None
+        if not all(_LICENSE_REF.fullmatch(str(k)) for k in unknown):
+            return None
     if expr is None:
         return None
     rendered: str = expr.render()
