@@ -93,6 +93,7 @@ def test_negotiation_and_exact_content_types(served: tuple[Built, str, list[Acce
             "text/html; charset=utf-8",
             "Accept",
         )
+        assert headers["server"] == "curate-serve"  # no Python version, no trailing space
         assert body == (built.public / path.strip("/") / "index.html").read_bytes()
         status, headers, body = _get(hp, path, {"Accept": JSON_TYPE})
         assert (status, headers["content-type"], headers["vary"]) == (200, JSON_TYPE, "Accept")

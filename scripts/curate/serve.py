@@ -106,7 +106,9 @@ class Handler(BaseHTTPRequestHandler):
     quiet: bool = False
     protocol_version = "HTTP/1.1"
     server_version = "curate-serve"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version  # not the Python version: nothing for a scanner to match
 
     def do_GET(self) -> None:
         self._handle(head=False)
