@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -129,23 +130,36 @@ def _curate(root: Path, env: Mapping[str, str], *args: str) -> subprocess.Comple
     )
 
 
-def pr_number(env: Mapping[str, str]) -> str:
-    """The pull request's number from the GitHub event payload, or "" outside a pull_request run."""
+def _pull_request(env: Mapping[str, str]) -> dict[str, object]:
+    """The ``pull_request`` of the GitHub event payload, or {} outside a pull_request run."""
     path = env.get("GITHUB_EVENT_PATH", "")
     if not path:
-        return ""
+        return {}
     try:
         event = json.loads(Path(path).read_text("utf-8"))
     except (OSError, json.JSONDecodeError):
-        return ""
-    number = event.get("pull_request", {}).get("number") if isinstance(event, dict) else None
+        return {}
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    return pull if isinstance(pull, dict) else {}
+
+
+def pr_number(env: Mapping[str, str]) -> str:
+    """The pull request's number from the GitHub event payload, or "" outside a pull_request run."""
+    number = _pull_request(env).get("number")
     return str(number) if isinstance(number, int) else ""
+
+
+def pr_head(env: Mapping[str, str]) -> str:
+    """The pull request's head commit (CI checks out a merge commit the requester never saw), or ""."""
+    head = _pull_request(env).get("head")
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else ""
 
 
 def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None) -> int:
     base_commit = ci.merge_base(root, base)
     diff = _curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
-    head = ci.git(root, "rev-parse", "HEAD").strip()
+    head = pr_head(env) or ci.git(root, "rev-parse", "HEAD").strip()
     body = report.pr_report(
         outcomes=report.parse_outcomes(env.get(ci.STEPS_VAR, "")),
         diff_markdown=diff.stdout if diff.returncode == 0 else "",
