@@ -3,6 +3,9 @@ removals, --check and failures that leave the catalog untouched."""
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from curate.catalog import Project, load_catalog, load_catalog_fast, project_pat
 from curate.config import load_config
 from curate.lock import describe_upstream_files
 from curate.names import NormalizedName
+from curate.yamlio import replace_files
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -299,3 +303,49 @@ def test_default_index_comes_from_uv_and_yanked_pins_are_marked(
     assert [(f.filename, f.yanked, f.url) for f in version.files] == [
         ("httpish-1.2-py3-none-any.whl", "broken release", upstream.file_url("httpish-1.2-py3-none-any.whl"))
     ]
+
+
+def test_a_failed_write_leaves_the_catalog_as_it_was(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_request(repo, "ok", [("httpish", "")])
+    assert curate(repo, "lock") == 0
+    before = snapshot(repo)
+    write_request(repo, "web", [("webapp", "")], date="2026-11-22")  # new project files and lock.json
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def disk_full_on_the_second_file(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", disk_full_on_the_second_file)
+    capsys.readouterr()
+    assert curate(repo, "lock") == 1
+    assert "error: No space left on device" in capsys.readouterr().err
+    assert snapshot(repo) == before  # nothing renamed in, and no temporary file left behind
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert curate(repo, "lock") == 0
+    assert curate(repo, "lock", "--check") == 0
+
+
+def test_replace_files_holds_ctrl_c_until_every_file_is_in(tmp_path: Path) -> None:
+    a, b, gone = tmp_path / "a.yaml", tmp_path / "sub" / "b.yaml", tmp_path / "gone.yaml"
+    a.write_bytes(b"old a\n")
+    gone.write_bytes(b"stale\n")
+    real_replace = os.replace
+
+    def interrupted_replace(src: str, dst: Path) -> None:
+        real_replace(src, dst)
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C after the first rename
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "replace", interrupted_replace)
+        with pytest.raises(KeyboardInterrupt):
+            replace_files({a: b"new a\n", b: b"new b\n", gone: None})
+    # the interrupt came only after every rename and deletion
+    assert (a.read_bytes(), b.read_bytes(), gone.exists()) == (b"new a\n", b"new b\n", False)
+    assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
+    assert replace_files({a: b"new a\n", b: b"newer b\n"}) == [b]  # unchanged bytes are not touched

@@ -14,7 +14,7 @@ import functools
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -495,3 +495,70 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
         pass
     atomic_write(path, data)
     return True
+
+
+def replace_files(changes: Mapping[Path, bytes | None]) -> list[Path]:
+    """Write (bytes) or delete (``None``) several files as one step; return the paths that changed.
+
+    As near all-or-nothing as a process can get: every new content is first written and fsynced to a
+    temporary file beside its target (a failure or an interruption there leaves every target as it
+    was); only then, with SIGINT and SIGTERM held back, are they renamed over their targets and the
+    deletions done. Files whose bytes are already right are not touched.
+    """
+    import tempfile
+
+    staged: list[tuple[str, Path]] = []
+    deletions: list[Path] = []
+    try:
+        for path, data in changes.items():
+            if data is None:
+                if path.exists():
+                    deletions.append(path)
+                continue
+            with contextlib.suppress(OSError):
+                if path.read_bytes() == data:
+                    continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    with _signals_held():
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        for path in deletions:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return [path for _, path in staged] + deletions
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then deliver them (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)

@@ -58,7 +58,7 @@ from curate.resolve import Requirement, compile_requirements
 if TYPE_CHECKING:
     from curate.upstream import IndexFile
 from curate.targets import Target
-from curate.yamlio import atomic_write, write_if_changed
+from curate.yamlio import replace_files
 
 RESOLVE_WORKERS = 4  # concurrent uv runs
 
@@ -385,14 +385,18 @@ def lock(
         },
         files=hashes,
     )
+    # one step: everything is staged first, so an error or Ctrl-C before the renames changes nothing,
+    # and lock.json goes in with the project files it describes
     folder = root / PACKAGES_DIR
-    written = [name for name, text in sorted(texts.items()) if write_if_changed(folder / name, text)]
-    deleted = []
-    for path in iter_project_files(root):
-        if path.name not in hashes:
-            path.unlink()
-            deleted.append(path.name)
-    atomic_write(root / STATE_PATH, new_state.dumps())
+    changes: dict[Path, bytes | None] = {
+        folder / name: text.encode("utf-8") for name, text in sorted(texts.items())
+    }
+    stale = [path for path in iter_project_files(root) if path.name not in hashes]
+    changes.update(dict.fromkeys(stale))
+    changes[root / STATE_PATH] = new_state.dumps().encode("utf-8")
+    changed = set(replace_files(changes))
+    written = [name for name in sorted(texts) if folder / name in changed]
+    deleted = [path.name for path in stale]
     return LockOutcome(
         resolved=tuple(r.path for r, _ in to_resolve),
         projects=len(projects),
