@@ -333,3 +333,55 @@ def test_terminal_uses_prompts(root: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_errors_are_curate_errors() -> None:
     assert issubclass(UsageError, CurateError)
+
+
+def test_terminal_asks_again_for_what_is_wrong(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal an invalid answer is asked again; the valid ones are kept, nothing is lost."""
+    answers = iter(
+        [
+            "too short",  # justification: fewer than 20 characters
+            "cv2",  # packages
+            "httpx",
+            "",
+            "linux, win",  # platforms: 'win' is unknown
+            "",  # python: the default
+            JUST,  # asked again: justification
+            "linux, windows",  # asked again: platforms
+            "opencv-python",  # asked again: the package 'cv2'
+        ]
+    )
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    path = new.new_request(
+        root=root,
+        packages=[],
+        title="Vision",
+        justification=None,
+        requested_by="a@example.com",
+        ask=ask,
+        date="2026-11-21",
+    )
+    assert prompts[6:] == [
+        "Justification (what the packages are for, who uses them): ",
+        "Platforms [linux, windows]: ",
+        "  replace package 'cv2' with (empty: drop it): ",
+    ]
+    assert "unknown platform 'win' (did you mean 'windows'?)" in capsys.readouterr().err
+    text = path.read_text()
+    assert "  - name: opencv-python\n  - name: httpx\n" in text
+    assert check_files(root, [path]).problems == []
+
+
+def test_end_of_input_at_a_prompt_is_an_error(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def eof(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", eof)
+    assert cli.main(["new", "-p", "httpx", "--date", "2026-11-21"]) == 1
+    assert list((root / "requests").iterdir()) == []

@@ -2,7 +2,8 @@
 
 Every --package is a distribution with an optional PEP 440 specifier ('pandas>=2.2', 'httpx',
 'uvicorn[standard]~=0.30'); repeat the flag for more. Values not given on the command line are asked
-for when stdin is a terminal; otherwise a missing required value is an error naming its flag.
+for when stdin is a terminal (and an answer that would not pass `curate check` is asked for again);
+otherwise a missing required value is an error naming its flag.
 --requested-by defaults to `git config user.email`; --platform and --python default to the catalog's
 defaults (catalog/config.yaml).
 
@@ -100,7 +101,11 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
 
 
 def _ask(prompt: str) -> str:
-    return input(prompt)
+    try:
+        return input(prompt)
+    except EOFError:  # Ctrl-D at a prompt
+        print(file=sys.stderr)
+        raise CurateError("no answer (end of input); nothing was written") from None
 
 
 def _split(values: Sequence[str]) -> list[str]:
@@ -213,34 +218,62 @@ def new_request(
     python = list(python) or default_python
 
     day = date or dt.date.today().isoformat()
-    slug = slug if slug is not None else slugify(title)
-    if not re.fullmatch(r"[a-z0-9-]+", slug or ""):
-        raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
-    if output is not None and str(output) == "-":
-        path = None
-    elif output is not None:
-        path = output / f"{day}-{slug}.yaml" if output.is_dir() else output
-    else:
-        path = root / REQUESTS_DIR / f"{day}-{slug}.yaml"
+    slug_flag = slug
+    while True:
+        slug = slug_flag if slug_flag is not None else slugify(title)
+        if not re.fullmatch(r"[a-z0-9-]+", slug or ""):
+            raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
+        if output is not None and str(output) == "-":
+            path = None
+        elif output is not None:
+            path = output / f"{day}-{slug}.yaml" if output.is_dir() else output
+        else:
+            path = root / REQUESTS_DIR / f"{day}-{slug}.yaml"
 
-    schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
-    schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
-    text = render(
-        title=title,
-        requested_by=requested_by,
-        justification=justification,
-        platforms=platforms,
-        python=python,
-        compliance=compliance,
-        packages=[split_package(p) for p in pkgs],
-        schema=Path(schema_rel).as_posix(),
-    )
-    filename = path.name if path is not None else f"{day}-{slug}.yaml"
-    display = display_path(path) if path is not None else filename
-    problems = validate_text(text, display, filename, config)
-    if problems:
-        print(f"not writing {display}: the request would not pass curate check", file=sys.stderr)
-        raise ValidationError(problems)
+        schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
+        schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
+        text = render(
+            title=title,
+            requested_by=requested_by,
+            justification=justification,
+            platforms=platforms,
+            python=python,
+            compliance=compliance,
+            packages=[split_package(p) for p in pkgs],
+            schema=Path(schema_rel).as_posix(),
+        )
+        filename = path.name if path is not None else f"{day}-{slug}.yaml"
+        display = display_path(path) if path is not None else filename
+        problems = validate_text(text, display, filename, config)
+        if not problems:
+            break
+        fields = [_field(p.key) for p in problems]
+        if ask is None or not all(f is not None for f in fields):
+            print(f"not writing {display}: the request would not pass curate check", file=sys.stderr)
+            raise ValidationError(problems)
+        # on a terminal, ask again for exactly what is wrong instead of throwing the answers away
+        for problem in problems:
+            print(f"  {problem.message}" + (f" ({problem.hint})" if problem.hint else ""), file=sys.stderr)
+        wrong = set(fields)
+        if "title" in wrong:
+            title = need(None, "--title", "Title (what is the request for?)")
+        if "requested_by" in wrong:
+            requested_by = need(None, "--requested-by", "Requested by (e-mail or team)")
+        if "justification" in wrong:
+            justification = need(
+                None, "--justification", "Justification (what the packages are for, who uses them)"
+            )
+        if "platforms" in wrong:
+            platforms = _split([need(None, "--platform", "Platforms", ", ".join(default_platforms))])
+        if "python" in wrong and default_python:
+            python = _split([need(None, "--python", "Python versions", ", ".join(default_python))])
+        bad = sorted({int(f[1]) for f in fields if isinstance(f, tuple)})
+        for i in bad:
+            pkgs[i] = ask(f"  replace package '{pkgs[i]}' with (empty: drop it): ").strip()
+        pkgs = [p for p in pkgs if p]
+        while not pkgs:
+            pkgs = [line for line in [ask("  package: ").strip()] if line]
+
     if path is None:
         sys.stdout.write(text)
         return Path("-")
@@ -250,6 +283,18 @@ def new_request(
         )
     _write_new(path, text)
     return path
+
+
+_ASKED = ("title", "requested_by", "justification", "platforms", "python")
+
+
+def _field(key: str) -> str | tuple[str, str] | None:
+    """Which answer a problem's key path belongs to: a field name, ("packages", index), or None."""
+    m = re.match(r"^packages\[(\d+)\]", key)
+    if m:
+        return ("packages", m[1])
+    head = re.match(r"^[a-z_]+", key)
+    return head[0] if head and head[0] in _ASKED else None
 
 
 def validate_text(text: str, display: str, filename: str, config: Config | None) -> list[Problem]:
