@@ -394,7 +394,7 @@ def test_unknown_group_is_an_error_with_a_suggestion(root: Path) -> None:
 
 def test_nothing_to_import(root: Path) -> None:
     (root / "a.txt").write_text("-e .\n")
-    with pytest.raises(CurateError, match=r"nothing to import from a\.txt: all 1 entries were skipped"):
+    with pytest.raises(CurateError, match=r"nothing to import from a\.txt: its only entry was skipped"):
         run(root, ["a.txt"])
 
 
@@ -619,3 +619,20 @@ def test_satisfiable(spec: str, ok: bool) -> None:
 )
 def test_simplify(spec: str, expected: str) -> None:
     assert simplify(SpecifierSet(spec)) == expected
+
+
+def test_end_of_input_at_the_justification_prompt(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-D at the terminal prompt is the usual missing-justification error, not a traceback."""
+    (root / "requirements.txt").write_text("httpx>=0.27\n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+
+    def eof(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", eof)
+    assert main(["import", "requirements.txt", "--requested-by", "a@example.com"]) == 2
+    assert "a request needs a justification" in capsys.readouterr().err
+    assert not (root / "requests").exists()

@@ -91,7 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     justification = args.justification
     if justification is None and sys.stdin.isatty() and sys.stdout.isatty():
-        justification = input("Justification (what the packages are for, who uses them): ").strip() or None
+        try:
+            justification = (
+                input("Justification (what the packages are for, who uses them): ").strip() or None
+            )
+        except EOFError:  # Ctrl-D at the prompt: the usual "needs a justification" error below
+            print(file=sys.stderr)
     requested_by = args.requested_by or _default_requester(root, env)
     return import_request(
         root=root,
@@ -176,7 +181,11 @@ def import_request(
         raise CurateError(
             f"nothing to import from {', '.join(shown)}: "
             + (
-                f"all {len(result.skips)} entries were skipped (listed above)"
+                (
+                    "its only entry was skipped (listed above)"
+                    if len(result.skips) == 1
+                    else f"all {len(result.skips)} entries were skipped (listed above)"
+                )
                 if result.skips
                 else "no requirements found"
             )
