@@ -168,8 +168,9 @@ packages:
     platforms: [windows]
   - name: requests[socks]  # data/Pipfile:8
 
-# Skipped (2): not part of this request
+# Skipped (3): not part of this request
 #   data/Pipfile:16: python_version = '3.12': the Python requirement is not a package: the request's 'python' comes from --python or the catalog's default
+#   data/Pipfile:2: [[source]] upstream = https://upstream.example/simple: package source: clients use the catalog's index instead
 #   data/Pipfile:10: mylib = {path = ".", editable = true}: direct reference: the catalog only serves vetted files from its index
 """,
     ),
@@ -636,3 +637,26 @@ def test_end_of_input_at_the_justification_prompt(
     assert main(["import", "requirements.txt", "--requested-by", "a@example.com"]) == 2
     assert "a request needs a justification" in capsys.readouterr().err
     assert not (root / "requests").exists()
+
+
+def test_credentials_in_urls_are_not_copied_into_the_request(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Skipped index URLs and direct references are printed and committed: their user:token is not."""
+    (root / "creds.txt").write_text(
+        "--extra-index-url https://user:s3cret@upstream.example/simple\n"
+        "httpx\n"
+        "foo @ https://tok3n@upstream.example/foo-1.0-py3-none-any.whl\n"
+    )
+    (root / "Pipfile").write_text(
+        '[[source]]\nname = "private"\nurl = "https://${USER}:p4ss@upstream.example/simple"\n'
+        'verify_ssl = true\n\n[packages]\nrequests = "*"\n'
+    )
+    assert run(root, ["creds.txt", "Pipfile"]) == 0
+    text = (root / "requests" / "2026-01-01-imported.yaml").read_text()
+    printed = capsys.readouterr().err
+    for secret in ("s3cret", "tok3n", "p4ss"):
+        assert secret not in text
+        assert secret not in printed
+    assert "#   creds.txt:1: --extra-index-url https://***@upstream.example/simple: " in text
+    assert "#   Pipfile:3: [[source]] private = https://***@upstream.example/simple: " in text

@@ -49,7 +49,7 @@ class Skip:
 
     def format(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {_one_line(self.entry)}: {self.reason}"
+        return redact_credentials(f"{where}: {_one_line(redact_credentials(self.entry))}: {self.reason}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,6 +80,14 @@ class Parsed:
         self.extras_seen |= other.extras_seen
         self.groups_seen |= other.groups_seen
         self.files.extend(f for f in other.files if f not in self.files)
+
+
+_USERINFO = re.compile(r"(?<=://)(?!git@)[^/@\s]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """``https://user:token@host`` -> ``https://***@host``: skipped entries are printed and committed."""
+    return _USERINFO.sub("***@", text)
 
 
 def _one_line(text: str) -> str:

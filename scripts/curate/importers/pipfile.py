@@ -53,6 +53,19 @@ def read_pipfile(raw: bytes, path: str, options: Options) -> Parsed:
             "the Python requirement is not a package: the request's 'python' comes from --python "
             "or the catalog's default",
         )
+    sources = data.get("source")
+    start = 1
+    for source in sources if isinstance(sources, list) else []:
+        if isinstance(source, dict) and isinstance(source.get("url"), str):
+            start = lines.table("source", start)
+            line = lines.key("url", start) if start else 0
+            out.skip(
+                path,
+                line,
+                f"[[source]] {source.get('name', '')} = {source['url']}".replace("  ", " "),
+                "package source: clients use the catalog's index instead",
+            )
+            start = (line or start) + 1
     sections = [("packages", True, "")]
     sections.append(("dev-packages", options.develop or "dev" in options.groups, "--develop"))
     for name, value in data.items():
