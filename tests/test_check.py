@@ -1013,3 +1013,29 @@ def test_libyaml_fast_path_resolves_scalars_as_the_strict_reader(
         assert repr((fast_doc.data, fast_doc.marks, fast_doc.texts)) == repr(
             (slow_doc.data, slow_doc.marks, slow_doc.texts)
         )
+
+
+def test_a_directory_stands_for_its_request_files(root: Path) -> None:
+    (root / "requests" / "2026-11-21-good.yaml").write_text(GOOD)
+    (root / "requests" / "2026-11-21-bad.yaml").write_text(name("cv2"))
+    result = check_files(root, [Path("requests")])
+    assert result.checked == 2
+    assert [(p.path, p.message) for p in result.problems] == [
+        ("requests/2026-11-21-bad.yaml", "'cv2' is the import name; the distribution is 'opencv-python'")
+    ]
+
+
+def test_a_missing_file_is_one_problem(root: Path) -> None:
+    result = check_files(root, [Path("requests/typo.yaml")])
+    assert [(p.path, p.message) for p in result.problems] == [
+        ("requests/typo.yaml", "cannot read file: No such file or directory")
+    ]
+
+
+def test_no_config_says_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    [problem] = check_files(tmp_path, []).problems
+    assert (problem.message, problem.hint) == (
+        "catalog config not found",
+        "run curate in the catalog repository's root, or pass -C DIR",
+    )

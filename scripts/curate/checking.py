@@ -32,7 +32,7 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
     config: Config | None = None
     problems: list[Problem] = []
     checked = 0
-    targets = files or [config_path, *request_files(root)]
+    targets = _expand(files) or [config_path, *request_files(root)]
     config_real = _resolve(config_path)
     is_config = [config_real is not None and _resolve(f) == config_real for f in targets]
     wants_config = any(is_config)
@@ -49,7 +49,13 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
                 )
             )
     elif wants_config:
-        problems.append(Problem(path=config_display, message="catalog config not found"))
+        problems.append(
+            Problem(
+                path=config_display,
+                message="catalog config not found",
+                hint="run curate in the catalog repository's root, or pass -C DIR",
+            )
+        )
     parsed: list[Request] = []
     n_requests = 0
     for f, f_is_config in zip(targets, is_config, strict=True):
@@ -63,6 +69,17 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
         if request is not None:
             parsed.append(request)
     return CheckResult(checked=checked, requests=n_requests, problems=sorted(problems), parsed=parsed)
+
+
+def _expand(files: list[Path]) -> list[Path]:
+    """The files given, with a directory (``curate check requests/``) standing for its request files."""
+    out: list[Path] = []
+    for f in files:
+        if f.is_dir():
+            out.extend(sorted(p for p in f.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(f)
+    return out
 
 
 def _resolve(path: Path) -> Path | None:

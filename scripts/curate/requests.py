@@ -118,6 +118,8 @@ class Request:
 
 def read_request(path: Path, display: str, config: Config | None) -> tuple[Request | None, list[Problem]]:
     doc, load_problems = load(path, display, keep_going=True)
+    if doc is None and not path.is_file():  # missing: its name is beside the point
+        return None, load_problems
     name_problems = check_filename(path, display)
     if doc is None:
         return None, name_problems + load_problems

@@ -19,7 +19,11 @@ from curate.errors import github_actions
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", nargs="*", type=Path, metavar="FILES", help="request files (or the config) to check"
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILES",
+        help="request files or directories of them (or the config) to check",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when everything is clean")
 
