@@ -75,7 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slug", help="the file name's slug, [a-z0-9-]+ (default: from the title)")
     parser.add_argument("--date", help="the file name's date, YYYY-MM-DD (default: today)")
     parser.add_argument(
-        "-o", "--output", type=Path, metavar="PATH", help="write here instead of requests/<date>-<slug>.yaml"
+        "-o",
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="write here instead of requests/<date>-<slug>.yaml (a directory: <date>-<slug>.yaml in it; '-': print it)",
     )
 
 
