@@ -342,6 +342,16 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     ("name-unicode", name("nümpy"), [(5, 5, "'nümpy' is not a valid distribution name", NAME_HINT)]),
     ("name-number", name("123"), [(5, 5, "expected a string, got an integer 123", 'quote it: "123"')]),
     (
+        "title-date",
+        GOOD.replace("title: Data tools", "title: 2026-01-01"),
+        [(1, 1, "expected a string, got a date 2026-01-01", 'quote it: "2026-01-01"')],
+    ),
+    (
+        "platforms-nested-list",
+        GOOD.replace("packages:", "platforms: [[linux]]\npackages:") + "    platforms: [linux]\n",
+        [(4, 13, "expected a string, got a list", STR_HINT)],
+    ),
+    (
         "name-with-version",
         name("numpy>=1.2"),
         [(5, 5, "'numpy>=1.2' has a version in the name", 'write name: numpy and version: ">=1.2"')],

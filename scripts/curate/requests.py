@@ -269,7 +269,7 @@ def _platforms(r: Reader, value: Any, key: KeyPath, supported: tuple[str, ...]) 
     names = r.string_list(value, key)
     if names is None:
         return ()
-    if not names:
+    if not names and not (isinstance(value, list) and value):  # [[linux]] is reported item by item
         r.add(key, "platforms must not be empty", f"choose from: {', '.join(OS_NAMES)}")
     out: list[OSName] = []
     for i, n in enumerate(names):
@@ -425,7 +425,7 @@ def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...])
     if entry.get("platforms") is not None:
         pkg_platforms = _platforms(r, entry["platforms"], (*key, "platforms"), OS_NAMES)
         for os_name in pkg_platforms:
-            if os_name not in platforms:
+            if platforms and os_name not in platforms:  # no platforms: the request's are wrong, reported
                 r.add(
                     (*key, "platforms"),
                     f"platform '{os_name}' is not one of the request's platforms ({', '.join(platforms)})",

@@ -7,6 +7,7 @@ reader keeps going so one run reports everything.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
@@ -15,7 +16,16 @@ from curate.yamlio import Document, KeyPath, format_key
 
 T = TypeVar("T")
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a mapping",
+    dt.date: "a date",
+    dt.datetime: "a date and time",
+}
 
 
 def type_name(value: object) -> str:
@@ -80,7 +90,8 @@ class Reader:
             return None
         if not isinstance(value, str):
             # YAML turns 3.10 into a float and 2026-01-01 into a date; quote them
-            self.add(key, f"expected a string, got {type_name(value)} {value!r}", f'quote it: "{value}"')
+            text = self.doc.texts.get(key, str(value))
+            self.add(key, f"expected a string, got {type_name(value)} {text}", f'quote it: "{text}"')
             return None
         if not allow_empty and not value.strip():
             self.add(
