@@ -177,6 +177,10 @@ def test_check_notices_stale_and_hand_edited(
     write_request(repo, "web", [("httpish", "")])
     assert curate(repo, "lock", "--check") == 1
     assert "requests/2026-11-21-web.yaml: not locked yet" in capsys.readouterr().err
+    with pytest.MonkeyPatch.context() as mp:  # in CI, the request file carries the annotation
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert curate(repo, "lock", "--check") == 1
+    assert "::error file=requests/2026-11-21-web.yaml::not locked yet" in capsys.readouterr().out
     assert curate(repo, "lock") == 0
     assert curate(repo, "lock", "--check") == 0
 

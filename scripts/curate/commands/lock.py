@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, TextIO
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files, request_files
 from curate.config import CONFIG_PATH, Config, load_config
-from curate.errors import CurateError, LockError, ResolutionError, ValidationError
+from curate.errors import (
+    CurateError,
+    LockError,
+    ResolutionError,
+    ValidationError,
+    error_annotation,
+    github_actions,
+)
 from curate.lock import (
     STATE_PATH,
     LockState,
@@ -85,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if args.check:
-        return check(root=root)
+        return check(root=root, annotate=github_actions(env))
     outcome = lock(
         root=root,
         env=env,
@@ -168,13 +175,16 @@ def stale_reasons(root: Path, config: Config, state: LockState | None) -> tuple[
     return reasons, drift
 
 
-def check(*, root: Path, out: TextIO | None = None) -> int:
+def check(*, root: Path, out: TextIO | None = None, annotate: bool = False) -> int:
+    """``--check``: exit 1 naming each stale request or file (``annotate``: also as ``::error`` lines)."""
     config = load_config(root)
     state = read_state(root)
     reasons, _ = stale_reasons(root, config, state)
     if reasons:
         for reason in reasons:
             print(reason, file=out or sys.stderr)
+            if annotate:
+                print(error_annotation(reason))
         print("catalog/ is out of date: run `curate lock` and commit the result", file=out or sys.stderr)
         return 1
     n = len(state.requests) if state is not None else 0
