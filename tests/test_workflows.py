@@ -145,14 +145,25 @@ def test_least_privilege_per_job() -> None:
     assert write_permissions(load(WORKFLOWS / "rescan.yml")) == {"scan": set(), "issue": {"issues"}}
 
 
+def comment_step(wf: dict[str, Any]) -> dict[str, Any]:
+    (script,) = [s for s in all_steps(wf) if s.get("name") == "create or update the comment"]
+    return script
+
+
 def test_the_comment_workflow_never_touches_pr_code() -> None:
     wf = load(WORKFLOWS / "pr-report.yml")
     assert set(triggers(wf)) == {"workflow_run"}
     assert triggers(wf)["workflow_run"]["workflows"] == [load(WORKFLOWS / "pr.yml")["name"]]
     uses = [str(s.get("uses", "")) for s in all_steps(wf)]
     assert not any(u.startswith("actions/checkout@") for u in uses)
-    (script,) = [s for s in all_steps(wf) if "run" in s]
+    script = comment_step(wf)
     assert script["env"]["MARKER"] == "<!-- curate-report -->"
+    # a run that failed before its report step left no artifact: a notice, no comment, no red run
+    (download,) = [
+        s for s in all_steps(wf) if str(s.get("uses", "")).startswith("actions/download-artifact@")
+    ]
+    assert (download["id"], download["continue-on-error"]) == ("report", True)
+    assert script["if"] == "${{ steps.report.outcome == 'success' }}"
     assert "PATCH" in script["run"]
     assert "POST" in script["run"]
 
@@ -298,7 +309,7 @@ elif args[:1] == ["api"] and "--method" not in args:
 def run_comment_script(
     tmp_path: Path, *, pr: str, body: str, pr_head: str = "c0ffee", comment_ids: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    (script,) = [s for s in all_steps(load(WORKFLOWS / "pr-report.yml")) if "run" in s]
+    script = comment_step(load(WORKFLOWS / "pr-report.yml"))
     report_dir = tmp_path / "curate-report"
     report_dir.mkdir(parents=True)
     (report_dir / "pr-number").write_text(pr, "utf-8")
