@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.catalog import load_project, write_project
+from curate.catalog import load_catalog, load_project, write_project
 from curate.config import load_config
 from curate.errors import BuildError
 from curate.site import build_site, filesize, safe_url
@@ -250,3 +250,22 @@ def test_safe_url(url: object, expected: str) -> None:
 )
 def test_filesize(n: int, text: str) -> None:
     assert filesize(n) == text
+
+
+def test_latest_is_the_newest_version_the_index_serves(built: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = built
+    copy = tmp_path / "repo"
+    shutil.copytree(root, copy)
+    project = next(p for p in load_catalog(copy).values() if len(p.versions) > 1)
+    older, newest = (v.version for v in project.sorted_versions()[-2:])
+    versions = tuple(
+        dataclasses.replace(v, vetting={**v.vetting, "status": "block"}) if v.version == newest else v
+        for v in project.versions
+    )
+    write_project(copy, dataclasses.replace(project, versions=versions))
+    out = tmp_path / "out"
+    build_site(copy, load_config(copy), out)
+    rows = {r[0]: r for r in json.loads((out / "packages" / "index.json").read_text("utf-8"))["rows"]}
+    assert rows[project.name][1] == older  # an unpinned install gets this one, not the blocked one
+    page = (out / "packages" / project.normalized / "index.html").read_text("utf-8")
+    assert f"<tr><th>Latest version</th><td>{older}</td></tr>" in page

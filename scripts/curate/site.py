@@ -239,6 +239,14 @@ def stats(data: SiteData) -> dict[str, Any]:
 # -- JSON the browser loads --------------------------------------------------------------------------
 
 
+def latest_served(project: Project) -> VersionEntry | None:
+    """The newest version the index serves (what an unpinned install gets); the newest of all when
+    vetting blocked every one, so the page still has something to describe."""
+    versions = project.sorted_versions()
+    served = [v for v in versions if not is_blocked(v)]
+    return (served or versions)[-1] if versions else None
+
+
 def packages_index(data: SiteData) -> dict[str, Any]:
     """Every project in one compact document: what the Packages page searches.
 
@@ -247,7 +255,7 @@ def packages_index(data: SiteData) -> dict[str, Any]:
     """
     rows = []
     for project in data.projects.values():
-        latest = project.latest()
+        latest = latest_served(project)
         vet = vetting_of(latest)
         mask = 0
         for version in project.versions:
@@ -389,7 +397,7 @@ _CELL = {
 def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     """Everything one project page shows, as plain data for templates/site/package.html."""
     versions = list(reversed(project.sorted_versions()))
-    latest = versions[0] if versions else None
+    latest = latest_served(project)
     vet = vetting_of(latest)
     cols = matrix_columns(data, project)
     rows = []
