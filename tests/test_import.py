@@ -338,6 +338,18 @@ def test_different_versions_on_different_platforms_are_skipped_not_errors(root: 
     )
 
 
+def test_a_range_for_one_platform_that_binds_all_says_so(root: Path) -> None:
+    (root / "r.txt").write_text("numpy==2.1; sys_platform == 'win32'\nnumpy>=2\n")
+    assert run(root, ["r.txt"]) == 0
+    text = (root / "requests" / "2026-01-01-imported.yaml").read_text()
+    assert (
+        "  # r.txt:1 asked for '==2.1' only on windows; a request has one version range per package, "
+        "so it applies on every platform of this package here\n"
+        "  - name: numpy  # r.txt:1, r.txt:2\n"
+        '    version: "==2.1"\n'
+    ) in text
+
+
 def test_same_project_merged_by_intersection(root: Path) -> None:
     (root / "a.txt").write_text("Django>=4.0\n")
     (root / "b.txt").write_text("django<5,!=4.1.0\n")

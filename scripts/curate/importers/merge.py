@@ -344,6 +344,14 @@ def _package(
                 notes.append(n)
     for c in reqs:
         extras |= set(c.entry.extras)
+        if c.entry.specifier and not c.oses >= oses:  # say so: a range meant for one OS now binds all
+            only = ", ".join(o for o in OS_NAMES if o in c.oses)
+            note = (
+                f"{c.entry.where} asked for '{c.entry.specifier}' only on {only}; a request has one version "
+                "range per package, so it applies on every platform of this package here"
+            )
+            if note not in notes:
+                notes.append(note)
     return Package(
         name=name,
         spellings=tuple(spellings),
