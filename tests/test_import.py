@@ -672,3 +672,18 @@ def test_credentials_in_urls_are_not_copied_into_the_request(
         assert secret not in printed
     assert "#   creds.txt:1: --extra-index-url https://***@upstream.example/simple: " in text
     assert "#   Pipfile:3: [[source]] private = https://***@upstream.example/simple: " in text
+
+
+def test_output_to_stdout_or_into_a_directory(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "r.txt").write_text("attrs>=23\n")
+    assert run(root, ["r.txt"], out="-", title="Attrs for tools") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# yaml-language-server: $schema=")
+    assert "  - name: attrs  # r.txt:1\n" in out
+    assert "wrote the request to standard output: 1 package(s) from 1 file(s)" in err
+    assert not (root / "requests").exists()  # nothing written
+    (root / "requests").mkdir()
+    assert run(root, ["r.txt"], out="requests", title="Attrs for tools") == 0
+    written = root / "requests" / "2026-01-01-attrs-for-tools.yaml"
+    assert written.read_text() == out
+    assert run(root, ["r.txt"], out="-", title="Attrs for tools") == 0  # printing never clashes

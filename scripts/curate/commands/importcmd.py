@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         metavar="FILE",
-        help="the request to write (default: requests/DATE-SLUG.yaml)",
+        help="the request to write, a directory to write it in, or - to print it (default: requests/DATE-SLUG.yaml)",
     )
     parser.add_argument("--title", help="the request's title (default: 'Import of FILE, ...')")
     parser.add_argument(
@@ -191,9 +191,14 @@ def import_request(
             )
         )
     title = title or _default_title(shown)
-    out = output if output is not None else root / REQUESTS_DIR / f"{today.isoformat()}-{_slug(title)}.yaml"
+    default_name = f"{today.isoformat()}-{_slug(title)}.yaml"
+    to_stdout = output is not None and str(output) == "-"
+    if output is None or to_stdout:
+        out = root / REQUESTS_DIR / default_name
+    else:
+        out = output / default_name if output.is_dir() else output
     out_shown = display_path(out)
-    if out.exists():
+    if out.exists() and not to_stdout:
         raise CurateError(
             f"{out_shown} already exists; curate import never overwrites a request (pass -o NEW-FILE.yaml)"
         )
@@ -217,6 +222,10 @@ def import_request(
             file=sys.stderr,
         )
         return 1
+    if to_stdout:
+        sys.stdout.write(text)
+        print(_summary("the request to standard output", result), file=sys.stderr)
+        return 0
     atomic_write(out, text)
     print(_summary(out_shown, result))
     return 0
