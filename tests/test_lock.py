@@ -168,6 +168,10 @@ def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[
         in capsys.readouterr().err
     )
     assert curate(repo, "lock", "--check") == 0
+    # once done, a removal is not reported again by later locks of other requests
+    write_request(repo, "more", [("certy", "")], date="2026-11-23")
+    assert curate(repo, "lock") == 0
+    assert "matches nothing" not in capsys.readouterr().err
 
 
 def test_check_notices_stale_and_hand_edited(

@@ -361,6 +361,8 @@ def lock(
         lines.append("hint: change those requests so they no longer need it (or drop the removal)")
         raise LockError("\n".join(lines))
     for request in requests:
+        if request.id not in again:  # its removals were checked when it was locked; they are done now
+            continue
         for removal in request.remove:
             in_catalog = old.get(removal.normalized)
             if in_catalog is None or not any(
