@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 
+from curate import fetch
 from curate.cache import blob_path
 from curate.catalog import FileEntry, load_catalog
 from curate.cli import main
@@ -325,3 +327,37 @@ def test_ctrl_c_stops_workers_and_keeps_partials_aside(repo: Path, tmp_path: Pat
 )
 def test_proxy_from_the_environment(url: str, env: dict[str, str], expected: str | None) -> None:
     assert proxy_for(url, env) == expected
+
+
+def test_an_interrupted_download_stops_reading_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in a big download: the rest of the body is not read (drained) to keep the connection."""
+    big = Dist(name="bigfile", version="1.0", description="x" * 4_000_000, sdist=False)
+    drained: list[object] = []
+    real_drain = urllib3.response.HTTPResponse.drain_conn
+
+    def recording_drain(self: urllib3.response.HTTPResponse) -> None:
+        drained.append(self)
+        real_drain(self)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "drain_conn", recording_drain)
+    monkeypatch.setattr(fetch, "CHUNK", 4096)
+    with make_upstream(tmp_path / "up", [big]) as up:
+        root = make_repo(tmp_path / "repo", index_url=up.index_url)
+        write_catalog(root, up, {"bigfile": ["1.0"]})
+        (w,) = _wanted(root)
+        fetcher = Fetcher(tmp_path / "cache", policy=FAST)
+
+        class CtrlC(Progress):
+            def advance(self, n: int) -> None:
+                fetcher.cancelled.set()  # what fetch_all does on Ctrl-C
+
+        fetcher.progress = CtrlC(total_files=1, total_bytes=w.file.size, stream=io.StringIO())
+        with pytest.raises(fetch.Interrupted):
+            fetcher.fetch(w)
+        fetcher.close()
+    assert drained == []
+    partial = tmp_path / "cache" / "partial" / w.sha256
+    assert 0 < partial.stat().st_size < w.file.size  # kept aside for the next run to resume
+    assert not blob_path(tmp_path / "cache", w.sha256).exists()

@@ -325,6 +325,7 @@ class Fetcher:
                         if self.progress is not None:
                             self.progress.advance(len(chunk))
                         if (have if resumed else 0) + received > wanted.file.size:
+                            resp.close()  # the rest is not read: this connection cannot be reused
                             break  # more bytes than the catalog says: the hash check will tell
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -333,6 +334,9 @@ class Fetcher:
                     f"download interrupted after {received} bytes: {_reason(exc)}", received=received
                 ) from None
             return received, resumed
+        except (Interrupted, KeyboardInterrupt):
+            resp.close()  # stop now: reading the rest of a big file to reuse the connection is not worth it
+            raise
         except BaseException:
             resp.drain_conn()  # an unread body must not be read as the next response on this connection
             raise
