@@ -144,7 +144,7 @@ packages:
 
 # Skipped (3): not part of this request
 #   data/poetry-pyproject.toml:6: python = "^3.11": the Python requirement is not a package: the request's 'python' comes from --python or the catalog's default
-#   data/poetry-pyproject.toml:9: scipy = ">=1.11 || <1.0": '>=1.11 || <1.0': Poetry's '||' (or) has no PEP 440 equivalent; write the one range the request needs by hand
+#   data/poetry-pyproject.toml:9: scipy = ">=1.11 || <1.0": '>=1.11 || <1.0': Poetry's '||' (or) leaves a gap between its ranges, which PEP 440 cannot express; write the one range the request needs by hand
 #   data/poetry-pyproject.toml:10: tomli = { version = "^2.0", python = "<3.11" }: the marker 'python_full_version < "3.11"' is never true on the catalog's targets (CPython 3.11, 3.12 on linux, windows, macos)
 """,
     ),

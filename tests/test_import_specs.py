@@ -110,6 +110,17 @@ EXACT = [
     ("^1.0 || *", ""),
     ("~2.7 || ^3.4", None),
     (">=1.11 || <1.0", None),
+    # ranges that join up are one PEP 440 range; a gap of one version is Poetry's way to exclude it
+    ("^2.0 || ^3.0", ">=2.0.0,<4"),
+    ("^1.0 || ^3.0", None),
+    ("1.0 || 2.0", None),
+    ("1.0 || >=1.0,<2", ">=1.0,<2"),
+    ("<2 || >=1", ""),
+    ("<=1.0 || >1.0", ""),
+    (">=1,<2 || >=1.5,<1.8", ">=1,<2"),
+    (">=2.14.2,<2.18.0 || >2.18.0", ">=2.14.2,!=2.18.0"),
+    (">=1.21.1,<1.25.0 || >1.25.0,<1.25.1 || >1.25.1,<1.26", ">=1.21.1,!=1.25.0,!=1.25.1,<1.26"),
+    (">=1,!=1.5,<2 || >=3", None),
     ("^", None),
     ("banana", None),
     ("1,,2", None),
@@ -145,3 +156,39 @@ def test_parse_specifier_still_rejects_poetry_syntax_with_the_translation() -> N
     assert spec is None
     assert error == "'^1.2' is Poetry syntax, not a PEP 440 specifier"
     assert hint == "write '>=1.2.0,<2' (the PEP 440 equivalent)"
+
+
+def test_or_translations_hold_exactly_the_versions_of_either_side() -> None:
+    """Every `A || B` over small ranges: when it translates, the result admits a final release exactly
+    when A or B does (pre- and post-releases at a bound follow PEP 440's own rules, as for one range)."""
+    bounds = [
+        "",
+        ">=1.0",
+        ">1.0",
+        "<1.0",
+        "<=1.0",
+        ">=2.0",
+        ">2.0",
+        "<2.0",
+        "<=2.0",
+        "1.0",
+        "2.0",
+        "^1.0",
+        "~1.5",
+    ]
+    ranges = [
+        ",".join(p for p in (a, b) if p) for a in bounds for b in bounds if not (a and b and a[0] == b[0])
+    ]
+    translated = 0
+    for a, b in itertools.product([r for r in ranges if r], repeat=2):
+        got = poetry_to_pep440(f"{a} || {b}")
+        sa, sb = poetry_to_pep440(a), poetry_to_pep440(b)
+        if got is None or sa is None or sb is None:
+            continue
+        translated += 1
+        union, left, right = SpecifierSet(got), SpecifierSet(sa), SpecifierSet(sb)
+        for v in _grid(union, left, right):
+            if Version(v).is_prerelease or Version(v).is_postrelease:
+                continue
+            assert union.contains(v) == (left.contains(v) or right.contains(v)), (a, b, got, v)
+    assert translated > 100

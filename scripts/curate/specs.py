@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -102,9 +103,9 @@ def poetry_to_pep440(constraint: str) -> str | None:
 
     Handles ``^`` and ``~`` with Poetry's exact bounds (pre-releases and 4-part versions included),
     ``~=``, bare and ``=`` versions (``==``), ``*`` and ``1.*``/``1.x`` wildcards, comma- or
-    space-separated conjunctions with any whitespace. ``||`` (or) has no PEP 440 equivalent: it
-    translates only when every alternative means the same versions (or one of them is ``*``), and
-    otherwise returns None, as does any text this function does not understand.
+    space-separated conjunctions with any whitespace. PEP 440 has no ``||`` (or): it translates when
+    the alternatives' ranges join up into one range, possibly minus single versions (see
+    :func:`_union`), and otherwise returns None, as does any text this function does not understand.
     """
     if not constraint.strip():
         return ""
@@ -119,7 +120,90 @@ def poetry_to_pep440(constraint: str) -> str | None:
         return ""
     if all(SpecifierSet(t) == SpecifierSet(translated[0]) for t in translated):
         return translated[0]
-    return None
+    return _union(translated)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Interval:
+    """The versions between two bounds (None: unbounded on that side)."""
+
+    lo: Version | None
+    lo_incl: bool
+    hi: Version | None
+    hi_incl: bool
+
+
+def _interval(spec: str) -> _Interval | None:
+    """A translated alternative that is one exact pin, or at most one lower and one upper bound."""
+    specs = list(SpecifierSet(spec))
+    if any("*" in s.version or s.operator not in ("==", ">=", ">", "<=", "<") for s in specs):
+        return None
+    if any(s.operator == "==" for s in specs):
+        if len(specs) != 1:
+            return None  # a pin with bounds: leave such text to a human
+        v = Version(specs[0].version)
+        return _Interval(lo=v, lo_incl=True, hi=v, hi_incl=True)
+    lows = [s for s in specs if s.operator in (">=", ">")]
+    highs = [s for s in specs if s.operator in ("<=", "<")]
+    if len(lows) > 1 or len(highs) > 1:
+        return None  # two bounds on one side: leave such text to a human
+    return _Interval(
+        lo=Version(lows[0].version) if lows else None,
+        lo_incl=bool(lows) and lows[0].operator == ">=",
+        hi=Version(highs[0].version) if highs else None,
+        hi_incl=bool(highs) and highs[0].operator == "<=",
+    )
+
+
+def _empty(iv: _Interval) -> bool:
+    if iv.lo is None or iv.hi is None:
+        return False
+    return iv.lo > iv.hi or (iv.lo == iv.hi and not (iv.lo_incl and iv.hi_incl))
+
+
+def _union(alternatives: list[str]) -> str | None:
+    """Poetry ``A || B || ...`` as one PEP 440 specifier, when the alternatives' ranges join up.
+
+    Ranges that overlap or touch merge (``^2.0 || ^3.0`` is ``>=2.0.0,<4``); a gap of exactly one
+    version becomes ``!=`` (Poetry writes exclusions so: ``>=2.14,<2.18 || >2.18`` is
+    ``>=2.14,!=2.18``). Any other gap cannot be written in PEP 440: None.
+    """
+    intervals: list[_Interval] = []
+    for alt in alternatives:
+        iv = _interval(alt)
+        if iv is None:
+            return None
+        if _empty(iv):
+            continue  # no version at all (>=2,<1 or >1,<=1): adds nothing
+        intervals.append(iv)
+    if not intervals:
+        return None
+    # lowest first; an unbounded lower end before any bound, an inclusive bound before an exclusive one
+    intervals.sort(key=lambda i: (i.lo is not None, i.lo or Version("0"), not i.lo_incl))
+    cur = intervals[0]
+    excluded: list[Version] = []
+    for nxt in intervals[1:]:
+        if cur.hi is None:
+            break  # cur reaches to the top: nothing later adds anything
+        if nxt.lo is None or nxt.lo < cur.hi or (nxt.lo == cur.hi and (cur.hi_incl or nxt.lo_incl)):
+            pass  # overlapping or touching
+        elif nxt.lo == cur.hi:
+            excluded.append(cur.hi)  # <X || >X: everything but X
+        else:
+            return None  # a gap PEP 440 cannot express
+        if nxt.hi is None or nxt.hi > cur.hi:
+            cur = dataclasses.replace(cur, hi=nxt.hi, hi_incl=nxt.hi_incl)
+        elif nxt.hi == cur.hi:
+            cur = dataclasses.replace(cur, hi_incl=cur.hi_incl or nxt.hi_incl)
+    parts: list[str] = []
+    if cur.lo is not None and cur.lo == cur.hi and cur.lo_incl and cur.hi_incl:
+        return f"=={cur.lo}"
+    if cur.lo is not None:
+        parts.append(f"{'>=' if cur.lo_incl else '>'}{cur.lo}")
+    parts += [f"!={v}" for v in excluded]
+    if cur.hi is not None:
+        parts.append(f"{'<=' if cur.hi_incl else '<'}{cur.hi}")
+    return ",".join(parts)
 
 
 def parse_specifier(text: str) -> tuple[SpecifierSet | None, str, str]:
@@ -154,6 +238,9 @@ _GENERIC_HINT = "use PEP 440, e.g. '>=2.2', '==1.4.*', '~=3.1', '>=1,<2'"
 def _invalid_hint(t: str) -> str:
     """The fix for the usual ways a specifier goes wrong, else the generic PEP 440 examples."""
     if "|" in t:
+        pep = poetry_to_pep440(t)
+        if pep:
+            return f"'||' (or) is Poetry syntax, PEP 440 has no 'or': write '{pep}' (the same versions)"
         return (
             "'||' (or) is Poetry syntax and PEP 440 has no 'or': write the one range you need, e.g. '>=1,<3'"
         )

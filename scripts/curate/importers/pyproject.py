@@ -307,8 +307,8 @@ class _Reader:
         if spec is None:
             if "|" in version:
                 reason = (
-                    f"'{version.strip()}': Poetry's '||' (or) has no PEP 440 equivalent; "
-                    "write the one range the request needs by hand"
+                    f"'{version.strip()}': Poetry's '||' (or) leaves a gap between its ranges, which "
+                    "PEP 440 cannot express; write the one range the request needs by hand"
                 )
             else:
                 reason = f"'{version.strip()}' is not a Poetry version constraint"
