@@ -95,8 +95,10 @@ def test_negotiation_and_exact_content_types(served: tuple[Built, str, list[Acce
         )
         assert headers["server"] == "curate-serve"  # no Python version, no trailing space
         assert body == (built.public / path.strip("/") / "index.html").read_bytes()
+        html_etag = headers["etag"]
         status, headers, body = _get(hp, path, {"Accept": JSON_TYPE})
         assert (status, headers["content-type"], headers["vary"]) == (200, JSON_TYPE, "Accept")
+        assert headers["etag"] != html_etag  # a cache must not answer one variant with the other
         assert body == (built.public / path.strip("/") / "index.json").read_bytes()
         status, headers, _ = _get(hp, path, {"Accept": HTML_TYPE})
         assert headers["content-type"] == HTML_TYPE

@@ -189,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
     def _file(self, path: Path, ctype: str, *, head: bool, vary: bool = False, cache: str = "") -> None:
         st = path.stat()
         size = st.st_size
-        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        etag = f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{size:x}"'  # per file, so per variant (HTML, JSON)
         last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
         is_file = path.parent.parts[-2:-1] == ("files",) or path.suffix in (
             ".whl",
