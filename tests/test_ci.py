@@ -355,6 +355,62 @@ def test_three_mistakes_give_three_annotations(clone: Path, env: dict[str, str])
     assert "curate vet                   skipped (needs fetch)" in table
 
 
+FORGED_VET = """
+import sys
+from curate import vet
+real = vet.findings_for
+def no_findings(version, results, ctx):  # what a requester could run to commit a clean-looking result
+    _, info = real(version, results, ctx)
+    return [], info
+vet.findings_for = no_findings
+from curate.cli import main
+sys.exit(main(["vet", "--force"]))
+"""
+
+
+@needs_verbs
+def test_ci_vets_from_the_files_not_from_the_evidence_a_pull_request_commits(
+    clone: Path, env: dict[str, str]
+) -> None:
+    advisories = clone / "advisories"
+    advisories.mkdir()
+    (advisories / "GHSA-weba-0000-0001.json").write_text(
+        json.dumps(
+            {
+                "id": "GHSA-weba-0000-0001",
+                "summary": "webapp runs whatever it is sent",
+                "affected": [
+                    {
+                        "package": {"ecosystem": ECOSYSTEM, "name": "webapp"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                    }
+                ],
+            }
+        ),
+        "utf-8",
+    )
+    config = clone / "catalog" / "config.yaml"
+    config.write_text(
+        config.read_text("utf-8").replace("    source: none", "    source: osv-dir\n    path: advisories"),
+        "utf-8",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "curate", "fetch"], cwd=clone, env=env, check=True, capture_output=True
+    )
+    honest = subprocess.run([sys.executable, "-m", "curate", "vet"], cwd=clone, env=env, capture_output=True)
+    assert honest.returncode == 1  # webapp blocks
+    forged = subprocess.run([sys.executable, "-c", FORGED_VET], cwd=clone, env=env, capture_output=True)
+    assert forged.returncode == 0, forged.stderr
+    assert "GHSA-weba" not in (clone / "catalog" / "packages" / "webapp.yaml").read_text("utf-8")
+    commit_all(clone, "watch webapp's advisories (and a forged vetting result)")
+    proc = run_ci(clone, env, "pr", "--skip", "pre-commit")
+    assert proc.returncode == 1, proc.stdout
+    assert "GHSA-weba-0000-0001" in proc.stdout
+    table = proc.stdout.split("=== summary", 1)[1]
+    (vet_line,) = [line for line in table.splitlines() if line.startswith("curate vet ")]
+    assert "FAILED (exit 1)" in vet_line
+
+
 @needs_verbs
 def test_a_request_that_cannot_resolve_for_windows_names_package_and_os(
     clone: Path, env: dict[str, str]

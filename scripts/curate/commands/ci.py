@@ -186,7 +186,7 @@ def _append_summary(env: Mapping[str, str], body: str) -> None:
 
 
 def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> int:
-    vet = _curate(root, env, "vet")
+    vet = _curate(root, env, "vet", "--force")  # every version from its files, not the stored results
     output = (vet.stdout + vet.stderr).strip()
     print(output)
     evidence = ci.git(root, "diff", "--", "catalog/packages/")
