@@ -18,6 +18,7 @@ from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
 from curate.commands.ci import pr_head, pr_number
 from curate.errors import UsageError, error_annotation
+from curate.lock import lock_part_hash
 from tests.lockutil import lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -450,6 +451,43 @@ def test_relock_catches_a_hand_edited_catalog(clone: Path, env: dict[str, str]) 
     (annotation,) = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
     assert annotation.startswith("::error file=requests/2026-11-21-tools.yaml::catalog/ is not what")
     assert "catalog/packages/fastmath.yaml" in annotation
+
+
+@needs_verbs
+def test_relock_checks_a_pull_request_that_changes_only_the_catalog(clone: Path, env: dict[str, str]) -> None:
+    """An upgrade (only catalog/ changes) passes; a hand edit with lock.json made to match does not."""
+    write_request(clone, "tools", [("httpish", "==1.0")])
+    lock = [sys.executable, "-m", "curate", "lock"]
+    subprocess.run(lock, cwd=clone, env=env, check=True, capture_output=True)
+    write_request(clone, "tools", [("httpish", ">=1.0")])  # the pin stays 1.0: lock prefers it
+    subprocess.run(lock, cwd=clone, env=env, check=True, capture_output=True)
+    commit_all(clone, "tools")
+    git(clone, "branch", "tools-base")
+
+    subprocess.run(
+        [*lock, "--upgrade-package", "httpish"], cwd=clone, env=env, check=True, capture_output=True
+    )
+    assert "version: '1.1'" in (clone / "catalog" / "packages" / "httpish.yaml").read_text("utf-8")
+    commit_all(clone, "upgrade httpish")
+    proc = run_ci(clone, env, "relock", "--base", "tools-base")
+    assert proc.returncode == 0, proc.stdout
+    assert (
+        "re-resolved because these changed: catalog/lock.json, catalog/packages/httpish.yaml" in proc.stdout
+    )
+
+    # a consistent hand edit: another file's sha256, and lock.json's hash of the file to match
+    path = clone / "catalog" / "packages" / "httpish.yaml"
+    text = re.sub(r"sha256: [0-9a-f]{64}", "sha256: " + "0" * 64, path.read_text("utf-8"), count=1)
+    path.write_text(text, "utf-8")
+    state = json.loads((clone / "catalog" / "lock.json").read_text("utf-8"))
+    state["files"]["httpish.yaml"] = lock_part_hash(text)
+    (clone / "catalog" / "lock.json").write_text(json.dumps(state, indent=2) + "\n", "utf-8")
+    assert subprocess.run([*lock, "--check"], cwd=clone, env=env, capture_output=True).returncode == 0
+    commit_all(clone, "a file of my own")
+    proc = run_ci(clone, env, "relock", "--base", "tools-base")
+    assert proc.returncode == 1, proc.stdout
+    assert "catalog/ is not what `curate lock` writes" in proc.stdout
+    assert "  catalog/packages/httpish.yaml" in proc.stdout
 
 
 @needs_verbs

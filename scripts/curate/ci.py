@@ -91,8 +91,8 @@ PR_STEPS: tuple[Step, ...] = (
         name="re-resolve changed requests",
         run=f'curate ci relock --base "${BASE_VAR}"',
         needs=("check",),
-        doc="when requests/ or the config changed: `curate lock` again from the base branch's catalog, "
-        "against the upstream, and compare with the catalog in the pull request",
+        doc="when requests/, the config or the locked part of catalog/ changed: `curate lock` again from "
+        "the base branch's catalog, against the upstream, and compare with the catalog in the pull request",
     ),
     Step(
         id="fetch",
@@ -320,7 +320,7 @@ def export_base_catalog(root: Path, base_commit: str, dest: Path) -> None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RelockResult:
-    changed: tuple[str, ...]  # the request/config files that asked for it; () = nothing to do
+    changed: tuple[str, ...]  # the request/config/catalog files that asked for it; () = nothing to do
     differences: tuple[str, ...] = ()  # catalog files that differ from the fresh lock
     lock_code: int = 0
 
@@ -342,21 +342,27 @@ def relock(
     """
     base_commit = merge_base(root, base)
     changed = changed_inputs(root, base_commit)
-    if not changed:
-        return RelockResult(changed=())
     with tempfile.TemporaryDirectory(prefix="curate-relock-", dir=workdir) as tmp:
         scratch = Path(tmp) / "repo"
         scratch.mkdir()
         export_base_catalog(root, base_commit, scratch)
+        # the catalog is an input too: a pull request that changes only catalog/ (an upgrade, or a hand
+        # edit with lock.json's hashes made to match) is re-resolved for the projects it changes
+        edited = _locked_part_changes(scratch / "catalog", root / "catalog")
+        if not changed and not edited:
+            return RelockResult(changed=())
+        upgrades = [] if changed else [p.removeprefix("packages/").removesuffix(".yaml") for p in edited]
         (scratch / "catalog").mkdir(exist_ok=True)
         shutil.copy2(root / "catalog" / "config.yaml", scratch / "catalog" / "config.yaml")
         if (root / "requests").is_dir():
             shutil.rmtree(scratch / "requests", ignore_errors=True)
             shutil.copytree(root / "requests", scratch / "requests")
         sys.stdout.flush()
+        args = ["lock", *(f"--upgrade-package={name}" for name in upgrades if name != "lock.json")]
         code = subprocess.run(
-            [python, "-m", "curate", "-C", str(scratch), "lock"], env=dict(env), check=False
+            [python, "-m", "curate", "-C", str(scratch), *args], env=dict(env), check=False
         ).returncode
+        changed = changed or [f"catalog/{p}" for p in edited]
         if code != 0:
             return RelockResult(changed=tuple(changed), lock_code=code)
         fresh = tree_files(scratch / "catalog")
@@ -367,6 +373,17 @@ def relock(
             if fresh.get(k) != mine.get(k) and not _same_lock(scratch / "catalog" / k, root / "catalog" / k)
         ]
     return RelockResult(changed=tuple(changed), differences=tuple(f"catalog/{d}" for d in differences))
+
+
+def _locked_part_changes(base: Path, mine: Path) -> list[str]:
+    """The files of ``catalog/`` (but the config) whose locked part differs between two trees
+    (``packages/x.yaml``, ``lock.json``); ``vetting:`` evidence alone is no change."""
+    old, new = tree_files(base), tree_files(mine)
+    return [
+        k
+        for k in sorted(set(old) | set(new))
+        if k != "config.yaml" and old.get(k) != new.get(k) and not _same_lock(base / k, mine / k)
+    ]
 
 
 def _same_lock(a: Path, b: Path) -> bool:

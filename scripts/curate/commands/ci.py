@@ -89,7 +89,7 @@ def pr(*, root: Path, env: Mapping[str, str], base: str, skip: list[str], report
 def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
     result = ci.relock(root, base=base, env=env)
     if not result.changed:
-        print("no request or config change: nothing to re-resolve (curate lock --check covers the rest)")
+        print("no request, config or catalog change: nothing to re-resolve")
         return 0
     print(f"re-resolved because these changed: {', '.join(result.changed)}")
     if result.lock_code:
