@@ -58,7 +58,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from curate.advisories import Advisory, AdvisorySource
-from curate.archive import ArchiveError, wheel_metadata_name
+from curate.archive import MAX_METADATA_BYTES, ArchiveError, read_zip_member, wheel_metadata_name
 from curate.cache import blob_path, metadata_path
 from curate.catalog import FileEntry, Project, VersionEntry, write_project
 from curate.config import FINDING_KINDS, Vetting, Waiver
@@ -187,8 +187,13 @@ def _unsafe(member: str) -> bool:
     return p.is_absolute() or ".." in p.parts or ":" in p.parts[0]
 
 
-def _record_digest(data: bytes, algo: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.new(algo, data).digest()).rstrip(b"=").decode()
+def _member_digest(zf: zipfile.ZipFile, member: str, algo: str) -> str:
+    """A member's RECORD-style digest, read in chunks (never the whole member in memory)."""
+    h = hashlib.new(algo)
+    with zf.open(member) as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
 
 
 def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
@@ -211,12 +216,12 @@ def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
         dist_info = meta_name.rsplit("/", 1)[0]
         record_name = f"{dist_info}/RECORD"
         try:
-            meta = zf.read(meta_name)
-            record = zf.read(record_name).decode("utf-8")
+            meta = read_zip_member(zf, meta_name)
+            record = read_zip_member(zf, record_name).decode("utf-8")
         except KeyError:
             problems.append(("integrity", f"no {record_name}"))
             return None
-        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, EOFError, ArchiveError) as exc:
             problems.append(("integrity", f"cannot read {meta_name}: {exc}"))
             return None
         listed: dict[str, str] = {}
@@ -236,11 +241,11 @@ def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
                 unhashed.append(member)
                 continue
             try:
-                data = zf.read(member)
+                digest = _member_digest(zf, member, algo)  # streamed: a member can be gigabytes
             except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC errors land here
                 mismatched.append(f"{member} ({exc})")
                 continue
-            if _record_digest(data, algo) != value:
+            if digest != value:
                 mismatched.append(member)
         missing = sorted(set(listed) - set(names) - {record_name})
         if mismatched:
@@ -280,7 +285,7 @@ def _check_sdist(path: Path, filename: str, problems: list[tuple[str, str]]) -> 
                 if pkg_info is None:
                     problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
                     return None
-                return zf.read(pkg_info)
+                return read_zip_member(zf, pkg_info)
         with tarfile.open(path, "r:*") as tf:
             members = tf.getmembers()
             names = [m.name for m in members if m.isfile()]
@@ -296,9 +301,12 @@ def _check_sdist(path: Path, filename: str, problems: list[tuple[str, str]]) -> 
             if pkg_info is None:
                 problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
                 return None
-            fh = tf.extractfile(pkg_info)
+            info = tf.getmember(pkg_info)
+            if info.size > MAX_METADATA_BYTES:
+                raise ArchiveError(f"{pkg_info} is {info.size} bytes, more than {MAX_METADATA_BYTES}")
+            fh = tf.extractfile(info)
             return fh.read() if fh is not None else None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ArchiveError) as exc:
         problems.append(("integrity", f"archive does not open: {exc}"))
         return None
 
