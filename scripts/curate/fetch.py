@@ -282,7 +282,7 @@ class Fetcher:
         url = wanted.file.url
         scheme = urlsplit(url).scheme
         if scheme == "file":
-            return self._copy_local(url, partial), False
+            return self._copy_local(url, partial, wanted.file.size), False
         if scheme not in ("http", "https"):
             raise FetchError(f"{wanted.file.filename}: unsupported URL scheme in {url}")
         have = partial.stat().st_size if partial.exists() else 0
@@ -343,12 +343,12 @@ class Fetcher:
         finally:
             resp.release_conn()
 
-    def _copy_local(self, url: str, partial: Path) -> int:
+    def _copy_local(self, url: str, partial: Path, size: int) -> int:
         source = Path(url2pathname(unquote(urlsplit(url).path)))
         try:
             with source.open("rb") as src, partial.open("wb") as dst:
                 n = 0
-                while chunk := src.read(CHUNK):
+                while n <= size and (chunk := src.read(CHUNK)):  # past the size: the hash check will tell
                     dst.write(chunk)
                     n += len(chunk)
                     if self.progress is not None:

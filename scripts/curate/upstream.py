@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from curate import __version__
 from curate.errors import CurateError
@@ -110,6 +110,17 @@ def _sha256(hashes: Any, where: str) -> str:
     raise UpstreamError(f"{where}: the upstream gives no sha256 for this file (curate needs one)")
 
 
+def _checked_url(url: str, page_url: str) -> str:
+    """A file URL the page gives: http(s) only, and ``file:`` only from a local (``file:``) index.
+
+    An upstream must not make ``curate fetch`` copy a file of the machine it runs on (``file:///dev/zero``).
+    """
+    scheme, page_scheme = urlsplit(url).scheme.lower(), urlsplit(page_url).scheme.lower()
+    if scheme in ("http", "https") or (scheme == "file" and page_scheme == "file"):
+        return url
+    raise UpstreamError(f"{page_url}: a file URL with a scheme curate does not download from: {url}")
+
+
 def _yanked(value: Any) -> str | None:
     if value is None or value is False:
         return None
@@ -127,7 +138,7 @@ def parse_json(body: bytes, page_url: str) -> list[IndexFile]:
         raise UpstreamError(f"{page_url}: not a PEP 691 project page ({exc})") from exc
     out = []
     for item in items:
-        url, _ = urldefrag(urljoin(page_url, str(item["url"])))
+        url = _checked_url(urldefrag(urljoin(page_url, str(item["url"])))[0], page_url)
         size = item.get("size")
         out.append(
             IndexFile(
@@ -179,6 +190,7 @@ def parse_html(text: str, page_url: str) -> list[IndexFile]:
         if not href:
             continue
         url, fragment = urldefrag(urljoin(base, href))
+        url = _checked_url(url, page_url)
         hashes = dict(part.split("=", 1) for part in fragment.split("&") if "=" in part)
         filename = label or url.rsplit("/", 1)[-1]
         yanked = attrs.get("data-yanked")
