@@ -6,8 +6,10 @@ curate ci pr       the pull-request checks of .github/workflows/pr.yml, same ste
                    it needs passed; a failed step does not stop the others. Prints a summary table;
                    exits 1 when any step failed. --skip pre-commit where its hooks cannot run
                    (they run from .venv: a clone without one); the summary says what was skipped.
-curate ci relock   when requests/ or catalog/config.yaml differ from --base: lock again from the base
-                   branch's catalog and fail unless the result equals catalog/ byte for byte.
+curate ci relock   when requests/, catalog/config.yaml or the locked part of catalog/ differ from
+                   --base: lock again from the base branch's catalog (with --upgrade-package for the
+                   projects a catalog-only change touches) and fail unless the result equals catalog/
+                   byte for byte.
 curate ci report   the review report (curate diff --format markdown plus the step results) into
                    --output-dir/report.md, $GITHUB_STEP_SUMMARY, and stdout.
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report-dir", type=Path, metavar="DIR", help="where the report goes (default: a temporary dir)"
     )
 
-    relock = sub.add_parser("relock", help="re-resolve when requests/ or the config changed")
+    relock = sub.add_parser("relock", help="re-resolve when requests/, the config or catalog/ changed")
     relock.add_argument("--base", default="", metavar="REF", help=base_help)
 
     rep = sub.add_parser("report", help="write the review report (markdown)")
