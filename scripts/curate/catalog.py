@@ -294,12 +294,16 @@ _CORE_SPECIAL: dict[str, bool | None] = {
 }
 
 
-def _core_value(node: Any) -> Any:
+def _core_value(node: Any, seen: set[int] | None = None) -> Any:
     """Plain data from a composed node, plain scalars resolved by the YAML 1.2 core schema.
 
-    ``yes``/``on``/``1:20`` stay strings, as they do for the strict reader.
+    ``yes``/``on``/``1:20`` stay strings, as they do for the strict reader. A collection met twice is an
+    alias (an alias bomb would expand exponentially here): ValueError, for the strict reader to report.
     """
     from yaml.nodes import MappingNode, ScalarNode
+
+    if seen is None:
+        seen = set()
 
     if isinstance(node, ScalarNode):
         value: str = node.value
@@ -312,9 +316,12 @@ def _core_value(node: Any) -> Any:
                 if _CORE_FLOAT.match(value):
                     return float(value)
         return value
+    if id(node) in seen:
+        raise ValueError("an alias")
+    seen.add(id(node))
     if isinstance(node, MappingNode):
-        return {_core_value(k): _core_value(v) for k, v in node.value}
-    return [_core_value(x) for x in node.value]
+        return {_core_value(k, seen): _core_value(v, seen) for k, v in node.value}
+    return [_core_value(x, seen) for x in node.value]
 
 
 def _read_fast(raw: bytes) -> Any:
