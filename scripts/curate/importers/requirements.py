@@ -14,6 +14,7 @@ import dataclasses
 import optparse
 import re
 import shlex
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,14 @@ def _option_text(dest: str, value: Any) -> str:
     return f"{flag} {value}"
 
 
+def _regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file, or does not exist (the read then says so)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
+
+
 class _Walker:
     def __init__(self, read: Callable[[Path], bytes], display: Callable[[Path], str]) -> None:
         self.read = read
@@ -79,6 +88,8 @@ class _Walker:
             return
         self.done.add((key, constraint))
         try:
+            if stack and not _regular(path):  # -r /dev/zero or a FIFO would never end
+                raise OSError(0, "not a regular file")
             raw = self.read(path)
         except OSError as exc:
             if not stack:
