@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -357,3 +358,20 @@ def test_replace_files_holds_ctrl_c_until_every_file_is_in(tmp_path: Path) -> No
     assert (a.read_bytes(), b.read_bytes(), gone.exists()) == (b"new a\n", b"new b\n", False)
     assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
     assert replace_files({a: b"new a\n", b: b"newer b\n"}) == [b]  # unchanged bytes are not touched
+
+
+def test_an_index_url_with_credentials_is_not_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A token in upstream.index_url must not reach a CI log when the upstream cannot be reached."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    repo = lock_repo(tmp_path / "repo", f"http://ci-bot:s3cret-token@127.0.0.1:{port}/simple/")
+    write_request(repo, "web", [("httpish", "")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert curate(repo, "lock") == 1
+    out, err = capsys.readouterr()
+    assert "error: " in err
+    assert "s3cret-token" not in out + err

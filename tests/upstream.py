@@ -9,6 +9,7 @@ dropped connections, slow responses. Every request is logged in ``log``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import html
@@ -66,6 +67,7 @@ class Upstream:
         self.names: dict[str, str] = {}
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.log: list[tuple[str, str]] = []  # (method, path)
+        self.login: tuple[str, str] | None = None  # (user, password): basic auth required when set
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -227,6 +229,13 @@ class _Handler(BaseHTTPRequestHandler):
         up = self.owner
         path = unquote(self.path.split("?", 1)[0])
         up.log.append((self.command, path))
+        if up.login is not None:
+            wanted = "Basic " + base64.b64encode(":".join(up.login).encode()).decode()
+            if self.headers.get("Authorization") != wanted:
+                self._send(
+                    401, b"log in\n", "text/plain", extra={"WWW-Authenticate": 'Basic realm="upstream"'}
+                )
+                return
         queue = up.faults.get(path)
         fault = queue.popleft() if queue else None
         if fault is not None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from curate import __version__
-from curate.errors import CurateError, ValidationError, error_annotation, github_actions
+from curate.errors import CurateError, ValidationError, error_annotation, github_actions, redact_credentials
 
 # verb -> (module under curate.commands, one-line help). Each module defines
 # ``add_arguments(parser)`` and ``run(args, root, env) -> int``.
@@ -90,9 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return exc.exit_code
     except CurateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message = redact_credentials(str(exc))  # an index URL with a token must not reach a CI log
+        print(f"error: {message}", file=sys.stderr)
         if github_actions(env):
-            print(error_annotation(str(exc)))
+            print(error_annotation(message))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -95,6 +95,14 @@ def github_actions(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true"
 
 
+def redact_credentials(text: str) -> str:
+    """``https://user:token@host`` -> ``https://***@host`` (not ``git@host``): for whatever is printed,
+    logged in CI or committed."""
+    import re  # only on the error path
+
+    return re.sub(r"(?<=://)(?!git@)[^/@\s]+@", "***@", text)
+
+
 def error_annotation(message: str) -> str:
     """A GitHub Actions ``::error`` command for an error message.
 

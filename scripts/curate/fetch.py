@@ -31,6 +31,7 @@ from urllib.request import url2pathname
 import urllib3
 
 from curate import __version__
+from curate.auth import LOGIN_HINT, basic_auth, credentials_for, split_credentials
 from curate.cache import blob_path
 from curate.catalog import FileEntry, Project
 from curate.errors import FetchError
@@ -212,9 +213,11 @@ class Fetcher:
         sleep: Callable[[float], None] = time.sleep,
         progress: Progress | None = None,
         env: Mapping[str, str] | None = None,
+        login: tuple[str, ...] = (),
     ) -> None:
         self.cache = cache
         self.env = dict(env or {})
+        self.login = login  # URLs whose user:password@ also serves their host (the configured index)
         self._proxies: dict[str, urllib3.ProxyManager] = {}
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
@@ -292,6 +295,10 @@ class Fetcher:
         if have == wanted.file.size:
             return 0, True  # complete already: verify it
         headers = {"Range": f"bytes={have}-"} if have else {}
+        creds = credentials_for(url, also=self.login, env=self.env)
+        if creds is not None:  # urllib3 drops it on a redirect to another host
+            headers["Authorization"] = basic_auth(creds)
+            url, _ = split_credentials(url)
         try:
             resp = self._pool(url).request("GET", url, headers=headers, preload_content=False, redirect=True)
         except urllib3.exceptions.HTTPError as exc:
@@ -309,6 +316,9 @@ class Fetcher:
                 mode, resumed = "ab", True
             elif resp.status == 200:
                 mode, resumed = "wb", False  # no range support (or a fresh start): start over
+            elif resp.status in (401, 403):
+                hint = LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"
+                raise FetchError(f"{wanted.file.filename}: HTTP {resp.status} from {url}\n    hint: {hint}")
             else:
                 raise FetchError(
                     f"{wanted.file.filename}: HTTP {resp.status} from {url}\n"
@@ -484,10 +494,11 @@ def fetch_all(
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
     env: Mapping[str, str] | None = None,
+    login: tuple[str, ...] = (),
 ) -> FetchReport:
     """Fetch every file with a thread pool; collect every error (one failure does not stop the rest)."""
     start = time.monotonic()
-    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress, env=env)
+    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress, env=env, login=login)
     outcomes: list[Outcome] = []
     errors: list[tuple[str, str]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch")

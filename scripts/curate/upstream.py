@@ -48,16 +48,27 @@ def project_url(index_url: str, name: str) -> str:
 
 
 def _open(
-    url: str, *, method: str = "GET", accept: str | None = None
+    url: str, *, method: str = "GET", accept: str | None = None, login: tuple[str, ...] = ()
 ) -> tuple[bytes, str, str, Mapping[str, str]]:
+    """One request; credentials (curate.auth: the URL's own, those of a ``login`` URL on the same host,
+    or netrc) go as basic auth, never to another host on a redirect, and never into the URLs returned."""
+    from curate.auth import LOGIN_HINT, basic_auth, credentials_for, split_credentials
+
+    creds = credentials_for(url, also=login)
+    url, _ = split_credentials(url)
     req = urllib.request.Request(
         url, method=method, headers={"Accept": accept or ACCEPT, "User-Agent": f"curate/{__version__}"}
     )
+    if creds is not None:
+        req.add_unredirected_header("Authorization", basic_auth(creds))
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             body = b"" if method == "HEAD" else resp.read()
             return body, resp.headers.get_content_type(), resp.geturl(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            hint = LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"
+            raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}\n    hint: {hint}") from exc
         raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise UpstreamError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
@@ -66,7 +77,7 @@ def _open(
 def project_files(index_url: str, name: NormalizedName) -> list[IndexFile]:
     """Every file the upstream lists for ``name``, sorted by filename."""
     url = project_url(index_url, name)
-    body, ctype, final_url, _ = _open(url)
+    body, ctype, final_url, _ = _open(url, login=(index_url,))
     if ctype == JSON_TYPE or ctype.endswith("+json") or ctype == "application/json":
         files = parse_json(body, final_url)
     else:
@@ -74,22 +85,24 @@ def project_files(index_url: str, name: NormalizedName) -> list[IndexFile]:
     return sorted(files, key=lambda f: f.filename)
 
 
-def file_size(url: str) -> int:
+def file_size(url: str, login: tuple[str, ...] = ()) -> int:
     """A file's size from a ``HEAD`` request, for pages that do not give it (PEP 503 HTML)."""
-    _, _, _, headers = _open(url, method="HEAD", accept="*/*")
+    _, _, _, headers = _open(url, method="HEAD", accept="*/*", login=login)
     length = headers.get("Content-Length") or headers.get("content-length")
     if length is None:
         raise UpstreamError(f"{url}: the upstream gives no size for this file")
     return int(length)
 
 
-def file_sizes(urls: Iterable[str], *, workers: int = 8) -> dict[str, int]:
-    """Sizes of several files, ``HEAD`` requests in parallel: only for files the catalog keeps."""
+def file_sizes(urls: Iterable[str], *, workers: int = 8, login: tuple[str, ...] = ()) -> dict[str, int]:
+    """Sizes of several files, ``HEAD`` requests in parallel: only for files the catalog keeps.
+
+    ``login``: URLs whose ``user:password@`` also serves the files on their host (the configured index)."""
     todo = sorted(set(urls))
     if not todo:
         return {}
     with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-        return dict(zip(todo, pool.map(file_size, todo), strict=True))
+        return dict(zip(todo, pool.map(lambda u: file_size(u, login), todo), strict=True))
 
 
 def many_project_files(

@@ -83,7 +83,8 @@ def fetch(
         if quiet or not missing
         else Progress(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
     )
-    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress, env=env)
+    login = (config.index_url,) if config.index_url else ()
+    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress, env=env, login=login)
     if report.errors:
         for message in report.errors:
             print(f"error: {message}", file=sys.stderr)

@@ -335,7 +335,7 @@ def lock(
         config=config, needs=typed_needs, candidates=candidates, old=old, names=names
     )
 
-    projects = _fill_sizes(projects, progress)
+    projects = _fill_sizes(projects, progress, login=(config.index_url,) if config.index_url else ())
     paths = {r.id: r.path for r in requests}
     if missing:
         grouped: dict[tuple[tuple[str, ...], str, str, tuple[str, ...]], list[str]] = {}
@@ -481,7 +481,7 @@ def _failing_target(
 
 
 def _fill_sizes(
-    projects: dict[NormalizedName, Project], progress: TextIO | None
+    projects: dict[NormalizedName, Project], progress: TextIO | None, login: tuple[str, ...] = ()
 ) -> dict[NormalizedName, Project]:
     """Ask the upstream for the sizes its HTML pages did not give, only for the files kept."""
     unknown = [f.url for p in projects.values() for v in p.versions for f in v.files if f.size < 0]
@@ -490,7 +490,7 @@ def _fill_sizes(
     from curate.upstream import file_sizes
 
     _say(progress, f"asking the upstream for the size of {len(unknown)} file(s)")
-    sizes = file_sizes(unknown)
+    sizes = file_sizes(unknown, login=login)
     return {
         name: dataclasses.replace(
             p,

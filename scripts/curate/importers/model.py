@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from curate.errors import Problem, ValidationError
+from curate.errors import Problem, ValidationError, redact_credentials
 
 Format = Literal["requirements", "pipfile", "pipfile-lock", "pyproject", "poetry-lock", "uv-lock", "pylock"]
 
@@ -80,14 +80,6 @@ class Parsed:
         self.extras_seen |= other.extras_seen
         self.groups_seen |= other.groups_seen
         self.files.extend(f for f in other.files if f not in self.files)
-
-
-_USERINFO = re.compile(r"(?<=://)(?!git@)[^/@\s]+@")
-
-
-def redact_credentials(text: str) -> str:
-    """``https://user:token@host`` -> ``https://***@host``: skipped entries are printed and committed."""
-    return _USERINFO.sub("***@", text)
 
 
 def _one_line(text: str) -> str:

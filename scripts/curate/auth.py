@@ -1,0 +1,99 @@
+"""Credentials for an upstream that asks for them: the URL's own ``user:password@``, else netrc.
+
+An upstream behind a login (Artifactory, Nexus, a private index) is configured without credentials
+(``upstream.index_url`` is committed); the machines that lock and fetch put them in ``~/.netrc``, or the
+file ``$NETRC`` names, as uv and pip read them too. A URL's own ``user:password@`` is honoured as well,
+and is also used for other URLs on the same host (the files an index links to). Credentials are sent
+as HTTP basic auth and never written anywhere: the URLs curate records carry none.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import netrc
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from curate.errors import CurateError
+
+Credentials = tuple[str, str]
+
+
+def split_credentials(url: str) -> tuple[str, Credentials | None]:
+    """``https://user:pw@host/x`` -> (``https://host/x``, (user, pw)); other URLs unchanged."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(parts.username), unquote(parts.password or ""))
+
+
+def netrc_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env["NETRC"]) if env.get("NETRC") else Path.home() / ".netrc"
+
+
+@functools.cache
+def _netrc(path: Path, mtime_ns: int) -> netrc.netrc:
+    try:
+        return netrc.netrc(path)
+    except netrc.NetrcParseError as exc:
+        raise CurateError(
+            f"{exc.filename}:{exc.lineno}: cannot read the netrc file: {exc.msg}\n"
+            "    hint: each entry is 'machine HOST login USER password SECRET'; the file must not be "
+            "readable by other users (chmod 600)"
+        ) from None
+
+
+def netrc_credentials(host: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The netrc entry for ``host`` (or its ``default`` entry), if there is a netrc file."""
+    path = netrc_path(env)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    entry = _netrc(path, mtime).authenticators(host)
+    if entry is None:
+        return None
+    login, _, password = entry
+    return login, password or ""
+
+
+def credentials_for(
+    url: str, *, also: tuple[str, ...] = (), env: Mapping[str, str] | None = None
+) -> Credentials | None:
+    """What to log in to ``url`` with: its own ``user:pw@``, else that of a URL in ``also`` on the same
+    scheme, host and port (the configured index), else netrc for its host."""
+    _, own = split_credentials(url)
+    if own is not None:
+        return own
+    target = urlsplit(url)
+    for other in also:
+        _, creds = split_credentials(other)
+        o = urlsplit(other)
+        if creds is not None and (o.scheme, o.hostname, o.port) == (
+            target.scheme,
+            target.hostname,
+            target.port,
+        ):
+            return creds
+    return netrc_credentials(target.hostname or "", env) if target.hostname else None
+
+
+def basic_auth(creds: Credentials) -> str:
+    user, password = creds
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+LOGIN_HINT = (
+    "the upstream wants credentials: put them in ~/.netrc (or the file $NETRC names) as "
+    "'machine HOST login USER password TOKEN' on the machines that lock and fetch (uv reads it too); "
+    "in GitHub Actions, write that file from a secret"
+)
