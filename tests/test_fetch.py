@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import hashlib
 import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -361,3 +365,41 @@ def test_an_interrupted_download_stops_reading_at_once(
     partial = tmp_path / "cache" / "partial" / w.sha256
     assert 0 < partial.stat().st_size < w.file.size  # kept aside for the next run to resume
     assert not blob_path(tmp_path / "cache", w.sha256).exists()
+
+
+def test_a_redirect_is_followed_and_a_login_does_not_follow_it_to_another_host(
+    repo: Path, tmp_path: Path, upstream: Upstream
+) -> None:
+    """A repository manager or CDN may answer a download with a redirect; the file is at the end of it,
+    and credentials for the first host are not sent to the second."""
+    seen: list[tuple[str, str | None]] = []
+    target = _one(repo, WHEEL).file.url.replace("127.0.0.1", "localhost")  # another host, same bytes
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w = _one(repo, WHEEL)
+        url = f"http://bot:tok@127.0.0.1:{server.server_port}/files/{WHEEL}"
+        w = dataclasses.replace(w, file=dataclasses.replace(w.file, url=url))
+        upstream.log.clear()
+        upstream.auth_headers.clear()
+        outcome = Fetcher(tmp_path / "cache", policy=FAST).fetch(w)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.status == "downloaded"
+    assert hashlib.sha256(blob_path(tmp_path / "cache", w.sha256).read_bytes()).hexdigest() == w.sha256
+    assert seen == [(f"/files/{WHEEL}", "Basic " + base64.b64encode(b"bot:tok").decode())]
+    assert upstream.log == [("GET", f"/files/{WHEEL}")]
+    assert all(h is None for h in upstream.auth_headers)

@@ -68,6 +68,7 @@ class Upstream:
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.log: list[tuple[str, str]] = []  # (method, path)
         self.login: tuple[str, str] | None = None  # (user, password): basic auth required when set
+        self.auth_headers: list[str | None] = []  # the Authorization header of each request
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -229,6 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         up = self.owner
         path = unquote(self.path.split("?", 1)[0])
         up.log.append((self.command, path))
+        up.auth_headers.append(self.headers.get("Authorization"))
         if up.login is not None:
             wanted = "Basic " + base64.b64encode(":".join(up.login).encode()).decode()
             if self.headers.get("Authorization") != wanted:

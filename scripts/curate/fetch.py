@@ -37,6 +37,9 @@ from curate.catalog import FileEntry, Project
 from curate.errors import FetchError
 
 CHUNK = 256 * 1024
+# curate retries by itself (backoff, Retry-After, resume); urllib3 only follows redirects (a repository
+# manager or a CDN sends the file from elsewhere), and drops Authorization when one leaves the host.
+_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"curate/{__version__}"
 
@@ -226,7 +229,7 @@ class Fetcher:
         self.http = urllib3.PoolManager(
             num_pools=16,
             maxsize=16,
-            retries=False,
+            retries=_REDIRECTS_ONLY,
             timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
             headers={"User-Agent": USER_AGENT},
         )
@@ -405,7 +408,7 @@ class Fetcher:
                 proxy,
                 num_pools=16,
                 maxsize=16,
-                retries=False,
+                retries=_REDIRECTS_ONLY,
                 timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
                 headers={"User-Agent": USER_AGENT},
             )
