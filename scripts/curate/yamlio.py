@@ -455,8 +455,9 @@ def dumps(data: Any, header: str = "") -> str:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, mode: str = "w") -> Iterator[Any]:
-    """Write to a temporary file beside ``path`` and rename it over ``path`` only on success."""
+def _temporary_beside(path: Path, mode: str) -> Iterator[tuple[Any, str]]:
+    """A new file beside ``path`` to write (and its name); fsynced and 0644 when the block ends,
+    deleted when it raises."""
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -465,10 +466,22 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[Any]:
         with os.fdopen(
             fd, mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "\n"
         ) as fh:
-            yield fh
+            yield fh, tmp
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[Any]:
+    """Write to a temporary file beside ``path`` and rename it over ``path`` only on success."""
+    with _temporary_beside(path, mode) as (fh, tmp):
+        yield fh
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -505,8 +518,6 @@ def replace_files(changes: Mapping[Path, bytes | None]) -> list[Path]:
     was); only then, with SIGINT and SIGTERM held back, are they renamed over their targets and the
     deletions done. Files whose bytes are already right are not touched.
     """
-    import tempfile
-
     staged: list[tuple[str, Path]] = []
     deletions: list[Path] = []
     try:
@@ -518,14 +529,9 @@ def replace_files(changes: Mapping[Path, bytes | None]) -> list[Path]:
             with contextlib.suppress(OSError):
                 if path.read_bytes() == data:
                     continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as fh:
+            with _temporary_beside(path, "wb") as (fh, tmp):
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
+            staged.append((tmp, path))
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
