@@ -351,27 +351,24 @@ def relock(
         edited = _locked_part_changes(scratch / "catalog", root / "catalog")
         if not changed and not edited:
             return RelockResult(changed=())
-        upgrades = [] if changed else [p.removeprefix("packages/").removesuffix(".yaml") for p in edited]
+        projects = [
+            p.removeprefix("packages/").removesuffix(".yaml") for p in edited if p.startswith("packages/")
+        ]
+        upgrades = [] if changed else projects
         (scratch / "catalog").mkdir(exist_ok=True)
         shutil.copy2(root / "catalog" / "config.yaml", scratch / "catalog" / "config.yaml")
         if (root / "requests").is_dir():
             shutil.rmtree(scratch / "requests", ignore_errors=True)
             shutil.copytree(root / "requests", scratch / "requests")
         sys.stdout.flush()
-        args = ["lock", *(f"--upgrade-package={name}" for name in upgrades if name != "lock.json")]
+        args = ["lock", *(f"--upgrade-package={name}" for name in upgrades)]
         code = subprocess.run(
             [python, "-m", "curate", "-C", str(scratch), *args], env=dict(env), check=False
         ).returncode
         changed = changed or [f"catalog/{p}" for p in edited]
         if code != 0:
             return RelockResult(changed=tuple(changed), lock_code=code)
-        fresh = tree_files(scratch / "catalog")
-        mine = tree_files(root / "catalog")
-        differences = [
-            k
-            for k in sorted(set(fresh) | set(mine))
-            if fresh.get(k) != mine.get(k) and not _same_lock(scratch / "catalog" / k, root / "catalog" / k)
-        ]
+        differences = _locked_part_changes(scratch / "catalog", root / "catalog")  # the config is a copy
     return RelockResult(changed=tuple(changed), differences=tuple(f"catalog/{d}" for d in differences))
 
 
