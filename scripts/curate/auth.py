@@ -97,3 +97,8 @@ LOGIN_HINT = (
     "'machine HOST login USER password TOKEN' on the machines that lock and fetch (uv reads it too); "
     "in GitHub Actions, write that file from a secret"
 )
+
+
+def refused_hint(creds: Credentials | None) -> str:
+    """What to do about a 401 or 403, depending on whether curate sent credentials."""
+    return LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"

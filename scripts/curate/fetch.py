@@ -31,7 +31,7 @@ from urllib.request import url2pathname
 import urllib3
 
 from curate import __version__
-from curate.auth import LOGIN_HINT, basic_auth, credentials_for, split_credentials
+from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
 from curate.cache import blob_path
 from curate.catalog import FileEntry, Project
 from curate.errors import FetchError
@@ -320,8 +320,9 @@ class Fetcher:
             elif resp.status == 200:
                 mode, resumed = "wb", False  # no range support (or a fresh start): start over
             elif resp.status in (401, 403):
-                hint = LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"
-                raise FetchError(f"{wanted.file.filename}: HTTP {resp.status} from {url}\n    hint: {hint}")
+                raise FetchError(
+                    f"{wanted.file.filename}: HTTP {resp.status} from {url}\n    hint: {refused_hint(creds)}"
+                )
             else:
                 raise FetchError(
                     f"{wanted.file.filename}: HTTP {resp.status} from {url}\n"

@@ -52,7 +52,7 @@ def _open(
 ) -> tuple[bytes, str, str, Mapping[str, str]]:
     """One request; credentials (curate.auth: the URL's own, those of a ``login`` URL on the same host,
     or netrc) go as basic auth, never to another host on a redirect, and never into the URLs returned."""
-    from curate.auth import LOGIN_HINT, basic_auth, credentials_for, split_credentials
+    from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
 
     creds = credentials_for(url, also=login)
     url, _ = split_credentials(url)
@@ -67,8 +67,9 @@ def _open(
             return body, resp.headers.get_content_type(), resp.geturl(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            hint = LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"
-            raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}\n    hint: {hint}") from exc
+            raise UpstreamError(
+                f"{url}: HTTP {exc.code} {exc.reason}\n    hint: {refused_hint(creds)}"
+            ) from exc
         raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise UpstreamError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
