@@ -21,6 +21,18 @@ from curate.yamlio import Document, KeyPath, load
 REQUESTS_DIR = Path("requests")
 SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
 FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9-]+)\.yaml$")
+
+
+def request_destination(output: Path | None, root: Path, name: str) -> Path | None:
+    """Where ``-o`` puts a new request file called ``name``: requests/NAME without ``-o``, NAME in a
+    directory, the path itself otherwise; None for ``-`` (standard output)."""
+    if output is None:
+        return root / REQUESTS_DIR / name
+    if str(output) == "-":
+        return None
+    return output / name if output.is_dir() else output
+
+
 PLACEHOLDERS = {
     "tbd",
     "tba",

@@ -32,7 +32,7 @@ from curate.importers import ImportResult, Options, Selection, import_files
 from curate.importers.detect import FORMATS
 from curate.importers.model import Format
 from curate.importers.render import render_request
-from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request
+from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request, request_destination
 from curate.targets import OS_ALIASES, OS_NAMES, OSName
 from curate.validate import did_you_mean
 from curate.yamlio import atomic_write, loads
@@ -192,11 +192,9 @@ def import_request(
         )
     title = title or _default_title(shown)
     default_name = f"{today.isoformat()}-{_slug(title)}.yaml"
-    to_stdout = output is not None and str(output) == "-"
-    if output is None or to_stdout:
-        out = root / REQUESTS_DIR / default_name
-    else:
-        out = output / default_name if output.is_dir() else output
+    destination = request_destination(output, root, default_name)
+    to_stdout = destination is None
+    out = root / REQUESTS_DIR / default_name if destination is None else destination
     out_shown = display_path(out)
     if out.exists() and not to_stdout:
         raise CurateError(

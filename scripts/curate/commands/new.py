@@ -28,7 +28,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarStri
 
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
-from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request
+from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request, request_destination
 from curate.targets import OS_NAMES
 from curate.yamlio import atomic_writer, dumps, loads
 
@@ -227,12 +227,7 @@ def new_request(
         slug = slug_flag if slug_flag is not None else slugify(title)
         if not re.fullmatch(r"[a-z0-9-]+", slug or ""):
             raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
-        if output is not None and str(output) == "-":
-            path = None
-        elif output is not None:
-            path = output / f"{day}-{slug}.yaml" if output.is_dir() else output
-        else:
-            path = root / REQUESTS_DIR / f"{day}-{slug}.yaml"
+        path = request_destination(output, root, f"{day}-{slug}.yaml")
 
         schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
         schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
