@@ -356,6 +356,23 @@ def test_three_mistakes_give_three_annotations(clone: Path, env: dict[str, str])
     assert "curate vet                   skipped (needs fetch)" in table
 
 
+ANY_VERSION = {"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}
+
+
+def watch_advisory(root: Path, ghsa: str, project: str, summary: str) -> None:
+    """An OSV advisory against every version of ``project``, and the config reading advisories/."""
+    advisories = root / "advisories"
+    advisories.mkdir()
+    affected = {"package": {"ecosystem": ECOSYSTEM, "name": project}, "ranges": [ANY_VERSION]}
+    advisory = {"id": ghsa, "summary": summary, "affected": [affected]}
+    (advisories / f"{ghsa}.json").write_text(json.dumps(advisory), "utf-8")
+    config = root / "catalog" / "config.yaml"
+    config.write_text(
+        config.read_text("utf-8").replace("    source: none", "    source: osv-dir\n    path: advisories"),
+        "utf-8",
+    )
+
+
 FORGED_VET = """
 import sys
 from curate import vet
@@ -373,28 +390,7 @@ sys.exit(main(["vet", "--force"]))
 def test_ci_vets_from_the_files_not_from_the_evidence_a_pull_request_commits(
     clone: Path, env: dict[str, str]
 ) -> None:
-    advisories = clone / "advisories"
-    advisories.mkdir()
-    (advisories / "GHSA-weba-0000-0001.json").write_text(
-        json.dumps(
-            {
-                "id": "GHSA-weba-0000-0001",
-                "summary": "webapp runs whatever it is sent",
-                "affected": [
-                    {
-                        "package": {"ecosystem": ECOSYSTEM, "name": "webapp"},
-                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
-                    }
-                ],
-            }
-        ),
-        "utf-8",
-    )
-    config = clone / "catalog" / "config.yaml"
-    config.write_text(
-        config.read_text("utf-8").replace("    source: none", "    source: osv-dir\n    path: advisories"),
-        "utf-8",
-    )
+    watch_advisory(clone, "GHSA-weba-0000-0001", "webapp", "webapp runs whatever it is sent")
     subprocess.run(
         [sys.executable, "-m", "curate", "fetch"], cwd=clone, env=env, check=True, capture_output=True
     )
@@ -516,28 +512,7 @@ def test_rescan_lists_what_a_new_advisory_blocks(
 ) -> None:
     work = tmp_path / "work"
     shutil.copytree(base_repo, work)
-    advisories = work / "advisories"
-    advisories.mkdir()
-    (advisories / "GHSA-cert-0000-0001.json").write_text(
-        json.dumps(
-            {
-                "id": "GHSA-cert-0000-0001",
-                "summary": "certy trusts every certificate",
-                "affected": [
-                    {
-                        "package": {"ecosystem": ECOSYSTEM, "name": "certy"},
-                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
-                    }
-                ],
-            }
-        ),
-        "utf-8",
-    )
-    config = work / "catalog" / "config.yaml"
-    config.write_text(
-        config.read_text("utf-8").replace("    source: none", "    source: osv-dir\n    path: advisories"),
-        "utf-8",
-    )
+    watch_advisory(work, "GHSA-cert-0000-0001", "certy", "certy trusts every certificate")
     subprocess.run(
         [sys.executable, "-m", "curate", "fetch"], cwd=work, env=env, check=True, capture_output=True
     )
