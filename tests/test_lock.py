@@ -371,6 +371,7 @@ def test_an_index_url_with_credentials_is_not_printed(
     write_request(repo, "web", [("httpish", "")])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GITHUB_ACTIONS", "true")
+        mp.setenv("UV_HTTP_RETRIES", "0")  # nothing will answer: no need to wait for uv's retries
         assert curate(repo, "lock") == 1
     out, err = capsys.readouterr()
     assert "error: " in err
