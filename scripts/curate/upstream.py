@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from curate import __version__
+from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
 from curate.errors import CurateError
 from curate.names import NormalizedName
 
@@ -52,8 +53,6 @@ def _open(
 ) -> tuple[bytes, str, str, Mapping[str, str]]:
     """One request; credentials (curate.auth: the URL's own, those of a ``login`` URL on the same host,
     or netrc) go as basic auth, never to another host on a redirect, and never into the URLs returned."""
-    from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
-
     creds = credentials_for(url, also=login)
     url, _ = split_credentials(url)
     req = urllib.request.Request(
