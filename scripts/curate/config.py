@@ -11,20 +11,11 @@ from typing import Any, Literal
 from curate.errors import Problem, ValidationError, display_path
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
 from curate.validate import Reader, type_name
+from curate.vetting import FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
 from curate.yamlio import Document, KeyPath, load
 
 CONFIG_PATH = Path("catalog") / "config.yaml"
 PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
-FINDING_KINDS = (
-    "integrity",
-    "metadata",
-    "license-denied",
-    "license-unknown",
-    "vulnerability",
-    "yanked",
-    "sdist-only",
-    "lookalike",
-)
 FilesMode = Literal["mirror", "link"]
 
 _TOP_KEYS = ("site", "upstream", "python", "platforms", "targets", "files", "cache_dir", "vetting")
@@ -56,8 +47,8 @@ class Vetting:
     license_deny: tuple[str, ...] = ()
     advisories_source: Literal["none", "osv-dir", "osv-api"] = "none"
     advisories_path: str = ""  # for osv-dir, relative to the repository root
-    block: tuple[str, ...] = ("integrity", "metadata", "license-denied", "vulnerability")
-    warn: tuple[str, ...] = ("license-unknown", "yanked", "sdist-only", "lookalike")
+    block: tuple[FindingKind, ...] = default_kinds("block")
+    warn: tuple[FindingKind, ...] = default_kinds("warn")
     lookalike_distance: int = 1
     waivers: tuple[Waiver, ...] = ()
 
@@ -313,10 +304,12 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
     )
 
 
-def _kinds(r: Reader, value: Any, key: KeyPath) -> list[str]:
+def _kinds(r: Reader, value: Any, key: KeyPath) -> list[FindingKind]:
     names = r.string_list(value, key, single_ok=False) or []
     return [
-        n for i, n in enumerate(names) if r.choice(n, (*key, i), FINDING_KINDS, "finding kind") is not None
+        n
+        for i, n in enumerate(names)
+        if r.choice(n, (*key, i), FINDING_KINDS, "finding kind") is not None and is_finding_kind(n)
     ]
 
 

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -61,16 +61,15 @@ from curate.advisories import Advisory, AdvisorySource
 from curate.archive import MAX_METADATA_BYTES, ArchiveError, read_zip_member, wheel_metadata_name
 from curate.cache import blob_path, metadata_path
 from curate.catalog import FileEntry, Project, VersionEntry, write_project
-from curate.config import FINDING_KINDS, Vetting, Waiver
+from curate.config import Vetting, Waiver
 from curate.errors import CurateError
 from curate.fetch import format_missing, missing_files, wanted_files
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
+from curate.vetting import FINDING_KINDS, Decision, FindingKind, Status
 
 SCHEMA = 1  # bump when the checks change: every version is vetted again
-Decision = Literal["block", "warn", "waived"]
-Status = Literal["pass", "warn", "block"]
 _KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
 
 
@@ -85,7 +84,7 @@ class VetError(CurateError):
 class FileResult:
     filename: str
     sha256: str
-    problems: tuple[tuple[str, str], ...]  # (kind, message): integrity or metadata
+    problems: tuple[tuple[FindingKind, str], ...]  # (kind, message): integrity or metadata
     metadata_sha256: str | None  # of the wheel's METADATA; None for sdists or when unreadable
     fields: dict[str, Any]  # summary, license_expression, license, classifiers, home_page, ...
 
@@ -95,7 +94,7 @@ def check_file(
 ) -> FileResult:
     """Check one cached file. Top-level and picklable: runs in worker processes."""
     path = blob_path(Path(cache), sha256)
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[FindingKind, str]] = []
     digest = hashlib.sha256()
     got = 0
     with path.open("rb") as fh:
@@ -196,7 +195,7 @@ def _member_digest(zf: zipfile.ZipFile, member: str, algo: str) -> str:
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
 
 
-def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
+def _check_wheel(path: Path, problems: list[tuple[FindingKind, str]]) -> bytes | None:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -272,7 +271,7 @@ def _check_wheel(path: Path, problems: list[tuple[str, str]]) -> bytes | None:
         return meta
 
 
-def _check_sdist(path: Path, filename: str, problems: list[tuple[str, str]]) -> bytes | None:
+def _check_sdist(path: Path, filename: str, problems: list[tuple[FindingKind, str]]) -> bytes | None:
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
@@ -346,7 +345,7 @@ def _check_identity(
     ver: Version,
     project: str,
     version: str,
-    problems: list[tuple[str, str]],
+    problems: list[tuple[FindingKind, str]],
 ) -> None:
     meta_name, meta_version = str(fields.get("name") or ""), str(fields.get("version") or "")
     if not meta_name or not meta_version:
@@ -370,7 +369,7 @@ def _check_identity(
 
 
 def _twine_check(
-    path: Path, filename: str, sha256: str, scratch: Path, problems: list[tuple[str, str]]
+    path: Path, filename: str, sha256: str, scratch: Path, problems: list[tuple[FindingKind, str]]
 ) -> None:
     """``twine check`` on the file under its real name (a symlink in a scratch folder)."""
     from twine import exceptions as twine_exceptions
@@ -407,7 +406,7 @@ def _twine_check(
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Finding:
     id: str
-    kind: str
+    kind: FindingKind
     message: str
     severity: str = ""
     file: str = ""
@@ -450,7 +449,7 @@ def findings_for(
     found: list[Finding] = []
     for f in sorted(version.files, key=lambda f: f.filename):
         r = results[f.filename]
-        by_kind: dict[str, list[str]] = {}
+        by_kind: dict[FindingKind, list[str]] = {}
         for kind, message in r.problems:
             by_kind.setdefault(kind, []).append(message)
         for kind, messages in sorted(by_kind.items()):
