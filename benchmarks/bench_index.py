@@ -46,6 +46,7 @@ from curate.index import (  # noqa: E402
     Source,
     build_index,
 )
+from curate.vetting import VettingRecord  # noqa: E402
 
 FILES_URL = "https://files.example/pkgs/"
 TARGETS = ("linux-x86_64-py3.12", "windows-amd64-py3.12", "macos-arm64-py3.12")
@@ -83,7 +84,7 @@ def synthetic(n: int) -> list[Project]:
                     yanked=yanked,
                     needed_by=(Need(request="2026-01-01-bench", targets=TARGETS, direct=True),),
                     files=tuple(files),
-                    vetting={"summary": f"Synthetic project {i}", "status": "pass"},
+                    vetting=VettingRecord(summary=f"Synthetic project {i}", status="pass"),
                 )
             )
         projects.append(Project(name=name, versions=tuple(versions)))
@@ -208,7 +209,7 @@ def run_bare(config: Config, projects: list[Project], out: Path, *, html_only: b
                     "build_targets": list(v.build_targets),
                     "requests": list(v.requests),
                     "dependencies": [],
-                    "vetting": v.vetting,
+                    "vetting": v.vetting.to_dict() if v.vetting is not None else {},
                     "files": [
                         {
                             "filename": x["f"].filename,
@@ -265,7 +266,7 @@ def run_bare(config: Config, projects: list[Project], out: Path, *, html_only: b
                 "name": name,
                 "normalized": norm,
                 "status": "active",
-                "summary": str(served[-1].vetting.get("summary") or "") if served else "",
+                "summary": served[-1].vetting.summary if served and served[-1].vetting is not None else "",
                 "latest": served[-1].version if served else "",
                 "versions": versions,
                 "os": oses,

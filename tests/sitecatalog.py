@@ -13,6 +13,7 @@ from pathlib import Path
 
 from curate.catalog import Dependency, Need, Project, write_project
 from curate.names import normalize
+from curate.vetting import VettingRecord
 from tests.catalogs import make_repo, write_catalog
 from tests.conftest import REPO
 from tests.upstream import make_upstream
@@ -37,16 +38,18 @@ PICKS = {
 }
 
 
-def _vetting(summary: str, license: str, **extra: object) -> dict[str, object]:
-    return {
-        "summary": summary,
-        "license": license,
-        "license_source": "license-expression",
-        "home_page": extra.pop("home_page", ""),
-        "requires_dist": [],
-        "status": extra.pop("status", "pass"),
-        "findings": extra.pop("findings", []),
-    }
+def _vetting(summary: str, license: str, **extra: object) -> VettingRecord:
+    return VettingRecord.from_dict(
+        {
+            "summary": summary,
+            "license": license,
+            "license_source": "License-Expression",
+            "home_page": extra.pop("home_page", ""),
+            "requires_dist": [],
+            "status": extra.pop("status", "pass"),
+            "findings": extra.pop("findings", []),
+        }
+    )
 
 
 def build_catalog_repo(base: Path) -> Path:

@@ -24,6 +24,7 @@ from curate.config import load_config
 from curate.errors import BuildError
 from curate.index import MANIFEST, REPOSITORY_VERSION, file_href, upload_time_z
 from curate.names import normalize
+from curate.vetting import VettingRecord
 from tests.test_index_helpers import PICKS, Built, make_built
 
 PAGE_BASE = "https://index.example/simple/"
@@ -196,7 +197,8 @@ def _change_one(root: Path, name: str) -> None:
     catalog = load_catalog(root)
     project = catalog[normalize(name)]
     version = project.versions[0]
-    changed = dataclasses.replace(version, vetting={**version.vetting, "summary": "changed"})
+    vetting = version.vetting or VettingRecord(status="pass")
+    changed = dataclasses.replace(version, vetting=dataclasses.replace(vetting, summary="changed"))
     write_project(root, dataclasses.replace(project, versions=(changed, *project.versions[1:])))
 
 
@@ -269,7 +271,7 @@ def test_blocked_versions_are_left_out_and_an_empty_project_quarantined(tmp_path
         dataclasses.replace(
             httpish,
             versions=tuple(
-                dataclasses.replace(v, vetting={"status": "block"}) if v.version == "1.1" else v
+                dataclasses.replace(v, vetting=VettingRecord(status="block")) if v.version == "1.1" else v
                 for v in httpish.versions
             ),
         ),
@@ -278,7 +280,10 @@ def test_blocked_versions_are_left_out_and_an_empty_project_quarantined(tmp_path
     write_project(
         b.root,
         dataclasses.replace(
-            certy, versions=tuple(dataclasses.replace(v, vetting={"status": "block"}) for v in certy.versions)
+            certy,
+            versions=tuple(
+                dataclasses.replace(v, vetting=VettingRecord(status="block")) for v in certy.versions
+            ),
         ),
     )
     build(root=b.root, output=b.public, cache_dir=b.cache, env={}, site=False)

@@ -193,7 +193,10 @@ def test_check_notices_stale_and_hand_edited(
     path = project_path(repo, "httpish")
     vetted = path.read_text("utf-8").replace(
         "vetting: {}",
-        "vetting:\n      findings:\n        - id: x\n          kind: yanked\n          decision: warn",
+        "vetting:\n      summary: ''\n      license: ''\n      license_source: none\n      home_page: ''\n"
+        "      requires_dist: []\n      status: warn\n      findings:\n        - id: x\n          kind: yanked\n"
+        "          severity: ''\n          file: ''\n          message: ''\n          aliases: []\n"
+        "          fixed: []\n          decision: warn\n          waiver:\n      files: {}\n      inputs: ''",
     )
     path.write_text(vetted, "utf-8")
     assert curate(repo, "lock", "--check") == 0

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from curate.catalog import load_catalog, load_project, write_project
+from curate.catalog import VersionEntry, load_catalog, load_project, write_project
 from curate.config import load_config
 from curate.errors import BuildError
 from curate.site import build_site, filesize, safe_url
+from curate.vetting import VettingRecord
 from tests.catalogs import make_repo
 from tests.conftest import REPO
 from tests.sitecatalog import REQUEST_ID, XSS_FLAG, build_catalog_repo
@@ -28,6 +29,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = base / "public"
     build_site(root, load_config(root), out)
     return root, out
+
+
+def _blocked(v: VersionEntry) -> VersionEntry:
+    """The version as if vetting had blocked it."""
+    record = v.vetting or VettingRecord(status="pass")
+    return dataclasses.replace(v, vetting=dataclasses.replace(record, status="block"))
 
 
 def _html(out: Path) -> dict[str, str]:
@@ -185,9 +192,7 @@ def test_a_version_blocked_by_vetting_is_not_shown_as_installable(
     shutil.copytree(root, copy)
     path = copy / "catalog" / "packages" / "certy.yaml"
     project = load_project(path)
-    versions = tuple(
-        dataclasses.replace(v, vetting={**v.vetting, "status": "block"}) for v in project.versions
-    )
+    versions = tuple(_blocked(v) for v in project.versions)
     write_project(copy, dataclasses.replace(project, versions=versions))
     out = tmp_path / "out"
     build_site(copy, load_config(copy), out)
@@ -258,10 +263,7 @@ def test_latest_is_the_newest_version_the_index_serves(built: tuple[Path, Path],
     shutil.copytree(root, copy)
     project = next(p for p in load_catalog(copy).values() if len(p.versions) > 1)
     older, newest = (v.version for v in project.sorted_versions()[-2:])
-    versions = tuple(
-        dataclasses.replace(v, vetting={**v.vetting, "status": "block"}) if v.version == newest else v
-        for v in project.versions
-    )
+    versions = tuple(_blocked(v) if v.version == newest else v for v in project.versions)
     write_project(copy, dataclasses.replace(project, versions=versions))
     out = tmp_path / "out"
     build_site(copy, load_config(copy), out)

@@ -84,8 +84,11 @@ def _vet(repo: Path, cache: Path, *extra: str) -> int:
 
 
 def _vetting(repo: Path, name: str, version: str) -> dict[str, Any]:
+    """The version's vetting record as the catalog file has it."""
     project = load_catalog(repo)[normalize(name)]
-    return next(v.vetting for v in project.versions if v.version == version)
+    record = next(v.vetting for v in project.versions if v.version == version)
+    assert record is not None
+    return record.to_dict()
 
 
 def _kinds(vetting: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -19,7 +19,7 @@ from curate.errors import ValidationError
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, distance, popular_projects
 from curate.names import normalize
-from curate.vet import Context, Finding, check_file, decide, waiver_for
+from curate.vet import Context, Observation, check_file, decide, waiver_for
 from tests.wheels import Dist, build_wheel
 
 
@@ -275,7 +275,7 @@ def _waiver(**kw: Any) -> Waiver:
 
 
 def test_waiver_matching() -> None:
-    f = Finding(id="GHSA-1", kind="vulnerability", message="m", aliases=("CVE-1",))
+    f = Observation(id="GHSA-1", kind="vulnerability", message="m", aliases=("CVE-1",))
     assert waiver_for(f, "pkg", "1.0", [_waiver(id="CVE-1")]) is not None
     assert waiver_for(f, "pkg", "1.0", [_waiver(id="GHSA-1", versions=">=2")]) is None
     assert waiver_for(f, "other", "1.0", [_waiver(id="GHSA-1")]) is None
@@ -287,14 +287,14 @@ def test_waiver_matching() -> None:
 def test_decide_sorts_and_applies_policy() -> None:
     ctx = Context(project="pkg", policy=Vetting(waivers=(_waiver(),)), today=dt.date(2026, 6, 1))
     findings = [
-        Finding(id="lookalike", kind="lookalike", message="l"),
-        Finding(id="license-denied", kind="license-denied", message="d"),
-        Finding(id="integrity", kind="integrity", message="i", file="b.whl"),
-        Finding(id="integrity", kind="integrity", message="i", file="a.whl"),
+        Observation(id="lookalike", kind="lookalike", message="l"),
+        Observation(id="license-denied", kind="license-denied", message="d"),
+        Observation(id="integrity", kind="integrity", message="i", file="b.whl"),
+        Observation(id="integrity", kind="integrity", message="i", file="a.whl"),
     ]
     out, status = decide(findings, "pkg", "1.0", ctx)
     assert status == "block"
-    assert [(f["id"], f["file"], f["decision"]) for f in out] == [
+    assert [(f.id, f.file, f.decision) for f in out] == [
         ("integrity", "a.whl", "block"),
         ("integrity", "b.whl", "block"),
         ("license-denied", "", "waived"),

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from typing import get_args
+import datetime as dt
+from pathlib import Path
+from typing import Any, get_args
 
+import pytest
+
+from curate.catalog import (
+    Project,
+    VersionEntry,
+    load_catalog,
+    load_catalog_fast,
+    project_path,
+    write_project,
+)
 from curate.config import Vetting
-from curate.vetting import DEFAULT_DECISION, FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
+from curate.errors import ValidationError
+from curate.names import normalize
+from curate.vetting import (
+    DEFAULT_DECISION,
+    FINDING_KINDS,
+    AppliedWaiver,
+    Finding,
+    FindingKind,
+    VettingFormatError,
+    VettingRecord,
+    default_kinds,
+    is_finding_kind,
+    record_from,
+)
 
 
 def test_every_finding_kind_has_a_policy_default_and_the_config_takes_it() -> None:
-    assert FINDING_KINDS == get_args(FindingKind)
+    assert get_args(FindingKind) == FINDING_KINDS
     assert list(DEFAULT_DECISION) == list(FINDING_KINDS)  # one line each, in the same order
     policy = Vetting()
     assert set(policy.block) | set(policy.warn) == set(FINDING_KINDS)
@@ -23,3 +48,164 @@ def test_is_finding_kind() -> None:
     assert is_finding_kind("yanked")
     assert not is_finding_kind("Yanked")
     assert not is_finding_kind(None)
+
+
+# -- the record ----------------------------------------------------------------------------------------
+
+AS_VET_WRITES: dict[str, Any] = {
+    "summary": "HTTP for humans",
+    "license": "MIT",
+    "license_source": "License-Expression",
+    "home_page": "https://httpish.upstream.example/",
+    "requires_dist": ["certy>=2024"],
+    "status": "warn",
+    "findings": [
+        {
+            "id": "GHSA-xxxx-yyyy-zzzz",
+            "kind": "vulnerability",
+            "severity": "high",
+            "file": "",
+            "message": "header injection (fixed in 1.3)",
+            "aliases": ["CVE-2026-0001"],
+            "fixed": ["1.3"],
+            "decision": "waived",
+            "waiver": {"justification": "internal hosts only", "expires": "2027-01-31"},
+        },
+        {
+            "id": "yanked",
+            "kind": "yanked",
+            "severity": "",
+            "file": "httpish-1.2.tar.gz",
+            "message": "yanked upstream: broken",
+            "aliases": [],
+            "fixed": [],
+            "decision": "warn",
+            "waiver": None,
+        },
+    ],
+    "files": {
+        "httpish-1.2-py3-none-any.whl": {"metadata_sha256": "a" * 64},
+        "httpish-1.2.tar.gz": {"metadata_sha256": None},
+    },
+    "inputs": "b" * 64,
+}
+
+
+def test_a_record_as_curate_vet_writes_it_round_trips() -> None:
+    record = VettingRecord.from_dict(AS_VET_WRITES)
+    assert record.to_dict() == AS_VET_WRITES
+    assert list(record.to_dict()) == list(AS_VET_WRITES)  # the on-disk key order too
+    waived, yanked = record.findings
+    assert waived == Finding(
+        id="GHSA-xxxx-yyyy-zzzz",
+        kind="vulnerability",
+        decision="waived",
+        severity="high",
+        message="header injection (fixed in 1.3)",
+        aliases=("CVE-2026-0001",),
+        fixed=("1.3",),
+        waiver=AppliedWaiver(justification="internal hosts only", expires=dt.date(2027, 1, 31)),
+    )
+    assert waived.ids == {"GHSA-xxxx-yyyy-zzzz", "CVE-2026-0001"}
+    assert (yanked.kind, yanked.file, yanked.waiver) == ("yanked", "httpish-1.2.tar.gz", None)
+    assert record.status == "warn"
+    assert not record.blocked
+    assert record.metadata_sha256("httpish-1.2-py3-none-any.whl") == "a" * 64
+    assert record.metadata_sha256("httpish-1.2.tar.gz") is None
+    assert record.metadata_sha256("other.whl") is None
+
+
+def test_not_vetted_yet_is_none_and_written_back_as_an_empty_mapping() -> None:
+    assert record_from({}) is None
+    assert record_from(None) is None
+    version = VersionEntry.from_dict({"version": "1.0", "vetting": {}})
+    assert version.vetting is None
+    assert version.to_dict()["vetting"] == {}
+    assert VersionEntry.from_dict({"version": "1.0"}).vetting is None
+
+
+def test_a_partial_record_reads_with_defaults_and_its_status_from_the_findings() -> None:
+    record = VettingRecord.from_dict({"findings": [{"id": "x", "kind": "yanked", "decision": "warn"}]})
+    assert record.status == "warn"
+    assert record.findings[0].message == ""
+    assert record.license_source == "none"
+    assert VettingRecord.from_dict({"findings": [{"id": "y", "kind": "yanked", "decision": "block"}]}).blocked
+    assert VettingRecord.from_dict({"summary": "s"}).status == "pass"
+    assert VettingRecord.from_dict({"status": "blocked"}).status == "block"  # the index's old spelling
+    # YAML may give an unquoted expiry as a date
+    f = Finding.from_dict(
+        {
+            "id": "x",
+            "kind": "yanked",
+            "decision": "waived",
+            "waiver": {"justification": "j", "expires": dt.date(2027, 1, 1)},
+        }
+    )
+    assert f.waiver is not None
+    assert f.waiver.expires == dt.date(2027, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("vetting", "key", "message"),
+    [
+        ({"status": "fine"}, "status", "unknown status 'fine'"),
+        ({"findings": {"id": "x"}}, "findings", "expected a list, got dict"),
+        ({"findings": ["x"]}, "findings[0]", "expected a mapping, got str"),
+        ({"findings": [{"kind": "yanked", "decision": "warn"}]}, "findings[0].id", "missing"),
+        (
+            {"findings": [{"id": "x", "kind": "typo", "decision": "warn"}]},
+            "findings[0].kind",
+            "unknown finding kind 'typo'",
+        ),
+        (
+            {"findings": [{"id": "x", "kind": "yanked", "decision": "ok"}]},
+            "findings[0].decision",
+            "unknown decision 'ok'",
+        ),
+        (
+            {
+                "findings": [
+                    {"id": "x", "kind": "yanked", "decision": "waived", "waiver": {"expires": "soon"}}
+                ]
+            },
+            "findings[0].waiver.expires",
+            "not a date: 'soon'",
+        ),
+        (
+            {"findings": [{"id": "x", "kind": "yanked", "decision": "warn", "aliases": [{}]}]},
+            "findings[0].aliases[0]",
+            "expected text, got dict",
+        ),
+        ({"files": ["a.whl"]}, "files", "expected a mapping, got list"),
+        ({"license_source": "a guess"}, "license_source", "unknown licence source 'a guess'"),
+        ({"summary": ["a", "list"]}, "summary", "expected text, got list"),
+    ],
+)
+def test_a_malformed_record_says_where(vetting: dict[str, Any], key: str, message: str) -> None:
+    with pytest.raises(VettingFormatError) as info:
+        VettingRecord.from_dict(vetting)
+    assert str(info.value) == f"{key}: {message}"
+
+
+def test_a_malformed_record_in_a_catalog_file_names_the_line_and_the_fix(tmp_path: Path) -> None:
+    version = VersionEntry(version="1.0", vetting=VettingRecord.from_dict(AS_VET_WRITES))
+    write_project(tmp_path, Project(name="httpish", versions=(VersionEntry(version="0.9"), version)))
+    path = project_path(tmp_path, "httpish")
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("kind: yanked", "kind: yankd"), "utf-8")
+    line = 1 + path.read_text("utf-8").splitlines().index("          kind: yankd")
+    for load in (load_catalog, load_catalog_fast):
+        with pytest.raises(ValidationError) as info:
+            load(tmp_path)
+        (problem,) = info.value.problems
+        assert problem.path.endswith("catalog/packages/httpish.yaml")
+        assert (problem.line, problem.key) == (line, "versions[1].vetting.findings[1].kind")
+        assert problem.message == (
+            "malformed vetting record: versions[1].vetting.findings[1].kind: unknown finding kind 'yankd'"
+        )
+        assert (
+            problem.hint
+            == "curate vet writes it: delete this version's `vetting:` mapping and run: curate vet"
+        )
+    path.write_text(text, "utf-8")
+    assert load_catalog(tmp_path)[normalize("httpish")].versions[1] == version

@@ -395,14 +395,13 @@ def _same_lock(a: Path, b: Path) -> bool:
         left, right = load_project(a), load_project(b)
     except ValidationError:
         return False
-    return _without_vetting(left) == _without_vetting(right)
+    return _without_vetting(left).to_dict() == _without_vetting(right).to_dict()
 
 
-def _without_vetting(project: Project) -> dict[str, object]:
-    data = project.to_dict()
-    for version in data["versions"]:
-        version.pop("vetting", None)
-    return data
+def _without_vetting(project: Project) -> Project:
+    return dataclasses.replace(
+        project, versions=tuple(dataclasses.replace(v, vetting=None) for v in project.versions)
+    )
 
 
 def environ(env: Mapping[str, str] | None = None) -> dict[str, str]:

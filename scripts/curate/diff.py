@@ -19,10 +19,10 @@ from typing import Any, Literal
 from curate.catalog import Project, VersionEntry
 from curate.names import NormalizedName
 from curate.targets import OS_LABELS, OS_NAMES
+from curate.vetting import DECISIONS, Decision, Finding
 
 Status = Literal["added", "present", "removed"]
 STATUSES: tuple[Status, ...] = ("added", "present", "removed")
-DECISIONS = ("block", "warn", "waived")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -39,7 +39,7 @@ class Change:
     oses: tuple[str, ...]
     new_files: tuple[tuple[str, int], ...]  # (filename, size) not in the base catalog
     build_targets: tuple[str, ...]
-    findings: tuple[dict[str, Any], ...]
+    findings: tuple[Finding, ...]  # as curate vet recorded them; none for a removed version
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +54,7 @@ class Change:
             "os": list(self.oses),
             "new_files": [{"filename": f, "size": s} for f, s in self.new_files],
             "build_targets": list(self.build_targets),
-            "findings": [dict(f) for f in self.findings],
+            "findings": [f.to_dict() for f in self.findings],
         }
 
 
@@ -81,13 +81,13 @@ class Report:
     def download_size(self) -> int:
         return sum(size for _, size in self.new_files)
 
-    def findings(self) -> dict[str, list[tuple[Change, dict[str, Any]]]]:
-        out: dict[str, list[tuple[Change, dict[str, Any]]]] = {d: [] for d in DECISIONS}
+    def findings(self) -> dict[Decision, list[tuple[Change, Finding]]]:
+        out: dict[Decision, list[tuple[Change, Finding]]] = {d: [] for d in DECISIONS}
         for c in self.changes:
             if c.status == "removed":
                 continue
             for f in c.findings:
-                out.setdefault(str(f.get("decision", "warn")), []).append((c, f))
+                out[f.decision].append((c, f))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,11 +109,8 @@ def _os_of(target_id: str, os_of_platform: Mapping[str, str]) -> str | None:
     return next((os for os in OS_NAMES if platform.startswith(os)), None)
 
 
-def _findings(v: VersionEntry) -> tuple[dict[str, Any], ...]:
-    raw = v.vetting.get("findings") if isinstance(v.vetting, dict) else None
-    if not isinstance(raw, list):
-        return ()
-    return tuple(f for f in raw if isinstance(f, dict))
+def _findings(v: VersionEntry) -> tuple[Finding, ...]:
+    return v.vetting.findings if v.vetting is not None else ()
 
 
 def compare(
@@ -242,17 +239,14 @@ def _findings_text(report: Report) -> list[str]:
     return out
 
 
-def finding_label(f: Mapping[str, Any]) -> str:
+def finding_label(f: Finding) -> str:
     """A finding as a reviewer reads it: its id (and kind, when the id is not the kind), what was found,
     and for a waived one the waiver's justification and expiry."""
-    fid, kind = str(f.get("id") or "?"), str(f.get("kind") or "")
-    text = fid if not kind or kind == fid else f"{fid} ({kind})"
-    message = str(f.get("message") or "")
-    if message:
-        text += f": {message}"
-    waiver = f.get("waiver")
-    if f.get("decision") == "waived" and isinstance(waiver, Mapping):
-        text += f" [waived until {waiver.get('expires', '?')}: {waiver.get('justification', '')}]"
+    text = f.id if f.kind == f.id else f"{f.id} ({f.kind})"
+    if f.message:
+        text += f": {f.message}"
+    if f.decision == "waived" and f.waiver is not None:
+        text += f" [waived until {f.waiver.expires.isoformat()}: {f.waiver.justification}]"
     return text
 
 

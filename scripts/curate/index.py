@@ -47,7 +47,6 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 MANIFEST = ".curate-index.json"
 FORMAT = 2  # bump whenever the bytes written for the same input change
-BLOCKED_STATUSES = frozenset({"block", "blocked"})
 # From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
 # so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
 WRITE_BEHIND_MIN = 500
@@ -148,17 +147,12 @@ def _yanked(f: FileEntry, v: VersionEntry) -> str | None:
 
 
 def is_blocked(v: VersionEntry) -> bool:
-    return str(v.vetting.get("status", "")) in BLOCKED_STATUSES
+    return v.vetting is not None and v.vetting.blocked
 
 
 def recorded_metadata_sha256(v: VersionEntry, filename: str) -> str | None:
     """The sha256 of a wheel's METADATA as ``curate vet`` recorded it, if it did."""
-    files = v.vetting.get("files")
-    if isinstance(files, dict):
-        entry = files.get(filename)
-        if isinstance(entry, dict) and entry.get("metadata_sha256"):
-            return str(entry["metadata_sha256"])
-    return None
+    return v.vetting.metadata_sha256(filename) if v.vetting is not None else None
 
 
 def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
@@ -234,7 +228,7 @@ def target_os(config: Config) -> dict[str, str]:
 
 def entry_of(page: ProjectPage, os_of: Mapping[str, str]) -> Entry:
     latest = page.ordered[-1] if page.ordered else None
-    summary = str(latest.vetting.get("summary") or "") if latest is not None else ""
+    summary = latest.vetting.summary if latest is not None and latest.vetting is not None else ""
     oses = sorted({os_of[t] for f in page.files for t in f.targets if t in os_of})
     return Entry(
         name=page.name,
@@ -332,7 +326,7 @@ class Renderer:
                     "build_targets": list(v.build_targets),
                     "requests": list(v.requests),
                     "dependencies": [d.to_dict() for d in sorted(v.dependencies, key=lambda d: d.name)],
-                    "vetting": v.vetting,
+                    "vetting": v.vetting.to_dict() if v.vetting is not None else {},
                     "files": [self._api_file(f) for f in files],
                 }
             )

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
-LicenseSource = Literal["License-Expression", "License", "classifiers", "none"]
+from curate.vetting import LicenseSource
+
 Verdict = Literal["allowed", "denied", "unknown"]
 
 # Trove classifiers that name one licence (the ones naming a family, like "BSD License", do not).

@@ -347,7 +347,7 @@ def build_projects(
                     Dependency(name=child, targets=tuple(sorted(ts)))
                     for child, ts in sorted(deps.get(key, {}).items())
                 ),
-                vetting=dict(previous.vetting) if previous else {},
+                vetting=previous.vetting if previous else None,
             )
         )
     projects = {

@@ -27,7 +27,7 @@ import re
 import subprocess
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from curate.index import is_blocked
 from curate.names import NormalizedName
 from curate.requests import Request, read_request
 from curate.targets import OS_LABELS, OS_NAMES, Target
+from curate.vetting import VettingRecord
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 SHELL_DIR = "packages/_shell"  # '_' never occurs in a normalized name
@@ -205,8 +206,8 @@ def os_of_file(data: SiteData, f: FileEntry) -> list[str]:
     return [o for o in OS_NAMES if o in found]
 
 
-def vetting_of(version: VersionEntry | None) -> Mapping[str, Any]:
-    return version.vetting if version is not None else {}
+def vetting_of(version: VersionEntry | None) -> VettingRecord | None:
+    return version.vetting if version is not None else None
 
 
 def stats(data: SiteData) -> dict[str, Any]:
@@ -261,7 +262,7 @@ def packages_index(data: SiteData) -> dict[str, Any]:
         for version in project.versions:
             for o in os_of_version(data, version):
                 mask |= OS_BIT[o]
-        summary = str(vet.get("summary") or "")
+        summary = vet.summary if vet is not None else ""
         if len(summary) > SUMMARY_MAX:
             summary = summary[: SUMMARY_MAX - 1] + "…"
         rows.append(
@@ -269,9 +270,9 @@ def packages_index(data: SiteData) -> dict[str, Any]:
                 project.name,
                 latest.version if latest else "",
                 summary,
-                str(vet.get("license") or ""),
+                vet.license if vet is not None else "",
                 mask,
-                str(vet.get("status") or ""),
+                vet.status if vet is not None else "",
             ]
         )
     return {
@@ -433,10 +434,10 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         "name": project.name,
         "norm": project.normalized,
         "latest": latest.version if latest else "",
-        "summary": str(vet.get("summary") or ""),
-        "license": str(vet.get("license") or ""),
-        "home_page": safe_url(vet.get("home_page")),
-        "home_text": str(vet.get("home_page") or ""),
+        "summary": vet.summary if vet is not None else "",
+        "license": vet.license if vet is not None else "",
+        "home_page": safe_url(vet.home_page if vet is not None else ""),
+        "home_text": vet.home_page if vet is not None else "",
         "install": install_command(data.config, project.name),
         "os": [o for o in OS_NAMES if o in osset],
         "cols": cols,
@@ -463,7 +464,7 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
                 ],
                 "build_targets": v.build_targets,
                 "vetting": v.vetting,
-                "findings": list(v.vetting.get("findings") or ()),
+                "findings": list(v.vetting.findings) if v.vetting is not None else [],
             }
             for v in versions
         ],

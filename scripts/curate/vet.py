@@ -6,18 +6,8 @@ match the file name and the catalog; ``twine check`` passes. A wheel's ``METADAT
 byte into the cache (PEP 658). Then the version is judged (:func:`judge`, pure): licence against the
 allow/deny lists, known vulnerabilities from OSV advisories, yanked, sdist-only targets, look-alike
 names; the policy turns each finding into ``block`` or ``warn``, and a matching waiver into ``waived``
-(an expired waiver blocks again). The result is written into the version's ``vetting`` mapping::
-
-    vetting:
-      summary: str
-      license: str             # normalised SPDX expression, "" when unknown
-      license_source: str      # License-Expression | License | classifiers | none
-      home_page: str
-      requires_dist: [str]
-      status: pass | warn | block
-      findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
-      files: {filename: {metadata_sha256: str | null}}
-      inputs: str              # sha256 over everything the result depends on, and the result itself
+(an expired waiver blocks again). The result is the version's :class:`curate.vetting.VettingRecord`
+(its ``vetting`` mapping in the catalog file).
 
 When a version's ``inputs`` are unchanged (same files, advisories, policy, waivers and their expiry
 state), its stored result is as ``curate vet`` wrote it (not edited by hand) and its extracted metadata
@@ -67,7 +57,18 @@ from curate.fetch import format_missing, missing_files, wanted_files
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
-from curate.vetting import FINDING_KINDS, Decision, FindingKind, Status
+from curate.vetting import (
+    FINDING_KINDS,
+    AppliedWaiver,
+    Decision,
+    FileEvidence,
+    Finding,
+    FindingKind,
+    LicenseSource,
+    Status,
+    VettingRecord,
+    status_of,
+)
 
 SCHEMA = 1  # bump when the checks change: every version is vetted again
 _KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
@@ -404,7 +405,9 @@ def _twine_check(
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Finding:
+class Observation:
+    """What a check found, before the policy decides what it means (a :class:`Finding` then)."""
+
     id: str
     kind: FindingKind
     message: str
@@ -412,6 +415,17 @@ class Finding:
     file: str = ""
     aliases: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Description:
+    """What the version's metadata says of it (from a wheel when there is one, else the sdist)."""
+
+    summary: str = ""
+    license: str = ""
+    license_source: LicenseSource = "none"
+    home_page: str = ""
+    requires_dist: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -444,16 +458,16 @@ def sdist_only_targets(version: VersionEntry) -> list[str]:
 
 def findings_for(
     version: VersionEntry, results: Mapping[str, FileResult], ctx: Context
-) -> tuple[list[Finding], dict[str, Any]]:
+) -> tuple[list[Observation], Description]:
     """Every finding of one version, and the descriptive fields (summary, licence, ...)."""
-    found: list[Finding] = []
+    found: list[Observation] = []
     for f in sorted(version.files, key=lambda f: f.filename):
         r = results[f.filename]
         by_kind: dict[FindingKind, list[str]] = {}
         for kind, message in r.problems:
             by_kind.setdefault(kind, []).append(message)
         for kind, messages in sorted(by_kind.items()):
-            found.append(Finding(id=kind, kind=kind, file=f.filename, message="; ".join(messages)))
+            found.append(Observation(id=kind, kind=kind, file=f.filename, message="; ".join(messages)))
     primary = _primary(version, results)
     fields = primary.fields if primary is not None else {}
     lic = license_of(
@@ -465,7 +479,7 @@ def findings_for(
         v = verdict(lic.expression, ctx.policy.license_allow, ctx.policy.license_deny)
         if v == "denied":
             found.append(
-                Finding(
+                Observation(
                     id="license-denied",
                     kind="license-denied",
                     message=f"licence {lic.expression} is on the deny list",
@@ -473,7 +487,7 @@ def findings_for(
             )
         elif v == "unknown":
             found.append(
-                Finding(
+                Observation(
                     id="license-unknown",
                     kind="license-unknown",
                     message=f"licence {lic.expression} is neither allowed nor denied: needs review",
@@ -481,7 +495,7 @@ def findings_for(
             )
     elif primary is not None and fields:
         found.append(
-            Finding(id="license-unknown", kind="license-unknown", message=f"{lic.note}: needs review")
+            Observation(id="license-unknown", kind="license-unknown", message=f"{lic.note}: needs review")
         )
     name = normalize(ctx.project)
     for adv in ctx.advisories:
@@ -489,7 +503,7 @@ def findings_for(
         message = adv.summary or "known vulnerability"
         message += f" (fixed in {', '.join(fixed)})" if fixed else " (no fixed version)"
         found.append(
-            Finding(
+            Observation(
                 id=adv.id,
                 kind="vulnerability",
                 severity=adv.severity,
@@ -502,12 +516,12 @@ def findings_for(
     if version.yanked is not None or (yanked_files and len(yanked_files) == len(version.files)):
         reason = version.yanked if version.yanked is not None else yanked_files[0].yanked
         found.append(
-            Finding(id="yanked", kind="yanked", message=f"yanked upstream: {reason or 'no reason given'}")
+            Observation(id="yanked", kind="yanked", message=f"yanked upstream: {reason or 'no reason given'}")
         )
     else:
         for f in yanked_files:
             found.append(
-                Finding(
+                Observation(
                     id="yanked",
                     kind="yanked",
                     file=f.filename,
@@ -518,7 +532,7 @@ def findings_for(
     if build:
         sdists = sorted(f.filename for f in version.files if not f.is_wheel)
         found.append(
-            Finding(
+            Observation(
                 id="sdist-only",
                 kind="sdist-only",
                 file=sdists[0] if sdists else "",
@@ -528,19 +542,19 @@ def findings_for(
     if ctx.lookalikes:
         near = ", ".join(f"'{n}' ({where}, distance {d})" for n, d, where in ctx.lookalikes)
         found.append(
-            Finding(
+            Observation(
                 id="lookalike",
                 kind="lookalike",
                 message=f"name '{name}' looks like {near}: is this the project that was meant?",
             )
         )
-    info = {
-        "summary": str(fields.get("summary") or ""),
-        "license": lic.expression,
-        "license_source": lic.source,
-        "home_page": _home_page(fields),
-        "requires_dist": sorted(set(fields.get("requires_dist") or ())),
-    }
+    info = Description(
+        summary=str(fields.get("summary") or ""),
+        license=lic.expression,
+        license_source=lic.source,
+        home_page=_home_page(fields),
+        requires_dist=tuple(sorted(set(fields.get("requires_dist") or ()))),
+    )
     return found, info
 
 
@@ -578,12 +592,14 @@ def _home_page(fields: Mapping[str, Any]) -> str:
     return ""
 
 
-def waiver_for(finding: Finding, project: str, version: str, waivers: Iterable[Waiver]) -> Waiver | None:
-    """The waiver covering this finding: the latest-expiring one when several match."""
-    ids = {finding.id, *finding.aliases}
-    matching = []
+def waivers_matching(
+    ids: Iterable[str], project: str, version: str, waivers: Iterable[Waiver]
+) -> list[Waiver]:
+    """Every waiver that names one of these finding ids (an id or an alias), this project and version."""
+    wanted = set(ids)
+    out = []
     for w in waivers:
-        if w.id not in ids or normalize(w.project) != normalize(project):
+        if w.id not in wanted or normalize(w.project) != normalize(project):
             continue
         if w.versions:
             try:
@@ -591,17 +607,22 @@ def waiver_for(finding: Finding, project: str, version: str, waivers: Iterable[W
                     continue
             except InvalidSpecifier:
                 continue
-        matching.append(w)
+        out.append(w)
+    return out
+
+
+def waiver_for(found: Observation, project: str, version: str, waivers: Iterable[Waiver]) -> Waiver | None:
+    """The waiver covering this finding: the latest-expiring one when several match."""
+    matching = waivers_matching((found.id, *found.aliases), project, version, waivers)
     return max(matching, key=lambda w: (w.expires, w.id)) if matching else None
 
 
 def decide(
-    findings: Iterable[Finding], project: str, version: str, ctx: Context
-) -> tuple[list[dict[str, Any]], Status]:
+    found: Iterable[Observation], project: str, version: str, ctx: Context
+) -> tuple[tuple[Finding, ...], Status]:
     """Apply the policy and the waivers; kinds in neither ``block`` nor ``warn`` are not reported."""
-    out: list[dict[str, Any]] = []
-    status: Status = "pass"
-    for f in sorted(findings, key=lambda f: (_KIND_ORDER.get(f.kind, 99), f.id, f.file, f.message)):
+    out: list[Finding] = []
+    for f in sorted(found, key=lambda f: (_KIND_ORDER[f.kind], f.id, f.file, f.message)):
         if f.kind in ctx.policy.block:
             decision: Decision = "block"
         elif f.kind in ctx.policy.warn:
@@ -610,31 +631,27 @@ def decide(
             continue
         message = f.message
         waiver = waiver_for(f, project, version, ctx.policy.waivers)
-        waiver_dict = None
+        applied = None
         if waiver is not None:
-            waiver_dict = {"justification": waiver.justification, "expires": waiver.expires.isoformat()}
+            applied = AppliedWaiver(justification=waiver.justification, expires=waiver.expires)
             if waiver.expires >= ctx.today:
                 decision = "waived"
             else:
                 message += f" (waiver expired on {waiver.expires.isoformat()})"
-        if decision == "block":
-            status = "block"
-        elif decision == "warn" and status == "pass":
-            status = "warn"
         out.append(
-            {
-                "id": f.id,
-                "kind": f.kind,
-                "severity": f.severity,
-                "file": f.file,
-                "message": message,
-                "aliases": sorted(f.aliases),
-                "fixed": list(f.fixed),
-                "decision": decision,
-                "waiver": waiver_dict,
-            }
+            Finding(
+                id=f.id,
+                kind=f.kind,
+                severity=f.severity,
+                file=f.file,
+                message=message,
+                aliases=tuple(sorted(f.aliases)),
+                fixed=f.fixed,
+                decision=decision,
+                waiver=applied,
+            )
         )
-    return out, status
+    return tuple(out), status_of(out)
 
 
 def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequence[str]) -> str:
@@ -672,10 +689,12 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Blocker:
+class VersionFinding:
+    """A recorded finding, with the project version it is about."""
+
     project: str
     version: str
-    finding: dict[str, Any]
+    finding: Finding
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -684,9 +703,9 @@ class VetReport:
     vetted: int  # versions whose inputs changed (the rest were kept)
     files_checked: int
     changed: tuple[str, ...]  # project files rewritten
-    counts: dict[str, int]  # status -> versions
-    blockers: tuple[Blocker, ...]
-    warnings: tuple[Blocker, ...]
+    counts: dict[Status, int]  # status -> versions
+    blockers: tuple[VersionFinding, ...]
+    warnings: tuple[VersionFinding, ...]
     unused_waivers: tuple[Waiver, ...] = ()  # waivers no recorded finding matches (a typo, or obsolete)
 
 
@@ -701,10 +720,8 @@ def lookalikes_for(
     for name, project in projects.items():
         if name in popular:
             continue
-        vetted_before = [v.vetting for v in project.versions if v.vetting]
-        flagged_before = any(
-            f.get("kind") == "lookalike" for v in vetted_before for f in v.get("findings") or ()
-        )
+        vetted_before = [v.vetting for v in project.versions if v.vetting is not None]
+        flagged_before = any(f.kind == "lookalike" for v in vetted_before for f in v.findings)
         if not vetted_before or flagged_before:
             candidates.append(name)
     if not candidates:
@@ -766,10 +783,10 @@ def vet_catalog(
     results = _check_files(cache, list(todo.values()), jobs=jobs, on_progress=on_progress)
 
     changed: list[str] = []
-    blockers: list[Blocker] = []
-    warns: list[Blocker] = []
+    blockers: list[VersionFinding] = []
+    warns: list[VersionFinding] = []
     used_waivers: set[Waiver] = set()
-    counts = {"pass": 0, "warn": 0, "block": 0}
+    counts: dict[Status, int] = {"pass": 0, "warn": 0, "block": 0}
     vetted = 0
     new_versions: dict[str, list[VersionEntry]] = {}
     for project, version, ctx, digest in plans:
@@ -779,26 +796,31 @@ def vet_catalog(
             by_name = {f.filename: results[f.sha256] for f in version.files}
             found, info = findings_for(version, by_name, ctx)
             findings, status = decide(found, project.name, version.version, ctx)
-            vetting: dict[str, Any] = {
-                **info,
-                "status": status,
-                "findings": findings,
-                "files": {
-                    f.filename: {"metadata_sha256": by_name[f.filename].metadata_sha256}
+            record = VettingRecord(
+                status=status,
+                findings=findings,
+                files=tuple(
+                    FileEvidence(filename=f.filename, metadata_sha256=by_name[f.filename].metadata_sha256)
                     for f in sorted(version.files, key=lambda f: f.filename)
-                },
-            }
-            vetting["inputs"] = sealed(digest, vetting)
-            version = dataclasses.replace(version, vetting=vetting)  # the lock's fields stay as they are
+                ),
+                summary=info.summary,
+                license=info.license,
+                license_source=info.license_source,
+                home_page=info.home_page,
+                requires_dist=info.requires_dist,
+            )
+            record = dataclasses.replace(record, inputs=sealed(digest, record))
+            version = dataclasses.replace(version, vetting=record)  # the lock's fields stay as they are
             vetted += 1
-        recorded = str(version.vetting.get("status", "pass"))
-        counts[recorded] = counts.get(recorded, 0) + 1
-        for finding in version.vetting.get("findings") or ():
-            used_waivers.update(_waivers_matching(finding, project.name, version.version, policy.waivers))
-            if finding.get("decision") == "block":
-                blockers.append(Blocker(project=project.name, version=version.version, finding=finding))
-            elif finding.get("decision") == "warn":
-                warns.append(Blocker(project=project.name, version=version.version, finding=finding))
+        recorded = version.vetting
+        counts[recorded.status if recorded is not None else "pass"] += 1
+        for finding in recorded.findings if recorded is not None else ():
+            used_waivers.update(waivers_matching(finding.ids, project.name, version.version, policy.waivers))
+            flagged = VersionFinding(project=project.name, version=version.version, finding=finding)
+            if finding.decision == "block":
+                blockers.append(flagged)
+            elif finding.decision == "warn":
+                warns.append(flagged)
         new_versions.setdefault(project.name, []).append(version)
     for name in sorted(projects):
         project = projects[name]
@@ -817,34 +839,17 @@ def vet_catalog(
     )
 
 
-def _waivers_matching(
-    finding: Mapping[str, Any], project: str, version: str, waivers: Iterable[Waiver]
-) -> list[Waiver]:
-    """Every waiver that names this recorded finding (by id or alias), its project and its version."""
-    ids = {str(finding.get("id", "")), *(str(a) for a in finding.get("aliases") or ())}
-    out = []
-    for w in waivers:
-        if w.id not in ids or normalize(w.project) != normalize(project):
-            continue
-        try:
-            if w.versions and not SpecifierSet(w.versions).contains(version, prereleases=True):
-                continue
-        except InvalidSpecifier:
-            continue
-        out.append(w)
-    return out
-
-
-def sealed(digest: str, vetting: Mapping[str, Any]) -> str:
+def sealed(digest: str, record: VettingRecord) -> str:
     """The recorded ``inputs``: sha256 over the inputs' digest and the result itself, so a hand edit
     of a version's ``vetting`` (a finding deleted, a status changed) makes it look stale, not vetted."""
-    result = {k: v for k, v in vetting.items() if k != "inputs"}
+    result = record.to_dict()
+    del result["inputs"]
     return hashlib.sha256(json.dumps([digest, result], sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _kept(version: VersionEntry, digest: str) -> bool:
     """Whether the recorded result is for these inputs and untouched since ``curate vet`` wrote it."""
-    return bool(version.vetting.get("inputs") == sealed(digest, version.vetting))
+    return version.vetting is not None and version.vetting.inputs == sealed(digest, version.vetting)
 
 
 def _metadata_present(cache: Path, version: VersionEntry) -> bool:
@@ -888,14 +893,14 @@ def _check_file_star(a: tuple[str, str, str, int, str, str, str]) -> FileResult:
     return check_file(*a)
 
 
-def waiver_snippet(blocker: Blocker, today: dt.date) -> str:
+def waiver_snippet(flagged: VersionFinding, today: dt.date) -> str:
     """YAML to paste under ``vetting.waivers`` in catalog/config.yaml to accept this finding."""
-    f = blocker.finding
+    f = flagged.finding
     expires = today + dt.timedelta(days=90)
     return (
-        f"- id: {f['id']}\n"
-        f"  project: {normalize(blocker.project)}\n"
-        f'  versions: "=={blocker.version}"\n'
-        f'  justification: "<why {f["kind"]} is acceptable here, and who decided>"\n'
+        f"- id: {f.id}\n"
+        f"  project: {normalize(flagged.project)}\n"
+        f'  versions: "=={flagged.version}"\n'
+        f'  justification: "<why {f.kind} is acceptable here, and who decided>"\n'
         f"  expires: {expires.isoformat()}\n"
     )

@@ -1,4 +1,20 @@
-"""The vetting record's vocabulary: finding kinds, decisions, statuses, and what the policy does by default.
+"""The vetting record: what ``curate vet`` found about one catalog version, and on which evidence.
+
+:mod:`curate.vet` writes a :class:`VettingRecord` into each version's ``vetting`` mapping of
+``catalog/packages/<name>.yaml``; everything after it reads the record (the index leaves blocked versions
+out; the site, ``curate diff`` and ``api/`` show the findings). On disk (``vetting: {}`` is a version not
+vetted yet, ``None`` here)::
+
+    vetting:
+      summary: str
+      license: str             # normalised SPDX expression, "" when unknown
+      license_source: str      # License-Expression | License | classifiers | none
+      home_page: str
+      requires_dist: [str]
+      status: pass | warn | block
+      findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
+      files: {filename: {metadata_sha256: str | null}}
+      inputs: str              # sha256 over everything the result depends on, and the result itself
 
 A new finding kind is one line in :data:`FindingKind` and one in :data:`DEFAULT_DECISION` (what the policy
 does with it when ``catalog/config.yaml`` does not say); the config's ``vetting.block`` / ``vetting.warn``
@@ -7,7 +23,10 @@ accept it from then on.
 
 from __future__ import annotations
 
-from typing import Literal, TypeGuard, get_args
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeGuard, get_args
 
 FindingKind = Literal[
     "integrity",
@@ -49,3 +68,264 @@ def is_finding_kind(value: object) -> TypeGuard[FindingKind]:
 def default_kinds(decision: PolicyDecision) -> tuple[FindingKind, ...]:
     """The kinds the policy gives ``decision`` when the config does not list them."""
     return tuple(k for k in FINDING_KINDS if DEFAULT_DECISION[k] == decision)
+
+
+def is_decision(value: object) -> TypeGuard[Decision]:
+    return value in DECISIONS
+
+
+def is_status(value: object) -> TypeGuard[Status]:
+    return value in STATUSES
+
+
+LicenseSource = Literal["License-Expression", "License", "classifiers", "none"]  # where the licence came from
+LICENSE_SOURCES: tuple[LicenseSource, ...] = get_args(LicenseSource)
+
+Key = tuple[str | int, ...]
+
+
+class VettingFormatError(ValueError):
+    """A ``vetting`` mapping that is not what ``curate vet`` writes; ``key`` is where, from the mapping."""
+
+    def __init__(self, key: Key, message: str) -> None:
+        super().__init__(f"{_format_key(key)}: {message}" if key else message)
+        self.key = key
+        self.message = message
+
+    def within(self, *prefix: str | int) -> VettingFormatError:
+        """The same error, located from an enclosing mapping."""
+        return VettingFormatError((*prefix, *self.key), self.message)
+
+
+def _format_key(key: Key) -> str:
+    out = ""
+    for part in key:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+# -- the record -----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class AppliedWaiver:
+    """The waiver (from ``vetting.waivers`` in catalog/config.yaml) a finding was judged with."""
+
+    justification: str
+    expires: dt.date
+
+    def to_dict(self) -> dict[str, str]:
+        return {"justification": self.justification, "expires": self.expires.isoformat()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AppliedWaiver:
+        expires = d.get("expires")
+        if isinstance(expires, str):
+            try:
+                expires = dt.date.fromisoformat(expires)
+            except ValueError:
+                raise VettingFormatError(("expires",), f"not a date: {expires!r}") from None
+        if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
+            raise VettingFormatError(("expires",), f"not a date: {expires!r}")
+        return cls(justification=_text(d, "justification"), expires=expires)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Finding:
+    """One thing vetting found about a version, and what the policy decided of it."""
+
+    id: str  # an advisory id (GHSA-..., PYSEC-...), or the kind for the other kinds
+    kind: FindingKind
+    decision: Decision
+    message: str = ""
+    severity: str = ""
+    file: str = ""  # the file it concerns; "" for the whole version
+    aliases: tuple[str, ...] = ()  # other ids of the same advisory (CVE-...)
+    fixed: tuple[str, ...] = ()  # versions that fix a vulnerability
+    waiver: AppliedWaiver | None = None  # the waiver that matched; an expired one leaves decision "block"
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """Every id a waiver may name this finding by."""
+        return frozenset((self.id, *self.aliases))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "file": self.file,
+            "message": self.message,
+            "aliases": list(self.aliases),
+            "fixed": list(self.fixed),
+            "decision": self.decision,
+            "waiver": self.waiver.to_dict() if self.waiver is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        if "id" not in d or d["id"] is None:
+            raise VettingFormatError(("id",), "missing")
+        kind, decision = d.get("kind"), d.get("decision")
+        if not is_finding_kind(kind):
+            raise VettingFormatError(("kind",), f"unknown finding kind {kind!r}")
+        if not is_decision(decision):
+            raise VettingFormatError(("decision",), f"unknown decision {decision!r}")
+        waiver = d.get("waiver")
+        try:
+            applied = AppliedWaiver.from_dict(_mapping(waiver, ())) if waiver is not None else None
+        except VettingFormatError as exc:
+            raise exc.within("waiver") from None
+        return cls(
+            id=str(d["id"]),
+            kind=kind,
+            decision=decision,
+            message=_text(d, "message"),
+            severity=_text(d, "severity"),
+            file=_text(d, "file"),
+            aliases=_texts(d, "aliases"),
+            fixed=_texts(d, "fixed"),
+            waiver=applied,
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class FileEvidence:
+    """What vetting recorded of one file of the version."""
+
+    filename: str
+    metadata_sha256: str | None = None  # of the wheel's METADATA as extracted (PEP 658); None for sdists
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metadata_sha256": self.metadata_sha256}
+
+    @classmethod
+    def from_dict(cls, filename: str, d: Mapping[str, Any]) -> FileEvidence:
+        meta = d.get("metadata_sha256")
+        return cls(filename=filename, metadata_sha256=str(meta) if meta else None)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class VettingRecord:
+    """The result of vetting one version: the verdict, the findings, and the evidence they rest on."""
+
+    status: Status
+    findings: tuple[Finding, ...] = ()
+    files: tuple[FileEvidence, ...] = ()  # sorted by filename
+    summary: str = ""
+    license: str = ""  # normalised SPDX expression; "" when unknown
+    license_source: LicenseSource = "none"
+    home_page: str = ""
+    requires_dist: tuple[str, ...] = ()
+    inputs: str = ""  # the seal: see curate.vet.sealed
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "block"
+
+    def evidence(self, filename: str) -> FileEvidence | None:
+        return next((f for f in self.files if f.filename == filename), None)
+
+    def metadata_sha256(self, filename: str) -> str | None:
+        """The sha256 of a wheel's METADATA as vetting extracted it, if it did."""
+        found = self.evidence(filename)
+        return found.metadata_sha256 if found is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "license": self.license,
+            "license_source": self.license_source,
+            "home_page": self.home_page,
+            "requires_dist": list(self.requires_dist),
+            "status": self.status,
+            "findings": [f.to_dict() for f in self.findings],
+            "files": {f.filename: f.to_dict() for f in self.files},
+            "inputs": self.inputs,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VettingRecord:
+        """A record as read from a catalog file; raises :class:`VettingFormatError` where it is not one."""
+        findings = []
+        for i, item in enumerate(_list(d, "findings")):
+            try:
+                findings.append(Finding.from_dict(_mapping(item, ())))
+            except VettingFormatError as exc:
+                raise exc.within("findings", i) from None
+        files = []
+        for name, item in sorted(_mapping(d.get("files") or {}, ("files",)).items(), key=lambda x: str(x[0])):
+            try:
+                files.append(FileEvidence.from_dict(str(name), _mapping(item or {}, ())))
+            except VettingFormatError as exc:
+                raise exc.within("files", str(name)) from None
+        status = d.get("status")
+        if status is None:
+            status = status_of(findings)  # written by hand: the findings say it
+        elif status == "blocked":
+            status = "block"
+        if not is_status(status):
+            raise VettingFormatError(("status",), f"unknown status {status!r}")
+        source = d.get("license_source") or "none"
+        if source not in LICENSE_SOURCES:
+            raise VettingFormatError(("license_source",), f"unknown licence source {source!r}")
+        return cls(
+            status=status,
+            findings=tuple(findings),
+            files=tuple(files),
+            summary=_text(d, "summary"),
+            license=_text(d, "license"),
+            license_source=source,
+            home_page=_text(d, "home_page"),
+            requires_dist=_texts(d, "requires_dist"),
+            inputs=_text(d, "inputs"),
+        )
+
+
+def status_of(findings: Iterable[Finding]) -> Status:
+    """The verdict the findings make: block when one blocks, else warn when one warns, else pass."""
+    decisions = {f.decision for f in findings}
+    return "block" if "block" in decisions else "warn" if "warn" in decisions else "pass"
+
+
+def record_from(raw: object) -> VettingRecord | None:
+    """A version's ``vetting`` as read from its catalog file: None for ``{}`` (or no key): not vetted yet."""
+    if raw is None or raw == {}:
+        return None
+    return VettingRecord.from_dict(_mapping(raw, ()))
+
+
+# -- reading plain data ----------------------------------------------------------------------------------
+
+
+def _mapping(value: object, key: Key) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise VettingFormatError(key, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _list(d: Mapping[str, Any], key: str) -> list[Any]:
+    value = d.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise VettingFormatError((key,), f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _text(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, Mapping | list):
+        raise VettingFormatError((key,), f"expected text, got {type(value).__name__}")
+    return str(value)
+
+
+def _texts(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    out = []
+    for i, item in enumerate(_list(d, key)):
+        if item is None or isinstance(item, Mapping | list):
+            raise VettingFormatError((key, i), f"expected text, got {type(item).__name__}")
+        out.append(str(item))
+    return tuple(out)

@@ -28,7 +28,7 @@ from curate.cache import cache_root
 from curate.catalog import load_catalog_fast, project_path
 from curate.config import Config, load_config
 from curate.errors import UsageError, display_path, github_actions
-from curate.vet import Blocker, VetReport, vet_catalog, waiver_snippet
+from curate.vet import VersionFinding, VetReport, vet_catalog, waiver_snippet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +135,7 @@ def print_report(
     print(f"\n{len(report.blockers)} finding(s) block:", file=sys.stderr)
     for b in report.blockers:
         print(f"\n  {_line(b)}", file=sys.stderr)
-        if b.finding.get("waiver"):  # blocked because its waiver expired: renew that one, not a second
+        if b.finding.waiver is not None:  # blocked because its waiver expired: renew that one, not a second
             print(
                 "    its waiver expired: to accept it again, renew that entry of vetting.waivers in"
                 " catalog/config.yaml (a new justification and expiry):",
@@ -149,9 +149,9 @@ def print_report(
             print(f"::error file={path}::{_line(b)}".replace("\n", "%0A"))
 
 
-def _line(b: Blocker) -> str:
+def _line(b: VersionFinding) -> str:
     f = b.finding
-    where = f" ({f['file']})" if f.get("file") else ""
-    aliases = f" [{', '.join(f['aliases'])}]" if f.get("aliases") else ""
-    what = f["kind"] if f["id"] == f["kind"] else f"{f['kind']} {f['id']}"
-    return f"{b.project} {b.version}{where}: {what}{aliases}: {f['message']}"
+    where = f" ({f.file})" if f.file else ""
+    aliases = f" [{', '.join(f.aliases)}]" if f.aliases else ""
+    what = f.kind if f.id == f.kind else f"{f.kind} {f.id}"
+    return f"{b.project} {b.version}{where}: {what}{aliases}: {f.message}"
