@@ -7,7 +7,7 @@ from pathlib import Path
 
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import Problem, display_path
-from curate.requests import REQUESTS_DIR, Request, read_request
+from curate.requests import Request, read_request, request_files, yaml_files
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -16,13 +16,6 @@ class CheckResult:
     requests: int
     problems: list[Problem]
     parsed: list[Request]
-
-
-def request_files(root: Path) -> list[Path]:
-    folder = root / REQUESTS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def check_files(root: Path, files: list[Path]) -> CheckResult:
@@ -76,7 +69,7 @@ def _expand(files: list[Path]) -> list[Path]:
     out: list[Path] = []
     for f in files:
         if f.is_dir():
-            out.extend(sorted(p for p in f.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+            out.extend(yaml_files(f))
         else:
             out.append(f)
     return out

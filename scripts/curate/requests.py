@@ -23,6 +23,18 @@ SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
 FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9-]+)\.yaml$")
 
 
+def request_files(root: Path) -> list[Path]:
+    """Every request file of the catalog at ``root``: ``requests/*.yaml`` (and ``.yml``), sorted."""
+    return yaml_files(root / REQUESTS_DIR)
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """The ``.yaml`` and ``.yml`` files directly in ``folder``, sorted; none when it is not a directory."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
 def request_destination(output: Path | None, root: Path, name: str) -> Path | None:
     """Where ``-o`` puts a new request file called ``name``: requests/NAME without ``-o``, NAME in a
     directory, the path itself otherwise; None for ``-`` (standard output)."""

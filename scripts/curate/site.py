@@ -36,12 +36,11 @@ import jinja2
 from markupsafe import Markup, escape
 
 from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
-from curate.checking import request_files
 from curate.config import Config
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
 from curate.index import is_blocked
 from curate.names import NormalizedName
-from curate.requests import Request, read_request
+from curate.requests import Request, read_request, request_files
 from curate.targets import OS_LABELS, OS_NAMES, Target
 from curate.vetting import VettingRecord
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
-from curate.checking import check_files, request_files
+from curate.checking import check_files
 from curate.config import CONFIG_PATH, Config, load_config
 from curate.errors import (
     CurateError,
@@ -59,7 +59,7 @@ from curate.lock import (
     requirements_for,
 )
 from curate.names import NormalizedName, normalize
-from curate.requests import REQUESTS_DIR, Request, read_request
+from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.resolve import Requirement, compile_requirements
 
 if TYPE_CHECKING:
