@@ -1,4 +1,4 @@
-"""The shipped JSON Schema stays in sync with the request model and agrees with curate check."""
+"""The shipped JSON Schema (curate.schema) stays in sync with the request model and agrees with curate check."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from ruamel.yaml import YAML
 
 from curate import cli
 from curate.checking import check_files
-from curate.commands import schema
+from curate.commands.schema import schema
 from curate.requests import PACKAGE_KEYS, REMOVE_KEYS, REQUEST_KEYS, REQUIRED_KEYS
+from curate.schema import SCHEMA_FILE, is_current, schema_text, write_schema
 from curate.targets import OS_NAMES
 from tests.conftest import REPO
 
@@ -31,7 +32,19 @@ def _load(text: str) -> Any:
 
 
 def test_shipped_file_is_up_to_date() -> None:
-    assert SHIPPED.read_text("utf-8") == schema.schema_text(), "run: curate schema --write"
+    assert SHIPPED.read_text("utf-8") == schema_text(), "run: curate schema --write"
+
+
+def test_the_core_reads_and_writes_the_shipped_file(tmp_path: Path) -> None:
+    assert SCHEMA_FILE == SHIPPED
+    assert is_current()
+    target = tmp_path / "request.schema.json"
+    assert not is_current(target)
+    assert write_schema(target) is True
+    assert is_current(target)
+    assert write_schema(target) is False
+    target.write_text("{}\n")
+    assert not is_current(target)
 
 
 def test_is_a_valid_draft_2020_12_schema(shipped: dict[str, Any]) -> None:
@@ -82,16 +95,16 @@ def test_cli_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "request.schema.json"
-    assert schema.schema(check=True, target=target) == 1
+    assert schema(check=True, target=target) == 1
     assert "is out of date; run: curate schema --write" in capsys.readouterr().out
-    assert schema.schema(write=True, target=target) == 0
-    assert target.read_text("utf-8") == schema.schema_text()
+    assert schema(write=True, target=target) == 0
+    assert target.read_text("utf-8") == schema_text()
     assert "wrote" in capsys.readouterr().out
     mtime = target.stat().st_mtime_ns
-    assert schema.schema(write=True, target=target) == 0
+    assert schema(write=True, target=target) == 0
     assert "up to date" in capsys.readouterr().out
     assert target.stat().st_mtime_ns == mtime
-    assert schema.schema(check=True, target=target) == 0
+    assert schema(check=True, target=target) == 0
     assert cli.main(["schema", "--check"]) == 0
 
 
