@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tests.conftest import REPO
 
 JUST = "The finance team reads Excel exports with pandas every day."
 TODAY = dt.date.today().isoformat()
+ENV: dict[str, str] = {}  # no GIT_AUTHOR_EMAIL or EMAIL: --requested-by is given or asked for
 
 
 @pytest.fixture
@@ -68,7 +70,13 @@ def test_defaults_from_config_and_git(root: Path) -> None:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "config", "user.email", "me@example.com"], check=True)
     path = new.new_request(
-        root=root, packages=["httpx"], title="HTTP client", justification=JUST, slug="http", date="2026-11-21"
+        env={k: v for k, v in os.environ.items() if k not in ("GIT_AUTHOR_EMAIL", "EMAIL")},
+        root=root,
+        packages=["httpx"],
+        title="HTTP client",
+        justification=JUST,
+        slug="http",
+        date="2026-11-21",
     )
     assert path == root / "requests" / "2026-11-21-http.yaml"
     text = path.read_text("utf-8")
@@ -217,6 +225,7 @@ def test_split_package(text: str, expected: tuple[str, str]) -> None:
 def test_output_path_and_schema_line(root: Path) -> None:
     out = root / "elsewhere" / "deep" / "2026-11-21-x.yaml"
     path = new.new_request(
+        env=ENV,
         root=root,
         packages=["httpx"],
         title="HTTP",
@@ -233,6 +242,7 @@ def test_output_path_and_schema_line(root: Path) -> None:
 def test_output_must_still_be_a_request_name(root: Path) -> None:
     with pytest.raises(ValidationError) as info:
         new.new_request(
+            env=ENV,
             root=root,
             packages=["httpx"],
             title="HTTP",
@@ -245,6 +255,7 @@ def test_output_must_still_be_a_request_name(root: Path) -> None:
 
 def test_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new.new_request(
+        env=ENV,
         root=root,
         packages=["httpx>=0.27"],
         title="HTTP",
@@ -261,6 +272,7 @@ def test_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_multiline_justification_is_a_literal_block(root: Path) -> None:
     path = new.new_request(
+        env=ENV,
         root=root,
         packages=["httpx"],
         title="HTTP",
@@ -293,7 +305,14 @@ def test_prompts_for_what_is_missing(root: Path) -> None:
         return next(answers)
 
     path = new.new_request(
-        root=root, packages=[], title=None, justification=None, requested_by=None, ask=ask, date="2026-11-21"
+        env=ENV,
+        root=root,
+        packages=[],
+        title=None,
+        justification=None,
+        requested_by=None,
+        ask=ask,
+        date="2026-11-21",
     )
     assert prompts == [
         "Title (what is the request for?): ",
@@ -357,6 +376,7 @@ def test_terminal_asks_again_for_what_is_wrong(root: Path, capsys: pytest.Captur
         return next(answers)
 
     path = new.new_request(
+        env=ENV,
         root=root,
         packages=[],
         title="Vision",

@@ -28,7 +28,10 @@ PYTHON_PATTERN = r"^3\.\d{1,2}$"
 
 _DESCRIPTIONS: dict[str, str] = {
     "title": "One line saying what the request is for, e.g. 'Data-science stack for the forecasting team'.",
-    "requested_by": "Who asks: an e-mail address or a team handle. `curate new` uses `git config user.email`.",
+    "requested_by": (
+        "Who asks: an e-mail address or a team handle. `curate new` and `curate import` default to the "
+        "address git commits with."
+    ),
     "justification": (
         "Why the catalog should carry these packages: what they are for and who uses them. At least "
         f"{MIN_JUSTIFICATION} characters; placeholders such as TBD, n/a, - or test are refused."

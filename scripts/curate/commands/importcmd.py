@@ -21,11 +21,11 @@ import argparse
 import datetime as dt
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from curate.authoring import default_requester
 from curate.config import Config, load_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.importers import ImportResult, Options, Selection, import_files
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--requested-by",
         metavar="WHO",
-        help="who asks (default: $GIT_AUTHOR_EMAIL, $EMAIL, or git config user.email)",
+        help="who asks (default: $GIT_AUTHOR_EMAIL, git config author.email or user.email, $EMAIL)",
     )
     parser.add_argument(
         "--platform",
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
             )
         except EOFError:  # Ctrl-D at the prompt: the usual "needs a justification" error below
             print(file=sys.stderr)
-    requested_by = args.requested_by or _default_requester(root, env)
+    requested_by = args.requested_by or default_requester(root, env)
     return import_request(
         root=root,
         files=args.files,
@@ -114,25 +114,6 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         strict=args.strict,
         today=dt.date.today(),
     )
-
-
-def _default_requester(root: Path, env: Mapping[str, str]) -> str | None:
-    for key in ("GIT_AUTHOR_EMAIL", "EMAIL"):
-        if env.get(key, "").strip():
-            return env[key].strip()
-    try:
-        got = subprocess.run(
-            ["git", "config", "user.email"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            env={**env, "GIT_TERMINAL_PROMPT": "0"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return got.stdout.strip() or None
 
 
 def import_request(

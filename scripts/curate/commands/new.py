@@ -4,8 +4,9 @@ Every --package is a distribution with an optional PEP 440 specifier ('pandas>=2
 'uvicorn[standard]~=0.30'); repeat the flag for more. Values not given on the command line are asked
 for when stdin is a terminal (and an answer that would not pass `curate check` is asked for again);
 otherwise a missing required value is an error naming its flag.
---requested-by defaults to `git config user.email`; --platform and --python default to the catalog's
-defaults (catalog/config.yaml).
+--requested-by defaults to the address git would commit with ($GIT_AUTHOR_EMAIL, git config
+author.email or user.email, $EMAIL); --platform and --python default to the catalog's defaults
+(catalog/config.yaml).
 
 The request is validated with the same code as `curate check` before anything is written; an invalid
 request is refused with its problems. An existing file is never overwritten. The first line points
@@ -18,7 +19,6 @@ import argparse
 import datetime as dt
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
+from curate.authoring import default_requester
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request, request_destination
@@ -61,7 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Python version (repeatable or comma-separated; default: the catalog's default)",
     )
     parser.add_argument("--title", help="one line saying what the request is for")
-    parser.add_argument("--requested-by", metavar="WHO", help="default: git config user.email")
+    parser.add_argument(
+        "--requested-by",
+        metavar="WHO",
+        help="who asks (default: $GIT_AUTHOR_EMAIL, git config author.email or user.email, $EMAIL)",
+    )
     parser.add_argument(
         "--justification", help="why the catalog should carry these packages (20+ characters)"
     )
@@ -123,23 +128,6 @@ def slugify(text: str, limit: int = 40) -> str:
     return slug.strip("-")
 
 
-def git_email(root: Path, env: Mapping[str, str]) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "config", "user.email"],
-            cwd=root,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except OSError:
-        return None
-    email = out.stdout.strip()
-    return email if out.returncode == 0 and email else None
-
-
 def split_package(text: str) -> tuple[str, str]:
     """'pandas>=2.2' -> ('pandas', '>=2.2'); the validator judges what is left."""
     m = _PACKAGE.match(text)
@@ -170,14 +158,13 @@ def new_request(
     date: str | None = None,
     output: Path | None = None,
     ask: Ask | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
 ) -> Path:
     """Validate and write a new request; return its path. Raises CurateError subclasses."""
-    env = dict(os.environ) if env is None else env
     config = _config(root)
     default_platforms = list(config.platforms_default) if config else ["linux", "windows"]
     default_python = list(config.python_default) if config else []
-    requested_by = requested_by or git_email(root, env)
+    requested_by = requested_by or default_requester(root, env)
 
     def need(value: str | None, flag: str, prompt: str, default: str | None = None) -> str:
         if value:

@@ -1,0 +1,79 @@
+"""curate.authoring: the one way curate new and curate import write a request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from curate.authoring import default_requester
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository whose global and system config are out of the way."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    return tmp_path
+
+
+def _env(repo: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_AUTHOR_EMAIL", "EMAIL")}
+    env.update(GIT_CONFIG_GLOBAL=str(repo / "no-global-config"), GIT_CONFIG_NOSYSTEM="1", **extra)
+    return env
+
+
+def _config(repo: Path, key: str, value: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
+
+
+@pytest.mark.parametrize(
+    ("variables", "config", "expected"),
+    [
+        ({}, {}, None),
+        ({"EMAIL": "env@example.com"}, {}, "env@example.com"),
+        ({"EMAIL": "env@example.com"}, {"user.email": "user@example.com"}, "user@example.com"),
+        ({}, {"user.email": "user@example.com", "author.email": "author@example.com"}, "author@example.com"),
+        (
+            {"GIT_AUTHOR_EMAIL": "git-author@example.com", "EMAIL": "env@example.com"},
+            {"user.email": "user@example.com", "author.email": "author@example.com"},
+            "git-author@example.com",
+        ),
+        ({"GIT_AUTHOR_EMAIL": "  ", "EMAIL": " env@example.com "}, {}, "env@example.com"),
+    ],
+)
+def test_default_requester_follows_git(
+    repo: Path, variables: dict[str, str], config: dict[str, str], expected: str | None
+) -> None:
+    for key, value in config.items():
+        _config(repo, key, value)
+    assert default_requester(repo, _env(repo, **variables)) == expected
+
+
+def test_default_requester_without_git(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "EMAIL": "env@example.com"}  # no git on PATH
+    assert default_requester(tmp_path, env) == "env@example.com"
+    assert default_requester(tmp_path, {"PATH": str(tmp_path)}) is None
+
+
+def test_curate_import_and_curate_new_use_it(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same default lands in the file either verb writes."""
+    from curate import cli
+
+    (repo / "catalog").mkdir()
+    config = Path(__file__).resolve().parent.parent / "catalog" / "config.yaml"
+    (repo / "catalog" / "config.yaml").write_text(config.read_text("utf-8"))
+    (repo / "requirements.txt").write_text("httpx>=0.27\n")
+    _config(repo, "user.email", "user@example.com")
+    for key, value in _env(repo).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL", raising=False)
+    monkeypatch.delenv("EMAIL", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.chdir(repo)
+    just = ["--justification", "The billing service calls a REST API over HTTP/2."]
+    assert cli.main(["new", "-p", "httpx", "--title", "HTTP", "--date", "2026-11-21", *just]) == 0
+    assert cli.main(["import", "requirements.txt", "-o", "requests/2026-11-22-http.yaml", *just]) == 0
+    for name in ("2026-11-21-http.yaml", "2026-11-22-http.yaml"):
+        assert "requested_by: user@example.com\n" in (repo / "requests" / name).read_text("utf-8")
