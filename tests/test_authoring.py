@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from curate.authoring import default_requester
+from curate.requests import FILENAME, SLUG_MAX, slugify
 
 
 @pytest.fixture
@@ -77,3 +78,27 @@ def test_curate_import_and_curate_new_use_it(repo: Path, monkeypatch: pytest.Mon
     assert cli.main(["import", "requirements.txt", "-o", "requests/2026-11-22-http.yaml", *just]) == 0
     for name in ("2026-11-21-http.yaml", "2026-11-22-http.yaml"):
         assert "requested_by: user@example.com\n" in (repo / "requests" / name).read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Pandas for the finance team", "pandas-for-the-finance-team"),
+        ("  ML: PyTorch + CUDA (GPU boxes)!", "ml-pytorch-cuda-gpu-boxes"),
+        (
+            "A very long title that keeps going well beyond fifty characters, and more",
+            "a-very-long-title-that-keeps-going-well-beyond",
+        ),
+        # exactly at the limit: the last word is whole, so it stays
+        ("a" * 45 + " bcde fgh", "a" * 45 + "-bcde"),
+        ("x" * 60, "x" * 50),  # one word longer than the limit is cut
+        ("Ünïcode only: Straße", "unicode-only-strae"),
+        ("Import of requirements.txt, dev.txt", "import-of-requirements-txt-dev-txt"),
+        ("Выгрузка", "request"),  # nothing to make a slug from
+        ("!!!", "request"),
+    ],
+)
+def test_one_slug_rule(title: str, slug: str) -> None:
+    assert slugify(title) == slug
+    assert len(slug) <= SLUG_MAX
+    assert FILENAME.fullmatch(f"2026-11-21-{slug}.yaml")

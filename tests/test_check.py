@@ -823,7 +823,7 @@ def test_removal_import_name(root: Path) -> None:
         (
             "2026-11-21-.yaml",
             "file name '2026-11-21-.yaml' is not YYYY-MM-DD-slug.yaml",
-            "name it like requests/2026-11-21-my-request.yaml",
+            "name it like requests/2026-11-21-request.yaml",
         ),
         (
             "2026-11-21-a b.yaml",

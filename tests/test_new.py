@@ -192,22 +192,6 @@ def test_bad_slug(root: Path, capsys: pytest.CaptureFixture[str], slug: str, mes
 
 
 @pytest.mark.parametrize(
-    ("title", "slug"),
-    [
-        ("Pandas for the finance team", "pandas-for-the-finance-team"),
-        ("  ML: PyTorch + CUDA (GPU boxes)!", "ml-pytorch-cuda-gpu-boxes"),
-        (
-            "A very long title that keeps going well beyond forty characters",
-            "a-very-long-title-that-keeps-going-well",
-        ),
-        ("Ünïcode only", "n-code-only"),
-    ],
-)
-def test_slugify(title: str, slug: str) -> None:
-    assert new.slugify(title) == slug
-
-
-@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("pandas>=2.2", ("pandas", ">=2.2")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,24 @@ from curate.yamlio import Document, KeyPath, load
 REQUESTS_DIR = Path("requests")
 SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
 FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9-]+)\.yaml$")
+SLUG = re.compile(r"[a-z0-9-]+")
+SLUG_MAX = 50  # characters of a slug made from a title
+DEFAULT_SLUG = "request"  # when a title has no letter or digit to make one from
+
+
+def slugify(text: str) -> str:
+    """The slug of a request file name made from ``text`` (a title, a file name).
+
+    Letters lose their accents (``Ü`` -> ``u``) and are lower-cased; every other run of characters
+    becomes one ``-``; a slug longer than :data:`SLUG_MAX` is cut at the last ``-`` that keeps it that
+    short (mid-word only when one word is longer); :data:`DEFAULT_SLUG` when nothing is left.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > SLUG_MAX:
+        cut = slug.rfind("-", 0, SLUG_MAX + 1)
+        slug = slug[:cut] if cut > 0 else slug[:SLUG_MAX]
+    return slug or DEFAULT_SLUG
 
 
 def request_files(root: Path) -> list[Path]:
@@ -157,7 +176,7 @@ def check_filename(path: Path, display: str) -> list[Problem]:
     if m is None:
         day = re.match(r"^\d{4}-\d{2}-\d{2}", path.stem)
         rest = path.stem[day.end() :] if day else path.stem
-        stem = re.sub(r"[^a-z0-9-]+", "-", rest.lower()).strip("-") or "my-request"
+        stem = slugify(rest)
         date = day[0] if day and _valid_date(day[0]) else dt.date.today().isoformat()
         hint = f"name it like requests/{date}-{stem}.yaml"
         if path.suffix == ".yml":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,7 +31,14 @@ from curate.importers import ImportResult, Options, Selection, import_files
 from curate.importers.detect import FORMATS
 from curate.importers.model import Format
 from curate.importers.render import render_request
-from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request, request_destination
+from curate.requests import (
+    REQUESTS_DIR,
+    SCHEMA_URL_PATH,
+    check_filename,
+    parse_request,
+    request_destination,
+    slugify,
+)
 from curate.targets import OS_ALIASES, OS_NAMES, OSName
 from curate.validate import did_you_mean
 from curate.yamlio import atomic_write, loads
@@ -172,7 +178,7 @@ def import_request(
             )
         )
     title = title or _default_title(shown)
-    default_name = f"{today.isoformat()}-{_slug(title)}.yaml"
+    default_name = f"{today.isoformat()}-{slugify(title)}.yaml"
     destination = request_destination(output, root, default_name)
     to_stdout = destination is None
     out = root / REQUESTS_DIR / default_name if destination is None else destination
@@ -261,8 +267,3 @@ def _python(given: Sequence[str], config: Config) -> tuple[str, ...]:
 def _default_title(files: Sequence[str]) -> str:
     names = ", ".join(Path(f).name for f in files)
     return f"Import of {names}" if len(names) <= 80 else f"Import of {len(files)} requirements files"
-
-
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-    return slug[:50].rstrip("-") or "import"

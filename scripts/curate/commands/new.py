@@ -29,7 +29,16 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarStri
 from curate.authoring import default_requester
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
-from curate.requests import REQUESTS_DIR, SCHEMA_URL_PATH, check_filename, parse_request, request_destination
+from curate.requests import (
+    REQUESTS_DIR,
+    SCHEMA_URL_PATH,
+    SLUG,
+    SLUG_MAX,
+    check_filename,
+    parse_request,
+    request_destination,
+    slugify,
+)
 from curate.targets import OS_NAMES
 from curate.yamlio import atomic_writer, dumps, loads
 
@@ -77,7 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TAG",
         help="a compliance need or tag (repeatable)",
     )
-    parser.add_argument("--slug", help="the file name's slug, [a-z0-9-]+ (default: from the title)")
+    parser.add_argument(
+        "--slug",
+        help=f"the file name's slug, [a-z0-9-]+ (default: the title's, at most {SLUG_MAX} characters)",
+    )
     parser.add_argument("--date", help="the file name's date, YYYY-MM-DD (default: today)")
     parser.add_argument(
         "-o",
@@ -119,13 +131,6 @@ def _ask(prompt: str) -> str:
 
 def _split(values: Sequence[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
-def slugify(text: str, limit: int = 40) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    if len(slug) > limit:
-        slug = slug[:limit].rsplit("-", 1)[0] if "-" in slug[:limit] else slug[:limit]
-    return slug.strip("-")
 
 
 def split_package(text: str) -> tuple[str, str]:
@@ -212,7 +217,7 @@ def new_request(
     slug_flag = slug
     while True:
         slug = slug_flag if slug_flag is not None else slugify(title)
-        if not re.fullmatch(r"[a-z0-9-]+", slug or ""):
+        if not SLUG.fullmatch(slug):
             raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
         path = request_destination(output, root, f"{day}-{slug}.yaml")
 
