@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.authoring import default_requester
+from curate.authoring import Draft, DraftPackage, default_requester, package_from_text, render
 from curate.requests import FILENAME, SLUG_MAX, slugify
 
 
@@ -102,3 +102,105 @@ def test_one_slug_rule(title: str, slug: str) -> None:
     assert slugify(title) == slug
     assert len(slug) <= SLUG_MAX
     assert FILENAME.fullmatch(f"2026-11-21-{slug}.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "version"),
+    [
+        ("pandas>=2.2", "pandas", ">=2.2"),
+        ("pandas", "pandas", ""),
+        (" pandas >= 2.2 , < 3 ", "pandas", ">= 2.2 , < 3"),
+        ("uvicorn[standard]~=0.30", "uvicorn[standard]", "~=0.30"),
+        ("uvicorn [standard] ==1.*", "uvicorn[standard]", "==1.*"),
+        ("numpy 1.2.3", "numpy", "1.2.3"),  # kept for check to refuse, with its hint
+        ("?!", "?!", ""),
+    ],
+)
+def test_package_from_text(text: str, name: str, version: str) -> None:
+    assert package_from_text(text) == DraftPackage(name=name, version=version)
+
+
+DRAFT = Draft(
+    title="Forecasting stack",
+    requested_by="ml@example.com",
+    justification="The forecasting team trains models on Linux and runs notebooks on Windows laptops.",
+    platforms=("linux", "windows"),
+    python=("3.12",),
+    compliance=("soc2",),
+    packages=(
+        DraftPackage(name="numpy", version=">=2", comment="requirements.txt:1"),
+        DraftPackage(
+            name="uvicorn[standard]",
+            platforms=("linux",),
+            notes=("marker dropped (python_version): python_version >= '3.8'",),
+        ),
+    ),
+    header=("Imported by `curate import` from requirements.txt.",),
+    footer=("Skipped (1): not part of this request", "  requirements.txt:3: -e .: editable install"),
+)
+
+
+def test_render() -> None:
+    assert render(DRAFT, schema_ref="../scripts/curate/data/request.schema.json") == (
+        "# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\n"
+        "# Imported by `curate import` from requirements.txt.\n"
+        "title: Forecasting stack\n"
+        "requested_by: ml@example.com\n"
+        "justification: >-\n"
+        "  The forecasting team trains models on Linux and runs notebooks on Windows laptops.\n"
+        "platforms: [linux, windows]\n"
+        'python: ["3.12"]\n'
+        "compliance: [soc2]\n"
+        "packages:\n"
+        "  - name: numpy  # requirements.txt:1\n"
+        '    version: ">=2"\n'
+        "  # marker dropped (python_version): python_version >= '3.8'\n"
+        "  - name: uvicorn[standard]\n"
+        "    platforms: [linux]\n"
+        "\n"
+        "# Skipped (1): not part of this request\n"
+        "#   requirements.txt:3: -e .: editable install\n"
+    )
+
+
+def test_render_leaves_out_what_is_not_given() -> None:
+    draft = Draft(
+        title="t",
+        requested_by="r",
+        justification="First line of the reason.\nSecond line: who uses it.",
+        platforms=("linux",),
+        packages=(DraftPackage(name="httpx"),),
+    )
+    assert render(draft, schema_ref="s.json") == (
+        "# yaml-language-server: $schema=s.json\n"
+        "title: t\n"
+        "requested_by: r\n"
+        "justification: |\n"
+        "  First line of the reason.\n"
+        "  Second line: who uses it.\n"
+        "platforms: [linux]\n"
+        "packages:\n"
+        "  - name: httpx\n"
+    )
+
+
+def test_comments_stay_comments() -> None:
+    """Text from a requirements file that lands in a comment cannot add a key to the request."""
+    from curate.yamlio import loads
+
+    sneaky = "a.txt:1\nremove:\n  - name: six"
+    draft = Draft(
+        title="t: x",
+        requested_by="r",
+        justification="j",
+        platforms=("linux",),
+        packages=(DraftPackage(name="httpx", comment=sneaky, notes=(sneaky,)),),
+        header=(sneaky,),
+        footer=(sneaky, f"  {sneaky}"),
+    )
+    doc, problems = loads(render(draft, schema_ref="s.json").encode(), "x.yaml")
+    assert problems == []
+    assert doc is not None
+    assert list(doc.data) == ["title", "requested_by", "justification", "platforms", "packages"]
+    assert doc.data["title"] == "t: x"
+    assert doc.data["packages"] == [{"name": "httpx"}]

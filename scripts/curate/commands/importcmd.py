@@ -24,13 +24,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from curate.authoring import default_requester
+from curate.authoring import default_requester, imported_draft, render
 from curate.config import Config, load_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.importers import ImportResult, Options, Selection, import_files
 from curate.importers.detect import FORMATS
 from curate.importers.model import Format
-from curate.importers.render import render_request
 from curate.requests import (
     REQUESTS_DIR,
     SCHEMA_URL_PATH,
@@ -188,17 +187,15 @@ def import_request(
             f"{out_shown} already exists; curate import never overwrites a request (pass -o NEW-FILE.yaml)"
         )
     schema = Path(os.path.relpath(root.resolve() / SCHEMA_URL_PATH, out.parent.resolve())).as_posix()
-    text = render_request(
-        schema_ref=schema,
+    draft = imported_draft(
+        result,
         title=title,
         requested_by=requested_by,
         justification=justification.strip(),
         platforms=selection.platforms,
         python=selection.python,
-        packages=result.packages,
-        skips=result.skips,
-        sources=result.files,
     )
+    text = render(draft, schema_ref=schema)
     _validate(text, out, out_shown, config)
     if strict and result.skips:
         print(

@@ -10,7 +10,8 @@ author.email or user.email, $EMAIL); --platform and --python default to the cata
 
 The request is validated with the same code as `curate check` before anything is written; an invalid
 request is refused with its problems. An existing file is never overwritten. The first line points
-editors at the shipped JSON Schema.
+editors at the shipped JSON Schema; the rest is laid out as `curate import` lays out a request (short
+lists inline, versions quoted, long text folded).
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
-
-from curate.authoring import default_requester
+from curate.authoring import Draft, default_requester, package_from_text, render
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.requests import (
@@ -40,11 +38,9 @@ from curate.requests import (
     slugify,
 )
 from curate.targets import OS_NAMES
-from curate.yamlio import atomic_writer, dumps, loads
+from curate.yamlio import atomic_writer, loads
 
 Ask = Callable[[str], str]
-
-_PACKAGE = re.compile(r"^\s*(?P<name>[A-Za-z0-9._-]+\s*(\[[^\]]*\])?)\s*(?P<version>.*?)\s*$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,14 +129,6 @@ def _split(values: Sequence[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def split_package(text: str) -> tuple[str, str]:
-    """'pandas>=2.2' -> ('pandas', '>=2.2'); the validator judges what is left."""
-    m = _PACKAGE.match(text)
-    if m is None:
-        return text.strip(), ""
-    return re.sub(r"\s+", "", m["name"]), m["version"]
-
-
 def _config(root: Path) -> Config | None:
     path = root / CONFIG_PATH
     if not path.exists():
@@ -223,16 +211,16 @@ def new_request(
 
         schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
         schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
-        text = render(
+        draft = Draft(
             title=title,
             requested_by=requested_by,
             justification=justification,
-            platforms=platforms,
-            python=python,
-            compliance=compliance,
-            packages=[split_package(p) for p in pkgs],
-            schema=Path(schema_rel).as_posix(),
+            platforms=tuple(platforms),
+            python=tuple(python),
+            compliance=tuple(compliance),
+            packages=tuple(package_from_text(p) for p in pkgs),
         )
+        text = render(draft, schema_ref=Path(schema_rel).as_posix())
         filename = path.name if path is not None else f"{day}-{slug}.yaml"
         display = display_path(path) if path is not None else filename
         problems = validate_text(text, display, filename, config)
@@ -304,37 +292,3 @@ def _write_new(path: Path, text: str) -> None:
         fh.write(text)
         if path.exists():
             raise CurateError(f"{display_path(path)} already exists; curate new never overwrites")
-
-
-def render(
-    *,
-    title: str,
-    requested_by: str,
-    justification: str,
-    platforms: Sequence[str],
-    python: Sequence[str],
-    compliance: Sequence[str],
-    packages: Sequence[tuple[str, str]],
-    schema: str,
-) -> str:
-    """The request as YAML that looks hand-written: block lists, quoted versions, the schema line."""
-    doc = CommentedMap()
-    doc["title"] = title
-    doc["requested_by"] = requested_by
-    doc["justification"] = (
-        LiteralScalarString(justification.strip() + "\n") if "\n" in justification.strip() else justification
-    )
-    doc["platforms"] = CommentedSeq(platforms)
-    if python:
-        doc["python"] = CommentedSeq(DoubleQuotedScalarString(v) for v in python)
-    if compliance:
-        doc["compliance"] = CommentedSeq(compliance)
-    seq = CommentedSeq()
-    for name, version in packages:
-        entry = CommentedMap()
-        entry["name"] = name
-        if version:
-            entry["version"] = DoubleQuotedScalarString(version)
-        seq.append(entry)
-    doc["packages"] = seq
-    return dumps(doc, header=f"# yaml-language-server: $schema={schema}\n")

@@ -1,9 +1,9 @@
 """Importers: turn the requirements files people already have into change-request packages.
 
 One module per format (:mod:`.requirements`, :mod:`.pipfile`, :mod:`.pyproject`, :mod:`.poetry_lock`,
-:mod:`.uv_lock`, :mod:`.pylock`); :mod:`.detect` picks the format, :mod:`.merge` turns entries into
-packages and :mod:`.render` writes the request. Reading never runs code from a file and never touches
-the network.
+:mod:`.uv_lock`, :mod:`.pylock`); :mod:`.detect` picks the format and :mod:`.merge` turns entries into
+packages; :mod:`curate.authoring` writes the request. Reading never runs code from a file and never
+touches the network.
 """
 
 from __future__ import annotations
