@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from curate.authoring import Draft, DraftPackage, default_requester, package_from_text, render
+from curate.authoring import (
+    Draft,
+    DraftPackage,
+    default_requester,
+    package_from_text,
+    prepare,
+    render,
+    write,
+)
+from curate.config import Config, load_config
+from curate.errors import CurateError, UsageError, ValidationError
 from curate.requests import FILENAME, SLUG_MAX, slugify
+from curate.yamlio import atomic_writer
 
 
 @pytest.fixture
@@ -204,3 +219,103 @@ def test_comments_stay_comments() -> None:
     assert list(doc.data) == ["title", "requested_by", "justification", "platforms", "packages"]
     assert doc.data["title"] == "t: x"
     assert doc.data["packages"] == [{"name": "httpx"}]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Config]:
+    """A catalog root (the cwd, so that paths are shown relative to it) and its config."""
+    (tmp_path / "catalog").mkdir()
+    config = Path(__file__).resolve().parent.parent / "catalog" / "config.yaml"
+    (tmp_path / "catalog" / "config.yaml").write_text(config.read_text("utf-8"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, load_config(tmp_path)
+
+
+def test_prepare_names_renders_and_checks(catalog: tuple[Path, Config]) -> None:
+    root, config = catalog
+    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21")
+    assert prepared.path == root / "requests" / "2026-11-21-forecasting-stack.yaml"
+    assert prepared.shown == "requests/2026-11-21-forecasting-stack.yaml"
+    assert prepared.text == render(DRAFT, schema_ref="../scripts/curate/data/request.schema.json")
+    assert prepared.problems == ()
+    assert not (root / "requests").exists()  # nothing written yet
+    assert write(prepared) == prepared.path
+    assert prepared.path.read_text("utf-8") == prepared.text
+
+
+@pytest.mark.parametrize(
+    ("output", "path", "schema_ref"),
+    [
+        ("-", None, "../scripts/curate/data/request.schema.json"),
+        (
+            "elsewhere/deep/2026-11-21-x.yaml",
+            "elsewhere/deep/2026-11-21-x.yaml",
+            "../../scripts/curate/data/request.schema.json",
+        ),
+        (
+            "catalog",
+            "catalog/2026-11-21-forecasting-stack.yaml",
+            "../scripts/curate/data/request.schema.json",
+        ),
+    ],
+)
+def test_prepare_for_output(
+    catalog: tuple[Path, Config], output: str, path: str | None, schema_ref: str
+) -> None:
+    root, config = catalog
+    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21", output=Path(output))
+    assert prepared.path == (None if path is None else Path(path))
+    assert prepared.text.startswith(f"# yaml-language-server: $schema={schema_ref}\n")
+
+
+def test_prepare_reports_what_check_would(catalog: tuple[Path, Config]) -> None:
+    root, config = catalog
+    draft = dataclasses.replace(
+        DRAFT,
+        justification="tbd",
+        packages=(DraftPackage(name="cv2"), DraftPackage(name="numpy", version="1.2")),
+    )
+    prepared = prepare(draft, root=root, config=config, day="2026-11-21", slug="cv")
+    assert [(p.path, p.line, p.message) for p in prepared.problems] == [
+        ("requests/2026-11-21-cv.yaml", 5, "justification 'tbd' is a placeholder"),
+        ("requests/2026-11-21-cv.yaml", 10, "'cv2' is the import name; the distribution is 'opencv-python'"),
+        ("requests/2026-11-21-cv.yaml", 12, "'1.2' is a bare version, not a specifier"),
+    ]
+    with pytest.raises(ValidationError):
+        write(prepared)
+    assert not (root / "requests").exists()
+
+
+def test_prepare_checks_the_file_name(catalog: tuple[Path, Config]) -> None:
+    root, config = catalog
+    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21", output=Path("requests/notes.yaml"))
+    assert [p.message for p in prepared.problems] == ["file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml"]
+    with pytest.raises(UsageError, match=r"--slug 'Bad_Slug' must match \[a-z0-9-\]\+"):
+        prepare(DRAFT, root=root, config=config, day="2026-11-21", slug="Bad_Slug")
+
+
+def test_write_never_overwrites(catalog: tuple[Path, Config], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, config = catalog
+    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21")
+    assert prepared.path is not None
+    prepared.path.parent.mkdir()
+    prepared.path.write_text("mine\n")
+    message = "requests/2026-11-21-forecasting-stack.yaml already exists; a request is never overwritten"
+    with pytest.raises(CurateError, match=message):
+        write(prepared)
+    assert prepared.path.read_text() == "mine\n"
+
+    # a file that appears while the request is written is not replaced either
+    prepared.path.unlink()
+
+    @contextlib.contextmanager
+    def racing(path: Path) -> Iterator[Any]:
+        with atomic_writer(path) as fh:
+            path.write_text("theirs\n")
+            yield fh
+
+    monkeypatch.setattr("curate.authoring.atomic_writer", racing)
+    with pytest.raises(CurateError, match=message):
+        write(prepared)
+    assert prepared.path.read_text() == "theirs\n"
+    assert [p.name for p in prepared.path.parent.iterdir()] == [prepared.path.name]  # no temporary left

@@ -380,8 +380,9 @@ def test_missing_include_is_skipped(root: Path) -> None:
 def test_never_overwrites(root: Path) -> None:
     (root / "a.txt").write_text("attrs\n")
     assert run(root, ["a.txt"]) == 0
-    with pytest.raises(CurateError, match="already exists; curate import never overwrites"):
+    with pytest.raises(CurateError, match="already exists; a request is never overwritten"):
         run(root, ["a.txt"])
+    assert [p.name for p in (root / "requests").iterdir()] == ["2026-01-01-imported.yaml"]
 
 
 def test_justification_is_required(root: Path) -> None:
@@ -390,10 +391,15 @@ def test_justification_is_required(root: Path) -> None:
         run(root, ["a.txt"], justification=None)
 
 
-def test_too_short_justification_fails_the_in_process_check(root: Path) -> None:
+def test_too_short_justification_fails_the_in_process_check(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (root / "a.txt").write_text("attrs\n")
     with pytest.raises(ValidationError, match="justification is 5 characters"):
         run(root, ["a.txt"], justification="needs")
+    assert capsys.readouterr().err.endswith(
+        "not writing requests/2026-01-01-imported.yaml: the request would not pass curate check\n"
+    )
     assert not (root / "requests" / "2026-01-01-imported.yaml").exists()
 
 

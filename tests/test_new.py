@@ -96,7 +96,8 @@ def test_never_overwrites(root: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ]
     assert cli.main([*argv, "--slug", "http", "--date", "2026-11-21"]) == 1
     assert capsys.readouterr().err == (
-        "error: requests/2026-11-21-http.yaml already exists; curate new never overwrites (use --slug or -o)\n"
+        "error: requests/2026-11-21-http.yaml already exists; a request is never overwritten "
+        "(choose another name with -o)\n"
     )
     assert path.read_text() == "mine\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["2026-11-21-http.yaml"]

@@ -8,6 +8,7 @@ on the text before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,9 +17,19 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString
 
+from curate.config import Config
+from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.importers import ImportResult
 from curate.importers.merge import Package
-from curate.yamlio import dumps
+from curate.requests import (
+    REQUESTS_DIR,
+    SCHEMA_URL_PATH,
+    SLUG,
+    check_filename,
+    parse_request,
+    slugify,
+)
+from curate.yamlio import atomic_writer, dumps, loads
 
 WRAP = 100  # long text is folded to lines of at most this many characters
 
@@ -208,3 +219,89 @@ def _git_config_emails(root: Path, env: Mapping[str, str]) -> dict[str, str]:
         if value.strip():
             found[key.lower()] = value.strip()
     return found
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Prepared:
+    """A request rendered and checked, and where it goes; nothing is written yet."""
+
+    path: Path | None  # None: standard output
+    shown: str  # the file as messages name it (for standard output: where it would be saved)
+    text: str
+    problems: tuple[Problem, ...]  # what `curate check` would say about it; () = it passes
+
+
+def request_destination(output: Path | None, root: Path, name: str) -> Path | None:
+    """Where ``-o`` puts a new request file called ``name``: requests/NAME without ``-o``, NAME in a
+    directory, the path itself otherwise; None for ``-`` (standard output)."""
+    if output is None:
+        return root / REQUESTS_DIR / name
+    if str(output) == "-":
+        return None
+    return output / name if output.is_dir() else output
+
+
+def file_name(*, title: str, day: str, slug: str | None = None) -> str:
+    """``<day>-<slug>.yaml``: the slug given (``--slug``, checked) or the title's (:func:`slugify`)."""
+    if slug is None:
+        slug = slugify(title)
+    elif not SLUG.fullmatch(slug):
+        raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
+    return f"{day}-{slug}.yaml"
+
+
+def prepare(
+    draft: Draft,
+    *,
+    root: Path,
+    config: Config | None,
+    day: str,
+    slug: str | None = None,
+    output: Path | None = None,
+) -> Prepared:
+    """Render ``draft`` for its destination and run the checks of `curate check` on the text."""
+    name = file_name(title=draft.title, day=day, slug=slug)
+    path = request_destination(output, root, name)
+    target = path if path is not None else root / REQUESTS_DIR / name
+    schema_ref = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), target.parent.resolve())
+    text = render(draft, schema_ref=Path(schema_ref).as_posix())
+    shown = display_path(target)
+    return Prepared(
+        path=path, shown=shown, text=text, problems=tuple(check_text(text, shown, target.name, config))
+    )
+
+
+def check_text(text: str, shown: str, filename: str, config: Config | None) -> list[Problem]:
+    """The checks `curate check` runs on a request file, on text that is not written yet."""
+    problems = check_filename(Path(filename), shown)
+    doc, load_problems = loads(text.encode("utf-8"), shown)
+    if doc is None:
+        return problems + load_problems
+    _request, request_problems = parse_request(doc, config, filename=filename)
+    return problems + load_problems + request_problems
+
+
+def write(prepared: Prepared) -> Path:
+    """Write a prepared request that passed the checks: atomically, and never over an existing file.
+
+    Raises ValidationError when it did not pass, CurateError when the file exists (or appears while it
+    is written); nothing is left half-written either way.
+    """
+    if prepared.problems:
+        raise ValidationError(prepared.problems)
+    path = prepared.path
+    if path is None:
+        raise ValueError("a request for standard output is printed, not written")
+    if path.exists():
+        raise _exists(prepared.shown)
+    with atomic_writer(path) as fh:
+        fh.write(prepared.text)
+        if path.exists():
+            raise _exists(prepared.shown)
+    return path
+
+
+def _exists(shown: str) -> CurateError:
+    return CurateError(
+        f"{shown} already exists; a request is never overwritten (choose another name with -o)"
+    )

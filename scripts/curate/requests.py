@@ -54,16 +54,6 @@ def yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def request_destination(output: Path | None, root: Path, name: str) -> Path | None:
-    """Where ``-o`` puts a new request file called ``name``: requests/NAME without ``-o``, NAME in a
-    directory, the path itself otherwise; None for ``-`` (standard output)."""
-    if output is None:
-        return root / REQUESTS_DIR / name
-    if str(output) == "-":
-        return None
-    return output / name if output.is_dir() else output
-
-
 PLACEHOLDERS = {
     "tbd",
     "tba",

@@ -19,28 +19,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from curate.authoring import default_requester, imported_draft, render
+from curate.authoring import default_requester, imported_draft, prepare, write
 from curate.config import Config, load_config
-from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
+from curate.errors import CurateError, UsageError, ValidationError, display_path
 from curate.importers import ImportResult, Options, Selection, import_files
 from curate.importers.detect import FORMATS
 from curate.importers.model import Format
-from curate.requests import (
-    REQUESTS_DIR,
-    SCHEMA_URL_PATH,
-    check_filename,
-    parse_request,
-    request_destination,
-    slugify,
-)
 from curate.targets import OS_ALIASES, OS_NAMES, OSName
 from curate.validate import did_you_mean
-from curate.yamlio import atomic_write, loads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,40 +166,31 @@ def import_request(
                 else "no requirements found"
             )
         )
-    title = title or _default_title(shown)
-    default_name = f"{today.isoformat()}-{slugify(title)}.yaml"
-    destination = request_destination(output, root, default_name)
-    to_stdout = destination is None
-    out = root / REQUESTS_DIR / default_name if destination is None else destination
-    out_shown = display_path(out)
-    if out.exists() and not to_stdout:
-        raise CurateError(
-            f"{out_shown} already exists; curate import never overwrites a request (pass -o NEW-FILE.yaml)"
-        )
-    schema = Path(os.path.relpath(root.resolve() / SCHEMA_URL_PATH, out.parent.resolve())).as_posix()
     draft = imported_draft(
         result,
-        title=title,
+        title=title or _default_title(shown),
         requested_by=requested_by,
         justification=justification.strip(),
         platforms=selection.platforms,
         python=selection.python,
     )
-    text = render(draft, schema_ref=schema)
-    _validate(text, out, out_shown, config)
+    prepared = prepare(draft, root=root, config=config, day=today.isoformat(), output=output)
+    if prepared.problems:
+        print(f"not writing {prepared.shown}: the request would not pass curate check", file=sys.stderr)
+        raise ValidationError(prepared.problems)
     if strict and result.skips:
         print(
             f"{len(result.skips)} entr{'y was' if len(result.skips) == 1 else 'ies were'} skipped; "
-            f"--strict: {out_shown} not written",
+            f"--strict: {prepared.shown} not written",
             file=sys.stderr,
         )
         return 1
-    if to_stdout:
-        sys.stdout.write(text)
+    if prepared.path is None:
+        sys.stdout.write(prepared.text)
         print(_summary("the request to standard output", result), file=sys.stderr)
         return 0
-    atomic_write(out, text)
-    print(_summary(out_shown, result))
+    write(prepared)
+    print(_summary(prepared.shown, result))
     return 0
 
 
@@ -217,18 +198,6 @@ def _summary(out: str, result: ImportResult) -> str:
     return f"wrote {out}: {len(result.packages)} package(s) from {len(result.files)} file(s)" + (
         f"; {len(result.skips)} skipped (listed above and at the end of the request)" if result.skips else ""
     )
-
-
-def _validate(text: str, out: Path, shown: str, config: Config) -> None:
-    """Run the checks of `curate check` on the text before it is written."""
-    problems: list[Problem] = list(check_filename(out, shown))
-    doc, load_problems = loads(text.encode("utf-8"), shown)
-    problems += load_problems
-    if doc is not None:
-        _, request_problems = parse_request(doc, config, filename=out.name)
-        problems += request_problems
-    if problems:
-        raise ValidationError(problems)
 
 
 def _platforms(given: Sequence[str], config: Config) -> tuple[OSName, ...]:

@@ -18,27 +18,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from curate.authoring import Draft, default_requester, package_from_text, render
+from curate.authoring import Draft, default_requester, package_from_text, prepare, write
 from curate.config import CONFIG_PATH, Config, read_config
-from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
+from curate.errors import CurateError, UsageError, ValidationError, display_path
 from curate.requests import (
-    REQUESTS_DIR,
-    SCHEMA_URL_PATH,
-    SLUG,
     SLUG_MAX,
-    check_filename,
-    parse_request,
-    request_destination,
-    slugify,
 )
 from curate.targets import OS_NAMES
-from curate.yamlio import atomic_writer, loads
 
 Ask = Callable[[str], str]
 
@@ -202,15 +193,7 @@ def new_request(
     python = list(python) or default_python
 
     day = date or dt.date.today().isoformat()
-    slug_flag = slug
     while True:
-        slug = slug_flag if slug_flag is not None else slugify(title)
-        if not SLUG.fullmatch(slug):
-            raise UsageError(f"--slug '{slug}' must match [a-z0-9-]+ (lower-case letters, digits and '-')")
-        path = request_destination(output, root, f"{day}-{slug}.yaml")
-
-        schema_dir = (path.parent if path is not None else root / REQUESTS_DIR).resolve()
-        schema_rel = os.path.relpath((root / SCHEMA_URL_PATH).resolve(), schema_dir)
         draft = Draft(
             title=title,
             requested_by=requested_by,
@@ -220,18 +203,15 @@ def new_request(
             compliance=tuple(compliance),
             packages=tuple(package_from_text(p) for p in pkgs),
         )
-        text = render(draft, schema_ref=Path(schema_rel).as_posix())
-        filename = path.name if path is not None else f"{day}-{slug}.yaml"
-        display = display_path(path) if path is not None else filename
-        problems = validate_text(text, display, filename, config)
-        if not problems:
+        prepared = prepare(draft, root=root, config=config, day=day, slug=slug, output=output)
+        if not prepared.problems:
             break
-        fields = [_field(p.key) for p in problems]
+        fields = [_field(p.key) for p in prepared.problems]
         if ask is None or not all(f is not None for f in fields):
-            print(f"not writing {display}: the request would not pass curate check", file=sys.stderr)
-            raise ValidationError(problems)
+            print(f"not writing {prepared.shown}: the request would not pass curate check", file=sys.stderr)
+            raise ValidationError(prepared.problems)
         # on a terminal, ask again for exactly what is wrong instead of throwing the answers away
-        for problem in problems:
+        for problem in prepared.problems:
             print(f"  {problem.message}" + (f" ({problem.hint})" if problem.hint else ""), file=sys.stderr)
         wrong = set(fields)
         if "title" in wrong:
@@ -253,15 +233,10 @@ def new_request(
         while not pkgs:
             pkgs = [line for line in [ask("  package: ").strip()] if line]
 
-    if path is None:
-        sys.stdout.write(text)
+    if prepared.path is None:
+        sys.stdout.write(prepared.text)
         return Path("-")
-    if path.exists():
-        raise CurateError(
-            f"{display_path(path)} already exists; curate new never overwrites (use --slug or -o)"
-        )
-    _write_new(path, text)
-    return path
+    return write(prepared)
 
 
 _ASKED = ("title", "requested_by", "justification", "platforms", "python")
@@ -274,21 +249,3 @@ def _field(key: str) -> str | tuple[str, str] | None:
         return ("packages", m[1])
     head = re.match(r"^[a-z_]+", key)
     return head[0] if head and head[0] in _ASKED else None
-
-
-def validate_text(text: str, display: str, filename: str, config: Config | None) -> list[Problem]:
-    """The checks `curate check` runs on a file, on text that is not written yet."""
-    problems = check_filename(Path(filename), display)
-    doc, load_problems = loads(text.encode("utf-8"), display)
-    if doc is None:
-        return problems + load_problems
-    _request, request_problems = parse_request(doc, config, filename=filename)
-    return problems + request_problems
-
-
-def _write_new(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, failing if ``path`` appeared meanwhile."""
-    with atomic_writer(path) as fh:
-        fh.write(text)
-        if path.exists():
-            raise CurateError(f"{display_path(path)} already exists; curate new never overwrites")
