@@ -15,7 +15,10 @@ import pytest
 from curate.authoring import (
     Draft,
     DraftPackage,
+    Prepared,
+    RequestFields,
     default_requester,
+    import_request,
     package_from_text,
     prepare,
     render,
@@ -23,6 +26,7 @@ from curate.authoring import (
 )
 from curate.config import Config, load_config
 from curate.errors import CurateError, UsageError, ValidationError
+from curate.importers import Options
 from curate.requests import FILENAME, SLUG_MAX, slugify
 from curate.yamlio import atomic_writer
 
@@ -221,6 +225,29 @@ def test_comments_stay_comments() -> None:
     assert doc.data["packages"] == [{"name": "httpx"}]
 
 
+FIELDS = RequestFields(
+    title=DRAFT.title,
+    requested_by=DRAFT.requested_by,
+    justification=DRAFT.justification,
+    platforms=("linux", "win"),  # as given on the command line: 'win' is windows
+    python=("3.12",),
+    compliance=DRAFT.compliance,
+    date="2026-11-21",
+)
+
+
+def _prepare(root: Path, config: Config, **fields: Any) -> Prepared:
+    packages = fields.pop("packages", DRAFT.packages)
+    return prepare(
+        dataclasses.replace(FIELDS, **fields),
+        packages,
+        root=root,
+        config=config,
+        header=DRAFT.header,
+        footer=DRAFT.footer,
+    )
+
+
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Config]:
     """A catalog root (the cwd, so that paths are shown relative to it) and its config."""
@@ -233,7 +260,7 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Conf
 
 def test_prepare_names_renders_and_checks(catalog: tuple[Path, Config]) -> None:
     root, config = catalog
-    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21")
+    prepared = _prepare(root, config)
     assert prepared.path == root / "requests" / "2026-11-21-forecasting-stack.yaml"
     assert prepared.shown == "requests/2026-11-21-forecasting-stack.yaml"
     assert prepared.text == render(DRAFT, schema_ref="../scripts/curate/data/request.schema.json")
@@ -263,19 +290,15 @@ def test_prepare_for_output(
     catalog: tuple[Path, Config], output: str, path: str | None, schema_ref: str
 ) -> None:
     root, config = catalog
-    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21", output=Path(output))
+    prepared = _prepare(root, config, output=Path(output))
     assert prepared.path == (None if path is None else Path(path))
     assert prepared.text.startswith(f"# yaml-language-server: $schema={schema_ref}\n")
 
 
 def test_prepare_reports_what_check_would(catalog: tuple[Path, Config]) -> None:
     root, config = catalog
-    draft = dataclasses.replace(
-        DRAFT,
-        justification="tbd",
-        packages=(DraftPackage(name="cv2"), DraftPackage(name="numpy", version="1.2")),
-    )
-    prepared = prepare(draft, root=root, config=config, day="2026-11-21", slug="cv")
+    packages = (DraftPackage(name="cv2"), DraftPackage(name="numpy", version="1.2"))
+    prepared = _prepare(root, config, justification="tbd", packages=packages, slug="cv")
     assert [(p.path, p.line, p.message) for p in prepared.problems] == [
         ("requests/2026-11-21-cv.yaml", 5, "justification 'tbd' is a placeholder"),
         ("requests/2026-11-21-cv.yaml", 10, "'cv2' is the import name; the distribution is 'opencv-python'"),
@@ -288,15 +311,15 @@ def test_prepare_reports_what_check_would(catalog: tuple[Path, Config]) -> None:
 
 def test_prepare_checks_the_file_name(catalog: tuple[Path, Config]) -> None:
     root, config = catalog
-    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21", output=Path("requests/notes.yaml"))
+    prepared = _prepare(root, config, output=Path("requests/notes.yaml"))
     assert [p.message for p in prepared.problems] == ["file name 'notes.yaml' is not YYYY-MM-DD-slug.yaml"]
     with pytest.raises(UsageError, match=r"--slug 'Bad_Slug' must match \[a-z0-9-\]\+"):
-        prepare(DRAFT, root=root, config=config, day="2026-11-21", slug="Bad_Slug")
+        _prepare(root, config, slug="Bad_Slug")
 
 
 def test_write_never_overwrites(catalog: tuple[Path, Config], monkeypatch: pytest.MonkeyPatch) -> None:
     root, config = catalog
-    prepared = prepare(DRAFT, root=root, config=config, day="2026-11-21")
+    prepared = _prepare(root, config)
     assert prepared.path is not None
     prepared.path.parent.mkdir()
     prepared.path.write_text("mine\n")
@@ -319,3 +342,34 @@ def test_write_never_overwrites(catalog: tuple[Path, Config], monkeypatch: pytes
         write(prepared)
     assert prepared.path.read_text() == "theirs\n"
     assert [p.name for p in prepared.path.parent.iterdir()] == [prepared.path.name]  # no temporary left
+
+
+def test_import_request(catalog: tuple[Path, Config]) -> None:
+    root, config = catalog
+    (root / "r.txt").write_text("Django>=4.2\n-e ./local\n")
+    fields = RequestFields(
+        requested_by="me@example.com", justification=DRAFT.justification, date="2026-11-21"
+    )
+    imported = import_request([Path("r.txt")], fields, root=root, config=config, options=Options())
+    assert imported.prepared is not None
+    assert imported.prepared.path == root / "requests" / "2026-11-21-import-of-r-txt.yaml"
+    assert imported.prepared.problems == ()
+    text = imported.prepared.text
+    assert text.startswith(
+        "# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\n"
+        "# Imported by `curate import` from r.txt.\n"
+        "title: Import of r.txt\n"
+    )
+    assert "  - name: django  # Django; r.txt:1\n" in text
+    assert text.endswith(
+        "# Skipped (1): not part of this request\n"
+        "#   r.txt:2: -e ./local: editable install: the catalog only serves vetted files from its index\n"
+    )
+
+    (root / "e.txt").write_text("-e ./local\n")
+    imported = import_request([Path("e.txt")], fields, root=root, config=config, options=Options())
+    assert imported.prepared is None
+    assert (
+        imported.nothing_imported()
+        == "nothing to import from e.txt: its only entry was skipped (listed above)"
+    )

@@ -13,10 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
+from curate.authoring import RequestFields
 from curate.checking import check_files
 from curate.cli import main
 from curate.commands.importcmd import import_request
 from curate.errors import CurateError, UsageError, ValidationError
+from curate.importers import Options
 from curate.importers.detect import detect
 from curate.importers.merge import satisfiable, simplify
 from curate.importers.requirements import _parse_line, parse_requirements_text
@@ -39,16 +41,21 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(root: Path, files: list[str], out: str = "requests/2026-01-01-imported.yaml", **kw: Any) -> int:
-    return import_request(
-        root=root,
-        files=[Path(f) for f in files],
+    fields = RequestFields(
         output=Path(out),
+        date=TODAY.isoformat(),
         title=kw.pop("title", None),
         justification=kw.pop("justification", JUSTIFICATION),
         requested_by=kw.pop("requested_by", "tests@example.com"),
-        today=TODAY,
-        **kw,
+        platforms=tuple(kw.pop("platforms", ())),
+        python=tuple(kw.pop("python", ())),
     )
+    options = Options(
+        extras=frozenset(kw.pop("extras", ())),
+        groups=frozenset(kw.pop("groups", ())),
+        develop=kw.pop("develop", False),
+    )
+    return import_request(fields, [Path(f) for f in files], options, root=root, env={}, **kw)
 
 
 EXPECTED: dict[str, tuple[list[str], dict[str, Any], str]] = {
@@ -643,7 +650,7 @@ def test_simplify(spec: str, expected: str) -> None:
 def test_end_of_input_at_the_justification_prompt(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Ctrl-D at the terminal prompt is the usual missing-justification error, not a traceback."""
+    """Ctrl-D at the terminal prompt is an error, as in curate new, not a traceback."""
     (root / "requirements.txt").write_text("httpx>=0.27\n")
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
@@ -652,8 +659,11 @@ def test_end_of_input_at_the_justification_prompt(
         raise EOFError
 
     monkeypatch.setattr("builtins.input", eof)
-    assert main(["import", "requirements.txt", "--requested-by", "a@example.com"]) == 2
-    assert "a request needs a justification" in capsys.readouterr().err
+    assert main(["import", "requirements.txt", "--requested-by", "a@example.com"]) == 1
+    assert capsys.readouterr().err == (
+        "Justification (what the packages are for, who uses them): \n"
+        "error: no answer (end of input); nothing was written\n"
+    )
     assert not (root / "requests").exists()
 
 
@@ -693,3 +703,44 @@ def test_output_to_stdout_or_into_a_directory(root: Path, capsys: pytest.Capture
     written = root / "requests" / "2026-01-01-attrs-for-tools.yaml"
     assert written.read_text() == out
     assert run(root, ["r.txt"], out="-", title="Attrs for tools") == 0  # printing never clashes
+
+
+def test_the_request_flags_are_those_of_curate_new(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "r.txt").write_text("attrs>=23\n")
+    argv = ["import", "r.txt", "--justification", JUSTIFICATION, "--requested-by", "me@example.com"]
+    argv += ["--compliance", "soc2", "--compliance", "pii", "--slug", "attrs", "--date", "2026-02-03"]
+    argv += ["--platform", "linux,win", "--python", "3.12"]
+    assert main(argv) == 0
+    text = (root / "requests" / "2026-02-03-attrs.yaml").read_text()
+    assert 'platforms: [linux, windows]\npython: ["3.12"]\ncompliance: [soc2, pii]\n' in text
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert capsys.readouterr().err.endswith(
+        "error: requests/2026-02-03-attrs.yaml already exists; a request is never overwritten "
+        "(choose another name with --slug or -o)\n"
+    )
+    assert main([*argv, "--slug", "Bad_Slug"]) == 2
+    assert "error: --slug 'Bad_Slug' must match [a-z0-9-]+" in capsys.readouterr().err
+
+
+def test_missing_values_without_a_terminal(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "r.txt").write_text("attrs>=23\n")
+    assert main(["import", "r.txt", "--requested-by", "me@example.com"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --justification is required (stdin is not a terminal, so curate import cannot ask)\n"
+    )
+    assert not (root / "requests").exists()
+
+
+def test_asks_for_the_justification_on_a_terminal(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The prompt goes to stderr: a request printed with -o - is the only thing on stdout."""
+    (root / "r.txt").write_text("attrs>=23\n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: JUSTIFICATION)
+    assert main(["import", "r.txt", "--requested-by", "me@example.com", "-o", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\n")
+    assert f"justification: {JUSTIFICATION}\n" in out
+    assert err.startswith("Justification (what the packages are for, who uses them): ")

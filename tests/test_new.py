@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from curate import cli
+from curate.authoring import RequestFields
 from curate.checking import check_files
 from curate.commands import new
 from curate.errors import CurateError, UsageError, ValidationError
@@ -18,6 +21,17 @@ from tests.conftest import REPO
 JUST = "The finance team reads Excel exports with pandas every day."
 TODAY = dt.date.today().isoformat()
 ENV: dict[str, str] = {}  # no GIT_AUTHOR_EMAIL or EMAIL: --requested-by is given or asked for
+
+
+def new_request(
+    root: Path,
+    packages: list[str],
+    *,
+    env: Mapping[str, str],
+    ask: Callable[[str], str] | None = None,
+    **fields: Any,
+) -> Path | None:
+    return new.new_request(RequestFields(**fields), packages, ask, root=root, env=env)
 
 
 @pytest.fixture
@@ -64,7 +78,7 @@ def test_from_flags(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_defaults_from_config_and_git(root: Path) -> None:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "config", "user.email", "me@example.com"], check=True)
-    path = new.new_request(
+    path = new_request(
         env={k: v for k, v in os.environ.items() if k not in ("GIT_AUTHOR_EMAIL", "EMAIL")},
         root=root,
         packages=["httpx"],
@@ -97,7 +111,7 @@ def test_never_overwrites(root: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main([*argv, "--slug", "http", "--date", "2026-11-21"]) == 1
     assert capsys.readouterr().err == (
         "error: requests/2026-11-21-http.yaml already exists; a request is never overwritten "
-        "(choose another name with -o)\n"
+        "(choose another name with --slug or -o)\n"
     )
     assert path.read_text() == "mine\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["2026-11-21-http.yaml"]
@@ -141,8 +155,6 @@ def test_refuses_an_invalid_request(root: Path, capsys: pytest.CaptureFixture[st
         "tbd",
         "--requested-by",
         "a@example.com",
-        "--platform",
-        "win",
         "--date",
         "2026-11-21",
     ]
@@ -151,16 +163,85 @@ def test_refuses_an_invalid_request(root: Path, capsys: pytest.CaptureFixture[st
         "not writing requests/2026-11-21-x.yaml: the request would not pass curate check\n"
         "requests/2026-11-21-x.yaml:4:1: justification 'tbd' is a placeholder\n"
         "    hint: say what the packages are for and why the catalog should carry them\n"
-        "requests/2026-11-21-x.yaml:5:13: unknown platform 'win'\n"
-        "    hint: did you mean 'windows'?\n"
         "requests/2026-11-21-x.yaml:8:5: 'cv2' is the import name; the distribution is 'opencv-python'\n"
         "    hint: write name: opencv-python\n"
         "requests/2026-11-21-x.yaml:10:5: '1.2.3' is a bare version, not a specifier\n"
         "    hint: write '==1.2.3' to pin it, or '>=1.2.3' for a minimum\n"
         "requests/2026-11-21-x.yaml:12:5: environment markers are not allowed: '; python_version<'3.12''\n"
         "    hint: OS and Python belong in 'platforms' and 'python'\n"
-        "5 problem(s) found\n"
+        "4 problem(s) found\n"
     )
+    assert list((root / "requests").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--platform", "linux,solaris"],
+            "error: --platform solaris: unknown platform; choose from: linux, windows, macos\n",
+        ),
+        (
+            ["--platform", "Linux", "--platform", "wndows"],
+            "error: --platform wndows: unknown platform; did you mean 'windows'?\n",
+        ),
+        (
+            ["--python", "3.12,3.9"],
+            "error: --python 3.9: not supported by this catalog (supported: 3.10, 3.11, 3.12, 3.13)\n",
+        ),
+    ],
+)
+def test_bad_targets(root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, *flags]) == 2
+    assert capsys.readouterr().err == message
+    assert list((root / "requests").iterdir()) == []
+
+
+def test_platform_aliases_and_order(root: Path) -> None:
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, "--platform", "darwin,WIN", "--platform", "linux", "--date", "2026-11-21"]) == 0
+    assert "platforms: [linux, windows, macos]\n" in (root / "requests" / "2026-11-21-http.yaml").read_text()
+
+
+def test_to_standard_output(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o - prints the request and nothing else on stdout: it can be piped into a file."""
+    argv = [
+        "new",
+        "-p",
+        "httpx",
+        "--title",
+        "HTTP",
+        "--justification",
+        JUST,
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main([*argv, "-o", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# yaml-language-server: $schema=../scripts/curate/data/request.schema.json\n")
+    assert out.endswith("packages:\n  - name: httpx\n")
+    assert err == "wrote the request to standard output; check it once saved with: curate check FILE\n"
     assert list((root / "requests").iterdir()) == []
 
 
@@ -189,7 +270,7 @@ def test_bad_slug(root: Path, capsys: pytest.CaptureFixture[str], slug: str, mes
 
 def test_output_path_and_schema_line(root: Path) -> None:
     out = root / "elsewhere" / "deep" / "2026-11-21-x.yaml"
-    path = new.new_request(
+    path = new_request(
         env=ENV,
         root=root,
         packages=["httpx"],
@@ -206,7 +287,7 @@ def test_output_path_and_schema_line(root: Path) -> None:
 
 def test_output_must_still_be_a_request_name(root: Path) -> None:
     with pytest.raises(ValidationError) as info:
-        new.new_request(
+        new_request(
             env=ENV,
             root=root,
             packages=["httpx"],
@@ -219,7 +300,7 @@ def test_output_must_still_be_a_request_name(root: Path) -> None:
 
 
 def test_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new.new_request(
+    new_request(
         env=ENV,
         root=root,
         packages=["httpx>=0.27"],
@@ -236,7 +317,7 @@ def test_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_multiline_justification_is_a_literal_block(root: Path) -> None:
-    path = new.new_request(
+    path = new_request(
         env=ENV,
         root=root,
         packages=["httpx"],
@@ -245,6 +326,7 @@ def test_multiline_justification_is_a_literal_block(root: Path) -> None:
         requested_by="a@example.com",
         date="2026-11-21",
     )
+    assert path is not None
     assert "justification: |\n  First line of the reason.\n  Second line: who uses it.\n" in path.read_text()
     assert check_files(root, [path]).problems == []
 
@@ -269,7 +351,7 @@ def test_prompts_for_what_is_missing(root: Path) -> None:
         prompts.append(prompt)
         return next(answers)
 
-    path = new.new_request(
+    path = new_request(
         env=ENV,
         root=root,
         packages=[],
@@ -290,6 +372,7 @@ def test_prompts_for_what_is_missing(root: Path) -> None:
         "Platforms [linux, windows]: ",
         "Python versions [3.11, 3.12]: ",
     ]
+    assert path is not None
     assert path.name == "2026-11-21-ml-stack.yaml"
     text = path.read_text()
     assert "platforms: [linux]\npython: [" in text
@@ -327,10 +410,10 @@ def test_terminal_asks_again_for_what_is_wrong(root: Path, capsys: pytest.Captur
             "cv2",  # packages
             "httpx",
             "",
-            "linux, win",  # platforms: 'win' is unknown
+            "linux, solaris",  # platforms: 'solaris' is unknown, asked again at once
+            "linux, win",  # 'win' is windows
             "",  # python: the default
             JUST,  # asked again: justification
-            "linux, windows",  # asked again: platforms
             "opencv-python",  # asked again: the package 'cv2'
         ]
     )
@@ -340,7 +423,7 @@ def test_terminal_asks_again_for_what_is_wrong(root: Path, capsys: pytest.Captur
         prompts.append(prompt)
         return next(answers)
 
-    path = new.new_request(
+    path = new_request(
         env=ENV,
         root=root,
         packages=[],
@@ -350,13 +433,19 @@ def test_terminal_asks_again_for_what_is_wrong(root: Path, capsys: pytest.Captur
         ask=ask,
         date="2026-11-21",
     )
-    assert prompts[6:] == [
-        "Justification (what the packages are for, who uses them): ",
+    assert prompts[4:] == [
         "Platforms [linux, windows]: ",
+        "Platforms [linux, windows]: ",
+        "Python versions [3.11, 3.12]: ",
+        "Justification (what the packages are for, who uses them): ",
         "  replace package 'cv2' with (empty: drop it): ",
     ]
-    assert "unknown platform 'win' (did you mean 'windows'?)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "  --platform solaris: unknown platform; choose from: linux, windows, macos\n" in err
+    assert "  justification is 9 characters; at least 20 are needed" in err
+    assert path is not None
     text = path.read_text()
+    assert "platforms: [linux, windows]\n" in text
     assert "  - name: opencv-python\n  - name: httpx\n" in text
     assert check_files(root, [path]).problems == []
 

@@ -23,6 +23,7 @@ REQUESTS_DIR = Path("requests")
 SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
 FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9-]+)\.yaml$")
 SLUG = re.compile(r"[a-z0-9-]+")
+PYTHON_VERSION = re.compile(r"3\.\d{1,2}")  # as requests write them: "3.12"
 SLUG_MAX = 50  # characters of a slug made from a title
 DEFAULT_SLUG = "request"  # when a title has no letter or digit to make one from
 
@@ -336,7 +337,7 @@ def _python(r: Reader, value: Any, key: KeyPath, config: Config | None) -> tuple
                 f"supported: {', '.join(config.python_supported)}",
             )
             continue
-        if config is None and not re.match(r"^3\.\d{1,2}$", s):
+        if config is None and not PYTHON_VERSION.fullmatch(s):
             r.add(k, f"'{s}' is not a Python version like \"3.12\"", 'write it as "3.X"')
             continue
         if s not in out:

@@ -6,7 +6,7 @@ for when stdin is a terminal (and an answer that would not pass `curate check` i
 otherwise a missing required value is an error naming its flag.
 --requested-by defaults to the address git would commit with ($GIT_AUTHOR_EMAIL, git config
 author.email or user.email, $EMAIL); --platform and --python default to the catalog's defaults
-(catalog/config.yaml).
+(catalog/config.yaml). The slug is made from the title (at most 50 characters, cut at a word).
 
 The request is validated with the same code as `curate check` before anything is written; an invalid
 request is refused with its problems. An existing file is never overwritten. The first line points
@@ -17,21 +17,34 @@ lists inline, versions quoted, long text folded).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import dataclasses
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from curate.authoring import Draft, default_requester, package_from_text, prepare, write
-from curate.config import CONFIG_PATH, Config, read_config
-from curate.errors import CurateError, UsageError, ValidationError, display_path
-from curate.requests import (
-    SLUG_MAX,
+from curate.authoring import (
+    RequestFields,
+    catalog_config,
+    package_from_text,
+    parse_platforms,
+    parse_python,
+    prepare,
 )
-from curate.targets import OS_NAMES
-
-Ask = Callable[[str], str]
+from curate.commands._authoring import (
+    JUSTIFICATION_PROMPT,
+    REQUESTER_PROMPT,
+    TITLE_PROMPT,
+    Ask,
+    add_request_arguments,
+    complete,
+    fields_from_args,
+    need,
+    save,
+    terminal_ask,
+)
+from curate.config import Config
+from curate.errors import Problem, UsageError, display_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,209 +56,98 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REQ",
         help="a distribution and optional specifier, e.g. 'pandas>=2.2' (repeatable)",
     )
-    parser.add_argument(
-        "--platform",
-        action="append",
-        default=[],
-        metavar="OS",
-        help=f"{', '.join(OS_NAMES)} (repeatable or comma-separated; default: the catalog's default)",
-    )
-    parser.add_argument(
-        "--python",
-        action="append",
-        default=[],
-        metavar="X.Y",
-        help="a Python version (repeatable or comma-separated; default: the catalog's default)",
-    )
-    parser.add_argument("--title", help="one line saying what the request is for")
-    parser.add_argument(
-        "--requested-by",
-        metavar="WHO",
-        help="who asks (default: $GIT_AUTHOR_EMAIL, git config author.email or user.email, $EMAIL)",
-    )
-    parser.add_argument(
-        "--justification", help="why the catalog should carry these packages (20+ characters)"
-    )
-    parser.add_argument(
-        "--compliance",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="a compliance need or tag (repeatable)",
-    )
-    parser.add_argument(
-        "--slug",
-        help=f"the file name's slug, [a-z0-9-]+ (default: the title's, at most {SLUG_MAX} characters)",
-    )
-    parser.add_argument("--date", help="the file name's date, YYYY-MM-DD (default: today)")
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="PATH",
-        help="write here instead of requests/<date>-<slug>.yaml (a directory: <date>-<slug>.yaml in it; '-': print it)",
+    add_request_arguments(
+        parser, title_help="one line saying what the request is for (the slug is made from it)"
     )
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    interactive = sys.stdin.isatty()
-    path = new_request(
-        root=root,
-        packages=args.package,
-        platforms=_split(args.platform),
-        python=_split(args.python),
-        title=args.title,
-        requested_by=args.requested_by,
-        justification=args.justification,
-        compliance=args.compliance,
-        slug=args.slug,
-        date=args.date,
-        output=args.output,
-        ask=_ask if interactive else None,
-        env=env,
-    )
-    print(f"wrote {display_path(path)}; check it with: curate check {display_path(path)}")
+    fields = fields_from_args(args)
+    path = new_request(fields, args.package, terminal_ask(), root=root, env=env)
+    if path is None:
+        print(
+            "wrote the request to standard output; check it once saved with: curate check FILE",
+            file=sys.stderr,
+        )
+    else:
+        print(f"wrote {display_path(path)}; check it with: curate check {display_path(path)}")
     return 0
 
 
-def _ask(prompt: str) -> str:
-    try:
-        return input(prompt)
-    except EOFError:  # Ctrl-D at a prompt
-        print(file=sys.stderr)
-        raise CurateError("no answer (end of input); nothing was written") from None
-
-
-def _split(values: Sequence[str]) -> list[str]:
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
-def _config(root: Path) -> Config | None:
-    path = root / CONFIG_PATH
-    if not path.exists():
-        return None
-    config, _problems = read_config(path, display_path(path))
-    return config
-
-
 def new_request(
-    *,
-    root: Path,
-    packages: Sequence[str],
-    title: str | None,
-    justification: str | None,
-    requested_by: str | None = None,
-    platforms: Sequence[str] = (),
-    python: Sequence[str] = (),
-    compliance: Sequence[str] = (),
-    slug: str | None = None,
-    date: str | None = None,
-    output: Path | None = None,
-    ask: Ask | None = None,
-    env: Mapping[str, str],
-) -> Path:
-    """Validate and write a new request; return its path. Raises CurateError subclasses."""
-    config = _config(root)
-    default_platforms = list(config.platforms_default) if config else ["linux", "windows"]
-    default_python = list(config.python_default) if config else []
-    requested_by = requested_by or default_requester(root, env)
-
-    def need(value: str | None, flag: str, prompt: str, default: str | None = None) -> str:
-        if value:
-            return value
-        if ask is None:
-            if default:
-                return default
-            raise UsageError(f"{flag} is required (stdin is not a terminal, so curate new cannot ask)")
-        suffix = f" [{default}]" if default else ""
-        while True:
-            answer = ask(f"{prompt}{suffix}: ").strip() or (default or "")
-            if answer:
-                return answer
-            print(f"  {flag.lstrip('-')} is required", file=sys.stderr)
-
-    title = need(title, "--title", "Title (what is the request for?)")
-    requested_by = need(requested_by, "--requested-by", "Requested by (e-mail or team)")
-    justification = need(
-        justification, "--justification", "Justification (what the packages are for, who uses them)"
+    fields: RequestFields, packages: Sequence[str], ask: Ask | None, *, root: Path, env: Mapping[str, str]
+) -> Path | None:
+    """Ask for what is missing, then write the request; return its path (None: printed, for ``-o -``)."""
+    config = catalog_config(root)
+    fields = complete(fields, root=root, env=env, ask=ask, verb="new", title=True)
+    pkgs = list(packages) or _ask_packages(ask)
+    fields = dataclasses.replace(
+        fields,
+        platforms=_choose(parse_platforms, fields.platforms, "Platforms", config, ask),
+        python=_choose(parse_python, fields.python, "Python versions", config, ask),
     )
-    pkgs = list(packages)
-    if not pkgs:
-        if ask is None:
-            raise UsageError("--package is required at least once, e.g. --package 'pandas>=2.2'")
-        print(
-            "Packages, one per line as NAME[SPECIFIER] (e.g. pandas>=2.2); an empty line ends:",
-            file=sys.stderr,
-        )
-        while True:
-            line = ask("  package: ").strip()
-            if not line:
-                if pkgs:
-                    break
-                print("  at least one package is required", file=sys.stderr)
-                continue
-            pkgs.append(line)
-    if not platforms and ask is not None:
-        platforms = _split([need(None, "--platform", "Platforms", ", ".join(default_platforms))])
-    if not python and ask is not None and default_python:
-        python = _split([need(None, "--python", "Python versions", ", ".join(default_python))])
-    platforms = list(platforms) or default_platforms
-    python = list(python) or default_python
-
-    day = date or dt.date.today().isoformat()
     while True:
-        draft = Draft(
-            title=title,
-            requested_by=requested_by,
-            justification=justification,
-            platforms=tuple(platforms),
-            python=tuple(python),
-            compliance=tuple(compliance),
-            packages=tuple(package_from_text(p) for p in pkgs),
-        )
-        prepared = prepare(draft, root=root, config=config, day=day, slug=slug, output=output)
-        if not prepared.problems:
-            break
-        fields = [_field(p.key) for p in prepared.problems]
-        if ask is None or not all(f is not None for f in fields):
-            print(f"not writing {prepared.shown}: the request would not pass curate check", file=sys.stderr)
-            raise ValidationError(prepared.problems)
+        prepared = prepare(fields, [package_from_text(p) for p in pkgs], root=root, config=config)
+        wrong = [_field(p) for p in prepared.problems]
+        if not wrong or ask is None or None in wrong:
+            return save(prepared)  # refused with every problem when any is left
         # on a terminal, ask again for exactly what is wrong instead of throwing the answers away
         for problem in prepared.problems:
             print(f"  {problem.message}" + (f" ({problem.hint})" if problem.hint else ""), file=sys.stderr)
-        wrong = set(fields)
         if "title" in wrong:
-            title = need(None, "--title", "Title (what is the request for?)")
+            fields = dataclasses.replace(fields, title=need(None, "--title", TITLE_PROMPT, ask, verb="new"))
         if "requested_by" in wrong:
-            requested_by = need(None, "--requested-by", "Requested by (e-mail or team)")
+            requested_by = need(None, "--requested-by", REQUESTER_PROMPT, ask, verb="new")
+            fields = dataclasses.replace(fields, requested_by=requested_by)
         if "justification" in wrong:
-            justification = need(
-                None, "--justification", "Justification (what the packages are for, who uses them)"
-            )
-        if "platforms" in wrong:
-            platforms = _split([need(None, "--platform", "Platforms", ", ".join(default_platforms))])
-        if "python" in wrong and default_python:
-            python = _split([need(None, "--python", "Python versions", ", ".join(default_python))])
-        bad = sorted({int(f[1]) for f in fields if isinstance(f, tuple)})
-        for i in bad:
+            justification = need(None, "--justification", JUSTIFICATION_PROMPT, ask, verb="new")
+            fields = dataclasses.replace(fields, justification=justification)
+        for i in sorted({f for f in wrong if isinstance(f, int)}):
             pkgs[i] = ask(f"  replace package '{pkgs[i]}' with (empty: drop it): ").strip()
         pkgs = [p for p in pkgs if p]
         while not pkgs:
             pkgs = [line for line in [ask("  package: ").strip()] if line]
 
-    if prepared.path is None:
-        sys.stdout.write(prepared.text)
-        return Path("-")
-    return write(prepared)
+
+def _ask_packages(ask: Ask | None) -> list[str]:
+    if ask is None:
+        raise UsageError("--package is required at least once, e.g. --package 'pandas>=2.2'")
+    print(
+        "Packages, one per line as NAME[SPECIFIER] (e.g. pandas>=2.2); an empty line ends:", file=sys.stderr
+    )
+    pkgs: list[str] = []
+    while True:
+        line = ask("  package: ").strip()
+        if line:
+            pkgs.append(line)
+        elif pkgs:
+            return pkgs
+        else:
+            print("  at least one package is required", file=sys.stderr)
 
 
-_ASKED = ("title", "requested_by", "justification", "platforms", "python")
+def _choose(
+    parse: Callable[[Sequence[str], Config | None], tuple[str, ...]],
+    given: Sequence[str],
+    prompt: str,
+    config: Config | None,
+    ask: Ask | None,
+) -> tuple[str, ...]:
+    """The flag's values; on a terminal without them, asked for (the catalog's default offered)."""
+    default = parse([], config)
+    if given or ask is None or not default:
+        return parse(given, config)
+    while True:
+        answer = ask(f"{prompt} [{', '.join(default)}]: ")
+        try:
+            return parse([answer], config)
+        except UsageError as exc:
+            print(f"  {exc}", file=sys.stderr)
 
 
-def _field(key: str) -> str | tuple[str, str] | None:
-    """Which answer a problem's key path belongs to: a field name, ("packages", index), or None."""
-    m = re.match(r"^packages\[(\d+)\]", key)
-    if m:
-        return ("packages", m[1])
-    head = re.match(r"^[a-z_]+", key)
-    return head[0] if head and head[0] in _ASKED else None
+def _field(problem: Problem) -> str | int | None:
+    """The answer a problem is about: a field asked for by name, a package's index, or None."""
+    m = re.match(r"^(?:(title|requested_by|justification)\b|packages\[(\d+)\])", problem.key)
+    if m is None:
+        return None
+    return m[1] if m[1] else int(m[2])
