@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from curate.atomic import atomic_writer
 from curate.authoring import (
     Draft,
     DraftPackage,
@@ -28,7 +29,6 @@ from curate.config import Config, load_config
 from curate.errors import CurateError, UsageError, ValidationError
 from curate.importers import Options
 from curate.requests import FILENAME, SLUG_MAX, slugify
-from curate.yamlio import atomic_writer
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString
 
+from curate.atomic import atomic_writer
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
 from curate.importers import ImportResult, Options, Selection, import_files
@@ -41,7 +42,7 @@ from curate.requests import (
 )
 from curate.targets import OS_ALIASES, OS_NAMES, OSName
 from curate.validate import did_you_mean
-from curate.yamlio import atomic_writer, dumps, loads
+from curate.yamlio import dumps, loads
 
 WRAP = 100  # long text is folded to lines of at most this many characters
 

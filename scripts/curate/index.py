@@ -32,13 +32,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import jinja2
 
 from curate.archive import ArchiveError, read_wheel_metadata
+from curate.atomic import atomic_write
 from curate.cache import blob_path, metadata_path
 from curate.catalog import FileEntry, Project, VersionEntry
 from curate.config import Config
 from curate.errors import BuildError
 from curate.names import NormalizedName
 from curate.publish import Staging, WriteBehind, link_or_copy
-from curate.yamlio import atomic_write
 
 # PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
 # (project status). Keys of 1.2 (PEP 708 tracks) and 1.3 (PEP 740 provenance) are optional.

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curate.atomic import write_if_changed
 from curate.requests import MIN_JUSTIFICATION, PACKAGE_KEYS, REMOVE_KEYS, REQUEST_KEYS, REQUIRED_KEYS
 from curate.targets import OS_NAMES
-from curate.yamlio import write_if_changed
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "request.schema.json"
 

@@ -147,7 +147,7 @@ def check_file(
 def _store_metadata(target: Path, meta: bytes) -> None:
     """Put the extracted METADATA in the cache: a temporary file renamed into place.
 
-    Unlike :func:`curate.yamlio.atomic_write` there is no fsync (it costs more than the rest of
+    Unlike :func:`curate.atomic.atomic_write` there is no fsync (it costs more than the rest of
     vetting a small wheel): the file is reproducible from the cached wheel, and the catalog records
     its sha256 (``metadata_sha256``), so a reader can tell a file cut short by a power failure.
     """

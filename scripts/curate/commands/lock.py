@@ -64,8 +64,8 @@ from curate.resolve import Requirement, compile_requirements
 
 if TYPE_CHECKING:
     from curate.upstream import IndexFile
+from curate.atomic import replace_files
 from curate.targets import Target
-from curate.yamlio import replace_files
 
 RESOLVE_WORKERS = 4  # concurrent uv runs
 

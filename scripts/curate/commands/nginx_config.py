@@ -14,8 +14,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from curate.atomic import write_if_changed
 from curate.nginx import DEFAULT_RATE, render_server
-from curate.yamlio import write_if_changed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
