@@ -20,11 +20,11 @@ import pytest
 import urllib3
 
 from curate import fetch
-from curate.cache import blob_path
+from curate.cache import Wanted, blob_path, wanted_files
 from curate.catalog import FileEntry, load_catalog
 from curate.cli import main
 from curate.errors import FetchError
-from curate.fetch import Fetcher, Progress, RetryPolicy, Wanted, fetch_all, proxy_for, wanted_files
+from curate.fetch import Fetcher, Progress, RetryPolicy, fetch_all, proxy_for
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Fault, Upstream, make_upstream
 from tests.wheels import Dist

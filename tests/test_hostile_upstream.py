@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from curate.cache import Wanted
 from curate.catalog import FileEntry
 from curate.errors import FetchError
-from curate.fetch import Fetcher, RetryPolicy, Wanted
+from curate.fetch import Fetcher, RetryPolicy
 from curate.upstream import UpstreamError, parse_html, parse_json
 
 PAGE = "https://upstream.example/simple/evil/"

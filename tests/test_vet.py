@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from curate.cache import metadata_path
+from curate.cache import metadata_path, wanted_files
 from curate.catalog import load_catalog, project_path
 from curate.cli import main
-from curate.fetch import fetch_all, wanted_files
+from curate.fetch import fetch_all
 from curate.names import normalize
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Upstream, make_upstream, standard_dists

@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import unquote, urlsplit
@@ -32,8 +32,7 @@ import urllib3
 
 from curate import __version__
 from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
-from curate.cache import blob_path
-from curate.catalog import FileEntry, Project
+from curate.cache import Wanted, blob_path, cached_path
 from curate.errors import FetchError
 
 CHUNK = 256 * 1024
@@ -42,19 +41,6 @@ CHUNK = 256 * 1024
 _REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"curate/{__version__}"
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Wanted:
-    """One file the catalog needs in the cache, and who needs it (for messages)."""
-
-    project: str
-    version: str
-    file: FileEntry
-
-    @property
-    def sha256(self) -> str:
-        return self.file.sha256
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,40 +77,6 @@ class _Retry(Exception):
 
 class Interrupted(FetchError):
     exit_code = 130
-
-
-# -- what the catalog needs ------------------------------------------------------------------------
-
-
-def wanted_files(projects: Iterable[Project]) -> list[Wanted]:
-    """Every file of every version, once per sha256, sorted by filename."""
-    out: dict[str, Wanted] = {}
-    for project in projects:
-        for version in project.sorted_versions():
-            for f in version.files:
-                out.setdefault(f.sha256, Wanted(project=project.name, version=version.version, file=f))
-    return sorted(out.values(), key=lambda w: (w.file.filename, w.sha256))
-
-
-def cached_path(cache: Path, file: FileEntry) -> Path | None:
-    """The cached blob of ``file`` when it is there with the catalog's size, else None."""
-    path = blob_path(cache, file.sha256)
-    try:
-        if path.stat().st_size == file.size:
-            return path
-    except OSError:
-        return None
-    return None
-
-
-def missing_files(cache: Path, wanted: Iterable[Wanted]) -> list[Wanted]:
-    return [w for w in wanted if cached_path(cache, w.file) is None]
-
-
-def format_missing(missing: list[Wanted]) -> str:
-    lines = [f"{len(missing)} file(s) missing from the cache:"]
-    lines.extend(f"  {w.project} {w.version}: {w.file.filename} ({w.file.url})" for w in missing)
-    return "\n".join(lines)
 
 
 # -- progress -------------------------------------------------------------------------------------

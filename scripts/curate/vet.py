@@ -49,11 +49,10 @@ from packaging.version import InvalidVersion, Version
 
 from curate.advisories import Advisory, AdvisorySource
 from curate.archive import MAX_METADATA_BYTES, ArchiveError, read_zip_member, wheel_metadata_name
-from curate.cache import blob_path, metadata_path
+from curate.cache import blob_path, format_missing, metadata_path, missing_files, wanted_files
 from curate.catalog import FileEntry, Project, VersionEntry, write_project
 from curate.config import Vetting, Waiver
 from curate.errors import CurateError
-from curate.fetch import format_missing, missing_files, wanted_files
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize

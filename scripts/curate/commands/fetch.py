@@ -19,11 +19,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.cache import cache_root
+from curate.cache import cache_root, format_missing, missing_files, wanted_files
 from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError, github_actions
-from curate.fetch import Progress, RetryPolicy, fetch_all, format_missing, missing_files, wanted_files
+from curate.fetch import Progress, RetryPolicy, fetch_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
