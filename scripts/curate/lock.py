@@ -47,7 +47,7 @@ from curate.targets import Target
 
 if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never resolves or reads an index
     from curate.resolve import Pin
-    from curate.upstream import IndexFile
+    from curate.upstream import ListedFile
 
 STATE_PATH = Path("catalog") / "lock.json"
 STATE_VERSION = 1
@@ -207,7 +207,7 @@ class Selection:
 
 
 def select_files(
-    candidates: Iterable[IndexFile | FileEntry], targets: Sequence[Target], *, allow_sdist: bool
+    candidates: Iterable[ListedFile | FileEntry], targets: Sequence[Target], *, allow_sdist: bool
 ) -> Selection:
     """Keep the files some target can install; the sdist only for targets without a wheel, if allowed."""
     wheels = [f for f in candidates if f.filename.endswith(".whl")]
@@ -300,7 +300,7 @@ def build_projects(
     *,
     config: Config,
     needs: Mapping[str, Mapping[VersionKey, Need]],
-    candidates: Mapping[VersionKey, Sequence[IndexFile | FileEntry]],
+    candidates: Mapping[VersionKey, Sequence[ListedFile | FileEntry]],
     old: Mapping[NormalizedName, Project],
     names: Mapping[NormalizedName, str],
 ) -> tuple[dict[NormalizedName, Project], list[MissingWheel]]:

@@ -32,8 +32,8 @@ class UpstreamError(CurateError):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class IndexFile:
-    """One file as the upstream index lists it."""
+class ListedFile:
+    """One file as the upstream's project page lists it."""
 
     filename: str
     url: str  # absolute, without fragment
@@ -74,7 +74,7 @@ def _open(
         raise UpstreamError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
 
 
-def project_files(index_url: str, name: NormalizedName) -> list[IndexFile]:
+def project_files(index_url: str, name: NormalizedName) -> list[ListedFile]:
     """Every file the upstream lists for ``name``, sorted by filename."""
     url = project_url(index_url, name)
     body, ctype, final_url, _ = _open(url, login=(index_url,))
@@ -107,7 +107,7 @@ def file_sizes(urls: Iterable[str], *, workers: int = 8, login: tuple[str, ...] 
 
 def many_project_files(
     index_url_of: Mapping[NormalizedName, str], *, workers: int = 8
-) -> dict[NormalizedName, list[IndexFile]]:
+) -> dict[NormalizedName, list[ListedFile]]:
     """Fetch several projects' pages in parallel (each project from its own index)."""
     names = sorted(index_url_of)
     if not names:
@@ -142,7 +142,7 @@ def _yanked(value: Any) -> str | None:
     return str(value)
 
 
-def parse_json(body: bytes, page_url: str) -> list[IndexFile]:
+def parse_json(body: bytes, page_url: str) -> list[ListedFile]:
     """Files from a PEP 691 JSON project page (PEP 700 ``size`` and ``upload-time`` when present)."""
     try:
         data = json.loads(body)
@@ -154,7 +154,7 @@ def parse_json(body: bytes, page_url: str) -> list[IndexFile]:
         url = _checked_url(urldefrag(urljoin(page_url, str(item["url"])))[0], page_url)
         size = item.get("size")
         out.append(
-            IndexFile(
+            ListedFile(
                 filename=str(item["filename"]),
                 url=url,
                 sha256=_sha256(item.get("hashes"), url),
@@ -192,7 +192,7 @@ class _Links(HTMLParser):
             self._current = None
 
 
-def parse_html(text: str, page_url: str) -> list[IndexFile]:
+def parse_html(text: str, page_url: str) -> list[ListedFile]:
     """Files from a PEP 503 HTML project page; ``size`` is -1 (unknown) for the caller to fill in."""
     parser = _Links()
     parser.feed(text)
@@ -208,7 +208,7 @@ def parse_html(text: str, page_url: str) -> list[IndexFile]:
         filename = label or url.rsplit("/", 1)[-1]
         yanked = attrs.get("data-yanked")
         out.append(
-            IndexFile(
+            ListedFile(
                 filename=filename,
                 url=url,
                 sha256=_sha256(hashes, url),

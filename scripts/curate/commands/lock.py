@@ -63,7 +63,7 @@ from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.resolve import Requirement, compile_requirements
 
 if TYPE_CHECKING:
-    from curate.upstream import IndexFile
+    from curate.upstream import ListedFile
 from curate.atomic import replace_files
 from curate.targets import Target
 
@@ -517,14 +517,14 @@ def _candidates(
     refresh: bool,
     upgrade_set: set[NormalizedName],
     progress: TextIO | None,
-) -> dict[VersionKey, list[IndexFile | FileEntry]]:
+) -> dict[VersionKey, list[ListedFile | FileEntry]]:
     """Each needed version's candidate files: the catalog's when they still cover its targets, else upstream's."""
     wanted: dict[VersionKey, set[str]] = {}
     for request_needs in needs.values():
         for key, need in request_needs.items():
             wanted.setdefault(key, set()).update(need.targets)
     old_versions = {(n, canonical_version(v.version)): v for n, p in old.items() for v in p.versions}
-    out: dict[VersionKey, list[IndexFile | FileEntry]] = {}
+    out: dict[VersionKey, list[ListedFile | FileEntry]] = {}
     fetch: dict[NormalizedName, str] = {}
     index_of: dict[NormalizedName, str] = {}
     for result in resolved.values():
