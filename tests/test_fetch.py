@@ -24,12 +24,13 @@ from curate.cache import Wanted, blob_path, wanted_files
 from curate.catalog import FileEntry, load_catalog
 from curate.cli import main
 from curate.errors import FetchError
-from curate.fetch import Fetcher, Progress, RetryPolicy, fetch_all, proxy_for
+from curate.fetch import Fetcher, Progress, RetryPolicy, fetch_all
+from curate.httpclient import HttpClient, Limits, proxy_for
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Fault, Upstream, make_upstream
 from tests.wheels import Dist
 
-FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.05, max_retry_after=5.0, read_timeout=5.0)
+FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.05, max_retry_after=5.0)
 PICKS = {"webapp": ["2.0"], "httpish": ["1.1"], "certy": ["2024.1"], "fastmath": ["1.5"]}
 
 
@@ -142,8 +143,11 @@ def test_retry_after_is_capped(repo: Path, tmp_path: Path, upstream: Upstream) -
 
 def test_slow_response_times_out_and_is_retried(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
     upstream.fault(WHEEL, Fault("slow", delay=1.0))
-    policy = RetryPolicy(attempts=3, backoff=0.01, read_timeout=0.2)
-    outcome = Fetcher(tmp_path / "cache", policy=policy, sleep=Sleeps()).fetch(_one(repo, WHEEL))
+    policy = RetryPolicy(attempts=3, backoff=0.01)
+    with HttpClient({}, limits=Limits(read_timeout=0.2)) as client:
+        outcome = Fetcher(tmp_path / "cache", client=client, policy=policy, sleep=Sleeps()).fetch(
+            _one(repo, WHEEL)
+        )
     assert (outcome.status, outcome.attempts) == ("downloaded", 2)
 
 

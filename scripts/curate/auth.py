@@ -2,9 +2,10 @@
 
 An upstream behind a login (Artifactory, Nexus, a private index) is configured without credentials
 (``upstream.index_url`` is committed); the machines that lock and fetch put them in ``~/.netrc``, or the
-file ``$NETRC`` names, as uv and pip read them too. A URL's own ``user:password@`` is honoured as well,
-and is also used for other URLs on the same host (the files an index links to). Credentials are sent
-as HTTP basic auth and never written anywhere: the URLs curate records carry none.
+file ``$NETRC`` names, as uv and pip read them too (``$NETRC`` and ``$HOME`` from the environment the
+CLI passes in). A URL's own ``user:password@`` is honoured as well, and is also used for other URLs on
+the same scheme, host and port (the files an index links to). Credentials are sent as HTTP basic auth
+(by :mod:`curate.httpclient`) and never written anywhere: the URLs curate records carry none.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import functools
 import netrc
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -35,9 +35,12 @@ def split_credentials(url: str) -> tuple[str, Credentials | None]:
     return clean, (unquote(parts.username), unquote(parts.password or ""))
 
 
-def netrc_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env["NETRC"]) if env.get("NETRC") else Path.home() / ".netrc"
+def netrc_path(env: Mapping[str, str]) -> Path | None:
+    """``$NETRC``, else ``.netrc`` in the home directory the environment names (none without one)."""
+    if env.get("NETRC"):
+        return Path(env["NETRC"])
+    home = env.get("HOME") or env.get("USERPROFILE")
+    return Path(home) / ".netrc" if home else None
 
 
 @functools.cache
@@ -52,9 +55,11 @@ def _netrc(path: Path, mtime_ns: int) -> netrc.netrc:
         ) from None
 
 
-def netrc_credentials(host: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+def netrc_credentials(host: str, env: Mapping[str, str]) -> Credentials | None:
     """The netrc entry for ``host`` (or its ``default`` entry), if there is a netrc file."""
     path = netrc_path(env)
+    if path is None:
+        return None
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:
@@ -66,9 +71,7 @@ def netrc_credentials(host: str, env: Mapping[str, str] | None = None) -> Creden
     return login, password or ""
 
 
-def credentials_for(
-    url: str, *, also: tuple[str, ...] = (), env: Mapping[str, str] | None = None
-) -> Credentials | None:
+def credentials_for(url: str, *, env: Mapping[str, str], also: tuple[str, ...] = ()) -> Credentials | None:
     """What to log in to ``url`` with: its own ``user:pw@``, else that of a URL in ``also`` on the same
     scheme, host and port (the configured index), else netrc for its host."""
     _, own = split_credentials(url)
@@ -99,6 +102,6 @@ LOGIN_HINT = (
 )
 
 
-def refused_hint(creds: Credentials | None) -> str:
+def refused_hint(logged_in: bool) -> str:
     """What to do about a 401 or 403, depending on whether curate sent credentials."""
-    return LOGIN_HINT if creds is None else "the credentials curate sent were refused: check them"
+    return "the credentials curate sent were refused: check them" if logged_in else LOGIN_HINT

@@ -22,25 +22,19 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import urllib3
-
-from curate import __version__
-from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
+from curate.auth import refused_hint
 from curate.cache import Wanted, blob_path, cached_path
 from curate.errors import FetchError
+from curate.httpclient import ConnectError, HttpClient, HttpError, TransferError
 
 CHUNK = 256 * 1024
-# curate retries by itself (backoff, Retry-After, resume); urllib3 only follows redirects (a repository
-# manager or a CDN sends the file from elsewhere), and drops Authorization when one leaves the host.
-_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-USER_AGENT = f"curate/{__version__}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,8 +43,6 @@ class RetryPolicy:
     backoff: float = 0.5  # seconds before the 2nd try; doubles each time
     max_backoff: float = 30.0
     max_retry_after: float = 60.0  # a server's Retry-After is honoured up to this many seconds
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
@@ -158,33 +150,29 @@ def _size(n: int) -> str:
 
 
 class Fetcher:
-    """Downloads into one cache with a shared connection pool. Thread-safe; one per run."""
+    """Downloads into one cache through one HTTP client (:mod:`curate.httpclient`: proxies, logins,
+    redirects, timeouts). Thread-safe; one per run."""
 
     def __init__(
         self,
         cache: Path,
         *,
+        client: HttpClient | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Progress | None = None,
-        env: Mapping[str, str] | None = None,
         login: tuple[str, ...] = (),
     ) -> None:
+        """``client``: the run's HTTP client; without one, a client of its own with no proxy and no netrc
+        (closed by :meth:`close`)."""
         self.cache = cache
-        self.env = dict(env or {})
+        self._own_client = client is None
+        self.http = client if client is not None else HttpClient({})
         self.login = login  # URLs whose user:password@ also serves their host (the configured index)
-        self._proxies: dict[str, urllib3.ProxyManager] = {}
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.progress = progress
         self.cancelled = threading.Event()
-        self.http = urllib3.PoolManager(
-            num_pools=16,
-            maxsize=16,
-            retries=_REDIRECTS_ONLY,
-            timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
-            headers={"User-Agent": USER_AGENT},
-        )
 
     def partial_path(self, sha256: str) -> Path:
         return self.cache / "partial" / sha256
@@ -250,15 +238,13 @@ class Fetcher:
         if have == wanted.file.size:
             return 0, True  # complete already: verify it
         headers = {"Range": f"bytes={have}-"} if have else {}
-        creds = credentials_for(url, also=self.login, env=self.env)
-        if creds is not None:  # urllib3 drops it on a redirect to another host
-            headers["Authorization"] = basic_auth(creds)
-            url, _ = split_credentials(url)
         try:
-            resp = self._pool(url).request("GET", url, headers=headers, preload_content=False, redirect=True)
-        except urllib3.exceptions.HTTPError as exc:
-            raise _Retry(f"connection failed: {_reason(exc)}") from None
-        try:
+            resp = self.http.open(url, headers=headers, login=self.login)
+        except ConnectError as exc:
+            raise _Retry(f"connection failed: {exc.reason}") from None
+        except HttpError as exc:
+            raise FetchError(f"{wanted.file.filename}: {exc}") from None
+        with resp:
             if resp.status in RETRY_STATUSES:
                 raise _Retry(
                     f"HTTP {resp.status}",
@@ -273,41 +259,35 @@ class Fetcher:
                 mode, resumed = "wb", False  # no range support (or a fresh start): start over
             elif resp.status in (401, 403):
                 raise FetchError(
-                    f"{wanted.file.filename}: HTTP {resp.status} from {url}\n    hint: {refused_hint(creds)}"
+                    f"{wanted.file.filename}: HTTP {resp.status} from {resp.url}\n"
+                    f"    hint: {refused_hint(resp.logged_in)}"
                 )
             else:
                 raise FetchError(
-                    f"{wanted.file.filename}: HTTP {resp.status} from {url}\n"
+                    f"{wanted.file.filename}: HTTP {resp.status} from {resp.url}\n"
                     "    hint: is the upstream still serving this file? re-run `curate lock` if it moved"
                 )
             received = 0
             try:
                 with partial.open(mode) as fh:
-                    while chunk := resp.read1(CHUNK):  # what has arrived: a cut body keeps its head
+                    for chunk in resp.chunks(CHUNK):  # what has arrived: a cut body keeps its head
                         if self.cancelled.is_set():
+                            resp.abort()  # stop now: reading the rest of a big file is not worth it
                             raise Interrupted("interrupted")
                         fh.write(chunk)
                         received += len(chunk)
                         if self.progress is not None:
                             self.progress.advance(len(chunk))
                         if (have if resumed else 0) + received > wanted.file.size:
-                            resp.close()  # the rest is not read: this connection cannot be reused
+                            resp.abort()  # the rest is not read: this connection cannot be reused
                             break  # more bytes than the catalog says: the hash check will tell
                     fh.flush()
                     os.fsync(fh.fileno())
-            except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            except TransferError as exc:
                 raise _Retry(
-                    f"download interrupted after {received} bytes: {_reason(exc)}", received=received
+                    f"download interrupted after {received} bytes: {exc.reason}", received=received
                 ) from None
             return received, resumed
-        except (Interrupted, KeyboardInterrupt):
-            resp.close()  # stop now: reading the rest of a big file to reuse the connection is not worth it
-            raise
-        except BaseException:
-            resp.drain_conn()  # an unread body must not be read as the next response on this connection
-            raise
-        finally:
-            resp.release_conn()
 
     def _copy_local(self, url: str, partial: Path, size: int) -> int:
         source = Path(url2pathname(unquote(urlsplit(url).path)))
@@ -351,57 +331,15 @@ class Fetcher:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
 
-    def _pool(self, url: str) -> urllib3.PoolManager:
-        """The connection pool for ``url``: through the proxy the environment names, if any."""
-        proxy = proxy_for(url, self.env)
-        if proxy is None:
-            return self.http
-        if proxy not in self._proxies:
-            self._proxies[proxy] = urllib3.ProxyManager(
-                proxy,
-                num_pools=16,
-                maxsize=16,
-                retries=_REDIRECTS_ONLY,
-                timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=self.policy.read_timeout),
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._proxies[proxy]
-
     def close(self) -> None:
-        self.http.clear()
-        for pool in self._proxies.values():
-            pool.clear()
+        if self._own_client:
+            self.http.close()
 
 
 class _Mismatch(Exception):
     def __init__(self, message: str, *, resumed: bool) -> None:
         super().__init__(message)
         self.resumed = resumed
-
-
-def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
-    """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY`` (either case), unless ``NO_PROXY`` covers it."""
-
-    def get(name: str) -> str:
-        return env.get(name.lower()) or env.get(name.upper()) or ""
-
-    parts = urlsplit(url)
-    proxy = get(f"{parts.scheme}_proxy")
-    if not proxy or not parts.hostname:
-        return None
-    host = parts.hostname.lower()
-    for entry in get("no_proxy").replace(" ", "").lower().split(","):
-        entry = entry.split(":", 1)[0].lstrip(".")  # "*", "example.com", ".example.com", "host:port"
-        if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
-            return None
-    return proxy
-
-
-def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        return f"{type(reason).__name__}: {reason}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -449,12 +387,14 @@ def fetch_all(
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
-    env: Mapping[str, str] | None = None,
+    client: HttpClient | None = None,
     login: tuple[str, ...] = (),
 ) -> FetchReport:
-    """Fetch every file with a thread pool; collect every error (one failure does not stop the rest)."""
+    """Fetch every file with a thread pool; collect every error (one failure does not stop the rest).
+
+    ``client``: the run's HTTP client (see :class:`Fetcher`)."""
     start = time.monotonic()
-    fetcher = Fetcher(cache, policy=policy, sleep=sleep, progress=progress, env=env, login=login)
+    fetcher = Fetcher(cache, client=client, policy=policy, sleep=sleep, progress=progress, login=login)
     outcomes: list[Outcome] = []
     errors: list[tuple[str, str]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch")

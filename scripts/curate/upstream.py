@@ -1,30 +1,28 @@
 """Reading the upstream index: one project's files with sha256, size, upload time, requires-python, yanked.
 
 Asks for the PEP 691 JSON page and falls back to PEP 503 HTML (where the size is unknown, -1, until
-:func:`file_sizes` asks with ``HEAD`` for the files actually kept, and the upload time is unknown). The index URL is always given by the caller: the configured
-``upstream.index_url``, or the index uv reported it resolved from; this module has no default.
+:func:`file_sizes` asks with ``HEAD`` for the files actually kept, and the upload time is unknown). The
+index URL is always given by the caller: the configured ``upstream.index_url``, or the index uv reported
+it resolved from; this module has no default. Requests go through :mod:`curate.httpclient`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from curate import __version__
-from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
+from curate.auth import split_credentials
 from curate.errors import CurateError
+from curate.httpclient import HttpClient
 from curate.names import NormalizedName
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
-TIMEOUT = 60
 
 
 class UpstreamError(CurateError):
@@ -48,72 +46,56 @@ def project_url(index_url: str, name: str) -> str:
     return urljoin(index_url if index_url.endswith("/") else index_url + "/", f"{name}/")
 
 
-def _open(
-    url: str, *, method: str = "GET", accept: str | None = None, login: tuple[str, ...] = ()
-) -> tuple[bytes, str, str, Mapping[str, str]]:
-    """One request; credentials (curate.auth: the URL's own, those of a ``login`` URL on the same host,
-    or netrc) go as basic auth, never to another host on a redirect, and never into the URLs returned."""
-    creds = credentials_for(url, also=login)
-    url, _ = split_credentials(url)
-    req = urllib.request.Request(
-        url, method=method, headers={"Accept": accept or ACCEPT, "User-Agent": f"curate/{__version__}"}
-    )
-    if creds is not None:
-        req.add_unredirected_header("Authorization", basic_auth(creds))
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            body = b"" if method == "HEAD" else resp.read()
-            return body, resp.headers.get_content_type(), resp.geturl(), dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            raise UpstreamError(
-                f"{url}: HTTP {exc.code} {exc.reason}\n    hint: {refused_hint(creds)}"
-            ) from exc
-        raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise UpstreamError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+def project_files(
+    index_url: str, name: NormalizedName, *, client: HttpClient | None = None
+) -> list[ListedFile]:
+    """Every file the upstream lists for ``name``, sorted by filename.
 
-
-def project_files(index_url: str, name: NormalizedName) -> list[ListedFile]:
-    """Every file the upstream lists for ``name``, sorted by filename."""
-    url = project_url(index_url, name)
-    body, ctype, final_url, _ = _open(url, login=(index_url,))
+    ``client``: the run's HTTP client (proxies and netrc from the CLI's environment); without one, a
+    client with neither. The index URL's own ``user:password@`` serves the whole of its origin."""
+    http = client if client is not None else HttpClient({})
+    page = http.get(project_url(index_url, name), accept=ACCEPT, login=(index_url,))
+    ctype = page.content_type
     if ctype == JSON_TYPE or ctype.endswith("+json") or ctype == "application/json":
-        files = parse_json(body, final_url)
+        files = parse_json(page.body, page.url)
     else:
-        files = parse_html(body.decode("utf-8", "replace"), final_url)
+        files = parse_html(page.body.decode("utf-8", "replace"), page.url)
     return sorted(files, key=lambda f: f.filename)
 
 
-def file_size(url: str, login: tuple[str, ...] = ()) -> int:
+def file_size(url: str, login: tuple[str, ...] = (), *, client: HttpClient | None = None) -> int:
     """A file's size from a ``HEAD`` request, for pages that do not give it (PEP 503 HTML)."""
-    _, _, _, headers = _open(url, method="HEAD", accept="*/*", login=login)
-    length = headers.get("Content-Length") or headers.get("content-length")
-    if length is None:
-        raise UpstreamError(f"{url}: the upstream gives no size for this file")
+    http = client if client is not None else HttpClient({})
+    length = http.head(url, login=login).get("Content-Length")
+    if length is None or not length.strip().isdigit():
+        raise UpstreamError(f"{split_credentials(url)[0]}: the upstream gives no size for this file")
     return int(length)
 
 
-def file_sizes(urls: Iterable[str], *, workers: int = 8, login: tuple[str, ...] = ()) -> dict[str, int]:
+def file_sizes(
+    urls: Iterable[str], *, workers: int = 8, login: tuple[str, ...] = (), client: HttpClient | None = None
+) -> dict[str, int]:
     """Sizes of several files, ``HEAD`` requests in parallel: only for files the catalog keeps.
 
     ``login``: URLs whose ``user:password@`` also serves the files on their host (the configured index)."""
     todo = sorted(set(urls))
     if not todo:
         return {}
+    http = client if client is not None else HttpClient({})
     with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-        return dict(zip(todo, pool.map(lambda u: file_size(u, login), todo), strict=True))
+        return dict(zip(todo, pool.map(lambda u: file_size(u, login, client=http), todo), strict=True))
 
 
 def many_project_files(
-    index_url_of: Mapping[NormalizedName, str], *, workers: int = 8
+    index_url_of: Mapping[NormalizedName, str], *, workers: int = 8, client: HttpClient | None = None
 ) -> dict[NormalizedName, list[ListedFile]]:
     """Fetch several projects' pages in parallel (each project from its own index)."""
     names = sorted(index_url_of)
     if not names:
         return {}
+    http = client if client is not None else HttpClient({})
     with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
-        results = list(pool.map(lambda n: project_files(index_url_of[n], n), names))
+        results = list(pool.map(lambda n: project_files(index_url_of[n], n, client=http), names))
     return dict(zip(names, results, strict=True))
 
 

@@ -24,6 +24,7 @@ from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError, github_actions
 from curate.fetch import Progress, RetryPolicy, fetch_all
+from curate.httpclient import HttpClient
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +85,10 @@ def fetch(
         else Progress(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
     )
     login = (config.index_url,) if config.index_url else ()
-    report = fetch_all(cache, missing, jobs=jobs, policy=policy, progress=progress, env=env, login=login)
+    with HttpClient(env) as client:
+        report = fetch_all(
+            cache, missing, jobs=jobs, policy=policy, progress=progress, client=client, login=login
+        )
     if report.errors:
         for message in report.errors:
             print(f"error: {message}", file=sys.stderr)

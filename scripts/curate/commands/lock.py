@@ -325,6 +325,7 @@ def lock(
         refresh=upgrade or state.config != config_fingerprint(config),
         upgrade_set=upgrade_set,
         progress=progress,
+        env=env,
     )
     names: dict[NormalizedName, str] = {}
     for result in resolved.values():
@@ -335,7 +336,7 @@ def lock(
         config=config, needs=typed_needs, candidates=candidates, old=old, names=names
     )
 
-    projects = _fill_sizes(projects, progress, login=(config.index_url,) if config.index_url else ())
+    projects = _fill_sizes(projects, progress, env, login=(config.index_url,) if config.index_url else ())
     paths = {r.id: r.path for r in requests}
     if missing:
         grouped: dict[tuple[tuple[str, ...], str, str, tuple[str, ...]], list[str]] = {}
@@ -481,16 +482,21 @@ def _failing_target(
 
 
 def _fill_sizes(
-    projects: dict[NormalizedName, Project], progress: TextIO | None, login: tuple[str, ...] = ()
+    projects: dict[NormalizedName, Project],
+    progress: TextIO | None,
+    env: Mapping[str, str],
+    login: tuple[str, ...] = (),
 ) -> dict[NormalizedName, Project]:
     """Ask the upstream for the sizes its HTML pages did not give, only for the files kept."""
     unknown = [f.url for p in projects.values() for v in p.versions for f in v.files if f.size < 0]
     if not unknown:
         return projects
+    from curate.httpclient import HttpClient
     from curate.upstream import file_sizes
 
     _say(progress, f"asking the upstream for the size of {len(unknown)} file(s)")
-    sizes = file_sizes(unknown, login=login)
+    with HttpClient(env) as client:
+        sizes = file_sizes(unknown, login=login, client=client)
     return {
         name: dataclasses.replace(
             p,
@@ -517,6 +523,7 @@ def _candidates(
     refresh: bool,
     upgrade_set: set[NormalizedName],
     progress: TextIO | None,
+    env: Mapping[str, str],
 ) -> dict[VersionKey, list[ListedFile | FileEntry]]:
     """Each needed version's candidate files: the catalog's when they still cover its targets, else upstream's."""
     wanted: dict[VersionKey, set[str]] = {}
@@ -545,10 +552,12 @@ def _candidates(
             )
         fetch[name] = url
     if fetch:
+        from curate.httpclient import HttpClient
         from curate.upstream import many_project_files
 
         _say(progress, f"reading {len(fetch)} project page(s) from the upstream index")
-        pages = many_project_files(fetch)
+        with HttpClient(env) as client:
+            pages = many_project_files(fetch, client=client)
         for key in wanted:
             if key[0] in pages:
                 out[key] = [f for f in pages[key[0]] if file_version(f.filename) == (key[0], key[1])]

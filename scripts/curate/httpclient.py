@@ -1,0 +1,395 @@
+"""HTTP, for everything curate asks of the network: the upstream's pages, the files fetch downloads,
+and the advisory service. One :class:`HttpClient` per run, built from the environment the CLI passes in.
+
+- **Proxies**: ``HTTPS_PROXY`` / ``HTTP_PROXY`` (either case) unless ``NO_PROXY`` covers the host; a
+  proxy URL's own ``user:password@`` is sent to the proxy as ``Proxy-Authorization``.
+- **Logins** (:mod:`curate.auth`): a URL's own ``user:password@``, else that of a ``login`` URL on the
+  same origin (the configured index), else netrc for the host; sent as basic auth, never left in a URL
+  this module returns or puts in an error message.
+- **Redirects** are followed here, up to :attr:`Limits.redirects`, each hop choosing its own proxy and
+  login: a login never goes to another origin (scheme, host, port), and only http(s) is followed.
+- **Limits**: connect and read timeouts, a cap on the bytes of a page read into memory
+  (:attr:`Limits.max_page_bytes`), and an optional deadline for a whole response. Every error names the
+  URL it concerns.
+- ``file:`` URLs (a local index) are read from the disk.
+
+Retrying is the caller's decision (fetch retries downloads with backoff; a page read does not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import mimetypes
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.request import url2pathname
+
+import urllib3
+
+from curate import __version__
+from curate.auth import basic_auth, credentials_for, refused_hint, split_credentials
+from curate.errors import CurateError
+
+USER_AGENT = f"curate/{__version__}"
+CHUNK = 256 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """How long and how much curate waits for and reads from one answer."""
+
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 60.0  # seconds without a byte arriving
+    max_page_bytes: int = 256 * 1024 * 1024  # a page (HTML, JSON) read into memory; downloads stream
+    deadline: float | None = None  # seconds for one whole answer, redirects and body included; None: none
+    redirects: int = 5
+
+
+class HttpError(CurateError):
+    """A request that did not give a usable answer; the message starts with the URL (no credentials)."""
+
+    def __init__(self, url: str, reason: str, *, hint: str = "") -> None:
+        super().__init__(f"{url}: {reason}" + (f"\n    hint: {hint}" if hint else ""))
+        self.url = url
+        self.reason = reason
+
+
+class ConnectError(HttpError):
+    """No answer: the connection failed or timed out before a response began (worth another try)."""
+
+
+class TransferError(HttpError):
+    """The body stopped arriving part way (dropped connection, read timeout): worth another try."""
+
+
+class StatusError(HttpError):
+    """An answer with a status that is not success."""
+
+    def __init__(self, url: str, status: int, reason: str, *, logged_in: bool) -> None:
+        hint = refused_hint(logged_in) if status in (401, 403) else ""
+        super().__init__(url, f"HTTP {status} {reason}".rstrip(), hint=hint)
+        self.status = status
+
+
+class LimitError(HttpError):
+    """An answer larger, or slower, than :class:`Limits` allows."""
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY`` (either case), unless ``NO_PROXY`` covers it."""
+
+    def get(name: str) -> str:
+        return env.get(name.lower()) or env.get(name.upper()) or ""
+
+    parts = urlsplit(url)
+    proxy = get(f"{parts.scheme}_proxy")
+    if not proxy or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    for entry in get("no_proxy").replace(" ", "").lower().split(","):
+        entry = entry.split(":", 1)[0].lstrip(".")  # "*", "example.com", ".example.com", "host:port"
+        if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
+            return None
+    return proxy
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failed connection or read, without urllib3's object names."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        exc = reason
+    text = re.sub(r"^\w+\(host='[^']*', port=\d+\): ", "", str(exc)) or type(exc).__name__
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return f"read timed out ({text.rsplit('(', 1)[-1].rstrip(')')})" if "read timeout" in text else text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Page:
+    """A whole answer read into memory (a project page, an API response)."""
+
+    url: str  # the final URL, after redirects, without credentials
+    status: int
+    content_type: str  # the media type, lowercased, without parameters
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; a body that is not JSON is an error naming the URL, on one line."""
+        try:
+            return json.loads(self.body)
+        except UnicodeDecodeError as exc:
+            raise HttpError(
+                self.url, f"not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise HttpError(
+                self.url, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+
+
+class Response:
+    """An answer whose body has not been read yet. Use it as a context manager: leaving the block
+    returns the connection to the pool (an unread body is read to its end first, unless :meth:`abort`
+    was called or the block ends with KeyboardInterrupt, which close the connection instead)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        status: int,
+        reason: str,
+        headers: Mapping[str, str],
+        logged_in: bool,
+        raw: urllib3.BaseHTTPResponse | None = None,
+        local: IO[bytes] | None = None,
+        deadline: float | None = None,
+        limits: Limits,
+    ) -> None:
+        self.url = url  # the final URL, after redirects, without credentials
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.logged_in = logged_in  # whether a login went with the request that got this answer
+        self._raw = raw
+        self._local = local
+        self._deadline = deadline
+        self._limits = limits
+        self._aborted = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+    def check(self) -> Response:
+        """This answer when its status is success (2xx), else :class:`StatusError`."""
+        if not 200 <= self.status < 300:
+            raise StatusError(self.url, self.status, self.reason, logged_in=self.logged_in)
+        return self
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The body as it arrives (each chunk what has arrived, up to ``size`` bytes)."""
+        while True:
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                self.abort()
+                raise LimitError(self.url, f"no complete answer within {self._limits.deadline:g} seconds")
+            try:
+                if self._local is not None:
+                    chunk = self._local.read(size)
+                elif self._raw is not None:
+                    chunk = self._raw.read1(size)
+                else:
+                    chunk = b""
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise TransferError(self.url, describe(exc)) from None
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """The whole body, at most ``max_bytes`` (default :attr:`Limits.max_page_bytes`)."""
+        limit = self._limits.max_page_bytes if max_bytes is None else max_bytes
+        buf = bytearray()
+        for chunk in self.chunks():
+            buf += chunk
+            if len(buf) > limit:
+                self.abort()
+                raise LimitError(
+                    self.url, f"the answer is larger than {limit:,} bytes; curate stops reading it"
+                )
+        return bytes(buf)
+
+    def page(self) -> Page:
+        """The whole answer (at most :attr:`Limits.max_page_bytes`) when its status is success."""
+        self.check()
+        body = self.read()
+        return Page(
+            url=self.url, status=self.status, content_type=self.content_type, headers=self.headers, body=body
+        )
+
+    def abort(self) -> None:
+        """Stop now: close the connection rather than read the rest of the body to reuse it."""
+        self._aborted = True
+        if self._raw is not None:
+            self._raw.close()
+
+    def close(self, *, drain: bool = True) -> None:
+        if self._local is not None:
+            self._local.close()
+        if self._raw is not None:
+            if drain and not self._aborted:
+                self._raw.drain_conn()  # an unread body must not be read as the next answer
+            self._raw.release_conn()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.abort()
+        self.close(drain=exc_type is not None)
+
+
+class HttpClient:
+    """Pooled HTTP for one run; thread-safe. ``env`` is the environment the CLI was given (proxies,
+    netrc); nothing here reads the process's own."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        limits: Limits | None = None,
+        user_agent: str = USER_AGENT,
+        pool_size: int = 16,
+    ) -> None:
+        self.env = dict(env)
+        self.limits = limits or Limits()
+        self.user_agent = user_agent
+        self._pool_kw: dict[str, Any] = {
+            "num_pools": pool_size,
+            "maxsize": pool_size,
+            "retries": False,  # redirects are followed here; retries are the caller's
+            "timeout": urllib3.Timeout(connect=self.limits.connect_timeout, read=self.limits.read_timeout),
+        }
+        self._direct = urllib3.PoolManager(**self._pool_kw)
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._direct.clear()
+        with self._lock:
+            for pool in self._proxies.values():
+                pool.clear()
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for ``url``: through the proxy the environment names, if any."""
+        proxy = proxy_for(url, self.env)
+        if proxy is None:
+            return self._direct
+        with self._lock:
+            if proxy not in self._proxies:
+                clean, creds = split_credentials(proxy)
+                headers = {"Proxy-Authorization": basic_auth(creds)} if creds is not None else None
+                self._proxies[proxy] = urllib3.ProxyManager(clean, proxy_headers=headers, **self._pool_kw)
+            return self._proxies[proxy]
+
+    def open(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        login: tuple[str, ...] = (),
+    ) -> Response:
+        """Send one request, following redirects; the answer's body is not read yet, whatever its status.
+
+        ``login``: URLs whose ``user:password@`` also serves their origin (the configured index).
+        Raises :class:`ConnectError` when no answer came, :class:`HttpError` for a redirect curate does not
+        follow (too many, or to a scheme other than http(s)).
+        """
+        deadline = time.monotonic() + self.limits.deadline if self.limits.deadline is not None else None
+        current, own = split_credentials(urldefrag(url)[0])
+        logins = login + ((url,) if own is not None else ())  # a URL's own login serves its origin only
+        if urlsplit(current).scheme.lower() == "file":
+            return self._open_local(current, method=method)
+        for _ in range(self.limits.redirects + 1):
+            if urlsplit(current).scheme.lower() not in ("http", "https"):
+                raise HttpError(current, "curate only follows http(s) URLs")
+            creds = credentials_for(current, also=logins, env=self.env)
+            sent = {"User-Agent": self.user_agent, **(headers or {})}
+            if creds is not None:
+                sent["Authorization"] = basic_auth(creds)
+            try:
+                raw = self._pool(current).urlopen(
+                    method,
+                    current,
+                    body=body,
+                    headers=sent,
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise ConnectError(current, describe(exc)) from None
+            location = raw.headers.get("Location") if raw.status in REDIRECT_STATUSES else None
+            if not location:
+                return Response(
+                    current,
+                    status=raw.status,
+                    reason=raw.reason or "",
+                    headers=raw.headers,
+                    logged_in=creds is not None,
+                    raw=raw,
+                    deadline=deadline,
+                    limits=self.limits,
+                )
+            raw.drain_conn()
+            raw.release_conn()
+            # A login in the Location is not taken: the next hop logs in by its own origin's rules.
+            current = split_credentials(urldefrag(urljoin(current, location))[0])[0]
+            if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            if deadline is not None and time.monotonic() > deadline:
+                raise LimitError(current, f"no complete answer within {self.limits.deadline:g} seconds")
+        raise HttpError(split_credentials(url)[0], f"more than {self.limits.redirects} redirects")
+
+    def _open_local(self, url: str, *, method: str) -> Response:
+        path = Path(url2pathname(unquote(urlsplit(url).path)))
+        fh: IO[bytes] | None = None
+        try:
+            size = path.stat().st_size
+            if method != "HEAD":
+                fh = path.open("rb")
+        except FileNotFoundError:
+            raise HttpError(url, "no such file") from None
+        except OSError as exc:
+            raise HttpError(url, exc.strerror or str(exc)) from None
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return Response(
+            url,
+            status=200,
+            reason="OK",
+            headers={"Content-Type": ctype, "Content-Length": str(size)},
+            logged_in=False,
+            local=fh,
+            limits=self.limits,
+        )
+
+    def get(self, url: str, *, accept: str = "*/*", login: tuple[str, ...] = ()) -> Page:
+        """GET a whole page (at most :attr:`Limits.max_page_bytes`); a status other than 2xx is an error."""
+        with self.open(url, headers={"Accept": accept}, login=login) as resp:
+            return resp.page()
+
+    def head(self, url: str, *, login: tuple[str, ...] = ()) -> Mapping[str, str]:
+        """The headers of a ``HEAD`` answer; a status other than 2xx is an error."""
+        with self.open(url, method="HEAD", headers={"Accept": "*/*"}, login=login) as resp:
+            return resp.check().headers
+
+    def post_json(self, url: str, data: object, *, login: tuple[str, ...] = ()) -> Page:
+        """POST ``data`` as JSON; the whole answer (a status other than 2xx is an error)."""
+        body = json.dumps(data).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        with self.open(url, method="POST", headers=headers, body=body, login=login) as resp:
+            return resp.page()

@@ -1,0 +1,289 @@
+"""The one HTTP client: proxies and logins from the environment it is given, redirects that never carry a
+login to another host, limits on size and time, and errors that name the URL without its credentials."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from curate.httpclient import (
+    USER_AGENT,
+    ConnectError,
+    HttpClient,
+    HttpError,
+    LimitError,
+    Limits,
+    StatusError,
+    TransferError,
+)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+Seen = tuple[str, str, dict[str, str]]  # method, path (absolute-form through a proxy), headers
+
+
+class Server:
+    """A server on 127.0.0.1 whose answers a test writes: ``routes[path](handler)``."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.seen: list[Seen] = []
+        self.default: Callable[[BaseHTTPRequestHandler], None] | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                server.seen.append((self.command, self.path, dict(self.headers.items())))
+                route = server.routes.get(self.path.split("?")[0]) or server.default
+                try:
+                    (route or (lambda h: send(h, 404, b"not here")))(self)
+                except OSError:  # the client stopped reading (a limit): nothing to tell it
+                    self.close_connection = True
+
+            do_GET = do_HEAD = do_POST = _any
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.host = host
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def send(h: BaseHTTPRequestHandler, status: int, body: bytes = b"", **headers: str) -> None:
+    h.send_response(status)
+    for name, value in {"Content-Length": str(len(body)), **headers}.items():
+        h.send_header(name.replace("_", "-"), value)
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(body)
+
+
+def redirect(to: str, status: int = 302) -> Callable[[BaseHTTPRequestHandler], None]:
+    return lambda h: send(h, status, Location=to)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def other() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+def test_a_page_carries_the_user_agent_and_the_urls_login(server: Server) -> None:
+    server.routes["/simple/x/"] = lambda h: send(
+        h, 200, b"{}", Content_Type="application/json; charset=utf-8"
+    )
+    page = HttpClient({}).get(server.url("/simple/x/").replace("http://", "http://bot:tok@"), accept="a/b")
+    assert (page.url, page.status, page.content_type, page.body) == (
+        server.url("/simple/x/"),
+        200,
+        "application/json",
+        b"{}",
+    )
+    [(_, _, headers)] = server.seen
+    assert headers["User-Agent"] == USER_AGENT
+    assert headers["Accept"] == "a/b"
+    assert headers["Authorization"] == _basic("bot", "tok")
+
+
+def test_a_login_follows_a_redirect_on_its_own_host_but_never_to_another(
+    server: Server, other: Server, tmp_path: Path
+) -> None:
+    other.routes["/file"] = lambda h: send(h, 200, b"bytes")
+    server.routes["/a"] = redirect("/b")  # same host: the login goes along
+    server.routes["/b"] = redirect(other.url("/file", host="localhost"))  # another host: it does not
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nrc password pw\n", "utf-8")
+    netrc.chmod(0o600)
+    client = HttpClient({"NETRC": str(netrc)})
+    index = server.url("/simple/").replace("http://", "http://bot:tok@")
+    with client.open(server.url("/a"), login=(index,)) as resp:
+        assert (resp.status, resp.url, resp.read()) == (200, other.url("/file", host="localhost"), b"bytes")
+    assert [(p, h.get("Authorization")) for _, p, h in server.seen] == [
+        ("/a", _basic("bot", "tok")),
+        ("/b", _basic("bot", "tok")),
+    ]
+    assert [h.get("Authorization") for _, _, h in other.seen] == [None]
+
+    # the other host's own netrc entry is its login; the first host's never is
+    netrc.write_text("machine localhost login cdn password cdnpw\n", "utf-8")
+    with client.open(server.url("/a"), login=(index,)) as resp:
+        resp.read()
+    assert other.seen[-1][2].get("Authorization") == _basic("cdn", "cdnpw")
+
+
+def test_redirects_are_limited_and_only_to_http(server: Server, tmp_path: Path) -> None:
+    server.routes["/loop"] = redirect("/loop")
+    server.routes["/local"] = redirect((tmp_path / "secret").as_uri())
+    client = HttpClient({}, limits=Limits(redirects=3))
+    with pytest.raises(HttpError, match=r"/loop: more than 3 redirects$"):
+        client.open(server.url("/loop").replace("http://", "http://bot:tok@"))
+    assert len(server.seen) == 4
+    with pytest.raises(HttpError, match="curate only follows http"):
+        client.open(server.url("/local"))
+
+
+def test_a_post_redirected_with_303_becomes_a_get(server: Server) -> None:
+    server.routes["/query"] = redirect("/answer", 303)
+    server.routes["/answer"] = lambda h: send(h, 200, b'{"ok": true}', Content_Type="application/json")
+    assert HttpClient({}).post_json(server.url("/query"), {"q": 1}).json() == {"ok": True}
+    assert [(m, p) for m, p, _ in server.seen] == [("POST", "/query"), ("GET", "/answer")]
+
+
+def test_every_kind_of_request_goes_through_the_proxy_the_environment_names(
+    server: Server, tmp_path: Path
+) -> None:
+    proxy = Server()
+    proxy.default = lambda h: send(h, 200, b'{"via": "proxy"}', Content_Type="application/json")
+    try:
+        env = {"http_proxy": proxy.url("").replace("http://", "http://pu:pp@")}
+        client = HttpClient(env)
+        target = server.url("/simple/x/")
+        assert client.get(target).json() == {"via": "proxy"}
+        assert client.head(target)["Content-Length"] == "16"
+        assert client.post_json(target, {}).json() == {"via": "proxy"}
+        with client.open(target) as resp:
+            assert resp.read() == b'{"via": "proxy"}'
+        assert [(m, p) for m, p, _ in proxy.seen] == [
+            ("GET", target),
+            ("HEAD", target),
+            ("POST", target),
+            ("GET", target),
+        ]
+        assert {h.get("Proxy-Authorization") for _, _, h in proxy.seen} == {_basic("pu", "pp")}
+        assert server.seen == []
+        # NO_PROXY: straight to the server
+        direct = HttpClient({**env, "NO_PROXY": "localhost,127.0.0.1"})
+        with pytest.raises(StatusError, match="HTTP 404"):
+            direct.get(target)
+        assert len(proxy.seen) == 4
+        assert len(server.seen) == 1
+    finally:
+        proxy.close()
+
+
+def test_status_errors_name_the_url_and_say_what_to_do_about_a_login(server: Server) -> None:
+    server.routes["/private/"] = lambda h: send(h, 401, b"", WWW_Authenticate='Basic realm="x"')
+    client = HttpClient({})
+    with pytest.raises(StatusError) as err:
+        client.get(server.url("/private/"))
+    assert str(err.value).startswith(
+        f"{server.url('/private/')}: HTTP 401 Unauthorized\n    hint: the upstream"
+    )
+    with pytest.raises(StatusError) as err:
+        client.get(server.url("/private/").replace("http://", "http://bot:tok@"))
+    assert str(err.value) == (
+        f"{server.url('/private/')}: HTTP 401 Unauthorized\n"
+        "    hint: the credentials curate sent were refused: check them"
+    )
+
+
+def test_no_answer_is_a_connect_error_without_the_credentials() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectError) as err:
+        HttpClient({}).get(f"http://bot:s3cret@127.0.0.1:{port}/simple/")
+    message = str(err.value)
+    assert message.startswith(f"http://127.0.0.1:{port}/simple/: ")
+    assert "Connection refused" in message
+    assert "s3cret" not in message
+    assert "\n" not in message
+
+
+def test_a_page_larger_than_the_limit_is_refused(server: Server) -> None:
+    server.routes["/big/"] = lambda h: send(h, 200, b"x" * 5000)
+    with pytest.raises(
+        LimitError, match=r"/big/: the answer is larger than 4,096 bytes; curate stops reading it"
+    ):
+        HttpClient({}, limits=Limits(max_page_bytes=4096)).get(server.url("/big/"))
+    assert HttpClient({}, limits=Limits(max_page_bytes=5000)).get(server.url("/big/")).body == b"x" * 5000
+
+
+def test_an_answer_slower_than_the_deadline_is_given_up(server: Server) -> None:
+    def trickle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "20")
+        h.end_headers()
+        for _ in range(20):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    server.routes["/slow/"] = trickle
+    with pytest.raises(LimitError, match=r"/slow/: no complete answer within 0.3 seconds"):
+        HttpClient({}, limits=Limits(deadline=0.3)).get(server.url("/slow/"))
+
+
+def test_a_body_cut_short_is_a_transfer_error(server: Server) -> None:
+    def cut(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100")
+        h.end_headers()
+        h.wfile.write(b"only this")
+        h.wfile.flush()
+        h.close_connection = True
+
+    server.routes["/cut"] = cut
+    with pytest.raises(TransferError, match=r"/cut: "):
+        HttpClient({}).get(server.url("/cut"))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"files": [', "not JSON: Expecting value at line 1 column 12"),
+        (b'{"a": "\xc3("}', "not JSON: not UTF-8 text (invalid continuation byte at byte 7)"),
+    ],
+)
+def test_malformed_json_is_one_line_naming_the_url(server: Server, body: bytes, message: str) -> None:
+    server.routes["/simple/x/"] = lambda h: send(h, 200, body, Content_Type="application/json")
+    page = HttpClient({}).get(server.url("/simple/x/"))
+    with pytest.raises(HttpError) as err:
+        page.json()
+    assert str(err.value) == f"{server.url('/simple/x/')}: {message}"
+
+
+def test_a_local_index_is_read_from_the_disk(tmp_path: Path) -> None:
+    page = tmp_path / "simple" / "x" / "index.json"
+    page.parent.mkdir(parents=True)
+    page.write_text(json.dumps({"files": []}), "utf-8")
+    client = HttpClient({})
+    got = client.get(page.as_uri())
+    assert (got.status, got.content_type, got.json()) == (200, "application/json", {"files": []})
+    assert client.head(page.as_uri())["Content-Length"] == str(page.stat().st_size)
+    with pytest.raises(HttpError, match="no such file"):
+        client.get((tmp_path / "missing").as_uri())
