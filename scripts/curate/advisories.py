@@ -21,13 +21,16 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.version import InvalidVersion, Version
 
 from curate.errors import CurateError, Problem, ValidationError, display_path
 from curate.names import NormalizedName, normalize
 from curate.yamlio import loads
+
+if TYPE_CHECKING:  # urllib3 is imported only when the service is asked
+    from curate.httpclient import HttpClient
 
 OSV_API_URL = "https://api.osv.dev/v1"
 ECOSYSTEM = "PyPI"
@@ -290,40 +293,52 @@ def _mentions(raw: bytes, wanted: set[NormalizedName]) -> bool:
 
 
 class OsvApi:
-    """The OSV service: one ``POST /v1/query`` per name and version. Online only."""
+    """The OSV service: one ``POST /v1/query`` per name and version. Online only.
+
+    ``client``: the run's HTTP client (proxies from the CLI's environment); without one, a client with
+    no proxy. A connection that fails or breaks is tried up to :attr:`ATTEMPTS` times."""
 
     kind = "osv-api"
+    ATTEMPTS = 4
 
-    def __init__(self, base_url: str = OSV_API_URL, *, timeout: float = 30.0) -> None:
-        import urllib3
+    def __init__(self, base_url: str = OSV_API_URL, *, client: HttpClient | None = None) -> None:
+        from curate.httpclient import HttpClient
 
         self.base_url = base_url.rstrip("/")
-        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=urllib3.Retry(3))
+        self.http = client if client is not None else HttpClient({})
         self._cache: dict[tuple[str, str], list[Advisory]] = {}
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        from curate.httpclient import ConnectError, HttpError, TransferError
+
+        url = f"{self.base_url}/query"
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                return self.http.post_json(url, body).json()
+            except (ConnectError, TransferError) as exc:
+                if attempt == self.ATTEMPTS:
+                    raise AdvisoryError(f"advisory service {self.base_url} unreachable: {exc}") from None
+            except HttpError as exc:
+                raise AdvisoryError(f"advisory service: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _query(self, name: NormalizedName, version: str) -> list[Advisory]:
         key = (name, version)
         if key in self._cache:
             return self._cache[key]
-        import urllib3
-
         found: list[Advisory] = []
         body: dict[str, Any] = {"version": version, "package": {"name": name, "ecosystem": ECOSYSTEM}}
         for _ in range(100):  # pages
-            try:
-                resp = self.http.request(
-                    "POST",
-                    f"{self.base_url}/query",
-                    body=json.dumps(body).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-            except urllib3.exceptions.HTTPError as exc:
-                raise AdvisoryError(f"advisory service {self.base_url} unreachable: {exc}") from None
-            if resp.status != 200:
-                raise AdvisoryError(f"advisory service {self.base_url} answered HTTP {resp.status}")
-            data = json.loads(resp.data)
+            data = self._post(body)
+            if not isinstance(data, dict):
+                raise AdvisoryError(f"advisory service {self.base_url}: the answer is not a JSON object")
             for record in data.get("vulns") or ():
-                adv = parse_advisory(record)
+                try:
+                    adv = parse_advisory(record)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    raise AdvisoryError(
+                        f"advisory service {self.base_url}: not an OSV advisory: {exc}"
+                    ) from None
                 if adv is not None:
                     found.append(adv)
             token = data.get("next_page_token")

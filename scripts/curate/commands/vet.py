@@ -75,7 +75,9 @@ def advisory_source(
     if source == "osv-dir":
         return OsvDirectory.load(root / config.vetting.advisories_path, names)
     if source == "osv-api":
-        return OsvApi(env.get("CURATE_OSV_API_URL") or _DEFAULT_OSV)
+        from curate.httpclient import HttpClient
+
+        return OsvApi(env.get("CURATE_OSV_API_URL") or _DEFAULT_OSV, client=HttpClient(env))
     return NoAdvisories()
 
 
