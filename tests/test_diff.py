@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_colours_only_when_asked(pr_repo: Path) -> None:
     from curate.catalog import load_catalog
     from curate.commands.diff import read_catalog_at
 
-    report = compare(read_catalog_at(pr_repo, "main"), load_catalog(pr_repo), base_ref="main")
+    report = compare(read_catalog_at(pr_repo, "main", env=os.environ), load_catalog(pr_repo), base_ref="main")
     coloured = render_text(report, colour=True)
     assert "\033[32m  + webapp 2.0" in coloured
     assert "\033[34m  = certy 2024.1" in coloured

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from curate import git
 from curate.catalog import Project, load_project
 from curate.errors import UsageError, ValidationError
 
@@ -250,44 +249,12 @@ def summary_table(results: Sequence[StepResult]) -> str:
     return "\n".join([*lines, "", verdict])
 
 
-# -- git ----------------------------------------------------------------------------------------
+# -- the base branch's side ----------------------------------------------------------------------
 
 
-def git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(root), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=None if env is None else dict(env),
-    )
-    if proc.returncode != 0:
-        raise UsageError(f"git {' '.join(args)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
-    return proc.stdout
-
-
-def default_base(root: Path) -> str:
-    """``main`` when the branch exists, else ``origin/main`` (a CI checkout has only the remote one)."""
-    for ref in ("main", "origin/main"):
-        probe = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-            capture_output=True,
-            check=False,
-        )
-        if probe.returncode == 0:
-            return ref
-    raise UsageError("no 'main' or 'origin/main' to compare with: pass --base REF")
-
-
-def merge_base(root: Path, base: str) -> str:
-    return git(root, "merge-base", base or default_base(root), "HEAD").strip()
-
-
-def changed_inputs(root: Path, base_commit: str) -> list[str]:
+def changed_inputs(root: Path, base_commit: str, *, env: Mapping[str, str]) -> list[str]:
     """Request and config files that differ from ``base_commit`` (committed, staged, or new)."""
-    changed = git(root, "diff", "--name-only", base_commit, "--", *LOCK_INPUTS).split()
-    new = git(root, "ls-files", "--others", "--exclude-standard", "--", *LOCK_INPUTS).split()
-    return sorted(set(changed) | set(new))
+    return git.changed_files(root, base_commit, LOCK_INPUTS, env=env)
 
 
 def tree_files(directory: Path) -> dict[str, bytes]:
@@ -300,22 +267,12 @@ def tree_files(directory: Path) -> dict[str, bytes]:
     }
 
 
-def export_base_catalog(root: Path, base_commit: str, dest: Path) -> None:
+def export_base_catalog(root: Path, base_commit: str, dest: Path, *, env: Mapping[str, str]) -> None:
     """Write ``catalog/`` as it is at ``base_commit`` under ``dest`` (nothing when it had none)."""
-    if not git(root, "ls-tree", "--name-only", base_commit, "--", "catalog").strip():
-        return
-    proc = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", base_commit, "--", "catalog"],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise UsageError(f"git archive {base_commit}: {proc.stderr.decode(errors='replace').strip()}")
-    with tempfile.TemporaryFile() as fh:
-        fh.write(proc.stdout)
-        fh.seek(0)
-        with tarfile.open(fileobj=fh) as tar:
-            tar.extractall(dest, filter="data")
+    for rel, data in git.files_at(root, base_commit, "catalog", env=env).items():
+        path = dest / "catalog" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -340,12 +297,12 @@ def relock(
     result must be the catalog the pull request carries, byte for byte: that proves the committed
     catalog is a real resolution and was not edited by hand. The working tree is never modified.
     """
-    base_commit = merge_base(root, base)
-    changed = changed_inputs(root, base_commit)
+    base_commit = git.merge_base(root, base, env=env)
+    changed = changed_inputs(root, base_commit, env=env)
     with tempfile.TemporaryDirectory(prefix="curate-relock-", dir=workdir) as tmp:
         scratch = Path(tmp) / "repo"
         scratch.mkdir()
-        export_base_catalog(root, base_commit, scratch)
+        export_base_catalog(root, base_commit, scratch, env=env)
         # the catalog is an input too: a pull request that changes only catalog/ (an upgrade, or a hand
         # edit with lock.json's hashes made to match) is re-resolved for the projects it changes
         edited = _locked_part_changes(scratch / "catalog", root / "catalog")
@@ -404,8 +361,8 @@ def _without_vetting(project: Project) -> Project:
     )
 
 
-def environ(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment steps run in: ours, with uv never downloading an interpreter."""
-    out = dict(os.environ if env is None else env)
+def environ(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment steps run in: the CLI's, with uv never downloading an interpreter."""
+    out = dict(env)
     out["UV_PYTHON_DOWNLOADS"] = "never"
     return out

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate import ci, report
+from curate import ci, git, report
 from curate.errors import Problem, UsageError, error_annotation, github_actions
 
 
@@ -78,7 +78,7 @@ def _dir(path: Path | None) -> Path | None:
 
 def pr(*, root: Path, env: Mapping[str, str], base: str, skip: list[str], report_dir: Path | None) -> int:
     step_env = dict(env)
-    step_env[ci.BASE_VAR] = base or ci.default_base(root)
+    step_env[ci.BASE_VAR] = base or git.main_branch(root, env=env)
     out_dir = report_dir or Path(tempfile.mkdtemp(prefix="curate-ci-"))
     step_env[ci.REPORT_VAR] = str(out_dir.resolve())
     results = ci.run_pipeline(ci.PR_STEPS, root=root, env=step_env, skip=skip)
@@ -159,9 +159,9 @@ def pr_head(env: Mapping[str, str]) -> str:
 
 
 def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None) -> int:
-    base_commit = ci.merge_base(root, base)
+    base_commit = git.merge_base(root, base, env=env)
     diff = _curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
-    head = pr_head(env) or ci.git(root, "rev-parse", "HEAD").strip()
+    head = pr_head(env) or git.head(root, env=env)
     body = report.pr_report(
         outcomes=report.parse_outcomes(env.get(ci.STEPS_VAR, "")),
         diff_markdown=diff.stdout if diff.returncode == 0 else "",
@@ -191,8 +191,8 @@ def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> in
     vet = _curate(root, env, "vet", "--force")  # every version from its files, not the stored results
     output = (vet.stdout + vet.stderr).strip()
     print(output)
-    evidence = ci.git(root, "diff", "--", "catalog/packages/")
-    head = ci.git(root, "rev-parse", "HEAD").strip()
+    evidence = git.worktree_diff(root, ["catalog/packages/"], env=env)
+    head = git.head(root, env=env)
     body = report.rescan_issue(
         vet_code=vet.returncode, vet_output=output, evidence_diff=evidence, commit=head
     )

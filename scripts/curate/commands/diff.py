@@ -13,11 +13,11 @@ off); markdown is for a pull-request comment or $GITHUB_STEP_SUMMARY; json is fo
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from curate import git
 from curate.catalog import PACKAGES_DIR, Project, load_catalog
 from curate.config import load_config
 from curate.diff import compare, render
@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    base = args.base or default_base(root)
+    base = args.base or git.fork_point(root, env=env)
     head = load_catalog(root)
     report = compare(
-        read_catalog_at(root, base),
+        read_catalog_at(root, base, env=env),
         head,
         base_ref=base,
         os_of_platform=_platform_oses(root),
@@ -74,54 +74,13 @@ def _platform_oses(root: Path) -> dict[str, str]:
     return {p.name: p.os for p in config.platforms}
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
-    except OSError as exc:
-        raise UsageError(f"cannot run git: {exc}") from exc
-
-
-def default_base(root: Path) -> str:
-    for branch in ("main", "origin/main"):
-        proc = _git(root, "merge-base", "HEAD", branch)
-        if proc.returncode == 0:
-            return _short(root, proc.stdout.decode().strip())
-    proc = _git(root, "rev-parse", "--verify", "HEAD")
-    if proc.returncode == 0:
-        return _short(root, proc.stdout.decode().strip())
-    raise UsageError("no git history to compare with: pass --base REF")
-
-
-def _short(root: Path, sha: str) -> str:
-    proc = _git(root, "rev-parse", "--short", sha)
-    return proc.stdout.decode().strip() if proc.returncode == 0 else sha
-
-
-def read_catalog_at(root: Path, ref: str) -> dict[NormalizedName, Project]:
-    """The catalog's projects as committed at ``ref`` (read with one ``git cat-file --batch``)."""
+def read_catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[NormalizedName, Project]:
+    """The catalog's projects as committed at ``ref``."""
     folder = PACKAGES_DIR.as_posix()
-    listing = _git(root, "ls-tree", "-z", "--name-only", f"{ref}:{folder}")
-    if listing.returncode != 0:
-        check = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
-        if check.returncode != 0:
-            raise UsageError(f"unknown git revision '{ref}': {check.stderr.decode().strip()}")
-        return {}  # no catalog at that revision
-    names = sorted(n for n in listing.stdout.decode().split("\0") if n.endswith(".yaml"))
-    if not names:
-        return {}
-    batch = "".join(f"{ref}:{folder}/{n}\n" for n in names).encode()
-    proc = _git(root, "cat-file", "--batch", stdin=batch)
-    if proc.returncode != 0:
-        raise UsageError(f"git cat-file failed: {proc.stderr.decode().strip()}")
-    data = proc.stdout
     out: dict[NormalizedName, Project] = {}
-    pos = 0
-    for name in names:
-        header_end = data.index(b"\n", pos)
-        header = data[pos:header_end].decode()
-        size = int(header.rsplit(" ", 1)[1])
-        body = data[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1
+    for name, body in sorted(git.files_at(root, ref, folder, env=env).items()):
+        if "/" in name or not name.endswith(".yaml"):
+            continue
         display = f"{ref}:{folder}/{name}"
         doc, problems = loads(body, display)
         if doc is None:
