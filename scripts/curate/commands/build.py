@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import os
 import shutil
 import sys
@@ -28,8 +27,7 @@ from pathlib import Path
 
 from curate.cache import cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
-from curate.config import Config, load_config
-from curate.errors import UsageError
+from curate.config import load_config
 from curate.index import MANIFEST, Blobs, Source, Stats, build_index
 from curate.names import normalize
 from curate.publish import publishing
@@ -100,17 +98,6 @@ def _loader(path: Path) -> Callable[[], Project]:
     return lambda: load_project(path)
 
 
-def _site_builder() -> Callable[[Path, Config, Path], None] | None:
-    try:
-        module = importlib.import_module("curate.site")
-    except ModuleNotFoundError as exc:
-        if exc.name != "curate.site":
-            raise
-        return None
-    builder: Callable[[Path, Config, Path], None] | None = getattr(module, "build_site", None)
-    return builder
-
-
 def build(
     *,
     root: Path,
@@ -125,16 +112,8 @@ def build(
     config = load_config(root)
     blobs = Blobs(cache_root(root, config, env, cache_dir))
     live = output if (output / MANIFEST).is_file() else None
-    build_site = _site_builder() if site else None
-    if site and build_site is None:
-        if not index:
-            raise UsageError("--site-only: the site generator (curate.site) is not available")
-        print(
-            "note: the site generator (curate.site) is not available; building the index only",
-            file=sys.stderr,
-        )
     stats: Stats | None = None
-    if index and build_site is None and output.is_dir():
+    if index and not site and output.is_dir():
         stats = build_index(
             output,
             catalog_sources(root),
@@ -147,7 +126,9 @@ def build(
         how = "updated in place"
     else:
         with publishing(output) as staging:
-            if build_site is not None:
+            if site:
+                from curate.site import build_site  # mkdocs and the site's templates: only when asked
+
                 build_site(root, config, staging)
             if index:
                 stats = build_index(
