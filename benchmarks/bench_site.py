@@ -253,7 +253,7 @@ def main() -> int:
             gen = time.perf_counter() - start
             out = Path(tmp) / "public"
             start = time.perf_counter()
-            build_site(root, load_config(root), out)
+            build_site(root, load_config(root), out, env=os.environ)
             took = time.perf_counter() - start
             size, files = tree_size(out)
             search = sum(gz_size(p) for p in (out / "packages").glob("*.json"))

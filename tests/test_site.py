@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("site")
     root = build_catalog_repo(base)
     out = base / "public"
-    build_site(root, load_config(root), out)
+    build_site(root, load_config(root), out, env=os.environ)
     return root, out
 
 
@@ -169,7 +170,7 @@ def test_sitemap_lists_package_pages_not_the_shell(built: tuple[Path, Path]) -> 
 def test_build_is_deterministic(built: tuple[Path, Path], tmp_path: Path) -> None:
     root, out = built
     again = tmp_path / "again"
-    build_site(root, load_config(root), again)
+    build_site(root, load_config(root), again, env=os.environ)
     first = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     second = {str(p.relative_to(again)): p.read_bytes() for p in again.rglob("*") if p.is_file()}
     assert first.keys() == second.keys()
@@ -178,7 +179,7 @@ def test_build_is_deterministic(built: tuple[Path, Path], tmp_path: Path) -> Non
 
 def test_repository_without_mkdocs_yml(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo")
-    build_site(root, load_config(root), tmp_path / "out")
+    build_site(root, load_config(root), tmp_path / "out", env=os.environ)
     assert "Python catalog" in (tmp_path / "out" / "index.html").read_text("utf-8")
     assert (tmp_path / "out" / "packages" / "index.json").is_file()
 
@@ -195,7 +196,7 @@ def test_a_version_blocked_by_vetting_is_not_shown_as_installable(
     versions = tuple(_blocked(v) for v in project.versions)
     write_project(copy, dataclasses.replace(project, versions=versions))
     out = tmp_path / "out"
-    build_site(copy, load_config(copy), out)
+    build_site(copy, load_config(copy), out, env=os.environ)
     rows = {r[0]: r for r in json.loads((out / "packages" / "index.json").read_text("utf-8"))["rows"]}
     assert (rows["certy"][4], rows["certy"][5]) == (0, "block")
     for os_name in ("linux", "windows", "macos"):
@@ -216,7 +217,7 @@ def test_generated_page_collision_is_an_error(built: tuple[Path, Path], tmp_path
     shutil.copytree(root, copy)
     (copy / "site" / "requests.md").write_text("# mine\n", "utf-8")
     with pytest.raises(BuildError, match=r"requests\.md is generated from the catalog"):
-        build_site(copy, load_config(copy), tmp_path / "out")
+        build_site(copy, load_config(copy), tmp_path / "out", env=os.environ)
 
 
 def test_mkdocs_build_strict_of_this_repository(tmp_path: Path) -> None:
@@ -266,8 +267,29 @@ def test_latest_is_the_newest_version_the_index_serves(built: tuple[Path, Path],
     versions = tuple(_blocked(v) if v.version == newest else v for v in project.versions)
     write_project(copy, dataclasses.replace(project, versions=versions))
     out = tmp_path / "out"
-    build_site(copy, load_config(copy), out)
+    build_site(copy, load_config(copy), out, env=os.environ)
     rows = {r[0]: r for r in json.loads((out / "packages" / "index.json").read_text("utf-8"))["rows"]}
     assert rows[project.name][1] == older  # an unpinned install gets this one, not the blocked one
     page = (out / "packages" / project.normalized / "index.html").read_text("utf-8")
     assert f"<tr><th>Latest version</th><td>{older}</td></tr>" in page
+
+
+def test_last_changed_is_the_last_commit_date_with_the_environment_given(tmp_path: Path) -> None:
+    from curate.site import last_changed
+
+    root = tmp_path / "repo"
+    (root / "catalog").mkdir(parents=True)
+    (root / "catalog" / "config.yaml").write_text("x: 1\n", "utf-8")
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_COMMITTER_DATE": "2024-05-06T07:08:09Z",
+    }
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", "-C", str(root), *args], env=env, check=True, capture_output=True)
+    assert last_changed(root, [], env=env) == "2024-05-06"
+    assert last_changed(root, [], env={**env, "GIT_DIR": str(tmp_path / "nowhere")}) == ""  # git cannot tell

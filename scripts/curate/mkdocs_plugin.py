@@ -17,8 +17,9 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 from __future__ import annotations
 
 import functools
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,13 +72,19 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         self.data: site.SiteData | None = None
         self.renderer: site.Renderer | None = None
         self.curate_config: Config | None = None
+        self.env: Mapping[str, str] | None = None  # set by curate.site.build_site from the CLI's
+
+    def _env(self) -> Mapping[str, str]:
+        """The environment git runs with: the CLI's, or, when mkdocs itself runs the plugin
+        (``mkdocs build``), the process's: the plugin is then an entry point like ``curate.cli``."""
+        return self.env if self.env is not None else dict(os.environ)
 
     # -- reading -------------------------------------------------------------------------------
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         root = Path(self.config.root or Path(config.config_file_path or ".").parent)
         self.curate_config = load_config(root)  # CurateError propagates: the CLI prints it
-        self.data = site.collect(root, self.curate_config)
+        self.data = site.collect(root, self.curate_config, env=self._env())
         self.renderer = site.Renderer(self.data)
         if not config.use_directory_urls:
             raise PluginError("curate: the catalog site needs use_directory_urls: true")

@@ -24,10 +24,9 @@ import json
 import logging
 import os
 import re
-import subprocess
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
+from curate import git
 from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
@@ -83,8 +83,10 @@ class SiteData:
         return None
 
 
-def collect(root: Path, config: Config) -> SiteData:
-    """Read the catalog and every request under ``root``; raise ValidationError on bad input."""
+def collect(root: Path, config: Config, *, env: Mapping[str, str]) -> SiteData:
+    """Read the catalog and every request under ``root``; raise ValidationError on bad input.
+
+    ``env``: the environment git runs with (for the date of the last change)."""
     projects = load_projects(list(iter_project_files(root)))
     requests: dict[str, Request] = {}
     problems: list[Problem] = []
@@ -105,7 +107,7 @@ def collect(root: Path, config: Config) -> SiteData:
         projects=dict(sorted(projects.items())),
         requests=requests,
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
-        last_changed=last_changed(root, requests.values()),
+        last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
     )
 
@@ -165,21 +167,11 @@ def load_projects(paths: Sequence[Path]) -> dict[NormalizedName, Project]:
     return {p.normalized: p for p in projects}
 
 
-def last_changed(root: Path, requests: Iterable[Request]) -> str:
+def last_changed(root: Path, requests: Iterable[Request], *, env: Mapping[str, str]) -> str:
     """The date of the last commit touching catalog/ or requests/; else the newest request's date."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "log", "-1", "--format=%cs", "--", "catalog", "requests"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-        )
-        if done.returncode == 0 and re.match(r"^\d{4}-\d{2}-\d{2}$", done.stdout.strip()):
-            return done.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
+    date = git.last_commit_date(root, ["catalog", "requests"], env=env)
+    if date is not None:
+        return date
     dates = [r.date for r in requests]
     return max(dates).isoformat() if dates else ""
 
@@ -615,14 +607,17 @@ nav:
 """
 
 
-def build_site(root: Path, config: Config, out_dir: Path) -> None:
+def build_site(root: Path, config: Config, out_dir: Path, *, env: Mapping[str, str]) -> None:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml.
 
-    A repository without an mkdocs.yml gets the generated pages and a default home page.
+    A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
+    environment the CLI was given (git runs with it).
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config as load_mkdocs
     from mkdocs.exceptions import MkDocsException
+
+    from curate.mkdocs_plugin import CuratePlugin
 
     with tempfile.TemporaryDirectory(prefix="curate-site-") as tmp:
         config_file = root / "mkdocs.yml"
@@ -652,6 +647,9 @@ def build_site(root: Path, config: Config, out_dir: Path) -> None:
                 strict=True,
                 site_url=config.base_url,
             )
+            for plugin in mk_config.plugins.values():
+                if isinstance(plugin, CuratePlugin):
+                    plugin.env = env
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
                 build(mk_config)

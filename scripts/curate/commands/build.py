@@ -129,7 +129,7 @@ def build(
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                build_site(root, config, staging)
+                build_site(root, config, staging, env=env)
             if index:
                 stats = build_index(
                     staging,
