@@ -91,14 +91,18 @@ def test_no_main_to_compare_with(tmp_path: Path) -> None:
         git.head(root, env=ENV)
 
 
-def test_the_users_email_comes_from_the_environment_given(repo: Path, tmp_path: Path) -> None:
+def test_config_values_come_from_the_environment_given(repo: Path, tmp_path: Path) -> None:
     config = tmp_path / "gitconfig"
-    config.write_text("[user]\n\temail = someone@example.org\n", "utf-8")
-    assert git.user_email(repo, env=ENV) is None
-    assert git.user_email(repo, env={**ENV, "GIT_CONFIG_GLOBAL": str(config)}) == "someone@example.org"
+    config.write_text("[user]\n\temail = someone@example.org\n[author]\n\tEmail = me@example.org\n", "utf-8")
+    pattern = r"^(author|user)\.email$"
+    assert git.config_values(repo, pattern, env=ENV) == {}
+    assert git.config_values(repo, pattern, env={**ENV, "GIT_CONFIG_GLOBAL": str(config)}) == {
+        "user.email": "someone@example.org",
+        "author.email": "me@example.org",
+    }
 
 
 def test_git_missing_is_a_clear_error(repo: Path) -> None:
     with pytest.raises(git.GitError, match="cannot run git"):
         git.head(repo, env={"PATH": "/nonexistent"})
-    assert git.user_email(repo, env={"PATH": "/nonexistent"}) is None
+    assert git.config_values(repo, "user", env={"PATH": "/nonexistent"}) == {}

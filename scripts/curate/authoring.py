@@ -18,13 +18,13 @@ import dataclasses
 import datetime as dt
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString
 
+from curate import git
 from curate.atomic import atomic_writer
 from curate.config import CONFIG_PATH, Config, read_config
 from curate.errors import CurateError, Problem, UsageError, ValidationError, display_path
@@ -134,33 +134,11 @@ def default_requester(root: Path, env: Mapping[str, str]) -> str | None:
     """
     if env.get("GIT_AUTHOR_EMAIL", "").strip():
         return env["GIT_AUTHOR_EMAIL"].strip()
-    configured = _git_config_emails(root, env)
+    configured = git.config_values(root, r"^(author|user)\.email$", env=env)
     for key in ("author.email", "user.email"):
         if configured.get(key):
             return configured[key]
     return env.get("EMAIL", "").strip() or None
-
-
-def _git_config_emails(root: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """``author.email`` and ``user.email`` as git config reads them at ``root`` (the last one set wins)."""
-    try:
-        out = subprocess.run(
-            ["git", "config", "--get-regexp", r"^(author|user)\.email$"],
-            cwd=root,
-            env={**env, "GIT_TERMINAL_PROMPT": "0"},
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    found: dict[str, str] = {}
-    for line in out.stdout.splitlines() if out.returncode == 0 else []:
-        key, _, value = line.partition(" ")
-        if value.strip():
-            found[key.lower()] = value.strip()
-    return found
 
 
 def catalog_config(root: Path) -> Config | None:

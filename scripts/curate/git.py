@@ -3,8 +3,8 @@ a revision, what changed, when the catalog last changed, and who the user is.
 
 Every function takes the environment the CLI was given (``env``) and runs git in ``root`` with it,
 never prompting (``GIT_TERMINAL_PROMPT=0``). Failures that stop a command are :class:`GitError` with
-git's own message; the helpers that only enrich output (:func:`last_commit_date`, :func:`user_email`)
-return None instead.
+git's own message; the helpers that only enrich output (:func:`last_commit_date`,
+:func:`config_values`) return None or nothing instead.
 """
 
 from __future__ import annotations
@@ -160,11 +160,16 @@ def last_commit_date(root: Path, paths: Sequence[str], *, env: Mapping[str, str]
     return date if proc.returncode == 0 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date) else None
 
 
-def user_email(root: Path, *, env: Mapping[str, str]) -> str | None:
-    """``git config user.email``; None when it is not set or git cannot tell."""
+def config_values(root: Path, pattern: str, *, env: Mapping[str, str]) -> dict[str, str]:
+    """The git config keys matching ``pattern`` (``git config --get-regexp``) as read at ``root``,
+    lower-cased, with their values (the last one set wins); empty when none is set or git cannot tell."""
     try:
-        proc = _run(root, ["config", "user.email"], env=env, timeout=10)
+        proc = _run(root, ["config", "--get-regexp", pattern], env=env, timeout=10)
     except GitError:
-        return None
-    email = proc.stdout.decode("utf-8", "replace").strip()
-    return email if proc.returncode == 0 and email else None
+        return {}
+    found: dict[str, str] = {}
+    for line in proc.stdout.decode("utf-8", "replace").splitlines() if proc.returncode == 0 else []:
+        key, _, value = line.partition(" ")
+        if value.strip():
+            found[key.lower()] = value.strip()
+    return found
