@@ -322,7 +322,7 @@ def child(what: str, work: Path, n: int) -> None:
     config = load_config(repo)
     out = work / "out" / what
     if what == "setup-incremental":
-        from curate.commands.build import catalog_sources
+        from curate.build import catalog_sources
 
         shutil.rmtree(work / "live", ignore_errors=True)
         for p in (repo / "catalog" / "packages").glob("*.yaml"):
@@ -336,7 +336,7 @@ def child(what: str, work: Path, n: int) -> None:
         print(json.dumps({"seconds": 0, "maxrss_kib": 0}))
         return
     if what == "incremental":
-        from curate.commands.build import build
+        from curate.build import build
 
         started = time.perf_counter()
         build(root=repo, output=work / "live", cache_dir=work / "no-cache", env={}, site=False)

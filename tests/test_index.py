@@ -18,8 +18,8 @@ import pytest
 from packaging.version import Version
 from pypi_simple import IndexPage, ProjectPage
 
+from curate.build import build
 from curate.catalog import FileEntry, load_catalog, write_project
-from curate.commands.build import build
 from curate.config import load_config
 from curate.errors import BuildError
 from curate.index import MANIFEST, REPOSITORY_VERSION, file_href, upload_time_z

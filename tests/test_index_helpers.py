@@ -7,8 +7,8 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from curate.build import build
 from curate.cache import blob_path
-from curate.commands.build import build
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Upstream, make_upstream, standard_dists
 from tests.wheels import Dist

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from curate.build import catalog_sources
 from curate.cache import cache_root
-from curate.commands.build import catalog_sources
 from curate.config import load_config
 from curate.index import Blobs, build_index
 from curate.publish import Staging, WriteBehind

@@ -17,22 +17,11 @@ at files.base_url or the upstream URL instead. Output bytes are deterministic.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import shutil
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from curate.cache import cache_root
-from curate.catalog import PACKAGES_DIR, Project, load_project
-from curate.config import load_config
-from curate.index import MANIFEST, Blobs, Source, Stats, build_index
-from curate.names import normalize
-from curate.publish import publishing
-
-INDEX_PARTS = ("simple", "files", "api", MANIFEST)
+from curate import build as building
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    return build(
+    built = building.build(
         root=root,
         output=args.output if args.output.is_absolute() else root / args.output,
         cache_dir=args.cache_dir,
@@ -64,102 +53,15 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         site=not args.index_only,
         rebuild=args.rebuild,
     )
-
-
-def catalog_sources(root: Path) -> list[Source]:
-    """Every catalog file: stamped by size/mtime/inode, digested (sha256 of its bytes) only when needed."""
-    folder = root / PACKAGES_DIR
-    if not folder.is_dir():
-        return []
-    out = []
-    with os.scandir(folder) as it:
-        for entry in it:
-            if not entry.name.endswith(".yaml") or not entry.is_file():
-                continue
-            st = entry.stat()
-            path = Path(entry.path)
-            out.append(
-                Source(
-                    normalized=normalize(path.stem),
-                    stamp=f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}",
-                    digest=_digester(path),
-                    load=_loader(path),
-                )
-            )
-    out.sort(key=lambda s: s.normalized)
-    return out
-
-
-def _digester(path: Path) -> Callable[[], str]:
-    return lambda: hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _loader(path: Path) -> Callable[[], Project]:
-    return lambda: load_project(path)
-
-
-def build(
-    *,
-    root: Path,
-    output: Path,
-    cache_dir: Path | None,
-    env: Mapping[str, str],
-    index: bool = True,
-    site: bool = True,
-    rebuild: bool = False,
-) -> int:
-    started = time.perf_counter()
-    config = load_config(root)
-    blobs = Blobs(cache_root(root, config, env, cache_dir))
-    live = output if (output / MANIFEST).is_file() else None
-    stats: Stats | None = None
-    if index and not site and output.is_dir():
-        stats = build_index(
-            output,
-            catalog_sources(root),
-            config=config,
-            blobs=blobs,
-            previous=output,
-            in_place=True,
-            reuse=not rebuild,
-        )
-        how = "updated in place"
-    else:
-        with publishing(output) as staging:
-            if site:
-                from curate.site import build_site  # mkdocs and the site's templates: only when asked
-
-                build_site(root, config, staging, env=env)
-            if index:
-                stats = build_index(
-                    staging,
-                    catalog_sources(root),
-                    config=config,
-                    blobs=blobs,
-                    previous=live,
-                    reuse=not rebuild,
-                )
-            elif output.is_dir():
-                _link_tree_parts(output, staging, INDEX_PARTS)
-        how = "published"
-    elapsed = time.perf_counter() - started
-    if stats is not None:
-        for item in stats.blocked:
-            print(f"warning: {item} is blocked by vetting and left out of the index", file=sys.stderr)
-        print(
-            f"{how} {output}: {stats.projects} project(s) ({stats.rendered} rendered, {stats.reused} unchanged, "
-            f"{stats.removed} removed), {stats.files} file(s) linked, in {elapsed:.2f}s; "
-            f"index: {config.simple_url}"
-        )
-    else:
-        print(f"{how} {output}: site only, in {elapsed:.2f}s")
+    stats = built.stats
+    if stats is None:
+        print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")
+        return 0
+    for item in stats.blocked:
+        print(f"warning: {item} is blocked by vetting and left out of the index", file=sys.stderr)
+    print(
+        f"{built.how} {built.output}: {stats.projects} project(s) ({stats.rendered} rendered, "
+        f"{stats.reused} unchanged, {stats.removed} removed), {stats.files} file(s) linked, "
+        f"in {built.seconds:.2f}s; index: {built.simple_url}"
+    )
     return 0
-
-
-def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:
-    for part in parts:
-        s = src / part
-        if s.is_dir():
-            shutil.copytree(s, dst / part, copy_function=os.link, dirs_exist_ok=True)
-        elif s.is_file():
-            os.link(s, dst / part)

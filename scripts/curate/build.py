@@ -1,0 +1,134 @@
+"""The build stage: public/ from the catalog, the package index and the site, swapped in atomically.
+
+The site is built first (mkdocs empties its output directory), then the index is written into the
+same tree. Everything is built in a staging directory beside the output and swapped in with a rename
+(:mod:`curate.publish`): if anything fails, the previous public/ keeps serving untouched. With the
+index only and an existing output, the index is updated in place instead (:func:`curate.index.build_index`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+from curate.cache import cache_root
+from curate.catalog import PACKAGES_DIR, Project, load_project
+from curate.config import load_config
+from curate.index import MANIFEST, Blobs, Source, Stats, build_index
+from curate.names import normalize
+from curate.publish import publishing
+
+INDEX_PARTS = ("simple", "files", "api", MANIFEST)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Built:
+    """What a build did."""
+
+    output: Path
+    how: Literal["published", "updated in place"]
+    stats: Stats | None  # None when only the site was built
+    simple_url: str  # where clients find the index
+    seconds: float
+
+
+def catalog_sources(root: Path) -> list[Source]:
+    """Every catalog file: stamped by size/mtime/inode, digested (sha256 of its bytes) only when needed."""
+    folder = root / PACKAGES_DIR
+    if not folder.is_dir():
+        return []
+    out = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            if not entry.name.endswith(".yaml") or not entry.is_file():
+                continue
+            st = entry.stat()
+            path = Path(entry.path)
+            out.append(
+                Source(
+                    normalized=normalize(path.stem),
+                    stamp=f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}",
+                    digest=_digester(path),
+                    load=_loader(path),
+                )
+            )
+    out.sort(key=lambda s: s.normalized)
+    return out
+
+
+def _digester(path: Path) -> Callable[[], str]:
+    return lambda: hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _loader(path: Path) -> Callable[[], Project]:
+    return lambda: load_project(path)
+
+
+def build(
+    *,
+    root: Path,
+    output: Path,
+    cache_dir: Path | None,
+    env: Mapping[str, str],
+    index: bool = True,
+    site: bool = True,
+    rebuild: bool = False,
+) -> Built:
+    """Build ``output`` from ``root``'s catalog: the index, the site, or both (see the module)."""
+    started = time.perf_counter()
+    config = load_config(root)
+    blobs = Blobs(cache_root(root, config, env, cache_dir))
+    live = output if (output / MANIFEST).is_file() else None
+    stats: Stats | None = None
+    how: Literal["published", "updated in place"]
+    if index and not site and output.is_dir():
+        stats = build_index(
+            output,
+            catalog_sources(root),
+            config=config,
+            blobs=blobs,
+            previous=output,
+            in_place=True,
+            reuse=not rebuild,
+        )
+        how = "updated in place"
+    else:
+        with publishing(output) as staging:
+            if site:
+                from curate.site import build_site  # mkdocs and the site's templates: only when asked
+
+                build_site(root, config, staging, env=env)
+            if index:
+                stats = build_index(
+                    staging,
+                    catalog_sources(root),
+                    config=config,
+                    blobs=blobs,
+                    previous=live,
+                    reuse=not rebuild,
+                )
+            elif output.is_dir():
+                _link_tree_parts(output, staging, INDEX_PARTS)
+        how = "published"
+    return Built(
+        output=output,
+        how=how,
+        stats=stats,
+        simple_url=config.simple_url,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:
+    for part in parts:
+        s = src / part
+        if s.is_dir():
+            shutil.copytree(s, dst / part, copy_function=os.link, dirs_exist_ok=True)
+        elif s.is_file():
+            os.link(s, dst / part)
