@@ -1,7 +1,7 @@
 """How fast `curate fetch` fills the cache: 200 files from the local fixture upstream on 127.0.0.1.
 
 Builds 200 small wheels (tests/wheels.py, ~1-60 KiB each), serves them with tests/upstream.py, writes a
-catalog pointing at them, and times `curate fetch` (in-process, start-up excluded) with several
+catalog pointing at them, and times `curate fetch` (fetch.fetch_catalog in-process, start-up excluded) with several
 numbers of parallel downloads, from an empty cache each time; then once more with a few faults injected
 (a 500, a dropped connection and a truncated body per 20 files) to show what retries cost.
 
@@ -12,8 +12,6 @@ numbers of parallel downloads, from an empty cache each time; then once more wit
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shutil
 import sys
 import tempfile
@@ -29,8 +27,7 @@ from tests.catalogs import make_repo, write_catalog  # noqa: E402
 from tests.upstream import Fault, Upstream  # noqa: E402
 from tests.wheels import Dist  # noqa: E402
 
-from curate.commands.fetch import fetch  # noqa: E402
-from curate.fetch import RetryPolicy  # noqa: E402
+from curate.fetch import RetryPolicy, fetch_catalog  # noqa: E402
 
 
 def main() -> int:
@@ -72,17 +69,12 @@ def main() -> int:
                         if kind:
                             up.fault(name, Fault(kind))  # type: ignore[arg-type]
                 start = time.perf_counter()
-                with contextlib.redirect_stdout(io.StringIO()):
-                    code = fetch(
-                        root=root,
-                        env={},
-                        cache_dir=cache,
-                        jobs=jobs,
-                        policy=RetryPolicy(backoff=0.05),
-                        quiet=True,
-                    )
+                done = fetch_catalog(
+                    root, env={}, cache_dir=cache, jobs=jobs, policy=RetryPolicy(backoff=0.05)
+                )
                 seconds = time.perf_counter() - start
-                assert code == 0
+                assert done.report is not None
+                assert not done.report.errors
                 print(
                     f"{label:<22} {jobs:>4} {seconds:>8.2f} {args.files / seconds:>8.0f}"
                     f" {total / seconds / 2**20:>7.1f}"

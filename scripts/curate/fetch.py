@@ -22,14 +22,16 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from curate.auth import refused_hint
-from curate.cache import Wanted, blob_path, cached_path
+from curate.cache import Wanted, blob_path, cache_root, cached_path, missing_files, wanted_files
+from curate.catalog import load_catalog_fast
+from curate.config import load_config
 from curate.errors import FetchError
 from curate.httpclient import ConnectError, HttpClient, HttpError, TransferError
 
@@ -78,7 +80,12 @@ class Progress:
     """Files and bytes done, on a stream: one redrawn line on a terminal, plain lines otherwise."""
 
     def __init__(
-        self, *, total_files: int, total_bytes: int, stream: IO[str] | None = None, tty: bool | None = None
+        self,
+        *,
+        total_files: int = 0,
+        total_bytes: int = 0,
+        stream: IO[str] | None = None,
+        tty: bool | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
@@ -88,6 +95,12 @@ class Progress:
         self.bytes = 0
         self._lock = threading.Lock()
         self._last_draw = 0.0
+
+    def begin(self, *, total_files: int, total_bytes: int) -> None:
+        """What is about to be downloaded (when it was not known at construction)."""
+        with self._lock:
+            self.total_files = total_files
+            self.total_bytes = total_bytes
 
     def advance(self, n: int) -> None:
         with self._lock:
@@ -428,3 +441,46 @@ def fetch_all(
         errors=tuple(msg for _, msg in sorted(errors)),
         seconds=time.monotonic() - start,
     )
+
+
+# -- the fetch stage ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CatalogFetch:
+    """What ``curate fetch`` found and did."""
+
+    cache: Path
+    wanted: int  # files the catalog needs (one per sha256)
+    missing: tuple[Wanted, ...]  # of those, the ones the cache lacked before the run
+    report: FetchReport | None  # the downloads; None when offline or when nothing was missing
+
+
+def fetch_catalog(
+    root: Path,
+    *,
+    env: Mapping[str, str],
+    cache_dir: Path | None = None,
+    offline: bool = False,
+    jobs: int = 8,
+    policy: RetryPolicy | None = None,
+    progress: Progress | None = None,
+) -> CatalogFetch:
+    """Make the cache hold every file of ``root``'s catalog (offline: only say which are missing).
+
+    One HTTP client, built from ``env``, serves the run (proxies, netrc); the configured index URL's
+    login also serves the files on its host."""
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    wanted = wanted_files(load_catalog_fast(root).values())
+    missing = tuple(missing_files(cache, wanted))
+    if offline or not missing:
+        return CatalogFetch(cache=cache, wanted=len(wanted), missing=missing, report=None)
+    if progress is not None:
+        progress.begin(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
+    login = (config.index_url,) if config.index_url else ()
+    with HttpClient(env) as client:
+        report = fetch_all(
+            cache, list(missing), jobs=jobs, policy=policy, progress=progress, client=client, login=login
+        )
+    return CatalogFetch(cache=cache, wanted=len(wanted), missing=missing, report=report)

@@ -19,12 +19,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.cache import cache_root, format_missing, missing_files, wanted_files
-from curate.catalog import load_catalog_fast
-from curate.config import load_config
+from curate.cache import format_missing
 from curate.errors import FetchError, github_actions
-from curate.fetch import Progress, RetryPolicy, fetch_all
-from curate.httpclient import HttpClient
+from curate.fetch import Progress, RetryPolicy, fetch_catalog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,62 +43,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    return fetch(
-        root=root,
+    done = fetch_catalog(
+        root,
         env=env,
         cache_dir=args.cache_dir,
         offline=args.offline,
         jobs=args.jobs,
         policy=RetryPolicy(attempts=max(1, args.retries + 1)),
-        quiet=args.quiet,
+        progress=None if args.quiet else Progress(),
     )
-
-
-def fetch(
-    *,
-    root: Path,
-    env: Mapping[str, str],
-    cache_dir: Path | None = None,
-    offline: bool = False,
-    jobs: int = 8,
-    policy: RetryPolicy | None = None,
-    quiet: bool = False,
-) -> int:
-    config = load_config(root)
-    cache = cache_root(root, config, env, cache_dir)
-    wanted = wanted_files(load_catalog_fast(root).values())
-    missing = missing_files(cache, wanted)
-    if offline:
-        if missing:
-            print(format_missing(missing), file=sys.stderr)
-            print("hint: run `curate fetch` online to download them", file=sys.stderr)
-            return 1
-        if not quiet:
-            print(f"all {len(wanted)} file(s) are in the cache ({cache})")
-        return 0
-    progress = (
-        None
-        if quiet or not missing
-        else Progress(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
-    )
-    login = (config.index_url,) if config.index_url else ()
-    with HttpClient(env) as client:
-        report = fetch_all(
-            cache, missing, jobs=jobs, policy=policy, progress=progress, client=client, login=login
-        )
-    if report.errors:
+    if args.offline and done.missing:
+        print(format_missing(list(done.missing)), file=sys.stderr)
+        print("hint: run `curate fetch` online to download them", file=sys.stderr)
+        return 1
+    report = done.report
+    if report is not None and report.errors:
         for message in report.errors:
             print(f"error: {message}", file=sys.stderr)
             if github_actions(env):
                 print(f"::error::{message}".replace("\n", "%0A"))
         raise FetchError(
-            f"{len(report.errors)} of {len(missing)} download(s) failed; no unverified file entered the cache"
+            f"{len(report.errors)} of {len(done.missing)} download(s) failed; no unverified file entered the cache"
         )
-    if not quiet:
-        got = sum(o.bytes for o in report.downloaded)
-        rate = len(report.downloaded) / report.seconds if report.seconds > 0 else 0.0
-        print(
-            f"{len(wanted)} file(s) in the cache ({cache}): {len(report.downloaded)} downloaded"
-            f" ({got:,} bytes, {rate:.1f} files/s), {len(wanted) - len(missing)} already there"
-        )
+    if args.quiet:
+        return 0
+    if args.offline:
+        print(f"all {done.wanted} file(s) are in the cache ({done.cache})")
+        return 0
+    downloaded = report.downloaded if report is not None else []
+    got = sum(o.bytes for o in downloaded)
+    rate = len(downloaded) / report.seconds if report is not None and report.seconds > 0 else 0.0
+    print(
+        f"{done.wanted} file(s) in the cache ({done.cache}): {len(downloaded)} downloaded"
+        f" ({got:,} bytes, {rate:.1f} files/s), {done.wanted - len(done.missing)} already there"
+    )
     return 0
