@@ -16,7 +16,6 @@ import pytest
 from curate import ci, report
 from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
-from curate.commands.ci import pr_head, pr_number
 from curate.errors import UsageError, error_annotation
 from curate.lock import lock_part_hash
 from tests.lockutil import lock_repo, write_request
@@ -185,19 +184,19 @@ def test_rescan_issue() -> None:
 def test_pr_number_from_the_event(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 42}}), "utf-8")
-    assert pr_number({"GITHUB_EVENT_PATH": str(event)}) == "42"
+    assert ci.pr_number({"GITHUB_EVENT_PATH": str(event)}) == "42"
     event.write_text(json.dumps({"pull_request": {"number": "42; rm -rf /"}}), "utf-8")
-    assert pr_number({"GITHUB_EVENT_PATH": str(event)}) == ""
-    assert pr_number({}) == ""
+    assert ci.pr_number({"GITHUB_EVENT_PATH": str(event)}) == ""
+    assert ci.pr_number({}) == ""
 
 
 def test_pr_head_from_the_event(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 4, "head": {"sha": "ab" * 20}}}), "utf-8")
-    assert pr_head({"GITHUB_EVENT_PATH": str(event)}) == "ab" * 20
+    assert ci.pr_head({"GITHUB_EVENT_PATH": str(event)}) == "ab" * 20
     event.write_text(json.dumps({"pull_request": {"head": {"sha": "$(x)"}}}), "utf-8")
-    assert pr_head({"GITHUB_EVENT_PATH": str(event)}) == ""
-    assert pr_head({}) == ""
+    assert ci.pr_head({"GITHUB_EVENT_PATH": str(event)}) == ""
+    assert ci.pr_head({}) == ""
 
 
 # -- end to end: a temporary catalog repository and the fixture upstream ------------------------

@@ -249,6 +249,139 @@ def summary_table(results: Sequence[StepResult]) -> str:
     return "\n".join([*lines, "", verdict])
 
 
+# -- the pull request's checks, the review report and the rescan --------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PrChecks:
+    results: tuple[StepResult, ...]
+    report_dir: Path  # where the review report was written
+
+    @property
+    def failed(self) -> bool:
+        return any(r.outcome == "failure" for r in self.results)
+
+
+def pr_checks(
+    root: Path,
+    *,
+    env: Mapping[str, str],
+    base: str,
+    skip: Sequence[str],
+    report_dir: Path | None,
+    runner: Runner = subprocess_runner,
+    out: Callable[[str], None] = print,
+) -> PrChecks:
+    """Run :data:`PR_STEPS` as the pull-request workflow does (base: ``base``, else :func:`git.main_branch`)."""
+    step_env = dict(env)
+    step_env[BASE_VAR] = base or git.main_branch(root, env=env)
+    out_dir = report_dir or Path(tempfile.mkdtemp(prefix="curate-ci-"))
+    step_env[REPORT_VAR] = str(out_dir.resolve())
+    results = run_pipeline(PR_STEPS, root=root, env=step_env, skip=skip, runner=runner, out=out)
+    return PrChecks(results=tuple(results), report_dir=out_dir)
+
+
+def run_curate(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``curate ARGS`` in a process of its own, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "curate", *args], cwd=root, env=dict(env), capture_output=True, text=True
+    )
+
+
+def _pull_request(env: Mapping[str, str]) -> dict[str, object]:
+    """The ``pull_request`` of the GitHub event payload, or {} outside a pull_request run."""
+    path = env.get("GITHUB_EVENT_PATH", "")
+    if not path:
+        return {}
+    try:
+        event = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    return pull if isinstance(pull, dict) else {}
+
+
+def pr_number(env: Mapping[str, str]) -> str:
+    """The pull request's number from the GitHub event payload, or "" outside a pull_request run."""
+    number = _pull_request(env).get("number")
+    return str(number) if isinstance(number, int) else ""
+
+
+def pr_head(env: Mapping[str, str]) -> str:
+    """The pull request's head commit (CI checks out a merge commit the requester never saw), or ""."""
+    head = _pull_request(env).get("head")
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else ""
+
+
+def append_step_summary(env: Mapping[str, str], body: str) -> None:
+    """Append ``body`` to the job summary (``$GITHUB_STEP_SUMMARY``), when there is one."""
+    from curate import report
+
+    summary = env.get("GITHUB_STEP_SUMMARY", "")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(report.step_summary(body) + "\n")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Review:
+    body: str  # the review report (markdown)
+    diff_code: int  # curate diff's exit code
+    diff_stderr: str
+
+
+def review_report(root: Path, *, env: Mapping[str, str], base: str, output_dir: Path | None) -> Review:
+    """The review report: ``curate diff --format markdown`` against the merge base plus the step
+    results (``$CURATE_STEPS``); written to ``output_dir`` (report.md, pr-number) and the job summary."""
+    from curate import report
+
+    base_commit = git.merge_base(root, base, env=env)
+    diff = run_curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
+    head = pr_head(env) or git.head(root, env=env)
+    body = report.pr_report(
+        outcomes=report.parse_outcomes(env.get(STEPS_VAR, "")),
+        diff_markdown=diff.stdout if diff.returncode == 0 else "",
+        diff_error="" if diff.returncode == 0 else (diff.stderr or diff.stdout or f"exit {diff.returncode}"),
+        commit=head,
+    )
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "report.md").write_text(report.pr_comment(body, run_url=report.run_url(env)), "utf-8")
+        (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
+    append_step_summary(env, body)
+    return Review(body=body, diff_code=diff.returncode, diff_stderr=diff.stderr)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Rescan:
+    vet_output: str  # what curate vet printed (stdout then stderr)
+    vet_code: int
+    vet_stderr: str
+    body: str  # the rescan issue's body
+
+
+def rescan(root: Path, *, env: Mapping[str, str], output_dir: Path | None) -> Rescan:
+    """``curate vet --force`` on the whole catalog; the rescan issue body (with the evidence it
+    changed) written to ``output_dir`` (issue.md, blocking) and the job summary."""
+    from curate import report
+
+    vet = run_curate(root, env, "vet", "--force")  # every version from its files, not the stored results
+    output = (vet.stdout + vet.stderr).strip()
+    evidence = git.worktree_diff(root, ["catalog/packages/"], env=env)
+    body = report.rescan_issue(
+        vet_code=vet.returncode, vet_output=output, evidence_diff=evidence, commit=git.head(root, env=env)
+    )
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "issue.md").write_text(
+            report.rescan_issue_body(body, run_url=report.run_url(env)), "utf-8"
+        )
+        (output_dir / "blocking").write_text("true\n" if vet.returncode else "false\n", "utf-8")
+    append_step_summary(env, body)
+    return Rescan(vet_output=output, vet_code=vet.returncode, vet_stderr=vet.stderr, body=body)
+
+
 # -- the base branch's side ----------------------------------------------------------------------
 
 

@@ -19,15 +19,11 @@ curate ci rescan   curate vet on the whole catalog; writes the rescan issue body
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate import ci, git, report
+from curate import ci
 from curate.errors import Problem, UsageError, error_annotation, github_actions
 
 
@@ -77,15 +73,11 @@ def _dir(path: Path | None) -> Path | None:
 
 
 def pr(*, root: Path, env: Mapping[str, str], base: str, skip: list[str], report_dir: Path | None) -> int:
-    step_env = dict(env)
-    step_env[ci.BASE_VAR] = base or git.main_branch(root, env=env)
-    out_dir = report_dir or Path(tempfile.mkdtemp(prefix="curate-ci-"))
-    step_env[ci.REPORT_VAR] = str(out_dir.resolve())
-    results = ci.run_pipeline(ci.PR_STEPS, root=root, env=step_env, skip=skip)
+    checks = ci.pr_checks(root, env=env, base=base, skip=skip, report_dir=report_dir)
     print("\n=== summary")
-    print(ci.summary_table(results))
-    print(f"report: {out_dir / 'report.md'}")
-    return 1 if any(r.outcome == "failure" for r in results) else 0
+    print(ci.summary_table(checks.results))
+    print(f"report: {checks.report_dir / 'report.md'}")
+    return 1 if checks.failed else 0
 
 
 def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
@@ -126,83 +118,17 @@ def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
     return 0
 
 
-def _curate(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "curate", *args], cwd=root, env=dict(env), capture_output=True, text=True
-    )
-
-
-def _pull_request(env: Mapping[str, str]) -> dict[str, object]:
-    """The ``pull_request`` of the GitHub event payload, or {} outside a pull_request run."""
-    path = env.get("GITHUB_EVENT_PATH", "")
-    if not path:
-        return {}
-    try:
-        event = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    pull = event.get("pull_request") if isinstance(event, dict) else None
-    return pull if isinstance(pull, dict) else {}
-
-
-def pr_number(env: Mapping[str, str]) -> str:
-    """The pull request's number from the GitHub event payload, or "" outside a pull_request run."""
-    number = _pull_request(env).get("number")
-    return str(number) if isinstance(number, int) else ""
-
-
-def pr_head(env: Mapping[str, str]) -> str:
-    """The pull request's head commit (CI checks out a merge commit the requester never saw), or ""."""
-    head = _pull_request(env).get("head")
-    sha = head.get("sha") if isinstance(head, dict) else None
-    return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else ""
-
-
 def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None) -> int:
-    base_commit = git.merge_base(root, base, env=env)
-    diff = _curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
-    head = pr_head(env) or git.head(root, env=env)
-    body = report.pr_report(
-        outcomes=report.parse_outcomes(env.get(ci.STEPS_VAR, "")),
-        diff_markdown=diff.stdout if diff.returncode == 0 else "",
-        diff_error="" if diff.returncode == 0 else (diff.stderr or diff.stdout or f"exit {diff.returncode}"),
-        commit=head,
-    )
-    print(body)
-    if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "report.md").write_text(report.pr_comment(body, run_url=report.run_url(env)), "utf-8")
-        (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
-    _append_summary(env, body)
-    if diff.returncode != 0:
-        print(diff.stderr, file=sys.stderr, end="")
-    return diff.returncode
-
-
-def _append_summary(env: Mapping[str, str], body: str) -> None:
-    """Append ``body`` to the job summary (``$GITHUB_STEP_SUMMARY``), when there is one."""
-    summary = env.get("GITHUB_STEP_SUMMARY", "")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(report.step_summary(body) + "\n")
+    review = ci.review_report(root, env=env, base=base, output_dir=output_dir)
+    print(review.body)
+    if review.diff_code != 0:
+        print(review.diff_stderr, file=sys.stderr, end="")
+    return review.diff_code
 
 
 def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> int:
-    vet = _curate(root, env, "vet", "--force")  # every version from its files, not the stored results
-    output = (vet.stdout + vet.stderr).strip()
-    print(output)
-    evidence = git.worktree_diff(root, ["catalog/packages/"], env=env)
-    head = git.head(root, env=env)
-    body = report.rescan_issue(
-        vet_code=vet.returncode, vet_output=output, evidence_diff=evidence, commit=head
-    )
-    if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "issue.md").write_text(
-            report.rescan_issue_body(body, run_url=report.run_url(env)), "utf-8"
-        )
-        (output_dir / "blocking").write_text("true\n" if vet.returncode else "false\n", "utf-8")
-    _append_summary(env, body)
-    if vet.returncode not in (0, 1):
-        raise UsageError(f"curate vet failed to run (exit {vet.returncode}): {vet.stderr.strip()}")
-    return vet.returncode
+    result = ci.rescan(root, env=env, output_dir=output_dir)
+    print(result.vet_output)
+    if result.vet_code not in (0, 1):
+        raise UsageError(f"curate vet failed to run (exit {result.vet_code}): {result.vet_stderr.strip()}")
+    return result.vet_code
