@@ -168,3 +168,15 @@ def test_access_log_records_requests(served: tuple[Built, str, list[Access]]) ->
 def test_serve_refuses_a_tree_without_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-C", str(tmp_path), "serve", "--port", "0"]) == 2
     assert "curate build" in capsys.readouterr().err
+
+
+def test_serve_says_when_it_cannot_listen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    (tmp_path / "public" / "simple").mkdir(parents=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["-C", str(tmp_path), "serve", "--port", str(port)]) == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from curate.errors import UsageError
 from curate.index import HTML_TYPE, JSON_TYPE
 
 HTML_UTF8 = "text/html; charset=utf-8"
@@ -304,6 +305,17 @@ def make_server(
     return server
 
 
+def open_server(directory: Path, *, host: str, port: int, quiet: bool = False) -> ThreadingHTTPServer:
+    """A server for a built tree, listening; :class:`UsageError` when the tree has no index or the
+    address cannot be listened on."""
+    if not (directory / "simple").is_dir():
+        raise UsageError(f"{directory} has no simple/ index; build it first with: curate build")
+    try:
+        return make_server(directory, host=host, port=port, quiet=quiet)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
     """Start serving in a daemon thread; return a function that stops it."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -322,4 +334,4 @@ def url_of(server: ThreadingHTTPServer) -> str:
     return f"http://{host!s}:{port}"
 
 
-__all__ = ["Access", "make_server", "negotiate", "parse_range", "serve_in_thread", "url_of"]
+__all__ = ["Access", "make_server", "negotiate", "open_server", "parse_range", "serve_in_thread", "url_of"]

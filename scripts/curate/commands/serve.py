@@ -12,8 +12,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.errors import UsageError
-from curate.serve import make_server, url_of
+from curate.serve import open_server, url_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     directory = args.directory if args.directory.is_absolute() else root / args.directory
-    if not (directory / "simple").is_dir():
-        raise UsageError(f"{directory} has no simple/ index; build it first with: curate build")
-    try:
-        server = make_server(directory, host=args.host, port=args.port, quiet=args.quiet)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    server = open_server(directory, host=args.host, port=args.port, quiet=args.quiet)
     url = url_of(server)
     print(f"serving {directory} at {url}/ (index: {url}/simple/); Ctrl-C stops", flush=True)
     try:
