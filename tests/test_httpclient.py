@@ -230,3 +230,19 @@ def test_a_local_index_is_read_from_the_disk(tmp_path: Path) -> None:
     assert client.head(page.as_uri())["Content-Length"] == str(page.stat().st_size)
     with pytest.raises(HttpError, match="no such file"):
         client.get((tmp_path / "missing").as_uri())
+
+
+def test_a_proxy_that_does_not_answer_is_named_as_the_proxy(server: Server) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = HttpClient({"HTTP_PROXY": f"http://pu:proxy-secret@127.0.0.1:{port}"})
+    with pytest.raises(ConnectError) as err:
+        client.get(server.url("/simple/"))
+    message = str(err.value)
+    assert message.startswith(f"{server.url('/simple/')}: cannot reach the proxy: NewConnectionError: ")
+    assert "Connection refused" in message
+    assert "proxy-secret" not in message
+    assert server.seen == []

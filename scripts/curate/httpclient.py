@@ -106,9 +106,10 @@ def describe(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         exc = reason
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        inner = exc.original_error
+        return f"cannot reach the proxy: {describe(inner)}" if inner is not None else "cannot reach the proxy"
     text = re.sub(r"^\w+\(host='[^']*', port=\d+\): ", "", str(exc)) or type(exc).__name__
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return f"read timed out ({text.rsplit('(', 1)[-1].rstrip(')')})" if "read timeout" in text else text
     return f"{type(exc).__name__}: {text}"
 
 
