@@ -81,5 +81,7 @@ def test_an_unreachable_service_is_tried_again_then_named() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(AdvisoryError, match=rf"advisory service http://127.0.0.1:{port}/v1 unreachable: "):
+    with pytest.raises(
+        AdvisoryError, match=rf"^advisory service unreachable: http://127.0.0.1:{port}/v1/query: "
+    ):
         OsvApi(f"http://127.0.0.1:{port}/v1", client=HttpClient({})).for_version(normalize("vulnpkg"), "1.0")

@@ -317,7 +317,7 @@ class OsvApi:
                 return self.http.post_json(url, body).json()
             except (ConnectError, TransferError) as exc:
                 if attempt == self.ATTEMPTS:
-                    raise AdvisoryError(f"advisory service {self.base_url} unreachable: {exc}") from None
+                    raise AdvisoryError(f"advisory service unreachable: {exc}") from None
             except HttpError as exc:
                 raise AdvisoryError(f"advisory service: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
