@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -246,3 +246,25 @@ def test_a_proxy_that_does_not_answer_is_named_as_the_proxy(server: Server) -> N
     assert "Connection refused" in message
     assert "proxy-secret" not in message
     assert server.seen == []
+
+
+def test_an_unread_body_is_read_away_only_when_small(server: Server) -> None:
+    """A small unread body is read to its end so its connection serves again; a big one is not
+    downloaded for nothing: its connection is closed."""
+    ports: list[int] = []
+
+    def answer(size: int) -> Callable[[BaseHTTPRequestHandler], None]:
+        def handle(h: BaseHTTPRequestHandler) -> None:
+            ports.append(h.client_address[1])
+            send(h, 200, b"x" * size)
+
+        return handle
+
+    server.routes["/small"] = answer(100)
+    server.routes["/big"] = answer(4 * 1024 * 1024)
+    client = HttpClient({})
+    for path in ("/small", "/small", "/big", "/small"):
+        with client.open(server.url(path)) as resp:
+            assert resp.status == 200  # the body is never read
+    assert ports[0] == ports[1] == ports[2]  # reused after a small unread body
+    assert ports[3] != ports[2]  # a new connection after the big one was closed

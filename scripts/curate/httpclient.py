@@ -40,6 +40,7 @@ from curate.errors import CurateError
 USER_AGENT = f"curate/{__version__}"
 CHUNK = 256 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DRAIN_LIMIT = 64 * 1024  # an unread body up to this size is read away to keep its connection
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -144,8 +145,8 @@ class Page:
 
 class Response:
     """An answer whose body has not been read yet. Use it as a context manager: leaving the block
-    returns the connection to the pool (an unread body is read to its end first, unless :meth:`abort`
-    was called or the block ends with KeyboardInterrupt, which close the connection instead)."""
+    gives the connection back (:meth:`close`); :meth:`abort`, or a KeyboardInterrupt in the block,
+    closes it instead of reading what is left of the body."""
 
     def __init__(
         self,
@@ -170,6 +171,7 @@ class Response:
         self._deadline = deadline
         self._limits = limits
         self._aborted = False
+        self._finished = False  # the body was read to its end
 
     @property
     def content_type(self) -> str:
@@ -197,6 +199,7 @@ class Response:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise TransferError(self.url, describe(exc)) from None
             if not chunk:
+                self._finished = True
                 return
             yield chunk
 
@@ -227,12 +230,18 @@ class Response:
         if self._raw is not None:
             self._raw.close()
 
-    def close(self, *, drain: bool = True) -> None:
+    def close(self) -> None:
+        """Give the connection back: a body left unread is read to its end when it is known to be
+        small (so the connection can serve again), else the connection is closed."""
         if self._local is not None:
             self._local.close()
         if self._raw is not None:
-            if drain and not self._aborted:
-                self._raw.drain_conn()  # an unread body must not be read as the next answer
+            if not self._aborted and not self._finished:
+                left = self._raw.length_remaining
+                if left is not None and left <= DRAIN_LIMIT:
+                    self._raw.drain_conn()  # an unread body must not be read as the next answer
+                else:
+                    self.abort()
             self._raw.release_conn()
 
     def __enter__(self) -> Response:
@@ -243,7 +252,7 @@ class Response:
     ) -> None:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self.abort()
-        self.close(drain=exc_type is not None)
+        self.close()
 
 
 class HttpClient:
