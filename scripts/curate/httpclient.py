@@ -114,11 +114,6 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Page:
     """A whole answer read into memory (a project page, an API response)."""
@@ -355,8 +350,15 @@ class HttpClient:
                     deadline=deadline,
                     limits=self.limits,
                 )
-            raw.drain_conn()
-            raw.release_conn()
+            Response(
+                current,
+                status=raw.status,
+                reason="",
+                headers=raw.headers,
+                logged_in=False,
+                raw=raw,
+                limits=self.limits,
+            ).close()
             # A login in the Location is not taken: the next hop logs in by its own origin's rules.
             current = split_credentials(urldefrag(urljoin(current, location))[0])[0]
             if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
