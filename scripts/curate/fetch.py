@@ -9,6 +9,8 @@ and 5xx responses are retried with exponential backoff. A file whose bytes do no
 naming the file, the expected and the received hash, and nothing of it is kept.
 
 ``http(s)://`` and ``file://`` URLs are supported; URLs come from the catalog, never from this code.
+HTTP goes through one :class:`curate.httpclient.HttpClient` per run (proxies, logins, redirects,
+timeouts); what to retry, and when, is decided here.
 """
 
 from __future__ import annotations
