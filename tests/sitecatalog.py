@@ -47,6 +47,7 @@ def _vetting(summary: str, license: str, **extra: object) -> VettingRecord:
             "home_page": extra.pop("home_page", ""),
             "requires_dist": [],
             "status": extra.pop("status", "pass"),
+            "vetted": extra.pop("vetted", None),
             "findings": extra.pop("findings", []),
         }
     )
@@ -96,6 +97,7 @@ def build_catalog_repo(base: Path) -> Path:
                 "HTTP for humans, roughly",
                 "MIT",
                 status="warn",
+                vetted="2026-06-01",
                 findings=[
                     {
                         "id": "GHSA-xxxx-yyyy-zzzz",

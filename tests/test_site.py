@@ -94,6 +94,10 @@ def test_package_page(built: tuple[Path, Path]) -> None:
     assert '<a href="../certy/">certy</a>' in page  # dependency
     assert "GHSA-xxxx-yyyy-zzzz" in page
     assert "Waived</strong> until 2027-01-31: Only used against internal hosts" in page
+    assert (
+        'licence MIT <span class="curate-muted">(from License-Expression)</span> · vetted on 2026-06-01'
+        in page
+    )
     certy = (out / "packages" / "certy" / "index.html").read_text("utf-8")
     assert '<a href="../httpish/">httpish</a>' in certy  # dependent
     newpy = (out / "packages" / "newpy" / "index.html").read_text("utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import threading
@@ -13,11 +14,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from curate.cache import metadata_path, wanted_files
+from curate.cache import blob_path, metadata_path, wanted_files
 from curate.catalog import load_catalog, project_path
 from curate.cli import main
+from curate.config import load_config
 from curate.fetch import fetch_all
 from curate.names import normalize
+from curate.vetting import FileEvidence
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Upstream, make_upstream, standard_dists
 from tests.wheels import Dist
@@ -126,15 +129,27 @@ def test_vet_records_findings_and_blocks(
         "home_page",
         "requires_dist",
         "status",
+        "vetted",
+        "policy",
         "findings",
         "files",
         "inputs",
     ]
+    assert webapp["vetted"] == TODAY
+    assert webapp["policy"] == load_config(repo).vetting.digest()
     (wheel,) = webapp["files"]
     up = world[2].file(wheel)
     assert up.metadata is not None
-    assert webapp["files"][wheel]["metadata_sha256"] == __import__("hashlib").sha256(up.metadata).hexdigest()
+    assert webapp["files"][wheel] == {
+        "sha256": up.sha256,  # the bytes vetted
+        "metadata_sha256": hashlib.sha256(up.metadata).hexdigest(),
+    }
     assert metadata_path(cache, up.sha256).read_bytes() == up.metadata  # byte for byte (PEP 658)
+    # every record covers exactly the files of its version
+    for project in load_catalog(repo).values():
+        for version in project.versions:
+            assert version.vetting is not None
+            assert version.vetting.covers(version.files)
 
     broken = _vetting(repo, "brokenrec", "1.0")
     assert broken["status"] == "block"
@@ -169,7 +184,12 @@ def test_vet_records_findings_and_blocks(
 
     sdist = _vetting(repo, "oldsdist", "0.9")
     assert _kinds(sdist) == [("sdist-only", "sdist-only", "warn")]
-    assert sdist["files"] == {"oldsdist-0.9.tar.gz": {"metadata_sha256": None}}
+    assert sdist["files"] == {
+        "oldsdist-0.9.tar.gz": {
+            "sha256": world[2].file("oldsdist-0.9.tar.gz").sha256,
+            "metadata_sha256": None,
+        }
+    }
     assert (
         "built from the sdist there: linux-aarch64 (py3.10, py3.11, py3.12, py3.13), "
         in (sdist["findings"][0]["message"])
@@ -222,6 +242,42 @@ def test_a_vetting_block_edited_by_hand_is_vetted_again(
     assert "(1 re-checked, 1 file(s))" in out
     assert "gplpkg 1.0: license-denied" in err
     assert project_path(repo, "gplpkg").read_text("utf-8") == before
+
+
+def test_a_re_run_keeps_the_day_a_result_was_reached_and_a_new_policy_is_recorded(
+    repo: Path, cache: Path
+) -> None:
+    _vet(repo, cache)
+    before = {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()}
+    main(["-C", str(repo), "vet", "--cache-dir", str(cache), "--today", "2026-06-09", "-j", "1", "--force"])
+    assert {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()} == before
+    assert _vetting(repo, "httpish", "1.2")["vetted"] == TODAY
+
+    old_policy = _vetting(repo, "httpish", "1.2")["policy"]
+    _set_vetting(repo, "  lookalike_distance: 1\n", "  lookalike_distance: 2\n")
+    main(["-C", str(repo), "vet", "--cache-dir", str(cache), "--today", "2026-06-09", "-j", "1"])
+    after = _vetting(repo, "httpish", "1.2")
+    assert (after["vetted"], after["status"]) == ("2026-06-09", "warn")
+    assert after["policy"] == load_config(repo).vetting.digest() != old_policy
+
+
+def test_a_record_covers_only_the_bytes_it_vetted(repo: Path, cache: Path, tmp_path: Path) -> None:
+    mine = Path(shutil.copytree(cache, tmp_path / "cache"))
+    project = load_catalog(repo)[normalize("httpish")]
+    version = next(v for v in project.versions if v.version == "1.1")
+    (wheel,) = (f for f in version.files if f.is_wheel)
+    blob = blob_path(mine, wheel.sha256)
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * wheel.size)  # same size, other bytes
+    assert _vet(repo, mine) == 1
+    record = next(v for v in load_catalog(repo)[normalize("httpish")].versions if v.version == "1.1").vetting
+    assert record is not None
+    assert record.blocked
+    assert record.findings[0].kind == "integrity"
+    assert record.evidence(wheel.filename) == FileEvidence(
+        filename=wheel.filename, sha256=hashlib.sha256(b"x" * wheel.size).hexdigest(), metadata_sha256=None
+    )
+    assert not record.covers(version.files)
 
 
 def test_the_lock_fields_are_kept(repo: Path, cache: Path) -> None:

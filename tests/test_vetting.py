@@ -9,6 +9,7 @@ from typing import Any, get_args
 import pytest
 
 from curate.catalog import (
+    FileEntry,
     Project,
     VersionEntry,
     load_catalog,
@@ -16,13 +17,14 @@ from curate.catalog import (
     project_path,
     write_project,
 )
-from curate.config import Vetting
+from curate.config import Vetting, Waiver
 from curate.errors import ValidationError
 from curate.names import normalize
 from curate.vetting import (
     DEFAULT_DECISION,
     FINDING_KINDS,
     AppliedWaiver,
+    FileEvidence,
     Finding,
     FindingKind,
     VettingFormatError,
@@ -209,3 +211,53 @@ def test_a_malformed_record_in_a_catalog_file_names_the_line_and_the_fix(tmp_pat
         )
     path.write_text(text, "utf-8")
     assert load_catalog(tmp_path)[normalize("httpish")].versions[1] == version
+
+
+def test_the_evidence_of_schema_2_round_trips_and_covers_exactly_the_files_vetted() -> None:
+    wheel, sdist = "httpish-1.2-py3-none-any.whl", "httpish-1.2.tar.gz"
+    head = {k: v for k, v in AS_VET_WRITES.items() if k not in ("findings", "files", "inputs")}
+    raw = {
+        **head,  # summary ... status
+        "vetted": "2026-06-01",
+        "policy": "c" * 64,
+        "findings": AS_VET_WRITES["findings"],
+        "files": {
+            wheel: {"sha256": "1" * 64, "metadata_sha256": "a" * 64},
+            sdist: {"sha256": "2" * 64, "metadata_sha256": None},
+        },
+        "inputs": AS_VET_WRITES["inputs"],
+    }
+    record = VettingRecord.from_dict(raw)
+    assert record.to_dict() == raw
+    assert list(record.to_dict()) == list(raw)
+    assert (record.vetted, record.policy) == (dt.date(2026, 6, 1), "c" * 64)
+    assert record.evidence(sdist) == FileEvidence(filename=sdist, sha256="2" * 64)
+
+    def entry(filename: str, sha256: str) -> FileEntry:
+        return FileEntry(filename=filename, url="", sha256=sha256, size=1)
+
+    assert record.covers([entry(sdist, "2" * 64), entry(wheel, "1" * 64)])
+    assert not record.covers([entry(wheel, "1" * 64)])  # a file left out
+    assert not record.covers([entry(wheel, "1" * 64), entry(sdist, "3" * 64)])  # other bytes
+    extra = entry("httpish-1.2-cp312-cp312-win_amd64.whl", "4" * 64)
+    assert not record.covers([entry(sdist, "2" * 64), entry(wheel, "1" * 64), extra])  # a file not vetted
+    # a record written before schema 2 names no bytes: it covers nothing
+    assert not VettingRecord.from_dict(AS_VET_WRITES).covers([entry(sdist, "2" * 64), entry(wheel, "1" * 64)])
+
+
+def test_the_policy_digest_changes_with_the_rules_only() -> None:
+    waiver = Waiver(id="x", project="p", versions="", justification="j", expires=dt.date(2027, 1, 1))
+    base = Vetting()
+    assert base.digest() == Vetting().digest()
+    assert base.digest() == Vetting(waivers=(waiver,), advisories_path="elsewhere").digest()
+    two = Vetting(license_allow=("MIT", "BSD-3-Clause"))
+    assert two.digest() == Vetting(license_allow=("BSD-3-Clause", "MIT")).digest()  # a set, not a list
+    others = [
+        two,
+        Vetting(license_allow=("MIT",)),
+        Vetting(license_deny=("GPL-3.0-only",)),
+        Vetting(advisories_source="osv-api"),
+        Vetting(block=(*base.block, "yanked"), warn=tuple(k for k in base.warn if k != "yanked")),
+        Vetting(lookalike_distance=2),
+    ]
+    assert len({base.digest(), *(o.digest() for o in others)}) == 1 + len(others)

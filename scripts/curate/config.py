@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +53,17 @@ class Vetting:
     warn: tuple[FindingKind, ...] = default_kinds("warn")
     lookalike_distance: int = 1
     waivers: tuple[Waiver, ...] = ()
+
+    def digest(self) -> str:
+        """sha256 of the rules a version is judged by (the waivers are recorded with each finding)."""
+        rules = {
+            "licenses": {"allow": sorted(self.license_allow), "deny": sorted(self.license_deny)},
+            "advisories": self.advisories_source,
+            "block": sorted(self.block),
+            "warn": sorted(self.warn),
+            "lookalike_distance": self.lookalike_distance,
+        }
+        return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)

@@ -69,7 +69,7 @@ from curate.vetting import (
     status_of,
 )
 
-SCHEMA = 1  # bump when the checks change: every version is vetted again
+SCHEMA = 2  # bump when the checks or the record change: every version is vetted again
 _KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
 
 
@@ -83,7 +83,8 @@ class VetError(CurateError):
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class FileResult:
     filename: str
-    sha256: str
+    sha256: str  # the catalog's
+    read_sha256: str  # of the bytes read from the cache: the same, unless an integrity problem says otherwise
     problems: tuple[tuple[FindingKind, str], ...]  # (kind, message): integrity or metadata
     metadata_sha256: str | None  # of the wheel's METADATA; None for sdists or when unreadable
     fields: dict[str, Any]  # summary, license_expression, license, classifiers, home_page, ...
@@ -101,7 +102,8 @@ def check_file(
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
             got += len(chunk)
-    if digest.hexdigest() != sha256 or got != size:
+    read_sha256 = digest.hexdigest()
+    if read_sha256 != sha256 or got != size:
         problems.append(
             (
                 "integrity",
@@ -110,7 +112,12 @@ def check_file(
             )
         )
         return FileResult(
-            filename=filename, sha256=sha256, problems=tuple(problems), metadata_sha256=None, fields={}
+            filename=filename,
+            sha256=sha256,
+            read_sha256=read_sha256,
+            problems=tuple(problems),
+            metadata_sha256=None,
+            fields={},
         )
     meta: bytes | None = None
     metadata_sha256: str | None = None
@@ -127,7 +134,12 @@ def check_file(
     except (ArchiveError, InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         problems.append(("integrity", str(exc)))
         return FileResult(
-            filename=filename, sha256=sha256, problems=tuple(problems), metadata_sha256=None, fields={}
+            filename=filename,
+            sha256=sha256,
+            read_sha256=read_sha256,
+            problems=tuple(problems),
+            metadata_sha256=None,
+            fields={},
         )
     fields: dict[str, Any] = {}
     if meta is not None:
@@ -137,6 +149,7 @@ def check_file(
     return FileResult(
         filename=filename,
         sha256=sha256,
+        read_sha256=read_sha256,
         problems=tuple(problems),
         metadata_sha256=metadata_sha256,
         fields=fields,
@@ -670,13 +683,7 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "files": [
             [f.filename, f.sha256, f.size, f.yanked] for f in sorted(version.files, key=lambda f: f.filename)
         ],
-        "policy": {
-            "allow": sorted(policy.license_allow),
-            "deny": sorted(policy.license_deny),
-            "block": sorted(policy.block),
-            "warn": sorted(policy.warn),
-            "source": policy.advisories_source,
-        },
+        "policy": policy.digest(),
         "waivers": relevant,
         "advisories": sorted(advisory_digests),
         "lookalikes": [list(x) for x in ctx.lookalikes],
@@ -797,9 +804,15 @@ def vet_catalog(
             findings, status = decide(found, project.name, version.version, ctx)
             record = VettingRecord(
                 status=status,
+                vetted=today,
+                policy=policy.digest(),
                 findings=findings,
                 files=tuple(
-                    FileEvidence(filename=f.filename, metadata_sha256=by_name[f.filename].metadata_sha256)
+                    FileEvidence(
+                        filename=f.filename,
+                        sha256=by_name[f.filename].read_sha256,
+                        metadata_sha256=by_name[f.filename].metadata_sha256,
+                    )
                     for f in sorted(version.files, key=lambda f: f.filename)
                 ),
                 summary=info.summary,
@@ -808,7 +821,7 @@ def vet_catalog(
                 home_page=info.home_page,
                 requires_dist=info.requires_dist,
             )
-            record = dataclasses.replace(record, inputs=sealed(digest, record))
+            record = _seal(record, digest, version.vetting)
             version = dataclasses.replace(version, vetting=record)  # the lock's fields stay as they are
             vetted += 1
         recorded = version.vetting
@@ -844,6 +857,17 @@ def sealed(digest: str, record: VettingRecord) -> str:
     result = record.to_dict()
     del result["inputs"]
     return hashlib.sha256(json.dumps([digest, result], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _seal(record: VettingRecord, digest: str, previous: VettingRecord | None) -> VettingRecord:
+    """The record with its ``inputs``; vetted on the day of ``previous`` when it is the same result of
+    the same inputs (``--force``, or the metadata extracted again), so a re-run changes no byte."""
+    if previous is not None and previous.vetted is not None:
+        again = dataclasses.replace(record, vetted=previous.vetted)
+        again = dataclasses.replace(again, inputs=sealed(digest, again))
+        if again == previous:
+            return again
+    return dataclasses.replace(record, inputs=sealed(digest, record))
 
 
 def _kept(version: VersionEntry, digest: str) -> bool:

@@ -12,9 +12,14 @@ vetted yet, ``None`` here)::
       home_page: str
       requires_dist: [str]
       status: pass | warn | block
+      vetted: YYYY-MM-DD       # the day this result was reached (a re-run that changes nothing keeps it)
+      policy: str              # sha256 of the policy it was judged by (config.Vetting.digest)
       findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
-      files: {filename: {metadata_sha256: str | null}}
+      files: {filename: {sha256: str, metadata_sha256: str | null}}   # every file vetted, by its bytes
       inputs: str              # sha256 over everything the result depends on, and the result itself
+
+``vetted``, ``policy`` and the files' ``sha256`` came with curate.vet's schema 2; a record written before
+reads without them (and ``curate vet`` vets that version again).
 
 A new finding kind is one line in :data:`FindingKind` and one in :data:`DEFAULT_DECISION` (what the policy
 does with it when ``catalog/config.yaml`` does not say); the config's ``vetting.block`` / ``vetting.warn``
@@ -26,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any, Literal, Protocol, TypeGuard, get_args
 
 FindingKind = Literal[
     "integrity",
@@ -119,15 +124,7 @@ class AppliedWaiver:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AppliedWaiver:
-        expires = d.get("expires")
-        if isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires)
-            except ValueError:
-                raise VettingFormatError(("expires",), f"not a date: {expires!r}") from None
-        if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
-            raise VettingFormatError(("expires",), f"not a date: {expires!r}")
-        return cls(justification=_text(d, "justification"), expires=expires)
+        return cls(justification=_text(d, "justification"), expires=_date(d, "expires"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -189,20 +186,36 @@ class Finding:
         )
 
 
+class HashedFile(Protocol):
+    """A file named with the sha256 of its bytes (a catalog :class:`curate.catalog.FileEntry`)."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class FileEvidence:
     """What vetting recorded of one file of the version."""
 
     filename: str
+    sha256: str | None = None  # of the bytes vetted; None in a record written before schema 2
     metadata_sha256: str | None = None  # of the wheel's METADATA as extracted (PEP 658); None for sdists
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metadata_sha256": self.metadata_sha256}
+        out: dict[str, Any] = {} if self.sha256 is None else {"sha256": self.sha256}
+        out["metadata_sha256"] = self.metadata_sha256
+        return out
 
     @classmethod
     def from_dict(cls, filename: str, d: Mapping[str, Any]) -> FileEvidence:
-        meta = d.get("metadata_sha256")
-        return cls(filename=filename, metadata_sha256=str(meta) if meta else None)
+        sha256, meta = d.get("sha256"), d.get("metadata_sha256")
+        return cls(
+            filename=filename,
+            sha256=str(sha256) if sha256 else None,
+            metadata_sha256=str(meta) if meta else None,
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -210,6 +223,8 @@ class VettingRecord:
     """The result of vetting one version: the verdict, the findings, and the evidence they rest on."""
 
     status: Status
+    vetted: dt.date | None = None  # the day this result was reached; None before schema 2
+    policy: str = ""  # config.Vetting.digest() of the policy it was judged by; "" before schema 2
     findings: tuple[Finding, ...] = ()
     files: tuple[FileEvidence, ...] = ()  # sorted by filename
     summary: str = ""
@@ -223,6 +238,11 @@ class VettingRecord:
     def blocked(self) -> bool:
         return self.status == "block"
 
+    def covers(self, files: Iterable[HashedFile]) -> bool:
+        """Whether this record vetted exactly these files, byte for byte (by name and sha256)."""
+        wanted = {(f.filename, f.sha256) for f in files}
+        return wanted == {(e.filename, e.sha256) for e in self.files}
+
     def evidence(self, filename: str) -> FileEvidence | None:
         return next((f for f in self.files if f.filename == filename), None)
 
@@ -232,17 +252,22 @@ class VettingRecord:
         return found.metadata_sha256 if found is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "summary": self.summary,
             "license": self.license,
             "license_source": self.license_source,
             "home_page": self.home_page,
             "requires_dist": list(self.requires_dist),
             "status": self.status,
-            "findings": [f.to_dict() for f in self.findings],
-            "files": {f.filename: f.to_dict() for f in self.files},
-            "inputs": self.inputs,
         }
+        if self.vetted is not None:  # absent from a record written before schema 2: it stays as it was
+            out["vetted"] = self.vetted.isoformat()
+        if self.policy:
+            out["policy"] = self.policy
+        out["findings"] = [f.to_dict() for f in self.findings]
+        out["files"] = {f.filename: f.to_dict() for f in self.files}
+        out["inputs"] = self.inputs
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VettingRecord:
@@ -271,6 +296,8 @@ class VettingRecord:
             raise VettingFormatError(("license_source",), f"unknown licence source {source!r}")
         return cls(
             status=status,
+            vetted=_date(d, "vetted") if d.get("vetted") is not None else None,
+            policy=_text(d, "policy"),
             findings=tuple(findings),
             files=tuple(files),
             summary=_text(d, "summary"),
@@ -320,6 +347,19 @@ def _text(d: Mapping[str, Any], key: str) -> str:
     if isinstance(value, Mapping | list):
         raise VettingFormatError((key,), f"expected text, got {type(value).__name__}")
     return str(value)
+
+
+def _date(d: Mapping[str, Any], key: str) -> dt.date:
+    """A date as curate vet writes it (``'2026-12-31'``), or as YAML reads an unquoted one."""
+    value = d.get(key)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise VettingFormatError((key,), f"not a date: {value!r}")
 
 
 def _texts(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
