@@ -235,6 +235,17 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
     assert not list(tmp_path.joinpath("repo").glob(".public.*"))
 
 
+def test_an_in_place_build_without_a_manifest_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A new curate (another fingerprint) or a lost manifest: every file is linked again, in place."""
+    b = make_built(tmp_path)
+    before = _tree(b.public)
+    (b.public / MANIFEST).unlink()
+    build(root=b.root, output=b.public, cache_dir=b.cache, env={}, site=False)  # in place
+    after = _tree(b.public)
+    assert sorted(after) == sorted(before)
+    assert all(after[k][0] == before[k][0] for k in before)
+
+
 def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None:
     b = make_built(tmp_path)
     before = _tree(b.public)

@@ -519,6 +519,9 @@ class _Writer:
             self.staging.link(rel, src)
             return
         dst = self._parent(rel)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samefile(src, dst):
+                return  # already that file: renaming a second link onto it would leave the link behind
         tmp = dst.with_name(f".{dst.name}.tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
