@@ -22,7 +22,14 @@ from curate.build import build
 from curate.catalog import FileEntry, load_catalog, write_project
 from curate.config import load_config
 from curate.errors import BuildError
-from curate.index import MANIFEST, REPOSITORY_VERSION, file_href, upload_time_z
+from curate.index import (
+    MANIFEST,
+    REPOSITORY_VERSION,
+    file_href,
+    manifest_json,
+    read_manifest,
+    upload_time_z,
+)
 from curate.names import normalize
 from curate.vetting import VettingRecord
 from tests.test_index_helpers import PICKS, Built, make_built
@@ -156,6 +163,36 @@ def test_api_describes_versions_files_os_and_vetting(built: Built) -> None:
 def test_manifest_is_hidden_from_nothing_but_present(built: Built) -> None:
     manifest = json.loads((built.public / MANIFEST).read_bytes())
     assert sorted(manifest["projects"]) == sorted(normalize(n) for n in PICKS)
+
+
+def test_the_manifest_reads_as_typed_records(built: Built) -> None:
+    fp = json.loads((built.public / MANIFEST).read_bytes())["fingerprint"]
+    records = read_manifest(built.public, fp)
+    assert sorted(records) == sorted(normalize(n) for n in PICKS)
+    webapp = records["webapp"]
+    assert (webapp["entry"]["name"], webapp["entry"]["latest"], webapp["entry"]["status"]) == (
+        "webapp",
+        "2.0",
+        "active",
+    )
+    assert "simple/webapp/index.html" in webapp["outputs"]
+    assert all((built.public / rel).is_file() for r in records.values() for rel in r["outputs"])
+    assert manifest_json(fp, records) == (built.public / MANIFEST).read_text("utf-8")  # round trip
+    assert read_manifest(built.public, "another fingerprint") == {}
+
+
+def test_a_manifest_record_that_does_not_read_renders_everything_again(tmp_path: Path) -> None:
+    b = make_built(tmp_path)
+    before = _tree(b.public)
+    data = json.loads((b.public / MANIFEST).read_bytes())
+    del data["projects"]["certy"]["outputs"]
+    (b.public / MANIFEST).write_text(json.dumps(data), "utf-8")
+    assert read_manifest(b.public, data["fingerprint"]) == {}
+    build(root=b.root, output=b.public, cache_dir=b.cache, env={}, site=False)  # in place
+    after = _tree(b.public)
+    assert sorted(after) == sorted(before)
+    assert all(after[k][0] == before[k][0] for k in before)  # the same bytes, every page written again
+    assert after["simple/webapp/index.html"][1] != before["simple/webapp/index.html"][1]
 
 
 @pytest.mark.parametrize(

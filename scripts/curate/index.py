@@ -26,7 +26,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeGuard
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import jinja2
@@ -82,40 +82,49 @@ class ProjectPage:
     blocked: tuple[str, ...]  # versions left out because vetting blocked them
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Entry:
+class Entry(TypedDict):
     """What the root pages and api/catalog.json need of one project (kept in the manifest)."""
 
     name: str
     normalized: str
-    status: str
+    status: str  # PEP 792: active or quarantined
     summary: str
     latest: str
-    versions: tuple[str, ...]
-    os: tuple[str, ...]
+    versions: list[str]
+    os: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "normalized": self.normalized,
-            "status": self.status,
-            "summary": self.summary,
-            "latest": self.latest,
-            "versions": list(self.versions),
-            "os": list(self.os),
-        }
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
-        return cls(
-            name=str(d["name"]),
-            normalized=str(d["normalized"]),
-            status=str(d["status"]),
-            summary=str(d["summary"]),
-            latest=str(d["latest"]),
-            versions=tuple(str(v) for v in d["versions"]),
-            os=tuple(str(o) for o in d["os"]),
-        )
+class ManifestRecord(TypedDict):
+    """What the manifest (``.curate-index.json``) keeps of one project from the build that wrote it.
+
+    The manifest's JSON as it is, typed: every build reads and writes 10,000 of them, so they are
+    checked (:func:`read_manifest`) but not copied into objects.
+    """
+
+    stamp: str  # Source.stamp of its catalog file
+    digest: str  # Source.digest(): the sha256 of its catalog file
+    entry: Entry  # its line on the root pages and in api/catalog.json
+    outputs: list[str]  # every file written for it, relative to public/
+
+
+_ENTRY_KEYS = frozenset(Entry.__annotations__)
+
+
+def _is_record(value: object) -> TypeGuard[ManifestRecord]:
+    """Whether a manifest value has the shape of a :class:`ManifestRecord` (the lists' items are not
+    checked one by one: the manifest is ours and its fingerprint matched)."""
+    if type(value) is not dict:
+        return False
+    entry, outputs = value.get("entry"), value.get("outputs")
+    return (
+        type(value.get("stamp")) is str
+        and type(value.get("digest")) is str
+        and type(outputs) is list
+        and type(entry) is dict
+        and entry.keys() >= _ENTRY_KEYS
+        and type(entry["versions"]) is list
+        and type(entry["os"]) is list
+    )
 
 
 # -- planning (pure) --------------------------------------------------------------------------------
@@ -236,8 +245,8 @@ def entry_of(page: ProjectPage, os_of: Mapping[str, str]) -> Entry:
         status=page.status,
         summary=summary,
         latest=latest.version if latest is not None else "",
-        versions=page.versions,
-        os=tuple(oses),
+        versions=list(page.versions),
+        os=oses,
     )
 
 
@@ -267,10 +276,10 @@ class Renderer:
         self._root = env.get_template("root.html")
         self._project = env.get_template("project.html")
 
-    def root_html(self, entries: Sequence[Mapping[str, Any]]) -> str:
+    def root_html(self, entries: Sequence[Entry]) -> str:
         return self._root.render(repository_version=REPOSITORY_VERSION, projects=entries)
 
-    def root_json(self, entries: Sequence[Mapping[str, Any]]) -> str:
+    def root_json(self, entries: Sequence[Entry]) -> str:
         return _dumps(
             {"meta": {"api-version": REPOSITORY_VERSION}, "projects": [{"name": e["name"]} for e in entries]}
         )
@@ -369,7 +378,7 @@ class Renderer:
             "os": self._os_targets(f.targets),
         }
 
-    def api_catalog(self, entries: Sequence[Mapping[str, Any]]) -> str:
+    def api_catalog(self, entries: Sequence[Entry]) -> str:
         return _dumps(
             {
                 "name": self.config.site_name,
@@ -475,8 +484,9 @@ def fingerprint(config: Config) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def read_manifest(tree: Path | None, fp: str) -> dict[str, Any]:
-    """The previous build's per-project record, or {} when there is none or it was built differently."""
+def read_manifest(tree: Path | None, fp: str) -> dict[str, ManifestRecord]:
+    """The previous build's per-project records, or {} when there are none, they were built differently or
+    they do not read (then every project is rendered again)."""
     if tree is None:
         return {}
     try:
@@ -486,7 +496,13 @@ def read_manifest(tree: Path | None, fp: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("fingerprint") != fp:
         return {}
     projects = data.get("projects")
-    return projects if isinstance(projects, dict) else {}
+    if not isinstance(projects, dict) or not all(_is_record(r) for r in projects.values()):
+        return {}
+    return projects
+
+
+def manifest_json(fp: str, records: Mapping[str, ManifestRecord]) -> str:
+    return _dumps({"format": FORMAT, "fingerprint": fp, "projects": records})
 
 
 class _Writer:
@@ -593,23 +609,23 @@ def _write_index(
     config: Config,
     blobs: Blobs,
     previous: Path | None,
-    old: Mapping[str, Any],
+    old: Mapping[str, ManifestRecord],
     fp: str,
     renderer: Renderer,
     writer: _Writer,
 ) -> Stats:
     in_place = writer.staging is None
     stats = Stats()
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, ManifestRecord] = {}
     for src in sorted(sources, key=lambda s: s.normalized):
         stats.projects += 1
         prev = old.get(src.normalized)
         digest = ""
         if prev is not None and previous is not None:
-            same = bool(src.stamp) and prev.get("stamp") == src.stamp
+            same = bool(src.stamp) and prev["stamp"] == src.stamp
             if not same:
                 digest = src.digest()
-                same = prev.get("digest") == digest
+                same = prev["digest"] == digest
             if same:
                 stats.reused += 1
                 if not in_place:
@@ -634,23 +650,23 @@ def _write_index(
         writer.text(f"simple/{page.normalized}/index.json", renderer.project_json(page))
         writer.text(f"api/{page.normalized}.json", renderer.api_project(page))
         stats.rendered += 1
-        records[src.normalized] = {
-            "stamp": src.stamp,
-            "digest": digest or src.digest(),
-            "entry": entry_of(page, renderer.os_of).to_dict(),
-            "outputs": project_outputs(page),
-        }
+        records[src.normalized] = ManifestRecord(
+            stamp=src.stamp,
+            digest=digest or src.digest(),
+            entry=entry_of(page, renderer.os_of),
+            outputs=project_outputs(page),
+        )
     entries = [records[n]["entry"] for n in sorted(records)]
     writer.text("simple/index.html", renderer.root_html(entries))
     writer.text("simple/index.json", renderer.root_json(entries))
     writer.text("api/catalog.json", renderer.api_catalog(entries))
     if in_place:
         stats.removed = _remove_stale(out, old, records)
-    writer.text(MANIFEST, _dumps({"format": FORMAT, "fingerprint": fp, "projects": records}))
+    writer.text(MANIFEST, manifest_json(fp, records))
     return stats
 
 
-def _remove_stale(out: Path, old: Mapping[str, Any], records: Mapping[str, Any]) -> int:
+def _remove_stale(out: Path, old: Mapping[str, ManifestRecord], records: Mapping[str, ManifestRecord]) -> int:
     keep = {rel for r in records.values() for rel in r["outputs"]}
     removed = 0
     for name, rec in old.items():
