@@ -9,8 +9,8 @@ Layout of the tree this writes (under ``public/``)::
     api/<normalized>.json, api/catalog.json        the machine-readable catalog
     .curate-index.json                             the manifest that makes rebuilds incremental
 
-Planning (:func:`plan_project`) and rendering (:class:`Renderer`) are pure; :func:`build_index` does the IO.
-Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
+Planning (:func:`plan_project`) and rendering (:class:`IndexRenderer`) are pure; :func:`build_index` does
+the IO. Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
 left is marked ``quarantined`` (PEP 792). Hrefs are relative (no ``<base>``) in mirror mode, so the tree
 works from any URL prefix and from ``file://``; in link mode they point at ``files.base_url`` or the
 upstream URL, and no ``.metadata`` is advertised (it would have to live beside the linked file).
@@ -53,8 +53,9 @@ WRITE_BEHIND_MIN = 500
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class IndexFile:
-    """One link on a project page, with everything the spec lets us say about it."""
+class ServedFile:
+    """One file the index serves: a link on a project page, with everything the spec lets us say about it
+    (how the upstream lists a file is curate.upstream's business, a different type)."""
 
     filename: str
     href: str  # percent-encoded, without the #sha256 fragment
@@ -78,7 +79,7 @@ class ProjectPage:
     status: str  # PEP 792: active or quarantined
     status_reason: str
     versions: tuple[str, ...]  # PEP 700, PEP 440 order
-    files: tuple[IndexFile, ...]
+    files: tuple[ServedFile, ...]
     blocked: tuple[str, ...]  # versions left out because vetting blocked them
 
 
@@ -185,7 +186,7 @@ def plan_project(
 ) -> ProjectPage:
     """The page of one project: blocked versions dropped, files sorted, metadata hashes attached."""
     normalized = project.normalized
-    files: list[IndexFile] = []
+    files: list[ServedFile] = []
     served: list[VersionEntry] = []
     blocked: list[str] = []
     for v in project.sorted_versions():
@@ -199,7 +200,7 @@ def plan_project(
             href, path = file_href(config, normalized, f)
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
             files.append(
-                IndexFile(
+                ServedFile(
                     filename=f.filename,
                     href=href,
                     path=path,
@@ -260,7 +261,7 @@ def _dumps(data: Any) -> str:
     return _ENCODE(data) + "\n"
 
 
-class Renderer:
+class IndexRenderer:
     """Compiled templates plus the JSON shapes; one instance renders a whole build."""
 
     def __init__(self, config: Config) -> None:
@@ -318,7 +319,7 @@ class Renderer:
         )
 
     def api_project(self, page: ProjectPage) -> str:
-        by_version: dict[str, list[IndexFile]] = {}
+        by_version: dict[str, list[ServedFile]] = {}
         for f in page.files:
             by_version.setdefault(f.version, []).append(f)
         versions = []
@@ -364,7 +365,7 @@ class Renderer:
             cached = self._os_cache[key] = dict(sorted(out.items()))
         return cached
 
-    def _api_file(self, f: IndexFile) -> dict[str, Any]:
+    def _api_file(self, f: ServedFile) -> dict[str, Any]:
         return {
             "filename": f.filename,
             "url": self.config.base_url + quote(f.path) if f.path else f.href,
@@ -584,7 +585,7 @@ def build_index(
     old = read_manifest(previous, fp)
     if not reuse:
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
-    renderer = Renderer(config)
+    renderer = IndexRenderer(config)
     staging: Staging | None = None
     if not in_place:
         if write_behind is None:
@@ -611,7 +612,7 @@ def _write_index(
     previous: Path | None,
     old: Mapping[str, ManifestRecord],
     fp: str,
-    renderer: Renderer,
+    renderer: IndexRenderer,
     writer: _Writer,
 ) -> Stats:
     in_place = writer.staging is None

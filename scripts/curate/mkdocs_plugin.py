@@ -70,7 +70,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
 
     def __init__(self) -> None:
         self.data: site.SiteData | None = None
-        self.renderer: site.Renderer | None = None
+        self.renderer: site.SiteRenderer | None = None
         self.curate_config: Config | None = None
         self.env: Mapping[str, str] | None = None  # set by curate.site.build_site from the CLI's
 
@@ -85,7 +85,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         root = Path(self.config.root or Path(config.config_file_path or ".").parent)
         self.curate_config = load_config(root)  # CurateError propagates: the CLI prints it
         self.data = site.collect(root, self.curate_config, env=self._env())
-        self.renderer = site.Renderer(self.data)
+        self.renderer = site.SiteRenderer(self.data)
         if not config.use_directory_urls:
             raise PluginError("curate: the catalog site needs use_directory_urls: true")
         if not config.site_url:

@@ -479,8 +479,9 @@ def requests_view(data: SiteData) -> list[dict[str, Any]]:
     return out
 
 
-class Renderer:
-    """Templates compiled once; each method returns an HTML fragment."""
+class SiteRenderer:
+    """The site's templates compiled once; each method returns an HTML fragment (the package index's
+    pages are :class:`curate.index.IndexRenderer`'s)."""
 
     def __init__(self, data: SiteData) -> None:
         self.data = data
@@ -511,7 +512,7 @@ class Renderer:
         return self.page("stats.html", s=stats(self.data))
 
 
-def write_package_pages(data: SiteData, renderer: Renderer, site_dir: Path) -> list[str]:
+def write_package_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
     """Fill the theme's rendered shell with each project's page; return the pages' URLs (relative)."""
     shell_path = site_dir / SHELL_DIR / "index.html"
     try:
@@ -534,7 +535,7 @@ def write_package_pages(data: SiteData, renderer: Renderer, site_dir: Path) -> l
 @dataclasses.dataclass(frozen=True, slots=True)
 class _PageJob:
     data: SiteData
-    renderer: Renderer
+    renderer: SiteRenderer
     site_dir: Path
     before: str
     after: str
