@@ -529,7 +529,7 @@ def test_github_annotations(repo: Path, cache: Path, capsys: pytest.CaptureFixtu
 
 
 def test_today_defaults_from_the_environment(
-    repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CURATE_TODAY", "2030-01-01")
     _waivers(
@@ -539,3 +539,6 @@ def test_today_defaults_from_the_environment(
     main(["-C", str(repo), "vet", "--cache-dir", str(cache), "-j", "1"])
     assert _vetting(repo, "gplpkg", "1.0")["status"] == "block"
     assert dt.date(2029, 12, 31).isoformat() in _vetting(repo, "gplpkg", "1.0")["findings"][0]["message"]
+    monkeypatch.setenv("CURATE_TODAY", "next week")
+    assert main(["-C", str(repo), "vet", "--cache-dir", str(cache), "-j", "1"]) == 2
+    assert "$CURATE_TODAY must be a date like 2026-06-01, not 'next week'" in capsys.readouterr().err

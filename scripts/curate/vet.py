@@ -47,11 +47,11 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from curate.advisories import Advisory, AdvisorySource
+from curate.advisories import OSV_API_URL, Advisory, AdvisorySource, NoAdvisories, OsvApi, OsvDirectory
 from curate.archive import MAX_METADATA_BYTES, ArchiveError, read_zip_member, wheel_metadata_name
-from curate.cache import blob_path, format_missing, metadata_path, missing_files, wanted_files
-from curate.catalog import FileEntry, Project, VersionEntry, write_project
-from curate.config import Vetting, Waiver
+from curate.cache import blob_path, cache_root, format_missing, metadata_path, missing_files, wanted_files
+from curate.catalog import FileEntry, Project, VersionEntry, load_catalog_fast, write_project
+from curate.config import Config, Vetting, Waiver, load_config
 from curate.errors import CurateError
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
@@ -744,6 +744,51 @@ def lookalikes_for(
         if near:
             out[name] = tuple(sorted(((n, d, w) for n, (d, w) in near.items()), key=lambda x: (x[1], x[0])))
     return out
+
+
+def advisory_source(
+    root: Path, config: Config, env: Mapping[str, str], override: Path | None, names: Sequence[str]
+) -> AdvisorySource:
+    """Where known vulnerabilities come from: ``override`` (a directory of OSV files), else
+    ``vetting.advisories`` in the config (``$CURATE_OSV_API_URL`` points osv-api at another instance)."""
+    if override is not None:
+        return OsvDirectory.load(override, list(names))
+    source = config.vetting.advisories_source
+    if source == "osv-dir":
+        return OsvDirectory.load(root / config.vetting.advisories_path, list(names))
+    if source == "osv-api":
+        from curate.httpclient import HttpClient
+
+        return OsvApi(env.get("CURATE_OSV_API_URL") or OSV_API_URL, client=HttpClient(env))
+    return NoAdvisories()
+
+
+def vet_repository(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    today: dt.date,
+    cache_dir: Path | None = None,
+    advisories_dir: Path | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> VetReport:
+    """``curate vet`` on the repository at ``root``: its config, catalog, cache and advisories."""
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    projects = load_catalog_fast(root)
+    return vet_catalog(
+        root=root,
+        projects=projects,
+        cache=cache,
+        policy=config.vetting,
+        advisories=advisory_source(root, config, env, advisories_dir, list(projects)),
+        today=today,
+        jobs=jobs,
+        force=force,
+        on_progress=on_progress,
+    )
 
 
 def vet_catalog(

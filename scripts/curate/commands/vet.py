@@ -22,13 +22,9 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.advisories import OSV_API_URL as _DEFAULT_OSV
-from curate.advisories import AdvisorySource, NoAdvisories, OsvApi, OsvDirectory
-from curate.cache import cache_root
-from curate.catalog import load_catalog_fast, project_path
-from curate.config import Config, load_config
+from curate.catalog import project_path
 from curate.errors import UsageError, display_path, github_actions
-from curate.vet import VersionFinding, VetReport, vet_catalog, waiver_snippet
+from curate.vet import VersionFinding, VetReport, vet_repository, waiver_snippet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,21 +62,6 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     )
 
 
-def advisory_source(
-    root: Path, config: Config, env: Mapping[str, str], override: Path | None, names: list[str]
-) -> AdvisorySource:
-    if override is not None:
-        return OsvDirectory.load(override, names)
-    source = config.vetting.advisories_source
-    if source == "osv-dir":
-        return OsvDirectory.load(root / config.vetting.advisories_path, names)
-    if source == "osv-api":
-        from curate.httpclient import HttpClient
-
-        return OsvApi(env.get("CURATE_OSV_API_URL") or _DEFAULT_OSV, client=HttpClient(env))
-    return NoAdvisories()
-
-
 def vet(
     *,
     root: Path,
@@ -94,24 +75,29 @@ def vet(
 ) -> int:
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    config = load_config(root)
-    cache = cache_root(root, config, env, cache_dir)
-    projects = load_catalog_fast(root)
     if today is None:
-        today = dt.date.fromisoformat(env["CURATE_TODAY"]) if env.get("CURATE_TODAY") else dt.date.today()
-    source = advisory_source(root, config, env, advisories_dir, list(projects))
-    report = vet_catalog(
+        today = _today(env)
+    report = vet_repository(
         root=root,
-        projects=projects,
-        cache=cache,
-        policy=config.vetting,
-        advisories=source,
+        env=env,
         today=today,
+        cache_dir=cache_dir,
+        advisories_dir=advisories_dir,
         jobs=jobs,
         force=force,
     )
     print_report(root, report, today=today, quiet=quiet, env=env)
     return 1 if report.blockers else 0
+
+
+def _today(env: Mapping[str, str]) -> dt.date:
+    value = env.get("CURATE_TODAY")
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"$CURATE_TODAY must be a date like 2026-06-01, not {value!r}") from None
 
 
 def print_report(
