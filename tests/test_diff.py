@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from curate.catalog import project_path
-from curate.diff import compare, render_text
+from curate.diff import catalog_at, compare, render_text
+from curate.errors import ValidationError
 from tests.lockutil import curate, lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -83,9 +84,8 @@ def test_text(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_colours_only_when_asked(pr_repo: Path) -> None:
     from curate.catalog import load_catalog
-    from curate.commands.diff import read_catalog_at
 
-    report = compare(read_catalog_at(pr_repo, "main", env=os.environ), load_catalog(pr_repo), base_ref="main")
+    report = compare(catalog_at(pr_repo, "main", env=os.environ), load_catalog(pr_repo), base_ref="main")
     coloured = render_text(report, colour=True)
     assert "\033[32m  + webapp 2.0" in coloured
     assert "\033[34m  = certy 2024.1" in coloured
@@ -141,3 +141,25 @@ def test_no_change_and_bad_ref(pr_repo: Path, capsys: pytest.CaptureFixture[str]
     assert "error: cannot write " in capsys.readouterr().err
     report = compare({}, {}, base_ref="main")
     assert render_text(report) == "No change to the catalog since main.\n"
+
+
+def test_a_malformed_vetting_record_at_the_base_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "catalog" / "packages" / "pkg.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "name: pkg\nversions:\n  - version: '1.0'\n    vetting:\n      findings:\n"
+        "        - id: x\n          kind: yankd\n          decision: warn\n",
+        "utf-8",
+    )
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "base")
+    with pytest.raises(ValidationError) as info:
+        catalog_at(tmp_path, "main", env=os.environ)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.line, problem.key) == (
+        "main:catalog/packages/pkg.yaml",
+        7,
+        "versions[0].vetting.findings[0].kind",
+    )
+    assert "unknown finding kind 'yankd'" in problem.message

@@ -1,6 +1,7 @@
-"""What a change does to the catalog, for reviewers: the pure core behind ``curate diff``.
+"""What a change does to the catalog, for reviewers: the core behind ``curate diff``.
 
-Two catalogs (by normalized name) go in; a :class:`Report` comes out, rendered as text (coloured on a
+:func:`diff_catalog` reads the catalog at a git revision and in the working tree; :func:`compare` (pure)
+turns two catalogs (by normalized name) into a :class:`Report`, rendered as text (coloured on a
 terminal: green added, blue already present, red removed), Markdown (a pull-request comment or
 ``$GITHUB_STEP_SUMMARY``) or JSON.
 
@@ -14,12 +15,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-from curate.catalog import Project, VersionEntry
-from curate.names import NormalizedName
+from curate import git
+from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, vetting_problem
+from curate.config import load_config
+from curate.errors import CurateError, UsageError, ValidationError
+from curate.names import NormalizedName, normalize
 from curate.targets import OS_LABELS, OS_NAMES
-from curate.vetting import DECISIONS, Decision, Finding
+from curate.vetting import DECISIONS, Decision, Finding, VettingFormatError
+from curate.yamlio import loads
 
 Status = Literal["added", "present", "removed"]
 STATUSES: tuple[Status, ...] = ("added", "present", "removed")
@@ -172,6 +178,48 @@ def compare(
     order = {s: i for i, s in enumerate(STATUSES)}
     changes.sort(key=lambda c: (order[c.status], c.normalized, c.version))
     return Report(base=base_ref, changes=tuple(changes))
+
+
+# -- reading the two catalogs ---------------------------------------------------------------------------
+
+
+def diff_catalog(root: Path, *, base: str | None, env: Mapping[str, str]) -> Report:
+    """The catalog in the working tree against the one committed at ``base`` (default: where this
+    branch forked from main, or HEAD when there is no main)."""
+    ref = base or git.fork_point(root, env=env)
+    old = catalog_at(root, ref, env=env)
+    return compare(old, load_catalog(root), base_ref=ref, os_of_platform=platform_oses(root))
+
+
+def catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[NormalizedName, Project]:
+    """The catalog's projects as committed at ``ref``."""
+    folder = PACKAGES_DIR.as_posix()
+    out: dict[NormalizedName, Project] = {}
+    for name, body in sorted(git.files_at(root, ref, folder, env=env).items()):
+        if "/" in name or not name.endswith(".yaml"):
+            continue
+        display = f"{ref}:{folder}/{name}"
+        doc, problems = loads(body, display)
+        if doc is None:
+            raise ValidationError(problems)
+        try:
+            project = Project.from_dict(doc.data)
+        except VettingFormatError as exc:
+            raise ValidationError([vetting_problem(doc, exc)]) from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"{display}: malformed catalog file ({exc!r})") from exc
+        out[normalize(project.name)] = project
+    return out
+
+
+def platform_oses(root: Path) -> dict[str, str]:
+    """The OS of each configured platform; none when the config does not read (targets are then
+    placed by their names)."""
+    try:
+        config = load_config(root)
+    except CurateError:
+        return {}
+    return {p.name: p.os for p in config.platforms}
 
 
 # -- rendering ------------------------------------------------------------------------------------------

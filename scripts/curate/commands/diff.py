@@ -17,13 +17,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate import git
-from curate.catalog import PACKAGES_DIR, Project, load_catalog
-from curate.config import load_config
-from curate.diff import compare, render
-from curate.errors import CurateError, UsageError, ValidationError
-from curate.names import NormalizedName, normalize
-from curate.yamlio import loads
+from curate.diff import diff_catalog, render
+from curate.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    base = args.base or git.fork_point(root, env=env)
-    head = load_catalog(root)
-    report = compare(
-        read_catalog_at(root, base, env=env),
-        head,
-        base_ref=base,
-        os_of_platform=_platform_oses(root),
-    )
+    report = diff_catalog(root, base=args.base, env=env)
     colour = (
         args.output is None
         and args.format == "text"
@@ -64,30 +52,3 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _platform_oses(root: Path) -> dict[str, str]:
-    try:
-        config = load_config(root)
-    except CurateError:
-        return {}
-    return {p.name: p.os for p in config.platforms}
-
-
-def read_catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[NormalizedName, Project]:
-    """The catalog's projects as committed at ``ref``."""
-    folder = PACKAGES_DIR.as_posix()
-    out: dict[NormalizedName, Project] = {}
-    for name, body in sorted(git.files_at(root, ref, folder, env=env).items()):
-        if "/" in name or not name.endswith(".yaml"):
-            continue
-        display = f"{ref}:{folder}/{name}"
-        doc, problems = loads(body, display)
-        if doc is None:
-            raise ValidationError(problems)
-        try:
-            project = Project.from_dict(doc.data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{display}: malformed catalog file ({exc!r})") from exc
-        out[normalize(project.name)] = project
-    return out
