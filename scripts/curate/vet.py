@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -87,7 +86,7 @@ class FileResult:
     read_sha256: str  # of the bytes read from the cache: the same, unless an integrity problem says otherwise
     problems: tuple[tuple[FindingKind, str], ...]  # (kind, message): integrity or metadata
     metadata_sha256: str | None  # of the wheel's METADATA; None for sdists or when unreadable
-    fields: dict[str, Any]  # summary, license_expression, license, classifiers, home_page, ...
+    fields: MetadataFields | None  # None when the metadata could not be read
 
 
 def check_file(
@@ -117,7 +116,7 @@ def check_file(
             read_sha256=read_sha256,
             problems=tuple(problems),
             metadata_sha256=None,
-            fields={},
+            fields=None,
         )
     meta: bytes | None = None
     metadata_sha256: str | None = None
@@ -139,9 +138,9 @@ def check_file(
             read_sha256=read_sha256,
             problems=tuple(problems),
             metadata_sha256=None,
-            fields={},
+            fields=None,
         )
-    fields: dict[str, Any] = {}
+    fields: MetadataFields | None = None
     if meta is not None:
         fields = _fields(meta)
         _check_identity(fields, filename, name, ver, project, version, problems)
@@ -328,31 +327,46 @@ def _pkg_info_member(names: Sequence[str]) -> str | None:
     return found[0] if found else None
 
 
-def _fields(meta: bytes) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class MetadataFields:
+    """What vetting reads of a file's core metadata (a wheel's METADATA, an sdist's PKG-INFO)."""
+
+    name: str
+    version: str
+    summary: str  # on one line
+    license_expression: str
+    license: str
+    classifiers: tuple[str, ...]
+    home_page: str
+    project_urls: tuple[str, ...]
+    requires_dist: tuple[str, ...]
+
+
+def _fields(meta: bytes) -> MetadataFields:
     msg = BytesParser(policy=compat32).parsebytes(meta)
 
     def one(key: str) -> str:
         value = msg.get(key)
         return str(value).strip() if value is not None else ""
 
-    def many(key: str) -> list[str]:
-        return [str(v).strip() for v in msg.get_all(key) or ()]
+    def many(key: str) -> tuple[str, ...]:
+        return tuple(str(v).strip() for v in msg.get_all(key) or ())
 
-    return {
-        "name": one("Name"),
-        "version": one("Version"),
-        "summary": " ".join(one("Summary").split()),
-        "license_expression": one("License-Expression"),
-        "license": str(msg.get("License") or ""),
-        "classifiers": many("Classifier"),
-        "home_page": one("Home-page"),
-        "project_urls": many("Project-URL"),
-        "requires_dist": many("Requires-Dist"),
-    }
+    return MetadataFields(
+        name=one("Name"),
+        version=one("Version"),
+        summary=" ".join(one("Summary").split()),
+        license_expression=one("License-Expression"),
+        license=str(msg.get("License") or ""),
+        classifiers=many("Classifier"),
+        home_page=one("Home-page"),
+        project_urls=many("Project-URL"),
+        requires_dist=many("Requires-Dist"),
+    )
 
 
 def _check_identity(
-    fields: Mapping[str, Any],
+    fields: MetadataFields,
     filename: str,
     name: str,
     ver: Version,
@@ -360,7 +374,7 @@ def _check_identity(
     version: str,
     problems: list[tuple[FindingKind, str]],
 ) -> None:
-    meta_name, meta_version = str(fields.get("name") or ""), str(fields.get("version") or "")
+    meta_name, meta_version = fields.name, fields.version
     if not meta_name or not meta_version:
         problems.append(("metadata", "the metadata has no Name or no Version"))
         return
@@ -481,11 +495,11 @@ def findings_for(
         for kind, messages in sorted(by_kind.items()):
             found.append(Observation(id=kind, kind=kind, file=f.filename, message="; ".join(messages)))
     primary = _primary(version, results)
-    fields = primary.fields if primary is not None else {}
+    fields = primary.fields if primary is not None else None
     lic = license_of(
-        license_expression=fields.get("license_expression") or None,
-        license=fields.get("license") or None,
-        classifiers=fields.get("classifiers") or (),
+        license_expression=(fields.license_expression or None) if fields is not None else None,
+        license=(fields.license or None) if fields is not None else None,
+        classifiers=fields.classifiers if fields is not None else (),
     )
     if lic.expression:
         v = verdict(lic.expression, ctx.policy.license_allow, ctx.policy.license_deny)
@@ -505,7 +519,7 @@ def findings_for(
                     message=f"licence {lic.expression} is neither allowed nor denied: needs review",
                 )
             )
-    elif primary is not None and fields:
+    elif fields is not None:
         found.append(
             Observation(id="license-unknown", kind="license-unknown", message=f"{lic.note}: needs review")
         )
@@ -561,11 +575,11 @@ def findings_for(
             )
         )
     info = Description(
-        summary=str(fields.get("summary") or ""),
+        summary=fields.summary if fields is not None else "",
         license=lic.expression,
         license_source=lic.source,
-        home_page=_home_page(fields),
-        requires_dist=tuple(sorted(set(fields.get("requires_dist") or ()))),
+        home_page=_home_page(fields) if fields is not None else "",
+        requires_dist=tuple(sorted(set(fields.requires_dist))) if fields is not None else (),
     )
     return found, info
 
@@ -585,17 +599,17 @@ def _primary(version: VersionEntry, results: Mapping[str, FileResult]) -> FileRe
     ordered = sorted(version.files, key=lambda f: (not f.is_wheel, f.filename))
     for f in ordered:
         r = results.get(f.filename)
-        if r is not None and r.fields:
+        if r is not None and r.fields is not None:
             return r
     return None
 
 
-def _home_page(fields: Mapping[str, Any]) -> str:
-    if fields.get("home_page"):
-        return str(fields["home_page"])
+def _home_page(fields: MetadataFields) -> str:
+    if fields.home_page:
+        return fields.home_page
     urls: dict[str, str] = {}
-    for item in fields.get("project_urls") or ():
-        label, _, url = str(item).partition(",")
+    for item in fields.project_urls:
+        label, _, url = item.partition(",")
         key = "".join(c for c in label.lower() if c.isalnum())
         urls.setdefault(key, url.strip())
     for key in ("homepage", "home", "source", "sourcecode", "repository"):
