@@ -238,20 +238,7 @@ def load_project(path: Path) -> Project:
     doc, problems = load(path, display)
     if doc is None:
         raise ValidationError(problems)
-    try:
-        project = Project.from_dict(doc.data)
-    except VettingFormatError as exc:
-        raise ValidationError([vetting_problem(doc, exc)]) from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValidationError(
-            [
-                Problem(
-                    path=display,
-                    message=f"malformed catalog file ({exc!r})",
-                    hint="regenerate it with: curate lock",
-                )
-            ]
-        ) from exc
+    project = project_from(doc)
     if normalize(project.name) != path.stem:
         raise ValidationError(
             [
@@ -265,13 +252,21 @@ def load_project(path: Path) -> Project:
     return project
 
 
-def vetting_problem(doc: Document, exc: VettingFormatError) -> Problem:
-    """A malformed ``vetting`` mapping, where it is in the file, and how to get a good one back."""
-    return doc.problem(
-        exc.key,
-        f"malformed vetting record: {exc}",
-        hint="curate vet writes it: delete this version's `vetting:` mapping and run: curate vet",
-    )
+def project_from(doc: Document) -> Project:
+    """The project a catalog file holds; ValidationError (where, and the fix) when it is not one."""
+    try:
+        return Project.from_dict(doc.data)
+    except VettingFormatError as exc:
+        problem = doc.problem(
+            exc.key,
+            f"malformed vetting record: {exc}",
+            hint="curate vet writes it: delete this version's `vetting:` mapping and run: curate vet",
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = Problem(
+            path=doc.path, message=f"malformed catalog file ({exc!r})", hint="regenerate it with: curate lock"
+        )
+    raise ValidationError([problem])
 
 
 def load_catalog(root: Path) -> dict[NormalizedName, Project]:

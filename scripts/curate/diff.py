@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate import git
-from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, vetting_problem
+from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, project_from
 from curate.config import load_config
-from curate.errors import CurateError, UsageError, ValidationError
+from curate.errors import CurateError, ValidationError
 from curate.names import NormalizedName, normalize
 from curate.targets import OS_LABELS, OS_NAMES
-from curate.vetting import DECISIONS, Decision, Finding, VettingFormatError
+from curate.vetting import DECISIONS, Decision, Finding
 from curate.yamlio import loads
 
 Status = Literal["added", "present", "removed"]
@@ -198,16 +198,10 @@ def catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[Normaliz
     for name, body in sorted(git.files_at(root, ref, folder, env=env).items()):
         if "/" in name or not name.endswith(".yaml"):
             continue
-        display = f"{ref}:{folder}/{name}"
-        doc, problems = loads(body, display)
+        doc, problems = loads(body, f"{ref}:{folder}/{name}")
         if doc is None:
             raise ValidationError(problems)
-        try:
-            project = Project.from_dict(doc.data)
-        except VettingFormatError as exc:
-            raise ValidationError([vetting_problem(doc, exc)]) from exc
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{display}: malformed catalog file ({exc!r})") from exc
+        project = project_from(doc)
         out[normalize(project.name)] = project
     return out
 
