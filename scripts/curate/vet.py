@@ -102,22 +102,26 @@ def check_file(
             digest.update(chunk)
             got += len(chunk)
     read_sha256 = digest.hexdigest()
-    if read_sha256 != sha256 or got != size:
-        problems.append(
-            (
-                "integrity",
-                f"cached bytes do not match the catalog (sha256 {digest.hexdigest()}, {got} bytes); "
-                "delete the cache entry and run `curate fetch`",
-            )
-        )
+
+    def result(metadata_sha256: str | None = None, fields: MetadataFields | None = None) -> FileResult:
         return FileResult(
             filename=filename,
             sha256=sha256,
             read_sha256=read_sha256,
             problems=tuple(problems),
-            metadata_sha256=None,
-            fields=None,
+            metadata_sha256=metadata_sha256,
+            fields=fields,
         )
+
+    if read_sha256 != sha256 or got != size:
+        problems.append(
+            (
+                "integrity",
+                f"cached bytes do not match the catalog (sha256 {read_sha256}, {got} bytes); "
+                "delete the cache entry and run `curate fetch`",
+            )
+        )
+        return result()
     meta: bytes | None = None
     metadata_sha256: str | None = None
     try:
@@ -132,27 +136,13 @@ def check_file(
             meta = _check_sdist(path, filename, problems)
     except (ArchiveError, InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         problems.append(("integrity", str(exc)))
-        return FileResult(
-            filename=filename,
-            sha256=sha256,
-            read_sha256=read_sha256,
-            problems=tuple(problems),
-            metadata_sha256=None,
-            fields=None,
-        )
+        return result()
     fields: MetadataFields | None = None
     if meta is not None:
         fields = _fields(meta)
         _check_identity(fields, filename, name, ver, project, version, problems)
         _twine_check(path, filename, sha256, Path(scratch), problems)
-    return FileResult(
-        filename=filename,
-        sha256=sha256,
-        read_sha256=read_sha256,
-        problems=tuple(problems),
-        metadata_sha256=metadata_sha256,
-        fields=fields,
-    )
+    return result(metadata_sha256, fields)
 
 
 def _store_metadata(target: Path, meta: bytes) -> None:
