@@ -15,8 +15,8 @@ import pytest
 from curate.atomic import replace_files
 from curate.catalog import Project, load_catalog, load_catalog_fast, project_path
 from curate.config import load_config
-from curate.lock import describe_upstream_files
 from curate.names import NormalizedName
+from curate.selection import describe_upstream_files
 from tests.lockutil import curate, lock_repo, snapshot, write_request
 from tests.upstream import Upstream, make_upstream
 

@@ -6,7 +6,6 @@ Nothing here touches the network, uv or the disk (``commands/lock.py`` does). Th
   sdist policy, targets and their tags): a request whose fingerprint is unchanged is not resolved again;
 - :func:`needs_from_pins` turns one request's universal resolution into per-version needs (which
   targets, direct or via which parents), evaluating uv's markers for every target;
-- :func:`select_files` keeps exactly the files some target needing a version can install;
 - :func:`build_projects` assembles the new catalog from every request's needs, keeping ``vetting``;
 - :class:`LockState` (``catalog/lock.json``) records the fingerprints, the pins and a hash of the
   locked part of every package file, so ``curate lock --check`` needs neither uv nor the network.
@@ -23,13 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 from packaging.version import InvalidVersion, Version
 
 from curate.catalog import (
@@ -43,6 +35,7 @@ from curate.config import Config
 from curate.names import NormalizedName, normalize
 from curate.requests import Request
 from curate.resolve import Requirement
+from curate.selection import select_files
 from curate.targets import Target
 
 if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never resolves or reads an index
@@ -176,78 +169,6 @@ def needs_from_catalog(catalog: Mapping[NormalizedName, Project], request_id: st
     return out
 
 
-# -- files -------------------------------------------------------------------------------------------
-
-
-def file_version(filename: str) -> tuple[NormalizedName, str] | None:
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return normalize(name), str(version)
-
-
-def python_ok(requires_python: str, target: Target) -> bool:
-    if not requires_python:
-        return True
-    try:
-        return SpecifierSet(requires_python).contains(f"{target.python}.0", prereleases=True)
-    except InvalidSpecifier:
-        return True
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Selection:
-    files: tuple[FileEntry, ...]
-    build_targets: tuple[str, ...]  # served by the sdist only
-    missing: tuple[Target, ...]  # no wheel, and no sdist allowed (or none at all)
-
-
-def select_files(
-    candidates: Iterable[ListedFile | FileEntry], targets: Sequence[Target], *, allow_sdist: bool
-) -> Selection:
-    """Keep the files some target can install; the sdist only for targets without a wheel, if allowed."""
-    wheels = [f for f in candidates if f.filename.endswith(".whl")]
-    sdists = [f for f in candidates if not f.filename.endswith(".whl")]
-    served: dict[str, set[str]] = defaultdict(set)
-    build: list[str] = []
-    missing: list[Target] = []
-    by_name = {f.filename: f for f in [*wheels, *sdists]}
-    for target in targets:
-        ok = [w for w in wheels if python_ok(w.requires_python, target) and target.accepts_wheel(w.filename)]
-        for w in ok:
-            served[w.filename].add(target.id)
-        if ok:
-            continue
-        sdist = next(
-            (s for s in sorted(sdists, key=lambda s: s.filename) if python_ok(s.requires_python, target)),
-            None,
-        )
-        if allow_sdist and sdist is not None:
-            served[sdist.filename].add(target.id)
-            build.append(target.id)
-        else:
-            missing.append(target)
-    files = tuple(
-        FileEntry(
-            filename=f.filename,
-            url=f.url,
-            sha256=f.sha256,
-            size=f.size,
-            upload_time=f.upload_time,
-            requires_python=f.requires_python,
-            yanked=f.yanked,
-            targets=tuple(sorted(served[name])),
-        )
-        for name, f in sorted(by_name.items())
-        if name in served
-    )
-    return Selection(files=files, build_targets=tuple(sorted(build)), missing=tuple(missing))
-
-
 # -- assembling the catalog ------------------------------------------------------------------------------
 
 
@@ -258,22 +179,6 @@ class MissingWheel:
     version: str
     target: Target
     files: tuple[str, ...]
-
-
-def describe_upstream_files(filenames: Sequence[str], most: int = 8) -> str:
-    """What the upstream does offer, briefly: the wheels' platform tags and whether there is an sdist."""
-    if not filenames:
-        return "the upstream lists no files"
-    platforms = sorted(
-        {t.platform for f in filenames if f.endswith(".whl") for t in parse_wheel_filename(f)[3]}
-    )
-    sdist = any(not f.endswith(".whl") for f in filenames)
-    if not platforms:
-        return "the upstream has only an sdist" if sdist else "the upstream lists no wheels"
-    shown = ", ".join(platforms[:most]) + (
-        f" and {len(platforms) - most} more" if len(platforms) > most else ""
-    )
-    return f"the upstream's wheels are for {shown}" + ("; it also has an sdist" if sdist else "; no sdist")
 
 
 def dependencies_of(

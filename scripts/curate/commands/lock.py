@@ -49,8 +49,6 @@ from curate.lock import (
     build_projects,
     canonical_version,
     config_fingerprint,
-    describe_upstream_files,
-    file_version,
     lock_part_hash,
     needs_from_catalog,
     needs_from_pins,
@@ -61,6 +59,7 @@ from curate.lock import (
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.resolve import Requirement, compile_requirements
+from curate.selection import describe_upstream_files, file_version
 
 if TYPE_CHECKING:
     from curate.upstream import ListedFile
