@@ -17,7 +17,7 @@ from curate import ci, report
 from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
 from curate.errors import UsageError, error_annotation
-from curate.lock import lock_part_hash
+from curate.lockstate import lock_part_hash
 from tests.lockutil import lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 

@@ -2,25 +2,17 @@
 
 Nothing here touches the network, uv or the disk (``commands/lock.py`` does). The pieces:
 
-- fingerprints of each request (what it asks for, for which targets) and of the config (upstream,
-  sdist policy, targets and their tags): a request whose fingerprint is unchanged is not resolved again;
 - :func:`needs_from_pins` turns one request's universal resolution into per-version needs (which
   targets, direct or via which parents), evaluating uv's markers for every target;
 - :func:`build_projects` assembles the new catalog from every request's needs, keeping ``vetting``;
-- :class:`LockState` (``catalog/lock.json``) records the fingerprints, the pins and a hash of the
-  locked part of every package file, so ``curate lock --check`` needs neither uv nor the network.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
@@ -32,6 +24,7 @@ from curate.catalog import (
     VersionEntry,
 )
 from curate.config import Config
+from curate.lockstate import LockState
 from curate.names import NormalizedName, normalize
 from curate.requests import Request
 from curate.resolve import Requirement
@@ -42,8 +35,6 @@ if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never resolves 
     from curate.resolve import Pin
     from curate.upstream import ListedFile
 
-STATE_PATH = Path("catalog") / "lock.json"
-STATE_VERSION = 1
 
 VersionKey = tuple[NormalizedName, str]  # (normalized name, canonical version)
 
@@ -53,50 +44,6 @@ def canonical_version(version: str) -> str:
         return str(Version(version))
     except InvalidVersion:
         return version
-
-
-def _sha(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-# -- fingerprints ----------------------------------------------------------------------------------
-
-
-def config_fingerprint(config: Config) -> str:
-    """What of the config changes a lock: the upstream, defaults, sdist policy, targets and their tags."""
-    return _sha(
-        {
-            "index_url": config.index_url,
-            "allow_sdist": config.allow_sdist,
-            "defaults": [list(config.platforms_default), list(config.python_default)],
-            "platforms": [
-                {"name": p.name, "os": p.os, "arch": p.arch, "tags": list(p.platform_tags)}
-                for p in config.platforms
-            ],
-        }
-    )
-
-
-def request_fingerprint(request: Request, config: Config) -> str:
-    """What a request asks for, for which targets, under which config; not its title or justification."""
-    return _sha(
-        {
-            "config": config_fingerprint(config),
-            "targets": [t.id for t in request.targets(config)],
-            "packages": sorted(
-                [
-                    {
-                        "name": spec.normalized,
-                        "extras": list(spec.extras),
-                        "specifier": spec.specifier,
-                        "targets": [t.id for t in request.package_targets(spec, config)],
-                    }
-                    for spec in request.packages
-                ],
-                key=lambda d: str(d["name"]),
-            ),
-        }
-    )
 
 
 def requirements_for(request: Request, config: Config) -> list[Requirement]:
@@ -297,87 +244,6 @@ def blocked_removals(
                         )
                     )
     return out
-
-
-# -- the lock state ------------------------------------------------------------------------------------
-
-_VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
-
-
-def lock_part_hash(text: str) -> str:
-    """sha256 of a package file without its ``vetting`` blocks (``curate vet`` owns those)."""
-    return hashlib.sha256(_VETTING.sub("", text).encode("utf-8")).hexdigest()
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class RequestState:
-    path: str
-    sha256: str  # of the file's bytes: unchanged bytes need no parsing to know nothing changed
-    fingerprint: str  # of what it asks for (request_fingerprint)
-    pins: tuple[str, ...]  # name==version, sorted
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "fingerprint": self.fingerprint,
-            "pins": list(self.pins),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RequestState:
-        return cls(
-            path=str(d["path"]),
-            sha256=str(d.get("sha256") or ""),
-            fingerprint=str(d["fingerprint"]),
-            pins=tuple(str(p) for p in d.get("pins") or ()),
-        )
-
-    def pinned(self) -> dict[NormalizedName, list[str]]:
-        out: dict[NormalizedName, list[str]] = defaultdict(list)
-        for pin in self.pins:
-            name, _, version = pin.partition("==")
-            out[normalize(name)].append(version)
-        return out
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class LockState:
-    """``catalog/lock.json``: what the catalog was locked from, to tell whether it is up to date."""
-
-    config: str = ""
-    requests: dict[str, RequestState] = dataclasses.field(default_factory=dict)
-    files: dict[str, str] = dataclasses.field(default_factory=dict)  # package file name -> lock-part sha256
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": STATE_VERSION,
-            "comment": "Written by `curate lock`; do not edit. `curate lock --check` compares the catalog with it.",
-            "config": self.config,
-            "requests": {k: self.requests[k].to_dict() for k in sorted(self.requests)},
-            "files": {k: self.files[k] for k in sorted(self.files)},
-        }
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LockState:
-        if d.get("version") != STATE_VERSION:
-            return cls()
-        return cls(
-            config=str(d.get("config") or ""),
-            requests={str(k): RequestState.from_dict(v) for k, v in (d.get("requests") or {}).items()},
-            files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
-        )
-
-    @classmethod
-    def loads(cls, text: str) -> LockState:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return cls()
-        return cls.from_dict(data) if isinstance(data, dict) else cls()
 
 
 def preferences_for(

@@ -40,21 +40,24 @@ from curate.errors import (
     github_actions,
 )
 from curate.lock import (
-    STATE_PATH,
-    LockState,
-    RequestState,
     Resolved,
     VersionKey,
     blocked_removals,
     build_projects,
     canonical_version,
-    config_fingerprint,
-    lock_part_hash,
     needs_from_catalog,
     needs_from_pins,
     preferences_for,
-    request_fingerprint,
     requirements_for,
+)
+from curate.lockstate import (
+    STATE_PATH,
+    LockState,
+    RequestState,
+    config_fingerprint,
+    lock_part_hash,
+    read_state,
+    request_fingerprint,
 )
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
@@ -118,13 +121,6 @@ def load_requests(root: Path) -> list[Request]:
         ),
         key=lambda r: r.id,
     )
-
-
-def read_state(root: Path) -> LockState | None:
-    try:
-        return LockState.loads((root / STATE_PATH).read_text("utf-8"))
-    except OSError:
-        return None
 
 
 def stale_reasons(root: Path, config: Config, state: LockState | None) -> tuple[list[str], bool]:

@@ -1,0 +1,161 @@
+"""The lock state: ``catalog/lock.json``, and the fingerprints it records.
+
+``curate lock`` writes :class:`LockState` last, after the package files: the fingerprint of the config
+(:func:`config_fingerprint`: the upstream, defaults, sdist policy, targets and their tags), and per
+request the sha256 of its file, the fingerprint of what it asks for (:func:`request_fingerprint`, not
+its title or justification) and its pins; per package file, a hash of its locked part
+(:func:`lock_part_hash`, everything but ``curate vet``'s ``vetting`` blocks). A request whose
+fingerprint is unchanged is not resolved again, and ``curate lock --check`` compares the catalog with
+the state without uv or the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from curate.config import Config
+from curate.names import NormalizedName, normalize
+from curate.requests import Request
+
+STATE_PATH = Path("catalog") / "lock.json"
+STATE_VERSION = 1
+
+
+def _sha(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# -- fingerprints ----------------------------------------------------------------------------------
+
+
+def config_fingerprint(config: Config) -> str:
+    """What of the config changes a lock: the upstream, defaults, sdist policy, targets and their tags."""
+    return _sha(
+        {
+            "index_url": config.index_url,
+            "allow_sdist": config.allow_sdist,
+            "defaults": [list(config.platforms_default), list(config.python_default)],
+            "platforms": [
+                {"name": p.name, "os": p.os, "arch": p.arch, "tags": list(p.platform_tags)}
+                for p in config.platforms
+            ],
+        }
+    )
+
+
+def request_fingerprint(request: Request, config: Config) -> str:
+    """What a request asks for, for which targets, under which config; not its title or justification."""
+    return _sha(
+        {
+            "config": config_fingerprint(config),
+            "targets": [t.id for t in request.targets(config)],
+            "packages": sorted(
+                [
+                    {
+                        "name": spec.normalized,
+                        "extras": list(spec.extras),
+                        "specifier": spec.specifier,
+                        "targets": [t.id for t in request.package_targets(spec, config)],
+                    }
+                    for spec in request.packages
+                ],
+                key=lambda d: str(d["name"]),
+            ),
+        }
+    )
+
+
+# -- the lock state ------------------------------------------------------------------------------------
+
+_VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
+
+
+def lock_part_hash(text: str) -> str:
+    """sha256 of a package file without its ``vetting`` blocks (``curate vet`` owns those)."""
+    return hashlib.sha256(_VETTING.sub("", text).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RequestState:
+    path: str
+    sha256: str  # of the file's bytes: unchanged bytes need no parsing to know nothing changed
+    fingerprint: str  # of what it asks for (request_fingerprint)
+    pins: tuple[str, ...]  # name==version, sorted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "fingerprint": self.fingerprint,
+            "pins": list(self.pins),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RequestState:
+        return cls(
+            path=str(d["path"]),
+            sha256=str(d.get("sha256") or ""),
+            fingerprint=str(d["fingerprint"]),
+            pins=tuple(str(p) for p in d.get("pins") or ()),
+        )
+
+    def pinned(self) -> dict[NormalizedName, list[str]]:
+        out: dict[NormalizedName, list[str]] = defaultdict(list)
+        for pin in self.pins:
+            name, _, version = pin.partition("==")
+            out[normalize(name)].append(version)
+        return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class LockState:
+    """``catalog/lock.json``: what the catalog was locked from, to tell whether it is up to date."""
+
+    config: str = ""
+    requests: dict[str, RequestState] = dataclasses.field(default_factory=dict)
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # package file name -> lock-part sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "comment": "Written by `curate lock`; do not edit. `curate lock --check` compares the catalog with it.",
+            "config": self.config,
+            "requests": {k: self.requests[k].to_dict() for k in sorted(self.requests)},
+            "files": {k: self.files[k] for k in sorted(self.files)},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LockState:
+        if d.get("version") != STATE_VERSION:
+            return cls()
+        return cls(
+            config=str(d.get("config") or ""),
+            requests={str(k): RequestState.from_dict(v) for k, v in (d.get("requests") or {}).items()},
+            files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> LockState:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls()
+        return cls.from_dict(data) if isinstance(data, dict) else cls()
+
+
+def read_state(root: Path) -> LockState | None:
+    """The lock state of the catalog under ``root``; None when it was never locked (or is unreadable)."""
+    try:
+        return LockState.loads((root / STATE_PATH).read_text("utf-8"))
+    except OSError:
+        return None
