@@ -2,8 +2,6 @@
 
 Nothing here touches the network, uv or the disk (``commands/lock.py`` does). The pieces:
 
-- :func:`needs_from_pins` turns one request's universal resolution into per-version needs (which
-  targets, direct or via which parents), evaluating uv's markers for every target;
 - :func:`build_projects` assembles the new catalog from every request's needs, keeping ``vetting``;
 """
 
@@ -11,10 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
-
-from packaging.version import InvalidVersion, Version
 
 from curate.catalog import (
     Dependency,
@@ -23,97 +19,15 @@ from curate.catalog import (
     Project,
     VersionEntry,
 )
+from curate.closure import VersionKey, canonical_version
 from curate.config import Config
-from curate.lockstate import LockState
 from curate.names import NormalizedName, normalize
 from curate.requests import Request
-from curate.resolve import Requirement
 from curate.selection import select_files
 from curate.targets import Target
 
 if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never resolves or reads an index
-    from curate.resolve import Pin
     from curate.upstream import ListedFile
-
-
-VersionKey = tuple[NormalizedName, str]  # (normalized name, canonical version)
-
-
-def canonical_version(version: str) -> str:
-    try:
-        return str(Version(version))
-    except InvalidVersion:
-        return version
-
-
-def requirements_for(request: Request, config: Config) -> list[Requirement]:
-    """The requirements handed to uv: each requested package limited to its targets."""
-    out = []
-    for spec in sorted(request.packages, key=lambda s: s.normalized):
-        targets = tuple(request.package_targets(spec, config))
-        if targets:
-            out.append(Requirement(text=spec.requirement(), targets=targets))
-    return out
-
-
-# -- from a resolution to needs ----------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Resolved:
-    """One request's needs: per version, which targets, direct or via which parents."""
-
-    request: str
-    needs: dict[VersionKey, Need]
-    names: dict[NormalizedName, str]  # display names uv gave
-    index_urls: dict[NormalizedName, str]  # where each pin came from ("" = unknown)
-
-    @property
-    def pins(self) -> list[str]:
-        return sorted(f"{name}=={version}" for name, version in self.needs)
-
-
-def needs_from_pins(request: Request, config: Config, pins: Sequence[Pin]) -> Resolved:
-    direct_targets: dict[NormalizedName, set[str]] = {}
-    for spec in request.packages:
-        direct_targets.setdefault(spec.normalized, set()).update(
-            t.id for t in request.package_targets(spec, config)
-        )
-    targets: dict[VersionKey, set[str]] = defaultdict(set)
-    via: dict[VersionKey, set[str]] = defaultdict(set)
-    direct: dict[VersionKey, bool] = defaultdict(bool)
-    for target in request.targets(config):
-        here = [p for p in pins if p.applies(target)]
-        present = {p.name for p in here}
-        for p in here:
-            key = (p.name, canonical_version(p.version))
-            targets[key].add(target.id)
-            via[key].update(v for v in p.via if v in present and v != p.name)
-            if target.id in direct_targets.get(p.name, ()):
-                direct[key] = True
-    needs = {
-        key: Need(
-            request=request.id, targets=tuple(sorted(ts)), direct=direct[key], via=tuple(sorted(via[key]))
-        )
-        for key, ts in targets.items()
-    }
-    return Resolved(
-        request=request.id,
-        needs=needs,
-        names={p.name: p.display for p in pins},
-        index_urls={p.name: p.index_url for p in pins},
-    )
-
-
-def needs_from_catalog(catalog: Mapping[NormalizedName, Project], request_id: str) -> dict[VersionKey, Need]:
-    """An unchanged request's needs, as the catalog recorded them."""
-    out: dict[VersionKey, Need] = {}
-    for name, project in catalog.items():
-        for v in project.versions:
-            for need in v.needed_by:
-                if need.request == request_id:
-                    out[(name, canonical_version(v.version))] = need
-    return out
 
 
 # -- assembling the catalog ------------------------------------------------------------------------------
@@ -244,21 +158,3 @@ def blocked_removals(
                         )
                     )
     return out
-
-
-def preferences_for(
-    request: Request, state: LockState, catalog: Mapping[NormalizedName, Project], upgrade: Iterable[str] = ()
-) -> dict[str, str]:
-    """Versions uv should keep: this request's previous pins first, then the newest in the catalog."""
-    skip = {normalize(n) for n in upgrade}
-    prefs: dict[str, str] = {}
-    for name, project in catalog.items():
-        latest = project.latest()
-        if latest is not None and name not in skip:
-            prefs[name] = latest.version
-    previous = state.requests.get(request.id)
-    if previous is not None:
-        for name, versions in previous.pinned().items():
-            if name not in skip:
-                prefs[name] = max(versions, key=Version)
-    return prefs

@@ -30,6 +30,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files
+from curate.closure import (
+    Resolved,
+    VersionKey,
+    canonical_version,
+    needs_from_catalog,
+    needs_from_pins,
+    preferences_for,
+    requirements_for,
+)
 from curate.config import CONFIG_PATH, Config, load_config
 from curate.errors import (
     CurateError,
@@ -39,17 +48,7 @@ from curate.errors import (
     error_annotation,
     github_actions,
 )
-from curate.lock import (
-    Resolved,
-    VersionKey,
-    blocked_removals,
-    build_projects,
-    canonical_version,
-    needs_from_catalog,
-    needs_from_pins,
-    preferences_for,
-    requirements_for,
-)
+from curate.lock import blocked_removals, build_projects
 from curate.lockstate import (
     STATE_PATH,
     LockState,
