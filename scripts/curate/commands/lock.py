@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from curate.assembly import build_projects
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files
 from curate.closure import (
@@ -48,7 +49,7 @@ from curate.errors import (
     error_annotation,
     github_actions,
 )
-from curate.lock import blocked_removals, build_projects
+from curate.lock import blocked_removals
 from curate.lockstate import (
     STATE_PATH,
     LockState,
