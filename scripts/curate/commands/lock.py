@@ -49,7 +49,6 @@ from curate.errors import (
     error_annotation,
     github_actions,
 )
-from curate.lock import blocked_removals
 from curate.lockstate import (
     STATE_PATH,
     LockState,
@@ -60,6 +59,7 @@ from curate.lockstate import (
     request_fingerprint,
 )
 from curate.names import NormalizedName, normalize
+from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.resolve import Requirement, compile_requirements
 from curate.selection import describe_upstream_files, file_version
@@ -356,18 +356,11 @@ def lock(
         ]
         lines.append("hint: change those requests so they no longer need it (or drop the removal)")
         raise LockError("\n".join(lines))
-    for request in requests:
-        if request.id not in again:  # its removals were checked when it was locked; they are done now
-            continue
-        for removal in request.remove:
-            in_catalog = old.get(removal.normalized)
-            if in_catalog is None or not any(
-                removal.specifier_set.contains(v.version, prereleases=True) for v in in_catalog.versions
-            ):
-                _say(
-                    progress,
-                    f"note: {request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing",
-                )
+    for request, removal in unmatched_removals(requests, old, only=again):
+        _say(
+            progress,
+            f"note: {request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing",
+        )
 
     # everything is computed: now write, the lock state last
     # (a project equal to what its untouched file holds keeps its bytes: no need to render it again)

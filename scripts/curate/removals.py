@@ -1,13 +1,18 @@
-"""Removals, for the lock: a request's ``remove:`` entries against the catalog being locked."""
+"""Removals: a request's ``remove:`` entries against the catalog being locked.
+
+A removal whose versions some request still needs blocks the lock (:func:`blocked_removals`); one that
+matches nothing in the catalog (a misspelt name, a version it never had) is worth a note
+(:func:`unmatched_removals`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from curate.catalog import Project
 from curate.names import NormalizedName
-from curate.requests import Request
+from curate.requests import Removal, Request
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,4 +46,24 @@ def blocked_removals(
                             reason=removal.reason,
                         )
                     )
+    return out
+
+
+def unmatched_removals(
+    requests: Sequence[Request], catalog: Mapping[NormalizedName, Project], *, only: Collection[str]
+) -> list[tuple[Request, Removal]]:
+    """The removals of the requests in ``only`` (ids) that match no version of ``catalog``.
+
+    Only requests locked in this run: an older request's removals were checked when it was locked and
+    are done now."""
+    out = []
+    for request in requests:
+        if request.id not in only:
+            continue
+        for removal in request.remove:
+            in_catalog = catalog.get(removal.normalized)
+            if in_catalog is None or not any(
+                removal.specifier_set.contains(v.version, prereleases=True) for v in in_catalog.versions
+            ):
+                out.append((request, removal))
     return out
