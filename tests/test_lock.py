@@ -15,6 +15,7 @@ import pytest
 from curate.atomic import replace_files
 from curate.catalog import Project, load_catalog, load_catalog_fast, project_path
 from curate.config import load_config
+from curate.lockstate import freshness, read_state
 from curate.names import NormalizedName
 from curate.selection import describe_upstream_files
 from tests.lockutil import curate, lock_repo, snapshot, write_request
@@ -225,6 +226,42 @@ def test_check_notices_stale_and_hand_edited(
     assert curate(repo, "lock") == 0
     assert load_catalog(repo) == {}
     assert curate(repo, "lock", "--check") == 0
+
+
+def test_freshness_gives_each_difference_a_kind(repo: Path) -> None:
+    """What --check reports and what lock decides on are typed records, not sentences to search."""
+    write_request(repo, "web", [("httpish", "")])
+    write_request(repo, "gone", [("certy", "")], date="2026-11-20")
+    bad = write_request(repo, "bad", [("certy", "")], date="2026-11-19")
+    assert curate(repo, "lock", "-q") == 0
+
+    def kinds() -> list[tuple[str, str]]:
+        fresh = freshness(repo, load_config(repo), read_state(repo))
+        return [(s.kind, s.path) for s in fresh.stale]
+
+    assert kinds() == []
+    bad.write_text(bad.read_text("utf-8").replace("title: Request bad", "title: [bad"), "utf-8")
+    write_request(repo, "web", [("httpish", ">=1.0")])
+    write_request(repo, "new", [("certy", "")], date="2026-11-22")
+    (repo / "requests" / "2026-11-20-gone.yaml").unlink()
+    packages = repo / "catalog" / "packages"
+    (packages / "stray.yaml").write_text("name: stray\n", "utf-8")
+    (packages / "certy.yaml").unlink()
+    httpish = packages / "httpish.yaml"
+    httpish.write_text(httpish.read_text("utf-8").replace("size: ", "size: 1"), "utf-8")
+    config = repo / "catalog" / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace("allow_sdist: false", "allow_sdist: true"), "utf-8")
+    assert kinds() == [
+        ("config-changed", "catalog/config.yaml"),
+        ("invalid", "requests/2026-11-19-bad.yaml"),
+        ("changed", "requests/2026-11-21-web.yaml"),
+        ("not-locked", "requests/2026-11-22-new.yaml"),
+        ("deleted", "requests/2026-11-20-gone.yaml"),
+        ("missing", "catalog/packages/certy.yaml"),
+        ("edited", "catalog/packages/httpish.yaml"),
+        ("foreign", "catalog/packages/stray.yaml"),
+    ]
+    assert freshness(repo, load_config(repo), read_state(repo)).files_edited
 
 
 def test_resolution_failure_names_request_and_target(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

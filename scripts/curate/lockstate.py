@@ -5,8 +5,9 @@
 request the sha256 of its file, the fingerprint of what it asks for (:func:`request_fingerprint`, not
 its title or justification) and its pins; per package file, a hash of its locked part
 (:func:`lock_part_hash`, everything but ``curate vet``'s ``vetting`` blocks). A request whose
-fingerprint is unchanged is not resolved again, and ``curate lock --check`` compares the catalog with
-the state without uv or the network.
+fingerprint is unchanged is not resolved again, and :func:`freshness` (``curate lock --check``)
+compares the catalog with the state without uv or the network, giving each difference as a typed
+:class:`Staleness`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from curate.config import Config
+from curate.catalog import PACKAGES_DIR, iter_project_files
+from curate.config import CONFIG_PATH, Config
+from curate.errors import Problem
 from curate.names import NormalizedName, normalize
-from curate.requests import Request
+from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 
 STATE_PATH = Path("catalog") / "lock.json"
 STATE_VERSION = 1
@@ -159,3 +162,92 @@ def read_state(root: Path) -> LockState | None:
         return LockState.loads((root / STATE_PATH).read_text("utf-8"))
     except OSError:
         return None
+
+
+# -- staleness -----------------------------------------------------------------------------------------
+
+StaleKind = Literal[
+    "config-changed",  # catalog/config.yaml: what of it a lock depends on changed
+    "not-locked",  # a request never locked
+    "invalid",  # a changed request that does not validate
+    "changed",  # a request that asks for something else than when it was locked
+    "deleted",  # a locked request whose file is gone
+    "foreign",  # a package file curate lock did not write
+    "missing",  # a package file curate lock wrote that is gone
+    "edited",  # a package file whose locked part was edited by hand
+]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Staleness:
+    """One way ``catalog/`` does not match ``requests/`` and the config: which file, and what of it."""
+
+    kind: StaleKind
+    path: str  # repository-relative, as a user types it: requests/x.yaml, catalog/packages/y.yaml
+    message: str
+
+    def problem(self) -> Problem:
+        return Problem(path=self.path, message=self.message)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Freshness:
+    """How ``catalog/`` compares with ``requests/``, the config and the lock state."""
+
+    stale: tuple[Staleness, ...]  # empty: up to date
+    drift: bool  # some request file's recorded sha256 is out of date, though nothing it asks for changed
+
+    @property
+    def files_edited(self) -> bool:
+        """Whether a package file was edited by hand or deleted (every request is resolved again)."""
+        return any(s.kind in ("edited", "missing") for s in self.stale)
+
+
+def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
+    """Why catalog/ does not match requests/ and the config (nothing when it does), and whether the lock
+    state's record of some request file's bytes is out of date (an edit that changes nothing locked).
+
+    A request file whose bytes are as recorded is not even parsed; one whose bytes differ is parsed and
+    its fingerprint compared, so editing a title or a justification does not make the catalog stale.
+    """
+    if state is None:  # never locked: every request is new, every package file foreign
+        state = LockState(config=config_fingerprint(config))
+    stale: list[Staleness] = []
+    drift = False
+    if state.config != config_fingerprint(config):
+        message = "the upstream, defaults, sdist policy or targets changed since the last lock"
+        stale.append(Staleness(kind="config-changed", path=CONFIG_PATH.as_posix(), message=message))
+    ids = set()
+    for path in request_files(root):
+        rid = path.stem
+        ids.add(rid)
+        display = (REQUESTS_DIR / path.name).as_posix()
+        previous = state.requests.get(rid)
+        if previous is None:
+            stale.append(Staleness(kind="not-locked", path=display, message="not locked yet"))
+            continue
+        if previous.sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
+            continue
+        request, _ = read_request(path, display, config)
+        if request is None:
+            message = f"not valid (see: curate check {display})"
+            stale.append(Staleness(kind="invalid", path=display, message=message))
+        elif previous.fingerprint != request_fingerprint(request, config):
+            stale.append(Staleness(kind="changed", path=display, message="changed since the last lock"))
+        else:
+            drift = True
+    for rid in sorted(set(state.requests) - ids):
+        message = "deleted, but the catalog still holds what it asked for"
+        stale.append(Staleness(kind="deleted", path=state.requests[rid].path, message=message))
+    on_disk = {p.name: p for p in iter_project_files(root)}
+    folder = PACKAGES_DIR.as_posix()
+    for name in sorted(set(on_disk) | set(state.files)):
+        where = f"{folder}/{name}"
+        if name not in state.files:
+            stale.append(Staleness(kind="foreign", path=where, message="not written by curate lock"))
+        elif name not in on_disk:
+            stale.append(Staleness(kind="missing", path=where, message="missing"))
+        elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
+            message = "edited by hand (its locked part differs from the last lock)"
+            stale.append(Staleness(kind="edited", path=where, message=message))
+    return Freshness(stale=tuple(stale), drift=drift)

@@ -46,7 +46,6 @@ from curate.errors import (
     LockError,
     ResolutionError,
     ValidationError,
-    error_annotation,
     github_actions,
 )
 from curate.lockstate import (
@@ -54,13 +53,14 @@ from curate.lockstate import (
     LockState,
     RequestState,
     config_fingerprint,
+    freshness,
     lock_part_hash,
     read_state,
     request_fingerprint,
 )
 from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
-from curate.requests import REQUESTS_DIR, Request, read_request, request_files
+from curate.requests import REQUESTS_DIR, Request
 from curate.resolve import Requirement, compile_requirements
 from curate.selection import describe_upstream_files, file_version
 
@@ -123,63 +123,16 @@ def load_requests(root: Path) -> list[Request]:
     )
 
 
-def stale_reasons(root: Path, config: Config, state: LockState | None) -> tuple[list[str], bool]:
-    """Why catalog/ does not match requests/ and the config (empty when it does), and whether the lock
-    state's record of some request file's bytes is out of date (an edit that changes nothing locked).
-
-    A request file whose bytes are as recorded is not even parsed; one whose bytes differ is parsed and
-    its fingerprint compared, so editing a title or a justification does not make the catalog stale.
-    """
-    if state is None:  # never locked: every request is new, every package file foreign
-        state = LockState(config=config_fingerprint(config))
-    reasons = []
-    drift = False
-    if state.config != config_fingerprint(config):
-        reasons.append(
-            f"{CONFIG_PATH.as_posix()}: the upstream, defaults, sdist policy or targets changed since the last lock"
-        )
-    ids = set()
-    for path in request_files(root):
-        rid = path.stem
-        ids.add(rid)
-        display = (REQUESTS_DIR / path.name).as_posix()
-        previous = state.requests.get(rid)
-        if previous is None:
-            reasons.append(f"{display}: not locked yet")
-            continue
-        if previous.sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
-            continue
-        request, _ = read_request(path, display, config)
-        if request is None:
-            reasons.append(f"{display}: not valid (see: curate check {display})")
-        elif previous.fingerprint != request_fingerprint(request, config):
-            reasons.append(f"{display}: changed since the last lock")
-        else:
-            drift = True
-    for rid in sorted(set(state.requests) - ids):
-        reasons.append(f"{state.requests[rid].path}: deleted, but the catalog still holds what it asked for")
-    on_disk = {p.name: p for p in iter_project_files(root)}
-    folder = PACKAGES_DIR.as_posix()
-    for name in sorted(set(on_disk) | set(state.files)):
-        if name not in state.files:
-            reasons.append(f"{folder}/{name}: not written by curate lock")
-        elif name not in on_disk:
-            reasons.append(f"{folder}/{name}: missing")
-        elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
-            reasons.append(f"{folder}/{name}: edited by hand (its locked part differs from the last lock)")
-    return reasons, drift
-
-
 def check(*, root: Path, out: TextIO | None = None, annotate: bool = False) -> int:
     """``--check``: exit 1 naming each stale request or file (``annotate``: also as ``::error`` lines)."""
     config = load_config(root)
     state = read_state(root)
-    reasons, _ = stale_reasons(root, config, state)
-    if reasons:
-        for reason in reasons:
-            print(reason, file=out or sys.stderr)
+    stale = freshness(root, config, state).stale
+    if stale:
+        for s in stale:
+            print(f"{s.path}: {s.message}", file=out or sys.stderr)
             if annotate:
-                print(error_annotation(reason))
+                print(s.problem().annotation())
         print("catalog/ is out of date: run `curate lock` and commit the result", file=out or sys.stderr)
         return 1
     n = len(state.requests) if state is not None else 0
@@ -225,9 +178,9 @@ def lock(
     config = load_config(root)
     on_disk_state = read_state(root)
     state = on_disk_state or LockState()
-    reasons, drift = stale_reasons(root, config, on_disk_state)
+    fresh = freshness(root, config, on_disk_state)
     upgrade_set = {normalize(n) for n in upgrade_packages}
-    if not reasons and not drift and not upgrade and not upgrade_set:
+    if not fresh.stale and not fresh.drift and not upgrade and not upgrade_set:
         # up to date: neither the requests nor the package files need parsing
         return LockOutcome(
             resolved=(),
@@ -238,7 +191,7 @@ def lock(
             deleted=(),
         )
     requests = load_requests(root)
-    files_edited = any("edited by hand" in r or r.endswith(": missing") for r in reasons)
+    files_edited = fresh.files_edited
 
     to_resolve: list[tuple[Request, str]] = []
     config_changed = state.config != config_fingerprint(config)
