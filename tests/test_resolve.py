@@ -46,8 +46,8 @@ def test_uv_command_names_no_default_index() -> None:
 
 def test_code_spells_out_no_index_url() -> None:
     """Only the configured upstream or uv's own default: no URL in the resolver's code but examples."""
-    locking = ("closure.py", "selection.py", "assembly.py", "removals.py", "lockstate.py", "commands/lock.py")
-    for name in ("resolve.py", "upstream.py", *locking):
+    locking = ("lock.py", "closure.py", "selection.py", "assembly.py", "removals.py", "lockstate.py")
+    for name in ("resolve.py", "upstream.py", "commands/lock.py", *locking):
         text = (SCRIPTS / name).read_text("utf-8")
         assert re.findall(r"https?://(?!upstream\.example)[^\s\"'`]+", text) == [], name
 

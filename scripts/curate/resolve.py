@@ -199,6 +199,30 @@ def compile_requirements(
         return parse_compiled((work / OUTPUT_NAME).read_text("utf-8"))
 
 
+def failing_target(
+    requirements: Sequence[Requirement],
+    *,
+    index_url: str | None,
+    allow_build: bool,
+    env: Mapping[str, str],
+    universal_error: str,
+) -> tuple[Target | None, str]:
+    """After a universal resolution failed: resolve target by target to name the first one that fails,
+    with uv's explanation for it (None and ``universal_error`` when each target resolves on its own)."""
+    targets: list[Target] = []
+    for r in requirements:
+        targets.extend(t for t in r.targets if t not in targets)
+    for target in targets:
+        alone = [Requirement(text=r.text, targets=(target,)) for r in requirements if target in r.targets]
+        try:
+            compile_requirements(
+                alone, python_version=target.python, index_url=index_url, allow_build=allow_build, env=env
+            )
+        except ResolutionError as exc:
+            return target, str(exc)
+    return None, universal_error
+
+
 def clean_uv_error(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     if lines and lines[0].startswith("error: "):
