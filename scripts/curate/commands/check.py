@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
-    return check(root=root, files=args.files, env=env, quiet=args.quiet)
+    return check_requests(root=root, files=args.files, env=env, quiet=args.quiet)
 
 
-def check(*, root: Path, files: Sequence[Path], env: Mapping[str, str], quiet: bool = False) -> int:
+def check_requests(*, root: Path, files: Sequence[Path], env: Mapping[str, str], quiet: bool = False) -> int:
     result = check_files(root, list(files))
     for problem in result.problems:
         print(problem.format(), file=sys.stderr)

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if args.check:
-        return check(root=root, annotate=github_actions(env))
+        return check_up_to_date(root=root, annotate=github_actions(env))
     from curate.lock import lock  # --check, a pre-commit hook, never imports the resolver
 
     outcome = lock(
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     return 0
 
 
-def check(*, root: Path, out: TextIO | None = None, annotate: bool = False) -> int:
+def check_up_to_date(*, root: Path, out: TextIO | None = None, annotate: bool = False) -> int:
     """``--check``: exit 1 naming each stale request or file (``annotate``: also as ``::error`` lines)."""
     config = load_config(root)
     state = read_state(root)
