@@ -796,6 +796,16 @@ def test_removal_import_name(root: Path) -> None:
     ]
 
 
+def test_entries_keep_their_line(root: Path) -> None:
+    """A package or removal entry knows its line, so a later stage (lock) can point at it."""
+    text = GOOD + "  - name: pandas\n\nremove:\n  - name: scipy\n    reason: superseded by numpy\n"
+    path = root / "requests" / "2026-11-21-test.yaml"
+    path.write_text(text, "utf-8")
+    (request,) = check_files(root, [path]).parsed
+    assert [(s.name, s.line) for s in request.packages] == [("numpy", 5), ("pandas", 7)]
+    assert [(r.name, r.line) for r in request.remove] == [("scipy", 10)]
+
+
 @pytest.mark.parametrize(
     ("filename", "message", "hint"),
     [

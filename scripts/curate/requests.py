@@ -105,6 +105,7 @@ class PackageSpec:
     specifier: str = ""  # "" = the latest release
     platforms: tuple[OSName, ...] | None = None  # None = the request's platforms
     note: str = ""
+    line: int = dataclasses.field(default=0, compare=False)  # of its entry in the file (0: unknown)
 
     @property
     def specifier_set(self) -> SpecifierSet:
@@ -122,6 +123,7 @@ class Removal:
     normalized: NormalizedName
     specifier: str  # "" = every version
     reason: str
+    line: int = dataclasses.field(default=0, compare=False)  # of its entry in the file (0: unknown)
 
     @property
     def specifier_set(self) -> SpecifierSet:
@@ -476,6 +478,7 @@ def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...])
         specifier=version,
         platforms=pkg_platforms,
         note=note or "",
+        line=r.doc.mark(key)[0],
     )
 
 
@@ -498,7 +501,7 @@ def _removal(r: Reader, value: Any, key: KeyPath) -> Removal | None:
     reason = r.string(entry["reason"], (*key, "reason"))
     if got is None or version is None or reason is None:
         return None
-    return Removal(name=got[0], normalized=got[1], specifier=version, reason=reason)
+    return Removal(name=got[0], normalized=got[1], specifier=version, reason=reason, line=r.doc.mark(key)[0])
 
 
 def _duplicates(r: Reader, key: str, what: str, *, with_version: bool) -> None:
