@@ -422,7 +422,7 @@ def test_a_request_that_cannot_resolve_for_windows_names_package_and_os(
     # Under GitHub Actions the failure is an annotation on the request file, not a file-less error.
     (annotation,) = [line for line in relock.splitlines() if line.startswith("::error")]
     assert annotation.startswith(
-        "::error file=requests/2026-11-21-linux-tool.yaml::linuxonly 1.0 has no wheel"
+        "::error file=requests/2026-11-21-linux-tool.yaml,line=7::linuxonly 1.0 has no wheel"
     )
     assert "windows-amd64" in annotation
     table = out.split("=== summary", 1)[1]

@@ -19,7 +19,8 @@ from curate.lockstate import freshness, read_state
 from curate.names import NormalizedName
 from curate.selection import describe_upstream_files
 from tests.lockutil import curate, lock_repo, snapshot, write_request
-from tests.upstream import Upstream, make_upstream
+from tests.upstream import LINUX, Upstream, make_upstream
+from tests.wheels import Dist
 
 PY311 = ("3.11", "3.12")
 
@@ -154,12 +155,14 @@ def test_removal_blocked_then_applied(repo: Path, capsys: pytest.CaptureFixture[
     before = snapshot(repo)
     write_request(repo, "drop", remove=[("httpish", "==1.0"), ("htttpish", "")], date="2026-11-22")
     capsys.readouterr()
-    assert curate(repo, "lock") == 1
-    err = capsys.readouterr().err
-    assert (
-        "requests/2026-11-22-drop.yaml: cannot remove httpish 1.0: still needed by requests/2026-11-21-old.yaml"
-        in err
-    )
+    with pytest.MonkeyPatch.context() as mp:  # in CI: an annotation on the removal's entry
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert curate(repo, "lock") == 1
+    out, err = capsys.readouterr()
+    needed = "cannot remove httpish 1.0: still needed by requests/2026-11-21-old.yaml"
+    assert f"requests/2026-11-22-drop.yaml:7: {needed}\n    hint: change those requests" in err
+    assert "error: 1 problem(s) found; catalog/ was left as it was" in err
+    assert f"::error file=requests/2026-11-22-drop.yaml,line=7::{needed} (hint: change those" in out
     assert snapshot(repo) == before
     write_request(repo, "old", [("httpish", ">=1.1")])
     assert curate(repo, "lock") == 0
@@ -268,11 +271,19 @@ def test_resolution_failure_names_request_and_target(repo: Path, capsys: pytest.
     write_request(repo, "ok", [("httpish", "")])
     assert curate(repo, "lock") == 0
     before = snapshot(repo)
-    write_request(repo, "ml", [("conflict-a", "")], date="2026-11-22")
+    write_request(repo, "ml", [("httpish", ""), ("conflict-a", "")], date="2026-11-22")
     capsys.readouterr()
-    assert curate(repo, "lock") == 1
-    err = capsys.readouterr().err
-    assert "Unable to resolve requests/2026-11-22-ml.yaml for linux-x86_64 / Python 3.12:" in err
+    with pytest.MonkeyPatch.context() as mp:  # in CI: an annotation on the package uv names
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert curate(repo, "lock") == 1
+    out, err = capsys.readouterr()
+    assert "requests/2026-11-22-ml.yaml:8: unable to resolve for linux-x86_64 / Python 3.12:\n" in err
+    assert "error: 1 request(s) could not be resolved; catalog/ was left as it was" in err
+    (annotation,) = out.splitlines()
+    assert annotation.startswith(
+        "::error file=requests/2026-11-22-ml.yaml,line=8::unable to resolve for linux-x86_64 / Python 3.12:%0A"
+    )
+    assert "certy<2000" in annotation
     # uv words it "all versions of conflict-a depend on" or "conflict-a==1.0 depends on", wrapped to
     # the terminal's width: check the facts, not the phrasing
     flat = " ".join(err.split())
@@ -286,14 +297,44 @@ def test_missing_wheel_fails_naming_package_and_target(
 ) -> None:
     before = snapshot(repo)
     write_request(repo, "lin", [("linuxonly", "")])
-    assert curate(repo, "lock") == 1
-    err = capsys.readouterr().err
-    assert (
-        "requests/2026-11-21-lin.yaml: linuxonly 1.0 has no wheel for windows-amd64 / Python 3.12 "
+    with pytest.MonkeyPatch.context() as mp:  # in CI: an annotation on the package's entry
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert curate(repo, "lock") == 1
+    out, err = capsys.readouterr()
+    message = (
+        "linuxonly 1.0 has no wheel for windows-amd64 / Python 3.12 "
         "(the upstream's wheels are for manylinux2014_x86_64, manylinux_2_17_x86_64; no sdist)"
-    ) in err
+    )
+    assert f"requests/2026-11-21-lin.yaml:7: {message}\n    hint: limit the package" in err
     assert "has no wheel for linux" not in err
+    assert f"::error file=requests/2026-11-21-lin.yaml,line=7::{message} (hint: limit the package" in out
     assert snapshot(repo) == before
+
+
+def test_missing_wheel_of_a_dependency_points_at_the_package_that_pulls_it_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dists = [
+        Dist(name="linuxonly", version="1.0", wheel_tags=[LINUX], sdist=False),
+        Dist(name="lintool", version="2.0", requires_dist=["linuxonly"]),
+        Dist(name="plain", version="1.0"),
+    ]
+    with make_upstream(tmp_path / "upstream", dists) as up:
+        repo = lock_repo(tmp_path / "repo", up.index_url)
+        write_request(repo, "tools", [("plain", ""), ("lintool", "")])
+        write_request(repo, "more", [("lintool", "")], date="2026-11-22")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("GITHUB_ACTIONS", "true")
+            assert curate(repo, "lock", "-q") == 1
+    out, err = capsys.readouterr()
+    message = "linuxonly 1.0 (pulled in by lintool) has no wheel for windows-amd64 / Python 3.12"
+    # every request that needs it, each on the entry that pulls it in
+    assert [line.split(" (the upstream")[0] for line in out.splitlines()] == [
+        f"::error file=requests/2026-11-21-tools.yaml,line=8::{message}",
+        f"::error file=requests/2026-11-22-more.yaml,line=7::{message}",
+    ]
+    assert f"requests/2026-11-21-tools.yaml:8: {message}" in err
+    assert "error: 2 problem(s) found; catalog/ was left as it was" in err
 
 
 @pytest.mark.parametrize(
@@ -414,5 +455,6 @@ def test_an_index_url_with_credentials_is_not_printed(
         mp.setenv("UV_HTTP_RETRIES", "0")  # nothing will answer: no need to wait for uv's retries
         assert curate(repo, "lock") == 1
     out, err = capsys.readouterr()
-    assert "error: " in err
+    assert "requests/2026-11-21-web.yaml:7: unable to resolve for its targets:" in err
+    assert "::error file=requests/2026-11-21-web.yaml,line=7::unable to resolve" in out
     assert "s3cret-token" not in out + err

@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never reads an 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MissingWheel:
-    requests: tuple[str, ...]
-    name: str
+    requests: tuple[str, ...]  # ids of the requests that need the version on the target
+    project: NormalizedName
+    name: str  # as displayed
     version: str
     target: Target
     files: tuple[str, ...]
@@ -88,6 +89,7 @@ def build_projects(
             missing.append(
                 MissingWheel(
                     requests=tuple(n.request for n in vneeds if target.id in n.targets),
+                    project=name,
                     name=names.get(name, name),
                     version=version,
                     target=target,

@@ -56,25 +56,42 @@ def _escape_property(text: str) -> str:
 
 
 class CurateError(Exception):
-    """An error a user can cause and fix. Printed without a traceback; exit code 1."""
+    """An error a user can cause and fix. Printed without a traceback; exit code 1.
+
+    An error about the input carries its :class:`Problem` records, each on its file and line, to the
+    very end: the CLI prints every one of them (in CI also as annotations), then :meth:`summary`.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, problems: Iterable[Problem] = ()) -> None:
+        self.problems: list[Problem] = sorted(problems)
+        super().__init__(message or "\n".join(p.format() for p in self.problems))
+
+    def summary(self) -> str:
+        """The line printed after the problems."""
+        return f"{len(self.problems)} problem(s) found"
 
 
 class ValidationError(CurateError):
     """One or more problems in input files."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = sorted(problems)
-        super().__init__("\n".join(p.format() for p in self.problems))
+        super().__init__(problems=problems)
 
 
 class ResolutionError(CurateError):
     """uv could not resolve a request for a target."""
 
+    def summary(self) -> str:
+        return f"error: {len(self.problems)} request(s) could not be resolved; catalog/ was left as it was"
+
 
 class LockError(CurateError):
     """The catalog cannot be locked as asked (a removal still needed, a missing wheel, ...)."""
+
+    def summary(self) -> str:
+        return f"error: {len(self.problems)} problem(s) found; catalog/ was left as it was"
 
 
 class FetchError(CurateError):

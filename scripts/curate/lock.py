@@ -19,12 +19,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.assembly import build_projects
+from curate.assembly import MissingWheel, build_projects
 from curate.atomic import replace_files
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files
@@ -38,7 +39,7 @@ from curate.closure import (
     requirements_for,
 )
 from curate.config import CONFIG_PATH, Config, load_config
-from curate.errors import CurateError, LockError, ResolutionError, ValidationError
+from curate.errors import CurateError, LockError, Problem, ResolutionError, ValidationError
 from curate.lockstate import (
     STATE_PATH,
     Freshness,
@@ -243,7 +244,9 @@ def resolve(
                     failed=isinstance(result, CurateError),
                 )
             )
-    if errors:
+    if errors:  # every request that failed, each on its file and line
+        if all(e.problems for e in errors.values()):
+            raise ResolutionError(problems=[p for rid in sorted(errors) for p in errors[rid].problems])
         raise errors[min(errors)]
     return resolved
 
@@ -271,7 +274,7 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
             upgrade_packages=upgrade_packages,
         )
     except ResolutionError as exc:
-        explanation, label = str(exc), "its targets"
+        explanation, label, hint = str(exc), "its targets", ""
         if "No solution found" in explanation:  # a conflict: name the first target that has it
             target, explanation = failing_target(
                 requirements,
@@ -281,10 +284,33 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
                 universal_error=explanation,
             )
             label = target.label if target is not None else "its targets together"
-        raise ResolutionError(
-            f"Unable to resolve {request.path} for {label}:\n{textwrap.indent(explanation, '    ')}"
-        ) from None
+            hint = (
+                "change the versions asked for, or limit a package to the platforms and Pythons that "
+                "have it (its 'platforms:', the request's 'python:')"
+            )
+        index = _named_package(request, explanation)
+        problem = Problem(
+            path=request.path,
+            line=request.packages[index].line if index is not None else 0,
+            key=f"packages[{index}]" if index is not None else "",
+            message=f"unable to resolve for {label}:\n{textwrap.indent(explanation, '    ')}",
+            hint=hint,
+        )
+        raise ResolutionError(problems=[problem]) from None
     return needs_from_pins(request, config, pins)
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _named_package(request: Request, explanation: str) -> int | None:
+    """The index of the request's package entry that uv's explanation names first, if it names one."""
+    index = {spec.normalized: i for i, spec in enumerate(request.packages)}
+    for word in _WORD.findall(explanation):
+        i = index.get(normalize(word.rstrip(".")))
+        if i is not None:
+            return i
+    return None
 
 
 # -- assemble --------------------------------------------------------------------------------------------
@@ -321,36 +347,83 @@ def assemble(
     )
     login = (p.config.index_url,) if p.config.index_url else ()
     projects = _fill_sizes(projects, env, on_event, login=login)
-    paths = {r.id: r.path for r in p.requests}
     if missing:
-        grouped: dict[tuple[tuple[str, ...], str, str, tuple[str, ...]], list[str]] = {}
-        for m in missing:
-            grouped.setdefault((m.requests, m.name, m.version, m.files), []).append(m.target.label)
-        lines = [
-            f"{', '.join(paths.get(r, r) for r in reqs)}: {name} {version} has no wheel for "
-            f"{', '.join(labels)} ({describe_upstream_files(files)})"
-            for (reqs, name, version, files), labels in grouped.items()
-        ]
-        lines.append(
-            "hint: limit the package to the platforms that have wheels (its 'platforms:' in the request), "
-            "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)"
-        )
-        raise LockError("\n".join(lines))
+        raise LockError(problems=_missing_wheel_problems(p, needs, missing))
     blocked = blocked_removals(p.requests, projects)
     if blocked:
-        lines = [
-            f"{b.removal_request}: cannot remove {b.name} {b.version}: still needed by "
-            + ", ".join(paths.get(r, r) for r in b.needed_by)
-            for b in blocked
-        ]
-        lines.append("hint: change those requests so they no longer need it (or drop the removal)")
-        raise LockError("\n".join(lines))
+        paths = {r.id: r.path for r in p.requests}
+        raise LockError(
+            problems=[
+                Problem(
+                    path=b.removal_request,
+                    line=b.line,
+                    key=f"remove[{b.index}]",
+                    message=f"cannot remove {b.name} {b.version}: still needed by "
+                    + ", ".join(paths.get(r, r) for r in b.needed_by),
+                    hint="change those requests so they no longer need it (or drop the removal)",
+                )
+                for b in blocked
+            ]
+        )
     again = {item.request.id for item in p.to_resolve}
     for request, removal in unmatched_removals(p.requests, p.old, only=again):
         on_event(
             Note(text=f"{request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing")
         )
     return Assembly(projects=projects, needs=needs)
+
+
+def _missing_wheel_problems(
+    p: LockPlan, needs: Mapping[str, Mapping[VersionKey, Need]], missing: Sequence[MissingWheel]
+) -> list[Problem]:
+    """One problem per request and version without a file for some target, on the request's entry that
+    asks for the package or pulls it in."""
+    grouped: dict[tuple[str, NormalizedName, str, str, tuple[str, ...]], list[str]] = {}
+    for m in missing:
+        for rid in m.requests:
+            grouped.setdefault((rid, m.project, m.name, m.version, m.files), []).append(m.target.label)
+    by_id = {r.id: r for r in p.requests}
+    problems = []
+    for (rid, project, name, version, files), labels in grouped.items():
+        request = by_id[rid]
+        entries = _entries_needing(request, needs.get(rid, {}), project)
+        what = f"{name} {version}"
+        if entries and request.packages[entries[0]].normalized != project:
+            what += f" (pulled in by {', '.join(request.packages[i].name for i in entries)})"
+        problems.append(
+            Problem(
+                path=request.path,
+                line=request.packages[entries[0]].line if entries else 0,
+                key=f"packages[{entries[0]}]" if entries else "",
+                message=f"{what} has no wheel for {', '.join(labels)} ({describe_upstream_files(files)})",
+                hint="limit the package to the platforms that have wheels (its 'platforms:' in the request), "
+                "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)",
+            )
+        )
+    return problems
+
+
+def _entries_needing(
+    request: Request, needs: Mapping[VersionKey, Need], project: NormalizedName
+) -> list[int]:
+    """The indexes of the request's package entries that ask for ``project``, or else pull it in."""
+    index = {spec.normalized: i for i, spec in enumerate(request.packages)}
+    if project in index:
+        return [index[project]]
+    parents: dict[NormalizedName, set[NormalizedName]] = {}
+    for (name, _), need in needs.items():
+        parents.setdefault(name, set()).update(normalize(v) for v in need.via)
+    found: set[int] = set()
+    seen = {project}
+    todo = [project]
+    while todo:
+        for parent in sorted(parents.get(todo.pop(), ())):
+            if parent in index:
+                found.add(index[parent])
+            elif parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return sorted(found)
 
 
 def _candidates(
@@ -382,9 +455,12 @@ def _candidates(
             continue
         url = p.config.index_url or index_of.get(name, "")
         if not url:
-            raise LockError(
-                f"uv did not say which index {name} came from; set upstream.index_url in {CONFIG_PATH.as_posix()}"
+            problem = Problem(
+                path=CONFIG_PATH.as_posix(),
+                message=f"uv did not say which index {name} came from",
+                hint="set upstream.index_url",
             )
+            raise LockError(problems=[problem])
         fetch[name] = url
     if fetch:
         from curate.httpclient import HttpClient

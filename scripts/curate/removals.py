@@ -18,6 +18,8 @@ from curate.requests import Removal, Request
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class BlockedRemoval:
     removal_request: str  # the request path that asks for the removal
+    index: int  # of the entry in its remove: list
+    line: int  # of the entry in the request file (0: unknown)
     name: str
     version: str
     needed_by: tuple[str, ...]  # request ids
@@ -30,7 +32,7 @@ def blocked_removals(
     """Removals whose versions some request still needs."""
     out = []
     for request in requests:
-        for removal in request.remove:
+        for index, removal in enumerate(request.remove):
             project = projects.get(removal.normalized)
             if project is None:
                 continue
@@ -40,6 +42,8 @@ def blocked_removals(
                     out.append(
                         BlockedRemoval(
                             removal_request=request.path,
+                            index=index,
+                            line=removal.line,
                             name=project.name,
                             version=v.version,
                             needed_by=v.requests,

@@ -12,7 +12,9 @@ versions; --upgrade-package NAME lets NAME move forward in the requests that use
 
 --check uses neither uv nor the network: it exits 1, saying which request or file is out of date, when
 catalog/ does not match requests/ and catalog/config.yaml (a changed or new request, a changed config,
-a hand-edited package file). On any failure catalog/ is left exactly as it was.
+a hand-edited package file). On any failure catalog/ is left exactly as it was, and each failing
+request is named with the line of the package entry concerned (path:line: message); under GitHub
+Actions (GITHUB_ACTIONS=true) each is also an ::error annotation on that line.
 """
 
 from __future__ import annotations
