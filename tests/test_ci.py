@@ -16,7 +16,7 @@ import pytest
 from curate import ci, report
 from curate.advisories import ECOSYSTEM
 from curate.cli import VERBS
-from curate.errors import UsageError, error_annotation
+from curate.errors import UsageError
 from curate.lockstate import lock_part_hash
 from tests.lockutil import lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
@@ -103,22 +103,6 @@ def test_command(run: str, argv: list[str]) -> None:
 def test_command_refuses_shell(run: str) -> None:
     with pytest.raises(UsageError, match="only simple commands"):
         ci.command(run, {})
-
-
-@pytest.mark.parametrize(
-    ("message", "annotation"),
-    [
-        (
-            "requests/a.yaml: x 1.0 has no wheel\nhint: 50%",
-            "::error file=requests/a.yaml::x 1.0 has no wheel%0Ahint: 50%25",
-        ),
-        ("catalog/config.yaml:7: bad key", "::error file=catalog/config.yaml,line=7::bad key"),
-        ("../elsewhere.yaml: no", "::error::../elsewhere.yaml: no"),
-        ("uv failed: exit 2", "::error::uv failed: exit 2"),
-    ],
-)
-def test_error_annotation_lands_on_the_file_a_message_names(message: str, annotation: str) -> None:
-    assert error_annotation(message) == annotation
 
 
 # -- the report --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from curate import __version__
-from curate.errors import CurateError, error_annotation, github_actions, redact_credentials
+from curate.errors import CurateError, Reporter
 
 # verb -> (module under curate.commands, one-line help). Each module defines
 # ``add_arguments(parser)`` and ``run(args, root, env) -> int``.
@@ -83,18 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args._module.run(args, root=args.root, env=env)
     except CurateError as exc:
-        # an index URL with a token must not reach a CI log
-        for problem in exc.problems:
-            print(redact_credentials(problem.format()), file=sys.stderr)
-            if github_actions(env):
-                print(redact_credentials(problem.annotation()))
-        if exc.problems:
-            print(exc.summary(), file=sys.stderr)
-            return exc.exit_code
-        message = redact_credentials(str(exc))
-        print(f"error: {message}", file=sys.stderr)
-        if github_actions(env):
-            print(error_annotation(message))
+        # every problem on its file and line (also as an annotation in CI), credentials redacted
+        Reporter(env).failure(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

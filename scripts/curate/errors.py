@@ -1,14 +1,21 @@
-"""One exception hierarchy, and problems that carry their location.
+"""One exception hierarchy, problems that carry their location, and the one reporter that prints them.
 
 Expected errors are :class:`CurateError` subclasses; the CLI prints them without a traceback and maps
-them to exit codes. Validation collects :class:`Problem` records so that one run reports everything.
+them to exit codes. Validation, the lock and the other stages collect :class:`Problem` records (file,
+line, key path, message, hint) so that one run reports everything, each on its file and line. The
+:class:`Reporter` prints problems and errors for every command: the terminal form, and under GitHub
+Actions an ``::error`` workflow command; it is the one place where text (much of it from requests and
+the upstream) is made safe for a terminal and for workflow commands.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True, order=True)
@@ -38,28 +45,56 @@ class Problem:
 
     def annotation(self) -> str:
         """A GitHub Actions workflow command that puts the problem on the file's line."""
-        props = [f"file={_escape_property(self.path)}"]
-        if self.line:
-            props.append(f"line={self.line}")
-        if self.col:
-            props.append(f"col={self.col}")
         message = self.message + (f" (hint: {self.hint})" if self.hint else "")
-        return f"::error {','.join(props)}::{_escape_data(message)}"
+        return workflow_error(message, path=self.path, line=self.line, col=self.col)
+
+
+# -- making text safe --------------------------------------------------------------------------------------
+
+# C0 controls but tab and newline (escape sequences, carriage returns, backspaces), DEL, C1 controls,
+# and the bidirectional overrides and isolates that make text read otherwise than it is
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# a line the Actions runner reads as a workflow command: `::name ...::` and the older `##[name ...]`
+# (the runner strips leading whitespace first)
+_COMMAND_START = re.compile(r"^([^\S\n]*)(::|##\[)", re.MULTILINE)
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to print on a terminal and in a CI log: control characters removed (``\\r\\n`` is
+    a newline), and no line able to start a GitHub workflow command (a backslash goes before it)."""
+    return _COMMAND_START.sub(r"\1\\\2", _CONTROL.sub("", text.replace("\r\n", "\n")))
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return _CONTROL.sub("", text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def workflow_error(message: str, *, path: str = "", line: int = 0, col: int = 0) -> str:
+    """A GitHub Actions ``::error`` workflow command, on ``path`` (and line) when given; escaped so that
+    no data can end it or start another (``%``, newlines, ``:`` and ``,`` in properties)."""
+    props = []
+    if path:
+        props.append(f"file={_escape_property(path)}")
+        if line:
+            props.append(f"line={line}")
+            if col:
+                props.append(f"col={col}")
+    head = f"::error {','.join(props)}" if props else "::error"
+    return f"{head}::{_escape_data(message)}"
+
+
+# -- errors ------------------------------------------------------------------------------------------------
+
+
 class CurateError(Exception):
     """An error a user can cause and fix. Printed without a traceback; exit code 1.
 
     An error about the input carries its :class:`Problem` records, each on its file and line, to the
-    very end: the CLI prints every one of them (in CI also as annotations), then :meth:`summary`.
+    very end: the reporter prints every one of them, then :meth:`summary`.
     """
 
     exit_code = 1
@@ -112,28 +147,13 @@ def github_actions(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true"
 
 
+_CREDENTIALS = re.compile(r"(?<=://)(?!git@)[^/@\s]+@")
+
+
 def redact_credentials(text: str) -> str:
     """``https://user:token@host`` -> ``https://***@host`` (not ``git@host``): for whatever is printed,
     logged in CI or committed."""
-    import re  # only on the error path
-
-    return re.sub(r"(?<=://)(?!git@)[^/@\s]+@", "***@", text)
-
-
-def error_annotation(message: str) -> str:
-    """A GitHub Actions ``::error`` command for an error message.
-
-    A message that starts with a repository-relative file (``requests/x.yaml: ...`` or
-    ``requests/x.yaml:12: ...``, as lock errors do) becomes an annotation on that file (and line).
-    """
-    import re  # only on the error path
-
-    m = re.match(
-        r"(?P<path>[\w.-]+(?:/[\w.-]+)*\.(?:ya?ml|json|toml)):(?:(?P<line>\d+):)? (?P<rest>.+)", message, re.S
-    )
-    if m is None or m["path"].startswith(".."):
-        return f"::error::{_escape_data(message)}"
-    return Problem(path=m["path"], line=int(m["line"] or 0), message=m["rest"]).annotation()
+    return _CREDENTIALS.sub("***@", text)
 
 
 def display_path(path: Path, root: Path | None = None) -> str:
@@ -143,3 +163,65 @@ def display_path(path: Path, root: Path | None = None) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+# -- the reporter ------------------------------------------------------------------------------------------
+
+
+class Reporter:
+    """Prints problems and errors for every command: the terminal form on stderr and, under GitHub
+    Actions (``GITHUB_ACTIONS=true``), an ``::error`` workflow command on stdout that puts each on its
+    file and line in the pull request.
+
+    Everything it prints is made safe first: credentials in URLs redacted, control characters stripped,
+    no line able to start a workflow command, and annotations escaped (``%`` included).
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], *, stderr: TextIO | None = None, stdout: TextIO | None = None
+    ) -> None:
+        self.annotate = github_actions(env)
+        self._stderr = stderr
+        self._stdout = stdout
+
+    def problem(self, problem: Problem) -> None:
+        """One problem: ``path:line: message`` and its hint; and its annotation."""
+        self.text(problem.format())
+        self.annotation(problem)
+
+    def problems(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.problem(problem)
+
+    def error(self, message: str, *, path: str = "", line: int = 0, hint: str = "") -> None:
+        """An error with no more precise location than a file, or none: ``error: message``."""
+        self.text(f"error: {message}" + (f"\nhint: {hint}" if hint else ""))
+        if self.annotate:
+            text = message + (f" (hint: {hint})" if hint else "")
+            self._out(workflow_error(redact_credentials(text), path=path, line=line))
+
+    def failure(self, exc: CurateError) -> None:
+        """A command failed: every problem it carries then its summary, or its message."""
+        if exc.problems:
+            self.problems(exc.problems)
+            self.text(exc.summary())
+        else:
+            self.error(str(exc))
+
+    def annotation(self, problem: Problem) -> None:
+        """Only the workflow command (for output that prints its own terminal form)."""
+        if self.annotate:
+            self._out(
+                dataclasses.replace(
+                    problem,
+                    message=redact_credentials(problem.message),
+                    hint=redact_credentials(problem.hint),
+                ).annotation()
+            )
+
+    def text(self, text: str) -> None:
+        """Plain text on stderr, made safe."""
+        print(terminal_text(redact_credentials(text)), file=self._stderr or sys.stderr, flush=True)
+
+    def _out(self, line: str) -> None:
+        print(line, file=self._stdout or sys.stdout, flush=True)

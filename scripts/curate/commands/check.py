@@ -9,12 +9,11 @@ printed as an ::error annotation on the file's line. Never modifies a file and n
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from curate.checking import check_files
-from curate.errors import github_actions
+from curate.errors import Reporter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +33,11 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
 
 def check_requests(*, root: Path, files: Sequence[Path], env: Mapping[str, str], quiet: bool = False) -> int:
     result = check_files(root, list(files))
-    for problem in result.problems:
-        print(problem.format(), file=sys.stderr)
-        if github_actions(env):
-            print(problem.annotation())
     if result.problems:
+        reporter = Reporter(env)
+        reporter.problems(result.problems)
         n_files = len({p.path for p in result.problems})
-        print(f"{len(result.problems)} problem(s) in {n_files} of {result.checked} file(s)", file=sys.stderr)
+        reporter.text(f"{len(result.problems)} problem(s) in {n_files} of {result.checked} file(s)")
         return 1
     if not quiet:
         print(f"checked {result.checked} file(s): {result.requests} request(s), all valid")

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate import ci
-from curate.errors import Problem, UsageError, error_annotation, github_actions
+from curate.errors import Problem, Reporter, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,18 +101,13 @@ def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
             print(f"  {path}", file=sys.stderr)
         hint = "update your branch from main, run `curate lock`, and commit catalog/ as it writes it"
         print(f"hint: {hint}", file=sys.stderr)
-        if github_actions(env):
-            message = (
-                "catalog/ is not what `curate lock` writes for the changed requests "
-                f"({', '.join(result.differences)})"
-            )
-            requests = [p for p in result.changed if (root / p).is_file()] or [""]
-            for path in requests:
-                print(
-                    Problem(path=path, message=message, hint=hint).annotation()
-                    if path
-                    else error_annotation(message)
-                )
+        message = (
+            "catalog/ is not what `curate lock` writes for the changed requests "
+            f"({', '.join(result.differences)})"
+        )
+        reporter = Reporter(env)
+        for path in [p for p in result.changed if (root / p).is_file()] or [""]:
+            reporter.annotation(Problem(path=path, message=message, hint=hint))
         return 1
     print("the fresh resolution equals catalog/ byte for byte")
     return 0

@@ -23,10 +23,10 @@ import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from curate.config import load_config
-from curate.errors import github_actions
+from curate.errors import Reporter
 from curate.lockstate import freshness, read_state
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if args.check:
-        return check_up_to_date(root=root, annotate=github_actions(env))
+        return check_up_to_date(root=root, env=env)
     from curate.lock import lock  # --check, a pre-commit hook, never imports the resolver
 
     outcome = lock(
@@ -69,20 +69,18 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     return 0
 
 
-def check_up_to_date(*, root: Path, out: TextIO | None = None, annotate: bool = False) -> int:
-    """``--check``: exit 1 naming each stale request or file (``annotate``: also as ``::error`` lines)."""
+def check_up_to_date(*, root: Path, env: Mapping[str, str]) -> int:
+    """``--check``: exit 1 naming each stale request or file (in CI, each also as an annotation)."""
     config = load_config(root)
     state = read_state(root)
     stale = freshness(root, config, state).stale
     if stale:
-        for s in stale:
-            print(f"{s.path}: {s.message}", file=out or sys.stderr)
-            if annotate:
-                print(s.problem().annotation())
-        print("catalog/ is out of date: run `curate lock` and commit the result", file=out or sys.stderr)
+        reporter = Reporter(env)
+        reporter.problems(s.problem() for s in stale)
+        reporter.text("catalog/ is out of date: run `curate lock` and commit the result")
         return 1
     n = len(state.requests) if state is not None else 0
-    print(f"catalog/ is up to date with {n} request(s)", file=out or sys.stdout)
+    print(f"catalog/ is up to date with {n} request(s)")
     return 0
 
 
