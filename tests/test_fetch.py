@@ -261,9 +261,14 @@ def test_cli_reports_every_failure(
 ) -> None:
     upstream.fault(WHEEL, Fault("wrong-bytes"))
     cache = tmp_path / "cache"
-    assert main(["-C", str(repo), "fetch", "--cache-dir", str(cache)]) == 1
-    err = capsys.readouterr().err
+    with pytest.MonkeyPatch.context() as mp:  # in CI each failure is also an annotation, escaped
+        mp.setenv("GITHUB_ACTIONS", "true")
+        assert main(["-C", str(repo), "fetch", "--cache-dir", str(cache)]) == 1
+    out, err = capsys.readouterr()
     assert f"error: {WHEEL}: downloaded bytes do not match" in err
+    (annotation, summary) = out.splitlines()[-2:]
+    assert annotation.startswith(f"::error::{WHEEL}: downloaded bytes do not match")
+    assert summary.startswith("::error::1 of 6 download(s) failed")
     assert "error: 1 of 6 download(s) failed; no unverified file entered the cache" in err
     assert len(list((cache / "sha256").rglob("*"))) - len(list((cache / "sha256").glob("*"))) == 5
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate.cache import format_missing
-from curate.errors import FetchError, github_actions
+from curate.errors import FetchError, Reporter
 from curate.fetch import Progress, RetryPolicy, fetch_catalog
 
 
@@ -58,10 +58,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         return 1
     report = done.report
     if report is not None and report.errors:
+        reporter = Reporter(env)
         for message in report.errors:
-            print(f"error: {message}", file=sys.stderr)
-            if github_actions(env):
-                print(f"::error::{message}".replace("\n", "%0A"))
+            reporter.error(message)
         raise FetchError(
             f"{len(report.errors)} of {len(done.missing)} download(s) failed; no unverified file entered the cache"
         )

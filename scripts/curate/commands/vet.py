@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate.catalog import project_path
-from curate.errors import UsageError, display_path, github_actions
+from curate.errors import Problem, Reporter, UsageError, display_path
 from curate.vet import VersionFinding, VetReport, vet_repository, waiver_snippet
 
 
@@ -120,9 +120,10 @@ def print_report(
         )
     if not report.blockers:
         return
-    print(f"\n{len(report.blockers)} finding(s) block:", file=sys.stderr)
+    reporter = Reporter(env)  # a finding's text comes from the files and the advisories: data
+    reporter.text(f"\n{len(report.blockers)} finding(s) block:")
     for b in report.blockers:
-        print(f"\n  {_line(b)}", file=sys.stderr)
+        reporter.text(f"\n  {_line(b)}")
         if b.finding.waiver is not None:  # blocked because its waiver expired: renew that one, not a second
             print(
                 "    its waiver expired: to accept it again, renew that entry of vetting.waivers in"
@@ -132,9 +133,7 @@ def print_report(
         else:
             print("    to accept it, add under vetting.waivers in catalog/config.yaml:", file=sys.stderr)
         print(textwrap.indent(waiver_snippet(b, today), "      "), file=sys.stderr, end="")
-        if github_actions(env):
-            path = display_path(project_path(root, b.project), root)
-            print(f"::error file={path}::{_line(b)}".replace("\n", "%0A"))
+        reporter.annotation(Problem(path=display_path(project_path(root, b.project), root), message=_line(b)))
 
 
 def _line(b: VersionFinding) -> str:
