@@ -123,3 +123,25 @@ def preferences_for(
             if name not in skip:
                 prefs[name] = max(versions, key=Version)
     return prefs
+
+
+def entries_needing(request: Request, needs: Mapping[VersionKey, Need], project: NormalizedName) -> list[int]:
+    """The indexes of the request's package entries that ask for ``project``, or else pull it in
+    (directly or through other packages), following the parents its needs record."""
+    index = {spec.normalized: i for i, spec in enumerate(request.packages)}
+    if project in index:
+        return [index[project]]
+    parents: dict[NormalizedName, set[NormalizedName]] = {}
+    for (name, _), need in needs.items():
+        parents.setdefault(name, set()).update(normalize(v) for v in need.via)
+    found: set[int] = set()
+    seen = {project}
+    todo = [project]
+    while todo:
+        for parent in sorted(parents.get(todo.pop(), ())):
+            if parent in index:
+                found.add(index[parent])
+            elif parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return sorted(found)

@@ -33,6 +33,7 @@ from curate.closure import (
     Resolved,
     VersionKey,
     canonical_version,
+    entries_needing,
     needs_from_catalog,
     needs_from_pins,
     preferences_for,
@@ -386,7 +387,7 @@ def _missing_wheel_problems(
     problems = []
     for (rid, project, name, version, files), labels in grouped.items():
         request = by_id[rid]
-        entries = _entries_needing(request, needs.get(rid, {}), project)
+        entries = entries_needing(request, needs.get(rid, {}), project)
         what = f"{name} {version}"
         if entries and request.packages[entries[0]].normalized != project:
             what += f" (pulled in by {', '.join(request.packages[i].name for i in entries)})"
@@ -401,29 +402,6 @@ def _missing_wheel_problems(
             )
         )
     return problems
-
-
-def _entries_needing(
-    request: Request, needs: Mapping[VersionKey, Need], project: NormalizedName
-) -> list[int]:
-    """The indexes of the request's package entries that ask for ``project``, or else pull it in."""
-    index = {spec.normalized: i for i, spec in enumerate(request.packages)}
-    if project in index:
-        return [index[project]]
-    parents: dict[NormalizedName, set[NormalizedName]] = {}
-    for (name, _), need in needs.items():
-        parents.setdefault(name, set()).update(normalize(v) for v in need.via)
-    found: set[int] = set()
-    seen = {project}
-    todo = [project]
-    while todo:
-        for parent in sorted(parents.get(todo.pop(), ())):
-            if parent in index:
-                found.add(index[parent])
-            elif parent not in seen:
-                seen.add(parent)
-                todo.append(parent)
-    return sorted(found)
 
 
 def _candidates(
