@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate.catalog import PACKAGES_DIR, iter_project_files
-from curate.config import CONFIG_PATH, Config
+from curate.config import CONFIG_PATH, Config, load_config
 from curate.errors import Problem
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
@@ -196,6 +196,7 @@ class Freshness:
 
     stale: tuple[Staleness, ...]  # empty: up to date
     drift: bool  # some request file's recorded sha256 is out of date, though nothing it asks for changed
+    locked: int  # requests the lock state records
 
     @property
     def files_edited(self) -> bool:
@@ -250,4 +251,9 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
             message = "edited by hand (its locked part differs from the last lock)"
             stale.append(Staleness(kind="edited", path=where, message=message))
-    return Freshness(stale=tuple(stale), drift=drift)
+    return Freshness(stale=tuple(stale), drift=drift, locked=len(state.requests))
+
+
+def catalog_freshness(root: Path) -> Freshness:
+    """``curate lock --check``: how the catalog under ``root`` compares with its requests and config."""
+    return freshness(root, load_config(root), read_state(root))

@@ -25,9 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.config import load_config
 from curate.errors import Reporter
-from curate.lockstate import freshness, read_state
+from curate.lockstate import catalog_freshness
 
 if TYPE_CHECKING:
     from curate.lock import LockEvent, LockOutcome
@@ -71,16 +70,13 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
 
 def check_up_to_date(*, root: Path, env: Mapping[str, str]) -> int:
     """``--check``: exit 1 naming each stale request or file (in CI, each also as an annotation)."""
-    config = load_config(root)
-    state = read_state(root)
-    stale = freshness(root, config, state).stale
-    if stale:
+    fresh = catalog_freshness(root)
+    if fresh.stale:
         reporter = Reporter(env)
-        reporter.problems(s.problem() for s in stale)
+        reporter.problems(s.problem() for s in fresh.stale)
         reporter.text("catalog/ is out of date: run `curate lock` and commit the result")
         return 1
-    n = len(state.requests) if state is not None else 0
-    print(f"catalog/ is up to date with {n} request(s)")
+    print(f"catalog/ is up to date with {fresh.locked} request(s)")
     return 0
 
 
