@@ -339,8 +339,10 @@ def child(what: str, work: Path, n: int) -> None:
         from curate.build import build
 
         started = time.perf_counter()
-        build(root=repo, output=work / "live", cache_dir=work / "no-cache", env={}, site=False)
+        built = build(root=repo, output=work / "live", cache_dir=work / "no-cache", env={}, site=False)
         elapsed = time.perf_counter() - started
+        assert built.stats is not None
+        print(f"{built.stats.projects} project(s) ({built.stats.rendered} rendered)")  # checked by main()
     else:
         projects = synthetic(n)
         started = time.perf_counter()
