@@ -68,7 +68,6 @@ def synthetic(n: int) -> list[Project]:
                 files.append(
                     FileEntry(
                         filename=fn,
-                        url=f"https://upstream.example/files/{fn}",
                         sha256=digest,
                         size=1000 + (i * 7 + j) % 5000,
                         upload_time=f"2024-01-{1 + j:02d}T00:00:00.000000Z",

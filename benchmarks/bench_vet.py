@@ -72,7 +72,6 @@ def generate(root: Path, cache: Path, projects: int, versions: int) -> int:
                     files=(
                         FileEntry(
                             filename=path.name,
-                            url=f"https://upstream.example/files/{path.name}",
                             sha256=sha,
                             size=len(data),
                             targets=TARGETS,

@@ -57,7 +57,8 @@ def write_catalog(
 ) -> dict[str, Project]:
     """Write ``catalog/packages`` for ``picks`` (project -> versions) from ``upstream``'s files.
 
-    File URLs point at the running upstream. Each version is needed by ``request`` directly.
+    No URL is recorded (fetch finds the files on the upstream's pages). Each version is needed by
+    ``request`` directly.
     """
     config = load_config(root)
     projects: dict[str, Project] = {}
@@ -82,7 +83,6 @@ def write_catalog(
                 kept.append(
                     FileEntry(
                         filename=f.filename,
-                        url=upstream.file_url(f.filename),
                         sha256=f.sha256,
                         size=f.size,
                         upload_time=f.upload_time,

@@ -23,9 +23,11 @@ from curate import fetch
 from curate.cache import Wanted, blob_path, wanted_files
 from curate.catalog import FileEntry, load_catalog
 from curate.cli import main
+from curate.config import load_config
 from curate.errors import FetchError
 from curate.fetch import Fetcher, Progress, RetryPolicy, fetch_all
 from curate.httpclient import HttpClient, Limits, proxy_for
+from curate.locate import Located, locate
 from tests.catalogs import make_repo, write_catalog
 from tests.upstream import Fault, Upstream, make_upstream
 from tests.wheels import Dist
@@ -52,8 +54,16 @@ def _wanted(root: Path) -> list[Wanted]:
     return wanted_files(load_catalog(root).values())
 
 
-def _one(root: Path, filename: str) -> Wanted:
-    return next(w for w in _wanted(root) if w.file.filename == filename)
+def _located(root: Path) -> list[Located]:
+    """The catalog's files where the configured upstream's project pages say they are."""
+    with HttpClient({}) as client:
+        found = locate(load_config(root).index_url or "", _wanted(root), client=client)
+    assert found.problems == ()
+    return list(found.located)
+
+
+def _one(root: Path, filename: str) -> Located:
+    return next(w for w in _located(root) if w.file.filename == filename)
 
 
 class Sleeps:
@@ -69,7 +79,7 @@ WHEEL = "certy-2024.1-py3-none-any.whl"
 
 def test_fetch_everything_then_nothing(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
     cache = tmp_path / "cache"
-    wanted = _wanted(repo)
+    wanted = _located(repo)
     assert len(wanted) == 6
     report = fetch_all(cache, wanted, jobs=4, policy=FAST)
     assert report.errors == ()
@@ -194,19 +204,24 @@ def test_a_corrupt_partial_file_is_restarted(repo: Path, tmp_path: Path, upstrea
 
 def test_file_urls(tmp_path: Path, upstream: Upstream) -> None:
     src = upstream.file(WHEEL)
-    entry = FileEntry(filename=WHEEL, url=src.path.as_uri(), sha256=src.sha256, size=src.size)
-    w = Wanted(project="certy", version="2024.1", file=entry)
+    entry = FileEntry(filename=WHEEL, sha256=src.sha256, size=src.size)
+    w = Located(wanted=Wanted(project="certy", version="2024.1", file=entry), url=src.path.as_uri())
     cache = tmp_path / "cache"
     assert Fetcher(cache, policy=FAST).fetch(w).status == "downloaded"
     assert blob_path(cache, src.sha256).read_bytes() == src.path.read_bytes()
-    bad = Wanted(project="certy", version="2024.1", file=FileEntry(**{**entry.to_dict(), "sha256": "0" * 64}))
+    bad = dataclasses.replace(
+        w,
+        wanted=Wanted(
+            project="certy", version="2024.1", file=FileEntry(**{**entry.to_dict(), "sha256": "0" * 64})
+        ),
+    )
     with pytest.raises(FetchError, match="do not match"):
         Fetcher(cache, policy=FAST).fetch(bad)
 
 
 def test_progress_plain_lines_when_not_a_tty(repo: Path, tmp_path: Path) -> None:
     out = io.StringIO()
-    wanted = _wanted(repo)
+    wanted = _located(repo)
     progress = Progress(total_files=len(wanted), total_bytes=sum(w.file.size for w in wanted), stream=out)
     fetch_all(tmp_path / "cache", wanted, jobs=2, policy=FAST, progress=progress)
     lines = out.getvalue().splitlines()
@@ -234,7 +249,7 @@ def test_progress_says_when_a_download_is_retried(repo: Path, tmp_path: Path, up
 
 def test_progress_redraws_one_line_on_a_tty(repo: Path, tmp_path: Path) -> None:
     out = io.StringIO()
-    wanted = _wanted(repo)
+    wanted = _located(repo)
     total = sum(w.file.size for w in wanted)
     progress = Progress(total_files=len(wanted), total_bytes=total, stream=out, tty=True)
     fetch_all(tmp_path / "cache", wanted, jobs=2, policy=FAST, progress=progress)
@@ -250,7 +265,7 @@ def test_cli_offline_lists_what_is_missing(
     assert main(["-C", str(repo), "fetch", "--offline", "--cache-dir", str(cache)]) == 1
     err = capsys.readouterr().err
     assert "6 file(s) missing from the cache:" in err
-    assert f"  certy 2024.1: {WHEEL} (http://127.0.0.1:" in err
+    assert f"  certy 2024.1: {WHEEL} (sha256 {_one(repo, WHEEL).sha256})" in err
     assert main(["-C", str(repo), "fetch", "-q", "--cache-dir", str(cache)]) == 0
     assert main(["-C", str(repo), "fetch", "--offline", "--cache-dir", str(cache)]) == 0
     assert "all 6 file(s) are in the cache" in capsys.readouterr().out
@@ -279,16 +294,16 @@ def test_killed_download_leaves_no_file_in_place(tmp_path: Path) -> None:
     with make_upstream(tmp_path / "up", [big]) as up:
         root = make_repo(tmp_path / "repo", index_url=up.index_url)
         write_catalog(root, up, {"bigfile": ["1.0"]})
-        (w,) = _wanted(root)
+        (w,) = _located(root)
         cache = tmp_path / "cache"
         up.fault(w.file.filename, Fault("slow", delay=0.5))
         code = (
             "import sys, time\n"
             "from curate import fetch\n"
             "real = fetch.Fetcher._try\n"
-            "def slow(self, wanted, partial):\n"
+            "def slow(self, wanted, url, partial):\n"
             "    self.progress = type('P', (), {'advance': lambda s, n: time.sleep(0.05)})()\n"
-            "    return real(self, wanted, partial)\n"
+            "    return real(self, wanted, url, partial)\n"
             "fetch.Fetcher._try = slow\n"
             "fetch.CHUNK = 4096\n"
             "from curate.cli import main\n"
@@ -311,7 +326,7 @@ def test_killed_download_leaves_no_file_in_place(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_workers_and_keeps_partials_aside(repo: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    wanted = _wanted(repo)
+    wanted = _located(repo)
 
     class Boom(Progress):
         def advance(self, n: int) -> None:
@@ -359,7 +374,7 @@ def test_an_interrupted_download_stops_reading_at_once(
     with make_upstream(tmp_path / "up", [big]) as up:
         root = make_repo(tmp_path / "repo", index_url=up.index_url)
         write_catalog(root, up, {"bigfile": ["1.0"]})
-        (w,) = _wanted(root)
+        (w,) = _located(root)
         fetcher = Fetcher(tmp_path / "cache", policy=FAST)
 
         class CtrlC(Progress):
@@ -382,7 +397,7 @@ def test_a_redirect_is_followed_and_a_login_does_not_follow_it_to_another_host(
     """A repository manager or CDN may answer a download with a redirect; the file is at the end of it,
     and credentials for the first host are not sent to the second."""
     seen: list[tuple[str, str | None]] = []
-    target = _one(repo, WHEEL).file.url.replace("127.0.0.1", "localhost")  # another host, same bytes
+    target = _one(repo, WHEEL).url.replace("127.0.0.1", "localhost")  # another host, same bytes
 
     class Redirect(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -400,7 +415,7 @@ def test_a_redirect_is_followed_and_a_login_does_not_follow_it_to_another_host(
     try:
         w = _one(repo, WHEEL)
         url = f"http://bot:tok@127.0.0.1:{server.server_port}/files/{WHEEL}"
-        w = dataclasses.replace(w, file=dataclasses.replace(w.file, url=url))
+        w = dataclasses.replace(w, url=url)
         upstream.log.clear()
         upstream.auth_headers.clear()
         outcome = Fetcher(tmp_path / "cache", policy=FAST).fetch(w)

@@ -11,6 +11,7 @@ from curate.cache import Wanted
 from curate.catalog import FileEntry
 from curate.errors import FetchError
 from curate.fetch import Fetcher, RetryPolicy
+from curate.locate import Located
 from curate.upstream import UpstreamError, parse_html, parse_json
 
 PAGE = "https://upstream.example/simple/evil/"
@@ -35,7 +36,9 @@ def test_a_local_index_may_give_file_urls(tmp_path: Path) -> None:
 
 
 def test_a_file_url_is_copied_no_further_than_the_catalog_size(tmp_path: Path) -> None:
-    entry = FileEntry(filename="evil-1.0.tar.gz", url="file:///dev/zero", sha256=SHA, size=10)
+    entry = FileEntry(filename="evil-1.0.tar.gz", sha256=SHA, size=10)
     fetcher = Fetcher(tmp_path / "cache", policy=RetryPolicy(attempts=1))
     with pytest.raises(FetchError, match="do not match"):  # before the fix: fills the disk
-        fetcher.fetch(Wanted(project="evil", version="1.0", file=entry))
+        fetcher.fetch(
+            Located(wanted=Wanted(project="evil", version="1.0", file=entry), url="file:///dev/zero")
+        )

@@ -230,6 +230,17 @@ def test_a_local_index_is_read_from_the_disk(tmp_path: Path) -> None:
     assert client.head(page.as_uri())["Content-Length"] == str(page.stat().st_size)
     with pytest.raises(HttpError, match="no such file"):
         client.get((tmp_path / "missing").as_uri())
+    # a directory's page is its index.html, as pip reads a local index (it was "Is a directory")
+    html = tmp_path / "simple" / "x" / "index.html"
+    html.write_text("<a href='x-1.0.tar.gz#sha256=00'>x-1.0.tar.gz</a>", "utf-8")
+    got = client.get(page.parent.as_uri() + "/")
+    assert (got.content_type, got.body, got.url) == (
+        "text/html",
+        html.read_bytes(),
+        page.parent.as_uri() + "/",
+    )
+    with pytest.raises(HttpError, match="no such file"):
+        client.get((tmp_path / "simple").as_uri() + "/")
 
 
 def test_a_proxy_that_does_not_answer_is_named_as_the_proxy(server: Server) -> None:

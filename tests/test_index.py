@@ -18,13 +18,16 @@ import pytest
 from packaging.version import Version
 from pypi_simple import IndexPage, ProjectPage
 
-from curate.build import build
+from curate.build import build, catalog_sources
 from curate.catalog import FileEntry, load_catalog, write_project
+from curate.cli import main
 from curate.config import load_config
 from curate.errors import BuildError
 from curate.index import (
     MANIFEST,
     REPOSITORY_VERSION,
+    Blobs,
+    build_index,
     file_href,
     manifest_json,
     read_manifest,
@@ -195,6 +198,39 @@ def test_a_manifest_record_that_does_not_read_renders_everything_again(tmp_path:
     assert after["simple/webapp/index.html"][1] != before["simple/webapp/index.html"][1]
 
 
+def test_build_names_the_projects_it_no_longer_serves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = make_built(tmp_path)
+    (b.root / "catalog" / "packages" / "linuxonly.yaml").unlink()
+    (b.root / "catalog" / "packages" / "wincolor.yaml").unlink()
+    # a staged build (a fresh tree swapped in), as `curate build` with the site does
+    staged = tmp_path / "staged"
+    stats = build_index(
+        staged, catalog_sources(b.root), config=load_config(b.root), blobs=Blobs(b.cache), previous=b.public
+    )
+    assert (stats.removed, stats.removed_names) == (2, ["linuxonly", "wincolor"])
+    # in place, through the CLI, -o like every verb's
+    args = ["-C", str(b.root), "build", "--index-only", "--cache-dir", str(b.cache), "-o", str(b.public)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 removed)" in out
+    assert "no longer served (not in the catalog): linuxonly, wincolor\n" in out
+    assert not (b.public / "simple" / "linuxonly").exists()
+    assert main(args) == 0
+    assert "no longer served" not in capsys.readouterr().out
+
+
+def test_build_output_is_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = make_built(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["-C", str(b.root), "build", "--index-only", "--cache-dir", str(b.cache), "-o", "out"]) == 0
+    assert (tmp_path / "out" / "simple" / "index.html").is_file()
+    assert not (b.root / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -359,10 +395,6 @@ def test_link_mode_points_at_the_files_base_url_without_copying(tmp_path: Path) 
     assert pkg.metadata_digests is None
     # without files.base_url: the upstream's URL, '+' percent-encoded even where the upstream left it raw
     upstream = dataclasses.replace(load_config(b.root), files_base_url=None)
-    raw = FileEntry(
-        filename="a-1+x-py3-none-any.whl",
-        url="https://up.example/f/a-1+x-py3-none-any.whl#x",
-        sha256="0",
-        size=1,
-    )
-    assert file_href(upstream, "a", raw) == ("https://up.example/f/a-1%2Bx-py3-none-any.whl", "")
+    raw = FileEntry(filename="a-1+x-py3-none-any.whl", sha256="0", size=1)
+    listed = "https://up.example/f/a-1+x-py3-none-any.whl#x"
+    assert file_href(upstream, "a", raw, listed) == ("https://up.example/f/a-1%2Bx-py3-none-any.whl", "")

@@ -48,6 +48,7 @@ def test_generated_pages_exist(built: tuple[Path, Path]) -> None:
         "index.html",
         "packages/index.html",
         "packages/index.json",
+        "os/index.html",
         "os/linux/index.html",
         "os/windows/index.html",
         "os/macos/index.html",
@@ -55,6 +56,8 @@ def test_generated_pages_exist(built: tuple[Path, Path]) -> None:
         "requests/index.html",
         "packages/webapp/index.html",
         "packages/wincolor/index.html",
+        "guides/index.html",
+        "reference/index.html",
         "guides/configure-clients/index.html",
         "guides/proxies/index.html",
         "guides/troubleshooting/index.html",
@@ -63,6 +66,21 @@ def test_generated_pages_exist(built: tuple[Path, Path]) -> None:
     ):
         assert (out / page).is_file(), page
     assert not (out / "packages" / "_shell").exists()
+
+
+def test_section_pages_lead_to_their_pages(built: tuple[Path, Path]) -> None:
+    """/os/, /guides/ and /reference/ are pages, not 404s, and link to what is in them."""
+    _, out = built
+    os_index = (out / "os" / "index.html").read_text("utf-8")
+    assert "<title>Operating systems - Example Corp Python catalog</title>" in os_index
+    assert '<tr data-os="windows"><td><a href="windows/">Windows</a></td><td>AMD64</td><td>' in os_index
+    assert '<a href="linux/">Linux</a></td><td>x86_64, aarch64</td><td>6</td><td>8</td><td>8</td>' in os_index
+    guides = (out / "guides" / "index.html").read_text("utf-8")
+    for page in ("configure-clients", "proxies", "troubleshooting", "requesting", "importing", "gitops"):
+        assert f'href="../{page}/"' in guides or f'href="{page}/"' in guides, page
+    assert "http://127.0.0.1:8000/simple/" in guides  # placeholders filled
+    reference = (out / "reference" / "index.html").read_text("utf-8")
+    assert 'href="lock/"' in reference or 'href="../lock/"' in reference
 
 
 def test_no_page_carries_the_list_of_all_projects(built: tuple[Path, Path]) -> None:

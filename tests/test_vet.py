@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from curate.cache import blob_path, metadata_path, wanted_files
+from curate.cache import blob_path, metadata_path
 from curate.catalog import load_catalog, project_path
 from curate.cli import main
 from curate.config import load_config
-from curate.fetch import fetch_all
+from curate.fetch import fetch_catalog
 from curate.names import normalize
 from curate.vetting import FileEvidence
 from tests.catalogs import make_repo, write_catalog
@@ -67,8 +67,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
         root = make_repo(base / "repo", index_url=up.index_url)
         write_catalog(root, up, PICKS)
         cache = base / "cache"
-        report = fetch_all(cache, wanted_files(load_catalog(root).values()), jobs=4)
-        assert report.errors == ()
+        done = fetch_catalog(root, env={}, cache_dir=cache, jobs=4)
+        assert done.report is not None
+        assert done.report.errors == ()
         yield root, cache, up
 
 

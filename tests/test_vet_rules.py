@@ -383,7 +383,7 @@ def test_many_files_are_checked_in_worker_processes(tmp_path: Path) -> None:
     for i in range(40):
         d = Dist(name=f"pkg{i}", version="1.0", broken_record=i == 3)
         name, sha, size = _cache_wheel(cache, d, tmp_path / "w")
-        items.append((FileEntry(filename=name, url="file:///x", sha256=sha, size=size), f"pkg{i}", "1.0"))
+        items.append((FileEntry(filename=name, sha256=sha, size=size), f"pkg{i}", "1.0"))
     seen: list[int] = []
     results = _check_files(cache, items, jobs=2, on_progress=lambda i, n: seen.append(i))
     assert len(results) == 40

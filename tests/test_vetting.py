@@ -234,7 +234,7 @@ def test_the_evidence_of_schema_2_round_trips_and_covers_exactly_the_files_vette
     assert record.evidence(sdist) == FileEvidence(filename=sdist, sha256="2" * 64)
 
     def entry(filename: str, sha256: str) -> FileEntry:
-        return FileEntry(filename=filename, url="", sha256=sha256, size=1)
+        return FileEntry(filename=filename, sha256=sha256, size=1)
 
     assert record.covers([entry(sdist, "2" * 64), entry(wheel, "1" * 64)])
     assert not record.covers([entry(wheel, "1" * 64)])  # a file left out

@@ -4,6 +4,10 @@ The site is built first (mkdocs empties its output directory), then the index is
 same tree. Everything is built in a staging directory beside the output and swapped in with a rename
 (:mod:`curate.publish`): if anything fails, the previous public/ keeps serving untouched. With the
 index only and an existing output, the index is updated in place instead (:func:`curate.index.build_index`).
+
+In link mode without ``files.base_url`` the index links each file where the upstream serves it, looked
+up on its project pages at build time (:func:`upstream_links`, :mod:`curate.locate`), as ``curate fetch``
+does: the catalog records no URL.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from curate.cache import cache_root
+from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
-from curate.config import load_config
-from curate.index import MANIFEST, Blobs, Source, Stats, build_index
+from curate.config import Config, load_config
+from curate.errors import BuildError
+from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, is_blocked
 from curate.names import normalize
 from curate.publish import publishing
 
@@ -70,6 +75,34 @@ def _loader(path: Path) -> Callable[[], Project]:
     return lambda: load_project(path)
 
 
+def upstream_links(config: Config, env: Mapping[str, str], index_url: str) -> Links:
+    """Link mode without ``files.base_url``: the upstream's URL of every served file, from its project
+    pages on ``index_url``; a file the upstream does not list with the catalog's sha256 fails the build
+    (every such file named), since the index would send clients to bytes that were not vetted."""
+
+    def links(projects: Sequence[Project]) -> Mapping[str, str]:
+        from curate.httpclient import HttpClient
+        from curate.locate import locate
+
+        wanted = [
+            Wanted(project=p.name, version=v.version, file=f)
+            for p in projects
+            for v in p.versions
+            if not is_blocked(v)
+            for f in v.files
+        ]
+        with HttpClient(env) as client:
+            found = locate(index_url, wanted, client=client)
+        if found.problems:
+            raise BuildError(
+                f"link mode: {len(found.problems)} file(s) not found as vetted on the upstream:\n"
+                + "\n".join(found.problems)
+            )
+        return {x.wanted.sha256: x.url for x in found.located}
+
+    return links
+
+
 def build(
     *,
     root: Path,
@@ -85,17 +118,27 @@ def build(
     config = load_config(root)
     blobs = Blobs(cache_root(root, config, env, cache_dir))
     live = output if (output / MANIFEST).is_file() else None
+    sources = catalog_sources(root) if index else []
+    links: Links | None = None
+    upstream = ""
+    if index and sources and config.files_mode == "link" and not config.files_base_url:
+        from curate.locate import index_url_for
+
+        upstream = index_url_for(config, env, [s.normalized for s in sources])
+        links = upstream_links(config, env, upstream)
     stats: Stats | None = None
     how: Literal["published", "updated in place"]
     if index and not site and output.is_dir():
         stats = build_index(
             output,
-            catalog_sources(root),
+            sources,
             config=config,
             blobs=blobs,
             previous=output,
             in_place=True,
             reuse=not rebuild,
+            links=links,
+            upstream=upstream,
         )
         how = "updated in place"
     else:
@@ -107,11 +150,13 @@ def build(
             if index:
                 stats = build_index(
                     staging,
-                    catalog_sources(root),
+                    sources,
                     config=config,
                     blobs=blobs,
                     previous=live,
                     reuse=not rebuild,
+                    links=links,
+                    upstream=upstream,
                 )
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)

@@ -88,5 +88,5 @@ def missing_files(cache: Path, wanted: Iterable[Wanted]) -> list[Wanted]:
 
 def format_missing(missing: list[Wanted]) -> str:
     lines = [f"{len(missing)} file(s) missing from the cache:"]
-    lines.extend(f"  {w.project} {w.version}: {w.file.filename} ({w.file.url})" for w in missing)
+    lines.extend(f"  {w.project} {w.version}: {w.file.filename} (sha256 {w.sha256})" for w in missing)
     return "\n".join(lines)

@@ -16,7 +16,6 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
         build_targets: []                # targets served only by the sdist (needs a build there)
         files:
           - filename: requests-2.32.3-py3-none-any.whl
-            url: https://upstream.example/files/.../requests-2.32.3-py3-none-any.whl
             sha256: 70761cfe...
             size: 64928
             upload_time: "2024-05-29T15:37:47.613000Z"   # as the upstream gave it; "" when unknown
@@ -29,6 +28,12 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
         vetting: {}                      # written by `curate vet`; see curate.vetting
 
 Everything is plain data and deterministic: the same inputs give the same bytes.
+
+A file records no URL, like a hashed requirements file: it is its name and its sha256, and ``curate
+fetch`` (or a link-mode build) finds where the configured upstream serves it (:mod:`curate.locate`). So
+a catalog moves to another upstream (a mirror, a repository manager's proxy) without a re-lock. Files
+written before that carried ``url:``; it is read and ignored, and ``curate lock`` rewrites those files
+without it (:attr:`curate.lockstate.Freshness.legacy`).
 """
 
 from __future__ import annotations
@@ -58,7 +63,6 @@ def _sorted_unique(items: Iterable[str]) -> tuple[str, ...]:
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class FileEntry:
     filename: str
-    url: str
     sha256: str
     size: int
     upload_time: str = ""
@@ -73,7 +77,6 @@ class FileEntry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "filename": self.filename,
-            "url": self.url,
             "sha256": self.sha256,
             "size": self.size,
             "upload_time": self.upload_time,
@@ -85,8 +88,7 @@ class FileEntry:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileEntry:
         return cls(
-            filename=str(d["filename"]),
-            url=str(d["url"]),
+            filename=str(d["filename"]),  # a ``url`` (written before catalogs were neutral) is ignored
             sha256=str(d["sha256"]),
             size=int(d["size"]),
             upload_time=str(d.get("upload_time") or ""),

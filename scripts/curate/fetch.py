@@ -8,8 +8,11 @@ support ranges. Connection errors, timeouts, truncated bodies, 429 (honouring ``
 and 5xx responses are retried with exponential backoff. A file whose bytes do not match is an error
 naming the file, the expected and the received hash, and nothing of it is kept.
 
-``http(s)://`` and ``file://`` URLs are supported; URLs come from the catalog, never from this code.
-HTTP goes through one :class:`curate.httpclient.HttpClient` per run (proxies, logins, redirects,
+The catalog records no URL: :func:`fetch_catalog` first finds each missing file on the upstream's project
+pages (:mod:`curate.locate`: the configured ``upstream.index_url``, else the index uv resolves from),
+where a page listing other bytes under the file's name is refused before anything is downloaded.
+``http(s)://`` and ``file://`` URLs are supported; they come from the upstream's pages, never from this
+code. HTTP goes through one :class:`curate.httpclient.HttpClient` per run (proxies, logins, redirects,
 timeouts); what to retry, and when, is decided here.
 """
 
@@ -30,12 +33,14 @@ from typing import IO, Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from curate.auth import refused_hint
+from curate.auth import refused_hint, split_credentials
 from curate.cache import Wanted, blob_path, cache_root, cached_path, missing_files, wanted_files
 from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError
 from curate.httpclient import ConnectError, HttpClient, HttpError, TransferError
+from curate.locate import Located, index_url_for, locate
+from curate.names import normalize
 
 CHUNK = 256 * 1024
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -98,11 +103,23 @@ class Progress:
         self._lock = threading.Lock()
         self._last_draw = 0.0
 
-    def begin(self, *, total_files: int, total_bytes: int) -> None:
-        """What is about to be downloaded (when it was not known at construction)."""
+    def begin(self, *, total_files: int, total_bytes: int, source: str = "") -> None:
+        """What is about to be downloaded (when it was not known at construction), said before it starts."""
         with self._lock:
             self.total_files = total_files
             self.total_bytes = total_bytes
+            where = f" from {source}" if source else ""
+            print(
+                f"downloading {total_files} file(s), {_size(total_bytes)}{where}"
+                " (an interrupted run resumes where it stopped)",
+                file=self.stream,
+                flush=True,
+            )
+
+    def note(self, text: str) -> None:
+        """A step that takes a while (reading the upstream's project pages)."""
+        with self._lock:
+            print(text, file=self.stream, flush=True)
 
     def advance(self, n: int) -> None:
         with self._lock:
@@ -192,8 +209,9 @@ class Fetcher:
     def partial_path(self, sha256: str) -> Path:
         return self.cache / "partial" / sha256
 
-    def fetch(self, wanted: Wanted) -> Outcome:
-        """Make ``wanted`` present in the cache, or raise FetchError."""
+    def fetch(self, located: Located) -> Outcome:
+        """Make the located file present in the cache, or raise FetchError."""
+        wanted, url = located.wanted, located.url
         if cached_path(self.cache, wanted.file) is not None:
             return Outcome(wanted=wanted, status="cached")
         partial = self.partial_path(wanted.sha256)
@@ -207,10 +225,10 @@ class Fetcher:
             if self.cancelled.is_set():
                 raise Interrupted("interrupted")
             try:
-                got, was_resumed = self._try(wanted, partial)
+                got, was_resumed = self._try(wanted, url, partial)
                 transferred += got
                 resumed = resumed or was_resumed
-                self._verify_and_store(wanted, partial, resumed=was_resumed)
+                self._verify_and_store(wanted, url, partial, resumed=was_resumed)
                 return Outcome(
                     wanted=wanted,
                     status="downloaded",
@@ -229,7 +247,7 @@ class Fetcher:
                 if attempt >= self.policy.attempts:
                     raise FetchError(
                         f"{wanted.file.filename}: giving up after {attempt} tries: {exc}\n"
-                        f"    url: {wanted.file.url}"
+                        f"    url: {split_credentials(url)[0]}"
                     ) from None
                 delay = self.policy.delay(attempt)
                 if exc.retry_after is not None:
@@ -238,14 +256,13 @@ class Fetcher:
                     self.progress.retrying(wanted, str(exc), delay)
                 self.sleep(delay)
 
-    def _try(self, wanted: Wanted, partial: Path) -> tuple[int, bool]:
+    def _try(self, wanted: Wanted, url: str, partial: Path) -> tuple[int, bool]:
         """One try: append to (or restart) the partial file; return (bytes received, resumed)."""
-        url = wanted.file.url
         scheme = urlsplit(url).scheme
         if scheme == "file":
             return self._copy_local(url, partial, wanted.file.size), False
         if scheme not in ("http", "https"):
-            raise FetchError(f"{wanted.file.filename}: unsupported URL scheme in {url}")
+            raise FetchError(f"{wanted.file.filename}: unsupported URL scheme in {split_credentials(url)[0]}")
         have = partial.stat().st_size if partial.exists() else 0
         if have > wanted.file.size:
             partial.unlink()
@@ -280,7 +297,7 @@ class Fetcher:
             else:
                 raise FetchError(
                     f"{wanted.file.filename}: HTTP {resp.status} from {resp.url}\n"
-                    "    hint: is the upstream still serving this file? re-run `curate lock` if it moved"
+                    "    hint: is the upstream still serving this file?"
                 )
             received = 0
             try:
@@ -322,7 +339,7 @@ class Fetcher:
             raise FetchError(f"cannot copy {source}: {exc}") from None
         return n
 
-    def _verify_and_store(self, wanted: Wanted, partial: Path, *, resumed: bool) -> None:
+    def _verify_and_store(self, wanted: Wanted, url: str, partial: Path, *, resumed: bool) -> None:
         f = wanted.file
         digest = hashlib.sha256()
         size = 0
@@ -337,7 +354,7 @@ class Fetcher:
                 f"{f.filename}: downloaded bytes do not match the catalog; nothing was kept\n"
                 f"    expected sha256 {f.sha256} ({f.size} bytes)\n"
                 f"    received sha256 {received} ({size} bytes)\n"
-                f"    url: {f.url}\n"
+                f"    url: {split_credentials(url)[0]}\n"
                 "    hint: the upstream now serves different bytes under this name; "
                 "investigate before re-locking",
                 resumed=resumed,
@@ -396,7 +413,7 @@ class FetchReport:
 
 def fetch_all(
     cache: Path,
-    wanted: list[Wanted],
+    wanted: list[Located],
     *,
     jobs: int = 8,
     policy: RetryPolicy | None = None,
@@ -414,7 +431,7 @@ def fetch_all(
     errors: list[tuple[str, str]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fetch")
     try:
-        futures = {pool.submit(fetcher.fetch, w): w for w in wanted}
+        futures = {pool.submit(fetcher.fetch, item): item.wanted for item in wanted}
         for future in concurrent.futures.as_completed(futures):
             w = futures[future]
             try:
@@ -456,6 +473,7 @@ class CatalogFetch:
     wanted: int  # files the catalog needs (one per sha256)
     missing: tuple[Wanted, ...]  # of those, the ones the cache lacked before the run
     report: FetchReport | None  # the downloads; None when offline or when nothing was missing
+    index_url: str = ""  # where the missing files were looked up ("" when nothing was), without a login
 
 
 def fetch_catalog(
@@ -470,19 +488,48 @@ def fetch_catalog(
 ) -> CatalogFetch:
     """Make the cache hold every file of ``root``'s catalog (offline: only say which are missing).
 
-    One HTTP client, built from ``env``, serves the run (proxies, netrc); the configured index URL's
-    login also serves the files on its host."""
+    The missing files are looked up on the upstream's project pages first (:mod:`curate.locate`); a file
+    that cannot be located (not listed, other bytes under its name, an unreadable page) is an error in the
+    report and the others are still downloaded. One HTTP client, built from ``env``, serves the run
+    (proxies, netrc); the configured index URL's login also serves the files on its host."""
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
     wanted = wanted_files(load_catalog_fast(root).values())
     missing = tuple(missing_files(cache, wanted))
     if offline or not missing:
         return CatalogFetch(cache=cache, wanted=len(wanted), missing=missing, report=None)
+    start = time.monotonic()
+    with_wheels = {normalize(w.project) for w in missing if w.file.is_wheel}
+    projects = sorted({normalize(w.project) for w in missing}, key=lambda n: (n not in with_wheels, n))
+    index_url = index_url_for(config, env, projects)
+    shown = split_credentials(index_url)[0]
     if progress is not None:
-        progress.begin(total_files=len(missing), total_bytes=sum(w.file.size for w in missing))
+        progress.note(
+            f"{len(missing)} file(s), {_size(sum(w.file.size for w in missing))}, missing from the cache;"
+            f" reading {len(projects)} project page(s) on {shown}"
+        )
     login = (config.index_url,) if config.index_url else ()
     with HttpClient(env) as client:
-        report = fetch_all(
-            cache, list(missing), jobs=jobs, policy=policy, progress=progress, client=client, login=login
-        )
-    return CatalogFetch(cache=cache, wanted=len(wanted), missing=missing, report=report)
+        found = locate(index_url, missing, client=client)
+        if found.located:
+            if progress is not None:
+                progress.begin(
+                    total_files=len(found.located),
+                    total_bytes=sum(x.wanted.file.size for x in found.located),
+                    source=shown,
+                )
+            report = fetch_all(
+                cache,
+                list(found.located),
+                jobs=jobs,
+                policy=policy,
+                progress=progress,
+                client=client,
+                login=login,
+            )
+        else:
+            report = FetchReport(outcomes=(), errors=(), seconds=0.0)
+    report = dataclasses.replace(
+        report, errors=found.problems + report.errors, seconds=time.monotonic() - start
+    )
+    return CatalogFetch(cache=cache, wanted=len(wanted), missing=missing, report=report, index_url=shown)

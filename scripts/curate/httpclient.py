@@ -11,7 +11,7 @@ and the advisory service. One :class:`HttpClient` per run, built from the enviro
 - **Limits**: connect and read timeouts, a cap on the bytes of a page read into memory
   (:attr:`Limits.max_page_bytes`), and an optional deadline for a whole response. Every error names the
   URL it concerns.
-- ``file:`` URLs (a local index) are read from the disk.
+- ``file:`` URLs (a local index) are read from the disk; a directory's page is its ``index.html``.
 
 Retrying is the caller's decision (fetch retries downloads with backoff; a page read does not).
 """
@@ -369,6 +369,8 @@ class HttpClient:
 
     def _open_local(self, url: str, *, method: str) -> Response:
         path = Path(url2pathname(unquote(urlsplit(url).path)))
+        if path.is_dir():  # a local index's page is the directory's index.html, as pip reads it
+            path = path / "index.html"
         fh: IO[bytes] | None = None
         try:
             size = path.stat().st_size

@@ -12,8 +12,10 @@ Layout of the tree this writes (under ``public/``)::
 Planning (:func:`plan_project`) and rendering (:class:`IndexRenderer`) are pure; :func:`build_index` does
 the IO. Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
 left is marked ``quarantined`` (PEP 792). Hrefs are relative (no ``<base>``) in mirror mode, so the tree
-works from any URL prefix and from ``file://``; in link mode they point at ``files.base_url`` or the
-upstream URL, and no ``.metadata`` is advertised (it would have to live beside the linked file).
+works from any URL prefix and from ``file://``; in link mode they point at ``files.base_url`` or at
+the URL the upstream's project page gives for the file (:data:`Links`, looked up at build time by
+:mod:`curate.locate`: the catalog records no URL), and no ``.metadata`` is advertised (it would have to
+live beside the linked file).
 """
 
 from __future__ import annotations
@@ -165,8 +167,14 @@ def recorded_metadata_sha256(v: VersionEntry, filename: str) -> str | None:
     return v.vetting.metadata_sha256(filename) if v.vetting is not None else None
 
 
-def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
-    """(href from simple/<name>/, path under public/) of one file."""
+# Link mode without files.base_url: the upstream's URL of each file of the given projects, by sha256
+# (curate.build makes one from curate.locate). Called once per build with every project to render.
+Links = Callable[[Sequence[Project]], Mapping[str, str]]
+
+
+def file_href(config: Config, normalized: str, f: FileEntry, upstream_url: str = "") -> tuple[str, str]:
+    """(href from simple/<name>/, path under public/) of one file; ``upstream_url``: where the upstream
+    serves it (link mode without ``files.base_url``)."""
     quoted = quote(f.filename)  # '+' and friends are percent-encoded; '/' cannot occur in a filename
     if config.files_mode == "mirror":
         path = f"files/{normalized}/{f.filename}"
@@ -174,7 +182,9 @@ def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
     if config.files_base_url:
         base = config.files_base_url if config.files_base_url.endswith("/") else config.files_base_url + "/"
         return f"{base}{normalized}/{quoted}", ""
-    url = f.url.split("#", 1)[0]
+    if not upstream_url:
+        raise BuildError(f"{f.filename}: link mode, but no upstream URL was looked up for it")
+    url = upstream_url.split("#", 1)[0]
     if "+" in url:  # as the upstream gave it: a raw '+' in the path reads as a space to object stores
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(path=parts.path.replace("+", "%2B")))
@@ -182,9 +192,13 @@ def file_href(config: Config, normalized: str, f: FileEntry) -> tuple[str, str]:
 
 
 def plan_project(
-    project: Project, config: Config, metadata_sha256: Callable[[VersionEntry, FileEntry], str | None]
+    project: Project,
+    config: Config,
+    metadata_sha256: Callable[[VersionEntry, FileEntry], str | None],
+    links: Mapping[str, str] | None = None,
 ) -> ProjectPage:
-    """The page of one project: blocked versions dropped, files sorted, metadata hashes attached."""
+    """The page of one project: blocked versions dropped, files sorted, metadata hashes attached.
+    ``links``: the upstream's URL of each file by sha256 (link mode without ``files.base_url``)."""
     normalized = project.normalized
     files: list[ServedFile] = []
     served: list[VersionEntry] = []
@@ -197,7 +211,7 @@ def plan_project(
             continue
         served.append(v)
         for f in v.files:
-            href, path = file_href(config, normalized, f)
+            href, path = file_href(config, normalized, f, (links or {}).get(f.sha256, ""))
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
             files.append(
                 ServedFile(
@@ -467,16 +481,19 @@ class Stats:
     removed: int = 0
     files: int = 0
     blocked: list[str] = dataclasses.field(default_factory=list)
+    removed_names: list[str] = dataclasses.field(default_factory=list)  # projects the previous build served
 
 
-def fingerprint(config: Config) -> str:
-    """What, besides a project's own YAML, changes the bytes of its pages."""
+def fingerprint(config: Config, upstream: str = "") -> str:
+    """What, besides a project's own YAML, changes the bytes of its pages (``upstream``: the index the
+    file links were looked up on, in link mode without ``files.base_url``)."""
     template_dir = Path(__file__).parent / "templates" / "index"
     parts = [
         str(FORMAT),
         REPOSITORY_VERSION,
         config.files_mode,
         config.files_base_url or "",
+        upstream,
         config.base_url,
         config.site_name,
         json.dumps(sorted(target_os(config).items())),
@@ -485,16 +502,30 @@ def fingerprint(config: Config) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def read_manifest(tree: Path | None, fp: str) -> dict[str, ManifestRecord]:
-    """The previous build's per-project records, or {} when there are none, they were built differently or
-    they do not read (then every project is rendered again)."""
+def _manifest_data(tree: Path | None) -> dict[str, Any]:
     if tree is None:
         return {}
     try:
         data = json.loads((tree / MANIFEST).read_bytes())
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict) or data.get("fingerprint") != fp:
+    return data if isinstance(data, dict) else {}
+
+
+def manifest_projects(data: Mapping[str, Any]) -> set[str]:
+    """The projects a previous build's manifest lists, however it was built."""
+    projects = data.get("projects")
+    return {str(k) for k in projects} if isinstance(projects, dict) else set()
+
+
+def read_manifest(
+    tree: Path | None, fp: str, data: Mapping[str, Any] | None = None
+) -> dict[str, ManifestRecord]:
+    """The previous build's per-project records, or {} when there are none, they were built differently or
+    they do not read (then every project is rendered again). ``data``: the manifest, already read."""
+    if data is None:
+        data = _manifest_data(tree)
+    if data.get("fingerprint") != fp:
         return {}
     projects = data.get("projects")
     if not isinstance(projects, dict) or not all(_is_record(r) for r in projects.values()):
@@ -567,8 +598,14 @@ def build_index(
     in_place: bool = False,
     reuse: bool = True,
     write_behind: bool | None = None,
+    links: Links | None = None,
+    upstream: str = "",
 ) -> Stats:
     """Write simple/, files/, api/ and the manifest for ``sources`` into ``out``.
+
+    ``links`` (link mode without ``files.base_url``): called once with every project to render, gives
+    the upstream's URL of each file by sha256; ``upstream`` names the index they come from (a change
+    renders every project again).
 
     ``previous`` is the live tree: projects whose digest matches its manifest are not rendered again;
     they are hard-linked from it (``in_place=False``, ``out`` is a fresh staging tree) or left as they
@@ -581,8 +618,10 @@ def build_index(
     """
     if in_place and previous is None:
         raise ValueError("in_place needs the previous tree")
-    fp = fingerprint(config)
-    old = read_manifest(previous, fp)
+    fp = fingerprint(config, upstream)
+    data = _manifest_data(previous)
+    old = read_manifest(previous, fp, data)
+    before = manifest_projects(data)
     if not reuse:
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
     renderer = IndexRenderer(config)
@@ -593,8 +632,10 @@ def build_index(
         staging = WriteBehind(out) if write_behind else Staging(out)
     try:
         stats = _write_index(
-            out, sources, config, blobs, previous, old, fp, renderer, _Writer(out, staging=staging)
+            out, sources, config, blobs, previous, old, fp, renderer, _Writer(out, staging=staging), links
         )
+        stats.removed_names = sorted(before - {s.normalized for s in sources})
+        stats.removed = len(stats.removed_names)
         if staging is not None:
             staging.close()
     except BaseException:
@@ -614,10 +655,12 @@ def _write_index(
     fp: str,
     renderer: IndexRenderer,
     writer: _Writer,
+    links: Links | None,
 ) -> Stats:
     in_place = writer.staging is None
     stats = Stats()
     records: dict[str, ManifestRecord] = {}
+    todo: list[tuple[Source, ManifestRecord | None, str]] = []  # to render: (source, previous record, digest)
     for src in sorted(sources, key=lambda s: s.normalized):
         stats.projects += 1
         prev = old.get(src.normalized)
@@ -634,7 +677,15 @@ def _write_index(
                         writer.link(rel, previous / rel)
                 records[src.normalized] = {**prev, "stamp": src.stamp}
                 continue
-        page = plan_project(src.load(), config, blobs.metadata_sha256)
+        todo.append((src, prev, digest))
+    loaded: dict[str, Project] = {}
+    urls: Mapping[str, str] = {}
+    if links is not None and todo:  # one lookup for all: the upstream's pages are read a few at a time
+        loaded = {src.normalized: src.load() for src, _, _ in todo}
+        urls = links(list(loaded.values()))
+    for src, prev, digest in todo:
+        project = loaded.pop(src.normalized, None) or src.load()
+        page = plan_project(project, config, blobs.metadata_sha256, urls)
         if page.blocked:
             stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
         for f in page.files:  # files first: a page never links to something not there yet
@@ -662,7 +713,7 @@ def _write_index(
     writer.text("simple/index.json", renderer.root_json(entries))
     writer.text("api/catalog.json", renderer.api_catalog(entries))
     if in_place:
-        stats.removed = _remove_stale(out, old, records)
+        _remove_stale(out, old, records)
     writer.text(MANIFEST, manifest_json(fp, records))
     return stats
 

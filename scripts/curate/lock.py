@@ -47,10 +47,12 @@ from curate.lockstate import (
     LockState,
     RequestState,
     config_fingerprint,
+    config_matches,
     freshness,
     lock_part_hash,
     read_state,
     request_fingerprint,
+    request_matches,
 )
 from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
@@ -133,12 +135,13 @@ class LockPlan:
     upgrade: bool
     upgrade_set: frozenset[NormalizedName]
     files_edited: bool  # a package file was edited by hand or deleted: every file is rendered again
+    legacy: frozenset[str]  # package file names still recording upstream URLs: rendered again without
     notes: tuple[str, ...]
 
     @property
     def refresh(self) -> bool:
         """Whether every needed version's files are read from the upstream again."""
-        return self.upgrade or self.state.config != config_fingerprint(self.config)
+        return self.upgrade or not config_matches(self.state.config, self.config)
 
 
 def load_requests(root: Path) -> list[Request]:
@@ -167,7 +170,7 @@ def plan(
     """Read every request and decide which to resolve again, and why."""
     requests = load_requests(root)
     to_resolve: list[Planned] = []
-    config_changed = state.config != config_fingerprint(config)
+    config_changed = not config_matches(state.config, config)
     for request in requests:
         previous = state.requests.get(request.id)
         direct = {spec.normalized for spec in request.packages}
@@ -175,7 +178,7 @@ def plan(
             why = "upgrade"
         elif previous is None:
             why = "new request"
-        elif previous.fingerprint != request_fingerprint(request, config):
+        elif not request_matches(previous.fingerprint, request, config):
             untouched = previous.sha256 == hashlib.sha256((root / request.path).read_bytes()).hexdigest()
             why = "config changed" if untouched and config_changed else "changed"
         elif upgrade_set & (set(previous.pinned()) | direct):
@@ -199,6 +202,7 @@ def plan(
         upgrade=upgrade,
         upgrade_set=upgrade_set,
         files_edited=fresh.files_edited,
+        legacy=frozenset(fresh.legacy),
         notes=tuple(notes),
     )
 
@@ -347,7 +351,10 @@ def assemble(
         config=p.config, needs=needs, candidates=candidates, old=p.old, names=names
     )
     login = (p.config.index_url,) if p.config.index_url else ()
-    projects = _fill_sizes(projects, env, on_event, login=login)
+    listed = {
+        f.filename: f.url for files in candidates.values() for f in files if not isinstance(f, FileEntry)
+    }
+    projects = _fill_sizes(projects, listed, env, on_event, login=login)
     if missing:
         raise LockError(problems=_missing_wheel_problems(p, needs, missing))
     blocked = blocked_removals(p.requests, projects)
@@ -455,12 +462,14 @@ def _candidates(
 
 def _fill_sizes(
     projects: dict[NormalizedName, Project],
+    urls: Mapping[str, str],
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
     login: tuple[str, ...] = (),
 ) -> dict[NormalizedName, Project]:
-    """Ask the upstream for the sizes its HTML pages did not give, only for the files kept."""
-    unknown = [f.url for p in projects.values() for v in p.versions for f in v.files if f.size < 0]
+    """Ask the upstream for the sizes its HTML pages did not give, only for the files kept
+    (``urls``: where the project pages just read list each file, by filename)."""
+    unknown = [urls[f.filename] for p in projects.values() for v in p.versions for f in v.files if f.size < 0]
     if not unknown:
         return projects
     from curate.httpclient import HttpClient
@@ -468,7 +477,8 @@ def _fill_sizes(
 
     on_event(Step(text=f"asking the upstream for the size of {len(unknown)} file(s)"))
     with HttpClient(env) as client:
-        sizes = file_sizes(unknown, login=login, client=client)
+        by_url = file_sizes(unknown, login=login, client=client)
+    sizes = {name: by_url[url] for name, url in urls.items() if url in by_url}
     return {
         name: dataclasses.replace(
             p,
@@ -476,7 +486,7 @@ def _fill_sizes(
                 dataclasses.replace(
                     v,
                     files=tuple(
-                        dataclasses.replace(f, size=sizes[f.url]) if f.size < 0 else f for f in v.files
+                        dataclasses.replace(f, size=sizes[f.filename]) if f.size < 0 else f for f in v.files
                     ),
                 )
                 for v in p.versions
@@ -497,7 +507,8 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
     hashes: dict[str, str] = {}
     for name, project in projects.items():
         filename = f"{name}.yaml"
-        if not p.files_edited and p.old.get(name) == project and filename in p.state.files:
+        unchanged = p.old.get(name) == project and filename in p.state.files and filename not in p.legacy
+        if unchanged and not p.files_edited:
             hashes[filename] = p.state.files[filename]
             continue
         texts[filename] = project.dumps()
@@ -553,7 +564,8 @@ def lock(
     state = on_disk or LockState()
     fresh = freshness(root, config, on_disk)
     upgrade_set = frozenset(normalize(n) for n in upgrade_packages)
-    if not fresh.stale and not fresh.drift and not upgrade and not upgrade_set:
+    rewrite = bool(fresh.legacy) or fresh.legacy_state  # an older lock's format: rewritten, nothing resolved
+    if not fresh.stale and not fresh.drift and not rewrite and not upgrade and not upgrade_set:
         # up to date: neither the requests nor the package files need parsing
         return LockOutcome(
             resolved=(),

@@ -1,7 +1,8 @@
 """The lock state: ``catalog/lock.json``, and the fingerprints it records.
 
 ``curate lock`` writes :class:`LockState` last, after the package files: the fingerprint of the config
-(:func:`config_fingerprint`: the upstream, defaults, sdist policy, targets and their tags), and per
+(:func:`config_fingerprint`: defaults, sdist policy, targets and their tags; not the upstream, since a
+catalog moves between upstreams serving the same files without a re-lock), and per
 request the sha256 of its file, the fingerprint of what it asks for (:func:`request_fingerprint`, not
 its title or justification) and its pins; per package file, a hash of its locked part
 (:func:`lock_part_hash`, everything but ``curate vet``'s ``vetting`` blocks). A request whose
@@ -38,11 +39,16 @@ def _sha(data: Any) -> str:
 # -- fingerprints ----------------------------------------------------------------------------------
 
 
-def config_fingerprint(config: Config) -> str:
-    """What of the config changes a lock: the upstream, defaults, sdist policy, targets and their tags."""
+def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
+    """What of the config changes a lock: defaults, sdist policy, targets and their tags.
+
+    Not the upstream: the catalog records files by name and sha256, so pointing ``upstream.index_url``
+    at a mirror changes nothing locked. ``legacy``: the fingerprint as locks made before recorded it
+    (with the configured index URL); a state holding it is up to date (:func:`config_matches`)."""
+    upstream = {"index_url": config.index_url} if legacy else {}
     return _sha(
         {
-            "index_url": config.index_url,
+            **upstream,
             "allow_sdist": config.allow_sdist,
             "defaults": [list(config.platforms_default), list(config.python_default)],
             "platforms": [
@@ -53,11 +59,16 @@ def config_fingerprint(config: Config) -> str:
     )
 
 
-def request_fingerprint(request: Request, config: Config) -> str:
+def config_matches(recorded: str, config: Config) -> bool:
+    """Whether a lock state's config fingerprint is that of ``config`` (or its legacy form)."""
+    return recorded in (config_fingerprint(config), config_fingerprint(config, legacy=True))
+
+
+def request_fingerprint(request: Request, config: Config, *, legacy: bool = False) -> str:
     """What a request asks for, for which targets, under which config; not its title or justification."""
     return _sha(
         {
-            "config": config_fingerprint(config),
+            "config": config_fingerprint(config, legacy=legacy),
             "targets": [t.id for t in request.targets(config)],
             "packages": sorted(
                 [
@@ -75,9 +86,33 @@ def request_fingerprint(request: Request, config: Config) -> str:
     )
 
 
+def request_matches(recorded: str, request: Request, config: Config) -> bool:
+    """Whether a recorded request fingerprint is that of ``request`` under ``config`` (or its legacy form)."""
+    return recorded in (
+        request_fingerprint(request, config),
+        request_fingerprint(request, config, legacy=True),
+    )
+
+
+def is_legacy(state: LockState, config: Config) -> bool:
+    """Whether ``state`` records fingerprints in their legacy form (``curate lock`` rewrites it)."""
+    return state.config != config_fingerprint(config) and state.config == config_fingerprint(
+        config, legacy=True
+    )
+
+
 # -- the lock state ------------------------------------------------------------------------------------
 
 _VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
+_LEGACY_URL = re.compile(
+    r"^        url: ", re.MULTILINE
+)  # a file's upstream URL, as catalogs once recorded it
+
+
+def records_urls(text: str) -> bool:
+    """Whether a package file still records upstream URLs (``url:``, read and ignored since catalogs are
+    upstream-neutral; ``curate lock`` rewrites such a file without them)."""
+    return _LEGACY_URL.search(text) is not None
 
 
 def lock_part_hash(text: str) -> str:
@@ -197,6 +232,8 @@ class Freshness:
     stale: tuple[Staleness, ...]  # empty: up to date
     drift: bool  # some request file's recorded sha256 is out of date, though nothing it asks for changed
     locked: int  # requests the lock state records
+    legacy: tuple[str, ...] = ()  # package file names still recording upstream URLs (rewritten by a lock)
+    legacy_state: bool = False  # lock.json records its fingerprints as older locks did (rewritten by a lock)
 
     @property
     def files_edited(self) -> bool:
@@ -215,8 +252,8 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         state = LockState(config=config_fingerprint(config))
     stale: list[Staleness] = []
     drift = False
-    if state.config != config_fingerprint(config):
-        message = "the upstream, defaults, sdist policy or targets changed since the last lock"
+    if not config_matches(state.config, config):
+        message = "the defaults, sdist policy or targets changed since the last lock"
         stale.append(Staleness(kind="config-changed", path=CONFIG_PATH.as_posix(), message=message))
     ids = set()
     for path in request_files(root):
@@ -233,7 +270,7 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         if request is None:
             message = f"not valid (see: curate check {display})"
             stale.append(Staleness(kind="invalid", path=display, message=message))
-        elif previous.fingerprint != request_fingerprint(request, config):
+        elif not request_matches(previous.fingerprint, request, config):
             stale.append(Staleness(kind="changed", path=display, message="changed since the last lock"))
         else:
             drift = True
@@ -242,16 +279,27 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         stale.append(Staleness(kind="deleted", path=state.requests[rid].path, message=message))
     on_disk = {p.name: p for p in iter_project_files(root)}
     folder = PACKAGES_DIR.as_posix()
+    legacy = []
     for name in sorted(set(on_disk) | set(state.files)):
         where = f"{folder}/{name}"
         if name not in state.files:
             stale.append(Staleness(kind="foreign", path=where, message="not written by curate lock"))
         elif name not in on_disk:
             stale.append(Staleness(kind="missing", path=where, message="missing"))
-        elif lock_part_hash(on_disk[name].read_text("utf-8")) != state.files[name]:
-            message = "edited by hand (its locked part differs from the last lock)"
-            stale.append(Staleness(kind="edited", path=where, message=message))
-    return Freshness(stale=tuple(stale), drift=drift, locked=len(state.requests))
+        else:
+            text = on_disk[name].read_text("utf-8")
+            if lock_part_hash(text) != state.files[name]:
+                message = "edited by hand (its locked part differs from the last lock)"
+                stale.append(Staleness(kind="edited", path=where, message=message))
+            elif records_urls(text):
+                legacy.append(name)
+    return Freshness(
+        stale=tuple(stale),
+        drift=drift,
+        locked=len(state.requests),
+        legacy=tuple(legacy),
+        legacy_state=is_legacy(state, config),
+    )
 
 
 def catalog_freshness(root: Path) -> Freshness:

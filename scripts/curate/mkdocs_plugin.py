@@ -146,6 +146,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             "stats": renderer.home_stats,
             "packages-index": renderer.packages_list,
             "requests": renderer.requests_page,
+            "os-index": renderer.os_index,
             **{f"os-{o}": functools.partial(renderer.os_page, o) for o in OS_NAMES},
         }
         for name, fill in fills.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import textwrap
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -197,6 +198,61 @@ def compile_requirements(
         if proc.returncode != 0:
             raise ResolutionError(clean_uv_error(proc.stderr or proc.stdout))
         return parse_compiled((work / OUTPUT_NAME).read_text("utf-8"))
+
+
+def default_index(probes: Sequence[str], *, env: Mapping[str, str]) -> str:
+    """The index uv resolves from when curate names none: its default, or what ``UV_DEFAULT_INDEX``,
+    ``UV_INDEX_URL`` or uv's own configuration says. curate spells out no index itself: it reads the
+    ``# from`` annotation of a ``uv pip compile --no-deps`` run on one project (``probes``: names of
+    projects that index serves, tried in order until one resolves; at most three are tried).
+    """
+    import subprocess
+    import tempfile
+
+    if not probes:
+        raise ResolutionError("no project to ask uv about: the catalog is empty")
+    cmd = [
+        find_uv(env),
+        "pip",
+        "compile",
+        INPUT_NAME,
+        "--output-file",
+        OUTPUT_NAME,
+        "--universal",  # any project will do, whatever its platforms
+        "--no-deps",
+        "--no-build",
+        "--python",
+        sys.executable,
+        "--no-python-downloads",
+        "--emit-index-annotation",
+        "--no-header",
+        "--quiet",
+        "--color",
+        "never",
+    ]
+    errors = []
+    for name in probes[:3]:
+        with tempfile.TemporaryDirectory(prefix="curate-index-") as tmp:
+            work = Path(tmp)
+            (work / INPUT_NAME).write_text(f"{name}\n", "utf-8")
+            try:
+                proc = subprocess.run(
+                    cmd, cwd=work, env=uv_env(env), capture_output=True, text=True, check=False, timeout=300
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ResolutionError(f"could not run uv: {exc}") from exc
+            if proc.returncode != 0:
+                errors.append(f"{name}: {clean_uv_error(proc.stderr or proc.stdout)}")
+                continue
+            pins = parse_compiled((work / OUTPUT_NAME).read_text("utf-8"))
+            url = next((p.index_url for p in pins if p.index_url), "")
+            if url:
+                return url
+            errors.append(f"{name}: uv did not say which index it came from")
+    raise ResolutionError(
+        "cannot tell which index uv resolves from (set upstream.index_url in catalog/config.yaml):\n"
+        + "\n".join(textwrap.indent(e, "    ") for e in errors)
+    )
 
 
 def failing_target(

@@ -89,7 +89,6 @@ def select_files(
     files = tuple(
         FileEntry(
             filename=f.filename,
-            url=f.url,
             sha256=f.sha256,
             size=f.size,
             upload_time=f.upload_time,

@@ -54,6 +54,7 @@ SUMMARY_MAX = 160  # characters of a summary carried in packages/index.json
 # Pages the plugin generates (src path -> title); the nav in mkdocs.yml names them.
 GENERATED_PAGES = {
     "packages/index.md": "Packages",
+    "os/index.md": "Operating systems",
     "os/linux.md": "Linux",
     "os/windows.md": "Windows",
     "os/macos.md": "macOS",
@@ -505,6 +506,14 @@ class SiteRenderer:
         )
         return self.page("os.html", os=os_name, label=OS_LABELS[os_name], count=count)
 
+    def os_index(self) -> str:
+        """``os/``: the OS pages, with the configured targets and the catalog's figures for each."""
+        arches: dict[str, list[str]] = {o: [] for o in OS_NAMES}
+        for p in self.data.config.platforms:
+            arches[p.os].append(p.arch)
+        pythons = self.data.config.python_supported
+        return self.page("os-index.html", s=stats(self.data), arches=arches, pythons=pythons)
+
     def requests_page(self) -> str:
         return self.page("requests.html", requests=requests_view(self.data))
 
@@ -591,6 +600,8 @@ docs_dir: {docs_dir}
 theme:
   name: material
   font: false
+  features:
+    - navigation.indexes
 extra:
   generator: false
 plugins:
@@ -601,6 +612,7 @@ nav:
   - Home: index.md
   - Packages: packages/index.md
   - Operating systems:
+      - os/index.md
       - Linux: os/linux.md
       - Windows: os/windows.md
       - macOS: os/macos.md

@@ -11,7 +11,10 @@ each one atomically by rename, new files before the pages that link to them, rem
 
 Mirror mode (files.mode in catalog/config.yaml) copies every vetted file from the cache (curate fetch
 fills it) into public/files/, hard-linking when the cache is on the same filesystem; link mode points
-at files.base_url or the upstream URL instead. Output bytes are deterministic.
+at files.base_url, or at the URL the upstream's project page gives for each file (looked up at build
+time, as curate fetch does; a file the upstream does not list with the catalog's sha256 fails the
+build). Output bytes are deterministic. The projects the previous build served and the catalog no
+longer holds are named at the end.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate import build as building
+from curate.errors import terminal_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "-o",
         "--output",
         type=Path,
-        default=Path("public"),
+        default=None,
         metavar="DIR",
-        help="where to publish (default: public/)",
+        help="where to publish, relative to the current directory like every verb's -o"
+        " (default: public/ in the catalog repository)",
     )
     parser.add_argument(
         "--cache-dir", type=Path, metavar="DIR", help="the file cache (default: see curate fetch)"
@@ -46,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     built = building.build(
         root=root,
-        output=args.output if args.output.is_absolute() else root / args.output,
+        output=root / "public" if args.output is None else args.output,
         cache_dir=args.cache_dir,
         env=env,
         index=not args.site_only,
@@ -64,4 +70,6 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         f"{stats.reused} unchanged, {stats.removed} removed), {stats.files} file(s) linked, "
         f"in {built.seconds:.2f}s; index: {built.simple_url}"
     )
+    if stats.removed_names:
+        print(terminal_text(f"no longer served (not in the catalog): {', '.join(stats.removed_names)}"))
     return 0

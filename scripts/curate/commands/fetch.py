@@ -1,5 +1,11 @@
 """Download every file in catalog/packages into the content-addressed cache.
 
+The catalog records files by name and sha256, not by URL: each missing file is first looked up on its
+project's page on the configured upstream.index_url (PEP 691 JSON, HTML as the fallback), or, when none
+is configured, on the index uv resolves from (its default, UV_DEFAULT_INDEX, UV_INDEX_URL). A page that
+lists other bytes under the file's name is refused, naming both hashes, and nothing is downloaded for
+it. Before downloading, fetch says how many files and bytes it will fetch and from where.
+
 A file enters the cache (sha256/ab/cdef...) only after its size and sha256 match the catalog; a
 mismatch is an error naming the file, the expected and the received hash, and nothing of it is kept.
 Downloads run in parallel, are retried with exponential backoff on connection errors, timeouts, 429

@@ -2,9 +2,12 @@
 
 Each request in requests/ is resolved with uv, with all of its transitive dependencies, for each of its
 targets (its platforms x Python versions; a package's own 'platforms' narrows it). For every pinned
-version, exactly the upstream files some target needing it can install are kept, with URL, sha256,
-size, upload time and requires-python. catalog/packages/<name>.yaml is written for every project some
-request needs; the others are deleted. catalog/lock.json records what the catalog was locked from.
+version, exactly the upstream files some target needing it can install are kept, by filename with
+sha256, size, upload time and requires-python, and no URL: curate fetch finds each file on whichever
+upstream is configured then, so the catalog moves to a mirror without a re-lock. (Package files from
+before, with url: lines, are rewritten without them by the next lock.) catalog/packages/<name>.yaml is
+written for every project some request needs; the others are deleted. catalog/lock.json records what
+the catalog was locked from.
 
 Stable: a request whose content is unchanged since the last lock is not resolved again, and new
 resolutions prefer the versions already in the catalog. --upgrade re-resolves everything to the newest
@@ -76,6 +79,15 @@ def check_up_to_date(*, root: Path, env: Mapping[str, str]) -> int:
         reporter.problems(s.problem() for s in fresh.stale)
         reporter.text("catalog/ is out of date: run `curate lock` and commit the result")
         return 1
+    older = [f"{len(fresh.legacy)} package file(s) record upstream URLs"] if fresh.legacy else []
+    if fresh.legacy_state:
+        older.append("catalog/lock.json counts the upstream in its fingerprints")
+    if older:
+        print(
+            f"note: {' and '.join(older)}, as older versions of curate wrote them; curate ignores that, and"
+            " `curate lock` rewrites them without it (resolving nothing)",
+            file=sys.stderr,
+        )
     print(f"catalog/ is up to date with {fresh.locked} request(s)")
     return 0
 
