@@ -79,3 +79,35 @@ def test_repository_config_is_valid() -> None:
     assert found == []
     assert config is not None
     assert config.platforms_default == ("linux", "windows")
+
+
+def test_upstream_limits_reach_the_http_client(tmp_path: Path) -> None:
+    from curate.httpclient import Limits
+
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    config, _ = read_config(path, "catalog/config.yaml")
+    assert config is not None
+    assert config.http_limits() == Limits()
+    path.write_text(
+        CONFIG
+        + "upstream:\n  max_page_bytes: 1000\n  page_deadline: 0\n  download_deadline: 30\n  min_speed: 0\n"
+    )
+    config, _ = read_config(path, "catalog/config.yaml")
+    assert config is not None
+    limits = config.http_limits()
+    assert (limits.max_page_bytes, limits.deadline, limits.download_deadline, limits.min_speed) == (
+        1000,
+        None,
+        30.0,
+        0,
+    )
+
+
+def test_upstream_limits_are_checked(tmp_path: Path) -> None:
+    text = CONFIG + "upstream:\n  max_page_bytes: 0\n  min_speed: fast\n  deadline: 10\n"
+    assert problems(tmp_path, text) == [
+        (16, 3, "unknown key 'deadline' in upstream", "did you mean 'page_deadline'?"),
+        (14, 3, "must be at least 1", ""),
+        (15, 3, "expected an integer, got a string", ""),
+    ]

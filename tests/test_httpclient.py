@@ -169,11 +169,30 @@ def test_no_answer_is_a_connect_error_without_the_credentials() -> None:
 
 def test_a_page_larger_than_the_limit_is_refused(server: Server) -> None:
     server.routes["/big/"] = lambda h: send(h, 200, b"x" * 5000)
-    with pytest.raises(
-        LimitError, match=r"/big/: the answer is larger than 4,096 bytes; curate stops reading it"
-    ):
+    with pytest.raises(LimitError) as err:  # its Content-Length says so: not read at all
         HttpClient({}, limits=Limits(max_page_bytes=4096)).get(server.url("/big/"))
+    assert str(err.value) == (
+        f"{server.url('/big/')}: the answer is 5,000 bytes, larger than 4,096; curate does not read it"
+        " (upstream.max_page_bytes in catalog/config.yaml)"
+    )
     assert HttpClient({}, limits=Limits(max_page_bytes=5000)).get(server.url("/big/")).body == b"x" * 5000
+
+
+def test_a_page_without_a_length_is_read_no_further_than_the_limit(server: Server) -> None:
+    def endless(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.end_headers()
+        h.close_connection = True
+        for _ in range(1000):  # 64 MB unless the client stops reading
+            h.wfile.write(b"x" * 65536)
+
+    server.routes["/huge/"] = endless
+    with pytest.raises(LimitError) as err:
+        HttpClient({}, limits=Limits(max_page_bytes=100_000)).get(server.url("/huge/"))
+    assert str(err.value) == (
+        f"{server.url('/huge/')}: the answer is larger than 100,000 bytes; curate stops reading it"
+        " (upstream.max_page_bytes in catalog/config.yaml)"
+    )
 
 
 def test_an_answer_slower_than_the_deadline_is_given_up(server: Server) -> None:
@@ -189,6 +208,96 @@ def test_an_answer_slower_than_the_deadline_is_given_up(server: Server) -> None:
     server.routes["/slow/"] = trickle
     with pytest.raises(LimitError, match=r"/slow/: no complete answer within 0.3 seconds"):
         HttpClient({}, limits=Limits(deadline=0.3)).get(server.url("/slow/"))
+
+
+def _trickle(
+    h: BaseHTTPRequestHandler, *, head: bool = False, pause: float = 0.02, seen: list[str] | None = None
+) -> None:
+    """A server sending one byte at a time for a few seconds, in the headers or in the body, then
+    hanging up; ``seen`` gets "cut" when the client hung up first, else "done"."""
+    h.close_connection = True
+    try:
+        if head:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        else:
+            h.send_response(200)
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+        for _ in range(150):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(pause)
+    except OSError:
+        if seen is not None:
+            seen.append("cut")
+        return
+    if seen is not None:
+        seen.append("done")
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_trickling_page_is_given_up_at_its_deadline_naming_the_url(server: Server, where: str) -> None:
+    seen: list[str] = []
+    server.routes["/simple/slow/"] = lambda h: _trickle(h, head=where == "headers", seen=seen)
+    client = HttpClient({}, limits=Limits(deadline=0.3, min_speed=0))
+    url = server.url("/simple/slow/").replace("http://", "http://bot:s3cret@")
+    with pytest.raises(LimitError) as err:
+        client.get(url)
+    message = str(err.value)
+    assert message == f"{server.url('/simple/slow/')}: no complete answer within 0.3 seconds"
+    assert "s3cret" not in message
+    for _ in range(500):  # the server notices the client hung up at its next byte
+        if seen:
+            break
+        time.sleep(0.01)
+    assert seen == ["cut"]  # curate hung up at the deadline, it did not wait for the server to stop
+
+
+def test_a_trickling_download_is_given_up_under_the_minimum_speed(server: Server) -> None:
+    server.routes["/files/slow.whl"] = _trickle
+    client = HttpClient({}, limits=Limits(min_speed=1000, speed_window=0.2))
+    with client.open(server.url("/files/slow.whl")) as resp, pytest.raises(LimitError) as err:
+        for _ in resp.chunks():
+            pass
+    assert str(err.value).startswith(f"{server.url('/files/slow.whl')}: too slow: ")
+    assert "under the minimum of 1,000 bytes a second (upstream.min_speed in catalog/config.yaml)" in str(
+        err.value
+    )
+
+
+def test_the_minimum_speed_is_measured_on_the_clock_given(server: Server) -> None:
+    """A fake clock: each look at it is 100 seconds later. Nothing here depends on real time."""
+    server.routes["/files/x.whl"] = lambda h: send(h, 200, b"x" * 100)
+    ticks = iter(range(0, 10_000, 100))
+    slow = HttpClient({}, limits=Limits(min_speed=10), clock=lambda: float(next(ticks)))
+    with (
+        slow.open(server.url("/files/x.whl")) as resp,
+        pytest.raises(LimitError, match="too slow: 100 bytes"),
+    ):
+        list(resp.chunks())
+    ticks = iter(range(0, 10_000, 100))
+    enough = HttpClient({}, limits=Limits(min_speed=1), clock=lambda: float(next(ticks)))
+    with enough.open(server.url("/files/x.whl")) as resp:
+        assert b"".join(resp.chunks()) == b"x" * 100
+    ticks = iter(range(0, 10_000, 100))
+    off = HttpClient({}, limits=Limits(min_speed=0), clock=lambda: float(next(ticks)))
+    with off.open(server.url("/files/x.whl")) as resp:
+        assert b"".join(resp.chunks()) == b"x" * 100
+
+
+def test_a_download_has_no_deadline_unless_configured(server: Server) -> None:
+    server.routes["/files/x.whl"] = lambda h: send(h, 200, b"x" * 100)
+    ticks = iter(range(0, 10_000, 1000))
+    client = HttpClient({}, limits=Limits(deadline=1, min_speed=0), clock=lambda: float(next(ticks)))
+    with client.open(server.url("/files/x.whl")) as resp:  # a page's deadline is not a download's
+        assert b"".join(resp.chunks()) == b"x" * 100
+    ticks = iter(range(0, 10_000, 1000))
+    timed = HttpClient({}, limits=Limits(download_deadline=1, min_speed=0), clock=lambda: float(next(ticks)))
+    with (
+        timed.open(server.url("/files/x.whl")) as resp,
+        pytest.raises(LimitError, match="no complete answer within 1 seconds"),
+    ):
+        list(resp.chunks())
 
 
 def test_a_body_cut_short_is_a_transfer_error(server: Server) -> None:

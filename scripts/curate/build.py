@@ -91,7 +91,7 @@ def upstream_links(config: Config, env: Mapping[str, str], index_url: str) -> Li
             if not is_blocked(v)
             for f in v.files
         ]
-        with HttpClient(env) as client:
+        with HttpClient(env, limits=config.http_limits()) as client:
             found = locate(index_url, wanted, client=client)
         if found.problems:
             raise BuildError(

@@ -8,13 +8,16 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from curate.errors import Problem, ValidationError, display_path
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
 from curate.validate import Reader, type_name
 from curate.vetting import FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
 from curate.yamlio import Document, KeyPath, load
+
+if TYPE_CHECKING:
+    from curate.httpclient import Limits
 
 CONFIG_PATH = Path("catalog") / "config.yaml"
 PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
@@ -67,6 +70,35 @@ class Vetting:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class UpstreamLimits:
+    """``upstream:`` bounds on what curate reads from the network; None: curate's default
+    (:class:`curate.httpclient.Limits`). A deadline of 0 means none."""
+
+    max_page_bytes: int | None = None
+    page_deadline: int | None = None
+    download_deadline: int | None = None
+    min_speed: int | None = None
+
+    def limits(self) -> Limits:
+        """The HTTP client's limits with these settings."""
+        from curate.httpclient import Limits
+
+        out = Limits()
+        if self.max_page_bytes is not None:
+            out = dataclasses.replace(out, max_page_bytes=self.max_page_bytes)
+        if self.page_deadline is not None:
+            out = dataclasses.replace(out, deadline=float(self.page_deadline) or None)
+        if self.download_deadline is not None:
+            out = dataclasses.replace(out, download_deadline=float(self.download_deadline) or None)
+        if self.min_speed is not None:
+            out = dataclasses.replace(out, min_speed=self.min_speed)
+        return out
+
+
+_LIMIT_KEYS = ("max_page_bytes", "page_deadline", "download_deadline", "min_speed")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     path: str
     site_name: str
@@ -81,6 +113,7 @@ class Config:
     allow_sdist: bool = False
     cache_dir: str | None = None
     vetting: Vetting = dataclasses.field(default_factory=Vetting)
+    upstream_limits: UpstreamLimits = dataclasses.field(default_factory=UpstreamLimits)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
@@ -103,6 +136,10 @@ class Config:
     @property
     def simple_url(self) -> str:
         return self.base_url + "simple/"
+
+    def http_limits(self) -> Limits:
+        """What the HTTP client may read and wait for (``upstream:`` in the config, else the defaults)."""
+        return self.upstream_limits.limits()
 
 
 def load_config(root: Path) -> Config:
@@ -145,8 +182,14 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
         base_url += "/"
 
     index_url: str | None = None
+    limits: dict[str, int] = {}
     if "upstream" in top and top["upstream"] is not None:
-        up = r.mapping(top["upstream"], ("upstream",), ("index_url",), "upstream")
+        up = r.mapping(top["upstream"], ("upstream",), ("index_url", *_LIMIT_KEYS), "upstream")
+        for name in _LIMIT_KEYS:
+            if up.get(name) is not None:
+                got = r.integer(up[name], ("upstream", name), minimum=1 if name == "max_page_bytes" else 0)
+                if got is not None:
+                    limits[name] = got
         if "index_url" in up and up["index_url"] is not None:
             index_url = r.string(up["index_url"], ("upstream", "index_url"))
             if index_url and not re.match(r"^(https?|file)://\S+$", index_url):
@@ -203,6 +246,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
             allow_sdist=allow_sdist,
             cache_dir=cache_dir,
             vetting=vetting,
+            upstream_limits=UpstreamLimits(**limits),
             raw=top,
         ),
         [],

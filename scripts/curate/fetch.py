@@ -38,7 +38,7 @@ from curate.cache import Wanted, blob_path, cache_root, cached_path, missing_fil
 from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError
-from curate.httpclient import ConnectError, HttpClient, HttpError, TransferError
+from curate.httpclient import ConnectError, HttpClient, HttpError, LimitError, TransferError
 from curate.locate import Located, index_url_for, locate
 from curate.names import normalize
 
@@ -274,6 +274,8 @@ class Fetcher:
             resp = self.http.open(url, headers=headers, login=self.login)
         except ConnectError as exc:
             raise _Retry(f"connection failed: {exc.reason}") from None
+        except LimitError as exc:
+            raise _Retry(exc.reason) from None
         except HttpError as exc:
             raise FetchError(f"{wanted.file.filename}: {exc}") from None
         with resp:
@@ -319,6 +321,8 @@ class Fetcher:
                 raise _Retry(
                     f"download interrupted after {received} bytes: {exc.reason}", received=received
                 ) from None
+            except LimitError as exc:  # too slow, or past the deadline: what arrived is kept
+                raise _Retry(f"{exc.reason} (after {received} bytes)", received=received) from None
             return received, resumed
 
     def _copy_local(self, url: str, partial: Path, size: int) -> int:
@@ -509,7 +513,7 @@ def fetch_catalog(
             f" reading {len(projects)} project page(s) on {shown}"
         )
     login = (config.index_url,) if config.index_url else ()
-    with HttpClient(env) as client:
+    with HttpClient(env, limits=config.http_limits()) as client:
         found = locate(index_url, missing, client=client)
         if found.located:
             if progress is not None:

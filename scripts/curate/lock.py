@@ -61,6 +61,7 @@ from curate.resolve import compile_requirements, failing_target
 from curate.selection import describe_upstream_files, file_version
 
 if TYPE_CHECKING:
+    from curate.httpclient import Limits
     from curate.upstream import ListedFile
 
 RESOLVE_WORKERS = 4  # concurrent uv runs
@@ -354,7 +355,7 @@ def assemble(
     listed = {
         f.filename: f.url for files in candidates.values() for f in files if not isinstance(f, FileEntry)
     }
-    projects = _fill_sizes(projects, listed, env, on_event, login=login)
+    projects = _fill_sizes(projects, listed, env, on_event, login=login, limits=p.config.http_limits())
     if missing:
         raise LockError(problems=_missing_wheel_problems(p, needs, missing))
     blocked = blocked_removals(p.requests, projects)
@@ -452,7 +453,7 @@ def _candidates(
         from curate.upstream import many_project_files
 
         on_event(Step(text=f"reading {len(fetch)} project page(s) from the upstream index"))
-        with HttpClient(env) as client:
+        with HttpClient(env, limits=p.config.http_limits()) as client:
             pages = many_project_files(fetch, client=client)
         for key in wanted:
             if key[0] in pages:
@@ -466,6 +467,7 @@ def _fill_sizes(
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
     login: tuple[str, ...] = (),
+    limits: Limits | None = None,
 ) -> dict[NormalizedName, Project]:
     """Ask the upstream for the sizes its HTML pages did not give, only for the files kept
     (``urls``: where the project pages just read list each file, by filename)."""
@@ -476,7 +478,7 @@ def _fill_sizes(
     from curate.upstream import file_sizes
 
     on_event(Step(text=f"asking the upstream for the size of {len(unknown)} file(s)"))
-    with HttpClient(env) as client:
+    with HttpClient(env, limits=limits) as client:
         by_url = file_sizes(unknown, login=login, client=client)
     sizes = {name: by_url[url] for name, url in urls.items() if url in by_url}
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -57,9 +58,9 @@ def project_files(
     page = http.get(project_url(index_url, name), accept=ACCEPT, login=(index_url,))
     ctype = page.content_type
     if ctype == JSON_TYPE or ctype.endswith("+json") or ctype == "application/json":
-        files = parse_json(page.body, page.url)
+        files = parse_json(page.body, page.url, project=name)
     else:
-        files = parse_html(page.body.decode("utf-8", "replace"), page.url)
+        files = parse_html(page.body.decode("utf-8", "replace"), page.url, project=name)
     return sorted(files, key=lambda f: f.filename)
 
 
@@ -99,10 +100,31 @@ def many_project_files(
     return dict(zip(names, results, strict=True))
 
 
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
 def _sha256(hashes: Any, where: str) -> str:
     if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
-        return str(hashes["sha256"]).lower()
+        value = str(hashes["sha256"])
+        if not _SHA256.match(value):
+            raise UpstreamError(
+                f"{where}: the sha256 the upstream gives is not 64 hex digits: {value[:80]!r}"
+            )
+        return value.lower()
     raise UpstreamError(f"{where}: the upstream gives no sha256 for this file (curate needs one)")
+
+
+def _checked_filename(filename: str, where: str) -> str:
+    """A file name the upstream gives: one plain name (it becomes a path under ``public/files/``)."""
+    if (
+        not filename
+        or filename != filename.strip()
+        or any(c in filename for c in "/\\\0")
+        or filename.startswith(".")
+        or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in filename)
+    ):
+        raise UpstreamError(f"{where}: not a plain file name: {filename[:200]!r}")
+    return filename
 
 
 def _checked_url(url: str, page_url: str) -> str:
@@ -113,7 +135,10 @@ def _checked_url(url: str, page_url: str) -> str:
     scheme, page_scheme = urlsplit(url).scheme.lower(), urlsplit(page_url).scheme.lower()
     if scheme in ("http", "https") or (scheme == "file" and page_scheme == "file"):
         return url
-    raise UpstreamError(f"{page_url}: a file URL with a scheme curate does not download from: {url}")
+    raise UpstreamError(
+        f"{split_credentials(page_url)[0]}: a file URL with a scheme curate does not download from:"
+        f" {split_credentials(url)[0]}"
+    )
 
 
 def _yanked(value: Any) -> str | None:
@@ -124,26 +149,73 @@ def _yanked(value: Any) -> str | None:
     return str(value)
 
 
-def parse_json(body: bytes, page_url: str) -> list[ListedFile]:
-    """Files from a PEP 691 JSON project page (PEP 700 ``size`` and ``upload-time`` when present)."""
+def _kind(value: object) -> str:
+    """What a JSON value is, for a message: "a dict", "a string", ..."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    names[float] = "a number"
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _optional_text(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if value is None or value is False:
+        return ""
+    if not isinstance(value, str):
+        raise UpstreamError(f"{where}: '{key}' is {_kind(value)}, not a string")
+    return value
+
+
+def parse_json(body: bytes, page_url: str, *, project: str = "") -> list[ListedFile]:
+    """Files from a PEP 691 JSON project page (PEP 700 ``size`` and ``upload-time`` when present).
+
+    Anything that is not such a page (not JSON, nested too deeply, ``files`` not a list, an item without
+    ``url`` or ``filename``, a value of the wrong type) is an :class:`UpstreamError` on one line, naming
+    the project and the page, and what is wrong.
+    """
+    page = split_credentials(page_url)[0]
+    what = f"the upstream's page for {project!r} ({page})" if project else f"the upstream page {page}"
     try:
         data = json.loads(body)
-        items = data["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UpstreamError(f"{page_url}: not a PEP 691 project page ({exc})") from exc
+    except RecursionError:
+        raise UpstreamError(f"{what}: not a PEP 691 project page: JSON nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise UpstreamError(f"{what}: not a PEP 691 project page: not UTF-8 ({exc.reason})") from None
+    except ValueError as exc:
+        raise UpstreamError(f"{what}: not a PEP 691 project page: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UpstreamError(
+            f"{what}: not a PEP 691 project page: the top level is {_kind(data)}, not an object"
+        )
+    if "files" not in data:
+        raise UpstreamError(f"{what}: not a PEP 691 project page: no 'files' key")
+    items = data["files"]
+    if not isinstance(items, list):
+        raise UpstreamError(f"{what}: 'files' is {_kind(items)}, not a list")
     out = []
-    for item in items:
-        url = _checked_url(urldefrag(urljoin(page_url, str(item["url"])))[0], page_url)
+    for i, item in enumerate(items):
+        where = f"{what}: files[{i}]"
+        if not isinstance(item, dict):
+            raise UpstreamError(f"{where} is {_kind(item)}, not an object")
+        for key in ("filename", "url"):
+            if key not in item:
+                raise UpstreamError(f"{where} has no '{key}'")
+            if not isinstance(item[key], str):
+                raise UpstreamError(f"{where}: '{key}' is {_kind(item[key])}, not a string")
+        filename = _checked_filename(item["filename"], where)
+        url = _checked_url(urldefrag(urljoin(page_url, item["url"]))[0], page_url)
         size = item.get("size")
+        yanked = item.get("yanked")
+        if not (yanked is None or isinstance(yanked, bool | str)):
+            raise UpstreamError(f"{where}: 'yanked' is {_kind(yanked)}, not a boolean or a string")
         out.append(
             ListedFile(
-                filename=str(item["filename"]),
+                filename=filename,
                 url=url,
-                sha256=_sha256(item.get("hashes"), url),
-                size=int(size) if isinstance(size, int) else -1,
-                upload_time=str(item.get("upload-time") or ""),
-                requires_python=str(item.get("requires-python") or ""),
-                yanked=_yanked(item.get("yanked")),
+                sha256=_sha256(item.get("hashes"), f"{where} ({filename})"),
+                size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else -1,
+                upload_time=_optional_text(item, "upload-time", where),
+                requires_python=_optional_text(item, "requires-python", where),
+                yanked=_yanked(yanked),
             )
         )
     return out
@@ -174,8 +246,10 @@ class _Links(HTMLParser):
             self._current = None
 
 
-def parse_html(text: str, page_url: str) -> list[ListedFile]:
+def parse_html(text: str, page_url: str, *, project: str = "") -> list[ListedFile]:
     """Files from a PEP 503 HTML project page; ``size`` is -1 (unknown) for the caller to fill in."""
+    page = split_credentials(page_url)[0]
+    what = f"the upstream's page for {project!r} ({page})" if project else f"the upstream page {page}"
     parser = _Links()
     parser.feed(text)
     base = urljoin(page_url, parser.base) if parser.base else page_url
@@ -187,13 +261,14 @@ def parse_html(text: str, page_url: str) -> list[ListedFile]:
         url, fragment = urldefrag(urljoin(base, href))
         url = _checked_url(url, page_url)
         hashes = dict(part.split("=", 1) for part in fragment.split("&") if "=" in part)
-        filename = label or url.rsplit("/", 1)[-1]
+        where = f"{what}: the link to {url}"
+        filename = _checked_filename(label or url.rsplit("/", 1)[-1], where)
         yanked = attrs.get("data-yanked")
         out.append(
             ListedFile(
                 filename=filename,
                 url=url,
-                sha256=_sha256(hashes, url),
+                sha256=_sha256(hashes, where),
                 size=-1,
                 requires_python=attrs.get("data-requires-python") or "",
                 yanked=None if "data-yanked" not in attrs else (yanked or ""),

@@ -47,7 +47,14 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from curate.advisories import OSV_API_URL, Advisory, AdvisorySource, NoAdvisories, OsvApi, OsvDirectory
-from curate.archive import MAX_METADATA_BYTES, ArchiveError, read_zip_member, wheel_metadata_name
+from curate.archive import (
+    ArchiveError,
+    read_zip_member,
+    scan_tar,
+    tar_problems,
+    wheel_metadata_name,
+    zip_problems,
+)
 from curate.cache import blob_path, cache_root, format_missing, metadata_path, missing_files, wanted_files
 from curate.catalog import FileEntry, Project, VersionEntry, load_catalog_fast, write_project
 from curate.config import Config, Vetting, Waiver, load_config
@@ -209,6 +216,10 @@ def _check_wheel(path: Path, problems: list[tuple[FindingKind, str]]) -> bytes |
         if bad:
             problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
             return None
+        unsafe = zip_problems(zf, path.stat().st_size)  # before anything is inflated
+        if unsafe:
+            problems.extend(("integrity", p) for p in unsafe)
+            return None
         try:
             meta_name = wheel_metadata_name(names)
         except ArchiveError as exc:
@@ -283,30 +294,25 @@ def _check_sdist(path: Path, filename: str, problems: list[tuple[FindingKind, st
                 if bad:
                     problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
                     return None
+                unsafe = zip_problems(zf, path.stat().st_size)
+                if unsafe:
+                    problems.extend(("integrity", p) for p in unsafe)
+                    return None
                 if pkg_info is None:
                     problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
                     return None
                 return read_zip_member(zf, pkg_info)
-        with tarfile.open(path, "r:*") as tf:
-            members = tf.getmembers()
-            names = [m.name for m in members if m.isfile()]
-            bad = sorted(
-                m.name
-                for m in members
-                if _unsafe(m.name) or ((m.issym() or m.islnk()) and _unsafe(m.linkname))
-            )
-            if bad:
-                problems.append(("integrity", f"unsafe path in archive: {bad[0]}"))
-                return None
-            pkg_info = _pkg_info_member(names)
-            if pkg_info is None:
-                problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
-                return None
-            info = tf.getmember(pkg_info)
-            if info.size > MAX_METADATA_BYTES:
-                raise ArchiveError(f"{pkg_info} is {info.size} bytes, more than {MAX_METADATA_BYTES}")
-            fh = tf.extractfile(info)
-            return fh.read() if fh is not None else None
+        # one pass, front to back, never inflating more than the archive's budget
+        scan = scan_tar(path, keep=lambda m: m.name.count("/") == 1 and m.name.endswith("/PKG-INFO"))
+        unsafe = tar_problems(scan.members)
+        if unsafe:
+            problems.extend(("integrity", p) for p in unsafe)
+            return None
+        pkg_info = _pkg_info_member([m.name for m in scan.members if m.isfile()])
+        if pkg_info is None:
+            problems.append(("integrity", "no PKG-INFO at the top of the sdist"))
+            return None
+        return scan.kept[pkg_info]
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ArchiveError) as exc:
         problems.append(("integrity", f"archive does not open: {exc}"))
         return None
@@ -763,7 +769,9 @@ def advisory_source(
     if source == "osv-api":
         from curate.httpclient import HttpClient
 
-        return OsvApi(env.get("CURATE_OSV_API_URL") or OSV_API_URL, client=HttpClient(env))
+        return OsvApi(
+            env.get("CURATE_OSV_API_URL") or OSV_API_URL, client=HttpClient(env, limits=config.http_limits())
+        )
     return NoAdvisories()
 
 
