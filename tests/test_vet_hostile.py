@@ -111,7 +111,7 @@ def _zip_with(entries: list[tuple[str, bytes]], *, compress: int = zipfile.ZIP_D
 def _central_entries(data: bytes) -> list[int]:
     """Where each central directory entry starts."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        start = zf.start_dir  # type: ignore[attr-defined]
+        start = zf.start_dir
         count = len(zf.infolist())
     out, pos = [], start
     for _ in range(count):
