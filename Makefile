@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make site: build the catalog site (index + docs) into public/
+## make site: download the catalog's files missing from the cache (it says how much first; an interrupted
+## download resumes on the next run), then build the catalog site (index + docs) into public/
 site: $(STAMP)
+	$(BIN)/curate fetch
 	$(BIN)/curate build
 	@echo "Built public/. Browse it with: make serve   (then open http://127.0.0.1:8000/)"
 
