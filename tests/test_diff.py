@@ -107,7 +107,7 @@ def test_markdown(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "- **warn** `wincolor` 0.4: license-unknown: the metadata declares no licence\n" in out
     assert (
         "- **waived** `wincolor` 0.4: yanked: yanked upstream: broken"
-        " [waived until 2027-01-01: pinned by the vendor]\n"
+        " \\[waived until 2027-01-01: pinned by the vendor\\]\n"
     ) in out
 
 

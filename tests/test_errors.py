@@ -13,6 +13,8 @@ from curate.errors import (
     Problem,
     Reporter,
     ValidationError,
+    log_safe_json,
+    one_line,
     terminal_text,
     workflow_error,
 )
@@ -57,13 +59,43 @@ def test_workflow_error(kwargs: dict[str, object], command: str) -> None:
         # a line of data that the Actions runner would read as a command (leading blanks are trimmed)
         (
             "x\n::add-mask::secret\n  ::error::fake\n##[set-output name=a]b",
-            "x\n\\::add-mask::secret\n  \\::error::fake\n\\##[set-output name=a]b",
+            "x\n\\::add-mask::secret\n  \\::error::fake\n##\\[set-output name=a]b",
         ),
         ("in the middle :: is harmless", "in the middle :: is harmless"),
+        # the runner finds the older form anywhere in a line (IndexOf), and a backslash before it does
+        # not help: `\##[error]` still holds `##[error]`
+        ("reason: ##[error]approve now", "reason: ##\\[error]approve now"),
+        ("###[x] ##[stop-commands]tok", "###\\[x] ##\\[stop-commands]tok"),
+        # C# TrimStart() trims Unicode blanks too (no-break space, em space, line separator)
+        ("a\n\u00a0\u2003::stop-commands::tok", "a\n\u00a0\u2003\\::stop-commands::tok"),
+        ("\u2028::error::x", "\u2028\\::error::x"),
+        # a carriage return cannot hide a line start: it is dropped, and the line still starts with data
+        ("ok\r::error::x", "ok::error::x"),
     ],
 )
 def test_terminal_text(text: str, safe: str) -> None:
     assert terminal_text(text) == safe
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a\nb\r\nc\rd", "a b c d"),
+        ("  many   blanks\t\u2028\u2029\x85end ", "many blanks end"),
+        ("\x1b[2Jcleared \u202eevil", "[2Jcleared evil"),  # the escape goes, its text stays (inert)
+    ],
+)
+def test_one_line(text: str, line: str) -> None:
+    assert one_line(text) == line
+
+
+def test_json_for_a_log_reads_back_the_same() -> None:
+    import json
+
+    doc = {"message": "##[error]forged ::error::x", "n": "###["}
+    text = log_safe_json(json.dumps(doc, indent=2))
+    assert "##[" not in text
+    assert json.loads(text) == doc
 
 
 def test_problems_print_on_their_file_and_line_with_annotations_in_ci() -> None:

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from curate import git
 from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, project_from
 from curate.config import load_config
-from curate.errors import CurateError, ValidationError
+from curate.errors import CurateError, ValidationError, log_safe_json, one_line, terminal_text
+from curate.markup import code, inline
 from curate.names import NormalizedName, normalize
 from curate.targets import OS_LABELS, OS_NAMES
 from curate.vetting import DECISIONS, Decision, Finding
@@ -243,9 +244,11 @@ _TITLES = {"added": "Added", "present": "Already present", "removed": "Removed"}
 
 
 def render_text(report: Report, *, colour: bool = False) -> str:
+    """The report for a terminal (and a CI log): every piece of data on its line, made safe there."""
+    base = f" since {one_line(report.base)}" if report.base else ""
     if not report.changes:
-        return f"No change to the catalog{f' since {report.base}' if report.base else ''}.\n"
-    lines = [f"Catalog changes{f' since {report.base}' if report.base else ''}:"]
+        return terminal_text(f"No change to the catalog{base}.\n")
+    lines = [f"Catalog changes{base}:"]
     for status in STATUSES:
         changes = report.of(status)
         if not changes:
@@ -254,11 +257,13 @@ def render_text(report: Report, *, colour: bool = False) -> str:
         for c in changes:
             oses = ", ".join(OS_LABELS.get(o, o) for o in c.oses)
             detail = _why(c) if status != "removed" else "no longer needed"
-            text = f"  {_SIGNS[status]} {c.name} {c.version}  [{oses}]  {detail}"
+            # names, versions and request ids come from catalog files: data, one line each
+            text = f"  {_SIGNS[status]} {one_line(c.name)} {one_line(c.version)}  [{oses}]  {one_line(detail)}"
             if status == "present":
-                text += f" (now also for {', '.join(c.new_requests)})"
+                text += f" (now also for {one_line(', '.join(c.new_requests))})"
             if c.build_targets:
                 text += f"  sdist build on {len(c.build_targets)} target(s)"
+            text = terminal_text(text)
             lines.append(f"{_COLOURS[status]}{text}\033[0m" if colour else text)
     lines.append("")
     for os, counts in report.os_counts().items():
@@ -267,7 +272,7 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             f"{counts['removed']} removed"
         )
     lines.append(f"New files: {len(report.new_files)}, {human_size(report.download_size)} to download")
-    lines.extend(_findings_text(report))
+    lines.extend(terminal_text(line) for line in _findings_text(report))
     return "\n".join(lines) + "\n"
 
 
@@ -277,7 +282,7 @@ def _findings_text(report: Report) -> list[str]:
         return []
     out = ["Vetting: " + ", ".join(f"{len(found[d])} {d}" for d in DECISIONS)]
     for c, f in found.get("block", []):
-        out.append(f"  blocked: {c.name} {c.version}: {finding_label(f)}")
+        out.append("  blocked: " + one_line(f"{c.name} {c.version}: {finding_label(f)}"))
     return out
 
 
@@ -292,14 +297,12 @@ def finding_label(f: Finding) -> str:
     return text
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def render_markdown(report: Report) -> str:
+    """The report as GitHub Markdown (the pull-request comment, the job summary): every piece of
+    request, catalog and upstream text is inert there (see curate.markup)."""
     counts = {s: len(report.of(s)) for s in STATUSES}
     out = [
-        "## Catalog changes" + (f" since `{report.base}`" if report.base else ""),
+        "## Catalog changes" + (f" since {code(report.base)}" if report.base else ""),
         "",
         f"**{counts['added']} added**, {counts['present']} already present, {counts['removed']} removed; "
         f"{len(report.new_files)} new file(s), {human_size(report.download_size)} to download.",
@@ -326,8 +329,8 @@ def render_markdown(report: Report) -> str:
                 why += f"; sdist build on {len(c.build_targets)} target(s)"
             reqs = c.requests if status == "removed" else (c.new_requests or c.requests)
             out.append(
-                f"| `{_md(c.name)}` | {_md(c.version)} | {', '.join(OS_LABELS.get(o, o) for o in c.oses)} "
-                f"| {_md(why)} | {_md(', '.join(reqs))} |"
+                f"| {code(c.name, table=True)} | {inline(c.version)} "
+                f"| {', '.join(OS_LABELS.get(o, o) for o in c.oses)} | {inline(why)} | {inline(', '.join(reqs))} |"
             )
         out.append("")
     found = report.findings()
@@ -335,13 +338,13 @@ def render_markdown(report: Report) -> str:
         out += ["### Vetting", "", ", ".join(f"{len(found[d])} {d}" for d in DECISIONS), ""]
         for decision in DECISIONS:
             for c, f in found.get(decision, []):
-                out.append(f"- **{decision}** `{_md(c.name)}` {_md(c.version)}: {_md(finding_label(f))}")
+                out.append(f"- **{decision}** {code(c.name)} {inline(c.version)}: {inline(finding_label(f))}")
         out.append("")
     return "\n".join(out)
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+    return log_safe_json(json.dumps(report.to_dict(), indent=2, sort_keys=False)) + "\n"
 
 
 def render(report: Report, fmt: str, *, colour: bool = False) -> str:

@@ -54,15 +54,35 @@ class Problem:
 # C0 controls but tab and newline (escape sequences, carriage returns, backspaces), DEL, C1 controls,
 # and the bidirectional overrides and isolates that make text read otherwise than it is
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# a line the Actions runner reads as a workflow command: `::name ...::` and the older `##[name ...]`
-# (the runner strips leading whitespace first)
-_COMMAND_START = re.compile(r"^([^\S\n]*)(::|##\[)", re.MULTILINE)
+# A line the Actions runner reads as a workflow command: one that starts with `::name ...::` once its
+# leading whitespace is trimmed, or one with the older `##[name ...]` anywhere in it (the runner looks
+# for that one with IndexOf). A backslash defuses both: `\::error::` and `##\[error]` are plain text.
+_COMMAND_START = re.compile(r"^([^\S\n]*)::", re.MULTILINE)
+_V1_COMMAND = "##["
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (tab and newline kept) and bidirectional overrides."""
+    return _CONTROL.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: control characters dropped, every run of whitespace (newlines, Unicode
+    line and paragraph separators) one space."""
+    return " ".join(strip_controls(text.replace("\r", "\n")).split())
 
 
 def terminal_text(text: str) -> str:
     """``text`` safe to print on a terminal and in a CI log: control characters removed (``\\r\\n`` is
-    a newline), and no line able to start a GitHub workflow command (a backslash goes before it)."""
-    return _COMMAND_START.sub(r"\1\\\2", _CONTROL.sub("", text.replace("\r\n", "\n")))
+    a newline), and no line able to start a GitHub workflow command (a backslash defuses it)."""
+    safe = _COMMAND_START.sub(r"\1\\::", strip_controls(text.replace("\r\n", "\n")))
+    return safe.replace(_V1_COMMAND, "##\\[")
+
+
+def log_safe_json(text: str) -> str:
+    """JSON text (from :func:`json.dumps`, so ASCII with controls escaped) that cannot start a workflow
+    command in a CI log either: ``##[`` occurs only inside strings, where ``#\\u0023[`` means the same."""
+    return text.replace(_V1_COMMAND, "#\\u0023[")
 
 
 def _escape_data(text: str) -> str:
@@ -222,6 +242,10 @@ class Reporter:
     def text(self, text: str) -> None:
         """Plain text on stderr, made safe."""
         print(terminal_text(redact_credentials(text)), file=self._stderr or sys.stderr, flush=True)
+
+    def out(self, text: str, *, end: str = "\n") -> None:
+        """A command's output on stdout (text that carries data: names, summaries, reasons), made safe."""
+        print(terminal_text(redact_credentials(text)), file=self._stdout or sys.stdout, end=end, flush=True)
 
     def _out(self, line: str) -> None:
         print(line, file=self._stdout or sys.stdout, flush=True)

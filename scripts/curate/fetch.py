@@ -37,7 +37,7 @@ from curate.auth import refused_hint, split_credentials
 from curate.cache import Wanted, blob_path, cache_root, cached_path, missing_files, wanted_files
 from curate.catalog import load_catalog_fast
 from curate.config import load_config
-from curate.errors import FetchError
+from curate.errors import FetchError, one_line, terminal_text
 from curate.httpclient import ConnectError, HttpClient, HttpError, LimitError, TransferError
 from curate.locate import Located, index_url_for, locate
 from curate.names import normalize
@@ -134,15 +134,20 @@ class Progress:
                 self._draw()
             else:
                 print(
-                    f"[{self.files}/{self.total_files}] {outcome} {wanted.file.filename}"
-                    f" ({_size(wanted.file.size)})",
+                    terminal_text(
+                        one_line(
+                            f"[{self.files}/{self.total_files}] {outcome} {wanted.file.filename}"
+                            f" ({_size(wanted.file.size)})"
+                        )
+                    ),
                     file=self.stream,
                 )
 
     def retrying(self, wanted: Wanted, reason: str, delay: float) -> None:
         """Say that a try failed and when the next one starts (a long Retry-After must not look like a hang)."""
         with self._lock:
-            line = f"retrying {wanted.file.filename} in {delay:.1f}s: {reason}"
+            # the file name is the catalog's and the reason the upstream's: data, on one safe line
+            line = terminal_text(one_line(f"retrying {wanted.file.filename} in {delay:.1f}s: {reason}"))
             if self.tty:
                 self.stream.write(f"\r{line}\x1b[K\n")
                 self._draw()

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from curate.ci import PR_STEPS, Step
+from curate.markup import fence
 
 PR_MARKER = "<!-- curate-report -->"
 RESCAN_MARKER = "<!-- curate-rescan -->"
@@ -37,14 +38,6 @@ def parse_outcomes(text: str) -> dict[str, str]:
         if isinstance(value, dict) and isinstance(value.get("outcome"), str):
             out[str(key)] = value["outcome"]
     return out
-
-
-def fence(text: str, lang: str = "text") -> str:
-    """``text`` in a code fence that nothing inside it can close."""
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
 
 
 def truncate(body: str, limit: int = MAX_BODY, *, where: str = "the job summary") -> str:

@@ -27,6 +27,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import tarfile
 import tempfile
 import warnings
@@ -978,9 +979,15 @@ def waiver_snippet(flagged: VersionFinding, today: dt.date) -> str:
     f = flagged.finding
     expires = today + dt.timedelta(days=90)
     return (
-        f"- id: {f.id}\n"
-        f"  project: {normalize(flagged.project)}\n"
-        f'  versions: "=={flagged.version}"\n'
+        f"- id: {_yaml_scalar(f.id)}\n"
+        f"  project: {_yaml_scalar(normalize(flagged.project))}\n"
+        f"  versions: {json.dumps('==' + flagged.version)}\n"
         f'  justification: "<why {f.kind} is acceptable here, and who decided>"\n'
         f"  expires: {expires.isoformat()}\n"
     )
+
+
+def _yaml_scalar(text: str) -> str:
+    """``text`` as a YAML scalar that reads back as itself: plain when it is a simple id, else a
+    double-quoted (JSON) string, so that an advisory id from the upstream cannot add YAML of its own."""
+    return text if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text) else json.dumps(text)

@@ -20,12 +20,11 @@ longer holds are named at the end.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from curate import build as building
-from curate.errors import terminal_text
+from curate.errors import Reporter, one_line, terminal_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +62,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if stats is None:
         print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")
         return 0
+    reporter = Reporter(env)
     for item in stats.blocked:
-        print(f"warning: {item} is blocked by vetting and left out of the index", file=sys.stderr)
+        reporter.text(one_line(f"warning: {item} is blocked by vetting and left out of the index"))
     print(
         f"{built.how} {built.output}: {stats.projects} project(s) ({stats.rendered} rendered, "
         f"{stats.reused} unchanged, {stats.removed} removed), {stats.files} file(s) linked, "

@@ -115,15 +115,16 @@ def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
 
 def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None) -> int:
     review = ci.review_report(root, env=env, base=base, output_dir=output_dir)
-    print(review.body)
+    reporter = Reporter(env)
+    reporter.out(review.body)  # the Markdown is inert; in the log it must not be a workflow command either
     if review.diff_code != 0:
-        print(review.diff_stderr, file=sys.stderr, end="")
+        reporter.text(review.diff_stderr.rstrip("\n"))
     return review.diff_code
 
 
 def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> int:
     result = ci.rescan(root, env=env, output_dir=output_dir)
-    print(result.vet_output)
+    Reporter(env).out(result.vet_output)
     if result.vet_code not in (0, 1):
         raise UsageError(f"curate vet failed to run (exit {result.vet_code}): {result.vet_stderr.strip()}")
     return result.vet_code

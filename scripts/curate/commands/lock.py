@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.errors import Reporter
+from curate.errors import Reporter, terminal_text
 from curate.lockstate import catalog_freshness
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ def _print_event(event: LockEvent) -> None:
         text = "\n".join(lines)
     else:
         text = f"note: {event.text}" if isinstance(event, Note) else event.text
-    print(text, file=sys.stderr, flush=True)
+    # request paths, project names and the resolver's own messages (which quote the upstream): data
+    print(terminal_text(text), file=sys.stderr, flush=True)
 
 
 def summary(outcome: LockOutcome) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from curate.catalog import project_path
-from curate.errors import Problem, Reporter, UsageError, display_path
+from curate.errors import Problem, Reporter, UsageError, display_path, one_line
 from curate.vet import VersionFinding, VetReport, vet_repository, waiver_snippet
 
 
@@ -103,14 +103,19 @@ def _today(env: Mapping[str, str]) -> dt.date:
 def print_report(
     root: Path, report: VetReport, *, today: dt.date, quiet: bool, env: Mapping[str, str]
 ) -> None:
+    # a finding's text comes from the files, the upstream and the advisories, a waiver's from the
+    # config: data, printed on one line each and made safe for the terminal and the CI log
+    reporter = Reporter(env)
     if not quiet:
         for w in report.warnings:
-            print(f"warn: {_line(w)}")
+            reporter.out(f"warn: {_line(w)}")
         for waiver in report.unused_waivers:
-            print(
-                f"note: the waiver for {waiver.id} in {waiver.project} {waiver.versions or '(all versions)'}"
-                " matches no finding in the catalog: check its id, project and versions, or remove it"
-                " from vetting.waivers in catalog/config.yaml"
+            reporter.out(
+                one_line(
+                    f"note: the waiver for {waiver.id} in {waiver.project} {waiver.versions or '(all versions)'}"
+                    " matches no finding in the catalog: check its id, project and versions, or remove it"
+                    " from vetting.waivers in catalog/config.yaml"
+                )
             )
         c = report.counts
         print(
@@ -120,7 +125,6 @@ def print_report(
         )
     if not report.blockers:
         return
-    reporter = Reporter(env)  # a finding's text comes from the files and the advisories: data
     reporter.text(f"\n{len(report.blockers)} finding(s) block:")
     for b in report.blockers:
         reporter.text(f"\n  {_line(b)}")
@@ -132,7 +136,7 @@ def print_report(
             )
         else:
             print("    to accept it, add under vetting.waivers in catalog/config.yaml:", file=sys.stderr)
-        print(textwrap.indent(waiver_snippet(b, today), "      "), file=sys.stderr, end="")
+        reporter.text(textwrap.indent(waiver_snippet(b, today), "      ").rstrip("\n"))
         reporter.annotation(Problem(path=display_path(project_path(root, b.project), root), message=_line(b)))
 
 
@@ -141,4 +145,4 @@ def _line(b: VersionFinding) -> str:
     where = f" ({f.file})" if f.file else ""
     aliases = f" [{', '.join(f.aliases)}]" if f.aliases else ""
     what = f.kind if f.id == f.kind else f"{f.kind} {f.id}"
-    return f"{b.project} {b.version}{where}: {what}{aliases}: {f.message}"
+    return one_line(f"{b.project} {b.version}{where}: {what}{aliases}: {f.message}")
