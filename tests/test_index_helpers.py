@@ -52,9 +52,10 @@ def make_built(
     extra_config: str = "",
     config_replace: tuple[str, str] | None = None,
     keep_serving: bool = False,
+    extra_dists: Sequence[Dist] = (),
 ) -> Built:
     """A repository with a catalog, a filled cache and ``public/`` built with ``--index-only``."""
-    up = make_upstream(base / "upstream", [*standard_dists(), *EXTRA_DISTS])
+    up = make_upstream(base / "upstream", [*standard_dists(), *EXTRA_DISTS, *extra_dists])
     up.start()
     try:
         root = make_repo(base / "repo", index_url=up.index_url, extra_config=extra_config)

@@ -258,7 +258,9 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             oses = ", ".join(OS_LABELS.get(o, o) for o in c.oses)
             detail = _why(c) if status != "removed" else "no longer needed"
             # names, versions and request ids come from catalog files: data, one line each
-            text = f"  {_SIGNS[status]} {one_line(c.name)} {one_line(c.version)}  [{oses}]  {one_line(detail)}"
+            text = (
+                f"  {_SIGNS[status]} {one_line(c.name)} {one_line(c.version)}  [{oses}]  {one_line(detail)}"
+            )
             if status == "present":
                 text += f" (now also for {one_line(', '.join(c.new_requests))})"
             if c.build_targets:

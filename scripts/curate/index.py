@@ -66,7 +66,7 @@ class ServedFile:
     size: int
     upload_time: str  # RFC 3339 ending in Z, or ""
     requires_python: str
-    yanked: str | None  # reason, never ""; None when not yanked
+    yanked: str | None  # the reason; "" when the upstream gave none; None when not yanked
     metadata_sha256: str | None  # of the .metadata file (PEP 658/714); None when not served
     version: str
     targets: tuple[str, ...]
@@ -152,10 +152,21 @@ def upload_time_z(value: str) -> str:
 
 
 def _yanked(f: FileEntry, v: VersionEntry) -> str | None:
-    reason = f.yanked if f.yanked is not None else v.yanked
+    """The yank reason as the upstream gave it ("" for none: never one made up); None when not yanked."""
+    return f.yanked if f.yanked is not None else v.yanked
+
+
+def yanked_json(reason: str | None) -> str | bool:
+    """PEP 691's ``yanked``: the reason, ``true`` when there is none (``""`` reads as not yanked to
+    pip and pdm's unearth), ``false`` when not yanked. In HTML, ``data-yanked=""`` is yanked for all."""
     if reason is None:
-        return None
-    return reason or "yanked"  # data-yanked="" reads as "no reason" to some clients, bare to others
+        return False
+    return reason or True
+
+
+def _api_yanked(reason: str | None) -> str | bool | None:
+    """``api/``'s ``yanked``: the reason, ``true`` when none was given, ``null`` when not yanked."""
+    return None if reason is None else (reason or True)
 
 
 def is_blocked(v: VersionEntry) -> bool:
@@ -317,7 +328,7 @@ class IndexRenderer:
             d["size"] = f.size
             if f.upload_time:
                 d["upload-time"] = f.upload_time
-            d["yanked"] = f.yanked if f.yanked is not None else False
+            d["yanked"] = yanked_json(f.yanked)
             files.append(d)
         status: dict[str, str] = {"status": page.status}
         if page.status_reason:
@@ -344,7 +355,7 @@ class IndexRenderer:
                 {
                     "version": v.version,
                     "requires_python": v.requires_python,
-                    "yanked": v.yanked,
+                    "yanked": _api_yanked(v.yanked),
                     "targets": targets,
                     "os": self._os_targets(targets),
                     "build_targets": list(v.build_targets),
@@ -387,7 +398,7 @@ class IndexRenderer:
             "size": f.size,
             "upload_time": f.upload_time,
             "requires_python": f.requires_python,
-            "yanked": f.yanked,
+            "yanked": _api_yanked(f.yanked),
             "metadata_sha256": f.metadata_sha256,
             "targets": list(f.targets),
             "os": self._os_targets(f.targets),
