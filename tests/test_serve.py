@@ -180,3 +180,114 @@ def test_serve_says_when_it_cannot_listen(tmp_path: Path, capsys: pytest.Capture
         port = taken.getsockname()[1]
         assert main(["-C", str(tmp_path), "serve", "--port", str(port)]) == 2
     assert f"error: cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err
+
+
+# -- hostile requests (issue 13, item 11) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        # an encoded slash or backslash must not make a scheme-relative URL (//host, /\host): open redirect
+        ("/%2ffiles", "/files/"),
+        ("/%2F%2Ffiles", "/files/"),
+        ("//files", "/files/"),
+        ("/%5cfiles", None),  # a folder named '\files' does not exist: 404, never a redirect to \files
+        ("/%2fsimple", "/simple/"),
+        ("/simple/%2fhttpish", "/simple/httpish/"),
+        ("/guides?next=//evil.example", "/guides/?next=//evil.example"),
+    ],
+)
+def test_redirects_stay_on_this_server(
+    served: tuple[Built, str, list[Access]], path: str, location: str | None
+) -> None:
+    _, hp, _ = served
+    status, headers, _ = _get(hp, path)
+    if location is None:
+        assert status == 404
+    else:
+        assert (status, headers["location"]) == (301, location)
+
+
+def test_no_header_of_its_own_in_a_redirect(served: tuple[Built, str, list[Access]]) -> None:
+    built, hp, _ = served
+    (built.public / "x\r\nSet-Cookie: a=b").mkdir()
+    (built.public / "\\evil.example").mkdir()
+    status, headers, _ = _get(hp, "/x%0d%0aSet-Cookie:%20a=b")
+    assert (status, headers["location"]) == (301, "/x%0D%0ASet-Cookie:%20a=b/")
+    assert "set-cookie" not in headers
+    status, headers, _ = _get(hp, "/%5cevil.example")
+    assert (status, headers["location"]) == (301, "/%5Cevil.example/")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=" + "9" * 5000 + "-", None),  # past the end: 416
+        ("bytes=0-" + "9" * 5000, (0, 100)),  # to the end
+        ("bytes=-" + "9" * 5000, (0, 100)),  # the last 10^5000 bytes: all of them
+        ("bytes=" + "0" * 5000 + "1-2", (1, 3)),  # leading zeros are still the number
+    ],
+)
+def test_parse_range_with_thousands_of_digits(header: str, expected: tuple[int, int] | None) -> None:
+    assert parse_range(header, 100) == expected
+
+
+def test_a_huge_range_is_answered_and_the_connection_kept(served: tuple[Built, str, list[Access]]) -> None:
+    built, hp, _ = served
+    data = (built.public / WHEEL.lstrip("/")).read_bytes()
+    conn = http.client.HTTPConnection(hp, timeout=10)
+    for rng, status, body in (
+        ("bytes=" + "9" * 5000 + "-", 416, b""),
+        ("bytes=0-" + "9" * 5000, 206, data),
+        ("bytes=0-1", 206, data[:2]),  # the same connection still serves
+    ):
+        conn.request("GET", WHEEL, headers={"Range": rng})
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (status, body), rng
+    conn.close()
+    assert _get(hp, WHEEL, {"If-Modified-Since": "Mon, 01 Jan 99999999999 00:00:00 GMT"})[0] == 200
+
+
+def test_silent_connections_are_closed_and_bounded(tmp_path: Path) -> None:
+    """A tiny configured timeout (never a timing assertion): silent sockets are closed by the server,
+    and no more than max_threads are served at once while a real request still gets through."""
+    import socket
+
+    (tmp_path / "simple").mkdir()
+    (tmp_path / "simple" / "index.html").write_text("ok\n")
+    server = make_server(tmp_path, port=0, quiet=True, timeout=0.3, max_threads=2)
+    stop = serve_in_thread(server)
+    try:
+        host, port = server.server_address[:2]
+        silent = [socket.create_connection((str(host), port), timeout=30) for _ in range(6)]
+        for s in silent:  # each is closed by the server (a queued one once its turn came): EOF, no hang
+            assert s.recv(1024) == b""
+            s.close()
+        status, _, body = _get(f"{host!s}:{port}", "/simple/index.html")
+        assert (status, body) == (200, b"ok\n")
+        assert server.peak == 2  # six connections, never more than two threads
+    finally:
+        stop()
+
+
+def test_the_access_log_prints_the_request_line_as_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    (tmp_path / "simple").mkdir()
+    server = make_server(tmp_path, port=0, timeout=5)
+    stop = serve_in_thread(server)
+    try:
+        host, port = server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=10) as s:
+            s.sendall(b"GET /\x1b[2J##[error]forged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(1024):
+                pass
+    finally:
+        stop()
+    err = capsys.readouterr().err
+    assert "forged" in err
+    assert "\x1b" not in err
+    assert "##[" not in err

@@ -8,6 +8,12 @@
   ``Cache-Control`` (a file's name and bytes never change); archives never get a ``Content-Encoding``.
 - everything else (the docs site) is served as static files, directories through ``index.html``.
 - never a directory listing and never 403: what is not there is 404 (dotfiles included).
+- hostile requests get a clean answer: a redirect always goes to a path on this server (``/%2fx`` or
+  ``/%5cx`` never to ``//x``, a scheme-relative URL on another host; no CR/LF reaches a header); a
+  ``Range`` with thousands of digits is a number like any other (416 when past the end); a connection
+  that sends nothing for :data:`TIMEOUT` seconds is closed, and at most :data:`MAX_THREADS`
+  connections are served at once (the others wait in the listen queue), so half-open requests cannot
+  hold the server.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
-from curate.errors import UsageError
+from curate.errors import UsageError, terminal_text
 from curate.index import HTML_TYPE, JSON_TYPE
+
+TIMEOUT = 30.0  # seconds a connection may stay silent (reading a request, or sending a response)
+MAX_THREADS = 64  # connections served at once
 
 HTML_UTF8 = "text/html; charset=utf-8"
 _TYPES = {
@@ -118,8 +128,10 @@ class Handler(BaseHTTPRequestHandler):
         self._handle(head=True)
 
     def log_message(self, format: str, *args: object) -> None:
-        if not self.quiet:
-            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+        if not self.quiet:  # the request line is the client's: no escape sequence or workflow command
+            sys.stderr.write(
+                terminal_text(f"{self.address_string()} - {format % args}".replace("\n", " ")) + "\n"
+            )
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.access is not None:
@@ -137,21 +149,21 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(404, head=head)
         target = self.directory.joinpath(*parts)
         if parts[:1] == ["simple"] and len(parts) <= 2 and not target.is_file():  # not simple/index.html
-            return self._simple(target, url_path, query, head=head)
+            return self._simple(target, parts, url_path, query, head=head)
         if target.is_dir():
             if not url_path.endswith("/"):
-                return self._redirect(url_path + "/", query, head=head)
+                return self._redirect(parts, query, head=head)
             target = target / "index.html"
         if not target.is_file():
             return self._error(404, head=head)
         self._file(target, _content_type(target), head=head)
         return None
 
-    def _simple(self, target: Path, url_path: str, query: str, *, head: bool) -> None:
+    def _simple(self, target: Path, parts: list[str], url_path: str, query: str, *, head: bool) -> None:
         if not target.is_dir():
             return self._error(404, head=head)
         if not url_path.endswith("/"):
-            return self._redirect(url_path + "/", query, head=head)
+            return self._redirect(parts, query, head=head)
         chosen = negotiate(self.headers.get("Accept"))
         if chosen is None:
             return self._error(406, head=head, vary=True)
@@ -163,9 +175,13 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- responses ------------------------------------------------------------------------------
 
-    def _redirect(self, location: str, query: str, *, head: bool) -> None:
+    def _redirect(self, parts: list[str], query: str, *, head: bool) -> None:
+        """301 to the directory ``parts`` on this server: built from the decoded segments, each
+        percent-encoded again, so the Location is always one absolute path (never ``//host``, ``/\\host``
+        or a header of its own)."""
+        location = "/" + "".join(quote(p, safe="!$&'()*+,;=:@~") + "/" for p in parts)
         self.send_response(301)
-        self.send_header("Location", location + (f"?{query}" if query else ""))
+        self.send_header("Location", location + (f"?{quote(query, safe='=&;+%/:@!$()*,~')}" if query else ""))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -254,7 +270,7 @@ class Handler(BaseHTTPRequestHandler):
         if ims:
             try:
                 when = email.utils.parsedate_to_datetime(ims).timestamp()
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError, OSError):  # a date no clock can hold
                 return False
             return int(mtime) <= when
         return False
@@ -264,16 +280,23 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _SINGLE_BYTES_RANGE = re.compile(r"^\s*bytes\s*=[^,]*$", re.IGNORECASE)
 
 
+def _position(digits: str) -> int:
+    """A byte position: any number of digits (Python's int() refuses more than 4,300 of them); one
+    beyond what any file holds stands for itself, as all that matters is that it is past the end."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """A single byte range as (start, end exclusive); None when unsatisfiable or not understood."""
     m = _RANGE.match(header)
     if m is None or (not m[1] and not m[2]):
         return None
     if not m[1]:  # suffix: the last N bytes
-        n = int(m[2])
+        n = _position(m[2])
         return (max(0, size - n), size) if n > 0 and size > 0 else None
-    start = int(m[1])
-    end = min(size, int(m[2]) + 1) if m[2] else size
+    start = _position(m[1])
+    end = min(size, _position(m[2]) + 1) if m[2] else size
     if start >= size or end <= start:
         return None
     return start, end
@@ -287,6 +310,49 @@ def _content_type(path: Path) -> str:
     return ctype
 
 
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_threads`` at once: the next connection is accepted when
+    one ends (it waits in the listen queue meanwhile), so silent clients cannot pile up threads."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler], *, max_threads: int) -> None:
+        super().__init__(address, handler)
+        self.max_threads = max_threads
+        self._slots = threading.BoundedSemaphore(max_threads)
+        self._busy = 0
+        self.peak = 0  # the most connections served at once so far
+        self._busy_lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        """Connections being served now."""
+        return self._busy
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        with self._busy_lock:
+            self._busy += 1
+            self.peak = max(self.peak, self._busy)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+        self._slots.release()
+
+
 def make_server(
     directory: Path,
     *,
@@ -294,24 +360,38 @@ def make_server(
     port: int = 8000,
     access: list[Access] | None = None,
     quiet: bool = False,
-) -> ThreadingHTTPServer:
+    timeout: float = TIMEOUT,
+    max_threads: int = MAX_THREADS,
+) -> BoundedServer:
+    """A server for ``directory`` (not started). ``timeout``: seconds a connection may stay silent;
+    ``max_threads``: connections served at once."""
     handler = type(
         "BoundHandler",
         (Handler,),
-        {"directory": directory.resolve(), "access": access, "quiet": quiet},
+        {"directory": directory.resolve(), "access": access, "quiet": quiet, "timeout": timeout},
     )
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return BoundedServer((host, port), handler, max_threads=max_threads)
 
 
-def open_server(directory: Path, *, host: str, port: int, quiet: bool = False) -> ThreadingHTTPServer:
+def open_server(
+    directory: Path,
+    *,
+    host: str,
+    port: int,
+    quiet: bool = False,
+    timeout: float = TIMEOUT,
+    max_threads: int = MAX_THREADS,
+) -> BoundedServer:
     """A server for a built tree, listening; :class:`UsageError` when the tree has no index or the
     address cannot be listened on."""
     if not (directory / "simple").is_dir():
         raise UsageError(f"{directory} has no simple/ index; build it first with: curate build")
+    if timeout <= 0 or max_threads < 1:
+        raise UsageError("--timeout must be more than 0 and --max-connections at least 1")
     try:
-        return make_server(directory, host=host, port=port, quiet=quiet)
+        return make_server(
+            directory, host=host, port=port, quiet=quiet, timeout=timeout, max_threads=max_threads
+        )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
@@ -334,4 +414,13 @@ def url_of(server: ThreadingHTTPServer) -> str:
     return f"http://{host!s}:{port}"
 
 
-__all__ = ["Access", "make_server", "negotiate", "open_server", "parse_range", "serve_in_thread", "url_of"]
+__all__ = [
+    "Access",
+    "BoundedServer",
+    "make_server",
+    "negotiate",
+    "open_server",
+    "parse_range",
+    "serve_in_thread",
+    "url_of",
+]

@@ -2,8 +2,10 @@
 
 Content negotiation between the PEP 503 HTML and the PEP 691 JSON index (with Vary: Accept), exact
 content types, /simple/NAME redirected to /simple/NAME/, 404 for unknown projects, HEAD, Range and
-conditional requests on files, caching headers, and the documentation site. For previews and tests;
-in production use a real web server (curate nginx-config) or a static host.
+conditional requests on files, caching headers, and the documentation site. A connection silent for
+--timeout seconds is closed, and at most --max-connections are served at once (the next wait to be
+accepted). For previews and tests; in production use a real web server (curate nginx-config) or a
+static host.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.serve import open_server, url_of
+from curate.serve import MAX_THREADS, TIMEOUT, open_server, url_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,12 +27,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the built tree (default: public/)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection silent this long (default: {TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_THREADS,
+        metavar="N",
+        help=f"connections served at once; the next wait to be accepted (default: {MAX_THREADS})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the access log")
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     directory = args.directory if args.directory.is_absolute() else root / args.directory
-    server = open_server(directory, host=args.host, port=args.port, quiet=args.quiet)
+    server = open_server(
+        directory,
+        host=args.host,
+        port=args.port,
+        quiet=args.quiet,
+        timeout=args.timeout,
+        max_threads=args.max_connections,
+    )
     url = url_of(server)
     print(f"serving {directory} at {url}/ (index: {url}/simple/); Ctrl-C stops", flush=True)
     try:
