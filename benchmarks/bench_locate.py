@@ -4,8 +4,8 @@ The catalog records no URL, so before downloading, fetch reads each project's pa
 (curate.locate) to find each file's URL. This builds 1,000 projects of one small wheel each, serves them
 from the fixture upstream on 127.0.0.1 (tests/upstream.py), and times, from an empty cache each time:
 
-- fetch with stored URLs: fetch.fetch_all given each file's URL up front (what fetch did when the catalog
-  recorded URLs);
+- fetch with stored URLs: the catalog read, the missing files listed, and fetch.fetch_all given each
+  file's URL up front (what fetch_catalog did when the catalog recorded URLs);
 - the lookups alone: locate.locate over every file (one page per project, 8 at a time);
 - `curate fetch` as it is now: fetch.fetch_catalog (lookups, then downloads), in-process;
 - the same without upstream.index_url: uv is asked which index it resolves from (UV_DEFAULT_INDEX points
@@ -40,8 +40,8 @@ from tests.catalogs import make_repo, write_catalog  # noqa: E402
 from tests.upstream import Upstream  # noqa: E402
 from tests.wheels import Dist  # noqa: E402
 
-from curate.cache import wanted_files  # noqa: E402
-from curate.catalog import load_catalog  # noqa: E402
+from curate.cache import missing_files, wanted_files  # noqa: E402
+from curate.catalog import load_catalog, load_catalog_fast  # noqa: E402
 from curate.fetch import RetryPolicy, fetch_all, fetch_catalog  # noqa: E402
 from curate.httpclient import HttpClient  # noqa: E402
 from curate.locate import Located, locate  # noqa: E402
@@ -72,8 +72,11 @@ def main() -> int:
                 f" {args.jobs} parallel downloads, median of {args.repeat}\n"
             )
 
-            def stored_urls(cache: Path) -> None:
-                report = fetch_all(cache, stored, jobs=args.jobs, policy=policy)
+            def stored_urls(cache: Path) -> None:  # what fetch_catalog did when the catalog had URLs
+                missing = missing_files(cache, wanted_files(load_catalog_fast(root).values()))
+                url = {x.sha256: x.url for x in stored}
+                located = [Located(wanted=w, url=url[w.sha256]) for w in missing]
+                report = fetch_all(cache, located, jobs=args.jobs, policy=policy)
                 assert not report.errors
 
             def lookups(cache: Path) -> None:
