@@ -24,6 +24,7 @@ from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
 
+from curate.auth import split_credentials
 from curate.errors import ResolutionError
 from curate.names import NormalizedName, normalize
 from curate.targets import Target
@@ -246,8 +247,8 @@ def default_index(probes: Sequence[str], *, env: Mapping[str, str]) -> str:
                 continue
             pins = parse_compiled((work / OUTPUT_NAME).read_text("utf-8"))
             url = next((p.index_url for p in pins if p.index_url), "")
-            if url:
-                return url
+            if url:  # uv masks a password it shows ('****'): the login comes from netrc instead
+                return split_credentials(url)[0]
             errors.append(f"{name}: uv did not say which index it came from")
     raise ResolutionError(
         "cannot tell which index uv resolves from (set upstream.index_url in catalog/config.yaml):\n"
