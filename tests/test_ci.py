@@ -470,6 +470,27 @@ def test_relock_checks_a_pull_request_that_changes_only_the_catalog(clone: Path,
 
 
 @needs_verbs
+def test_relock_resolves_as_of_the_day_the_pull_request_recorded(clone: Path, env: dict[str, str]) -> None:
+    """lock.json records the day each request was resolved as of; CI's re-lock reproduces it on a later
+    day (and refuses a day after today, which would shorten the release cooldown)."""
+    write_request(clone, "tools", [("fastmath", "")])
+    lock = [sys.executable, "-m", "curate", "lock"]
+    subprocess.run([*lock, "--as-of", "2026-11-20"], cwd=clone, env=env, check=True, capture_output=True)
+    state = json.loads((clone / "catalog" / "lock.json").read_text("utf-8"))
+    assert state["requests"]["2026-11-21-tools"]["as_of"] == "2026-11-20"
+    commit_all(clone, "tools")
+    proc = run_ci(clone, env, "relock", "--base", "main")
+    assert proc.returncode == 0, proc.stdout
+
+    state["requests"]["2026-11-21-tools"]["as_of"] = "2999-01-01"
+    (clone / "catalog" / "lock.json").write_text(json.dumps(state, indent=1) + "\n", "utf-8")
+    commit_all(clone, "a day to come")
+    proc = run_ci(clone, env, "relock", "--base", "main")
+    assert proc.returncode != 0
+    assert "cannot resolve as of a day after today" in proc.stdout
+
+
+@needs_verbs
 def test_relock_does_nothing_without_request_changes(base_repo: Path, env: dict[str, str]) -> None:
     proc = run_ci(base_repo, env, "relock", "--base", "main")
     assert proc.returncode == 0

@@ -203,7 +203,7 @@ class Upstream:
                 "hashes": {"sha256": f.sha256},
                 "requires-python": f.requires_python,
                 "size": f.size,
-                "upload-time": f.upload_time,
+                **({"upload-time": f.upload_time} if f.upload_time else {}),
                 "yanked": (f.yanked or True) if f.yanked is not None else False,
             }
             if f.metadata is not None:

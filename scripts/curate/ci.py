@@ -426,9 +426,11 @@ def relock(
     """Lock the pull request's requests and config again, starting from the base branch's catalog.
 
     ``curate lock`` is stable, so starting from the base's catalog it resolves exactly the requests
-    the pull request added or changed (and the config, when that changed) against the upstream. The
-    result must be the catalog the pull request carries, byte for byte: that proves the committed
-    catalog is a real resolution and was not edited by hand. The working tree is never modified.
+    the pull request added or changed (and the config, when that changed) against the upstream, each
+    as of the day the pull request's lock.json records for it (never after today: a later day would
+    let the release cooldown admit newer versions). The result must be the catalog the pull request
+    carries, byte for byte: that proves the committed catalog is a real resolution and was not edited
+    by hand. The working tree is never modified.
     """
     base_commit = git.merge_base(root, base, env=env)
     changed = changed_inputs(root, base_commit, env=env)
@@ -452,6 +454,8 @@ def relock(
             shutil.copytree(root / "requests", scratch / "requests")
         sys.stdout.flush()
         args = ["lock", *(f"--upgrade-package={name}" for name in upgrades)]
+        if (root / "catalog" / "lock.json").is_file():  # each request as of the day the pull request says
+            args.append(f"--dates-from={root / 'catalog' / 'lock.json'}")
         code = subprocess.run(
             [python, "-m", "curate", "-C", str(scratch), *args], env=dict(env), check=False
         ).returncode

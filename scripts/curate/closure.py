@@ -24,6 +24,7 @@ from curate.requests import Request
 from curate.resolve import Requirement
 
 if TYPE_CHECKING:
+    from curate.cooldown import HeldBack
     from curate.resolve import Pin
 
 VersionKey = tuple[NormalizedName, str]  # (normalized name, canonical version)
@@ -58,6 +59,7 @@ class Resolved:
     needs: dict[VersionKey, Need]
     names: dict[NormalizedName, str]  # display names uv gave
     index_urls: dict[NormalizedName, str]  # where each pin came from ("" = unknown)
+    held_back: tuple[HeldBack, ...] = ()  # what the release cooldown kept it from taking
 
     @property
     def pins(self) -> list[str]:

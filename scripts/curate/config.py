@@ -10,7 +10,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from curate.errors import Problem, ValidationError, display_path
+from curate.names import normalize
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
 from curate.validate import Reader, type_name
 from curate.vetting import FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
@@ -45,6 +48,17 @@ class Waiver:
             "expires": self.expires.isoformat(),
         }
 
+    def covers(self, finding_id: str, project: str, version: str) -> bool:
+        """Whether this waiver names the finding id, the project and the version (whatever its expiry)."""
+        if self.id != finding_id or normalize(self.project) != normalize(project):
+            return False
+        if not self.versions:
+            return True
+        try:
+            return SpecifierSet(self.versions).contains(version, prereleases=True)
+        except InvalidSpecifier:
+            return False
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Vetting:
@@ -55,6 +69,7 @@ class Vetting:
     block: tuple[FindingKind, ...] = default_kinds("block")
     warn: tuple[FindingKind, ...] = default_kinds("warn")
     lookalike_distance: int = 1
+    min_release_age_days: int = 7  # the release cooldown (curate.cooldown); 0 = none
     waivers: tuple[Waiver, ...] = ()
 
     def digest(self) -> str:
@@ -65,6 +80,7 @@ class Vetting:
             "block": sorted(self.block),
             "warn": sorted(self.warn),
             "lookalike_distance": self.lookalike_distance,
+            "min_release_age_days": self.min_release_age_days,
         }
         return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
 
@@ -325,7 +341,7 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
     v = r.mapping(
         value if value is not None else {},
         key,
-        ("licenses", "advisories", "block", "warn", "lookalike_distance", "waivers"),
+        ("licenses", "advisories", "block", "warn", "lookalike_distance", "min_release_age_days", "waivers"),
         "vetting",
     )
     lic = r.mapping(v.get("licenses", {}), (*key, "licenses"), ("allow", "deny"), "vetting.licenses")
@@ -348,6 +364,11 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
     for kind in set(block) & set(warn):
         r.add((*key, "warn"), f"finding kind '{kind}' is both in block and in warn")
     distance = r.integer(v.get("lookalike_distance", 1), (*key, "lookalike_distance"), minimum=0)
+    cooldown = r.integer(
+        v.get("min_release_age_days", defaults.min_release_age_days),
+        (*key, "min_release_age_days"),
+        minimum=0,
+    )
     waivers = r.items(v.get("waivers"), (*key, "waivers"), "waivers", lambda item, k: _waiver(r, item, k))
     return Vetting(
         license_allow=tuple(allow),
@@ -357,6 +378,7 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
         block=tuple(block),
         warn=tuple(warn),
         lookalike_distance=distance if distance is not None else 1,
+        min_release_age_days=cooldown if cooldown is not None else defaults.min_release_age_days,
         waivers=tuple(waivers),
     )
 

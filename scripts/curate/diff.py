@@ -8,6 +8,10 @@ terminal: green added, blue already present, red removed), Markdown (a pull-requ
 - **added**: a version that was not in the base catalog, asked for directly or pulled in by which packages;
 - **present**: a version already in the catalog that a request newly needs (nothing new to download);
 - **removed**: a version in the base catalog that nobody needs any more.
+
+And the versions the release cooldown held back (:mod:`curate.cooldown`) in the requests the change
+resolved, as ``catalog/lock.json`` records them: what reviewers would have got without the cooldown,
+and the day each becomes eligible.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any, Literal
 from curate import git
 from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, project_from
 from curate.config import load_config
+from curate.cooldown import HeldBack
 from curate.errors import CurateError, ValidationError, log_safe_json, one_line, terminal_text
+from curate.lockstate import STATE_PATH, LockState, read_state
 from curate.markup import code, inline
 from curate.names import NormalizedName, normalize
 from curate.targets import OS_LABELS, OS_NAMES
@@ -66,9 +72,21 @@ class Change:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Held:
+    """A version the release cooldown held back in a request the change resolved."""
+
+    request: str  # the request's path
+    held: HeldBack
+
+    def to_dict(self) -> dict[str, str]:
+        return {"request": self.request, **self.held.to_dict()}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Report:
     base: str
     changes: tuple[Change, ...]
+    held_back: tuple[Held, ...] = ()
 
     def of(self, status: Status) -> list[Change]:
         return [c for c in self.changes if c.status == status]
@@ -106,6 +124,7 @@ class Report:
             "download_size": self.download_size,
             "findings": {d: len(v) for d, v in self.findings().items()},
             "changes": [c.to_dict() for c in self.changes],
+            "held_back": [h.to_dict() for h in self.held_back],
         }
 
 
@@ -126,8 +145,11 @@ def compare(
     *,
     base_ref: str = "",
     os_of_platform: Mapping[str, str] | None = None,
+    base_state: LockState | None = None,
+    head_state: LockState | None = None,
 ) -> Report:
-    """Every added, newly needed and removed version between two catalogs."""
+    """Every added, newly needed and removed version between two catalogs, and what the release
+    cooldown held back in the requests whose lock state changed."""
     platforms = dict(os_of_platform or {})
     base_versions = {(n, v.parsed): v for n, p in base.items() for v in p.versions}
     head_versions = {(n, v.parsed): v for n, p in head.items() for v in p.versions}
@@ -178,7 +200,20 @@ def compare(
         )
     order = {s: i for i, s in enumerate(STATUSES)}
     changes.sort(key=lambda c: (order[c.status], c.normalized, c.version))
-    return Report(base=base_ref, changes=tuple(changes))
+    return Report(base=base_ref, changes=tuple(changes), held_back=held_back(base_state, head_state))
+
+
+def held_back(base: LockState | None, head: LockState | None) -> tuple[Held, ...]:
+    """The held-back versions of the requests resolved since ``base`` (their lock state differs)."""
+    if head is None:
+        return ()
+    before = base.requests if base is not None else {}
+    out: list[Held] = []
+    for rid, state in sorted(head.requests.items()):
+        if before.get(rid) == state:
+            continue
+        out.extend(Held(request=state.path, held=h) for h in sorted(state.held_back))
+    return tuple(out)
 
 
 # -- reading the two catalogs ---------------------------------------------------------------------------
@@ -189,7 +224,15 @@ def diff_catalog(root: Path, *, base: str | None, env: Mapping[str, str]) -> Rep
     branch forked from main, or HEAD when there is no main)."""
     ref = base or git.fork_point(root, env=env)
     old = catalog_at(root, ref, env=env)
-    return compare(old, load_catalog(root), base_ref=ref, os_of_platform=platform_oses(root))
+    committed = git.file_at(root, ref, STATE_PATH.as_posix(), env=env)
+    return compare(
+        old,
+        load_catalog(root),
+        base_ref=ref,
+        os_of_platform=platform_oses(root),
+        base_state=LockState.loads(committed.decode("utf-8", "replace")) if committed is not None else None,
+        head_state=read_state(root),
+    )
 
 
 def catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[NormalizedName, Project]:
@@ -247,7 +290,8 @@ def render_text(report: Report, *, colour: bool = False) -> str:
     """The report for a terminal (and a CI log): every piece of data on its line, made safe there."""
     base = f" since {one_line(report.base)}" if report.base else ""
     if not report.changes:
-        return terminal_text(f"No change to the catalog{base}.\n")
+        text = terminal_text(f"No change to the catalog{base}.\n")
+        return text + "".join(f"{terminal_text(line)}\n" for line in _held_back_text(report))
     lines = [f"Catalog changes{base}:"]
     for status in STATUSES:
         changes = report.of(status)
@@ -275,7 +319,16 @@ def render_text(report: Report, *, colour: bool = False) -> str:
         )
     lines.append(f"New files: {len(report.new_files)}, {human_size(report.download_size)} to download")
     lines.extend(terminal_text(line) for line in _findings_text(report))
+    lines.extend(terminal_text(line) for line in _held_back_text(report))
     return "\n".join(lines) + "\n"
+
+
+def _held_back_text(report: Report) -> list[str]:
+    if not report.held_back:
+        return []
+    out = [f"Held back by the release cooldown ({len(report.held_back)}):"]
+    out += [f"  {h.held.describe()}  [{h.request}]" for h in report.held_back]
+    return out
 
 
 def _findings_text(report: Report) -> list[str]:
@@ -312,6 +365,7 @@ def render_markdown(report: Report) -> str:
     ]
     if not report.changes:
         out.append("No change to the catalog.")
+        out += ["", *_held_back_markdown(report)] if report.held_back else []
         return "\n".join(out) + "\n"
     os_counts = report.os_counts()
     if os_counts:
@@ -342,7 +396,32 @@ def render_markdown(report: Report) -> str:
             for c, f in found.get(decision, []):
                 out.append(f"- **{decision}** {code(c.name)} {inline(c.version)}: {inline(finding_label(f))}")
         out.append("")
+    out += _held_back_markdown(report)
     return "\n".join(out)
+
+
+def _held_back_markdown(report: Report) -> list[str]:
+    """The versions the release cooldown held back: a reviewer sees what the change did not take yet."""
+    if not report.held_back:
+        return []
+    out = [
+        f"### Held back by the release cooldown ({len(report.held_back)})",
+        "",
+        "Newer versions these requests would have taken, uploaded too recently "
+        "(`vetting.min_release_age_days`); a later `curate lock --upgrade-package NAME` takes them once eligible.",
+        "",
+        "| Package | Held back | Locked instead | Uploaded | Eligible on | Request |",
+        "|---|---|---|---|---|---|",
+    ]
+    for h in report.held_back:
+        b = h.held
+        out.append(
+            f"| {code(b.name, table=True)} | {inline(b.version)} | {inline(b.locked) if b.locked else 'not locked'} "
+            f"| {inline(b.uploaded) if b.uploaded else 'unknown'} | {inline(b.eligible) if b.eligible else 'unknown'} "
+            f"| {inline(h.request)} |"
+        )
+    out.append("")
+    return out
 
 
 def render_json(report: Report) -> str:

@@ -150,6 +150,12 @@ def files_at(root: Path, ref: str, folder: str, *, env: Mapping[str, str]) -> di
     return out
 
 
+def file_at(root: Path, ref: str, path: str, *, env: Mapping[str, str]) -> bytes | None:
+    """One file as committed at ``ref`` (a path from the repository's root); None when it is not there."""
+    proc = _run(root, ["cat-file", "blob", f"{ref}:{path}"], env=env)
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def last_commit_date(root: Path, paths: Sequence[str], *, env: Mapping[str, str]) -> str | None:
     """The date (YYYY-MM-DD) of the last commit touching ``paths``; None when git cannot tell."""
     try:

@@ -4,9 +4,14 @@
   changed, an upgrade, a package file edited by hand); the others keep the needs the catalog recorded.
 - :func:`resolve` runs uv for each of those (a few at a time) and turns its pins into needs
   (:mod:`curate.closure`); a failure names the request and the first target that fails on its own.
+  Each request is resolved as of a day (today, ``--as-of``, or the day a lock state recorded for it) and
+  the release cooldown (:mod:`curate.cooldown`) counts back from it: uv's ``--exclude-newer``, lifted for
+  an exact pin a ``too-new`` waiver names; an exact pin that is too new is refused on its entry with the
+  day it becomes eligible; a second uv run without the cooldown tells which versions it held back.
 - :func:`assemble` reads the candidate files of each needed version (the catalog's when they still cover
-  its targets, else the upstream's), builds the projects (:mod:`curate.assembly`) and refuses a missing
-  wheel or a removal some request still needs (:mod:`curate.removals`).
+  its targets, else the upstream's, less the files the cooldown leaves out), builds the projects
+  (:mod:`curate.assembly`) and refuses a missing wheel or a removal some request still needs
+  (:mod:`curate.removals`).
 - :func:`write` renders the package files and the lock state (:mod:`curate.lockstate`) and swaps them
   in as one step: on any failure before it, ``catalog/`` is left exactly as it was.
 
@@ -17,11 +22,12 @@ callback as :data:`LockEvent` records, for the command to print.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
 import re
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +46,17 @@ from curate.closure import (
     requirements_for,
 )
 from curate.config import CONFIG_PATH, Config, load_config
-from curate.errors import CurateError, LockError, Problem, ResolutionError, ValidationError
+from curate.cooldown import (
+    Cooldown,
+    HeldBack,
+    exact_version,
+    held_back,
+    newer_without,
+    parse_upload_time,
+    released,
+    too_new_waiver,
+)
+from curate.errors import CurateError, LockError, Problem, ResolutionError, UsageError, ValidationError
 from curate.lockstate import (
     STATE_PATH,
     Freshness,
@@ -57,7 +73,8 @@ from curate.lockstate import (
 from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request
-from curate.resolve import compile_requirements, failing_target
+from curate.resolve import Pin, compile_requirements, failing_target
+from curate.resolve import Requirement as UvRequirement
 from curate.selection import describe_upstream_files, file_version
 
 if TYPE_CHECKING:
@@ -96,6 +113,8 @@ class RequestResolved:
     targets: tuple[tuple[str, int], ...]  # (target label, packages) per target; () when it failed
     target_count: int
     failed: bool
+    as_of: str = ""  # YYYY-MM-DD: the day it was resolved as of (the release cooldown counts back from it)
+    held_back: tuple[HeldBack, ...] = ()  # versions the release cooldown kept it from taking
 
 
 LockEvent = Note | Step | RequestResolved
@@ -138,11 +157,40 @@ class LockPlan:
     files_edited: bool  # a package file was edited by hand or deleted: every file is rendered again
     legacy: frozenset[str]  # package file names still recording upstream URLs: rendered again without
     notes: tuple[str, ...]
+    today: dt.date = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    dates: Mapping[str, dt.date] = dataclasses.field(
+        default_factory=dict
+    )  # request id -> day to resolve as of
 
     @property
     def refresh(self) -> bool:
         """Whether every needed version's files are read from the upstream again."""
         return self.upgrade or not config_matches(self.state.config, self.config)
+
+    def as_of(self, request_id: str) -> dt.date:
+        """The day a request's resolution is as of: for one resolved in this run the day given for it (a
+        reproduction), else the run's; for the others the day the lock state records."""
+        if any(item.request.id == request_id for item in self.to_resolve):
+            return self.dates.get(request_id, self.today)
+        previous = self.state.requests.get(request_id)
+        recorded = previous.as_of_date() if previous is not None else None
+        return recorded if recorded is not None else self.today
+
+    def cooldown(self, request_id: str) -> Cooldown:
+        return Cooldown(days=self.config.vetting.min_release_age_days, as_of=self.as_of(request_id))
+
+    def waived_pins(self, request: Request) -> dict[NormalizedName, str]:
+        """The request's exact pins that a ``too-new`` waiver valid on its day lets through the cooldown."""
+        out: dict[NormalizedName, str] = {}
+        day = self.as_of(request.id)
+        for spec in request.packages:
+            version = exact_version(spec.specifier)
+            if (
+                version is not None
+                and too_new_waiver(self.config.vetting.waivers, spec.name, version, on=day)[0]
+            ):
+                out[spec.normalized] = version
+        return out
 
 
 def load_requests(root: Path) -> list[Request]:
@@ -167,8 +215,11 @@ def plan(
     *,
     upgrade: bool,
     upgrade_set: frozenset[NormalizedName],
+    today: dt.date | None = None,
+    dates: Mapping[str, dt.date] | None = None,
 ) -> LockPlan:
-    """Read every request and decide which to resolve again, and why."""
+    """Read every request and decide which to resolve again, and why (as of ``today``, or the day
+    ``dates`` gives a request)."""
     requests = load_requests(root)
     to_resolve: list[Planned] = []
     config_changed = not config_matches(state.config, config)
@@ -205,6 +256,8 @@ def plan(
         files_edited=fresh.files_edited,
         legacy=frozenset(fresh.legacy),
         notes=tuple(notes),
+        today=today or dt.datetime.now(dt.UTC).date(),
+        dates=dict(dates or {}),
     )
 
 
@@ -248,6 +301,8 @@ def resolve(
                     targets=counts,
                     target_count=len(targets),
                     failed=isinstance(result, CurateError),
+                    as_of=p.as_of(item.request.id).isoformat(),
+                    held_back=() if isinstance(result, CurateError) else result.held_back,
                 )
             )
     if errors:  # every request that failed, each on its file and line
@@ -268,6 +323,10 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
     pythons = sorted(
         {t.python for r in requirements for t in r.targets}, key=lambda v: tuple(map(int, v.split(".")))
     )
+    cooldown = p.cooldown(request.id)
+    lifted: dict[str, str] = (
+        {name: cooldown.lifted() for name in p.waived_pins(request)} if cooldown.active else {}
+    )
     try:
         pins = compile_requirements(
             requirements,
@@ -278,8 +337,14 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
             preferences=preferences,
             upgrade=p.upgrade,
             upgrade_packages=upgrade_packages,
+            exclude_newer=cooldown.exclude_newer(),
+            exclude_newer_packages=lifted,
         )
     except ResolutionError as exc:
+        if cooldown.active:  # an exact pin the cooldown refuses is the reason to give, on its entry
+            too_new = too_new_problems(request, config, cooldown, set(lifted), env)
+            if too_new:
+                raise ResolutionError(problems=too_new) from None
         explanation, label, hint = str(exc), "its targets", ""
         if "No solution found" in explanation:  # a conflict: name the first target that has it
             target, explanation = failing_target(
@@ -288,11 +353,18 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
                 allow_build=config.allow_sdist,
                 env=env,
                 universal_error=explanation,
+                exclude_newer=cooldown.exclude_newer(),
+                exclude_newer_packages=lifted,
             )
             label = target.label if target is not None else "its targets together"
             hint = (
                 "change the versions asked for, or limit a package to the platforms and Pythons that "
                 "have it (its 'platforms:', the request's 'python:')"
+            )
+        if cooldown.active:
+            hint += ("; " if hint else "") + (
+                f"versions uploaded from {cooldown.cutoff.date().isoformat()} on are left out by the release "
+                f"cooldown (vetting.min_release_age_days: {cooldown.days})"
             )
         index = _named_package(request, explanation)
         problem = Problem(
@@ -303,7 +375,25 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
             hint=hint,
         )
         raise ResolutionError(problems=[problem]) from None
-    return needs_from_pins(request, config, pins)
+    resolved = needs_from_pins(request, config, pins)
+    if not cooldown.active:
+        return resolved
+    try:  # the same resolution, but for the cooldown: what it held back
+        uncooled = compile_requirements(
+            requirements,
+            python_version=pythons[0],
+            index_url=config.index_url,
+            allow_build=config.allow_sdist,
+            env=env,
+            preferences=preferences,
+            upgrade=p.upgrade,
+            upgrade_packages=upgrade_packages,
+            exclude_newer=cooldown.horizon(),
+            exclude_newer_packages=lifted,
+        )
+    except ResolutionError:  # nothing newer resolves either: nothing was held back
+        return resolved
+    return dataclasses.replace(resolved, held_back=held_back_by(pins, uncooled, config, cooldown, env))
 
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -319,6 +409,121 @@ def _named_package(request: Request, explanation: str) -> int | None:
     return None
 
 
+# -- the release cooldown -------------------------------------------------------------------------------
+
+
+def held_back_by(
+    pins: Sequence[Pin], uncooled: Sequence[Pin], config: Config, cooldown: Cooldown, env: Mapping[str, str]
+) -> tuple[HeldBack, ...]:
+    """The versions the run without the cooldown took over the locked ones, dated from the upstream."""
+    newer = newer_without(pins, uncooled)
+    if not newer:
+        return ()
+    index_of = {pin.name: config.index_url or pin.index_url for pin in uncooled if pin.name in newer}
+    pages = _pages({n: u for n, u in index_of.items() if u}, env)
+    names = {pin.name: pin.display for pin in uncooled}
+    return held_back(newer, names, pages, cooldown)
+
+
+def too_new_problems(
+    request: Request, config: Config, cooldown: Cooldown, lifted: Collection[str], env: Mapping[str, str]
+) -> list[Problem]:
+    """After a failed resolution: the request's exact pins the cooldown refuses, each on its entry, with
+    the day it becomes eligible (none when no exact pin is too new: the failure is another one)."""
+    exact = {}
+    for i, spec in enumerate(request.packages):
+        version = exact_version(spec.specifier)
+        if version is not None and spec.normalized not in lifted:
+            exact[i] = (spec, version)
+    if not exact:
+        return []
+    index_of = dict.fromkeys((spec.normalized for spec, _ in exact.values()), config.index_url or "")
+    if not config.index_url:  # ask uv where each comes from, without the cooldown or dependencies
+        wanted = [
+            UvRequirement(
+                text=f"{spec.normalized}=={version}", targets=tuple(request.package_targets(spec, config))
+            )
+            for spec, version in exact.values()
+        ]
+        wanted = [r for r in wanted if r.targets]
+        pythons = sorted(
+            {t.python for r in wanted for t in r.targets}, key=lambda v: tuple(map(int, v.split(".")))
+        )
+        if not pythons:
+            return []
+        try:
+            found = compile_requirements(
+                wanted,
+                python_version=pythons[0],
+                index_url=None,
+                allow_build=config.allow_sdist,
+                env=env,
+                no_deps=True,
+            )
+        except ResolutionError:
+            return []  # a pinned version that does not exist at all: uv's explanation says so
+        index_of.update({pin.name: pin.index_url for pin in found})
+    pages = _pages({n: u for n, u in index_of.items() if u}, env)
+    problems = []
+    for i, (spec, version) in sorted(exact.items()):
+        files = [
+            f
+            for f in pages.get(spec.normalized, ())
+            if file_version(f.filename) == (spec.normalized, canonical_version(version))
+        ]
+        if not files:
+            continue
+        when = released(files)
+        if when is None:
+            problems.append(
+                Problem(
+                    path=request.path,
+                    line=spec.line,
+                    key=f"packages[{i}]",
+                    message=f"{spec.name} {version}: the upstream gives no upload time for its files, so the "
+                    f"release cooldown (vetting.min_release_age_days: {cooldown.days}) cannot admit it",
+                    hint="use an upstream that gives upload times (PEP 700 JSON pages), or set "
+                    "vetting.min_release_age_days: 0 in catalog/config.yaml to turn the cooldown off",
+                )
+            )
+            continue
+        if when < cooldown.cutoff:
+            continue
+        _, expired = too_new_waiver(config.vetting.waivers, spec.name, version, on=cooldown.as_of)
+        message = (
+            f"{spec.name} {version} is too new (too-new): uploaded {when.date().isoformat()}, and the release "
+            f"cooldown takes a version {cooldown.days} day(s) after its upload "
+            f"(vetting.min_release_age_days); it becomes eligible on {cooldown.eligible_on(when).isoformat()}"
+        )
+        if expired is not None:
+            message += f"; the too-new waiver naming it expired on {expired.expires.isoformat()}"
+        problems.append(
+            Problem(
+                path=request.path,
+                line=spec.line,
+                key=f"packages[{i}]",
+                message=message,
+                hint="ask for an older version, or wait until then; for a security fix, a reviewer can let it "
+                "through with a dated waiver in catalog/config.yaml: vetting.waivers: "
+                f"[{{id: too-new, project: {spec.name}, versions: '=={version}', justification: ..., "
+                "expires: YYYY-MM-DD}]",
+            )
+        )
+    return problems
+
+
+def _pages(
+    index_of: Mapping[NormalizedName, str], env: Mapping[str, str]
+) -> dict[NormalizedName, list[ListedFile]]:
+    if not index_of:
+        return {}
+    from curate.httpclient import HttpClient
+    from curate.upstream import many_project_files
+
+    with HttpClient(env) as client:
+        return many_project_files(index_of, client=client)
+
+
 # -- assemble --------------------------------------------------------------------------------------------
 
 
@@ -328,6 +533,7 @@ class Assembly:
 
     projects: dict[NormalizedName, Project]
     needs: dict[str, Mapping[VersionKey, Need]]  # request id -> its needs
+    held_back: dict[str, tuple[HeldBack, ...]] = dataclasses.field(default_factory=dict)  # resolved ones
 
 
 def assemble(
@@ -379,7 +585,8 @@ def assemble(
         on_event(
             Note(text=f"{request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing")
         )
-    return Assembly(projects=projects, needs=needs)
+    held = {rid: result.held_back for rid, result in resolved.items()}
+    return Assembly(projects=projects, needs=needs, held_back=held)
 
 
 def _missing_wheel_problems(
@@ -457,8 +664,46 @@ def _candidates(
             pages = many_project_files(fetch, client=client)
         for key in wanted:
             if key[0] in pages:
-                out[key] = [f for f in pages[key[0]] if file_version(f.filename) == (key[0], key[1])]
+                listed = [f for f in pages[key[0]] if file_version(f.filename) == (key[0], key[1])]
+                out[key] = _cooled(p, key, listed, needs, on_event)
     return out
+
+
+def _cooled(
+    p: LockPlan,
+    key: VersionKey,
+    files: list[ListedFile],
+    needs: Mapping[str, Mapping[VersionKey, Need]],
+    on_event: Callable[[LockEvent], None],
+) -> list[ListedFile | FileEntry]:
+    """A version's upstream files less those the release cooldown leaves out: uploaded too recently (a
+    file added to an old release is as suspect as a new release), or undated. The cooldown is the latest
+    of the requests needing it; an exact pin a ``too-new`` waiver lets through keeps them all."""
+    rids = sorted(rid for rid, request_needs in needs.items() if key in request_needs)
+    cooldowns = [p.cooldown(rid) for rid in rids]
+    if not cooldowns or not cooldowns[0].active:
+        return list(files)
+    by_id = {r.id: r for r in p.requests}
+    for rid in rids:
+        request = by_id.get(rid)
+        if request is not None and any(
+            (name, canonical_version(v)) == key for name, v in p.waived_pins(request).items()
+        ):
+            return list(files)
+    cooldown = max(cooldowns, key=lambda c: c.cutoff)
+    kept: list[ListedFile | FileEntry] = []
+    for f in files:
+        if cooldown.admits(f.upload_time):
+            kept.append(f)
+            continue
+        when = parse_upload_time(f.upload_time)
+        why = (
+            f"uploaded {when.date().isoformat()}, eligible on {cooldown.eligible_on(when).isoformat()}"
+            if when is not None
+            else "the upstream gives no upload time"
+        )
+        on_event(Note(text=f"{f.filename}: left out by the release cooldown ({why})"))
+    return kept
 
 
 def _fill_sizes(
@@ -515,19 +760,22 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
             continue
         texts[filename] = project.dumps()
         hashes[filename] = lock_part_hash(texts[filename])
-    new_state = LockState(
-        config=config_fingerprint(p.config),
-        requests={
-            r.id: RequestState(
-                path=r.path,
-                sha256=hashlib.sha256((root / r.path).read_bytes()).hexdigest(),
-                fingerprint=request_fingerprint(r, p.config),
-                pins=tuple(sorted(f"{n}=={v}" for n, v in assembly.needs[r.id])),
-            )
-            for r in p.requests
-        },
-        files=hashes,
-    )
+    requests = {}
+    for r in p.requests:
+        previous = p.state.requests.get(r.id)
+        if r.id in assembly.held_back or previous is None:  # resolved in this run
+            held, as_of = assembly.held_back.get(r.id, ()), p.as_of(r.id).isoformat()
+        else:
+            held, as_of = previous.held_back, previous.as_of
+        requests[r.id] = RequestState(
+            path=r.path,
+            sha256=hashlib.sha256((root / r.path).read_bytes()).hexdigest(),
+            fingerprint=request_fingerprint(r, p.config),
+            pins=tuple(sorted(f"{n}=={v}" for n, v in assembly.needs[r.id])),
+            as_of=as_of,
+            held_back=held,
+        )
+    new_state = LockState(config=config_fingerprint(p.config), requests=requests, files=hashes)
     # one step: everything is staged first, so an error or Ctrl-C before the renames changes nothing,
     # and lock.json goes in with the project files it describes
     folder = root / PACKAGES_DIR
@@ -558,9 +806,25 @@ def lock(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     on_event: Callable[[LockEvent], None] | None = None,
+    today: dt.date | None = None,
+    as_of: dt.date | None = None,
+    dates: Mapping[str, dt.date] | None = None,
 ) -> LockOutcome:
-    """Lock the catalog; raise (leaving catalog/ untouched) on any failure."""
+    """Lock the catalog; raise (leaving catalog/ untouched) on any failure.
+
+    ``today``: the clock's day (UTC) by default. Requests resolved in this run are resolved as of
+    ``as_of`` (default ``today``), or the day ``dates`` gives for them (reproducing a lock state); no
+    such day may be later than ``today``: it would let the cooldown admit versions that are too new."""
     say = on_event or (lambda event: None)
+    today = today or dt.datetime.now(dt.UTC).date()
+    future = [f"{rid} as of {day.isoformat()}" for rid, day in sorted((dates or {}).items()) if day > today]
+    if as_of is not None and as_of > today:
+        future.insert(0, f"--as-of {as_of.isoformat()}")
+    if future:
+        raise UsageError(
+            f"cannot resolve as of a day after today ({today.isoformat()}): {', '.join(future)}; the release "
+            "cooldown counts back from that day, so it would admit versions that are too new"
+        )
     config = load_config(root)
     on_disk = read_state(root)
     state = on_disk or LockState()
@@ -577,7 +841,16 @@ def lock(
             written=(),
             deleted=(),
         )
-    p = plan(root, config, state, fresh, upgrade=upgrade, upgrade_set=upgrade_set)
+    p = plan(
+        root,
+        config,
+        state,
+        fresh,
+        upgrade=upgrade,
+        upgrade_set=upgrade_set,
+        today=as_of or today,
+        dates=dates,
+    )
     for note in p.notes:
         say(Note(text=note))
     resolved = resolve(p, env, say)

@@ -1,10 +1,13 @@
 """The lock state: ``catalog/lock.json``, and the fingerprints it records.
 
 ``curate lock`` writes :class:`LockState` last, after the package files: the fingerprint of the config
-(:func:`config_fingerprint`: defaults, sdist policy, targets and their tags; not the upstream, since a
-catalog moves between upstreams serving the same files without a re-lock), and per
-request the sha256 of its file, the fingerprint of what it asks for (:func:`request_fingerprint`, not
-its title or justification) and its pins; per package file, a hash of its locked part
+(:func:`config_fingerprint`: defaults, sdist policy, targets and their tags, the release cooldown and
+its ``too-new`` waivers; not the upstream, since a catalog moves between upstreams serving the same files
+without a re-lock), and per request the sha256 of its file, the fingerprint of what it asks for
+(:func:`request_fingerprint`, not its title or justification), its pins, the day it was resolved as of
+(``as_of``: the release cooldown counts back from it, so a re-lock of the same request on a later day
+resolves the same way) and the versions the cooldown held back; per package file, a hash of its locked
+part
 (:func:`lock_part_hash`, everything but ``curate vet``'s ``vetting`` blocks). A request whose
 fingerprint is unchanged is not resolved again, and :func:`freshness` (``curate lock --check``)
 compares the catalog with the state without uv or the network, giving each difference as a typed
@@ -14,6 +17,7 @@ compares the catalog with the state without uv or the network, giving each diffe
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
@@ -24,6 +28,7 @@ from typing import Any, Literal
 
 from curate.catalog import PACKAGES_DIR, iter_project_files
 from curate.config import CONFIG_PATH, Config, load_config
+from curate.cooldown import TOO_NEW, HeldBack
 from curate.errors import Problem
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
@@ -40,15 +45,19 @@ def _sha(data: Any) -> str:
 
 
 def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
-    """What of the config changes a lock: defaults, sdist policy, targets and their tags.
+    """What of the config changes a lock: defaults, sdist policy, targets and their tags, the release
+    cooldown and the ``too-new`` waivers (they let an exact pin through it).
 
     Not the upstream: the catalog records files by name and sha256, so pointing ``upstream.index_url``
     at a mirror changes nothing locked. ``legacy``: the fingerprint as locks made before recorded it
-    (with the configured index URL); a state holding it is up to date (:func:`config_matches`)."""
+    (with the configured index URL, and before the release cooldown existed); a state holding it is up
+    to date when the config has no cooldown (:func:`config_matches`)."""
     upstream = {"index_url": config.index_url} if legacy else {}
+    cooldown = {} if legacy else {"cooldown": _cooldown(config)}
     return _sha(
         {
             **upstream,
+            **cooldown,
             "allow_sdist": config.allow_sdist,
             "defaults": [list(config.platforms_default), list(config.python_default)],
             "platforms": [
@@ -59,9 +68,28 @@ def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
     )
 
 
+def _cooldown(config: Config) -> dict[str, Any]:
+    return {
+        "days": config.vetting.min_release_age_days,
+        "waivers": sorted(
+            [normalize(w.project), w.versions, w.expires.isoformat()]
+            for w in config.vetting.waivers
+            if w.id == TOO_NEW
+        ),
+    }
+
+
+def _no_cooldown(config: Config) -> bool:
+    """Whether the config's cooldown is off (a lock made before it existed is then still valid)."""
+    cooldown = _cooldown(config)
+    return cooldown["days"] == 0 and not cooldown["waivers"]
+
+
 def config_matches(recorded: str, config: Config) -> bool:
     """Whether a lock state's config fingerprint is that of ``config`` (or its legacy form)."""
-    return recorded in (config_fingerprint(config), config_fingerprint(config, legacy=True))
+    if recorded == config_fingerprint(config):
+        return True
+    return _no_cooldown(config) and recorded == config_fingerprint(config, legacy=True)
 
 
 def request_fingerprint(request: Request, config: Config, *, legacy: bool = False) -> str:
@@ -126,23 +154,36 @@ class RequestState:
     sha256: str  # of the file's bytes: unchanged bytes need no parsing to know nothing changed
     fingerprint: str  # of what it asks for (request_fingerprint)
     pins: tuple[str, ...]  # name==version, sorted
+    as_of: str = ""  # YYYY-MM-DD: the day it was resolved as of ("" in a lock state from before)
+    held_back: tuple[HeldBack, ...] = ()  # what the release cooldown kept it from taking
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
+            "as_of": self.as_of,
             "pins": list(self.pins),
+            "held_back": [h.to_dict() for h in sorted(self.held_back)],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RequestState:
+        held = d.get("held_back") or ()
         return cls(
             path=str(d["path"]),
             sha256=str(d.get("sha256") or ""),
             fingerprint=str(d["fingerprint"]),
             pins=tuple(str(p) for p in d.get("pins") or ()),
+            as_of=str(d.get("as_of") or ""),
+            held_back=tuple(HeldBack.from_dict(h) for h in held if isinstance(h, Mapping)),
         )
+
+    def as_of_date(self) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(self.as_of)
+        except ValueError:
+            return None
 
     def pinned(self) -> dict[NormalizedName, list[str]]:
         out: dict[NormalizedName, list[str]] = defaultdict(list)
@@ -253,7 +294,7 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
     stale: list[Staleness] = []
     drift = False
     if not config_matches(state.config, config):
-        message = "the defaults, sdist policy or targets changed since the last lock"
+        message = "the defaults, sdist policy, targets or release cooldown changed since the last lock"
         stale.append(Staleness(kind="config-changed", path=CONFIG_PATH.as_posix(), message=message))
     ids = set()
     for path in request_files(root):

@@ -10,6 +10,10 @@ pin came from is read back from uv's ``# from`` annotations, so curate never spe
 
 Existing pins are passed as preferences by seeding uv's output file: uv keeps a version already in the
 output file when it still satisfies the requirements (``--upgrade`` / ``--upgrade-package`` lift that).
+
+The release cooldown (:mod:`curate.cooldown`) is uv's ``--exclude-newer`` (and ``--exclude-newer-package``
+for a waived exact pin); the environment's ``UV_EXCLUDE_NEWER*`` are dropped, so only the catalog's
+policy decides.
 """
 
 from __future__ import annotations
@@ -100,6 +104,9 @@ def uv_command(
     allow_build: bool,
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
+    exclude_newer: str | None = None,
+    exclude_newer_packages: Mapping[str, str] | None = None,
+    no_deps: bool = False,
 ) -> list[str]:
     """The ``uv pip compile`` command line (run in a scratch directory holding the input and seed)."""
     cmd = [
@@ -131,11 +138,17 @@ def uv_command(
         cmd.append("--upgrade")
     for name in upgrade_packages:
         cmd += ["--upgrade-package", name]
+    if exclude_newer:
+        cmd += ["--exclude-newer", exclude_newer]
+    for name, moment in sorted((exclude_newer_packages or {}).items()):
+        cmd += ["--exclude-newer-package", f"{name}={moment}"]
+    if no_deps:
+        cmd.append("--no-deps")
     return cmd
 
 
 def uv_env(env: Mapping[str, str]) -> dict[str, str]:
-    out = dict(env)
+    out = {k: v for k, v in env.items() if not k.startswith("UV_EXCLUDE_NEWER")}
     out["UV_PYTHON_DOWNLOADS"] = "never"
     out["NO_COLOR"] = "1"
     return out
@@ -172,6 +185,9 @@ def compile_requirements(
     preferences: Mapping[str, str] | None = None,
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
+    exclude_newer: str | None = None,
+    exclude_newer_packages: Mapping[str, str] | None = None,
+    no_deps: bool = False,
 ) -> list[Pin]:
     """Run uv once; return the pins, or raise ResolutionError carrying uv's explanation."""
     import subprocess
@@ -184,6 +200,9 @@ def compile_requirements(
         allow_build=allow_build,
         upgrade=upgrade,
         upgrade_packages=upgrade_packages,
+        exclude_newer=exclude_newer,
+        exclude_newer_packages=exclude_newer_packages,
+        no_deps=no_deps,
     )
     with tempfile.TemporaryDirectory(prefix="curate-resolve-") as tmp:
         work = Path(tmp)
@@ -263,6 +282,8 @@ def failing_target(
     allow_build: bool,
     env: Mapping[str, str],
     universal_error: str,
+    exclude_newer: str | None = None,
+    exclude_newer_packages: Mapping[str, str] | None = None,
 ) -> tuple[Target | None, str]:
     """After a universal resolution failed: resolve target by target to name the first one that fails,
     with uv's explanation for it (None and ``universal_error`` when each target resolves on its own)."""
@@ -273,7 +294,13 @@ def failing_target(
         alone = [Requirement(text=r.text, targets=(target,)) for r in requirements if target in r.targets]
         try:
             compile_requirements(
-                alone, python_version=target.python, index_url=index_url, allow_build=allow_build, env=env
+                alone,
+                python_version=target.python,
+                index_url=index_url,
+                allow_build=allow_build,
+                env=env,
+                exclude_newer=exclude_newer,
+                exclude_newer_packages=exclude_newer_packages,
             )
         except ResolutionError as exc:
             return target, str(exc)

@@ -37,7 +37,6 @@ from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path, PurePosixPath
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -59,6 +58,7 @@ from curate.archive import (
 from curate.cache import blob_path, cache_root, format_missing, metadata_path, missing_files, wanted_files
 from curate.catalog import FileEntry, Project, VersionEntry, load_catalog_fast, write_project
 from curate.config import Config, Vetting, Waiver, load_config
+from curate.cooldown import TOO_NEW, Cooldown, too_new_text
 from curate.errors import CurateError
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
@@ -571,6 +571,9 @@ def findings_for(
                 message=f"name '{name}' looks like {near}: is this the project that was meant?",
             )
         )
+    too_new = too_new_text(version.files, _cooldown(ctx))
+    if too_new is not None:
+        found.append(Observation(id=TOO_NEW, kind=TOO_NEW, message=too_new))
     info = Description(
         summary=fields.summary if fields is not None else "",
         license=lic.expression,
@@ -579,6 +582,10 @@ def findings_for(
         requires_dist=tuple(sorted(set(fields.requires_dist))) if fields is not None else (),
     )
     return found, info
+
+
+def _cooldown(ctx: Context) -> Cooldown:
+    return Cooldown(days=ctx.policy.min_release_age_days, as_of=ctx.today)
 
 
 def _targets_text(targets: Sequence[str]) -> str:
@@ -620,18 +627,7 @@ def waivers_matching(
 ) -> list[Waiver]:
     """Every waiver that names one of these finding ids (an id or an alias), this project and version."""
     wanted = set(ids)
-    out = []
-    for w in waivers:
-        if w.id not in wanted or normalize(w.project) != normalize(project):
-            continue
-        if w.versions:
-            try:
-                if not SpecifierSet(w.versions).contains(version, prereleases=True):
-                    continue
-            except InvalidSpecifier:
-                continue
-        out.append(w)
-    return out
+    return [w for w in waivers if any(w.covers(i, project, version) for i in wanted)]
 
 
 def waiver_for(found: Observation, project: str, version: str, waivers: Iterable[Waiver]) -> Waiver | None:
@@ -698,6 +694,7 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "waivers": relevant,
         "advisories": sorted(advisory_digests),
         "lookalikes": [list(x) for x in ctx.lookalikes],
+        "too_new": too_new_text(version.files, _cooldown(ctx)),  # changes once, when it becomes eligible
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 

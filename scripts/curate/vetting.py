@@ -42,6 +42,7 @@ FindingKind = Literal[
     "yanked",
     "sdist-only",
     "lookalike",
+    "too-new",  # uploaded fewer than vetting.min_release_age_days ago (curate.cooldown)
 ]
 FINDING_KINDS: tuple[FindingKind, ...] = get_args(FindingKind)  # also the order findings are listed in
 
@@ -63,6 +64,7 @@ DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
     "yanked": "warn",
     "sdist-only": "warn",
     "lookalike": "warn",
+    "too-new": "block",
 }
 
 

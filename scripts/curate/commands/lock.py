@@ -13,6 +13,13 @@ Stable: a request whose content is unchanged since the last lock is not resolved
 resolutions prefer the versions already in the catalog. --upgrade re-resolves everything to the newest
 versions; --upgrade-package NAME lets NAME move forward in the requests that use it.
 
+Release cooldown: a version uploaded fewer than vetting.min_release_age_days days before the day a
+request is resolved as of (today, or --as-of) is not taken; lock.json records that day for each
+request, so a later re-lock resolves it the same way (--dates-from). An exact pin (==) of a newer
+version needs a dated 'too-new' waiver in catalog/config.yaml (a security fix); without one it fails on
+the request's line with the day it becomes eligible. The versions the cooldown held back are printed
+under each request and recorded in lock.json for the review report.
+
 --check uses neither uv nor the network: it exits 1, saying which request or file is out of date, when
 catalog/ does not match requests/ and catalog/config.yaml (a changed or new request, a changed config,
 a hand-edited package file). On any failure catalog/ is left exactly as it was, and each failing
@@ -23,13 +30,14 @@ Actions (GITHUB_ACTIONS=true) each is also an ::error annotation on that line.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.errors import Reporter, terminal_text
-from curate.lockstate import catalog_freshness
+from curate.errors import Reporter, UsageError, terminal_text
+from curate.lockstate import LockState, catalog_freshness
 
 if TYPE_CHECKING:
     from curate.lock import LockEvent, LockOutcome
@@ -52,7 +60,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="let NAME move to its newest version in the requests that use it (repeatable)",
     )
+    parser.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="resolve as of this day (not after today): the release cooldown counts back from it",
+    )
+    parser.add_argument(
+        "--dates-from",
+        type=Path,
+        metavar="LOCK_JSON",
+        help="resolve each request as of the day this lock.json records for it (how `curate ci relock` "
+        "reproduces a pull request's lock); requests it does not name: today or --as-of",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-11-30: {text!r}") from None
+
+
+def recorded_days(path: Path) -> dict[str, dt.date]:
+    """The day each request was resolved as of, as the lock state at ``path`` records it."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise UsageError(f"--dates-from {path}: cannot read it ({exc.strerror or exc})") from None
+    state = LockState.loads(text)
+    out = {}
+    for rid, request in state.requests.items():
+        day = request.as_of_date()
+        if day is not None:
+            out[rid] = day
+    return out
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
@@ -66,6 +109,8 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         upgrade=args.upgrade,
         upgrade_packages=args.upgrade_package,
         on_event=None if args.quiet else _print_event,
+        as_of=args.as_of,
+        dates=recorded_days(args.dates_from) if args.dates_from is not None else None,
     )
     print(summary(outcome))
     return 0
@@ -100,6 +145,7 @@ def _print_event(event: LockEvent) -> None:
         if event.failed:
             lines.append("    failed")
         lines += [f"    {label}: {count} package(s)" for label, count in event.targets]
+        lines += [f"    held back by the release cooldown: {h.describe()}" for h in event.held_back]
         text = "\n".join(lines)
     else:
         text = f"note: {event.text}" if isinstance(event, Note) else event.text
