@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from curate.cache import wanted_files
 from curate.catalog import load_catalog
 from curate.cli import main
 from curate.config import Waiver
@@ -28,7 +27,7 @@ from curate.cooldown import (
     too_new_waiver,
 )
 from curate.diff import compare, render_markdown, render_text
-from curate.fetch import fetch_all
+from curate.fetch import fetch_catalog
 from curate.lockstate import LockState, RequestState, read_state
 from curate.names import NormalizedName
 from curate.resolve import Pin, uv_command, uv_env
@@ -281,7 +280,7 @@ def test_a_dated_waiver_lets_a_security_fix_through_and_vet_records_it(
     assert "held back" not in capsys.readouterr().err
     # vet records the finding, waived, with the waiver; once eligible there is none
     cache = tmp_path / "cache"
-    assert fetch_all(cache, wanted_files(load_catalog(repo).values()), jobs=2).errors == ()
+    fetch_catalog(repo, env={}, cache_dir=cache, jobs=2)
     vet = ["-C", str(repo), "vet", "--cache-dir", str(cache), "-j", "1"]
     assert main([*vet, "--today", AS_OF]) == 0
     record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting

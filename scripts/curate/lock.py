@@ -74,7 +74,6 @@ from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request
 from curate.resolve import Pin, compile_requirements, failing_target
-from curate.resolve import Requirement as UvRequirement
 from curate.selection import describe_upstream_files, file_version
 
 if TYPE_CHECKING:
@@ -437,33 +436,14 @@ def too_new_problems(
             exact[i] = (spec, version)
     if not exact:
         return []
-    index_of = dict.fromkeys((spec.normalized for spec, _ in exact.values()), config.index_url or "")
-    if not config.index_url:  # ask uv where each comes from, without the cooldown or dependencies
-        wanted = [
-            UvRequirement(
-                text=f"{spec.normalized}=={version}", targets=tuple(request.package_targets(spec, config))
-            )
-            for spec, version in exact.values()
-        ]
-        wanted = [r for r in wanted if r.targets]
-        pythons = sorted(
-            {t.python for r in wanted for t in r.targets}, key=lambda v: tuple(map(int, v.split(".")))
-        )
-        if not pythons:
-            return []
-        try:
-            found = compile_requirements(
-                wanted,
-                python_version=pythons[0],
-                index_url=None,
-                allow_build=config.allow_sdist,
-                env=env,
-                no_deps=True,
-            )
-        except ResolutionError:
-            return []  # a pinned version that does not exist at all: uv's explanation says so
-        index_of.update({pin.name: pin.index_url for pin in found})
-    pages = _pages({n: u for n, u in index_of.items() if u}, env)
+    from curate.locate import index_url_for
+
+    names = sorted({spec.normalized for spec, _ in exact.values()})
+    try:  # the configured upstream, else the index uv resolves from
+        index = index_url_for(config, env, names)
+    except CurateError:
+        return []  # uv cannot say: its own explanation stands
+    pages = _pages(dict.fromkeys(names, index), env)
     problems = []
     for i, (spec, version) in sorted(exact.items()):
         files = [

@@ -106,7 +106,6 @@ def uv_command(
     upgrade_packages: Sequence[str] = (),
     exclude_newer: str | None = None,
     exclude_newer_packages: Mapping[str, str] | None = None,
-    no_deps: bool = False,
 ) -> list[str]:
     """The ``uv pip compile`` command line (run in a scratch directory holding the input and seed)."""
     cmd = [
@@ -142,8 +141,6 @@ def uv_command(
         cmd += ["--exclude-newer", exclude_newer]
     for name, moment in sorted((exclude_newer_packages or {}).items()):
         cmd += ["--exclude-newer-package", f"{name}={moment}"]
-    if no_deps:
-        cmd.append("--no-deps")
     return cmd
 
 
@@ -187,7 +184,6 @@ def compile_requirements(
     upgrade_packages: Sequence[str] = (),
     exclude_newer: str | None = None,
     exclude_newer_packages: Mapping[str, str] | None = None,
-    no_deps: bool = False,
 ) -> list[Pin]:
     """Run uv once; return the pins, or raise ResolutionError carrying uv's explanation."""
     import subprocess
@@ -202,7 +198,6 @@ def compile_requirements(
         upgrade_packages=upgrade_packages,
         exclude_newer=exclude_newer,
         exclude_newer_packages=exclude_newer_packages,
-        no_deps=no_deps,
     )
     with tempfile.TemporaryDirectory(prefix="curate-resolve-") as tmp:
         work = Path(tmp)
