@@ -51,7 +51,7 @@ def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
     Not the upstream: the catalog records files by name and sha256, so pointing ``upstream.index_url``
     at a mirror changes nothing locked. ``legacy``: the fingerprint as locks made before recorded it
     (with the configured index URL, and before the release cooldown existed); a state holding it is up
-    to date when the config has no cooldown (:func:`config_matches`)."""
+    to date (:func:`config_matches`)."""
     upstream = {"index_url": config.index_url} if legacy else {}
     cooldown = {} if legacy else {"cooldown": _cooldown(config)}
     return _sha(
@@ -79,17 +79,10 @@ def _cooldown(config: Config) -> dict[str, Any]:
     }
 
 
-def _no_cooldown(config: Config) -> bool:
-    """Whether the config's cooldown is off (a lock made before it existed is then still valid)."""
-    cooldown = _cooldown(config)
-    return cooldown["days"] == 0 and not cooldown["waivers"]
-
-
 def config_matches(recorded: str, config: Config) -> bool:
-    """Whether a lock state's config fingerprint is that of ``config`` (or its legacy form)."""
-    if recorded == config_fingerprint(config):
-        return True
-    return _no_cooldown(config) and recorded == config_fingerprint(config, legacy=True)
+    """Whether a lock state's config fingerprint is that of ``config`` (or its legacy form: a lock made
+    before the release cooldown existed keeps its pins, which the cooldown does not judge again)."""
+    return recorded in (config_fingerprint(config), config_fingerprint(config, legacy=True))
 
 
 def request_fingerprint(request: Request, config: Config, *, legacy: bool = False) -> str:
