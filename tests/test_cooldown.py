@@ -299,8 +299,15 @@ def test_a_dated_waiver_lets_a_security_fix_through_and_vet_records_it(
     record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting
     assert record is not None
     assert record.findings == ()
-    # without the waiver, vetting blocks it while it is too new
+    # without the waiver, vetting warns while it is too new (the lock is what keeps such versions out);
+    # a policy that lists too-new under block blocks it
     set_config(repo, "expires: 2026-12-31", "expires: 2026-11-01")
+    assert main([*vet, "--today", "2026-11-21"]) == 0
+    record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting
+    assert record is not None
+    assert (record.status, record.findings[0].kind) == ("warn", "too-new")
+    set_config(repo, "vulnerability]", "vulnerability, too-new]")
+    set_config(repo, "lookalike, too-new]", "lookalike]")
     assert main([*vet, "--today", "2026-11-21"]) == 1
     record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting
     assert record is not None
@@ -319,10 +326,10 @@ def test_a_wheel_added_to_an_old_release_is_left_out(repo: Path, capsys: pytest.
     assert curate(repo, "lock", "--as-of", AS_OF) == 1
     err = capsys.readouterr().err
     assert (
-        "note: addedwheel-1.0-py3-none-win_amd64.whl: left out by the release cooldown (uploaded 2026-11-18, "
-        "eligible on 2026-11-26)" in err
-    )
-    assert "addedwheel 1.0 has no wheel for windows-amd64 / Python 3.12" in err
+        "addedwheel 1.0 has no wheel for windows-amd64 / Python 3.12 (the upstream's wheels are for "
+        "manylinux2014_x86_64, manylinux_2_17_x86_64; it also has an sdist); the release cooldown left out "
+        "addedwheel-1.0-py3-none-win_amd64.whl (uploaded 2026-11-18, eligible on 2026-11-26)"
+    ) in err
     # on Linux alone the old wheel serves; a week later the Windows wheel is taken too
     write_request(repo, "win", [("addedwheel", "", ["linux"])])
     assert curate(repo, "lock", "--as-of", AS_OF) == 0
@@ -360,6 +367,23 @@ def test_zero_days_turns_it_off_and_a_change_of_days_makes_the_lock_stale(
     # a too-new waiver is part of what the lock depends on
     waive(repo, "fresh", "==1.1", "2026-12-31")
     assert curate(repo, "lock", "--check") == 1
+
+
+def test_a_version_the_catalog_has_is_kept(repo: Path) -> None:
+    """Locked before the cooldown was set (so vetted and served already): keeping it is not held back."""
+    set_config(repo, "min_release_age_days: 7", "min_release_age_days: 0")
+    write_request(repo, "svc", [("fresh", "")])
+    assert curate(repo, "lock", "--as-of", AS_OF) == 0
+    assert locked(repo)["fresh"] == ["1.1"]
+    set_config(repo, "min_release_age_days: 0", "min_release_age_days: 7")
+    assert curate(repo, "lock", "--as-of", AS_OF) == 0  # the config changed: resolved again
+    assert locked(repo)["fresh"] == ["1.1"]
+    write_request(repo, "more", [("usesfresh", "")], date="2026-11-22")  # a new request shares it
+    assert curate(repo, "lock", "--as-of", AS_OF) == 0
+    assert locked(repo)["fresh"] == ["1.1"]
+    state = read_state(repo)
+    assert state is not None
+    assert [r.held_back for r in state.requests.values()] == [(), ()]
 
 
 def test_a_day_after_today_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -446,8 +446,8 @@ def test_a_waiver_by_alias_and_a_new_advisory_re_vets(repo: Path, cache: Path, a
 def test_policy_moves_a_kind_between_block_and_warn(repo: Path, cache: Path) -> None:
     _set_vetting(
         repo,
-        "  block: [integrity, metadata, license-denied, vulnerability, too-new]\n"
-        "  warn: [license-unknown, yanked, sdist-only, lookalike]\n",
+        "  block: [integrity, metadata, license-denied, vulnerability]\n"
+        "  warn: [license-unknown, yanked, sdist-only, lookalike, too-new]\n",
         "  block: [integrity, metadata, vulnerability, yanked]\n  warn: [license-denied]\n",
     )
     assert _vet(repo, cache) == 1

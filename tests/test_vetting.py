@@ -41,11 +41,9 @@ def test_every_finding_kind_has_a_policy_default_and_the_config_takes_it() -> No
     policy = Vetting()
     assert set(policy.block) | set(policy.warn) == set(FINDING_KINDS)
     assert (
-        policy.block
-        == default_kinds("block")
-        == ("integrity", "metadata", "license-denied", "vulnerability", "too-new")
+        policy.block == default_kinds("block") == ("integrity", "metadata", "license-denied", "vulnerability")
     )
-    assert policy.warn == ("license-unknown", "yanked", "sdist-only", "lookalike")
+    assert policy.warn == ("license-unknown", "yanked", "sdist-only", "lookalike", "too-new")
 
 
 def test_is_finding_kind() -> None:

@@ -54,6 +54,7 @@ from curate.cooldown import (
     newer_without,
     parse_upload_time,
     released,
+    rfc3339,
     too_new_waiver,
 )
 from curate.errors import CurateError, LockError, Problem, ResolutionError, UsageError, ValidationError
@@ -177,6 +178,31 @@ class LockPlan:
 
     def cooldown(self, request_id: str) -> Cooldown:
         return Cooldown(days=self.config.vetting.min_release_age_days, as_of=self.as_of(request_id))
+
+    def in_catalog(self, key: VersionKey) -> tuple[FileEntry, ...]:
+        """The files the catalog already has for a version (none when it does not have it)."""
+        project = self.old.get(key[0])
+        for v in project.versions if project is not None else ():
+            if canonical_version(v.version) == key[1]:
+                return v.files
+        return ()
+
+    def lifted(self, request: Request, preferences: Mapping[str, str]) -> dict[str, str]:
+        """uv's ``--exclude-newer-package`` for a request: an exact pin a ``too-new`` waiver names, up to
+        the end of its day; and a version the catalog already has (locked and vetted before, perhaps
+        before the cooldown was set), just past its newest file, so that keeping it is not held back
+        (it is served already) while nothing newer of it comes in."""
+        cooldown = self.cooldown(request.id)
+        out = {str(name): cooldown.lifted() for name in self.waived_pins(request)}
+        for name, version in preferences.items():
+            files = self.in_catalog((normalize(name), canonical_version(version)))
+            times = [parse_upload_time(f.upload_time) for f in files]
+            if name in out or not times or None in times:
+                continue
+            newest = max(t for t in times if t is not None)
+            if newest >= cooldown.cutoff:
+                out[name] = rfc3339(newest + dt.timedelta(seconds=1))
+        return out
 
     def waived_pins(self, request: Request) -> dict[NormalizedName, str]:
         """The request's exact pins that a ``too-new`` waiver valid on its day lets through the cooldown."""
@@ -323,9 +349,7 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
         {t.python for r in requirements for t in r.targets}, key=lambda v: tuple(map(int, v.split(".")))
     )
     cooldown = p.cooldown(request.id)
-    lifted: dict[str, str] = (
-        {name: cooldown.lifted() for name in p.waived_pins(request)} if cooldown.active else {}
-    )
+    lifted = p.lifted(request, preferences) if cooldown.active else {}
     try:
         pins = compile_requirements(
             requirements,
@@ -528,7 +552,8 @@ def assemble(
     for request in p.requests:
         got = resolved.get(request.id)
         needs[request.id] = got.needs if got is not None else needs_from_catalog(p.old, request.id)
-    candidates = _candidates(p, needs, resolved, env, on_event)
+    cooled: dict[VersionKey, list[str]] = {}  # files the release cooldown left out, for the messages
+    candidates = _candidates(p, needs, resolved, env, on_event, cooled)
     names: dict[NormalizedName, str] = {}
     for result in resolved.values():
         names.update(result.names)
@@ -543,7 +568,7 @@ def assemble(
     }
     projects = _fill_sizes(projects, listed, env, on_event, login=login, limits=p.config.http_limits())
     if missing:
-        raise LockError(problems=_missing_wheel_problems(p, needs, missing))
+        raise LockError(problems=_missing_wheel_problems(p, needs, missing, cooled))
     blocked = blocked_removals(p.requests, projects)
     if blocked:
         paths = {r.id: r.path for r in p.requests}
@@ -570,10 +595,13 @@ def assemble(
 
 
 def _missing_wheel_problems(
-    p: LockPlan, needs: Mapping[str, Mapping[VersionKey, Need]], missing: Sequence[MissingWheel]
+    p: LockPlan,
+    needs: Mapping[str, Mapping[VersionKey, Need]],
+    missing: Sequence[MissingWheel],
+    held: Mapping[VersionKey, Sequence[str]],
 ) -> list[Problem]:
     """One problem per request and version without a file for some target, on the request's entry that
-    asks for the package or pulls it in."""
+    asks for the package or pulls it in (with the files the release cooldown left out)."""
     grouped: dict[tuple[str, NormalizedName, str, str, tuple[str, ...]], list[str]] = {}
     for m in missing:
         for rid in m.requests:
@@ -586,12 +614,16 @@ def _missing_wheel_problems(
         what = f"{name} {version}"
         if entries and request.packages[entries[0]].normalized != project:
             what += f" (pulled in by {', '.join(request.packages[i].name for i in entries)})"
+        message = f"{what} has no wheel for {', '.join(labels)} ({describe_upstream_files(files)})"
+        cooled = held.get((project, canonical_version(version)), ())
+        if cooled:
+            message += f"; the release cooldown left out {', '.join(cooled)}"
         problems.append(
             Problem(
                 path=request.path,
                 line=request.packages[entries[0]].line if entries else 0,
                 key=f"packages[{entries[0]}]" if entries else "",
-                message=f"{what} has no wheel for {', '.join(labels)} ({describe_upstream_files(files)})",
+                message=message,
                 hint="limit the package to the platforms that have wheels (its 'platforms:' in the request), "
                 "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)",
             )
@@ -605,6 +637,7 @@ def _candidates(
     resolved: Mapping[str, Resolved],
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
+    held: dict[VersionKey, list[str]],
 ) -> dict[VersionKey, list[ListedFile | FileEntry]]:
     """Each needed version's candidate files: the catalog's when they still cover its targets, else upstream's."""
     wanted: dict[VersionKey, set[str]] = {}
@@ -645,7 +678,7 @@ def _candidates(
         for key in wanted:
             if key[0] in pages:
                 listed = [f for f in pages[key[0]] if file_version(f.filename) == (key[0], key[1])]
-                out[key] = _cooled(p, key, listed, needs, on_event)
+                out[key] = _cooled(p, key, listed, needs, held)
     return out
 
 
@@ -654,11 +687,13 @@ def _cooled(
     key: VersionKey,
     files: list[ListedFile],
     needs: Mapping[str, Mapping[VersionKey, Need]],
-    on_event: Callable[[LockEvent], None],
+    held: dict[VersionKey, list[str]],
 ) -> list[ListedFile | FileEntry]:
     """A version's upstream files less those the release cooldown leaves out: uploaded too recently (a
     file added to an old release is as suspect as a new release), or undated. The cooldown is the latest
-    of the requests needing it; an exact pin a ``too-new`` waiver lets through keeps them all."""
+    of the requests needing it; an exact pin a ``too-new`` waiver lets through keeps them all, and the
+    files the catalog already has (the same name and sha256) stay. What is left out is added to
+    ``held`` (said only when a target then has no file: most are files no target would take)."""
     rids = sorted(rid for rid, request_needs in needs.items() if key in request_needs)
     cooldowns = [p.cooldown(rid) for rid in rids]
     if not cooldowns or not cooldowns[0].active:
@@ -671,9 +706,10 @@ def _cooled(
         ):
             return list(files)
     cooldown = max(cooldowns, key=lambda c: c.cutoff)
+    had = {(f.filename, f.sha256) for f in p.in_catalog(key)}
     kept: list[ListedFile | FileEntry] = []
     for f in files:
-        if cooldown.admits(f.upload_time):
+        if cooldown.admits(f.upload_time) or (f.filename, f.sha256) in had:
             kept.append(f)
             continue
         when = parse_upload_time(f.upload_time)
@@ -682,7 +718,7 @@ def _cooled(
             if when is not None
             else "the upstream gives no upload time"
         )
-        on_event(Note(text=f"{f.filename}: left out by the release cooldown ({why})"))
+        held.setdefault(key, []).append(f"{f.filename} ({why})")
     return kept
 
 

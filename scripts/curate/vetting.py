@@ -64,7 +64,7 @@ DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
     "yanked": "warn",
     "sdist-only": "warn",
     "lookalike": "warn",
-    "too-new": "block",
+    "too-new": "warn",  # the lock enforces the cooldown; vetting tells what is still young
 }
 
 
