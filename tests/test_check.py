@@ -41,6 +41,7 @@ ANCHOR_HINT = "write the value out in full; requests and the config never need a
 JUST_HINT = "say what the packages are for and why the catalog should carry them"
 REF_HINT = "the catalog only serves vetted files from its index; give the distribution name and a version"
 DUP_HINT = "merge the two entries into one"
+PKG_DUP_HINT = DUP_HINT + " (or give each its own 'python:' versions, none in common)"
 MAP_HINT = "write it as 'key: value' lines"
 LIST_HINT = "write one '- ' entry per item"
 STR_HINT = "write one text value (quote it if unsure)"
@@ -366,7 +367,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     (
         "duplicate-case",
         GOOD + "  - name: NumPy\n",
-        [(7, 5, "'NumPy' is listed twice in packages (both are 'numpy'; first on line 5)", DUP_HINT)],
+        [(7, 5, "'NumPy' is listed twice in packages (both are 'numpy'; first on line 5)", PKG_DUP_HINT)],
     ),
     (
         "duplicate-pep503",
@@ -376,7 +377,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
                 7,
                 5,
                 "'Zope_Interface' is listed twice in packages (both are 'zope-interface'; first on line 5)",
-                DUP_HINT,
+                PKG_DUP_HINT,
             )
         ],
     ),
@@ -384,8 +385,8 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
         "duplicate-runs",
         name("a-b") + "  - name: A__B\n  - name: a.b\n",
         [
-            (7, 5, "'A__B' is listed twice in packages (both are 'a-b'; first on line 5)", DUP_HINT),
-            (8, 5, "'a.b' is listed twice in packages (both are 'a-b'; first on line 5)", DUP_HINT),
+            (7, 5, "'A__B' is listed twice in packages (both are 'a-b'; first on line 5)", PKG_DUP_HINT),
+            (8, 5, "'a.b' is listed twice in packages (both are 'a-b'; first on line 5)", PKG_DUP_HINT),
         ],
     ),
     (
@@ -574,7 +575,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
                 5,
                 5,
                 "environment markers are not allowed: 'numpy; python_version < \"3.10\"'",
-                "OS and Python belong in the request's 'platforms' and 'python' (or the package's 'platforms')",
+                "OS and Python belong in the request's 'platforms' and 'python' (or the package's own)",
             )
         ],
     ),
@@ -586,7 +587,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
                 6,
                 5,
                 "environment markers are not allowed: '>=1.2; sys_platform == \"win32\"'",
-                "OS and Python belong in 'platforms' and 'python'",
+                "OS and Python belong in 'platforms' and 'python' (the request's or the package's)",
             )
         ],
     ),
@@ -679,6 +680,43 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
         ],
     ),
     ("python-ok", GOOD + 'python: ["3.13", "3.10"]\n', []),
+    ("package-python-ok", GOOD + '    python: ["3.11"]\npython: ["3.11", "3.12"]\n', []),
+    ("package-python-single-ok", GOOD + '    python: "3.12"\n', []),
+    (
+        "package-python-outside-request",
+        GOOD + '    python: ["3.13"]\npython: ["3.11", "3.12"]\n',
+        [
+            (
+                7,
+                14,
+                "Python 3.13 is not one of the request's Python versions (3.11, 3.12)",
+                "add it to the request's 'python' too",
+            )
+        ],
+    ),
+    (
+        "package-python-unsupported",
+        GOOD + '    python: ["3.8"]\n',
+        [(7, 14, "Python 3.8 is not supported by this catalog", "supported: 3.10, 3.11, 3.12, 3.13")],
+    ),
+    (
+        "package-python-unquoted",
+        GOOD + "    python: [3.10]\n",
+        [(7, 14, "Python version 3.10 must be quoted (YAML reads 3.10 as the number 3.1)", 'write "3.10"')],
+    ),
+    (
+        "same-package-per-python-ok",
+        GOOD.replace('">=1.26"', '"==2.4.6"')
+        + '    python: ["3.11"]\n  - name: numpy\n    version: "==2.5.5"\n    python: ["3.12"]\n'
+        + 'python: ["3.11", "3.12"]\n',
+        [],
+    ),
+    (
+        "same-package-overlapping-python",
+        GOOD
+        + '    python: ["3.11", "3.12"]\n  - name: numpy\n    python: ["3.12"]\n',
+        [(8, 5, "'numpy' is listed twice in packages (both are 'numpy'; first on line 5)", PKG_DUP_HINT)],
+    ),
     (
         "python-unsupported",
         GOOD + 'python: ["3.8"]\n',

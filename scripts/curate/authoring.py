@@ -72,6 +72,7 @@ class DraftPackage:
     name: str  # the distribution, with extras: uvicorn[standard]
     version: str = ""  # a PEP 440 specifier set; "" = the latest release
     platforms: tuple[str, ...] | None = None  # None = the request's platforms
+    python: tuple[str, ...] | None = None  # None = the request's Python versions
     comment: str = ""  # after the name, on its line: where the entry came from
     notes: tuple[str, ...] = ()  # comment lines above the entry
 
@@ -378,6 +379,8 @@ def render(draft: Draft, *, schema_ref: str) -> str:
             item["version"] = DoubleQuotedScalarString(pkg.version)
         if pkg.platforms is not None:
             item["platforms"] = _flow(pkg.platforms)
+        if pkg.python is not None:
+            item["python"] = _flow(pkg.python, quote=True)
         if pkg.comment:
             item.yaml_add_eol_comment(_one_line(pkg.comment), "name")
         packages.append(item)

@@ -101,7 +101,7 @@ def request_fingerprint(request: Request, config: Config, *, legacy: bool = Fals
                     }
                     for spec in request.packages
                 ],
-                key=lambda d: str(d["name"]),
+                key=lambda d: (str(d["name"]), str(d["targets"])),
             ),
         }
     )

@@ -91,7 +91,7 @@ REQUIRED_HINTS = {
     "requested_by": "add requested_by: your e-mail address or team handle",
     "justification": "add justification: what the packages are for and who uses them (20+ characters)",
 }
-PACKAGE_KEYS = ("name", "version", "platforms", "note")
+PACKAGE_KEYS = ("name", "version", "platforms", "python", "note")
 REMOVE_KEYS = ("name", "version", "reason")
 
 
@@ -104,6 +104,7 @@ class PackageSpec:
     extras: tuple[str, ...] = ()
     specifier: str = ""  # "" = the latest release
     platforms: tuple[OSName, ...] | None = None  # None = the request's platforms
+    python: tuple[str, ...] | None = None  # None = the request's Python versions
     note: str = ""
     line: int = dataclasses.field(default=0, compare=False)  # of its entry in the file (0: unknown)
 
@@ -149,7 +150,9 @@ class Request:
         return config.targets_for(self.platforms, self.python)
 
     def package_targets(self, spec: PackageSpec, config: Config) -> list[Target]:
-        return config.targets_for(spec.platforms or self.platforms, self.python)
+        """The targets one package is resolved and served for: its own ``platforms`` and ``python``
+        where it gives them, the request's otherwise."""
+        return config.targets_for(spec.platforms or self.platforms, spec.python or self.python)
 
 
 def read_request(path: Path, display: str, config: Config | None) -> tuple[Request | None, list[Problem]]:
@@ -234,7 +237,10 @@ def parse_request(
         compliance = tuple(r.string_list(top["compliance"], ("compliance",)) or ())
 
     packages = r.items(
-        top.get("packages"), ("packages",), "packages", lambda v, k: _package(r, v, k, platforms)
+        top.get("packages"),
+        ("packages",),
+        "packages",
+        lambda v, k: _package(r, v, k, platforms, python, config),
     )
     remove = r.items(top.get("remove"), ("remove",), "remove", lambda v, k: _removal(r, v, k))
     if (
@@ -361,7 +367,7 @@ def _name(r: Reader, value: Any, key: KeyPath) -> tuple[str, NormalizedName, tup
         r.add(
             key,
             f"environment markers are not allowed: '{text}'",
-            "OS and Python belong in the request's 'platforms' and 'python' (or the package's 'platforms')",
+            "OS and Python belong in the request's 'platforms' and 'python' (or the package's own)",
         )
         return None
     if _DIRECT_REF.search(text):
@@ -426,7 +432,7 @@ def _version(r: Reader, value: Any, key: KeyPath) -> str | None:
         r.add(
             key,
             f"environment markers are not allowed: '{text}'",
-            "OS and Python belong in 'platforms' and 'python'",
+            "OS and Python belong in 'platforms' and 'python' (the request's or the package's)",
         )
         return None
     if _DIRECT_REF.search(text.strip()):
@@ -443,7 +449,14 @@ def _version(r: Reader, value: Any, key: KeyPath) -> str | None:
     return str(spec)
 
 
-def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...]) -> PackageSpec | None:
+def _package(
+    r: Reader,
+    value: Any,
+    key: KeyPath,
+    platforms: tuple[OSName, ...],
+    python: tuple[str, ...],
+    config: Config | None,
+) -> PackageSpec | None:
     if isinstance(value, str):
         r.add(
             key,
@@ -467,6 +480,17 @@ def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...])
                     f"platform '{os_name}' is not one of the request's platforms ({', '.join(platforms)})",
                     "add it to the request's 'platforms' too",
                 )
+    pkg_python: tuple[str, ...] | None = None
+    if entry.get("python") is not None:
+        pkg_python = _python(r, entry["python"], (*key, "python"), config)
+        for i, py in enumerate(pkg_python):
+            if python and py not in python:  # no python: the request's are wrong, reported
+                where = (*key, "python", i) if isinstance(entry["python"], list) else (*key, "python")
+                r.add(
+                    where,
+                    f"Python {py} is not one of the request's Python versions ({', '.join(python)})",
+                    "add it to the request's 'python' too",
+                )
     note = r.string(entry.get("note", ""), (*key, "note"), allow_empty=True) if "note" in entry else ""
     if got is None or version is None:
         return None
@@ -477,6 +501,7 @@ def _package(r: Reader, value: Any, key: KeyPath, platforms: tuple[OSName, ...])
         extras=extras,
         specifier=version,
         platforms=pkg_platforms,
+        python=pkg_python or None,
         note=note or "",
         line=r.doc.mark(key)[0],
     )
@@ -505,11 +530,14 @@ def _removal(r: Reader, value: Any, key: KeyPath) -> Removal | None:
 
 
 def _duplicates(r: Reader, key: str, what: str, *, with_version: bool) -> None:
-    """Entries whose names are equal after PEP 503 normalization (and, for removals, the same version)."""
+    """Entries whose names are equal after PEP 503 normalization (and, for removals, the same version).
+
+    Two package entries may name the same project for different Pythons: each with its own ``python``
+    and no version in common (a lock file that pins one version on 3.11 and another on 3.12)."""
     raw = r.doc.data.get(key) if isinstance(r.doc.data, dict) else None
     if not isinstance(raw, list):
         return
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], list[int]] = {}
     for i, entry in enumerate(raw):
         if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
             continue
@@ -517,12 +545,33 @@ def _duplicates(r: Reader, key: str, what: str, *, with_version: bool) -> None:
         if not m:
             continue
         ident = (normalize(m[1]), str(entry.get("version") or "") if with_version else "")
-        if ident in seen:
-            line = r.doc.mark((key, seen[ident], "name"))[0]
+        earlier = seen.setdefault(ident, [])
+        mine = None if with_version else _entry_pythons(entry)
+        clash = next(
+            (
+                j
+                for j in earlier
+                if mine is None or (theirs := _entry_pythons(raw[j])) is None or mine & theirs
+            ),
+            None,
+        )
+        if clash is not None:
+            line = r.doc.mark((key, clash, "name"))[0]
+            hint = "merge the two entries into one"
+            if not with_version:
+                hint += " (or give each its own 'python:' versions, none in common)"
             r.add(
                 (key, i, "name"),
                 f"'{entry['name']}' is listed twice in {what} (both are '{ident[0]}'; first on line {line})",
-                "merge the two entries into one",
+                hint,
             )
-        else:
-            seen[ident] = i
+        earlier.append(i)
+
+
+def _entry_pythons(entry: dict[str, Any]) -> frozenset[str] | None:
+    """The Python versions a raw package entry names (None: it names none, so it covers them all)."""
+    value = entry.get("python")
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    return frozenset(str(v) for v in items)

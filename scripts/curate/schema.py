@@ -58,6 +58,10 @@ _PACKAGE_DESCRIPTIONS: dict[str, str] = {
         "empty, '*' or 'latest': the latest release. A bare '1.2.3' or Poetry '^1.2' is refused."
     ),
     "platforms": "Only for this package: a subset of the request's platforms (e.g. uvloop on linux and macos).",
+    "python": (
+        'Only for this package: a subset of the request\'s Python versions, as quoted strings (["3.11"]), '
+        "e.g. a backport needed on older Pythons only, or a pin a lock file made for some Pythons."
+    ),
     "note": "Free text for the reviewer: why this package, or why this version range.",
 }
 _REMOVE_DESCRIPTIONS: dict[str, str] = {
@@ -120,6 +124,7 @@ def build_schema() -> dict[str, Any]:
         "name": _name(_PACKAGE_DESCRIPTIONS["name"]),
         "version": _version(_PACKAGE_DESCRIPTIONS["version"]),
         "platforms": _platforms(_PACKAGE_DESCRIPTIONS["platforms"]),
+        "python": _python(_PACKAGE_DESCRIPTIONS["python"]),
         "note": _text(_PACKAGE_DESCRIPTIONS["note"]),
     }
     remove_props: dict[str, Any] = {
