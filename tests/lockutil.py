@@ -31,7 +31,7 @@ def write_request(
     *,
     platforms: Sequence[str] = ("linux", "windows"),
     python: Sequence[str] = ("3.12",),
-    remove: Sequence[tuple[str, str]] = (),
+    remove: Sequence[tuple[str, str] | tuple[str, str, str]] = (),
     date: str = "2026-11-21",
 ) -> Path:
     lines = [
@@ -51,8 +51,9 @@ def write_request(
                 lines.append(f"    platforms: {json.dumps(list(entry[2]))}")
     if remove:
         lines.append("remove:")
-        for name, version in remove:
-            lines += [f"  - name: {name}", f"    version: {json.dumps(version)}", "    reason: superseded"]
+        for name, version, *why in remove:
+            reason = why[0] if why else "superseded"
+            lines += [f"  - name: {name}", f"    version: {json.dumps(version)}", f"    reason: {reason}"]
     path = root / "requests" / f"{date}-{slug}.yaml"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     return path

@@ -713,8 +713,7 @@ CASES: list[tuple[str, str | bytes, list[Expected]]] = [
     ),
     (
         "same-package-overlapping-python",
-        GOOD
-        + '    python: ["3.11", "3.12"]\n  - name: numpy\n    python: ["3.12"]\n',
+        GOOD + '    python: ["3.11", "3.12"]\n  - name: numpy\n    python: ["3.12"]\n',
         [(8, 5, "'numpy' is listed twice in packages (both are 'numpy'; first on line 5)", PKG_DUP_HINT)],
     ),
     (

@@ -309,9 +309,12 @@ def test_a_good_request_passes_every_step(clone: Path, env: dict[str, str], tmp_
     assert "`wincolor` | 0.4 | Windows |" in added  # a Windows-only dependency of webapp 2.0
     assert "`httpish`" in present
     assert "`certy`" in present
-    assert "`newpy` | 0.9" in removed
-    assert "| Linux | 2 | 2 | 1 |" in body
-    assert "| Windows | 3 | 2 | 1 |" in body
+    assert (
+        "`newpy` | 0.9 | Linux, Windows | removed by requests/2026-11-21-reporting.yaml: superseded |"
+        in removed
+    )
+    assert "| Linux | 2 | 2 | 0 | 1 |" in body
+    assert "| Windows | 3 | 2 | 0 | 1 |" in body
 
 
 @needs_verbs

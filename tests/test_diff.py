@@ -35,19 +35,23 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def pr_repo(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Path:
-    """main: one request pinning httpish 1.0; the branch replaces it with webapp (httpish 1.1)."""
+    """main: one request pinning httpish 1.0, one asking for linuxonly; the branch replaces the first with
+    webapp (httpish 1.1: 1.0 is superseded, still served) and the second with a removal of linuxonly."""
     mp = pytest.MonkeyPatch()
     mp.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
     try:
         root = lock_repo(tmp_path_factory.mktemp("diff") / "repo", upstream.index_url)
         git(root, "init", "-q", "-b", "main")
         write_request(root, "old", [("httpish", "==1.0")])
+        write_request(root, "tool", [("linuxonly", "")], platforms=["linux"], date="2026-11-20")
         assert curate(root, "lock", "-q") == 0
         git(root, "add", "-A")
         git(root, "commit", "-qm", "base")
         git(root, "checkout", "-qb", "feature")
         (root / "requests" / "2026-11-21-old.yaml").unlink()
+        (root / "requests" / "2026-11-20-tool.yaml").unlink()
         write_request(root, "web", [("webapp", "")], date="2026-11-22")
+        write_request(root, "drop", remove=[("linuxonly", "", "end of life")], date="2026-11-23")
         assert curate(root, "lock", "-q") == 0
     finally:
         mp.undo()
@@ -75,9 +79,13 @@ def test_text(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "  + webapp 2.0  [Linux, Windows]  requested\n" in out
     assert "  + wincolor 0.4  [Windows]  via webapp\n" in out
     assert "  = certy 2024.1  [Linux, Windows]  via httpish (now also for 2026-11-22-web)\n" in out
-    assert "  - httpish 1.0  [Linux, Windows]  no longer needed\n" in out
-    assert "Linux: 2 added, 1 already present, 1 removed\n" in out
-    assert "Windows: 3 added, 1 already present, 1 removed\n" in out
+    superseded = "Superseded (still served) (1):\n  ~ httpish 1.0  [Linux, Windows]  "
+    assert f"{superseded}no request needs it any more; it stays served\n" in out
+    removed = "  - linuxonly 1.0  [Linux]  removed by requests/2026-11-23-drop.yaml: end of life\n"
+    assert f"\nRemoved (1):\n{removed}" in out
+    assert "Linux: 2 added, 1 already present, 1 superseded, 1 removed\n" in out
+    assert "Windows: 3 added, 1 already present, 1 superseded, 0 removed\n" in out
+    assert "Python" not in out  # every change is for the same Python versions
     assert "New files: 3, " in out
     assert "Vetting: 1 block, 1 warn, 1 waived\n  blocked: wincolor 0.4: GHSA-1234 (vulnerability)" in out
 
@@ -89,7 +97,8 @@ def test_colours_only_when_asked(pr_repo: Path) -> None:
     coloured = render_text(report, colour=True)
     assert "\033[32m  + webapp 2.0" in coloured
     assert "\033[34m  = certy 2024.1" in coloured
-    assert "\033[31m  - httpish 1.0" in coloured
+    assert "\033[33m  ~ httpish 1.0" in coloured
+    assert "\033[31m  - linuxonly 1.0" in coloured
 
 
 def test_markdown(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,11 +106,19 @@ def test_markdown(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert curate(pr_repo, "diff", "--base", "main", "--format", "markdown") == 0
     out = capsys.readouterr().out
     assert out.startswith(
-        "## Catalog changes since `main`\n\n**3 added**, 1 already present, 1 removed; 3 new file(s), "
+        "## Catalog changes since `main`\n\n**3 added**, 1 already present, 1 superseded (still served), "
+        "1 removed; 3 new file(s), "
     )
-    assert "| Windows | 3 | 1 | 1 |" in out
+    assert "| Windows | 3 | 1 | 1 | 0 |" in out
     assert "| `wincolor` | 0.4 | Windows | via webapp | 2026-11-22-web |" in out
-    assert "| `httpish` | 1.0 | Linux, Windows | no longer needed | 2026-11-21-old |" in out
+    assert (
+        "| `httpish` | 1.0 | Linux, Windows | no request needs it any more; it stays served | 2026-11-21-old |"
+        in out
+    )
+    assert (
+        "| `linuxonly` | 1.0 | Linux | removed by requests/2026-11-23-drop.yaml: end of life | 2026-11-20-tool |"
+        in out
+    )
     assert "- **block** `wincolor` 0.4: GHSA-1234 (vulnerability)" in out
     # what was found, and why a waived finding is accepted, not just the id again
     assert "- **warn** `wincolor` 0.4: license-unknown: the metadata declares no licence\n" in out
@@ -115,8 +132,8 @@ def test_json(pr_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert curate(pr_repo, "diff", "--base", "main", "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["summary"] == {"added": 3, "present": 1, "removed": 1}
-    assert data["os"]["windows"] == {"added": 3, "present": 1, "removed": 1}
+    assert data["summary"] == {"added": 3, "present": 1, "superseded": 1, "removed": 1}
+    assert data["os"]["windows"] == {"added": 3, "present": 1, "superseded": 1, "removed": 0}
     assert data["findings"] == {"block": 1, "warn": 1, "waived": 1}
     assert data["new_files"] == 3
     assert data["download_size"] > 0

@@ -225,9 +225,11 @@ def test_check_notices_stale_and_hand_edited(
     (repo / "requests" / "2026-11-21-web.yaml").unlink()
     assert curate(repo, "lock", "--check") == 1
     assert "requests/2026-11-21-web.yaml: deleted" in capsys.readouterr().err
-    # locking with no requests empties the catalog
+    # locking with no requests keeps what was approved, superseded (still served) until removed
     assert curate(repo, "lock") == 0
-    assert load_catalog(repo) == {}
+    catalog = load_catalog(repo)
+    assert sorted(catalog) == ["certy", "httpish"]
+    assert all(v.superseded and v.superseded_since for p in catalog.values() for v in p.versions)
     assert curate(repo, "lock", "--check") == 0
 
 

@@ -8,6 +8,8 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
       - version: 2.32.3
         requires_python: ">=3.8"         # "" when none
         yanked: null                     # or the upstream's reason ("" reason is written as "yanked")
+        superseded_since: ""             # only when no request needs it any more: the day it was
+                                         # superseded (it stays served until a remove: or retention)
         needed_by:                       # which requests need it, for which targets, and why
           - request: 2026-11-09-web-service
             targets: [linux-x86_64-py3.12, windows-amd64-py3.12]
@@ -157,10 +159,16 @@ class VersionEntry:
     files: tuple[FileEntry, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     vetting: VettingRecord | None = None  # written by curate.vet; None until it has run
+    superseded_since: str = ""  # YYYY-MM-DD when no request needs it any more (curate.retention)
 
     @property
     def parsed(self) -> Version:
         return Version(self.version)
+
+    @property
+    def superseded(self) -> bool:
+        """No request needs it any more; it stays served until a remove: entry or the retention rule."""
+        return not self.needed_by
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -171,10 +179,15 @@ class VersionEntry:
         return _sorted_unique(n.request for n in self.needed_by)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        head: dict[str, Any] = {
             "version": self.version,
             "requires_python": self.requires_python,
             "yanked": self.yanked,
+        }
+        if self.superseded_since:
+            head["superseded_since"] = self.superseded_since
+        return {
+            **head,
             "needed_by": [n.to_dict() for n in sorted(self.needed_by, key=lambda n: n.request)],
             "build_targets": list(_sorted_unique(self.build_targets)),
             "files": [f.to_dict() for f in sorted(self.files, key=lambda f: f.filename)],
@@ -197,6 +210,7 @@ class VersionEntry:
             files=tuple(FileEntry.from_dict(f) for f in d.get("files") or ()),
             dependencies=tuple(Dependency.from_dict(x) for x in d.get("dependencies") or ()),
             vetting=vetting,
+            superseded_since=str(d.get("superseded_since") or ""),
         )
 
 

@@ -26,7 +26,43 @@ CONFIG_PATH = Path("catalog") / "config.yaml"
 PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
 FilesMode = Literal["mirror", "link"]
 
-_TOP_KEYS = ("site", "upstream", "python", "platforms", "targets", "files", "cache_dir", "vetting")
+_TOP_KEYS = (
+    "site",
+    "upstream",
+    "python",
+    "platforms",
+    "targets",
+    "files",
+    "cache_dir",
+    "vetting",
+    "retention",
+)
+RetentionRule = Literal["keep", "drop-after", "keep-latest"]
+RETENTION_RULES: tuple[RetentionRule, ...] = ("keep", "drop-after", "keep-latest")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Retention:
+    """How long a superseded version (one no request needs any more) stays served.
+
+    ``keep`` (the default): until a reviewed ``remove:`` entry takes it out; ``drop-after``: ``days``
+    after it was superseded; ``keep-latest``: the ``count`` newest superseded versions of each project.
+    """
+
+    rule: RetentionRule = "keep"
+    days: int = 0  # drop-after
+    count: int = 0  # keep-latest
+
+    def describe(self) -> str:
+        if self.rule == "drop-after":
+            return f"drop-after: {self.days} days"
+        if self.rule == "keep-latest":
+            return f"keep-latest: {self.count}"
+        return "keep"
+
+    def fingerprint(self) -> str:
+        """What the lock state records of it: "" for the default (so older lock states stay current)."""
+        return "" if self.rule == "keep" else self.describe()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,6 +166,7 @@ class Config:
     cache_dir: str | None = None
     vetting: Vetting = dataclasses.field(default_factory=Vetting)
     upstream_limits: UpstreamLimits = dataclasses.field(default_factory=UpstreamLimits)
+    retention: Retention = dataclasses.field(default_factory=Retention)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
@@ -244,6 +281,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
 
     cache_dir = r.string(top["cache_dir"], ("cache_dir",)) if top.get("cache_dir") is not None else None
     vetting = _vetting(r, top.get("vetting", {}), ("vetting",))
+    retention = _retention(r, top.get("retention"), ("retention",))
 
     if r.problems:
         return None, r.problems
@@ -263,6 +301,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
             cache_dir=cache_dir,
             vetting=vetting,
             upstream_limits=UpstreamLimits(**limits),
+            retention=retention,
             raw=top,
         ),
         [],
@@ -381,6 +420,36 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
         min_release_age_days=cooldown if cooldown is not None else defaults.min_release_age_days,
         waivers=tuple(waivers),
     )
+
+
+_RETENTION_HINT = (
+    "write superseded: keep, superseded: {drop-after: 30} (days) or superseded: {keep-latest: 2}"
+)
+
+
+def _retention(r: Reader, value: Any, key: KeyPath) -> Retention:
+    top = r.mapping(value if value is not None else {}, key, ("superseded",), "retention")
+    rule = top.get("superseded", "keep")
+    where = (*key, "superseded")
+    if rule is None or rule == "keep":
+        return Retention()
+    if isinstance(rule, str):
+        r.add(where, f"unknown retention rule '{rule}'", _RETENTION_HINT)
+        return Retention()
+    spec = r.mapping(rule, where, ("drop-after", "keep-latest"), "retention.superseded")
+    if not isinstance(rule, dict):
+        return Retention()
+    if len(spec) != 1:
+        r.add(where, "retention.superseded takes one rule", _RETENTION_HINT)
+        return Retention()
+    ((name, amount),) = spec.items()
+    if name == "drop-after":
+        if isinstance(amount, str) and re.fullmatch(r"\s*\d+\s*days?\s*", amount):
+            amount = int(re.findall(r"\d+", amount)[0])
+        days = r.integer(amount, (*where, name), minimum=0)
+        return Retention(rule="drop-after", days=days) if days is not None else Retention()
+    count = r.integer(amount, (*where, name), minimum=0)
+    return Retention(rule="keep-latest", count=count) if count is not None else Retention()
 
 
 def _kinds(r: Reader, value: Any, key: KeyPath) -> list[FindingKind]:

@@ -7,35 +7,42 @@ terminal: green added, blue already present, red removed), Markdown (a pull-requ
 
 - **added**: a version that was not in the base catalog, asked for directly or pulled in by which packages;
 - **present**: a version already in the catalog that a request newly needs (nothing new to download);
-- **removed**: a version in the base catalog that nobody needs any more.
+- **superseded**: a version that requests needed at the base and none needs now: it stays served (the
+  catalog is additive), and the report says which versions those requests moved to;
+- **removed**: a version that leaves the catalog, with the reason: the ``remove:`` entry (its request
+  and reason) or the retention rule that takes it out; a version gone for no such reason is flagged.
 
 And the versions the release cooldown held back (:mod:`curate.cooldown`) in the requests the change
 resolved, as ``catalog/lock.json`` records them: what reviewers would have got without the cooldown,
 and the day each becomes eligible.
+
+The OS and, when the versions of a change differ by Python, the Python versions of each change are shown.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from curate import git
 from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, project_from
-from curate.config import load_config
+from curate.config import Config, Retention, load_config
 from curate.cooldown import HeldBack
 from curate.errors import CurateError, ValidationError, log_safe_json, one_line, terminal_text
 from curate.lockstate import STATE_PATH, LockState, read_state
 from curate.markup import code, inline
 from curate.names import NormalizedName, normalize
+from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.targets import OS_LABELS, OS_NAMES
 from curate.vetting import DECISIONS, Decision, Finding
 from curate.yamlio import loads
 
-Status = Literal["added", "present", "removed"]
-STATUSES: tuple[Status, ...] = ("added", "present", "removed")
+Status = Literal["added", "present", "superseded", "removed"]
+STATUSES: tuple[Status, ...] = ("added", "present", "superseded", "removed")
+UNEXPLAINED = "not in the catalog any more, and no remove: entry or retention rule explains it"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +60,8 @@ class Change:
     new_files: tuple[tuple[str, int], ...]  # (filename, size) not in the base catalog
     build_targets: tuple[str, ...]
     findings: tuple[Finding, ...]  # as curate vet recorded them; none for a removed version
+    reason: str = ""  # removed: why it leaves; superseded: what the requests moved to
+    pythons: tuple[str, ...] = ()  # the Python versions of its targets
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +74,8 @@ class Change:
             "new_requests": list(self.new_requests),
             "targets": list(self.targets),
             "os": list(self.oses),
+            "python": list(self.pythons),
+            "reason": self.reason,
             "new_files": [{"filename": f, "size": s} for f, s in self.new_files],
             "build_targets": list(self.build_targets),
             "findings": [f.to_dict() for f in self.findings],
@@ -90,6 +101,11 @@ class Report:
 
     def of(self, status: Status) -> list[Change]:
         return [c for c in self.changes if c.status == status]
+
+    @property
+    def python_differs(self) -> bool:
+        """Whether the changes are not all for the same Python versions (then a Python column is shown)."""
+        return len({c.pythons for c in self.changes}) > 1
 
     def os_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {os: dict.fromkeys(STATUSES, 0) for os in OS_NAMES}
@@ -139,6 +155,48 @@ def _findings(v: VersionEntry) -> tuple[Finding, ...]:
     return v.vetting.findings if v.vetting is not None else ()
 
 
+def _python_of(target_id: str) -> str:
+    return target_id.rsplit("-py", 1)[1] if "-py" in target_id else ""
+
+
+def _py_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
+def leave_reason(
+    project: Project,
+    version: VersionEntry,
+    requests: Sequence[Request] = (),
+    retention: Retention | None = None,
+) -> str:
+    """Why a version left the catalog: the ``remove:`` entry that matches it, else the retention rule
+    that lets it go; :data:`UNEXPLAINED` when neither does (a reviewer should ask)."""
+    for request in requests:
+        for removal in request.remove:
+            if removal.normalized == project.normalized and removal.specifier_set.contains(
+                version.version, prereleases=True
+            ):
+                return f"removed by {request.path}: {removal.reason}"
+    if retention is not None and version.superseded and retention.rule != "keep":
+        since = f"; superseded since {version.superseded_since}" if version.superseded_since else ""
+        return f"retention ({retention.describe()}{since})"
+    return UNEXPLAINED
+
+
+def _moved_to(name: NormalizedName, old: VersionEntry, head: Mapping[NormalizedName, Project]) -> str:
+    """For a superseded version: the versions its requests need now, e.g. ``2.0 for 2026-11-21-web``."""
+    project = head.get(name)
+    now: dict[str, list[str]] = {}
+    for rid in old.requests:
+        for v in project.sorted_versions() if project is not None else ():
+            if rid in v.requests:
+                now.setdefault(v.version, []).append(rid)
+    if not now:
+        return "no request needs it any more; it stays served"
+    moved = "; ".join(f"{version} for {', '.join(rids)}" for version, rids in now.items())
+    return f"now {moved}; it stays served"
+
+
 def compare(
     base: Mapping[NormalizedName, Project],
     head: Mapping[NormalizedName, Project],
@@ -147,9 +205,13 @@ def compare(
     os_of_platform: Mapping[str, str] | None = None,
     base_state: LockState | None = None,
     head_state: LockState | None = None,
+    requests: Sequence[Request] = (),
+    retention: Retention | None = None,
 ) -> Report:
-    """Every added, newly needed and removed version between two catalogs, and what the release
-    cooldown held back in the requests whose lock state changed."""
+    """Every added, newly needed, superseded and removed version between two catalogs, and what the
+    release cooldown held back in the requests whose lock state changed.
+
+    ``requests`` and ``retention`` (the head's) explain why a removed version left."""
     platforms = dict(os_of_platform or {})
     base_versions = {(n, v.parsed): v for n, p in base.items() for v in p.versions}
     head_versions = {(n, v.parsed): v for n, p in head.items() for v in p.versions}
@@ -161,21 +223,29 @@ def compare(
         entry = new or old
         assert entry is not None
         project = head.get(name) or base[name]
+        reason = ""
         if new is None:
+            assert old is not None
             status: Status = "removed"
             new_requests: tuple[str, ...] = ()
+            reason = leave_reason(base[name], old, requests, retention)
         else:
             new_requests = tuple(r for r in new.requests if old is None or r not in old.requests)
             if old is None:
                 status = "added"
             elif new_requests:
                 status = "present"
+            elif old.needed_by and not new.needed_by:
+                status = "superseded"
+                reason = _moved_to(name, old, head)
             else:
                 continue
-        needs = [n for n in entry.needed_by if status == "removed" or n.request in new_requests] or list(
-            entry.needed_by
+        gone = status in ("removed", "superseded")
+        needs = [n for n in entry.needed_by if n.request in new_requests] if not gone else []
+        needs = needs or list((old if gone and old is not None else entry).needed_by)
+        targets = tuple(
+            sorted({t for n in needs for t in n.targets} or {t for f in entry.files for t in f.targets})
         )
-        targets = tuple(sorted({t for n in needs for t in n.targets}))
         oses = tuple(os for os in OS_NAMES if any(_os_of(t, platforms) == os for t in targets))
         changes.append(
             Change(
@@ -185,7 +255,7 @@ def compare(
                 status=status,
                 direct=any(n.direct for n in needs),
                 via=tuple(sorted({v for n in needs for v in n.via})),
-                requests=entry.requests,
+                requests=(old.requests if gone and old is not None else entry.requests),
                 new_requests=new_requests,
                 targets=targets,
                 oses=oses,
@@ -196,6 +266,8 @@ def compare(
                 ),
                 build_targets=entry.build_targets if status != "removed" else (),
                 findings=_findings(entry) if status != "removed" else (),
+                reason=reason,
+                pythons=tuple(sorted({_python_of(t) for t in targets} - {""}, key=_py_key)),
             )
         )
     order = {s: i for i, s in enumerate(STATUSES)}
@@ -225,14 +297,34 @@ def diff_catalog(root: Path, *, base: str | None, env: Mapping[str, str]) -> Rep
     ref = base or git.fork_point(root, env=env)
     old = catalog_at(root, ref, env=env)
     committed = git.file_at(root, ref, STATE_PATH.as_posix(), env=env)
+    config = _config(root)
     return compare(
         old,
         load_catalog(root),
         base_ref=ref,
-        os_of_platform=platform_oses(root),
+        os_of_platform={p.name: p.os for p in config.platforms} if config else {},
         base_state=LockState.loads(committed.decode("utf-8", "replace")) if committed is not None else None,
         head_state=read_state(root),
+        requests=_requests(root, config),
+        retention=config.retention if config else None,
     )
+
+
+def _config(root: Path) -> Config | None:
+    try:
+        return load_config(root)
+    except CurateError:
+        return None
+
+
+def _requests(root: Path, config: Config | None) -> list[Request]:
+    """The requests in the working tree that read (an invalid one is `curate check`'s to report)."""
+    out = []
+    for path in request_files(root):
+        request, _problems = read_request(path, (REQUESTS_DIR / path.name).as_posix(), config)
+        if request is not None:
+            out.append(request)
+    return out
 
 
 def catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[NormalizedName, Project]:
@@ -281,9 +373,27 @@ def _why(c: Change) -> str:
     return "; ".join(parts) or "needed"
 
 
-_COLOURS = {"added": "\033[32m", "present": "\033[34m", "removed": "\033[31m"}
-_SIGNS = {"added": "+", "present": "=", "removed": "-"}
-_TITLES = {"added": "Added", "present": "Already present", "removed": "Removed"}
+_COLOURS = {"added": "\033[32m", "present": "\033[34m", "superseded": "\033[33m", "removed": "\033[31m"}
+_SIGNS = {"added": "+", "present": "=", "superseded": "~", "removed": "-"}
+_TITLES = {
+    "added": "Added",
+    "present": "Already present",
+    "superseded": "Superseded (still served)",
+    "removed": "Removed",
+}
+
+
+def _detail(c: Change) -> str:
+    if c.status in ("removed", "superseded"):
+        return c.reason
+    text = _why(c)
+    if c.status == "present":
+        text += f" (now also for {', '.join(c.new_requests)})"
+    return text
+
+
+def _pythons(c: Change) -> str:
+    return ", ".join(c.pythons) or "?"
 
 
 def render_text(report: Report, *, colour: bool = False) -> str:
@@ -299,15 +409,12 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             continue
         lines.append(f"\n{_TITLES[status]} ({len(changes)}):")
         for c in changes:
-            oses = ", ".join(OS_LABELS.get(o, o) for o in c.oses)
-            detail = _why(c) if status != "removed" else "no longer needed"
-            # names, versions and request ids come from catalog files: data, one line each
-            text = (
-                f"  {_SIGNS[status]} {one_line(c.name)} {one_line(c.version)}  [{oses}]  {one_line(detail)}"
-            )
-            if status == "present":
-                text += f" (now also for {one_line(', '.join(c.new_requests))})"
-            if c.build_targets:
+            where = ", ".join(OS_LABELS.get(o, o) for o in c.oses)
+            if report.python_differs:
+                where += f"; Python {_pythons(c)}"
+            # names, versions, request ids and reasons come from catalog and request files: data, one line each
+            text = f"  {_SIGNS[status]} {one_line(c.name)} {one_line(c.version)}  [{where}]  {one_line(_detail(c))}"
+            if c.build_targets and status != "superseded":
                 text += f"  sdist build on {len(c.build_targets)} target(s)"
             text = terminal_text(text)
             lines.append(f"{_COLOURS[status]}{text}\033[0m" if colour else text)
@@ -315,7 +422,7 @@ def render_text(report: Report, *, colour: bool = False) -> str:
     for os, counts in report.os_counts().items():
         lines.append(
             f"{OS_LABELS.get(os, os)}: {counts['added']} added, {counts['present']} already present, "
-            f"{counts['removed']} removed"
+            f"{counts['superseded']} superseded, {counts['removed']} removed"
         )
     lines.append(f"New files: {len(report.new_files)}, {human_size(report.download_size)} to download")
     lines.extend(terminal_text(line) for line in _findings_text(report))
@@ -359,7 +466,8 @@ def render_markdown(report: Report) -> str:
     out = [
         "## Catalog changes" + (f" since {code(report.base)}" if report.base else ""),
         "",
-        f"**{counts['added']} added**, {counts['present']} already present, {counts['removed']} removed; "
+        f"**{counts['added']} added**, {counts['present']} already present, {counts['superseded']} "
+        f"superseded (still served), {counts['removed']} removed; "
         f"{len(report.new_files)} new file(s), {human_size(report.download_size)} to download.",
         "",
     ]
@@ -369,24 +477,31 @@ def render_markdown(report: Report) -> str:
         return "\n".join(out) + "\n"
     os_counts = report.os_counts()
     if os_counts:
-        out += ["| OS | added | already present | removed |", "|---|---:|---:|---:|"]
+        out += ["| OS | added | already present | superseded | removed |", "|---|---:|---:|---:|---:|"]
         for os, n in os_counts.items():
-            out.append(f"| {OS_LABELS.get(os, os)} | {n['added']} | {n['present']} | {n['removed']} |")
+            out.append(
+                f"| {OS_LABELS.get(os, os)} | {n['added']} | {n['present']} | {n['superseded']} | {n['removed']} |"
+            )
         out.append("")
+    python = report.python_differs
     for status in STATUSES:
         changes = report.of(status)
         if not changes:
             continue
         out += [f"### {_TITLES[status]} ({len(changes)})", ""]
-        out += ["| Package | Version | OS | Why | Requests |", "|---|---|---|---|---|"]
+        if python:
+            out += ["| Package | Version | OS | Python | Why | Requests |", "|---|---|---|---|---|---|"]
+        else:
+            out += ["| Package | Version | OS | Why | Requests |", "|---|---|---|---|---|"]
         for c in changes:
-            why = "no longer needed" if status == "removed" else _why(c)
-            if c.build_targets:
+            why = _detail(c) if status != "present" else _why(c)
+            if c.build_targets and status not in ("superseded", "removed"):
                 why += f"; sdist build on {len(c.build_targets)} target(s)"
-            reqs = c.requests if status == "removed" else (c.new_requests or c.requests)
+            reqs = c.requests if status in ("removed", "superseded") else (c.new_requests or c.requests)
+            py = f" {_pythons(c)} |" if python else ""
             out.append(
                 f"| {code(c.name, table=True)} | {inline(c.version)} "
-                f"| {', '.join(OS_LABELS.get(o, o) for o in c.oses)} | {inline(why)} | {inline(', '.join(reqs))} |"
+                f"| {', '.join(OS_LABELS.get(o, o) for o in c.oses)} |{py} {inline(why)} | {inline(', '.join(reqs))} |"
             )
         out.append("")
     found = report.findings()

@@ -356,6 +356,7 @@ class IndexRenderer:
                     "version": v.version,
                     "requires_python": v.requires_python,
                     "yanked": _api_yanked(v.yanked),
+                    "superseded_since": v.superseded_since,  # "": some request needs it
                     "targets": targets,
                     "os": self._os_targets(targets),
                     "build_targets": list(v.build_targets),

@@ -11,7 +11,8 @@
 - :func:`assemble` reads the candidate files of each needed version (the catalog's when they still cover
   its targets, else the upstream's, less the files the cooldown leaves out), builds the projects
   (:mod:`curate.assembly`) and refuses a missing wheel or a removal some request still needs
-  (:mod:`curate.removals`).
+  (:mod:`curate.removals`). Nothing approved vanishes: a version no request needs any more stays as
+  superseded, and leaves only through a ``remove:`` entry or the retention rule (:mod:`curate.retention`).
 - :func:`write` renders the package files and the lock state (:mod:`curate.lockstate`) and swaps them
   in as one step: on any failure before it, ``catalog/`` is left exactly as it was.
 
@@ -68,6 +69,7 @@ from curate.lockstate import (
     freshness,
     lock_part_hash,
     read_state,
+    removals_fingerprint,
     request_fingerprint,
     request_matches,
 )
@@ -75,6 +77,7 @@ from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request
 from curate.resolve import Pin, compile_requirements, failing_target
+from curate.retention import Departure, departures, keep_superseded
 from curate.selection import describe_upstream_files, file_version
 
 if TYPE_CHECKING:
@@ -128,6 +131,8 @@ class LockOutcome:
     files: int  # -1 when nothing was locked (the package files were not even read)
     written: tuple[str, ...]
     deleted: tuple[str, ...]
+    superseded: tuple[tuple[str, str], ...] = ()  # (name, version) no request needs any more: kept
+    departures: tuple[Departure, ...] = ()  # versions that left the catalog, and why
 
     @property
     def changed(self) -> bool:
@@ -161,6 +166,7 @@ class LockPlan:
     dates: Mapping[str, dt.date] = dataclasses.field(
         default_factory=dict
     )  # request id -> day to resolve as of
+    removals_changed: frozenset[str] = frozenset()  # ids of requests whose remove: entries changed
 
     @property
     def refresh(self) -> bool:
@@ -248,6 +254,11 @@ def plan(
     requests = load_requests(root)
     to_resolve: list[Planned] = []
     config_changed = not config_matches(state.config, config)
+    removals_changed = frozenset(
+        r.id
+        for r in requests
+        if (prev := state.requests.get(r.id)) is None or prev.removals != removals_fingerprint(r)
+    )
     for request in requests:
         previous = state.requests.get(request.id)
         direct = {spec.normalized for spec in request.packages}
@@ -283,6 +294,7 @@ def plan(
         notes=tuple(notes),
         today=today or dt.datetime.now(dt.UTC).date(),
         dates=dict(dates or {}),
+        removals_changed=removals_changed,
     )
 
 
@@ -538,6 +550,9 @@ class Assembly:
     projects: dict[NormalizedName, Project]
     needs: dict[str, Mapping[VersionKey, Need]]  # request id -> its needs
     held_back: dict[str, tuple[HeldBack, ...]] = dataclasses.field(default_factory=dict)  # resolved ones
+    superseded: tuple[tuple[str, str], ...] = ()  # (name, version) superseded in this lock
+    departures: tuple[Departure, ...] = ()
+    retention_due: str = ""
 
 
 def assemble(
@@ -569,6 +584,7 @@ def assemble(
     projects = _fill_sizes(projects, listed, env, on_event, login=login, limits=p.config.http_limits())
     if missing:
         raise LockError(problems=_missing_wheel_problems(p, needs, missing, cooled))
+    projects, superseded = keep_superseded(projects, p.old, p.today)
     blocked = blocked_removals(p.requests, projects)
     if blocked:
         paths = {r.id: r.path for r in p.requests}
@@ -585,13 +601,21 @@ def assemble(
                 for b in blocked
             ]
         )
-    again = {item.request.id for item in p.to_resolve}
+    again = {item.request.id for item in p.to_resolve} | p.removals_changed
     for request, removal in unmatched_removals(p.requests, p.old, only=again):
         on_event(
             Note(text=f"{request.path}: remove {removal.name} {removal.specifier or '(all)'} matches nothing")
         )
     held = {rid: result.held_back for rid, result in resolved.items()}
-    return Assembly(projects=projects, needs=needs, held_back=held)
+    projects, gone, due = departures(projects, p.requests, p.config.retention, p.today)
+    return Assembly(
+        projects=projects,
+        needs=needs,
+        held_back=held,
+        superseded=superseded,
+        departures=gone,
+        retention_due=due,
+    )
 
 
 def _missing_wheel_problems(
@@ -790,8 +814,15 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
             pins=tuple(sorted(f"{n}=={v}" for n, v in assembly.needs[r.id])),
             as_of=as_of,
             held_back=held,
+            removals=removals_fingerprint(r),
         )
-    new_state = LockState(config=config_fingerprint(p.config), requests=requests, files=hashes)
+    new_state = LockState(
+        config=config_fingerprint(p.config),
+        requests=requests,
+        files=hashes,
+        retention=p.config.retention.fingerprint(),
+        retention_due=assembly.retention_due,
+    )
     # one step: everything is staged first, so an error or Ctrl-C before the renames changes nothing,
     # and lock.json goes in with the project files it describes
     folder = root / PACKAGES_DIR
@@ -809,6 +840,8 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
         files=sum(len(v.files) for pr in projects.values() for v in pr.versions),
         written=tuple(name for name in sorted(texts) if folder / name in changed),
         deleted=tuple(path.name for path in stale),
+        superseded=assembly.superseded,
+        departures=assembly.departures,
     )
 
 
@@ -830,7 +863,8 @@ def lock(
 
     ``today``: the clock's day (UTC) by default. Requests resolved in this run are resolved as of
     ``as_of`` (default ``today``), or the day ``dates`` gives for them (reproducing a lock state); no
-    such day may be later than ``today``: it would let the cooldown admit versions that are too new."""
+    such day may be later than ``today``: it would let the cooldown admit versions that are too new.
+    Newly superseded versions are recorded with that day too, and ``drop-after`` counts to it."""
     say = on_event or (lambda event: None)
     today = today or dt.datetime.now(dt.UTC).date()
     future = [f"{rid} as of {day.isoformat()}" for rid, day in sorted((dates or {}).items()) if day > today]
@@ -847,7 +881,15 @@ def lock(
     fresh = freshness(root, config, on_disk)
     upgrade_set = frozenset(normalize(n) for n in upgrade_packages)
     rewrite = bool(fresh.legacy) or fresh.legacy_state  # an older lock's format: rewritten, nothing resolved
-    if not fresh.stale and not fresh.drift and not rewrite and not upgrade and not upgrade_set:
+    retention_due = bool(state.retention_due) and state.retention_due <= today.isoformat()
+    if (
+        not fresh.stale
+        and not fresh.drift
+        and not rewrite
+        and not upgrade
+        and not upgrade_set
+        and not retention_due
+    ):
         # up to date: neither the requests nor the package files need parsing
         return LockOutcome(
             resolved=(),

@@ -122,6 +122,13 @@ def is_legacy(state: LockState, config: Config) -> bool:
     )
 
 
+def removals_fingerprint(request: Request) -> str:
+    """What a request's ``remove:`` entries take out ("" when it has none: older lock states stay current)."""
+    if not request.remove:
+        return ""
+    return _sha(sorted([r.normalized, r.specifier] for r in request.remove))
+
+
 # -- the lock state ------------------------------------------------------------------------------------
 
 _VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
@@ -149,9 +156,10 @@ class RequestState:
     pins: tuple[str, ...]  # name==version, sorted
     as_of: str = ""  # YYYY-MM-DD: the day it was resolved as of ("" in a lock state from before)
     held_back: tuple[HeldBack, ...] = ()  # what the release cooldown kept it from taking
+    removals: str = ""  # of its remove: entries (removals_fingerprint); "" when it has none
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
@@ -159,6 +167,9 @@ class RequestState:
             "pins": list(self.pins),
             "held_back": [h.to_dict() for h in sorted(self.held_back)],
         }
+        if self.removals:
+            out["removals"] = self.removals
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RequestState:
@@ -170,6 +181,7 @@ class RequestState:
             pins=tuple(str(p) for p in d.get("pins") or ()),
             as_of=str(d.get("as_of") or ""),
             held_back=tuple(HeldBack.from_dict(h) for h in held if isinstance(h, Mapping)),
+            removals=str(d.get("removals") or ""),
         )
 
     def as_of_date(self) -> dt.date | None:
@@ -193,15 +205,22 @@ class LockState:
     config: str = ""
     requests: dict[str, RequestState] = dataclasses.field(default_factory=dict)
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # package file name -> lock-part sha256
+    retention: str = ""  # the retention rule applied (Retention.fingerprint); "" = keep
+    retention_due: str = ""  # YYYY-MM-DD: the first day a drop-after rule takes a version out; "" = none
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": STATE_VERSION,
             "comment": "Written by `curate lock`; do not edit. `curate lock --check` compares the catalog with it.",
             "config": self.config,
-            "requests": {k: self.requests[k].to_dict() for k in sorted(self.requests)},
-            "files": {k: self.files[k] for k in sorted(self.files)},
         }
+        if self.retention:
+            out["retention"] = self.retention
+        if self.retention_due:
+            out["retention_due"] = self.retention_due
+        out["requests"] = {k: self.requests[k].to_dict() for k in sorted(self.requests)}
+        out["files"] = {k: self.files[k] for k in sorted(self.files)}
+        return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
@@ -214,6 +233,8 @@ class LockState:
             config=str(d.get("config") or ""),
             requests={str(k): RequestState.from_dict(v) for k, v in (d.get("requests") or {}).items()},
             files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
+            retention=str(d.get("retention") or ""),
+            retention_due=str(d.get("retention_due") or ""),
         )
 
     @classmethod
@@ -237,9 +258,11 @@ def read_state(root: Path) -> LockState | None:
 
 StaleKind = Literal[
     "config-changed",  # catalog/config.yaml: what of it a lock depends on changed
+    "retention-changed",  # catalog/config.yaml: the retention rule for superseded versions changed
     "not-locked",  # a request never locked
     "invalid",  # a changed request that does not validate
     "changed",  # a request that asks for something else than when it was locked
+    "removals-changed",  # a request whose remove: entries changed (nothing to resolve again)
     "deleted",  # a locked request whose file is gone
     "foreign",  # a package file curate lock did not write
     "missing",  # a package file curate lock wrote that is gone
@@ -289,6 +312,9 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
     if not config_matches(state.config, config):
         message = "the defaults, sdist policy, targets or release cooldown changed since the last lock"
         stale.append(Staleness(kind="config-changed", path=CONFIG_PATH.as_posix(), message=message))
+    if state.retention != config.retention.fingerprint():
+        message = f"the retention rule changed since the last lock (now {config.retention.describe()})"
+        stale.append(Staleness(kind="retention-changed", path=CONFIG_PATH.as_posix(), message=message))
     ids = set()
     for path in request_files(root):
         rid = path.stem
@@ -306,6 +332,9 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
             stale.append(Staleness(kind="invalid", path=display, message=message))
         elif not request_matches(previous.fingerprint, request, config):
             stale.append(Staleness(kind="changed", path=display, message="changed since the last lock"))
+        elif previous.removals != removals_fingerprint(request):
+            message = "its remove: entries changed since the last lock"
+            stale.append(Staleness(kind="removals-changed", path=display, message=message))
         else:
             drift = True
     for rid in sorted(set(state.requests) - ids):

@@ -399,7 +399,15 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         wheel = {t for f in v.files for t in f.targets} if served else set()
         build = set(v.build_targets) if served else set()
         cells = "".join(_CELL["y" if c.target in wheel else "s" if c.target in build else "n"] for c in cols)
-        rows.append({"version": v.version, "yanked": v.yanked, "cells": Markup(cells)})
+        rows.append(
+            {
+                "version": v.version,
+                "yanked": v.yanked,
+                "superseded": v.superseded,
+                "blocked": not served,
+                "cells": Markup(cells),
+            }
+        )
     by_request: dict[str, dict[str, Any]] = {}
     for v in versions:
         for need in v.needed_by:
@@ -444,6 +452,9 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
                 "version": v.version,
                 "requires_python": v.requires_python,
                 "yanked": v.yanked,
+                "superseded": v.superseded,
+                "superseded_since": v.superseded_since,
+                "blocked": is_blocked(v),
                 "files": [
                     {
                         "filename": f.filename,

@@ -6,8 +6,13 @@ version, exactly the upstream files some target needing it can install are kept,
 sha256, size, upload time and requires-python, and no URL: curate fetch finds each file on whichever
 upstream is configured then, so the catalog moves to a mirror without a re-lock. (Package files from
 before, with url: lines, are rewritten without them by the next lock.) catalog/packages/<name>.yaml is
-written for every project some request needs; the others are deleted. catalog/lock.json records what
-the catalog was locked from.
+written for every project in the catalog; catalog/lock.json records what the catalog was locked from.
+
+Additive: a version no request needs any more (an upgrade, an edited or deleted request) stays in the
+catalog as superseded, still served and vetted. It leaves only through a request's remove: entry or the
+retention rule of catalog/config.yaml (retention.superseded: keep | {drop-after: DAYS} |
+{keep-latest: N}; default keep); the lock lists every version that leaves, and why. CURATE_TODAY
+(YYYY-MM-DD) sets the day a newly superseded version is recorded with and drop-after counts to.
 
 Stable: a request whose content is unchanged since the last lock is not resolved again, and new
 resolutions prefer the versions already in the catalog. --upgrade re-resolves everything to the newest
@@ -111,9 +116,24 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         on_event=None if args.quiet else _print_event,
         as_of=args.as_of,
         dates=recorded_days(args.dates_from) if args.dates_from is not None else None,
+        today=_today(env),
     )
+    for name, version in outcome.superseded:
+        print(f"superseded: {name} {version} (no request needs it; it stays served)")
+    for d in outcome.departures:
+        print(f"leaves the catalog: {d.name} {d.version}: {d.describe()}")
     print(summary(outcome))
     return 0
+
+
+def _today(env: Mapping[str, str]) -> dt.date | None:
+    text = env.get("CURATE_TODAY", "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"CURATE_TODAY={text!r} is not a date like 2026-11-21") from None
 
 
 def check_up_to_date(*, root: Path, env: Mapping[str, str]) -> int:
