@@ -4,6 +4,13 @@
 version with the files its targets can install (:mod:`curate.selection`), who needs it on which targets,
 the packages it pulls in (:func:`dependencies_of`), and the ``vetting`` the catalog already held for it.
 A target left without a file is returned as a :class:`MissingWheel`.
+
+**Served everywhere it installs** (:func:`widened_targets`): a version is served not only for the
+targets that need it, but for every target on which some request needs any version of its project
+(and, transitively, of a project that pulls it in there), wherever the upstream has a wheel for it and
+its Requires-Python allows it. So a lock file made on one Python of a request, which may pick a version
+another Python of the request was resolved to, installs on every Python and OS of the request. Only
+the targets that need a version must have a file; the others get one when the upstream has one.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from curate.catalog import (
 from curate.closure import VersionKey, canonical_version
 from curate.config import Config
 from curate.names import NormalizedName, normalize
-from curate.selection import select_files
+from curate.selection import FileSelection, select_files
 from curate.targets import Target
 
 if TYPE_CHECKING:  # kept out of start-up: `curate lock --check` never reads an index
@@ -60,6 +67,51 @@ def dependencies_of(
     return out
 
 
+def widened_targets(
+    needs: Mapping[str, Mapping[VersionKey, Need]], platform_of: Mapping[str, str]
+) -> dict[NormalizedName, set[str]]:
+    """Per project: the targets its versions are served for where they can be.
+
+    Every target on which some request needs some version of the project; and, to a fixpoint, every
+    such target of a project that depends on it on that target's platform (a version served on more
+    targets than resolved there brings its dependencies along)."""
+    wanted: dict[NormalizedName, set[str]] = defaultdict(set)
+    for request_needs in needs.values():
+        for (name, _), need in request_needs.items():
+            wanted[name].update(need.targets)
+    edges: dict[NormalizedName, dict[NormalizedName, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for (parent, _), children in dependencies_of(needs).items():
+        for child, targets in children.items():
+            edges[parent][child].update(platform_of.get(t, t) for t in targets)
+    changed = True
+    while changed:
+        changed = False
+        for parent, children in edges.items():
+            for child, platforms in children.items():
+                extra = {t for t in wanted[parent] if platform_of.get(t, t) in platforms} - wanted[child]
+                if extra:
+                    wanted[child] |= extra
+                    changed = True
+    return dict(wanted)
+
+
+def _widen(
+    selection: FileSelection,
+    candidates: Sequence[ListedFile | FileEntry],
+    extra: Sequence[Target],
+) -> tuple[FileEntry, ...]:
+    """The selected files plus the wheels that serve ``extra`` targets (no sdist: nobody resolved there)."""
+    more = select_files(candidates, extra, allow_sdist=False).files if extra else ()
+    if not more:
+        return selection.files
+    served: dict[str, FileEntry] = {f.filename: f for f in selection.files}
+    for f in more:
+        have = served.get(f.filename)
+        targets = f.targets if have is None else (*have.targets, *f.targets)
+        served[f.filename] = dataclasses.replace(have or f, targets=tuple(sorted(set(targets))))
+    return tuple(served[name] for name in sorted(served))
+
+
 def build_projects(
     *,
     config: Config,
@@ -75,6 +127,7 @@ def build_projects(
             by_version[key].append(need)
     deps = dependencies_of(needs)
     targets_by_id = {t.id: t for t in config.all_targets()}
+    widened = widened_targets(needs, {t.id: t.platform.name for t in targets_by_id.values()})
     old_versions = {(name, canonical_version(v.version)): v for name, p in old.items() for v in p.versions}
     missing: list[MissingWheel] = []
     versions: dict[NormalizedName, list[VersionEntry]] = defaultdict(list)
@@ -96,7 +149,10 @@ def build_projects(
                     files=tuple(sorted(f.filename for f in files)),
                 )
             )
-        kept = selection.files
+        extra = [
+            targets_by_id[t] for t in sorted(widened.get(name, set()) - set(target_ids)) if t in targets_by_id
+        ]
+        kept = _widen(selection, files, extra)
         rp = next((f.requires_python for f in kept if f.requires_python), "")
         yanked = kept[0].yanked if kept and all(f.yanked is not None for f in kept) else None
         previous = old_versions.get(key)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.assembly import MissingWheel, build_projects
+from curate.assembly import MissingWheel, build_projects, widened_targets
 from curate.atomic import replace_files
 from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
 from curate.checking import check_files
@@ -78,7 +78,7 @@ from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request
 from curate.resolve import Pin, compile_requirements, failing_target
 from curate.retention import Departure, departures, keep_superseded
-from curate.selection import describe_upstream_files, file_version
+from curate.selection import describe_upstream_files, file_version, python_ok
 
 if TYPE_CHECKING:
     from curate.httpclient import Limits
@@ -668,6 +668,9 @@ def _candidates(
     for request_needs in needs.values():
         for key, need in request_needs.items():
             wanted.setdefault(key, set()).update(need.targets)
+    # a version is served wherever its project is wanted: its files cover those targets too
+    targets_by_id = {t.id: t for t in p.config.all_targets()}
+    widened = widened_targets(needs, {t.id: t.platform.name for t in targets_by_id.values()})
     old_versions = {(n, canonical_version(v.version)): v for n, pr in p.old.items() for v in pr.versions}
     out: dict[VersionKey, list[ListedFile | FileEntry]] = {}
     fetch: dict[NormalizedName, str] = {}
@@ -681,9 +684,21 @@ def _candidates(
         previous = old_versions.get(key)
         reuse = previous is not None and not p.refresh and name not in p.upgrade_set
         if previous is not None and reuse and targets <= set(previous.targets):
-            out[key] = list(previous.files)
-            continue
+            # the catalog's files do for the targets that need it; the widened ones were looked at too
+            # unless a target is new to the project (or the version's Requires-Python rules it out)
+            looked = set(previous.targets) | {t for f in previous.files for t in f.targets}
+            new = {
+                t
+                for t in widened.get(name, set()) - looked
+                if t in targets_by_id and python_ok(previous.requires_python, targets_by_id[t])
+            }
+            if not new:
+                out[key] = list(previous.files)
+                continue
         url = p.config.index_url or index_of.get(name, "")
+        if not url and previous is not None and targets <= set(previous.targets):
+            out[key] = list(previous.files)  # not re-resolved, and no index to widen it from
+            continue
         if not url:
             problem = Problem(
                 path=CONFIG_PATH.as_posix(),

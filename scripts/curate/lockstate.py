@@ -35,6 +35,9 @@ from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 
 STATE_PATH = Path("catalog") / "lock.json"
 STATE_VERSION = 1
+# How versions are resolved and which files are kept; a lock made under another one is stale (resolved
+# again): 2 = uv's fewest fork strategy, and each version served wherever its project is wanted.
+SERVING = 2
 
 
 def _sha(data: Any) -> str:
@@ -46,13 +49,14 @@ def _sha(data: Any) -> str:
 
 def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
     """What of the config changes a lock: defaults, sdist policy, targets and their tags, the release
-    cooldown and the ``too-new`` waivers (they let an exact pin through it).
+    cooldown and the ``too-new`` waivers (they let an exact pin through it), and :data:`SERVING` (how
+    curate itself resolves and selects files).
 
     Not the upstream: the catalog records files by name and sha256, so pointing ``upstream.index_url``
     at a mirror changes nothing locked. ``legacy``: the fingerprint as locks made before recorded it
     (with the configured index URL, and before the release cooldown existed); a state holding it is up
     to date (:func:`config_matches`)."""
-    upstream = {"index_url": config.index_url} if legacy else {}
+    upstream = {"index_url": config.index_url} if legacy else {"serving": SERVING}
     cooldown = {} if legacy else {"cooldown": _cooldown(config)}
     return _sha(
         {

@@ -8,6 +8,10 @@ markers it writes tell, per target, which pins apply. uv never downloads an inte
 and talks to ``upstream.index_url`` when it is configured, else to its own default index. The index a
 pin came from is read back from uv's ``# from`` annotations, so curate never spells out a default.
 
+uv runs with ``--fork-strategy fewest``: where one version of a package fits every Python of the request,
+that one is chosen for all of them (uv's default prefers the newest per Python, which gives a lock
+made on one Python versions the catalog does not serve for the others).
+
 Existing pins are passed as preferences by seeding uv's output file: uv keeps a version already in the
 output file when it still satisfies the requirements (``--upgrade`` / ``--upgrade-package`` lift that).
 
@@ -116,6 +120,8 @@ def uv_command(
         "--output-file",
         OUTPUT_NAME,
         "--universal",
+        "--fork-strategy",
+        "fewest",  # one version across the request's Pythons wherever one fits them all
         "--python-version",
         python_version,
         "--python",
