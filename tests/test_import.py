@@ -78,7 +78,6 @@ packages:
     platforms: [windows]
   - name: pyyaml  # PyYAML; data/req/sub/base.txt:3; via -r requirements.in, django-stubs
     version: "==6.0.1"
-  # marker dropped (python_version): python_version >= "3.8"
   - name: requests[socks]  # data/req/requirements.txt:6
     version: ">=2.31"
   - name: uvloop  # data/req/requirements.txt:8
@@ -165,7 +164,7 @@ title: Import of Pipfile
 requested_by: tests@example.com
 justification: Hand-made example inputs for the importer tests
 platforms: [linux, windows]
-python: ["3.11", "3.12"]
+python: ["3.12"]
 packages:
   - name: flask  # Flask; data/Pipfile:7
     version: ">=3"
@@ -175,8 +174,7 @@ packages:
     platforms: [windows]
   - name: requests[socks]  # data/Pipfile:8
 
-# Skipped (3): not part of this request
-#   data/Pipfile:16: python_version = '3.12': the Python requirement is not a package: the request's 'python' comes from --python or the catalog's default
+# Skipped (2): not part of this request
 #   data/Pipfile:2: [[source]] upstream = https://upstream.example/simple: package source: clients use the catalog's index instead
 #   data/Pipfile:10: mylib = {path = ".", editable = true}: direct reference: the catalog only serves vetted files from its index
 """,
@@ -195,7 +193,6 @@ python: ["3.11", "3.12"]
 packages:
   - name: colorama  # data/Pipfile.lock:15
     version: "==0.4.6"
-  # marker dropped (python_version): python_version >= '3.8'
   - name: flask  # data/Pipfile.lock:9
     version: "==3.0.3"
 

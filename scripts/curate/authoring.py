@@ -317,6 +317,23 @@ def import_request(
         catalog_platforms=config.platforms,
     )
     result = import_files(files, options=options, selection=selection, display=display_path, fmt=fmt)
+    required = tuple(v for v in result.python if v in config.python_supported)
+    if not fields.python and required and required != selection.python:
+        # the files say which Python (Pipfile's [requires]): the request is for it, markers judged on it
+        fields = dataclasses.replace(fields, python=required)
+        selection = dataclasses.replace(selection, python=required)
+        result = import_files(files, options=options, selection=selection, display=display_path, fmt=fmt)
+    elif not fields.python and result.python and not required:
+        from curate.importers.model import Skip
+
+        unsupported = Skip(
+            path=result.files[0],
+            line=0,
+            entry=f"python_version = {', '.join(result.python)}",
+            reason=f"not a Python version this catalog supports ({', '.join(config.python_supported)}); "
+            "the request takes the catalog's default",
+        )
+        result = dataclasses.replace(result, skips=(*result.skips, unsupported))
     shown = tuple(display_path(f) for f in files)
     if not result.packages:
         return Imported(result=result, prepared=None, shown=shown)
@@ -351,6 +368,7 @@ def _imported_package(pkg: Package) -> DraftPackage:
         name=pkg.name + (f"[{','.join(pkg.extras)}]" if pkg.extras else ""),
         version=pkg.specifier,
         platforms=pkg.platforms,
+        python=pkg.python,
         comment="; ".join(origin),
         notes=pkg.notes,
     )

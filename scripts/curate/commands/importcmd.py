@@ -11,8 +11,10 @@ Every entry ends up in the request or in the skipped list (printed as path:line:
 kept as comments at the end of the request): direct references (URLs, VCS, local paths, editables),
 pip options, import names used as distribution names, entries whose markers never hold on the
 request's targets, and everything in extras or groups that were not selected. sys_platform,
-platform_system and os_name markers become per-package platforms; other markers are dropped with a
-note. --strict exits 1 (and writes nothing) when anything was skipped. Never runs code from a file
+platform_system and os_name markers become per-package platforms, python_version and
+python_full_version markers per-package python; a lock file's resolution forks (one version on 3.11,
+another on 3.12) become one entry per fork; Pipfile's [requires] python_version sets the request's
+python; other markers that do not always hold are dropped with a note. --strict exits 1 (and writes nothing) when anything was skipped. Never runs code from a file
 and never uses the network.
 """
 

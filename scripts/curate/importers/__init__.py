@@ -41,6 +41,7 @@ class ImportResult:
     skips: tuple[Skip, ...]
     files: tuple[str, ...]  # every file read, includes too
     formats: tuple[tuple[str, Format], ...]  # each named file and its format
+    python: tuple[str, ...] = ()  # the Python versions the files require (Pipfile's [requires])
 
 
 def import_files(
@@ -83,6 +84,7 @@ def import_files(
         skips=tuple(_dedupe([*parsed.skips, *merge_skips])),
         files=tuple(parsed.files),
         formats=tuple(formats),
+        python=tuple(parsed.python),
     )
 
 

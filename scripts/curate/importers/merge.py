@@ -1,7 +1,14 @@
-"""From entries to request packages: markers to platforms, names checked, duplicates merged.
+"""From entries to request packages: markers to platforms and Pythons, names checked, duplicates merged.
 
 Pure: entries and skips in, packages and skips out; contradictions raise a ValidationError that names
 both lines.
+
+A marker becomes the package's ``platforms`` (``sys_platform``, ``platform_system``, ``os_name``) and
+``python`` (``python_version``, ``python_full_version``), evaluated on the catalog's targets for the
+request's Pythons; a marker that holds on every target is simply true, and only what the two cannot
+express (``platform_machine`` on one architecture, an implementation) is noted as dropped. Pins that
+differ by Python (a uv.lock or poetry.lock resolution fork: numpy 2.4.6 on 3.11, 2.5.5 on 3.12) become
+one entry per fork, each with its own ``python``.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class Package:
     sources: tuple[str, ...]  # path:line of every entry merged into it
     via: tuple[str, ...]
     notes: tuple[str, ...]
+    python: tuple[str, ...] | None = None  # None = the request's Python versions
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,6 +77,7 @@ class _Checked:
     name: NormalizedName
     oses: frozenset[OSName]
     notes: tuple[str, ...]
+    pythons: frozenset[str] = frozenset()  # the request's Pythons on which its marker can hold
 
 
 def marker_variables(marker: Marker) -> list[str]:
@@ -77,16 +86,28 @@ def marker_variables(marker: Marker) -> list[str]:
     return [v for v in MARKER_VARIABLES if re.search(rf"\b{v}\b", bare)]
 
 
+PYTHON_VARIABLES = frozenset({"python_version", "python_full_version"})
+
+
 def marker_oses(entry: Entry, selection: Selection) -> tuple[frozenset[OSName], list[str]]:
     """The OSes on which the entry's marker can hold for some target, and the variables it drops.
 
-    Raises InvalidMarker when the marker does not parse.
-    """
+    Raises InvalidMarker when the marker does not parse."""
+    oses, _pythons, dropped = marker_scope(entry, selection)
+    return oses, dropped
+
+
+def marker_scope(entry: Entry, selection: Selection) -> tuple[frozenset[OSName], frozenset[str], list[str]]:
+    """Where the entry's marker holds: the OSes, the request's Pythons, and the variables whose effect
+    neither can express (dropped: the marker holds on some but not all of a platform's targets for
+    another reason). A marker true on every target drops nothing.
+
+    Raises InvalidMarker when the marker does not parse."""
     if not entry.marker:
-        return frozenset(OS_NAMES), []
+        return frozenset(OS_NAMES), frozenset(selection.python), []
     marker = Marker(entry.marker)
     variables = marker_variables(marker)
-    oses: set[OSName] = set()
+    truth: dict[tuple[OSName, str, str], bool] = {}
     for os_name in OS_NAMES:
         arches = [p.arch for p in selection.catalog_platforms if p.os == os_name] or [_DEFAULT_ARCH[os_name]]
         for arch in arches:
@@ -101,14 +122,21 @@ def marker_oses(entry: Entry, selection: Selection) -> tuple[frozenset[OSName], 
                     ok = marker.evaluate(env, context)  # type: ignore[arg-type]
                 except (UndefinedComparison, UndefinedEnvironmentName, InvalidVersion, TypeError, ValueError):
                     ok = True  # cannot tell: keep the OS rather than lose the package
-                if ok:
-                    oses.add(os_name)
-                    break
-            if os_name in oses:
-                break
-    selected = PLATFORM_VARIABLES | ({"extras", "dependency_groups"} if entry.lock_context else set())
-    dropped = [v for v in variables if v not in selected]
-    return frozenset(oses), dropped
+                truth[(os_name, arch, py)] = ok
+    oses = frozenset(o for (o, _, _), ok in truth.items() if ok)
+    wanted = set(selection.platforms) & oses or oses
+    pythons = frozenset(py for (o, _, py), ok in truth.items() if ok and o in wanted)
+    # exact when the marker holds on every target of the OSes and Pythons it maps to
+    exact = all(ok for (o, _, py), ok in truth.items() if o in oses and py in pythons)
+    selected = PLATFORM_VARIABLES | PYTHON_VARIABLES
+    if entry.lock_context:
+        selected |= {"extras", "dependency_groups"}
+    dropped = (
+        []
+        if exact
+        else [v for v in variables if v not in selected] or [v for v in variables if v in PYTHON_VARIABLES]
+    )
+    return oses, pythons, dropped
 
 
 def _check(entry: Entry, selection: Selection, skips: list[Skip]) -> _Checked | None:
@@ -123,7 +151,7 @@ def _check(entry: Entry, selection: Selection, skips: list[Skip]) -> _Checked | 
         skip(f"'{entry.name}' is the import name; the distribution is '{dist}' (write {dist})")
         return None
     try:
-        oses, dropped = marker_oses(entry, selection)
+        oses, pythons, dropped = marker_scope(entry, selection)
     except InvalidMarker as exc:
         skip(f"invalid environment marker: {' '.join(str(exc).split())}")
         return None
@@ -151,7 +179,7 @@ def _check(entry: Entry, selection: Selection, skips: list[Skip]) -> _Checked | 
     notes = list(entry.dropped)
     if dropped:
         notes.append(f"marker dropped ({', '.join(dropped)}): {entry.marker}")
-    return _Checked(entry, normalize(entry.name), frozenset(wanted), tuple(notes))
+    return _Checked(entry, normalize(entry.name), frozenset(wanted), tuple(notes), pythons)
 
 
 def satisfiable(spec: SpecifierSet) -> bool:
@@ -261,6 +289,10 @@ def merge(entries: Iterable[Entry], selection: Selection) -> tuple[list[Package]
         for c in group:
             total &= _spec(c.entry)
         if not satisfiable(total):
+            forks = _forks(group, selection)
+            if forks is not None:
+                packages.extend(forks)
+                continue
             detail = "; ".join(
                 f"{c.entry.where}: {c.entry.specifier or 'any'} on {', '.join(o for o in OS_NAMES if o in c.oses)}"
                 for c in group
@@ -284,11 +316,39 @@ def merge(entries: Iterable[Entry], selection: Selection) -> tuple[list[Package]
     return packages, skips
 
 
+def _forks(group: Sequence[_Checked], selection: Selection) -> list[Package] | None:
+    """One package per set of Pythons, when the entries pin different versions for different Pythons
+    (a lock file's resolution forks); None when they do not split that way."""
+    by_python: dict[frozenset[str], list[_Checked]] = {}
+    for c in group:
+        by_python.setdefault(c.pythons, []).append(c)
+    keys = list(by_python)
+    if len(keys) < 2 or any(a & b for i, a in enumerate(keys) for b in keys[:i]):
+        return None
+    out = []
+    for pythons in sorted(keys, key=lambda k: sorted(k, key=_py_key)):
+        members = by_python[pythons]
+        reqs = [c for c in members if not c.entry.constraint]
+        total = SpecifierSet()
+        for c in members:
+            total &= _spec(c.entry)
+        if not reqs or not satisfiable(total):
+            return None
+        package = _package(members[0].name, members, reqs, total, selection)
+        ordered = tuple(p for p in selection.python if p in pythons)
+        out.append(dataclasses.replace(package, python=ordered))
+    return out
+
+
+def _py_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
 def _contradictions(group: Sequence[_Checked]) -> list[Problem]:
     problems: list[Problem] = []
     for j, b in enumerate(group):
         for a in group[:j]:
-            if not (a.oses & b.oses):
+            if not (a.oses & b.oses) or not (a.pythons & b.pythons):
                 continue
             if satisfiable(_spec(a.entry) & _spec(b.entry)):
                 continue
@@ -352,6 +412,9 @@ def _package(
             )
             if note not in notes:
                 notes.append(note)
+    pythons: set[str] = set()
+    for c in reqs:
+        pythons |= c.pythons
     return Package(
         name=name,
         spellings=tuple(spellings),
@@ -361,4 +424,7 @@ def _package(
         sources=tuple(sources),
         via=tuple(via),
         notes=tuple(notes),
+        python=None
+        if pythons >= set(selection.python)
+        else tuple(p for p in selection.python if p in pythons),
     )

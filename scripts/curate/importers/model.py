@@ -70,6 +70,7 @@ class Parsed:
     extras_seen: set[str] = dataclasses.field(default_factory=set)
     groups_seen: set[str] = dataclasses.field(default_factory=set)
     files: list[str] = dataclasses.field(default_factory=list)  # every file read, as displayed
+    python: list[str] = dataclasses.field(default_factory=list)  # "3.X" a file requires (Pipfile)
 
     def skip(self, path: str, line: int, entry: str, reason: str) -> None:
         self.skips.append(Skip(path=path, line=line, entry=entry, reason=reason))
@@ -80,6 +81,7 @@ class Parsed:
         self.extras_seen |= other.extras_seen
         self.groups_seen |= other.groups_seen
         self.files.extend(f for f in other.files if f not in self.files)
+        self.python.extend(v for v in other.python if v not in self.python)
 
 
 def _one_line(text: str) -> str:

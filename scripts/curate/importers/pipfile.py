@@ -46,12 +46,16 @@ def read_pipfile(raw: bytes, path: str, options: Options) -> Parsed:
     out = Parsed(files=[path])
     requires = table(data.get("requires"))
     for key, value in requires.items():
+        version = re.fullmatch(r"\s*(3\.\d{1,2})(\.\d+)*\s*", value) if isinstance(value, str) else None
+        if key in ("python_version", "python_full_version") and version is not None:
+            out.python.append(version[1])  # the request's python, unless --python says otherwise
+            continue
         out.skip(
             path,
             lines.key(key, lines.table("requires")),
             f"{key} = {value!r}",
-            "the Python requirement is not a package: the request's 'python' comes from --python "
-            "or the catalog's default",
+            "not a package, and not a Python version the request can take: the request's 'python' "
+            "comes from --python or the catalog's default",
         )
     sources = data.get("source")
     start = 1

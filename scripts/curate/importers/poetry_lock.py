@@ -36,6 +36,7 @@ def read_poetry_lock(raw: bytes, path: str, options: Options) -> Parsed:
             if isinstance(n, str):
                 in_extras.setdefault(canonicalize_name(n.split(" ")[0]), []).append(extra)
     wanted_extras = {canonicalize_name(e) for e in options.extras}
+    sources: dict[tuple[str, str], int] = {}  # (reference, url) -> line of its first package
     for pkg, line in zip(packages, where, strict=True):
         name, version = pkg.get("name"), pkg.get("version")
         if not isinstance(name, str) or not isinstance(version, str):
@@ -76,10 +77,14 @@ def read_poetry_lock(raw: bytes, path: str, options: Options) -> Parsed:
         if isinstance(marker, dict):  # Poetry 2: {group: marker}
             chosen = [str(m) for g, m in marker.items() if g == "main" or selected_group(options, g)]
             marker = " or ".join(f"({m})" for m in chosen) if len(chosen) > 1 else "".join(chosen)
-        dropped: tuple[str, ...] = ()
-        if source.get("type") == "legacy":
-            dropped = (f"source = {source.get('reference')!r} (the catalog's index serves every package)",)
-        out.entries.append(
-            pin(path, line, name, version, marker if isinstance(marker, str) else "", dropped=dropped)
+        if source.get("type") == "legacy":  # said once per source, not above every package from it
+            sources.setdefault((str(source.get("reference", "")), str(source.get("url", ""))), line)
+        out.entries.append(pin(path, line, name, version, marker if isinstance(marker, str) else ""))
+    for (reference, url), line in sources.items():
+        out.skip(
+            path,
+            line,
+            f"source = {reference!r} ({url})",
+            "package source: clients use the catalog's index instead",
         )
     return out

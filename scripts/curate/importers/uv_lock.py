@@ -104,6 +104,10 @@ def read_uv_lock(raw: bytes, path: str, options: Options) -> Parsed:
             continue
         edge = markers.get(i, {""})
         marker = "" if "" in edge else " or ".join(f"({m})" for m in sorted(edge))
+        forks = [str(m) for m in pkg.get("resolution-markers", []) if isinstance(m, str)]
+        if forks and len(by_name.get(canonicalize_name(name), [])) > 1:  # a fork: only where it applies
+            fork = " or ".join(f"({m})" for m in forks)
+            marker = f"({marker}) and ({fork})" if marker else fork
         out.entries.append(pin(path, line, name, version, marker))
     return out
 
