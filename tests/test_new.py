@@ -168,7 +168,7 @@ def test_refuses_an_invalid_request(root: Path, capsys: pytest.CaptureFixture[st
         "requests/2026-11-21-x.yaml:10:5: '1.2.3' is a bare version, not a specifier\n"
         "    hint: write '==1.2.3' to pin it, or '>=1.2.3' for a minimum\n"
         "requests/2026-11-21-x.yaml:12:5: environment markers are not allowed: '; python_version<'3.12''\n"
-        "    hint: OS and Python belong in 'platforms' and 'python'\n"
+        "    hint: OS and Python belong in 'platforms' and 'python' (the request's or the package's)\n"
         "4 problem(s) found\n"
     )
     assert list((root / "requests").iterdir()) == []
