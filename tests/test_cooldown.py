@@ -249,7 +249,8 @@ def test_a_new_release_is_held_back_and_the_day_recorded(
     assert snapshot(repo) == before
     # on the day it is eligible, an upgrade takes it; nothing is held back any more
     assert curate(repo, "lock", "--as-of", "2026-11-26", "--upgrade-package", "fresh") == 0
-    assert locked(repo)["fresh"] == ["1.1"]
+    assert locked(repo)["fresh"] == ["1.0", "1.1"]  # 1.0 stays, superseded (the catalog is additive)
+    assert load_catalog(repo)[NormalizedName("fresh")].sorted_versions()[0].superseded
     state = json.loads((repo / "catalog" / "lock.json").read_text("utf-8"))
     (request,) = state["requests"].values()
     assert (request["as_of"], request["held_back"]) == ("2026-11-26", [])
@@ -361,7 +362,7 @@ def test_zero_days_turns_it_off_and_a_change_of_days_makes_the_lock_stale(
     assert curate(repo, "lock", "--check") == 1
     assert "release cooldown changed since the last lock" in capsys.readouterr().err
     assert curate(repo, "lock", "--as-of", AS_OF, "--upgrade") == 0
-    assert locked(repo)["fresh"] == ["1.1"]
+    assert locked(repo)["fresh"] == ["1.0", "1.1"]  # 1.0 stays, superseded (the catalog is additive)
     assert read_state(repo) is not None
     assert all(r.held_back == () for r in read_state(repo).requests.values())  # type: ignore[union-attr]
     # a too-new waiver is part of what the lock depends on
