@@ -1096,3 +1096,99 @@ def test_no_config_says_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "catalog config not found",
         "run curate in the catalog repository's root, or pass -C DIR",
     )
+
+
+# -- files that must not be read (issue 13, item 12) -------------------------------------------------------
+
+
+def _curate(root: Path, *args: str) -> tuple[int, str]:
+    """curate in a process of its own, with a deadline: a read that never ends fails the test instead of
+    hanging it (the deadline is generous; nothing measures time)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "curate", "-C", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"), [("/dev/zero", "a character device"), ("/dev/urandom", "a character device")]
+)
+def test_check_refuses_a_device(root: Path, target: str, kind: str) -> None:
+    link = root / "requests" / "2026-11-21-dev.yaml"
+    link.symlink_to(target)
+    code, out = _curate(root, "check", str(link))
+    assert code == 1
+    assert f"requests/2026-11-21-dev.yaml: not a regular file ({kind}): not read" in out
+    code, out = _curate(root, "check")  # found in requests/ too
+    assert code == 1
+    assert f"not a regular file ({kind})" in out
+
+
+def test_check_lock_and_build_refuse_a_fifo(root: Path) -> None:
+    import os
+
+    (root / "requests" / "2026-11-21-good.yaml").write_text(GOOD)
+    fifo = root / "requests" / "2026-11-21-pipe.yaml"
+    os.mkfifo(fifo)
+    code, out = _curate(root, "check", str(fifo))
+    assert (code, out.splitlines()[0]) == (
+        1,
+        "requests/2026-11-21-pipe.yaml: not a regular file (a FIFO): not read",
+    )
+    code, out = _curate(root, "check")
+    assert code == 1
+    assert "requests/2026-11-21-pipe.yaml: not a regular file (a FIFO)" in out
+    for args in (("lock", "--check"), ("lock",)):  # never blocks on the FIFO
+        code, out = _curate(root, *args)
+        assert code == 1
+        assert "requests/2026-11-21-pipe.yaml" in out
+
+
+def test_a_symlink_leaving_the_repository_is_not_read(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "secrets.yaml"
+    outside.write_text("title: hunter2\naws_secret_access_key: AKIAEXAMPLE\n")
+    link = root / "requests" / "2026-11-21-link.yaml"
+    link.symlink_to(outside)
+    for args in (("check", str(link)), ("check",), ("lock",)):
+        code, out = _curate(root, *args)
+        assert code == 1, args
+        assert (
+            "requests/2026-11-21-link.yaml: a symbolic link to a file outside the repository: not read" in out
+        )
+        assert "hunter2" not in out
+        assert "aws_secret_access_key" not in out
+        assert str(outside) not in out
+    # a link that stays inside the repository is read as the file it points to
+    inside = root / "shared-request.yaml"
+    inside.write_text(GOOD)
+    link.unlink()
+    link.symlink_to(inside)
+    assert _curate(root, "check", str(link)) == (0, "checked 1 file(s): 1 request(s), all valid\n")
+
+
+def test_import_refuses_a_device(root: Path) -> None:
+    code, out = _curate(
+        root,
+        "import",
+        "--title",
+        "x",
+        "--requested-by",
+        "a@example.com",
+        "--justification",
+        JUST,
+        "-o",
+        "-",
+        "/dev/zero",
+    )
+    assert code == 1
+    assert "/dev/zero" in out
+    assert "not a regular file (a character device)" in out

@@ -42,7 +42,7 @@ from curate.requests import (
 )
 from curate.targets import OS_ALIASES, OS_NAMES, OSName
 from curate.validate import did_you_mean
-from curate.yamlio import dumps, loads
+from curate.yamlio import REQUEST_LIMIT, dumps, loads
 
 WRAP = 100  # long text is folded to lines of at most this many characters
 
@@ -260,7 +260,7 @@ def check_text(text: str, shown: str, config: Config | None) -> list[Problem]:
     """The checks `curate check` runs on the request file ``shown``, on text that is not written yet."""
     filename = Path(shown).name
     problems = check_filename(Path(filename), shown)
-    doc, load_problems = loads(text.encode("utf-8"), shown)
+    doc, load_problems = loads(text.encode("utf-8"), shown, limit=REQUEST_LIMIT)
     if doc is None:
         return problems + load_problems
     _request, request_problems = parse_request(doc, config, filename=filename)

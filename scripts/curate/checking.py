@@ -57,7 +57,7 @@ def check_files(root: Path, files: list[Path]) -> CheckResult:
             continue
         checked += 1
         n_requests += 1
-        request, request_problems = read_request(f, display_path(f), config)
+        request, request_problems = read_request(f, display_path(f), config, root=root)
         problems.extend(request_problems)
         if request is not None:
             parsed.append(request)

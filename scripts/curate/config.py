@@ -17,7 +17,7 @@ from curate.names import normalize
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
 from curate.validate import Reader, type_name
 from curate.vetting import FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
-from curate.yamlio import Document, KeyPath, load
+from curate.yamlio import CONFIG_LIMIT, Document, KeyPath, load
 
 if TYPE_CHECKING:
     from curate.httpclient import Limits
@@ -212,7 +212,7 @@ def read_config(path: Path, display: str) -> tuple[Config | None, list[Problem]]
                 hint="run from the catalog repository's root",
             )
         ]
-    doc, problems = load(path, display)
+    doc, problems = load(path, display, limit=CONFIG_LIMIT)
     if doc is None:
         return None, problems
     return parse_config(doc)

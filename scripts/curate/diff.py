@@ -38,7 +38,7 @@ from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
 from curate.targets import OS_LABELS, OS_NAMES
 from curate.vetting import DECISIONS, Decision, Finding
-from curate.yamlio import loads
+from curate.yamlio import CATALOG_LIMIT, loads
 
 Status = Literal["added", "present", "superseded", "removed"]
 STATUSES: tuple[Status, ...] = ("added", "present", "superseded", "removed")
@@ -334,7 +334,7 @@ def catalog_at(root: Path, ref: str, *, env: Mapping[str, str]) -> dict[Normaliz
     for name, body in sorted(git.files_at(root, ref, folder, env=env).items()):
         if "/" in name or not name.endswith(".yaml"):
             continue
-        doc, problems = loads(body, f"{ref}:{folder}/{name}")
+        doc, problems = loads(body, f"{ref}:{folder}/{name}", limit=CATALOG_LIMIT)
         if doc is None:
             raise ValidationError(problems)
         project = project_from(doc)

@@ -32,6 +32,7 @@ from curate.cooldown import TOO_NEW, HeldBack
 from curate.errors import Problem
 from curate.names import NormalizedName, normalize
 from curate.requests import REQUESTS_DIR, Request, read_request, request_files
+from curate.yamlio import REQUEST_LIMIT, UnreadableFile, read_regular
 
 STATE_PATH = Path("catalog") / "lock.json"
 STATE_VERSION = 1
@@ -328,9 +329,13 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         if previous is None:
             stale.append(Staleness(kind="not-locked", path=display, message="not locked yet"))
             continue
-        if previous.sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
+        try:
+            raw = read_regular(path, limit=REQUEST_LIMIT, root=root)
+        except UnreadableFile:
+            raw = None  # read_request says why
+        if raw is not None and previous.sha256 == hashlib.sha256(raw).hexdigest():
             continue
-        request, _ = read_request(path, display, config)
+        request, _ = read_request(path, display, config, root=root)
         if request is None:
             message = f"not valid (see: curate check {display})"
             stale.append(Staleness(kind="invalid", path=display, message=message))

@@ -17,7 +17,7 @@ from curate.names import NormalizedName, import_name_hint, is_valid, normalize
 from curate.specs import parse_specifier
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Target
 from curate.validate import Reader
-from curate.yamlio import Document, KeyPath, load
+from curate.yamlio import REQUEST_LIMIT, Document, KeyPath, load
 
 REQUESTS_DIR = Path("requests")
 SCHEMA_URL_PATH = "scripts/curate/data/request.schema.json"
@@ -49,10 +49,12 @@ def request_files(root: Path) -> list[Path]:
 
 
 def yaml_files(folder: Path) -> list[Path]:
-    """The ``.yaml`` and ``.yml`` files directly in ``folder``, sorted; none when it is not a directory."""
+    """The ``.yaml`` and ``.yml`` entries directly in ``folder`` but directories, sorted (a FIFO or a
+    device with such a name is there too, for the reader to refuse with a message); none when
+    ``folder`` is not a directory."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir())
 
 
 PLACEHOLDERS = {
@@ -155,8 +157,12 @@ class Request:
         return config.targets_for(spec.platforms or self.platforms, spec.python or self.python)
 
 
-def read_request(path: Path, display: str, config: Config | None) -> tuple[Request | None, list[Problem]]:
-    doc, load_problems = load(path, display, keep_going=True)
+def read_request(
+    path: Path, display: str, config: Config | None, *, root: Path | None = None
+) -> tuple[Request | None, list[Problem]]:
+    """Read and validate one request file. With ``root`` (the repository), a file whose symbolic links
+    lead outside it is refused unread, as are devices, FIFOs and files over the size limit."""
+    doc, load_problems = load(path, display, keep_going=True, limit=REQUEST_LIMIT, root=root)
     if doc is None and not path.is_file():  # missing: its name is beside the point
         return None, load_problems
     name_problems = check_filename(path, display)

@@ -92,7 +92,7 @@ def collect(root: Path, config: Config, *, env: Mapping[str, str]) -> SiteData:
     requests: dict[str, Request] = {}
     problems: list[Problem] = []
     for path in request_files(root):
-        request, found = read_request(path, display_path(path, root), config)
+        request, found = read_request(path, display_path(path, root), config, root=root)
         problems.extend(found)
         if request is not None:
             requests[request.id] = request

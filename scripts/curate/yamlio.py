@@ -12,7 +12,9 @@ import dataclasses
 import datetime as dt
 import functools
 import io
+import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,105 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class SizeLimit:
+    """How big a kind of YAML file may be, and what to do about one that is bigger."""
+
+    max_bytes: int
+    hint: str
+
+
+# A change request, the config, an advisory: written by people, a page or two each.
+REQUEST_LIMIT = SizeLimit(
+    max_bytes=MAX_BYTES,
+    hint="a change request lists packages; split a very large one into several requests",
+)
+CONFIG_LIMIT = SizeLimit(
+    max_bytes=MAX_BYTES, hint="the catalog config is a page of settings: is this the right file?"
+)
+TEXT_LIMIT = SizeLimit(max_bytes=MAX_BYTES, hint="is this the right file?")
+# A catalog file is written by curate lock: a project with hundreds of versions of dozens of files each
+# takes a few MiB; 64 MiB is far past any real one and still bounds what a reader takes in.
+CATALOG_LIMIT = SizeLimit(
+    max_bytes=64 * 1024 * 1024,
+    hint="catalog files are written by curate lock, and none is this large: check where it came from, "
+    "then run curate lock",
+)
+
+
+class UnreadableFile(Exception):
+    """A path that is not read: not a regular file, outside the repository, too big, or an OS error."""
+
+    def __init__(self, message: str, hint: str, *, strerror: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.strerror = strerror  # the OS's words, when the OS refused
+
+
+def read_regular(path: Path, *, limit: SizeLimit = TEXT_LIMIT, root: Path | None = None) -> bytes:
+    """The bytes of the regular file at ``path``, never more than ``limit`` of them.
+
+    A device (``/dev/zero``, ``/dev/urandom``), a FIFO, a socket or a directory is refused before a byte
+    is read (it is opened without blocking and looked at through its descriptor, so nothing can be
+    swapped in between); with ``root``, so is a path whose symbolic links lead outside ``root`` (the
+    repository): a request must not make curate read, and print, some other file of the machine.
+    """
+    try:
+        mode = os.stat(path).st_mode  # without opening it: opening some devices does something
+    except OSError:
+        mode = stat.S_IFREG  # missing or unreadable: the open below says so
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(f"not a regular file ({_kind(mode)}): not read", "give the path of a YAML file")
+    if root is not None:
+        real = path.resolve()
+        if real != path.absolute() and not real.is_relative_to(root.resolve()):
+            raise UnreadableFile(
+                "a symbolic link to a file outside the repository: not read",
+                "put the file itself in the repository instead of a link to it",
+            )
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise UnreadableFile(
+            f"cannot read file: {exc.strerror or exc}",
+            "check the path and that the file is readable",
+            strerror=exc.strerror or str(exc),
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(
+                f"not a regular file ({_kind(info.st_mode)}): not read", "give the path of a YAML file"
+            )
+        if info.st_size > limit.max_bytes:
+            size = info.st_size
+        else:
+            data = fh.read(limit.max_bytes + 1)
+            if len(data) <= limit.max_bytes:
+                return data
+            size = len(data)
+    raise UnreadableFile(f"file is {size:,} bytes; the limit is {_size(limit.max_bytes)}", limit.hint)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _size(n: int) -> str:
+    return f"{n:,} ({n // (1024 * 1024)} MiB)" if n % (1024 * 1024) == 0 else f"{n:,}"
+
 
 KeyPath = tuple[str | int, ...]
 
@@ -70,32 +171,36 @@ def _yaml() -> YAML:
 _loader = functools.cache(_yaml)
 
 
-def load(path: Path, display: str, *, keep_going: bool = False) -> tuple[Document | None, list[Problem]]:
-    """Read ``path``; return the document, or None and the problems that stop it from loading.
+def load(
+    path: Path,
+    display: str,
+    *,
+    keep_going: bool = False,
+    limit: SizeLimit = TEXT_LIMIT,
+    root: Path | None = None,
+) -> tuple[Document | None, list[Problem]]:
+    """Read ``path`` (see :func:`read_regular` for ``limit`` and ``root``); return the document, or None
+    and the problems that stop it from loading.
 
     With ``keep_going``, duplicate and non-scalar keys do not stop it: the document (keeping the first
     of each duplicate key) comes back together with those problems, so the caller can report the rest.
     """
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
+        raw = read_regular(path, limit=limit, root=root)
+    except UnreadableFile as exc:
+        return None, [Problem(path=display, message=exc.message, hint=exc.hint)]
+    return loads(raw, display, keep_going=keep_going, limit=limit)
+
+
+def loads(
+    raw: bytes, display: str, *, keep_going: bool = False, limit: SizeLimit = TEXT_LIMIT
+) -> tuple[Document | None, list[Problem]]:
+    if len(raw) > limit.max_bytes:
         return None, [
             Problem(
                 path=display,
-                message=f"cannot read file: {exc.strerror or exc}",
-                hint="check the path and that the file is readable",
-            )
-        ]
-    return loads(raw, display, keep_going=keep_going)
-
-
-def loads(raw: bytes, display: str, *, keep_going: bool = False) -> tuple[Document | None, list[Problem]]:
-    if len(raw) > MAX_BYTES:
-        return None, [
-            Problem(
-                path=display,
-                message=f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,} (1 MiB)",
-                hint="a change request lists packages; split a very large one into several requests",
+                message=f"file is {len(raw):,} bytes; the limit is {_size(limit.max_bytes)}",
+                hint=limit.hint,
             )
         ]
     try:

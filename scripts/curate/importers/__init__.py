@@ -22,6 +22,7 @@ from curate.importers.pylock import read_pylock
 from curate.importers.pyproject import read_pyproject
 from curate.importers.requirements import read_requirements
 from curate.importers.uv_lock import read_uv_lock
+from curate.yamlio import SizeLimit, UnreadableFile, read_regular
 
 __all__ = ["ImportResult", "Options", "Selection", "import_files"]
 
@@ -51,9 +52,10 @@ def import_files(
     selection: Selection,
     display: Callable[[Path], str],
     fmt: Format | None = None,
-    read: Callable[[Path], bytes] = Path.read_bytes,
+    read: Callable[[Path], bytes] | None = None,
 ) -> ImportResult:
     """Read every file, merge what they ask for; raise ValidationError on unreadable files or contradictions."""
+    read = read or read_input
     parsed = Parsed()
     formats: list[tuple[str, Format]] = []
     problems: list[Problem] = []
@@ -86,6 +88,18 @@ def import_files(
         formats=tuple(formats),
         python=tuple(parsed.python),
     )
+
+
+INPUT_LIMIT = SizeLimit(max_bytes=32 * 1024 * 1024, hint="is this a requirements or lock file?")
+
+
+def read_input(path: Path) -> bytes:
+    """A file to import: regular (never a device or a FIFO, which would never end) and at most
+    :data:`INPUT_LIMIT`; :class:`OSError` otherwise."""
+    try:
+        return read_regular(path, limit=INPUT_LIMIT)
+    except UnreadableFile as exc:
+        raise OSError(0, exc.strerror or f"{exc.message} ({exc.hint})") from None
 
 
 def _unknown_selections(options: Options, parsed: Parsed) -> list[Problem]:
