@@ -14,10 +14,11 @@ import pytest
 
 from curate.advisories import OsvDirectory, dedupe, parse_advisory
 from curate.cache import blob_path
+from curate.catalog import Project
 from curate.config import Vetting, Waiver
 from curate.errors import ValidationError
 from curate.licenses import license_of, verdict
-from curate.lookalike import NameIndex, distance, popular_projects
+from curate.lookalike import NameIndex, distance, fold, popular_projects
 from curate.names import normalize
 from curate.vet import Context, Observation, check_file, decide, waiver_for
 from tests.wheels import Dist, build_wheel
@@ -261,6 +262,45 @@ def test_name_index() -> None:
     wide = NameIndex(["requests"], 3)
     assert wide.near("rqeusst") == [("requests", 3)]
     assert {"requests", "numpy", "boto3"} <= popular_projects()
+
+
+@pytest.fixture(scope="module")
+def popular_index() -> NameIndex:
+    return NameIndex(popular_projects(), 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("cljango", "django"),  # cl -> d
+        ("pyyarnl", "pyyaml"),  # rn -> m
+        ("reqvvests", "requests"),  # vv -> w, then one letter off
+        ("rnatplotlib", "matplotlib"),  # rn -> m
+        ("f1ask", "flask"),  # 1 -> l
+        ("b0to3", "boto3"),  # 0 -> o
+        ("djang0-rest-framevvork", "djangorestframework"),  # two look-alikes and the separators
+    ],
+)
+def test_look_alike_letters_are_folded(popular_index: NameIndex, name: str, meant: str) -> None:
+    """Found at the default distance 1 against the real list of popular projects (issue 13, item 14)."""
+    near = dict(popular_index.near(name))
+    assert near.get(normalize(meant), 9) <= 1
+
+
+def test_vet_flags_a_look_alike_by_letters() -> None:
+    from curate.vet import lookalikes_for
+
+    found = lookalikes_for(
+        {normalize("cljango"): Project(name="cljango", versions=())}, 1, popular_projects()
+    )
+    assert ("django", 0, "popular") in found[normalize("cljango")]
+
+
+def test_folding_leaves_real_neighbours_apart() -> None:
+    assert fold("modern") == "modem"  # both sides are folded: 'modern' is still 'modern' to itself
+    index = NameIndex(["django", "modern", "clean"], 1)
+    assert index.near("modern") == []
+    assert index.near("dean") == [("clean", 0)]  # 'clean' reads as 'dean': both are flagged, rightly
 
 
 def _waiver(**kw: Any) -> Waiver:

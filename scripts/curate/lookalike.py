@@ -5,6 +5,11 @@ and ``pythondateutil`` are a distance of 0 apart, yet different projects), using
 distance (optimal string alignment: insertions, deletions, substitutions and swaps of two neighbours).
 Candidates are found with a symmetric-deletion index (every name with up to ``distance`` characters
 deleted), so checking a name against thousands costs a few dictionary look-ups.
+
+Letters that look alike in most fonts are compared as one: both names are also folded (:func:`fold`:
+``rn`` -> ``m``, ``vv`` -> ``w``, ``cl`` -> ``d``, ``0`` -> ``o``, ``1`` -> ``l``) and the
+smaller of the two distances counts, so ``cljango``, ``pyyarnl``, ``reqvvests`` and ``rnatplotlib``
+are as near ``django``, ``pyyaml``, ``requests`` and ``matplotlib`` as a one-letter typo.
 """
 
 from __future__ import annotations
@@ -27,6 +32,24 @@ def popular_projects() -> frozenset[NormalizedName]:
 
 def skeleton(name: str) -> str:
     return normalize(name).replace("-", "")
+
+
+# Sequences that read as another letter in most fonts (a name is lower-case ASCII once normalized);
+# the longer ones are folded first. Single letters that differ are a typo of distance 1 already.
+CONFUSABLES: tuple[tuple[str, str], ...] = (
+    ("rn", "m"),
+    ("vv", "w"),
+    ("cl", "d"),
+    ("0", "o"),
+    ("1", "l"),
+)
+
+
+def fold(text: str) -> str:
+    """``text`` with every look-alike sequence replaced by the letter it passes for."""
+    for seq, letter in CONFUSABLES:
+        text = text.replace(seq, letter)
+    return text
 
 
 def distance(a: str, b: str) -> int:
@@ -64,16 +87,18 @@ class NameIndex:
         self._index: dict[str, set[NormalizedName]] = defaultdict(set)
         if max_distance <= 2:
             for name in self.names:
-                for key in _deletions(skeleton(name), max_distance):
+                sk = skeleton(name)
+                for key in _deletions(sk, max_distance) | _deletions(fold(sk), max_distance):
                     self._index[key].add(name)
 
     def near(self, name: str) -> list[tuple[NormalizedName, int]]:
-        """Other names within the distance of ``name``, closest first, then alphabetically."""
+        """Other names within the distance of ``name`` as written or with look-alike letters folded
+        (the smaller distance counts), closest first, then alphabetically."""
         norm = normalize(name)
         sk = skeleton(name)
         if self.max_distance <= 2:
             candidates: set[NormalizedName] = set()
-            for key in _deletions(sk, self.max_distance):
+            for key in _deletions(sk, self.max_distance) | _deletions(fold(sk), self.max_distance):
                 candidates |= self._index.get(key, set())
         else:
             candidates = set(self.names)
@@ -81,7 +106,8 @@ class NameIndex:
         for other in candidates:
             if other == norm:
                 continue
-            d = distance(sk, skeleton(other))
+            other_sk = skeleton(other)
+            d = min(distance(sk, other_sk), distance(fold(sk), fold(other_sk)))
             if d <= self.max_distance:
                 found.append((other, d))
         return sorted(found, key=lambda x: (x[1], x[0]))
