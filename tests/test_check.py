@@ -1192,3 +1192,86 @@ def test_import_refuses_a_device(root: Path) -> None:
     assert code == 1
     assert "/dev/zero" in out
     assert "not a regular file (a character device)" in out
+
+
+# -- invisible characters (issue 13, item 10) --------------------------------------------------------------
+
+HIDDEN_HINT = "delete them (retype the text around them if unsure)"
+HIDDEN_TAIL = "; they hide or reorder text, so reviewers would not read what is there"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            GOOD.replace("title: Data tools", "title: Data tools \u202egpj.exe"),
+            [
+                (
+                    1,
+                    19,
+                    f"invisible character in title: U+202E Right-To-Left Override{HIDDEN_TAIL}",
+                    HIDDEN_HINT,
+                )
+            ],
+        ),
+        (
+            GOOD.replace("needs these", "needs\u200b\u200d these"),
+            [
+                (
+                    3,
+                    40,
+                    "invisible characters in justification: U+200B Zero Width Space, U+200D Zero Width Joiner"
+                    + HIDDEN_TAIL,
+                    HIDDEN_HINT,
+                )
+            ],
+        ),
+        (
+            GOOD + "    note: ok \u2066hidden\u2069 \U000e0041\n",
+            [
+                (
+                    7,
+                    14,
+                    f"invisible character in packages[0].note: U+2066 Left-To-Right Isolate{HIDDEN_TAIL}",
+                    HIDDEN_HINT,
+                ),
+                (
+                    7,
+                    21,
+                    f"invisible character in packages[0].note: U+2069 Pop Directional Isolate{HIDDEN_TAIL}",
+                    HIDDEN_HINT,
+                ),
+                (
+                    7,
+                    23,
+                    f"invisible character in packages[0].note: U+E0041 Tag Latin Capital Letter A{HIDDEN_TAIL}",
+                    HIDDEN_HINT,
+                ),
+            ],
+        ),
+        (  # written as a YAML escape: found in the value, placed at its key
+            GOOD.replace("title: Data tools", 'title: "Data tools \\u202e"'),
+            [
+                (
+                    1,
+                    1,
+                    f"invisible character in title (written as an escape): U+202E Right-To-Left Override{HIDDEN_TAIL}",
+                    HIDDEN_HINT,
+                )
+            ],
+        ),
+    ],
+)
+def test_invisible_characters_are_reported_where_they_are(
+    root: Path, content: str, expected: list[Expected]
+) -> None:
+    assert problems(root, content) == expected
+
+
+def test_invisible_characters_in_the_config(root: Path) -> None:
+    config = root / "catalog" / "config.yaml"
+    config.write_text(CONFIG.replace("name: Test catalog", "name: Test \u202ecatalog"))
+    result = check_files(root, [config])
+    assert [(p.path, p.line, p.col, p.key) for p in result.problems] == [
+        ("catalog/config.yaml", 2, 14, "site.name")
+    ]

@@ -315,3 +315,47 @@ def test_last_changed_is_the_last_commit_date_with_the_environment_given(tmp_pat
         subprocess.run(["git", "-C", str(root), *args], env=env, check=True, capture_output=True)
     assert last_changed(root, [], env=env) == "2024-05-06"
     assert last_changed(root, [], env={**env, "GIT_DIR": str(tmp_path / "nowhere")}) == ""  # git cannot tell
+
+
+# -- the site's name is data too (issue 13, item 10) -------------------------------------------------------
+
+HOSTILE_NAME = (
+    f'Corp</title><script>window.{XSS_FLAG}=5</script><img src=x onerror="window.{XSS_FLAG}=6"> '
+    '**bold** [link](https://evil.example) `code` & "quoted" <!-- comment'
+)
+
+
+@pytest.mark.parametrize("with_mkdocs_yml", [True, False])
+def test_a_hostile_site_name_is_text_on_every_page(tmp_path: Path, with_mkdocs_yml: bool) -> None:
+    import html5lib
+
+    root = build_catalog_repo(tmp_path)
+    if not with_mkdocs_yml:  # the fallback config and the default home page
+        (root / "mkdocs.yml").unlink()
+        shutil.rmtree(root / "site")
+    config = root / "catalog" / "config.yaml"
+    text = config.read_text("utf-8")
+    config.write_text(
+        re.sub(r"(?m)^  name: .*$", lambda _: f"  name: {json.dumps(HOSTILE_NAME)}", text), "utf-8"
+    )
+    out = tmp_path / "public"
+    build_site(root, load_config(root), out, env=os.environ)
+    pages = _html(out)
+    assert "index.html" in pages
+    for path, page in pages.items():
+        doc = html5lib.parse(page, namespaceHTMLElements=False)
+        scripts = [el.text or "" for el in doc.iter("script")]
+        assert not [s for s in scripts if XSS_FLAG in s], path
+        assert not [el.attrib for el in doc.iter() if any(k.startswith("on") for k in el.attrib)], path
+        assert not [el for el in doc.iter("img") if el.get("src") == "x"], path
+        title = doc.find(".//title")
+        assert title is not None
+        assert (title.text or "").endswith(HOSTILE_NAME), path  # shown as written, in full
+        for el in doc.iter("a"):
+            assert el.get("href") != "https://evil.example", path
+            if "md-logo" in el.get("class", ""):
+                assert el.get("aria-label") == HOSTILE_NAME, path
+    home = html5lib.parse(pages["index.html"], namespaceHTMLElements=False)
+    h1 = home.find(".//h1")
+    assert h1 is not None
+    assert (h1.text or "").strip() == HOSTILE_NAME.strip()  # then only the theme's permalink

@@ -15,7 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from curate.errors import Problem, ValidationError, display_path
 from curate.names import normalize
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
-from curate.validate import Reader, type_name
+from curate.validate import Reader, hidden_characters, type_name
 from curate.vetting import FINDING_KINDS, FindingKind, default_kinds, is_finding_kind
 from curate.yamlio import CONFIG_LIMIT, Document, KeyPath, load
 
@@ -220,6 +220,7 @@ def read_config(path: Path, display: str) -> tuple[Config | None, list[Problem]]
 
 def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
     r = Reader(doc)
+    r.problems.extend(hidden_characters(doc))
     top = r.mapping(doc.data, (), _TOP_KEYS, "the catalog config")
 
     site = r.mapping(top.get("site", {}), ("site",), ("name", "base_url"), "site")

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from markupsafe import Markup, escape
 from mkdocs.config import config_options
 from mkdocs.config.base import Config as MkConfig
 from mkdocs.config.defaults import MkDocsConfig
@@ -65,6 +66,13 @@ def _slot(name: str) -> str:
     return SLOT.format(name=name)
 
 
+def markdown_text(text: str) -> str:
+    """``text`` for a page's Markdown, shown as it is: every character but letters, digits and spaces as
+    an HTML character reference, so nothing in it is Markdown or HTML (a site name with ``<script>``,
+    ``*`` or ``[x](y)`` in it prints those characters), and no newline ends its heading."""
+    return "".join(ch if ch.isalnum() or ch == " " else f"&#{ord(ch)};" for ch in " ".join(text.split()))
+
+
 class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-call]
     supports_multiple_instances = False
 
@@ -90,7 +98,10 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             raise PluginError("curate: the catalog site needs use_directory_urls: true")
         if not config.site_url:
             config.site_url = self.curate_config.base_url
-        config.site_name = self.curate_config.site_name
+        # The theme prints site_name in <title>, aria-label and the header, mostly without escaping it
+        # (mkdocs' Jinja does not autoescape): it gets the name already escaped, as Markup, which the
+        # templates that do escape (| e) leave as it is.
+        config.site_name = Markup(escape(self.curate_config.site_name))
         return config
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
@@ -131,7 +142,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             "simple_url": self.curate_config.simple_url,
             "auth_simple_url": _with_credentials(self.curate_config.simple_url),
             "index_host": urlsplit(self.curate_config.base_url).hostname or "",
-            "site_name": self.curate_config.site_name,
+            "site_name": markdown_text(self.curate_config.site_name),
         }
         # a backslash before the braces keeps them literal: \\{{ base_url }} shows {{ base_url }}
         markdown = PLACEHOLDER.sub(lambda m: m[0][1:] if m[1] else values[m[2]], markdown)

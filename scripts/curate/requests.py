@@ -16,7 +16,7 @@ from curate.errors import Problem
 from curate.names import NormalizedName, import_name_hint, is_valid, normalize
 from curate.specs import parse_specifier
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Target
-from curate.validate import Reader
+from curate.validate import Reader, hidden_characters
 from curate.yamlio import REQUEST_LIMIT, Document, KeyPath, load
 
 REQUESTS_DIR = Path("requests")
@@ -211,6 +211,7 @@ def parse_request(
     doc: Document, config: Config | None, *, filename: str
 ) -> tuple[Request | None, list[Problem]]:
     r = Reader(doc)
+    r.problems.extend(hidden_characters(doc))
     data = doc.data
     if data is None:
         r.add((), "the request is empty", "run `curate new` to scaffold one")

@@ -8,6 +8,7 @@ reader keeps going so one run reports everything.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
@@ -34,6 +35,74 @@ def type_name(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+# Characters that show nothing, or turn the text around them, so that what a reviewer reads is not
+# what is there: bidirectional overrides, embeddings, isolates and marks; zero-width spaces and
+# joiners, the word joiner and invisible operators; the byte order mark inside a file; the soft
+# hyphen; the Mongolian vowel separator; the tag characters (invisible ASCII look-alikes).
+HIDDEN = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]+"
+)
+MAX_HIDDEN_REPORTED = 20  # per file: enough to find them all with the editor's search
+
+
+def hidden_characters(doc: Document) -> list[Problem]:
+    """A problem at every run of invisible or text-reversing characters in ``doc``'s text, on its line
+    and column, naming the key it is in; and one at each string value that holds such a character
+    written as an escape (``"\\u202e"``) in the source."""
+    problems: list[Problem] = []
+    keys = sorted(doc.marks.items(), key=lambda item: item[1])
+    found_in: set[KeyPath] = set()
+    for m in HIDDEN.finditer(doc.source):
+        line = doc.source.count("\n", 0, m.start()) + 1
+        col = m.start() - (doc.source.rfind("\n", 0, m.start()) + 1) + 1
+        key: KeyPath = ()
+        for k, mark in keys:  # the last key whose value starts before the character
+            if mark > (line, col):
+                break
+            key = k
+        found_in.add(key)
+        problems.append(_hidden_problem(doc, line, col, key, m[0]))
+    for key, value in _strings(doc.data, ()):
+        hit = HIDDEN.search(value) if key not in found_in else None
+        if hit is not None:
+            line, col = doc.mark(key)
+            problems.append(_hidden_problem(doc, line, col, key, hit[0], escaped=True))
+    if len(problems) > MAX_HIDDEN_REPORTED:
+        problems = problems[:MAX_HIDDEN_REPORTED]
+    return problems
+
+
+def _hidden_problem(
+    doc: Document, line: int, col: int, key: KeyPath, chars: str, *, escaped: bool = False
+) -> Problem:
+    import unicodedata
+
+    names = ", ".join(
+        dict.fromkeys(f"U+{ord(c):04X} {unicodedata.name(c, 'TAG CHARACTER').title()}" for c in chars)
+    )
+    where = f" in {format_key(key)}" if key else ""
+    how = " (written as an escape)" if escaped else ""
+    return Problem(
+        path=doc.path,
+        line=line,
+        col=col,
+        key=format_key(key),
+        message=f"invisible character{'s' if len(chars) > 1 else ''}{where}{how}: {names}; they hide or "
+        "reorder text, so reviewers would not read what is there",
+        hint="delete them (retype the text around them if unsure)",
+    )
+
+
+def _strings(value: Any, key: KeyPath) -> list[tuple[KeyPath, str]]:
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in _strings(v, (*key, str(k)))]
+    if isinstance(value, list):
+        return [x for i, v in enumerate(value) for x in _strings(v, (*key, i))]
+    return []
 
 
 def did_you_mean(word: str, choices: Collection[str], aliases: Mapping[str, str] | None = None) -> str:

@@ -141,6 +141,7 @@ class Document:
     data: Any
     marks: dict[KeyPath, tuple[int, int]]
     texts: dict[KeyPath, str] = dataclasses.field(default_factory=dict)  # source text of non-string scalars
+    source: str = dataclasses.field(default="", repr=False)  # the text it was read from
 
     def mark(self, key: KeyPath) -> tuple[int, int]:
         """Position of ``key``, or of its nearest ancestor that has one."""
@@ -246,9 +247,9 @@ def loads(
     data = None if node is None else _build(node, (), marks, texts, build_problems, display, 0, scalar)
     if build_problems:
         if keep_going and not any(p.message.startswith("nesting") for p in build_problems):
-            return Document(display, data, marks, texts), build_problems
+            return Document(display, data, marks, texts, text), build_problems
         return None, build_problems
-    return Document(display, data, marks, texts), []
+    return Document(display, data, marks, texts, text), []
 
 
 def _scan_events(text: str, display: str) -> list[Problem]:
