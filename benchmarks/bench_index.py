@@ -46,6 +46,7 @@ from curate.index import (  # noqa: E402
     Source,
     build_index,
 )
+from curate.nginx import PROJECTS_MAP  # noqa: E402
 from curate.vetting import VettingRecord  # noqa: E402
 
 FILES_URL = "https://files.example/pkgs/"
@@ -381,8 +382,9 @@ def run_external(args: list[str]) -> tuple[float, float]:
 
 
 def _compare_trees(a: Path, b: Path) -> int:
-    """Number of files; raises when the two trees differ (the manifest is curate's own)."""
-    fa = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file() and p.name != MANIFEST)
+    """Number of files; raises when the two trees differ (the manifest and nginx's map are curate's own)."""
+    own = (MANIFEST, PROJECTS_MAP)
+    fa = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file() and p.name not in own)
     fb = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
     if fa != fb:
         raise SystemExit(f"bare and curate wrote different files: {sorted(set(fa) ^ set(fb))[:5]}")

@@ -18,7 +18,8 @@ import pytest
 
 from curate.errors import UsageError
 from curate.index import HTML_TYPE, JSON_TYPE
-from curate.nginx import parse_rate, render_server
+from curate.nginx import PROJECTS_MAP, greater_than, parse_rate, projects_map, render_server
+from tests import servertable
 from tests.test_clients import installed, pip, uv
 from tests.test_index_helpers import Built, make_built
 
@@ -185,3 +186,50 @@ def test_nginx_basic_auth_and_rate_limit(built: Built, tmp_path: Path) -> None:
         statuses = [_get(port, "/simple/", good)[0] for _ in range(8)]
     assert statuses[:3] == [200, 200, 200]
     assert statuses[-1] == 429
+
+
+# -- the table both servers answer (tests/servertable.py; tests/test_serve.py runs it on curate serve) ---
+
+
+@needs_nginx
+def test_nginx_answers_the_servers_table(tmp_path: Path) -> None:
+    built = make_built(tmp_path / "b", picks=servertable.PICKS, extra_dists=servertable.NAMED_DISTS)
+    assert (built.public / PROJECTS_MAP).is_file()  # curate build wrote the redirects nginx includes
+    port = _free_port()
+    conf = render_server(root=built.public, listen=f"127.0.0.1:{port}", server_name="localhost")
+    with run_nginx(tmp_path / "nginx", conf):
+        servertable.check_table(lambda path, headers: _get(port, path, headers), built.public)
+        assert _get(port, f"/{PROJECTS_MAP}")[0] == 404  # a dotfile: never served
+        # a few thousand random headers: nginx's maps decide as curate.accept does
+        forms = {JSON_TYPE: "json", HTML_TYPE: "v1html", "text/html; charset=utf-8": "html"}
+        mismatches = []
+        for accept, form in servertable.random_headers(2000):
+            status, headers, _ = _get(port, "/simple/httpish/", {"Accept": accept})
+            got = "none" if status == 406 else forms.get(headers.get("content-type", ""), f"{status}")
+            if got != form:
+                mismatches.append((accept, form, got))
+        assert mismatches == []
+
+
+def test_the_negotiation_maps_compare_keys_as_numbers() -> None:
+    """The regex behind nginx's comparisons: A>B for two six-digit keys, exactly when int(A) > int(B)."""
+    import random
+    import re
+
+    gt = re.compile(greater_than(6))
+    rng = random.Random(7)
+    pairs = [
+        (f"{a:06d}", f"{b:06d}")
+        for a, b in ((rng.randrange(10**6), rng.randrange(10**6)) for _ in range(5000))
+    ]
+    pairs += [("100033", "100032"), ("100032", "100033"), ("050023", "050023"), ("000003", "000002")]
+    for a, b in pairs:
+        assert bool(gt.match(f"{a}>{b}")) == (int(a) > int(b)), (a, b)
+
+
+def test_the_projects_map() -> None:
+    text = projects_map(["zope-interface", "pillow"])
+    assert text.splitlines()[2:] == [
+        '"~^/simple/(?!pillow/?$)(?i)pillow/?$" /simple/pillow/;',
+        '"~^/simple/(?!zope\\-interface/?$)(?i)zope[-_.]+interface/?$" /simple/zope-interface/;',
+    ]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from curate.build import build
 from curate.cli import main
 from curate.index import HTML_TYPE, JSON_TYPE
 from curate.serve import Access, make_server, negotiate, parse_range, serve_in_thread
+from tests import servertable
 from tests.test_index_helpers import Built, make_built
 
 WHEEL = "/files/httpish/httpish-1.1-py3-none-any.whl"
@@ -291,3 +293,66 @@ def test_the_access_log_prints_the_request_line_as_data(
     assert "forged" in err
     assert "\x1b" not in err
     assert "##[" not in err
+
+
+# -- the table both servers answer (tests/servertable.py; tests/test_nginx.py runs it on nginx) -------
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Built, str]]:
+    """A tree with projects whose names are not normalized (Pillow, zope.interface, ruamel.yaml)."""
+    built = make_built(
+        tmp_path_factory.mktemp("named"), picks=servertable.PICKS, extra_dists=servertable.NAMED_DISTS
+    )
+    server = make_server(built.public, port=0, quiet=True)
+    stop = serve_in_thread(server)
+    host, port = server.server_address[:2]
+    yield built, f"{host!s}:{port}"
+    stop()
+
+
+def test_the_servers_table(named: tuple[Built, str]) -> None:
+    built, hp = named
+    servertable.check_table(lambda path, headers: _get(hp, path, headers), built.public)
+
+
+def test_negotiate_agrees_with_itself_on_random_headers() -> None:
+    """The same headers tests/test_nginx.py sends to nginx: each gets a form or 406, never an error."""
+    forms = [form for _, form in servertable.random_headers(500)]
+    assert {"json", "v1html", "html", "none"} <= set(forms)
+
+
+def test_a_rebuild_that_changes_nothing_keeps_every_etag(tmp_path: Path) -> None:
+    """The index alone is updated in place; the whole build (with the site) is made beside the live
+    tree and swapped in. Either way an unchanged file keeps its inode and mtime, so its ETag and
+    Last-Modified, and a cache revalidates it with a 304."""
+    built = make_built(tmp_path / "b")
+    public = built.public
+    pages = ["simple/index.html", "simple/index.json", "api/catalog.json", "simple/httpish/index.html"]
+
+    def stamps(rels: list[str]) -> dict[str, tuple[int, int]]:
+        return {rel: ((public / rel).stat().st_ino, (public / rel).stat().st_mtime_ns) for rel in rels}
+
+    before = stamps(pages)
+    build(root=built.root, output=public, cache_dir=built.cache, env={}, site=False)  # in place
+    assert stamps(pages) == before
+    build(root=built.root, output=public, cache_dir=built.cache, env={})  # with the site: published
+    pages += ["index.html", "404.html", "sitemap.xml"]
+    before = stamps(pages)
+    server = make_server(public, port=0, quiet=True)
+    stop = serve_in_thread(server)
+    hp = "{}:{}".format(*server.server_address[:2])
+    try:
+        etags = {path: _get(hp, path)[1]["etag"] for path in ("/", "/simple/", "/simple/httpish/")}
+        build(root=built.root, output=public, cache_dir=built.cache, env={})
+        assert stamps(pages) == before
+        for path, etag in etags.items():
+            assert _get(hp, path)[1]["etag"] == etag, path
+            assert _get(hp, path, {"If-None-Match": etag})[0] == 304, path
+        # a rebuild that changes the root page gives it a new ETag
+        (built.root / "catalog" / "packages" / "linuxonly.yaml").unlink()
+        build(root=built.root, output=public, cache_dir=built.cache, env={})
+        assert _get(hp, "/simple/")[1]["etag"] != etags["/simple/"]
+        assert _get(hp, "/simple/httpish/")[1]["etag"] == etags["/simple/httpish/"]
+    finally:
+        stop()

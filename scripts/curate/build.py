@@ -27,7 +27,7 @@ from curate.config import Config, load_config
 from curate.errors import BuildError
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, is_blocked
 from curate.names import normalize
-from curate.publish import publishing
+from curate.publish import keep_unchanged, publishing
 
 INDEX_PARTS = ("simple", "files", "api", MANIFEST)
 
@@ -160,6 +160,8 @@ def build(
                 )
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)
+            if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
+                keep_unchanged(staging, output)
         how = "published"
     return Built(
         output=output,

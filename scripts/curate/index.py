@@ -8,6 +8,7 @@ Layout of the tree this writes (under ``public/``)::
     files/<normalized>/<filename>.metadata         mirror mode: the wheel's METADATA, byte for byte (PEP 658)
     api/<normalized>.json, api/catalog.json        the machine-readable catalog
     .curate-index.json                             the manifest that makes rebuilds incremental
+    .curate-nginx-projects.map                     nginx: a project's URL spelt otherwise -> its own (curate.nginx)
 
 Planning (:func:`plan_project`) and rendering (:class:`IndexRenderer`) are pure; :func:`build_index` does
 the IO. Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
@@ -33,20 +34,21 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import jinja2
 
+from curate.accept import HTML_TYPE as HTML_TYPE  # re-exported: the PEP 691 names
+from curate.accept import JSON_TYPE as JSON_TYPE
 from curate.archive import ArchiveError, read_wheel_metadata
-from curate.atomic import atomic_write
+from curate.atomic import write_if_changed
 from curate.cache import blob_path, metadata_path
 from curate.catalog import FileEntry, Project, VersionEntry
 from curate.config import Config
 from curate.errors import BuildError
 from curate.names import NormalizedName
+from curate.nginx import PROJECTS_MAP, projects_map
 from curate.publish import Staging, WriteBehind, link_or_copy
 
 # PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
 # (project status). Keys of 1.2 (PEP 708 tracks) and 1.3 (PEP 740 provenance) are optional.
 REPOSITORY_VERSION = "1.4"
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 MANIFEST = ".curate-index.json"
 FORMAT = 2  # bump whenever the bytes written for the same input change
 # From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
@@ -570,9 +572,9 @@ class _Writer:
 
     def bytes(self, rel: str, data: bytes) -> None:
         if self.staging is not None:
-            self.staging.write(rel, data)
+            self.staging.write(rel, data)  # a fresh tree: build.build keeps the live tree's unchanged files
         else:
-            atomic_write(self._parent(rel), data)
+            write_if_changed(self._parent(rel), data)  # unchanged bytes keep their file: ETag, Last-Modified
 
     def link(self, rel: str, src: Path) -> None:
         if self.staging is not None:
@@ -724,6 +726,7 @@ def _write_index(
     writer.text("simple/index.html", renderer.root_html(entries))
     writer.text("simple/index.json", renderer.root_json(entries))
     writer.text("api/catalog.json", renderer.api_catalog(entries))
+    writer.text(PROJECTS_MAP, projects_map(sorted(records)))  # nginx: /simple/Pillow/ -> /simple/pillow/
     if in_place:
         _remove_stale(out, old, records)
     writer.text(MANIFEST, manifest_json(fp, records))

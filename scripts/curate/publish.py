@@ -29,6 +29,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 _RENAME_EXCHANGE = 2
@@ -46,6 +47,51 @@ def link_or_copy(src: str | bytes | Path, dst: str | bytes | Path) -> None:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
         shutil.copyfile(src, dst)
+
+
+def keep_unchanged(staging: Path, live: Path) -> int:
+    """Before a swap: replace each file of ``staging`` that ``live`` holds at the same path with the same
+    bytes by a hard link to the live file, so that it keeps its inode and modification time. An HTTP
+    server's ``ETag`` and ``Last-Modified`` (``curate serve``: inode, mtime and size; nginx: mtime and
+    size) then stay the same on a rebuild that changed nothing, and caches keep revalidating with 304s.
+    Files already hard-linked (from the cache or the live tree) are skipped without being read. Returns
+    how many files were kept."""
+    kept = 0
+    for folder, _, names in os.walk(staging):
+        rel = os.path.relpath(folder, staging)
+        for name in names:
+            new = os.path.join(folder, name)
+            old = os.path.join(live, rel, name)
+            try:
+                st, ost = os.lstat(new), os.lstat(old)
+            except FileNotFoundError:
+                continue
+            if (
+                st.st_nlink > 1
+                or not (S_ISREG(st.st_mode) and S_ISREG(ost.st_mode))
+                or st.st_size != ost.st_size
+            ):
+                continue
+            if not _same_bytes(new, old):
+                continue
+            tmp = f"{new}.curate-keep"
+            try:
+                os.link(old, tmp)
+            except OSError:
+                continue  # another filesystem: the new file stays
+            os.replace(tmp, new)
+            kept += 1
+    return kept
+
+
+def _same_bytes(a: str, b: str) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 16), fb.read(1 << 16)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 class Staging:

@@ -1,9 +1,12 @@
 """A local server for ``public/``: what a real deployment does, for previews and tests.
 
-- ``/simple/`` and ``/simple/<name>/``: content negotiation on ``Accept`` between the PEP 503 HTML
-  (``index.html``, sent as ``text/html; charset=utf-8`` or ``application/vnd.pypi.simple.v1+html`` when
-  that is what was asked for) and the PEP 691 JSON (``index.json``), always with ``Vary: Accept``;
-  ``/simple/<name>`` redirects to ``/simple/<name>/``; unknown projects are 404.
+- ``/simple/`` and ``/simple/<name>/``: content negotiation on ``Accept`` (:mod:`curate.accept`, which
+  ``curate nginx-config`` compiles to the same answers) between the PEP 503 HTML (``index.html``, sent
+  as ``text/html; charset=utf-8`` or ``application/vnd.pypi.simple.v1+html`` when that is what was asked
+  for) and the PEP 691 JSON (``index.json``), always with ``Vary: Accept``; 406 when the header accepts
+  neither; ``/simple/<name>`` redirects to ``/simple/<name>/``, and a name that is not normalized
+  (``/simple/Pillow/``, ``/simple/zope.interface``) to the normalized one when the project is there;
+  unknown projects are 404.
 - files: ``HEAD``, single ``Range`` requests, ``ETag``/``Last-Modified`` with conditional requests, long
   ``Cache-Control`` (a file's name and bytes never change); archives never get a ``Content-Encoding``.
 - everything else (the docs site) is served as static files, directories through ``index.html``.
@@ -31,13 +34,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from packaging.utils import canonicalize_name
+
+from curate.accept import HTML_UTF8, negotiate
 from curate.errors import UsageError, terminal_text
-from curate.index import HTML_TYPE, JSON_TYPE
 
 TIMEOUT = 30.0  # seconds a connection may stay silent (reading a request, or sending a response)
 MAX_THREADS = 64  # connections served at once
 
-HTML_UTF8 = "text/html; charset=utf-8"
 _TYPES = {
     ".whl": "application/octet-stream",
     ".gz": "application/octet-stream",
@@ -51,54 +55,6 @@ _TYPES = {
     ".xml": "application/xml",
     ".txt": "text/plain; charset=utf-8",
 }
-# PEP 691 names, each with the file that holds it and the Content-Type it is sent with
-_VARIANTS = {
-    JSON_TYPE: ("index.json", JSON_TYPE),
-    "application/vnd.pypi.simple.latest+json": ("index.json", JSON_TYPE),
-    HTML_TYPE: ("index.html", HTML_TYPE),
-    "application/vnd.pypi.simple.latest+html": ("index.html", HTML_TYPE),
-    "text/html": ("index.html", HTML_UTF8),
-}
-_ORDER = [
-    JSON_TYPE,
-    "application/vnd.pypi.simple.latest+json",
-    HTML_TYPE,
-    "application/vnd.pypi.simple.latest+html",
-    "text/html",
-]
-
-
-def negotiate(accept: str | None) -> tuple[str, str] | None:
-    """(file, Content-Type) for an ``Accept`` header; HTML when absent; None when nothing fits (406)."""
-    if not accept or not accept.strip():
-        return _VARIANTS["text/html"]
-    best: tuple[float, int, str] | None = None
-    for part in accept.split(","):
-        fields = [x.strip() for x in part.split(";")]
-        media = fields[0].lower()
-        q = 1.0
-        for param in fields[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q <= 0:
-            continue
-        if media in ("*/*", "text/*"):
-            candidates = ["text/html"]
-        elif media == "application/*":
-            candidates = [JSON_TYPE]
-        elif media in _VARIANTS:
-            candidates = [media]
-        else:
-            continue
-        for c in candidates:
-            rank = (q, -_ORDER.index(c), c)
-            if best is None or rank[:2] > best[:2]:
-                best = rank
-    return None if best is None else _VARIANTS[best[2]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,13 +116,19 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def _simple(self, target: Path, parts: list[str], url_path: str, query: str, *, head: bool) -> None:
-        if not target.is_dir():
-            return self._error(404, head=head)
+        if len(parts) == 2 and not target.is_dir():  # /simple/Pillow/ -> /simple/pillow/, if it is there
+            normalized = canonicalize_name(parts[1])
+            if normalized != parts[1] and (target.parent / normalized).is_dir():
+                return self._redirect(["simple", normalized], query, head=head)
         if not url_path.endswith("/"):
+            if not target.is_dir():
+                return self._error(404, head=head)
             return self._redirect(parts, query, head=head)
         chosen = negotiate(self.headers.get("Accept"))
-        if chosen is None:
+        if chosen is None:  # before a 404, as nginx answers
             return self._error(406, head=head, vary=True)
+        if not target.is_dir():
+            return self._error(404, head=head, vary=True)
         name, ctype = chosen
         if not (target / name).is_file():
             return self._error(404, head=head, vary=True)

@@ -1,7 +1,10 @@
 """Write an nginx server block that serves public/ like curate serve does.
 
-The block negotiates HTML or JSON on Accept (with Vary: Accept and the PEP 691 content types),
-redirects /simple/NAME to /simple/NAME/, answers 404 (never 403) for anything missing, caches files as
+The block negotiates HTML or JSON on Accept exactly as curate serve does (q-values, application/*,
+text/*, */*, an explicit q=0; Vary: Accept and the PEP 691 content types; 406 when neither is
+acceptable), redirects /simple/NAME to /simple/NAME/ and a project name spelt otherwise (/simple/Pillow/)
+to the normalized one (from public/.curate-nginx-projects.map, which curate build writes: reload nginx
+after a build that adds projects), answers 404 (never 403) for anything missing, caches files as
 immutable, and limits each client to --rate requests (answering 429). With --htpasswd, every request
 needs HTTP basic auth. Include the file inside nginx.conf's http {} block; it carries the
 limit_req_zone and map directives that belong there.

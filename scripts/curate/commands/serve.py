@@ -1,7 +1,9 @@
 """Serve public/ locally, the way a production web server would.
 
-Content negotiation between the PEP 503 HTML and the PEP 691 JSON index (with Vary: Accept), exact
-content types, /simple/NAME redirected to /simple/NAME/, 404 for unknown projects, HEAD, Range and
+Content negotiation between the PEP 503 HTML and the PEP 691 JSON index (with Vary: Accept; q-values,
+wildcards and q=0 count; 406 when the Accept header takes neither; the same answers as the block
+curate nginx-config writes), exact content types, /simple/NAME redirected to /simple/NAME/ and a
+project name spelt otherwise (/simple/Pillow/) to the normalized one, 404 for unknown projects, HEAD, Range and
 conditional requests on files, caching headers, and the documentation site. A connection silent for
 --timeout seconds is closed, and at most --max-connections are served at once (the next wait to be
 accepted). For previews and tests; in production use a real web server (curate nginx-config) or a
