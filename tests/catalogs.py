@@ -27,6 +27,9 @@ def make_repo(root: Path, *, index_url: str | None = None, extra_config: str = "
     (root / "catalog" / "packages").mkdir(parents=True, exist_ok=True)
     (root / "requests").mkdir(exist_ok=True)
     text = (REPO / "catalog" / "config.yaml").read_text("utf-8")
+    # tests are offline: no advisory service (the tests of it start a fake one and say so)
+    assert "    source: osv-api\n" in text
+    text = text.replace("    source: osv-api\n", "    source: none\n")
     if index_url:
         text += f"\nupstream:\n  index_url: {index_url}\n"
     (root / "catalog" / "config.yaml").write_text(text + extra_config, "utf-8")

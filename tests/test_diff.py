@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from curate.catalog import project_path
-from curate.diff import catalog_at, compare, render_text
+from curate.catalog import Need, Project, VersionEntry, project_path
+from curate.diff import catalog_at, compare, render, render_text
 from curate.errors import ValidationError
+from curate.names import normalize
+from curate.vetting import VettingRecord
 from tests.lockutil import curate, lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -180,3 +182,39 @@ def test_a_malformed_vetting_record_at_the_base_names_its_line(tmp_path: Path) -
         "versions[0].vetting.findings[0].kind",
     )
     assert "unknown finding kind 'yankd'" in problem.message
+
+
+# -- say what was checked (issue 13, item 15) ---------------------------------------------------------------
+
+
+def _version(version: str, advisories: str | None, *, vetted: bool = True) -> VersionEntry:
+    record = VettingRecord(status="pass", advisories=advisories) if vetted else None  # type: ignore[arg-type]
+    need = Need(request="2026-01-01-r", targets=("linux-x86_64-py3.12",), direct=True)
+    return VersionEntry(version=version, needed_by=(need,), vetting=record)
+
+
+def test_every_report_says_whether_known_vulnerabilities_were_checked() -> None:
+    head = {
+        normalize("a"): Project(name="a", versions=(_version("1.0", "osv-api"),)),
+        normalize("b"): Project(name="b", versions=(_version("1.0", "none"),)),
+        normalize("c"): Project(name="c", versions=(_version("1.0", None, vetted=False),)),
+    }
+    report = compare({}, head, base_ref="main")
+    line = (
+        "Known vulnerabilities: not checked for 2 of 3 version(s) (1 not vetted yet; 1 vetted with no "
+        "advisory source (vetting.advisories.source: none))"
+    )
+    assert f"\n{line}\n" in render_text(report)
+    assert (
+        "**Known vulnerabilities: not checked** for 2 of 3 version(s) (1 not vetted yet; 1 vetted"
+        in render(report, "markdown")
+    )
+    data = json.loads(render(report, "json"))
+    assert data["known_vulnerabilities"] == {"checked": 1, "not_checked": 2}
+    assert [c["known_vulnerabilities"] for c in data["changes"]] == ["checked", "not checked", "not checked"]
+
+    checked = compare({}, {normalize("a"): head[normalize("a")]}, base_ref="main")
+    assert "Known vulnerabilities: checked for all 1 version(s) (advisories: osv-api)" in render_text(checked)
+    assert "\nKnown vulnerabilities: checked for all 1 version(s) (advisories: osv-api).\n" in render(
+        checked, "markdown"
+    )

@@ -397,3 +397,9 @@ def test_link_mode_points_at_the_files_base_url_without_copying(tmp_path: Path) 
     raw = FileEntry(filename="a-1+x-py3-none-any.whl", sha256="0", size=1)
     listed = "https://up.example/f/a-1+x-py3-none-any.whl#x"
     assert file_href(upstream, "a", raw, listed) == ("https://up.example/f/a-1%2Bx-py3-none-any.whl", "")
+
+
+def test_api_says_whether_known_vulnerabilities_were_checked(built: Built) -> None:
+    """issue 13, item 15: the fixture catalog is not vetted, so nothing was checked, and api/ says so."""
+    api = json.loads((built.public / "api" / "httpish.json").read_bytes())
+    assert {v["known_vulnerabilities"] for v in api["versions"]} == {"not checked"}

@@ -359,3 +359,36 @@ def test_a_hostile_site_name_is_text_on_every_page(tmp_path: Path, with_mkdocs_y
     h1 = home.find(".//h1")
     assert h1 is not None
     assert (h1.text or "").strip() == HOSTILE_NAME.strip()  # then only the theme's permalink
+
+
+def test_the_site_says_when_known_vulnerabilities_were_not_checked(built: tuple[Path, Path]) -> None:
+    """The fixture's records name no advisory source: the home page and every package page say so
+    (issue 13, item 15); a version checked against one says which."""
+    _, out = built
+    home = (out / "index.html").read_text("utf-8")
+    assert (
+        "<strong>Known vulnerabilities: not checked</strong> for 10 of the 10 served versions (4 not vetted"
+        in home
+    )
+    page = (out / "packages" / "webapp" / "index.html").read_text("utf-8")
+    assert "<tr><th>Known vulnerabilities</th><td><strong>not checked</strong></td></tr>" in page
+    assert "· known vulnerabilities: not checked</p>" in page
+
+
+def test_a_checked_catalog_says_against_what(tmp_path: Path) -> None:
+    root = build_catalog_repo(tmp_path)
+    for project in load_catalog(root).values():
+        versions = tuple(
+            dataclasses.replace(
+                v,
+                vetting=dataclasses.replace(v.vetting or VettingRecord(status="pass"), advisories="osv-dir"),
+            )
+            for v in project.versions
+        )
+        write_project(root, dataclasses.replace(project, versions=versions))
+    out = tmp_path / "public"
+    build_site(root, load_config(root), out, env=os.environ)
+    home = (out / "index.html").read_text("utf-8")
+    assert "Known vulnerabilities: checked for every served version (advisories: osv-dir)." in home
+    page = (out / "packages" / "webapp" / "index.html").read_text("utf-8")
+    assert "<tr><th>Known vulnerabilities</th><td>checked (osv-dir)</td></tr>" in page

@@ -132,11 +132,13 @@ def test_vet_records_findings_and_blocks(
         "status",
         "vetted",
         "policy",
+        "advisories",
         "findings",
         "files",
         "inputs",
     ]
     assert webapp["vetted"] == TODAY
+    assert webapp["advisories"] == "none"  # the test catalogs look up no advisories: it says so
     assert webapp["policy"] == load_config(repo).vetting.digest()
     (wheel,) = webapp["files"]
     up = world[2].file(wheel)
@@ -543,3 +545,75 @@ def test_today_defaults_from_the_environment(
     monkeypatch.setenv("CURATE_TODAY", "next week")
     assert main(["-C", str(repo), "vet", "--cache-dir", str(cache), "-j", "1"]) == 2
     assert "$CURATE_TODAY must be a date like 2026-06-01, not 'next week'" in capsys.readouterr().err
+
+
+# -- say what was checked (issue 13, item 15) ---------------------------------------------------------------
+
+
+def test_every_record_and_the_summary_say_when_vulnerabilities_were_not_checked(
+    repo: Path, cache: Path, advisories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _vet(repo, cache)  # the test config: vetting.advisories.source: none
+    out = capsys.readouterr().out
+    assert "known vulnerabilities: not checked (vetting.advisories.source is none)\n" in out
+    records = [v.vetting for p in load_catalog(repo).values() for v in p.versions]
+    assert {r.advisories for r in records if r is not None} == {"none"}
+    assert all(r is not None and r.vulnerabilities() == "known vulnerabilities: not checked" for r in records)
+
+    # the same catalog against a directory of advisories: every version is vetted again, and says where
+    assert _vet(repo, cache, "--advisories", str(advisories)) == 1
+    out = capsys.readouterr().out
+    assert f"known vulnerabilities: checked against the OSV advisories in {advisories} " in out
+    assert "(data up to 2026-01-01; 3 on catalog projects)" in out
+    assert "vetted 17 version(s) (17 re-checked" in out  # each one again: the source changed
+    record = _vetting(repo, "webapp", "2.0")
+    assert record["advisories"] == "osv-dir"
+
+
+def test_an_unreachable_advisory_service_stops_vet_and_says_how_to_go_on(
+    repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: refused, as an unreachable service
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _set_vetting(repo, "    source: none", "    source: osv-api")
+    monkeypatch.setenv("CURATE_OSV_API_URL", f"http://127.0.0.1:{port}/v1")
+    before = {p: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()}
+    assert _vet(repo, cache) == 1
+    err = capsys.readouterr().err
+    assert "error: advisory service unreachable:" in err
+    assert "curate vet --no-advisories" in err
+    assert {p: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()} == before  # nothing written
+
+    # on purpose and on the record: vetted without advisories
+    assert _vet(repo, cache, "--no-advisories") == 1  # gplpkg's licence still blocks
+    out = capsys.readouterr().out
+    assert "known vulnerabilities: not checked (curate vet --no-advisories)\n" in out
+    assert _vetting(repo, "webapp", "2.0")["advisories"] == "none"
+
+
+def test_the_service_and_its_day_are_named(
+    repo: Path,
+    cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _FakeOsv.records = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOsv)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _set_vetting(repo, "    source: none", "    source: osv-api")
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        monkeypatch.setenv("CURATE_OSV_API_URL", url)
+        _vet(repo, cache)
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert (
+        f"known vulnerabilities: checked against the OSV service at {url}, as it answered on {TODAY}\n" in out
+    )
+    assert _vetting(repo, "webapp", "2.0")["advisories"] == "osv-api"

@@ -181,6 +181,7 @@ def test_a_partial_record_reads_with_defaults_and_its_status_from_the_findings()
         ({"files": ["a.whl"]}, "files", "expected a mapping, got list"),
         ({"license_source": "a guess"}, "license_source", "unknown licence source 'a guess'"),
         ({"summary": ["a", "list"]}, "summary", "expected text, got list"),
+        ({"advisories": "the web"}, "advisories", "unknown advisory source 'the web'"),
     ],
 )
 def test_a_malformed_record_says_where(vetting: dict[str, Any], key: str, message: str) -> None:
@@ -261,3 +262,22 @@ def test_the_policy_digest_changes_with_the_rules_only() -> None:
         Vetting(lookalike_distance=2),
     ]
     assert len({base.digest(), *(o.digest() for o in others)}) == 1 + len(others)
+
+
+@pytest.mark.parametrize(
+    ("advisories", "says"),
+    [
+        ("osv-api", "known vulnerabilities: checked (osv-api)"),
+        ("osv-dir", "known vulnerabilities: checked (osv-dir)"),
+        ("none", "known vulnerabilities: not checked"),
+        (None, "known vulnerabilities: not checked"),  # a record from before schema 3 claims nothing
+    ],
+)
+def test_a_record_says_where_vulnerabilities_were_looked_up(advisories: str | None, says: str) -> None:
+    raw: dict[str, Any] = {"status": "pass"}
+    if advisories is not None:
+        raw["advisories"] = advisories
+    record = VettingRecord.from_dict(raw)
+    assert record.vulnerabilities() == says
+    assert VettingRecord.from_dict(record.to_dict()) == record
+    assert ("advisories" in record.to_dict()) == (advisories is not None)

@@ -16,6 +16,7 @@ are ignored; advisories that alias each other are reported once.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # urllib3 is imported only when the service is asked
 OSV_API_URL = "https://api.osv.dev/v1"
 ECOSYSTEM = "PyPI"
 _NAME_LINE = re.compile(r"""^\s*-?\s*["']?name["']?\s*:\s*["']?([A-Za-z0-9._-]+)""", re.MULTILINE)
+# an OSV record's `modified` date (JSON or YAML), read cheaply from every file: how recent the data is
+_MODIFIED = re.compile(rb"""["']?modified["']?\s*:\s*["']?(\d{4}-\d{2}-\d{2})""")
 
 
 class AdvisoryError(CurateError):
@@ -174,7 +177,12 @@ def parse_advisory(data: Any) -> Advisory | None:
 
 
 class AdvisorySource(Protocol):
-    kind: str
+    kind: str  # none | osv-dir | osv-api
+
+    def describe(self, today: dt.date) -> str:
+        """Whether known vulnerabilities are checked, against what and which day's data: for the
+        summary ``curate vet`` prints."""
+        ...
 
     def for_version(self, name: NormalizedName, version: str) -> list[Advisory]:
         """Advisories affecting this version, one per group of aliases, sorted by id."""
@@ -206,7 +214,15 @@ def dedupe(advisories: Iterable[Advisory]) -> list[Advisory]:
 
 
 class NoAdvisories:
+    """No advisory source: known vulnerabilities are not checked, and every record says so."""
+
     kind = "none"
+
+    def __init__(self, why: str = "vetting.advisories.source is none") -> None:
+        self.why = why
+
+    def describe(self, today: dt.date) -> str:
+        return f"not checked ({self.why})"
 
     def for_version(self, name: NormalizedName, version: str) -> list[Advisory]:
         return []
@@ -220,8 +236,17 @@ class OsvDirectory:
 
     kind = "osv-dir"
 
-    def __init__(self, by_name: Mapping[NormalizedName, list[Advisory]]) -> None:
+    def __init__(
+        self, by_name: Mapping[NormalizedName, list[Advisory]], *, directory: str = "", newest: str = ""
+    ) -> None:
         self.by_name = dict(by_name)
+        self.directory = directory  # as displayed
+        self.newest = newest  # the latest `modified` date of any advisory in the directory
+
+    def describe(self, today: dt.date) -> str:
+        n = sum(len(a) for a in self.by_name.values())
+        data = f"data up to {self.newest}" if self.newest else "no advisory in it carries a date"
+        return f"checked against the OSV advisories in {self.directory or 'a directory'} ({data}; {n} on catalog projects)"
 
     @classmethod
     def load(cls, directory: Path, names: Iterable[str] | None = None) -> OsvDirectory:
@@ -234,6 +259,7 @@ class OsvDirectory:
         wanted = {normalize(n) for n in names} if names is not None else None
         by_name: dict[NormalizedName, dict[str, Advisory]] = {}
         problems: list[Problem] = []
+        newest = ""
         for path in sorted(directory.rglob("*")):
             suffix = path.suffix.lower()
             if suffix not in (".json", ".yaml", ".yml") or not path.is_file():
@@ -245,6 +271,7 @@ class OsvDirectory:
             except OSError as exc:
                 problems.append(Problem(path=display_path(path), message=f"cannot read: {exc}"))
                 continue
+            newest = max([newest, *(m.decode() for m in _MODIFIED.findall(raw))])
             if wanted is not None and not _mentions(raw, wanted):
                 continue
             display = display_path(path)
@@ -272,7 +299,11 @@ class OsvDirectory:
                     by_name.setdefault(name, {})[adv.id] = adv
         if problems:
             raise ValidationError(problems)
-        return cls({n: sorted(a.values(), key=lambda x: x.id) for n, a in by_name.items()})
+        return cls(
+            {n: sorted(a.values(), key=lambda x: x.id) for n, a in by_name.items()},
+            directory=display_path(directory),
+            newest=newest,
+        )
 
     def for_version(self, name: NormalizedName, version: str) -> list[Advisory]:
         return dedupe(a for a in self.by_name.get(name, ()) if a.affects(name, version))
@@ -308,6 +339,9 @@ class OsvApi:
         self.http = client if client is not None else HttpClient({})
         self._cache: dict[tuple[str, str], list[Advisory]] = {}
 
+    def describe(self, today: dt.date) -> str:
+        return f"checked against the OSV service at {self.base_url}, as it answered on {today.isoformat()}"
+
     def _post(self, body: dict[str, Any]) -> Any:
         from curate.httpclient import ConnectError, HttpError, TransferError
 
@@ -317,7 +351,14 @@ class OsvApi:
                 return self.http.post_json(url, body).json()
             except (ConnectError, TransferError) as exc:
                 if attempt == self.ATTEMPTS:
-                    raise AdvisoryError(f"advisory service unreachable: {exc}") from None
+                    raise AdvisoryError(
+                        f"advisory service unreachable: {exc}\n"
+                        "    hint: vetting.advisories.source is osv-api, and known vulnerabilities cannot be "
+                        "checked without it; nothing was written. Retry where the service is reachable, point "
+                        "$CURATE_OSV_API_URL at a mirror, use a local copy (curate vet --advisories DIR), or "
+                        "vet without them: curate vet --no-advisories (every record then says 'known "
+                        "vulnerabilities: not checked')"
+                    ) from None
             except HttpError as exc:
                 raise AdvisoryError(f"advisory service: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover

@@ -105,7 +105,8 @@ PR_STEPS: tuple[Step, ...] = (
         name="curate vet",
         run="curate vet --force",  # from the files: CI never keeps the evidence a pull request commits
         needs=("fetch",),
-        doc="integrity, licences, known vulnerabilities, yanked releases, look-alike names; policy decides",
+        doc="integrity, licences, known vulnerabilities (from vetting.advisories; the report says whether "
+        "they were checked), yanked releases, look-alike names; policy decides",
     ),
     Step(
         id="report",

@@ -62,6 +62,12 @@ class Change:
     findings: tuple[Finding, ...]  # as curate vet recorded them; none for a removed version
     reason: str = ""  # removed: why it leaves; superseded: what the requests moved to
     pythons: tuple[str, ...] = ()  # the Python versions of its targets
+    vetted: bool = False  # whether curate vet has recorded a result for it
+    advisories: str | None = None  # where its vetting looked up known vulnerabilities ("none": nowhere)
+
+    @property
+    def vulnerabilities_checked(self) -> bool:
+        return self.vetted and self.advisories not in (None, "none")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +85,7 @@ class Change:
             "new_files": [{"filename": f, "size": s} for f, s in self.new_files],
             "build_targets": list(self.build_targets),
             "findings": [f.to_dict() for f in self.findings],
+            "known_vulnerabilities": "checked" if self.vulnerabilities_checked else "not checked",
         }
 
 
@@ -131,10 +138,30 @@ class Report:
                 out[f.decision].append((c, f))
         return out
 
+    def vulnerabilities(self) -> str:
+        """Whether the versions this change serves were checked for known vulnerabilities, in words
+        (every report says it: vetting without an advisory source checks none); "" when it serves none."""
+        kept = [c for c in self.changes if c.status != "removed"]
+        if not kept:
+            return ""
+        missed = [c for c in kept if not c.vulnerabilities_checked]
+        if not missed:
+            sources = ", ".join(sorted({str(c.advisories) for c in kept}))
+            return f"Known vulnerabilities: checked for all {len(kept)} version(s) (advisories: {sources})"
+        why = []
+        if unvetted := sum(not c.vetted for c in missed):
+            why.append(f"{unvetted} not vetted yet")
+        if unsourced := len(missed) - unvetted:
+            why.append(f"{unsourced} vetted with no advisory source (vetting.advisories.source: none)")
+        return f"Known vulnerabilities: not checked for {len(missed)} of {len(kept)} version(s) ({'; '.join(why)})"
+
     def to_dict(self) -> dict[str, Any]:
+        kept = [c for c in self.changes if c.status != "removed"]
+        checked = sum(c.vulnerabilities_checked for c in kept)
         return {
             "base": self.base,
             "summary": {s: len(self.of(s)) for s in STATUSES},
+            "known_vulnerabilities": {"checked": checked, "not_checked": len(kept) - checked},
             "os": self.os_counts(),
             "new_files": len(self.new_files),
             "download_size": self.download_size,
@@ -268,6 +295,10 @@ def compare(
                 findings=_findings(entry) if status != "removed" else (),
                 reason=reason,
                 pythons=tuple(sorted({_python_of(t) for t in targets} - {""}, key=_py_key)),
+                vetted=entry.vetting is not None and status != "removed",
+                advisories=entry.vetting.advisories
+                if entry.vetting is not None and status != "removed"
+                else None,
             )
         )
     order = {s: i for i, s in enumerate(STATUSES)}
@@ -425,6 +456,8 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             f"{counts['superseded']} superseded, {counts['removed']} removed"
         )
     lines.append(f"New files: {len(report.new_files)}, {human_size(report.download_size)} to download")
+    if vulnerabilities := report.vulnerabilities():
+        lines.append(vulnerabilities)
     lines.extend(terminal_text(line) for line in _findings_text(report))
     lines.extend(terminal_text(line) for line in _held_back_text(report))
     return "\n".join(lines) + "\n"
@@ -471,6 +504,10 @@ def render_markdown(report: Report) -> str:
         f"{len(report.new_files)} new file(s), {human_size(report.download_size)} to download.",
         "",
     ]
+    if vulnerabilities := report.vulnerabilities():
+        head, _, rest = vulnerabilities.partition(" for ")
+        bold = "not checked" in head
+        out += [(f"**{head}** for {rest}" if bold else vulnerabilities) + ".", ""]
     if not report.changes:
         out.append("No change to the catalog.")
         out += ["", *_held_back_markdown(report)] if report.held_back else []

@@ -45,6 +45,7 @@ from curate.errors import BuildError
 from curate.names import NormalizedName
 from curate.nginx import PROJECTS_MAP, projects_map
 from curate.publish import Staging, WriteBehind, link_or_copy
+from curate.vetting import vulnerability_status
 
 # PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
 # (project status). Keys of 1.2 (PEP 708 tracks) and 1.3 (PEP 740 provenance) are optional.
@@ -365,6 +366,9 @@ class IndexRenderer:
                     "requests": list(v.requests),
                     "dependencies": [d.to_dict() for d in sorted(v.dependencies, key=lambda d: d.name)],
                     "vetting": v.vetting.to_dict() if v.vetting is not None else {},
+                    "known_vulnerabilities": vulnerability_status(
+                        v.vetting
+                    ),  # not checked | checked (SOURCE)
                     "files": [self._api_file(f) for f in files],
                 }
             )

@@ -42,7 +42,7 @@ from curate.index import is_blocked
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
 from curate.targets import OS_LABELS, OS_NAMES, Target
-from curate.vetting import VettingRecord
+from curate.vetting import VettingRecord, vulnerability_status
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 SHELL_DIR = "packages/_shell"  # '_' never occurs in a normalized name
@@ -205,10 +205,19 @@ def vetting_of(version: VersionEntry | None) -> VettingRecord | None:
 def stats(data: SiteData) -> dict[str, Any]:
     per_os: dict[str, dict[str, int]] = {o: {"projects": 0, "versions": 0, "files": 0} for o in OS_NAMES}
     n_versions = n_files = 0
+    served = not_checked = not_vetted = 0
+    sources: set[str] = set()
     for project in data.projects.values():
         project_os: set[str] = set()
         for version in project.versions:
             n_versions += 1
+            if not is_blocked(version):
+                served += 1
+                if version.vetting is None or not version.vetting.vulnerabilities_checked:
+                    not_checked += 1
+                    not_vetted += version.vetting is None
+                else:
+                    sources.add(str(version.vetting.advisories))
             v_os = os_of_version(data, version)
             project_os |= v_os
             for o in v_os:
@@ -226,6 +235,11 @@ def stats(data: SiteData) -> dict[str, Any]:
         "requests": len(data.requests),
         "per_os": [{"os": o, "label": OS_LABELS[o], **per_os[o]} for o in OS_NAMES],
         "last_changed": data.last_changed,
+        # known vulnerabilities, over the served versions: checked only with an advisory source
+        "served": served,
+        "not_checked": not_checked,
+        "not_vetted": not_vetted,
+        "advisory_sources": sorted(sources),
     }
 
 
@@ -436,6 +450,7 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         "latest": latest.version if latest else "",
         "summary": vet.summary if vet is not None else "",
         "license": vet.license if vet is not None else "",
+        "vulnerabilities": vulnerability_status(vet),
         "home_page": safe_url(vet.home_page if vet is not None else ""),
         "home_text": vet.home_page if vet is not None else "",
         "install": install_command(data.config, project.name),

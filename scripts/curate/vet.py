@@ -65,6 +65,7 @@ from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
 from curate.vetting import (
     FINDING_KINDS,
+    AdvisorySourceKind,
     AppliedWaiver,
     Decision,
     FileEvidence,
@@ -73,10 +74,11 @@ from curate.vetting import (
     LicenseSource,
     Status,
     VettingRecord,
+    is_advisory_source,
     status_of,
 )
 
-SCHEMA = 2  # bump when the checks or the record change: every version is vetted again
+SCHEMA = 3  # bump when the checks or the record change: every version is vetted again
 _KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
 
 
@@ -460,6 +462,7 @@ class Context:
     today: dt.date
     advisories: tuple[Advisory, ...] = ()
     lookalikes: tuple[tuple[str, int, str], ...] = ()  # (name, distance, "popular" | "catalog")
+    advisories_source: AdvisorySourceKind = "none"  # where vulnerabilities are looked up ("none": not)
 
 
 def sdist_only_targets(version: VersionEntry) -> list[str]:
@@ -694,6 +697,7 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "waivers": relevant,
         "advisories": sorted(advisory_digests),
         "lookalikes": [list(x) for x in ctx.lookalikes],
+        "advisories_source": ctx.advisories_source,
         "too_new": too_new_text(version.files, _cooldown(ctx)),  # changes once, when it becomes eligible
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -721,6 +725,8 @@ class VetReport:
     blockers: tuple[VersionFinding, ...]
     warnings: tuple[VersionFinding, ...]
     unused_waivers: tuple[Waiver, ...] = ()  # waivers no recorded finding matches (a typo, or obsolete)
+    advisories: str = ""  # whether known vulnerabilities were checked, against what, which day's data
+    not_checked: int = 0  # versions whose record says known vulnerabilities were not checked
 
 
 def lookalikes_for(
@@ -755,10 +761,19 @@ def lookalikes_for(
 
 
 def advisory_source(
-    root: Path, config: Config, env: Mapping[str, str], override: Path | None, names: Sequence[str]
+    root: Path,
+    config: Config,
+    env: Mapping[str, str],
+    override: Path | None,
+    names: Sequence[str],
+    *,
+    none: bool = False,
 ) -> AdvisorySource:
-    """Where known vulnerabilities come from: ``override`` (a directory of OSV files), else
-    ``vetting.advisories`` in the config (``$CURATE_OSV_API_URL`` points osv-api at another instance)."""
+    """Where known vulnerabilities come from: nowhere when ``none`` (--no-advisories), ``override`` (a
+    directory of OSV files), else ``vetting.advisories`` in the config (``$CURATE_OSV_API_URL`` points
+    osv-api at another instance)."""
+    if none:
+        return NoAdvisories("curate vet --no-advisories")
     if override is not None:
         return OsvDirectory.load(override, list(names))
     source = config.vetting.advisories_source
@@ -780,11 +795,13 @@ def vet_repository(
     today: dt.date,
     cache_dir: Path | None = None,
     advisories_dir: Path | None = None,
+    no_advisories: bool = False,
     jobs: int | None = None,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VetReport:
-    """``curate vet`` on the repository at ``root``: its config, catalog, cache and advisories."""
+    """``curate vet`` on the repository at ``root``: its config, catalog, cache and advisories
+    (none with ``no_advisories``: every record then says known vulnerabilities were not checked)."""
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
     projects = load_catalog_fast(root)
@@ -793,7 +810,7 @@ def vet_repository(
         projects=projects,
         cache=cache,
         policy=config.vetting,
-        advisories=advisory_source(root, config, env, advisories_dir, list(projects)),
+        advisories=advisory_source(root, config, env, advisories_dir, list(projects), none=no_advisories),
         today=today,
         jobs=jobs,
         force=force,
@@ -822,6 +839,7 @@ def vet_catalog(
         projects, policy.lookalike_distance, popular if popular is not None else popular_projects()
     )
 
+    source_kind: AdvisorySourceKind = advisories.kind if is_advisory_source(advisories.kind) else "none"
     plans: list[tuple[Project, VersionEntry, Context, str]] = []
     todo: dict[str, tuple[FileEntry, str, str]] = {}  # sha256 -> (file, project, version)
     for name in sorted(projects):
@@ -833,6 +851,7 @@ def vet_catalog(
                 today=today,
                 advisories=tuple(advisories.for_version(name, version.version)),
                 lookalikes=looks.get(name, ()),
+                advisories_source=source_kind,
             )
             digest = inputs_digest(version, ctx, advisories.digests(name, version.version))
             plans.append((project, version, ctx, digest))
@@ -849,6 +868,7 @@ def vet_catalog(
     used_waivers: set[Waiver] = set()
     counts: dict[Status, int] = {"pass": 0, "warn": 0, "block": 0}
     vetted = 0
+    not_checked = 0
     new_versions: dict[str, list[VersionEntry]] = {}
     for project, version, ctx, digest in plans:
         if all(f.sha256 in results for f in version.files) and (
@@ -861,6 +881,7 @@ def vet_catalog(
                 status=status,
                 vetted=today,
                 policy=policy.digest(),
+                advisories=source_kind,
                 findings=findings,
                 files=tuple(
                     FileEvidence(
@@ -881,6 +902,7 @@ def vet_catalog(
             vetted += 1
         recorded = version.vetting
         counts[recorded.status if recorded is not None else "pass"] += 1
+        not_checked += recorded is None or not recorded.vulnerabilities_checked
         for finding in recorded.findings if recorded is not None else ():
             used_waivers.update(waivers_matching(finding.ids, project.name, version.version, policy.waivers))
             flagged = VersionFinding(project=project.name, version=version.version, finding=finding)
@@ -903,6 +925,8 @@ def vet_catalog(
         blockers=tuple(blockers),
         warnings=tuple(warns),
         unused_waivers=tuple(w for w in policy.waivers if w not in used_waivers),
+        advisories=advisories.describe(today),
+        not_checked=not_checked,
     )
 
 

@@ -14,12 +14,14 @@ vetted yet, ``None`` here)::
       status: pass | warn | block
       vetted: YYYY-MM-DD       # the day this result was reached (a re-run that changes nothing keeps it)
       policy: str              # sha256 of the policy it was judged by (config.Vetting.digest)
+      advisories: none | osv-dir | osv-api   # where known vulnerabilities were looked up; none: not checked
       findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
       files: {filename: {sha256: str, metadata_sha256: str | null}}   # every file vetted, by its bytes
       inputs: str              # sha256 over everything the result depends on, and the result itself
 
-``vetted``, ``policy`` and the files' ``sha256`` came with curate.vet's schema 2; a record written before
-reads without them (and ``curate vet`` vets that version again).
+``vetted``, ``policy`` and the files' ``sha256`` came with curate.vet's schema 2, ``advisories`` with
+schema 3; a record written before reads without them (and ``curate vet`` vets that version again). A
+record without ``advisories`` says nothing about known vulnerabilities: it reads as not checked.
 
 A new finding kind is one line in :data:`FindingKind` and one in :data:`DEFAULT_DECISION` (what the policy
 does with it when ``catalog/config.yaml`` does not say); the config's ``vetting.block`` / ``vetting.warn``
@@ -87,6 +89,15 @@ def is_status(value: object) -> TypeGuard[Status]:
 
 LicenseSource = Literal["License-Expression", "License", "classifiers", "none"]  # where the licence came from
 LICENSE_SOURCES: tuple[LicenseSource, ...] = get_args(LicenseSource)
+
+# Where known vulnerabilities come from (vetting.advisories.source); "none": they were not checked.
+AdvisorySourceKind = Literal["none", "osv-dir", "osv-api"]
+ADVISORY_SOURCES: tuple[AdvisorySourceKind, ...] = get_args(AdvisorySourceKind)
+
+
+def is_advisory_source(value: object) -> TypeGuard[AdvisorySourceKind]:
+    return value in ADVISORY_SOURCES
+
 
 Key = tuple[str | int, ...]
 
@@ -227,6 +238,7 @@ class VettingRecord:
     status: Status
     vetted: dt.date | None = None  # the day this result was reached; None before schema 2
     policy: str = ""  # config.Vetting.digest() of the policy it was judged by; "" before schema 2
+    advisories: AdvisorySourceKind | None = None  # where vulnerabilities were looked up; None before schema 3
     findings: tuple[Finding, ...] = ()
     files: tuple[FileEvidence, ...] = ()  # sorted by filename
     summary: str = ""
@@ -239,6 +251,15 @@ class VettingRecord:
     @property
     def blocked(self) -> bool:
         return self.status == "block"
+
+    @property
+    def vulnerabilities_checked(self) -> bool:
+        """Whether known vulnerabilities were looked up (an advisory source other than none)."""
+        return self.advisories not in (None, "none")
+
+    def vulnerabilities(self) -> str:
+        """What this record says about known vulnerabilities, as every report words it."""
+        return f"known vulnerabilities: {vulnerability_status(self)}"
 
     def covers(self, files: Iterable[HashedFile]) -> bool:
         """Whether this record vetted exactly these files, byte for byte (by name and sha256)."""
@@ -266,6 +287,8 @@ class VettingRecord:
             out["vetted"] = self.vetted.isoformat()
         if self.policy:
             out["policy"] = self.policy
+        if self.advisories is not None:
+            out["advisories"] = self.advisories
         out["findings"] = [f.to_dict() for f in self.findings]
         out["files"] = {f.filename: f.to_dict() for f in self.files}
         out["inputs"] = self.inputs
@@ -296,10 +319,14 @@ class VettingRecord:
         source = d.get("license_source") or "none"
         if source not in LICENSE_SOURCES:
             raise VettingFormatError(("license_source",), f"unknown licence source {source!r}")
+        advisories = d.get("advisories")
+        if advisories is not None and not is_advisory_source(advisories):
+            raise VettingFormatError(("advisories",), f"unknown advisory source {advisories!r}")
         return cls(
             status=status,
             vetted=_date(d, "vetted") if d.get("vetted") is not None else None,
             policy=_text(d, "policy"),
+            advisories=advisories,
             findings=tuple(findings),
             files=tuple(files),
             summary=_text(d, "summary"),
@@ -309,6 +336,13 @@ class VettingRecord:
             requires_dist=_texts(d, "requires_dist"),
             inputs=_text(d, "inputs"),
         )
+
+
+def vulnerability_status(record: VettingRecord | None) -> str:
+    """``not checked`` (not vetted, or vetted with no advisory source) or ``checked (SOURCE)``."""
+    if record is None or not record.vulnerabilities_checked:
+        return "not checked"
+    return f"checked ({record.advisories})"
 
 
 def status_of(findings: Iterable[Finding]) -> Status:

@@ -7,6 +7,12 @@ each version: licence against vetting.licenses allow/deny, known vulnerabilities
 vetting.warn decide what each kind of finding does; vetting.waivers accept a finding for some versions
 until a date (an expired waiver blocks again).
 
+Known vulnerabilities are looked up only when vetting.advisories.source is osv-dir or osv-api; vet
+says which source and which day's data it used, and each record says where it looked ("advisories:
+none" when it did not: the diff, the PR report, the site and api/ then say "known vulnerabilities: not
+checked"). When osv-api cannot be reached, vet stops and writes nothing; --no-advisories vets without
+them, on purpose and on the record.
+
 The result goes into each version's `vetting` in catalog/packages/<name>.yaml (deterministic, so the pull
 request shows it). A version whose inputs did not change is not vetted again. The files must be in the
 cache: run `curate fetch` first. Exits 1 when any finding blocks, listing each with the waiver YAML that
@@ -29,11 +35,17 @@ from curate.vet import VersionFinding, VetReport, vet_repository, waiver_snippet
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache (default: as curate fetch)")
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--advisories",
         type=Path,
         metavar="DIR",
         help="a directory of OSV advisories to use (overrides vetting.advisories in the config)",
+    )
+    source.add_argument(
+        "--no-advisories",
+        action="store_true",
+        help="do not look up known vulnerabilities (every record then says they were not checked)",
     )
     parser.add_argument(
         "-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per CPU)"
@@ -55,6 +67,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         env=env,
         cache_dir=args.cache_dir,
         advisories_dir=args.advisories,
+        no_advisories=args.no_advisories,
         jobs=args.jobs,
         force=args.force,
         today=args.today,
@@ -68,6 +81,7 @@ def vet(
     env: Mapping[str, str],
     cache_dir: Path | None = None,
     advisories_dir: Path | None = None,
+    no_advisories: bool = False,
     jobs: int | None = None,
     force: bool = False,
     today: dt.date | None = None,
@@ -83,6 +97,7 @@ def vet(
         today=today,
         cache_dir=cache_dir,
         advisories_dir=advisories_dir,
+        no_advisories=no_advisories,
         jobs=jobs,
         force=force,
     )
@@ -123,6 +138,9 @@ def print_report(
             f" {c.get('pass', 0)} pass, {c.get('warn', 0)} warn, {c.get('block', 0)} block;"
             f" {len(report.changed)} catalog file(s) updated"
         )
+        reporter.out(f"known vulnerabilities: {report.advisories}")
+        if report.not_checked and not report.advisories.startswith("not checked"):
+            reporter.out(f"  ({report.not_checked} version(s) still say not checked)")
     if not report.blockers:
         return
     reporter.text(f"\n{len(report.blockers)} finding(s) block:")
