@@ -1275,3 +1275,45 @@ def test_invisible_characters_in_the_config(root: Path) -> None:
     assert [(p.path, p.line, p.col, p.key) for p in result.problems] == [
         ("catalog/config.yaml", 2, 14, "site.name")
     ]
+
+
+def test_lock_check_hashes_a_locked_request_without_reading_a_fifo(root: Path) -> None:
+    """A locked request replaced by a FIFO (or a link out of the repository): lock --check, which
+    hashes each locked request's bytes, reports it as not valid instead of blocking or reading it."""
+    import os
+
+    from curate.config import load_config
+    from curate.lockstate import Freshness, LockState, RequestState, freshness
+
+    config = load_config(root)
+    state = LockState(
+        config="x",
+        requests={
+            "2026-11-21-pipe": RequestState(
+                path="requests/2026-11-21-pipe.yaml", sha256="0" * 64, fingerprint="f", pins=()
+            ),
+            "2026-11-21-out": RequestState(
+                path="requests/2026-11-21-out.yaml", sha256="0" * 64, fingerprint="f", pins=()
+            ),
+        },
+    )
+    os.mkfifo(root / "requests" / "2026-11-21-pipe.yaml")
+    outside = root.parent / "outside.yaml"
+    outside.write_text(GOOD)
+    (root / "requests" / "2026-11-21-out.yaml").symlink_to(outside)
+    import threading
+
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.append(freshness(root, config, state)), daemon=True)
+    reader.start()
+    reader.join(60)  # a deadline, not a measurement: the check must not block on the FIFO at all
+    if reader.is_alive():  # release the blocked reader (a writer that closes gives it end of file)
+        os.close(os.open(root / "requests" / "2026-11-21-pipe.yaml", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("lock --check blocked reading a FIFO")
+    (fresh,) = got
+    assert isinstance(fresh, Freshness)
+    invalid = {s.path: s.message for s in fresh.stale if s.kind == "invalid"}
+    assert invalid == {
+        "requests/2026-11-21-out.yaml": "not valid (see: curate check requests/2026-11-21-out.yaml)",
+        "requests/2026-11-21-pipe.yaml": "not valid (see: curate check requests/2026-11-21-pipe.yaml)",
+    }
