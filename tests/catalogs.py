@@ -7,6 +7,8 @@ targets of the config that can install it. End-to-end tests use the real ``curat
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,9 +17,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from curate.catalog import FileEntry, Need, Project, VersionEntry, write_project
+from curate.catalog import FileEntry, Need, Project, VersionEntry, load_project, write_project
 from curate.config import Config, load_config
 from curate.names import normalize
+from curate.vetting import FileEvidence, VettingRecord
 from tests.conftest import REPO
 from tests.upstream import Upstream, UpstreamFile
 
@@ -34,6 +37,42 @@ def make_repo(root: Path, *, index_url: str | None = None, extra_config: str = "
         text += f"\nupstream:\n  index_url: {index_url}\n"
     (root / "catalog" / "config.yaml").write_text(text + extra_config, "utf-8")
     return root
+
+
+VETTED_ON = dt.date(2026, 1, 1)
+
+
+def served_record(
+    version: VersionEntry, config: Config, record: VettingRecord | None = None
+) -> VettingRecord:
+    """``record`` (default: a pass with nothing found) as ``curate vet`` would have written it for
+    ``version`` under ``config``'s policy: covering exactly the sha256 of each of its files, so that the
+    index and the site serve it (unless it blocks)."""
+    base = record if record is not None else VettingRecord(status="pass")
+    return dataclasses.replace(
+        base,
+        vetted=base.vetted or VETTED_ON,
+        policy=config.vetting.digest(),
+        files=tuple(
+            FileEvidence(filename=f.filename, sha256=f.sha256, metadata_sha256=None)
+            for f in sorted(version.files, key=lambda f: f.filename)
+        ),
+    )
+
+
+def vet_as_is(root: Path, *, skip: Sequence[str] = ()) -> None:
+    """Give every version of ``root``'s catalog (but the projects in ``skip``: not vetted yet) a record
+    covering its files under its config's policy, keeping what a record already says (status, findings,
+    summary): the catalog as served."""
+    config = load_config(root)
+    for path in sorted((root / "catalog" / "packages").glob("*.yaml")):
+        if path.stem in skip:
+            continue
+        project = load_project(path)
+        versions = tuple(
+            dataclasses.replace(v, vetting=served_record(v, config, v.vetting)) for v in project.versions
+        )
+        write_project(root, dataclasses.replace(project, versions=versions))
 
 
 def _serves(config: Config, f: UpstreamFile, target_ids: Sequence[str] | None) -> list[str]:
@@ -57,11 +96,13 @@ def write_catalog(
     request: str = "2026-01-01-fixture",
     targets: Sequence[str] | None = None,
     include_sdists: bool = False,
+    vetted: bool = False,
 ) -> dict[str, Project]:
     """Write ``catalog/packages`` for ``picks`` (project -> versions) from ``upstream``'s files.
 
     No URL is recorded (fetch finds the files on the upstream's pages). Each version is needed by
-    ``request`` directly.
+    ``request`` directly. ``vetted``: each version with a passing record covering its files, as
+    ``curate vet`` writes one (:func:`served_record`), so that the index serves it.
     """
     config = load_config(root)
     projects: dict[str, Project] = {}
@@ -105,6 +146,8 @@ def write_catalog(
                     files=tuple(kept),
                 )
             )
+        if vetted:
+            entries = [dataclasses.replace(v, vetting=served_record(v, config)) for v in entries]
         project = Project(name=upstream.names[norm], versions=tuple(entries))
         write_project(root, project)
         projects[normalize(name)] = project

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from curate.cache import Wanted, blob_path, cached_path, format_missing, missing_files, wanted_files
+import pytest
+
+from curate import cache
+from curate.cache import (
+    Wanted,
+    blob_path,
+    blob_state,
+    cached_path,
+    format_missing,
+    holds,
+    missing_files,
+    stamp_path,
+    wanted_files,
+)
 from curate.catalog import FileEntry, Project, VersionEntry
 
-SHA_A, SHA_B = "a" * 64, "b" * 64
+SHA_A, SHA_B = hashlib.sha256(b"abc").hexdigest(), hashlib.sha256(b"ab").hexdigest()
 
 
 def _project(name: str, version: str, *files: FileEntry) -> Project:
@@ -32,6 +48,52 @@ def test_wanted_files_once_per_sha256_and_missing_ones_named(tmp_path: Path) -> 
     )
     blob.write_bytes(b"ab")  # the wrong size is not the file
     assert cached_path(tmp_path, a) is None
+
+
+def test_cached_bytes_are_verified_on_use_by_their_stamp_else_their_hash(tmp_path: Path) -> None:
+    a = FileEntry(filename="a-1.0-py3-none-any.whl", sha256=SHA_A, size=3)
+    blob = blob_path(tmp_path, SHA_A)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"abc")
+    assert blob_state(tmp_path, a) == "verified"  # hashed, then a stamp recorded
+    assert stamp_path(tmp_path, SHA_A).is_file()
+    st = blob.stat()
+    blob.write_bytes(b"abd")  # the right size, other bytes: before the fix, "already there" and served
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert blob_state(tmp_path, a) == "altered"
+    assert cached_path(tmp_path, a) is None
+    assert missing_files(tmp_path, [Wanted(project="a", version="1.0", file=a)]) != []
+    assert format_missing(
+        missing_files(tmp_path, [Wanted(project="a", version="1.0", file=a)]), tmp_path
+    ) == (
+        "1 file(s) missing from the cache (1 there with other bytes than the catalog's sha256: altered since"
+        f" they were fetched):\n  a 1.0: a-1.0-py3-none-any.whl (sha256 {SHA_A}) (altered)"
+    )
+    blob.write_bytes(b"abc")
+    assert blob_state(tmp_path, a) == "verified"
+
+
+def test_a_stamp_is_trusted_only_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blob = tmp_path / "x"
+    blob.write_bytes(b"abc")
+    hashed: list[Path] = []
+    real = cache.sha256_of
+    monkeypatch.setattr(cache, "sha256_of", lambda p: hashed.append(p) or real(p))
+    assert holds(tmp_path, blob, SHA_A)
+    assert holds(tmp_path, blob, SHA_A)  # the stamp: not hashed again
+    assert hashed == [blob]
+    st = blob.stat()
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))  # touched (or written): hashed again
+    assert holds(tmp_path, blob, SHA_A)
+    assert hashed == [blob, blob]
+    copy = tmp_path / "copy"
+    shutil.copy(blob, copy)  # another inode: its own stamp
+    assert holds(tmp_path, copy, SHA_A)
+    assert holds(tmp_path, blob, SHA_A)
+    assert hashed == [blob, blob, copy]
+    assert not holds(tmp_path, blob, SHA_B)
 
 
 def test_vet_does_not_import_the_downloader() -> None:

@@ -427,3 +427,58 @@ def test_a_redirect_is_followed_and_a_login_does_not_follow_it_to_another_host(
     assert seen == [(f"/files/{WHEEL}", "Basic " + base64.b64encode(b"bot:tok").decode())]
     assert upstream.log == [("GET", f"/files/{WHEEL}")]
     assert all(h is None for h in upstream.auth_headers)
+
+
+# -- the cache's bytes are verified on use; one download of a file at a time -------------------------------
+
+
+def test_an_altered_cached_file_is_downloaded_again(repo: Path, tmp_path: Path, upstream: Upstream) -> None:
+    """The right size but other bytes: before, fetch took it as "already there" (and build served it)."""
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    assert Fetcher(cache, policy=FAST).fetch(w).status == "downloaded"
+    blob = blob_path(cache, w.sha256)
+    good = blob.read_bytes()
+    blob.write_bytes(b"\0" * len(good))
+    out = io.StringIO()
+    outcome = Fetcher(cache, policy=FAST, progress=Progress(stream=out, tty=False)).fetch(w)
+    assert outcome.status == "downloaded"
+    assert blob.read_bytes() == good
+    assert (
+        f"the cached copy of {WHEEL} is not the catalog's bytes (sha256 {w.sha256}): downloading it again"
+        in (out.getvalue())
+    )
+    assert Fetcher(cache, policy=FAST).fetch(w).status == "cached"
+
+
+def test_two_fetches_of_one_file_into_one_cache_download_it_once(
+    repo: Path, tmp_path: Path, upstream: Upstream
+) -> None:
+    """Before: both wrote partial/<sha256> at once (and one could rename the other's half file)."""
+    cache = tmp_path / "cache"
+    w = _one(repo, WHEEL)
+    upstream.fault(WHEEL, Fault("slow", delay=0.5))
+    upstream.log.clear()
+    outs = [io.StringIO(), io.StringIO()]
+    results: list[str] = []
+
+    def run(i: int) -> None:
+        fetcher = Fetcher(cache, policy=FAST, progress=Progress(stream=outs[i], tty=False))
+        results.append(fetcher.fetch(w).status)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    threads[0].start()
+    for _ in range(500):  # the first one holds the file's lock
+        if (cache / "partial" / f"{w.sha256}.lock").exists():
+            break
+        time.sleep(0.01)
+    threads[1].start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["cached", "downloaded"]
+    assert [p for m, p in upstream.log if p.endswith(WHEEL)] == [f"/files/{WHEEL}"]  # one download
+    assert f"waiting for another curate fetch (pid {os.getpid()}) downloading {WHEEL} into this cache" in (
+        outs[1].getvalue()
+    )
+    assert hashlib.sha256(blob_path(cache, w.sha256).read_bytes()).hexdigest() == w.sha256
+    assert sorted(p.name for p in (cache / "partial").iterdir()) == []  # no lock file left behind

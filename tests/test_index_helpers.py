@@ -64,7 +64,7 @@ def make_built(
             text = path.read_text("utf-8")
             assert config_replace[0] in text
             path.write_text(text.replace(*config_replace), "utf-8")
-        write_catalog(root, up, picks)
+        write_catalog(root, up, picks, vetted=True)
         cache = base / "cache"
         fill_cache(up, cache)
         public = root / "public"

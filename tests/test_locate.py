@@ -36,6 +36,7 @@ from curate.lockstate import (
     read_state,
     request_fingerprint,
 )
+from tests.catalogs import vet_as_is
 from tests.lockutil import curate, lock_repo, write_request
 from tests.upstream import Upstream, make_upstream
 
@@ -287,6 +288,7 @@ def test_when_uv_cannot_tell_the_error_says_what_to_set(
 
 
 def _link_mode(root: Path) -> None:
+    vet_as_is(root)  # what the index serves: only versions vetted as these bytes
     path = root / "catalog" / "config.yaml"
     path.write_text(path.read_text("utf-8").replace("  mode: mirror", "  mode: link"), "utf-8")
 
@@ -332,6 +334,7 @@ def test_link_mode_refuses_to_link_other_bytes(
 def test_links_are_looked_up_once_per_build(repo: Path, upstream: Upstream, tmp_path: Path) -> None:
     from curate.build import upstream_links
 
+    vet_as_is(repo)
     config = load_config(repo)
     calls = []
     links = upstream_links(config, {}, upstream.index_url)

@@ -264,7 +264,11 @@ def test_a_re_run_keeps_the_day_a_result_was_reached_and_a_new_policy_is_recorde
     assert after["policy"] == load_config(repo).vetting.digest() != old_policy
 
 
-def test_a_record_covers_only_the_bytes_it_vetted(repo: Path, cache: Path, tmp_path: Path) -> None:
+def test_altered_cache_bytes_are_not_vetted(
+    repo: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cached file of the right size but other bytes is not the catalog's file: vet refuses to run
+    (fetch downloads it again) rather than record a finding about bytes nobody asked for."""
     mine = Path(shutil.copytree(cache, tmp_path / "cache"))
     project = load_catalog(repo)[normalize("httpish")]
     version = next(v for v in project.versions if v.version == "1.1")
@@ -272,6 +276,27 @@ def test_a_record_covers_only_the_bytes_it_vetted(repo: Path, cache: Path, tmp_p
     blob = blob_path(mine, wheel.sha256)
     blob.chmod(0o644)
     blob.write_bytes(b"x" * wheel.size)  # same size, other bytes
+    before = (repo / "catalog" / "packages" / "httpish.yaml").read_bytes()
+    assert _vet(repo, mine) == 1
+    err = capsys.readouterr().err
+    assert f"  httpish 1.1: {wheel.filename} (sha256 {wheel.sha256}) (altered)" in err
+    assert "hint: run `curate fetch` first (it downloads them again)" in err
+    assert (repo / "catalog" / "packages" / "httpish.yaml").read_bytes() == before
+
+
+def test_a_record_covers_only_the_bytes_it_vetted(
+    repo: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes altered while vetting read them (after the cache said they were the catalog's): the record
+    names the bytes it read, so it covers no file of the catalog and nothing is served."""
+    mine = Path(shutil.copytree(cache, tmp_path / "cache"))
+    project = load_catalog(repo)[normalize("httpish")]
+    version = next(v for v in project.versions if v.version == "1.1")
+    (wheel,) = (f for f in version.files if f.is_wheel)
+    blob = blob_path(mine, wheel.sha256)
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * wheel.size)  # same size, other bytes
+    monkeypatch.setattr("curate.vet.missing_files", lambda cache, wanted: [])  # the race: checked before
     assert _vet(repo, mine) == 1
     record = next(v for v in load_catalog(repo)[normalize("httpish")].versions if v.version == "1.1").vetting
     assert record is not None

@@ -13,6 +13,7 @@ does: the catalog records no URL.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
 import shutil
@@ -25,9 +26,10 @@ from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
 from curate.errors import BuildError
-from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, is_blocked
+from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
-from curate.publish import keep_unchanged, publishing
+from curate.publish import build_lock, keep_unchanged, publishing
+from curate.vetting import today_from
 
 INDEX_PARTS = ("simple", "files", "api", MANIFEST)
 
@@ -75,7 +77,9 @@ def _loader(path: Path) -> Callable[[], Project]:
     return lambda: load_project(path)
 
 
-def upstream_links(config: Config, env: Mapping[str, str], index_url: str) -> Links:
+def upstream_links(
+    config: Config, env: Mapping[str, str], index_url: str, today: dt.date | None = None
+) -> Links:
     """Link mode without ``files.base_url``: the upstream's URL of every served file, from its project
     pages on ``index_url``; a file the upstream does not list with the catalog's sha256 fails the build
     (every such file named), since the index would send clients to bytes that were not vetted."""
@@ -88,7 +92,7 @@ def upstream_links(config: Config, env: Mapping[str, str], index_url: str) -> Li
             Wanted(project=p.name, version=v.version, file=f)
             for p in projects
             for v in p.versions
-            if not is_blocked(v)
+            if unserved(v, config.vetting, today or dt.date.today()) is None
             for f in v.files
         ]
         with HttpClient(env, limits=config.http_limits()) as client:
@@ -112,10 +116,51 @@ def build(
     index: bool = True,
     site: bool = True,
     rebuild: bool = False,
+    today: dt.date | None = None,
 ) -> Built:
-    """Build ``output`` from ``root``'s catalog: the index, the site, or both (see the module)."""
+    """Build ``output`` from ``root``'s catalog: the index, the site, or both (see the module).
+
+    Only vetted bytes are served: a version whose vetting record does not cover exactly the sha256 of
+    each of its files, was judged by another policy, blocks, or relies on a waiver expired by ``today``
+    (default: ``$CURATE_TODAY``, else today) is left out of the index and the site, and listed in
+    ``Built.stats.left_out`` for the caller to report.
+
+    One build at a time on ``output``: a second one stops at once naming the first's pid
+    (:func:`publish.build_lock`); the staging trees of builds that were killed are removed then."""
     started = time.perf_counter()
     config = load_config(root)
+    try:
+        day = today if today is not None else today_from(env)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    with build_lock(output):
+        return _build(
+            root=root,
+            output=output,
+            config=config,
+            cache_dir=cache_dir,
+            env=env,
+            index=index,
+            site=site,
+            rebuild=rebuild,
+            started=started,
+            today=day,
+        )
+
+
+def _build(
+    *,
+    root: Path,
+    output: Path,
+    config: Config,
+    cache_dir: Path | None,
+    env: Mapping[str, str],
+    index: bool,
+    site: bool,
+    rebuild: bool,
+    started: float,
+    today: dt.date,
+) -> Built:
     blobs = Blobs(cache_root(root, config, env, cache_dir))
     live = output if (output / MANIFEST).is_file() else None
     sources = catalog_sources(root) if index else []
@@ -125,7 +170,7 @@ def build(
         from curate.locate import index_url_for
 
         upstream = index_url_for(config, env, [s.normalized for s in sources])
-        links = upstream_links(config, env, upstream)
+        links = upstream_links(config, env, upstream, today)
     stats: Stats | None = None
     how: Literal["published", "updated in place"]
     if index and not site and output.is_dir():
@@ -139,6 +184,7 @@ def build(
             reuse=not rebuild,
             links=links,
             upstream=upstream,
+            today=today,
         )
         how = "updated in place"
     else:
@@ -146,7 +192,7 @@ def build(
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                build_site(root, config, staging, env=env)
+                build_site(root, config, staging, env=env, today=today)
             if index:
                 stats = build_index(
                     staging,
@@ -157,6 +203,7 @@ def build(
                     reuse=not rebuild,
                     links=links,
                     upstream=upstream,
+                    today=today,
                 )
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)

@@ -34,10 +34,19 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from curate.auth import refused_hint, split_credentials
-from curate.cache import Wanted, blob_path, cache_root, cached_path, missing_files, wanted_files
+from curate.cache import (
+    Wanted,
+    blob_path,
+    blob_state,
+    cache_root,
+    missing_files,
+    record_verified,
+    wanted_files,
+)
 from curate.catalog import load_catalog_fast
 from curate.config import load_config
 from curate.errors import FetchError, one_line, terminal_text
+from curate.exclusive import wait_hold
 from curate.httpclient import ConnectError, HttpClient, HttpError, LimitError, TransferError
 from curate.locate import Located, index_url_for, locate
 from curate.names import normalize
@@ -117,9 +126,10 @@ class Progress:
             )
 
     def note(self, text: str) -> None:
-        """A step that takes a while (reading the upstream's project pages)."""
+        """A step that takes a while (reading the upstream's project pages), or what a file needs (file
+        names are data: made one safe line)."""
         with self._lock:
-            print(text, file=self.stream, flush=True)
+            print(terminal_text(one_line(text)), file=self.stream, flush=True)
 
     def advance(self, n: int) -> None:
         with self._lock:
@@ -217,9 +227,38 @@ class Fetcher:
     def fetch(self, located: Located) -> Outcome:
         """Make the located file present in the cache, or raise FetchError."""
         wanted, url = located.wanted, located.url
-        if cached_path(self.cache, wanted.file) is not None:
+        if blob_state(self.cache, wanted.file) == "verified":
             return Outcome(wanted=wanted, status="cached")
         partial = self.partial_path(wanted.sha256)
+        # one download of a file at a time into this cache (another curate fetch, a second thread):
+        # two would write one partial file at once; the second waits, then finds the file there
+        held = wait_hold(
+            partial.with_name(f"{wanted.sha256}.lock"),
+            "curate fetch",
+            cancelled=self.cancelled.is_set,
+            on_wait=lambda pid, doing: self._waiting(wanted, pid),
+        )
+        if held is None:
+            raise Interrupted("interrupted")
+        try:
+            state = blob_state(self.cache, wanted.file)
+            if state == "verified":  # the run we waited for fetched it
+                return Outcome(wanted=wanted, status="cached")
+            if state == "altered" and self.progress is not None:
+                self.progress.note(
+                    f"the cached copy of {wanted.file.filename} is not the catalog's bytes"
+                    f" (sha256 {wanted.sha256}): downloading it again"
+                )
+            return self._download(wanted, url, partial)
+        finally:
+            held.release()
+
+    def _waiting(self, wanted: Wanted, pid: int | None) -> None:
+        if self.progress is not None:
+            who = f"another curate fetch (pid {pid})" if pid is not None else "another curate fetch"
+            self.progress.note(f"waiting for {who} downloading {wanted.file.filename} into this cache")
+
+    def _download(self, wanted: Wanted, url: str, partial: Path) -> Outcome:
         partial.parent.mkdir(parents=True, exist_ok=True)
         transferred = 0
         resumed = False
@@ -370,7 +409,8 @@ class Fetcher:
             )
         target = blob_path(self.cache, f.sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, target)
+        os.replace(partial, target)  # an altered copy is replaced (a hard link to it keeps the old bytes)
+        record_verified(self.cache, f.sha256, target.stat())
 
     def close(self) -> None:
         if self._own_client:

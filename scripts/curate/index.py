@@ -11,7 +11,9 @@ Layout of the tree this writes (under ``public/``)::
     .curate-nginx-projects.map                     nginx: a project's URL spelt otherwise -> its own (curate.nginx)
 
 Planning (:func:`plan_project`) and rendering (:class:`IndexRenderer`) are pure; :func:`build_index` does
-the IO. Only catalog files appear, versions whose vetting blocked them are left out, and a project with nothing
+the IO. Only catalog files appear, and a version only when its vetting record covers exactly the sha256
+of each of its files, was judged by the policy in ``catalog/config.yaml`` and passes it (:func:`unserved`
+says why another is left out), and a project with nothing
 left is marked ``quarantined`` (PEP 792). Hrefs are relative (no ``<base>``) in mirror mode, so the tree
 works from any URL prefix and from ``file://``; in link mode they point at ``files.base_url`` or at
 the URL the upstream's project page gives for the file (:data:`Links`, looked up at build time by
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -37,10 +40,10 @@ import jinja2
 from curate.accept import HTML_TYPE as HTML_TYPE  # re-exported: the PEP 691 names
 from curate.accept import JSON_TYPE as JSON_TYPE
 from curate.archive import ArchiveError, read_wheel_metadata
-from curate.atomic import write_if_changed
-from curate.cache import blob_path, metadata_path
+from curate.atomic import remove_temporaries, write_if_changed
+from curate.cache import blob_path, holds, metadata_path
 from curate.catalog import FileEntry, Project, VersionEntry
-from curate.config import Config
+from curate.config import Config, Vetting
 from curate.errors import BuildError
 from curate.names import NormalizedName
 from curate.nginx import PROJECTS_MAP, projects_map
@@ -51,7 +54,8 @@ from curate.vetting import vulnerability_status
 # (project status). Keys of 1.2 (PEP 708 tracks) and 1.3 (PEP 740 provenance) are optional.
 REPOSITORY_VERSION = "1.4"
 MANIFEST = ".curate-index.json"
-FORMAT = 2  # bump whenever the bytes written for the same input change
+UPDATING = ".curate-updating"  # there while `curate build --index-only` updates the tree in place
+FORMAT = 3  # bump whenever the bytes written for the same input change
 # From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
 # so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
 WRITE_BEHIND_MIN = 500
@@ -86,6 +90,8 @@ class ProjectPage:
     versions: tuple[str, ...]  # PEP 700, PEP 440 order
     files: tuple[ServedFile, ...]
     blocked: tuple[str, ...]  # versions left out because vetting blocked them
+    left_out: tuple[tuple[str, str], ...] = ()  # (version, why) of every version left out, blocked ones too
+    until: str = ""  # ISO date: the earliest expiry of a waiver a served version relies on ("" when none)
 
 
 class Entry(TypedDict):
@@ -111,6 +117,9 @@ class ManifestRecord(TypedDict):
     digest: str  # Source.digest(): the sha256 of its catalog file
     entry: Entry  # its line on the root pages and in api/catalog.json
     outputs: list[str]  # every file written for it, relative to public/
+    files: dict[str, str]  # of those, the distribution files (mirror mode): path -> the sha256 they hold
+    left_out: list[list[str]]  # [version, why] of each version not served
+    until: str  # reused only up to this ISO date (a waiver it relies on expires after it); "" for ever
 
 
 _ENTRY_KEYS = frozenset(Entry.__annotations__)
@@ -125,6 +134,9 @@ def _is_record(value: object) -> TypeGuard[ManifestRecord]:
     return (
         type(value.get("stamp")) is str
         and type(value.get("digest")) is str
+        and type(value.get("until")) is str
+        and type(value.get("files")) is dict
+        and type(value.get("left_out")) is list
         and type(outputs) is list
         and type(entry) is dict
         and entry.keys() >= _ENTRY_KEYS
@@ -176,6 +188,43 @@ def is_blocked(v: VersionEntry) -> bool:
     return v.vetting is not None and v.vetting.blocked
 
 
+@functools.lru_cache(maxsize=8)
+def policy_digest(policy: Vetting) -> str:
+    return policy.digest()
+
+
+def unserved(v: VersionEntry, policy: Vetting, today: datetime.date) -> str | None:
+    """Why the index and the site leave ``v`` out; None when they serve it: its vetting record covers
+    exactly the sha256 of each of its files, was reached under ``policy`` and passes it (a waiver it
+    relies on has not expired by ``today``)."""
+    record = v.vetting
+    if record is None:
+        return "not vetted (run: curate fetch && curate vet)"
+    if any(e.sha256 is None for e in record.files) or not record.covers(v.files):
+        return "its vetting record does not cover exactly its files' sha256 (run: curate vet)"
+    if record.policy != policy_digest(policy):
+        return "vetted under another vetting policy than catalog/config.yaml's (run: curate vet)"
+    if record.blocked:
+        kinds = sorted({f.kind for f in record.findings if f.decision == "block"})
+        return "blocked by vetting" + (f" ({', '.join(kinds)})" if kinds else "")
+    expired = sorted(
+        f"{f.id} (expired {f.waiver.expires.isoformat()})"
+        for f in record.findings
+        if f.decision == "waived" and f.waiver is not None and f.waiver.expires < today
+    )
+    if expired:
+        return f"a waiver it relies on expired: {', '.join(expired)} (run: curate vet)"
+    return None
+
+
+def _waived_until(v: VersionEntry) -> str:
+    """The earliest expiry among the waivers a served version relies on ("" when none)."""
+    if v.vetting is None:
+        return ""
+    dates = [f.waiver.expires for f in v.vetting.findings if f.decision == "waived" and f.waiver is not None]
+    return min(dates).isoformat() if dates else ""
+
+
 def recorded_metadata_sha256(v: VersionEntry, filename: str) -> str | None:
     """The sha256 of a wheel's METADATA as ``curate vet`` recorded it, if it did."""
     return v.vetting.metadata_sha256(filename) if v.vetting is not None else None
@@ -210,20 +259,31 @@ def plan_project(
     config: Config,
     metadata_sha256: Callable[[VersionEntry, FileEntry], str | None],
     links: Mapping[str, str] | None = None,
+    *,
+    today: datetime.date | None = None,
 ) -> ProjectPage:
-    """The page of one project: blocked versions dropped, files sorted, metadata hashes attached.
-    ``links``: the upstream's URL of each file by sha256 (link mode without ``files.base_url``)."""
+    """The page of one project: versions that are not to be served (:func:`unserved`) dropped, files
+    sorted, metadata hashes attached. ``links``: the upstream's URL of each file by sha256 (link mode
+    without ``files.base_url``); ``today``: what waivers' expiry is compared with (default: today)."""
+    day = today if today is not None else datetime.date.today()
     normalized = project.normalized
     files: list[ServedFile] = []
     served: list[VersionEntry] = []
     blocked: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    until = ""
     for v in project.sorted_versions():
-        if is_blocked(v):
-            blocked.append(v.version)
-            continue
         if not v.files:
             continue
+        why = unserved(v, config.vetting, day)
+        if why is not None:
+            left_out.append((v.version, why))
+            if is_blocked(v):
+                blocked.append(v.version)
+            continue
         served.append(v)
+        expires = _waived_until(v)
+        until = min(until, expires) if until and expires else (until or expires)
         for f in v.files:
             href, path = file_href(config, normalized, f, (links or {}).get(f.sha256, ""))
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
@@ -244,9 +304,12 @@ def plan_project(
             )
     files.sort(key=lambda x: x.filename)
     status, reason = "active", ""
-    if blocked and not served:
+    if left_out and not served:
         status = "quarantined"
-        reason = "every version was blocked by vetting: " + ", ".join(blocked)
+        if len(blocked) == len(left_out):
+            reason = "every version was blocked by vetting: " + ", ".join(blocked)
+        else:
+            reason = "no version is served: " + "; ".join(f"{version}: {why}" for version, why in left_out)
     return ProjectPage(
         project=project,
         ordered=tuple(served),
@@ -257,6 +320,8 @@ def plan_project(
         versions=tuple(v.version for v in served),
         files=tuple(files),
         blocked=tuple(blocked),
+        left_out=tuple(left_out),
+        until=until,
     )
 
 
@@ -380,6 +445,7 @@ class IndexRenderer:
                 "status_reason": page.status_reason,
                 "index": f"{self.config.simple_url}{page.normalized}/",
                 "blocked_versions": list(page.blocked),
+                "left_out": [{"version": version, "reason": why} for version, why in page.left_out],
                 "versions": versions,
             }
         )
@@ -458,19 +524,27 @@ class Blobs:
         return hashlib.sha256(self.metadata(v, f)).hexdigest()
 
     def blob(self, f: FileEntry) -> Path:
+        return self.verified_blob(f.sha256, f.filename, f.size)
+
+    def verified_blob(self, sha256: str, filename: str, size: int | None = None) -> Path:
+        """The cache's blob of ``sha256`` when it holds those bytes; BuildError naming the file otherwise."""
         if self.cache is None:
-            raise BuildError(f"{f.filename}: no cache to copy from (pass --cache-dir)")
-        path = blob_path(self.cache, f.sha256)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+            raise BuildError(f"{filename}: no cache to copy from (pass --cache-dir)")
+        path = blob_path(self.cache, sha256)
+        if not path.exists():
             raise BuildError(
-                f"{f.filename} (sha256 {f.sha256[:12]}...) is not in the cache {self.cache}; "
-                "run: curate fetch"
-            ) from None
-        if size != f.size:
-            raise BuildError(f"{f.filename}: cached copy is {size} bytes, the catalog says {f.size}")
+                f"{filename} (sha256 {sha256[:12]}...) is not in the cache {self.cache}; run: curate fetch"
+            )
+        if not holds(self.cache, path, sha256, size=size):
+            raise BuildError(
+                f"{filename}: the cached copy {path} is not the catalog's bytes (sha256 {sha256});"
+                " nothing was published\n    hint: run curate fetch: it downloads the file again"
+            )
         return path
+
+    def holds(self, path: Path, sha256: str) -> bool:
+        """Whether ``path`` (a copy the previous build served) still holds the bytes ``sha256``."""
+        return self.cache is not None and holds(self.cache, path, sha256)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -498,7 +572,8 @@ class Stats:
     reused: int = 0
     removed: int = 0
     files: int = 0
-    blocked: list[str] = dataclasses.field(default_factory=list)
+    blocked: list[str] = dataclasses.field(default_factory=list)  # "name version" blocked by vetting
+    left_out: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (name, version, why)
     removed_names: list[str] = dataclasses.field(default_factory=list)  # projects the previous build served
 
 
@@ -514,6 +589,7 @@ def fingerprint(config: Config, upstream: str = "") -> str:
         upstream,
         config.base_url,
         config.site_name,
+        policy_digest(config.vetting),  # which versions are served
         json.dumps(sorted(target_os(config).items())),
         *(p.read_text("utf-8") for p in sorted(template_dir.glob("*.html"))),
     ]
@@ -591,8 +667,13 @@ class _Writer:
         tmp = dst.with_name(f".{dst.name}.tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        link_or_copy(src, tmp)
-        os.replace(tmp, dst)
+        try:
+            link_or_copy(src, tmp)  # a copy (another filesystem) can fail part way: a full disk
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
 
 
 def project_outputs(page: ProjectPage) -> list[str]:
@@ -618,8 +699,14 @@ def build_index(
     write_behind: bool | None = None,
     links: Links | None = None,
     upstream: str = "",
+    today: datetime.date | None = None,
 ) -> Stats:
     """Write simple/, files/, api/ and the manifest for ``sources`` into ``out``.
+
+    Only versions :func:`unserved` finds nothing against are served (``today``: what a waiver's expiry is
+    compared with; default: today); the others are in ``Stats.left_out``. A distribution file is served
+    only as the bytes vetted: the cache's blob, or the previous build's copy, each verified by
+    :func:`curate.cache.holds` (its stamp, else its hash).
 
     ``links`` (link mode without ``files.base_url``): called once with every project to render, gives
     the upstream's URL of each file by sha256; ``upstream`` names the index they come from (a change
@@ -644,13 +731,25 @@ def build_index(
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
     renderer = IndexRenderer(config)
     staging: Staging | None = None
-    if not in_place:
+    if in_place:
+        _begin_update(out)
+    else:
         if write_behind is None:
             write_behind = len(sources) >= WRITE_BEHIND_MIN and (os.cpu_count() or 1) > 1
         staging = WriteBehind(out) if write_behind else Staging(out)
     try:
         stats = _write_index(
-            out, sources, config, blobs, previous, old, fp, renderer, _Writer(out, staging=staging), links
+            out,
+            sources,
+            config,
+            blobs,
+            previous,
+            old,
+            fp,
+            renderer,
+            _Writer(out, staging=staging),
+            links,
+            today if today is not None else datetime.date.today(),
         )
         stats.removed_names = sorted(before - {s.normalized for s in sources})
         stats.removed = len(stats.removed_names)
@@ -659,8 +758,25 @@ def build_index(
     except BaseException:
         if staging is not None:
             staging.abort()
+        else:  # every temporary file was deleted on the way out: nothing to sweep next time
+            (out / UPDATING).unlink(missing_ok=True)
         raise
+    if in_place:
+        (out / UPDATING).unlink(missing_ok=True)
     return stats
+
+
+def _begin_update(out: Path) -> None:
+    """Mark ``out`` as being updated in place; when the mark is there already, an update was killed
+    part way: its temporary files (``.<name>.tmp``, ``.<name>.<random>.tmp``) are deleted first. The
+    caller holds the build lock (:func:`curate.publish.build_lock`)."""
+    marker = out / UPDATING
+    if marker.exists():
+        remove_temporaries(out)
+        for part in ("simple", "files", "api"):
+            for folder, _, _ in os.walk(out / part):
+                remove_temporaries(Path(folder))
+    marker.touch()
 
 
 def _write_index(
@@ -674,6 +790,7 @@ def _write_index(
     renderer: IndexRenderer,
     writer: _Writer,
     links: Links | None,
+    today: datetime.date,
 ) -> Stats:
     in_place = writer.staging is None
     stats = Stats()
@@ -683,16 +800,24 @@ def _write_index(
         stats.projects += 1
         prev = old.get(src.normalized)
         digest = ""
-        if prev is not None and previous is not None:
+        if (
+            prev is not None
+            and previous is not None
+            and (not prev["until"] or today.isoformat() <= prev["until"])
+        ):
             same = bool(src.stamp) and prev["stamp"] == src.stamp
             if not same:
                 digest = src.digest()
                 same = prev["digest"] == digest
             if same:
                 stats.reused += 1
-                if not in_place:
-                    for rel in prev["outputs"]:
+                for rel in prev["outputs"]:
+                    sha256 = prev["files"].get(rel)
+                    if sha256 is not None:  # a distribution file: served only as the bytes vetted
+                        _serve_file(writer, blobs, rel, sha256, previous / rel)
+                    elif not in_place:
                         writer.link(rel, previous / rel)
+                _record_left_out(stats, prev["entry"]["name"], prev["left_out"])
                 records[src.normalized] = {**prev, "stamp": src.stamp}
                 continue
         todo.append((src, prev, digest))
@@ -703,17 +828,19 @@ def _write_index(
         urls = links(list(loaded.values()))
     for src, prev, digest in todo:
         project = loaded.pop(src.normalized, None) or src.load()
-        page = plan_project(project, config, blobs.metadata_sha256, urls)
-        if page.blocked:
-            stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
+        page = plan_project(project, config, blobs.metadata_sha256, urls, today=today)
+        _record_left_out(stats, page.name, [list(x) for x in page.left_out])
+        stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
+        served: dict[str, str] = {}
         for f in page.files:  # files first: a page never links to something not there yet
             if not f.path:
                 continue
             version = next(v for v in page.project.versions if v.version == f.version)
             entry = next(x for x in version.files if x.filename == f.filename)
-            if not (in_place and prev is not None and f.path in prev["outputs"]):
-                writer.link(f.path, blobs.blob(entry))
+            live = out / f.path if in_place and prev is not None and f.path in prev["outputs"] else None
+            if _serve_file(writer, blobs, f.path, f.sha256, live, filename=entry.filename, size=entry.size):
                 stats.files += 1
+            served[f.path] = f.sha256
             if f.metadata_sha256:
                 writer.bytes(f.path + ".metadata", blobs.metadata(version, entry))
         writer.text(f"simple/{page.normalized}/index.html", renderer.project_html(page))
@@ -725,6 +852,9 @@ def _write_index(
             digest=digest or src.digest(),
             entry=entry_of(page, renderer.os_of),
             outputs=project_outputs(page),
+            files=served,
+            left_out=[list(x) for x in page.left_out],
+            until=page.until,
         )
     entries = [records[n]["entry"] for n in sorted(records)]
     writer.text("simple/index.html", renderer.root_html(entries))
@@ -735,6 +865,31 @@ def _write_index(
         _remove_stale(out, old, records)
     writer.text(MANIFEST, manifest_json(fp, records))
     return stats
+
+
+def _record_left_out(stats: Stats, name: str, left_out: Iterable[Sequence[str]]) -> None:
+    stats.left_out.extend((name, version, why) for version, why in left_out)
+
+
+def _serve_file(
+    writer: _Writer,
+    blobs: Blobs,
+    rel: str,
+    sha256: str,
+    live: Path | None,
+    *,
+    filename: str = "",
+    size: int | None = None,
+) -> bool:
+    """Put the file holding ``sha256`` at ``rel``: ``live`` (the previous build's copy) when it still holds
+    those bytes (:func:`curate.cache.holds`: its stamp, else its hash), else the cache's verified blob.
+    Return whether it came from the cache."""
+    if live is not None and blobs.holds(live, sha256):
+        if writer.staging is not None:
+            writer.link(rel, live)
+        return False
+    writer.link(rel, blobs.verified_blob(sha256, filename or rel.rsplit("/", 1)[-1], size))
+    return True
 
 
 def _remove_stale(out: Path, old: Mapping[str, ManifestRecord], records: Mapping[str, ManifestRecord]) -> int:

@@ -33,8 +33,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.assembly import MissingWheel, build_projects, widened_targets
-from curate.atomic import replace_files
-from curate.catalog import PACKAGES_DIR, FileEntry, Need, Project, iter_project_files, load_catalog_fast
+from curate.catalog import (
+    PACKAGES_DIR,
+    FileEntry,
+    Need,
+    Project,
+    iter_project_files,
+    load_catalog_fast,
+    replace_catalog_files,
+    writing,
+)
 from curate.checking import check_files
 from curate.closure import (
     Resolved,
@@ -847,7 +855,7 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
     stale = [path for path in iter_project_files(root) if path.name not in hashes]
     changes.update(dict.fromkeys(stale))
     changes[root / STATE_PATH] = new_state.dumps().encode("utf-8")
-    changed = set(replace_files(changes))
+    changed = set(replace_catalog_files(root, changes))
     return LockOutcome(
         resolved=tuple(item.request.path for item in p.to_resolve),
         projects=len(projects),
@@ -874,12 +882,37 @@ def lock(
     as_of: dt.date | None = None,
     dates: Mapping[str, dt.date] | None = None,
 ) -> LockOutcome:
-    """Lock the catalog; raise (leaving catalog/ untouched) on any failure.
+    """Lock the catalog; raise (leaving catalog/ untouched) on any failure. One run at a time
+    (:func:`curate.catalog.writing`: ``curate lock`` and ``curate vet`` hold the catalog's lock).
 
     ``today``: the clock's day (UTC) by default. Requests resolved in this run are resolved as of
     ``as_of`` (default ``today``), or the day ``dates`` gives for them (reproducing a lock state); no
     such day may be later than ``today``: it would let the cooldown admit versions that are too new.
     Newly superseded versions are recorded with that day too, and ``drop-after`` counts to it."""
+    with writing(root, "curate lock"):
+        return _lock(
+            root=root,
+            env=env,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            on_event=on_event,
+            today=today,
+            as_of=as_of,
+            dates=dates,
+        )
+
+
+def _lock(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+    on_event: Callable[[LockEvent], None] | None,
+    today: dt.date | None,
+    as_of: dt.date | None,
+    dates: Mapping[str, dt.date] | None,
+) -> LockOutcome:
     say = on_event or (lambda event: None)
     today = today or dt.datetime.now(dt.UTC).date()
     future = [f"{rid} as of {day.isoformat()}" for rid, day in sorted((dates or {}).items()) if day > today]

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from curate.catalog import PACKAGES_DIR, iter_project_files
+from curate.catalog import PACKAGES_DIR, interrupted_writes, iter_project_files
 from curate.config import CONFIG_PATH, Config, load_config
 from curate.cooldown import TOO_NEW, HeldBack
 from curate.errors import Problem
@@ -272,6 +272,7 @@ StaleKind = Literal[
     "foreign",  # a package file curate lock did not write
     "missing",  # a package file curate lock wrote that is gone
     "edited",  # a package file whose locked part was edited by hand
+    "interrupted",  # a temporary file or journal of a curate lock or vet killed while writing
 ]
 
 
@@ -365,6 +366,13 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
                 stale.append(Staleness(kind="edited", path=where, message=message))
             elif records_urls(text):
                 legacy.append(name)
+    for leftover in interrupted_writes(root):
+        message = (
+            "left by a curate lock or curate vet killed while writing catalog/ (never commit it);"
+            " the next curate lock or curate vet completes or removes it"
+        )
+        where = leftover.relative_to(root).as_posix()
+        stale.append(Staleness(kind="interrupted", path=where, message=message))
     return Freshness(
         stale=tuple(stale),
         drift=drift,

@@ -16,6 +16,7 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import re
@@ -80,6 +81,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         self.data: site.SiteData | None = None
         self.renderer: site.SiteRenderer | None = None
         self.curate_config: Config | None = None
+        self.today: dt.date | None = None  # set by curate.site.build_site: what waivers expire against
         self.env: Mapping[str, str] | None = None  # set by curate.site.build_site from the CLI's
 
     def _env(self) -> Mapping[str, str]:
@@ -92,7 +94,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         root = Path(self.config.root or Path(config.config_file_path or ".").parent)
         self.curate_config = load_config(root)  # CurateError propagates: the CLI prints it
-        self.data = site.collect(root, self.curate_config, env=self._env())
+        self.data = site.collect(root, self.curate_config, env=self._env(), today=self.today)
         self.renderer = site.SiteRenderer(self.data)
         if not config.use_directory_urls:
             raise PluginError("curate: the catalog site needs use_directory_urls: true")

@@ -249,8 +249,29 @@ def swap(staging: Path, public: Path) -> None:
     shutil.rmtree(old)
 
 
+def lock_path(public: Path) -> Path:
+    """The lock file that keeps a second build off ``public`` (beside it, like its staging trees)."""
+    public = public.absolute()
+    return public.parent / f".{public.name}.lock"
+
+
+@contextlib.contextmanager
+def build_lock(public: Path) -> Iterator[None]:
+    """Hold ``public``'s build lock for the block, or stop at once naming the build that holds it
+    (:class:`curate.exclusive.Busy`): two builds at once would publish over each other, and each would
+    delete the other's staging tree as a leftover."""
+    from curate.errors import display_path
+    from curate.exclusive import exclusive
+
+    public = public.absolute()
+    public.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_path(public), "curate build", what=display_path(public)):
+        yield
+
+
 def remove_leftovers(public: Path) -> None:
-    """Staging trees of builds that were killed before they could clean up."""
+    """Staging trees of builds that were killed before they could clean up (the caller holds
+    :func:`build_lock`, so none of them belongs to a build still running)."""
     parent = public.parent
     if not parent.is_dir():
         return
@@ -261,7 +282,9 @@ def remove_leftovers(public: Path) -> None:
 
 @contextlib.contextmanager
 def publishing(public: Path) -> Iterator[Path]:
-    """Yield a staging directory; on success it becomes ``public``, on failure it disappears."""
+    """Yield a staging directory; on success it becomes ``public``, on failure it disappears.
+
+    The caller holds :func:`build_lock` (leftovers of killed builds are deleted here)."""
     public = public.absolute()
     public.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(public)

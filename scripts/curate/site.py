@@ -19,6 +19,7 @@ Every piece of text from requests and package metadata goes through autoescaped 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import gzip
 import json
 import logging
@@ -38,11 +39,11 @@ from curate import git
 from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
-from curate.index import is_blocked
+from curate.index import is_blocked, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
 from curate.targets import OS_LABELS, OS_NAMES, Target
-from curate.vetting import VettingRecord, vulnerability_status
+from curate.vetting import VettingRecord, today_from, vulnerability_status
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 SHELL_DIR = "packages/_shell"  # '_' never occurs in a normalized name
@@ -73,6 +74,12 @@ class SiteData:
     dependents: dict[NormalizedName, tuple[NormalizedName, ...]]
     last_changed: str  # YYYY-MM-DD, or "" when unknown
     targets: dict[str, Target]  # every configured target by id
+    today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
+
+    def served(self, version: VersionEntry) -> bool:
+        """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
+        installable only then."""
+        return unserved(version, self.config.vetting, self.today) is None
 
     def target_os(self, target_id: str) -> str | None:
         t = self.targets.get(target_id)
@@ -84,10 +91,15 @@ class SiteData:
         return None
 
 
-def collect(root: Path, config: Config, *, env: Mapping[str, str]) -> SiteData:
+def collect(root: Path, config: Config, *, env: Mapping[str, str], today: dt.date | None = None) -> SiteData:
     """Read the catalog and every request under ``root``; raise ValidationError on bad input.
 
-    ``env``: the environment git runs with (for the date of the last change)."""
+    ``env``: the environment git runs with (for the date of the last change); ``today``: what waivers'
+    expiry is compared with (default: ``$CURATE_TODAY``, else today)."""
+    try:
+        day = today if today is not None else today_from(env)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     projects = load_projects(list(iter_project_files(root)))
     requests: dict[str, Request] = {}
     problems: list[Problem] = []
@@ -110,6 +122,7 @@ def collect(root: Path, config: Config, *, env: Mapping[str, str]) -> SiteData:
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
         last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
+        today=day,
     )
 
 
@@ -179,9 +192,9 @@ def last_changed(root: Path, requests: Iterable[Request], *, env: Mapping[str, s
 
 def os_of_version(data: SiteData, version: VersionEntry) -> set[str]:
     """The operating systems a version can be installed on (a file, or a build from its sdist); none
-    when vetting blocked it, as the index leaves it out."""
+    when the index leaves it out (not vetted as these bytes, or blocked: :func:`curate.index.unserved`)."""
     out: set[str] = set()
-    if is_blocked(version):
+    if not data.served(version):
         return out
     for f in version.files:
         for t in f.targets:
@@ -246,11 +259,11 @@ def stats(data: SiteData) -> dict[str, Any]:
 # -- JSON the browser loads --------------------------------------------------------------------------
 
 
-def latest_served(project: Project) -> VersionEntry | None:
+def latest_served(data: SiteData, project: Project) -> VersionEntry | None:
     """The newest version the index serves (what an unpinned install gets); the newest of all when
-    vetting blocked every one, so the page still has something to describe."""
+    it serves none, so the page still has something to describe."""
     versions = project.sorted_versions()
-    served = [v for v in versions if not is_blocked(v)]
+    served = [v for v in versions if data.served(v)]
     return (served or versions)[-1] if versions else None
 
 
@@ -262,7 +275,7 @@ def packages_index(data: SiteData) -> dict[str, Any]:
     """
     rows = []
     for project in data.projects.values():
-        latest = latest_served(project)
+        latest = latest_served(data, project)
         vet = vetting_of(latest)
         mask = 0
         for version in project.versions:
@@ -404,12 +417,12 @@ _CELL = {
 def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     """Everything one project page shows, as plain data for templates/site/package.html."""
     versions = list(reversed(project.sorted_versions()))
-    latest = latest_served(project)
+    latest = latest_served(data, project)
     vet = vetting_of(latest)
     cols = matrix_columns(data, project)
     rows = []
     for v in versions:
-        served = not is_blocked(v)  # the index leaves a blocked version out
+        served = data.served(v)  # the index leaves it out otherwise
         wheel = {t for f in v.files for t in f.targets} if served else set()
         build = set(v.build_targets) if served else set()
         cells = "".join(_CELL["y" if c.target in wheel else "s" if c.target in build else "n"] for c in cols)
@@ -418,7 +431,8 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
                 "version": v.version,
                 "yanked": v.yanked,
                 "superseded": v.superseded,
-                "blocked": not served,
+                "blocked": is_blocked(v),
+                "unserved": not served,  # blocked, or not vetted as these bytes (curate.index.unserved)
                 "cells": Markup(cells),
             }
         )
@@ -481,6 +495,7 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
                     for f in sorted(v.files, key=lambda f: f.filename)
                 ],
                 "build_targets": v.build_targets,
+                "left_out": unserved(v, data.config.vetting, data.today) or "",
                 "vetting": v.vetting,
                 "findings": list(v.vetting.findings) if v.vetting is not None else [],
             }
@@ -646,7 +661,9 @@ nav:
 """
 
 
-def build_site(root: Path, config: Config, out_dir: Path, *, env: Mapping[str, str]) -> None:
+def build_site(
+    root: Path, config: Config, out_dir: Path, *, env: Mapping[str, str], today: dt.date | None = None
+) -> None:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml.
 
     A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
@@ -689,6 +706,7 @@ def build_site(root: Path, config: Config, out_dir: Path, *, env: Mapping[str, s
             for plugin in mk_config.plugins.values():
                 if isinstance(plugin, CuratePlugin):
                     plugin.env = env
+                    plugin.today = today
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
                 build(mk_config)

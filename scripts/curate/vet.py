@@ -55,8 +55,24 @@ from curate.archive import (
     wheel_metadata_name,
     zip_problems,
 )
-from curate.cache import blob_path, cache_root, format_missing, metadata_path, missing_files, wanted_files
-from curate.catalog import FileEntry, Project, VersionEntry, load_catalog_fast, write_project
+from curate.cache import (
+    blob_path,
+    cache_root,
+    format_missing,
+    metadata_path,
+    missing_files,
+    record_verified,
+    wanted_files,
+)
+from curate.catalog import (
+    FileEntry,
+    Project,
+    VersionEntry,
+    load_catalog_fast,
+    project_path,
+    replace_catalog_files,
+    writing,
+)
 from curate.config import Config, Vetting, Waiver, load_config
 from curate.cooldown import TOO_NEW, Cooldown, too_new_text
 from curate.errors import CurateError
@@ -108,10 +124,16 @@ def check_file(
     digest = hashlib.sha256()
     got = 0
     with path.open("rb") as fh:
+        before = os.fstat(fh.fileno())
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
             got += len(chunk)
     read_sha256 = digest.hexdigest()
+    if read_sha256 == sha256 and got == size:
+        with contextlib.suppress(OSError):  # build will not hash it again (unless it changes)
+            after = path.stat()
+            if (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, got, before.st_mtime_ns):
+                record_verified(Path(cache), sha256, after)
 
     def result(metadata_sha256: str | None = None, fields: MetadataFields | None = None) -> FileResult:
         return FileResult(
@@ -801,9 +823,38 @@ def vet_repository(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VetReport:
     """``curate vet`` on the repository at ``root``: its config, catalog, cache and advisories
-    (none with ``no_advisories``: every record then says known vulnerabilities were not checked)."""
+    (none with ``no_advisories``: every record then says known vulnerabilities were not checked). One
+    run at a time (``curate lock`` and ``curate vet`` hold the catalog's lock: :func:`curate.catalog.writing`)."""
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
+    with writing(root, "curate vet"):
+        return _vet_repository(
+            root=root,
+            config=config,
+            cache=cache,
+            env=env,
+            today=today,
+            advisories_dir=advisories_dir,
+            no_advisories=no_advisories,
+            jobs=jobs,
+            force=force,
+            on_progress=on_progress,
+        )
+
+
+def _vet_repository(
+    *,
+    root: Path,
+    config: Config,
+    cache: Path,
+    env: Mapping[str, str],
+    today: dt.date,
+    advisories_dir: Path | None,
+    no_advisories: bool,
+    jobs: int | None,
+    force: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> VetReport:
     projects = load_catalog_fast(root)
     return vet_catalog(
         root=root,
@@ -834,7 +885,9 @@ def vet_catalog(
     wanted = wanted_files(projects.values())
     missing = missing_files(cache, wanted)
     if missing:
-        raise VetError(format_missing(missing) + "\n    hint: run `curate fetch` first")
+        raise VetError(
+            format_missing(missing, cache) + "\n    hint: run `curate fetch` first (it downloads them again)"
+        )
     looks = lookalikes_for(
         projects, policy.lookalike_distance, popular if popular is not None else popular_projects()
     )
@@ -862,7 +915,6 @@ def vet_catalog(
 
     results = _check_files(cache, list(todo.values()), jobs=jobs, on_progress=on_progress)
 
-    changed: list[str] = []
     blockers: list[VersionFinding] = []
     warns: list[VersionFinding] = []
     used_waivers: set[Waiver] = set()
@@ -911,11 +963,16 @@ def vet_catalog(
             elif finding.decision == "warn":
                 warns.append(flagged)
         new_versions.setdefault(project.name, []).append(version)
+    writes: dict[Path, bytes | None] = {}
     for name in sorted(projects):
         project = projects[name]
         updated = dataclasses.replace(project, versions=tuple(new_versions.get(project.name, [])))
-        if updated != project and write_project(root, updated):
-            changed.append(name)
+        if updated != project:
+            writes[project_path(root, updated.name)] = updated.dumps().encode("utf-8")
+    # all or nothing: every result staged first, then renamed in one step (a kill -9 between the
+    # renames is completed by the next run), so the catalog never mixes two runs' results
+    written = set(replace_catalog_files(root, writes))
+    changed = [name for name in sorted(projects) if project_path(root, projects[name].name) in written]
     return VetReport(
         versions=len(plans),
         vetted=vetted,

@@ -70,6 +70,18 @@ DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
 }
 
 
+def today_from(env: Mapping[str, str]) -> dt.date:
+    """The day waivers' expiry is compared with: ``$CURATE_TODAY`` (YYYY-MM-DD) when set, else today.
+    ValueError when it is set to something else."""
+    value = env.get("CURATE_TODAY")
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"$CURATE_TODAY must be a date like 2026-06-01, not {value!r}") from None
+
+
 def is_finding_kind(value: object) -> TypeGuard[FindingKind]:
     return value in FINDING_KINDS
 

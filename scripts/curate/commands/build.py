@@ -15,12 +15,22 @@ at files.base_url, or at the URL the upstream's project page gives for each file
 time, as curate fetch does; a file the upstream does not list with the catalog's sha256 fails the
 build). Output bytes are deterministic. The projects the previous build served and the catalog no
 longer holds are named at the end.
+
+Only vetted bytes are served: a version is in the index and shown as installable on the site only
+when its vetting record (curate vet) covers exactly the sha256 of each of its files, was reached under
+the vetting policy of catalog/config.yaml and passes it (no blocking finding, no waiver it relies on
+expired: $CURATE_TODAY sets the day). Every other version is left out and listed with the reason;
+--left-out says whether that fails the build (exit 1, the tree is still published without them) or
+only warns. Default: fail under CI ($CI or $GITHUB_ACTIONS set), warn elsewhere. Every file served is
+checked to be the bytes its sha256 names (a stamp recorded when it was hashed, else its hash): an
+altered cache copy fails the build, and curate fetch replaces it. One build at a time on an output: a
+second one stops at once, naming the first one's pid.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from curate import build as building
@@ -46,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rebuild", action="store_true", help="render every project again instead of reusing unchanged ones"
     )
+    parser.add_argument(
+        "--left-out",
+        choices=("fail", "warn"),
+        default=None,
+        help="whether versions left out of the index (not vetted as the bytes served, vetted under another"
+        " policy, blocked, an expired waiver) fail the build (exit 1) or only warn; default: fail under CI"
+        " ($CI or $GITHUB_ACTIONS set), warn elsewhere",
+    )
 
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
@@ -62,9 +80,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if stats is None:
         print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")
         return 0
-    reporter = Reporter(env)
-    for item in stats.blocked:
-        reporter.text(one_line(f"warning: {item} is blocked by vetting and left out of the index"))
+    fail = (args.left_out or default_left_out(env)) == "fail"
+    if stats.left_out:
+        report_left_out(stats.left_out, fail=fail, env=env)
     print(
         f"{built.how} {built.output}: {stats.projects} project(s) ({stats.rendered} rendered, "
         f"{stats.reused} unchanged, {stats.removed} removed), {stats.files} file(s) linked, "
@@ -72,4 +90,28 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     )
     if stats.removed_names:
         print(terminal_text(f"no longer served (not in the catalog): {', '.join(stats.removed_names)}"))
-    return 0
+    return 1 if fail and stats.left_out else 0
+
+
+def default_left_out(env: Mapping[str, str]) -> str:
+    """``fail`` under CI (``$CI`` or ``$GITHUB_ACTIONS`` set to anything but false/0), ``warn`` elsewhere."""
+    ci = any(
+        env.get(name, "").strip().lower() not in ("", "0", "false", "no") for name in ("CI", "GITHUB_ACTIONS")
+    )
+    return "fail" if ci else "warn"
+
+
+def report_left_out(left_out: Sequence[tuple[str, str, str]], *, fail: bool, env: Mapping[str, str]) -> None:
+    """Every version left out, with why (project names and reasons are data: made safe by the Reporter)."""
+    reporter = Reporter(env)
+    what = "error" if fail else "warning"
+    reporter.text(
+        f"{what}: {len(left_out)} version(s) left out of the index and the site (only vetted bytes are served):"
+    )
+    for name, version, why in sorted(left_out):
+        reporter.text("  " + one_line(f"{name} {version}: {why}"))
+    if fail:
+        reporter.error(
+            f"{len(left_out)} version(s) are not served; the index was published without them",
+            hint="vet them (curate fetch && curate vet) and commit the catalog, or pass --left-out warn",
+        )

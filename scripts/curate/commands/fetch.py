@@ -59,7 +59,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         progress=None if args.quiet else Progress(),
     )
     if args.offline and done.missing:
-        Reporter(env).text(format_missing(list(done.missing)))  # file names from the catalog: data
+        Reporter(env).text(
+            format_missing(list(done.missing), done.cache)
+        )  # file names from the catalog: data
         print("hint: run `curate fetch` online to download them", file=sys.stderr)
         return 1
     report = done.report

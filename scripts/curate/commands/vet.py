@@ -31,6 +31,7 @@ from pathlib import Path
 from curate.catalog import project_path
 from curate.errors import Problem, Reporter, UsageError, display_path, one_line
 from curate.vet import VersionFinding, VetReport, vet_repository, waiver_snippet
+from curate.vetting import today_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,13 +107,10 @@ def vet(
 
 
 def _today(env: Mapping[str, str]) -> dt.date:
-    value = env.get("CURATE_TODAY")
-    if not value:
-        return dt.date.today()
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"$CURATE_TODAY must be a date like 2026-06-01, not {value!r}") from None
+        return today_from(env)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def print_report(
