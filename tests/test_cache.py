@@ -80,7 +80,12 @@ def test_a_stamp_is_trusted_only_while_the_file_is_unchanged(
     blob.write_bytes(b"abc")
     hashed: list[Path] = []
     real = cache.sha256_of
-    monkeypatch.setattr(cache, "sha256_of", lambda p: hashed.append(p) or real(p))
+
+    def counted(p: Path) -> str:
+        hashed.append(p)
+        return real(p)
+
+    monkeypatch.setattr(cache, "sha256_of", counted)
     assert holds(tmp_path, blob, SHA_A)
     assert holds(tmp_path, blob, SHA_A)  # the stamp: not hashed again
     assert hashed == [blob]
