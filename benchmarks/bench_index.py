@@ -21,6 +21,7 @@ Each is a child process (peak memory is its ru_maxrss); the median of 3 runs is 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import html
 import json
@@ -47,9 +48,11 @@ from curate.index import (  # noqa: E402
     build_index,
 )
 from curate.nginx import PROJECTS_MAP  # noqa: E402
-from curate.vetting import VettingRecord  # noqa: E402
+from curate.vetting import FileEvidence, VettingRecord  # noqa: E402
 
 FILES_URL = "https://files.example/pkgs/"
+POLICY = load_config(REPO).vetting.digest()  # the records were judged by the config's policy: served
+VETTED = datetime.date(2026, 1, 1)
 TARGETS = ("linux-x86_64-py3.12", "windows-amd64-py3.12", "macos-arm64-py3.12")
 
 
@@ -84,7 +87,13 @@ def synthetic(n: int) -> list[Project]:
                     yanked=yanked,
                     needed_by=(Need(request="2026-01-01-bench", targets=TARGETS, direct=True),),
                     files=tuple(files),
-                    vetting=VettingRecord(summary=f"Synthetic project {i}", status="pass"),
+                    vetting=VettingRecord(  # as curate vet writes it: covering each file, under the policy
+                        summary=f"Synthetic project {i}",
+                        status="pass",
+                        vetted=VETTED,
+                        policy=POLICY,
+                        files=tuple(FileEvidence(filename=f.filename, sha256=f.sha256) for f in files),
+                    ),
                 )
             )
         projects.append(Project(name=name, versions=tuple(versions)))
@@ -204,6 +213,7 @@ def run_bare(config: Config, projects: list[Project], out: Path, *, html_only: b
                     "version": v.version,
                     "requires_python": v.requires_python,
                     "yanked": v.yanked,
+                    "superseded_since": v.superseded_since,
                     "targets": targets,
                     "os": _os(os_of, targets),
                     "build_targets": list(v.build_targets),
@@ -234,6 +244,7 @@ def run_bare(config: Config, projects: list[Project], out: Path, *, html_only: b
             "status_reason": "",
             "index": f"{config.simple_url}{norm}/",
             "blocked_versions": [],
+            "left_out": [],
             "versions": api_versions,
         }
         with open(out / "api" / f"{norm}.json", "w", encoding="utf-8") as fh:

@@ -95,6 +95,10 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# the policy of the config the catalog is written with: its records were judged by it (so it is served)
+POLICY = load_config(REPO).vetting.digest()
+
+
 def project_yaml(i: int, n: int, rng: random.Random) -> tuple[str, str]:
     """One catalog/packages file, written as text (fast), in the layout curate.catalog reads."""
     name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i}"
@@ -161,11 +165,18 @@ def project_yaml(i: int, n: int, rng: random.Random) -> tuple[str, str]:
             f"""    vetting:
       summary: "{summary}"
       license: "{lic}"
-      license_source: license-expression
+      license_source: License-Expression
       home_page: "https://{name}.upstream.example/"
       requires_dist: []
       status: {"warn" if v == 0 and i % 10 == 0 else "pass"}
-      findings:{findings.rstrip()}"""
+      vetted: "2026-01-01"
+      policy: {POLICY}
+      findings:{findings.rstrip()}
+      files:"""
+            + "".join(
+                f"\n        {filename}:\n          sha256: {_sha(filename)}\n          metadata_sha256: null"
+                for filename, _ in wheels
+            )
         )
     return name, "\n".join(out) + "\n"
 

@@ -28,6 +28,7 @@ from curate.build import build
 from curate.catalog import load_catalog
 from curate.names import NormalizedName
 from curate.serve import make_server, serve_in_thread, url_of
+from tests.catalogs import vet_as_is
 from tests.lockutil import curate, lock_repo, write_request
 from tests.test_index_helpers import fill_cache
 from tests.upstream import make_upstream
@@ -97,6 +98,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]
             mp.undo()
         cache = base / "cache"
         fill_cache(up, cache)
+    vet_as_is(root)  # the index serves only versions vetted as these bytes
     build(root=root, output=root / "public", cache_dir=cache, env={}, site=False)
     server = make_server(root / "public", port=0, quiet=True)
     stop = serve_in_thread(server)

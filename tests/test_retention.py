@@ -17,6 +17,7 @@ from curate.diff import UNEXPLAINED, compare, render_markdown, render_text
 from curate.lock import load_requests
 from curate.names import NormalizedName
 from curate.retention import departures
+from tests.catalogs import vet_as_is
 from tests.lockutil import curate, lock_repo, write_request
 from tests.test_index_helpers import fill_cache
 from tests.upstream import Upstream, make_upstream
@@ -78,6 +79,7 @@ def test_upgrade_keeps_the_old_version_served_until_removed(
     # still served: the index lists both, and a team that pinned 1.0 still installs it
     cache = tmp_path / "cache"
     fill_cache(upstream, cache)
+    vet_as_is(repo)  # the index serves only versions vetted as these bytes
     build(root=repo, output=repo / "public", cache_dir=cache, env={}, site=False)
     page = json.loads((repo / "public" / "simple" / "relpkg" / "index.json").read_text("utf-8"))
     assert page["versions"] == ["1.0", "1.1"]

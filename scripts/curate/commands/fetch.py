@@ -14,6 +14,13 @@ live in the cache's partial/ folder, never where a complete file is expected). P
 bytes) goes to stderr. With --offline nothing is downloaded: the files missing from the cache are
 listed and the exit code is 1 when there are any.
 
+A cached file counts as there only while it still holds its sha256 (a stamp of its inode, size and
+mtime recorded when it was hashed; else it is hashed again): one altered since is downloaded again. Two
+fetches into one cache download a file once (the second waits for the first, saying so). Pages and
+downloads are bounded by upstream.max_page_bytes, upstream.page_deadline, upstream.download_deadline and
+upstream.min_speed in catalog/config.yaml: a server that trickles is given up (a download is retried
+and resumed), and the error names the URL.
+
 HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured. The cache is --cache-dir, else cache_dir in
 catalog/config.yaml, else $CURATE_CACHE_DIR, else the user cache directory.
 """

@@ -27,9 +27,12 @@ under each request and recorded in lock.json for the review report.
 
 --check uses neither uv nor the network: it exits 1, saying which request or file is out of date, when
 catalog/ does not match requests/ and catalog/config.yaml (a changed or new request, a changed config,
-a hand-edited package file). On any failure catalog/ is left exactly as it was, and each failing
-request is named with the line of the package entry concerned (path:line: message); under GitHub
-Actions (GITHUB_ACTIONS=true) each is also an ::error annotation on that line.
+a hand-edited package file, what a lock or vet killed while writing left). On any failure catalog/ is
+left exactly as it was, and each failing request is named with the line of the package entry concerned
+(path:line: message); under GitHub Actions (GITHUB_ACTIONS=true) each is also an ::error annotation on
+that line. One curate lock or curate vet runs at a time on a catalog (a second one stops, naming the
+first one's pid); a write a killed run left half done is completed first, and its temporary files
+deleted.
 """
 
 from __future__ import annotations

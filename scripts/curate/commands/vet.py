@@ -15,8 +15,13 @@ them, on purpose and on the record.
 
 The result goes into each version's `vetting` in catalog/packages/<name>.yaml (deterministic, so the pull
 request shows it). A version whose inputs did not change is not vetted again. The files must be in the
-cache: run `curate fetch` first. Exits 1 when any finding blocks, listing each with the waiver YAML that
-would accept it.
+cache (as their bytes: one altered since it was fetched is refused, listed as altered): run `curate
+fetch` first. Exits 1 when any finding blocks, listing each with the waiver YAML that would accept it.
+
+The results are written as one step (an interrupted run leaves catalog/ as it was; one killed between
+its renames leaves a journal the next curate lock or curate vet completes). One curate lock or curate vet
+runs at a time on a catalog: a second one stops, naming the first one's pid. Only a version whose
+record covers exactly its files' sha256, under the current policy, is served by curate build.
 """
 
 from __future__ import annotations
