@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import os
 import shutil
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,35 @@ def test_a_served_copy_replaced_is_put_back_from_the_cache(built: Built) -> None
     assert stats is not None
     assert stats.reused == stats.projects  # nothing re-rendered ...
     assert served.read_bytes() == good  # ... but the file is the vetted one again
+
+
+def test_a_rebuild_that_changed_nothing_reads_no_file_it_serves(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file unchanged since a build found it held its sha256 (its stamp in the manifest) costs one
+    stat: neither its bytes nor a stamp file are read."""
+    build(root=built.root, output=built.public, cache_dir=built.cache, env={}, site=False, today=TODAY)
+    read: list[str] = []
+
+    def hashed(path: Path) -> str:
+        read.append(f"hashed {path}")
+        return ""
+
+    def stamps(cache: Path, sha256: str) -> list[str]:
+        read.append(f"stamps of {sha256}")
+        return []
+
+    monkeypatch.setattr("curate.cache.sha256_of", hashed)
+    monkeypatch.setattr("curate.cache._stamps", stamps)
+    again = build(
+        root=built.root, output=built.public, cache_dir=built.cache, env={}, site=False, today=TODAY
+    )
+    assert again.stats is not None
+    assert (again.how, again.stats.reused) == ("updated in place", again.stats.projects)
+    fake_site = types.ModuleType("curate.site")  # a fresh tree (the site with the index), without mkdocs
+    fake_site.build_site = lambda root, config, out, env, today: (out / "index.html").write_text("docs\n")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "curate.site", fake_site)
+    fresh = build(root=built.root, output=built.public, cache_dir=built.cache, env={}, today=TODAY)
+    assert fresh.stats is not None
+    assert (fresh.how, fresh.stats.reused) == ("published", fresh.stats.projects)
+    assert read == []

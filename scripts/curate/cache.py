@@ -63,7 +63,7 @@ MAX_STAMPS = 8  # copies remembered per sha256 (the blob, public/ copies on anot
 CHUNK = 1 << 20
 
 
-def _stamp(st: os.stat_result) -> str:
+def stamp_of(st: os.stat_result) -> str:
     """What changes when a file's bytes are changed or it is replaced: device, inode, size, mtime.
     (Not ctime: hard-linking the blob into ``public/files/`` changes it.)"""
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
@@ -87,7 +87,7 @@ def _stamps(cache: Path, sha256: str) -> list[str]:
 def record_verified(cache: Path, sha256: str, st: os.stat_result) -> None:
     """Remember that the file ``st`` describes was hashed and holds ``sha256`` (atomically: a temporary
     file renamed over the stamp file, so concurrent runs never read half of one)."""
-    stamp = _stamp(st)
+    stamp = stamp_of(st)
     kept = [s for s in _stamps(cache, sha256) if s != stamp][-(MAX_STAMPS - 1) :]
     stamps = [*kept, stamp]
     target = stamp_path(cache, sha256)
@@ -112,7 +112,7 @@ def holds(cache: Path, path: Path, sha256: str, *, size: int | None = None) -> b
         return False
     if size is not None and before.st_size != size:
         return False
-    if _stamp(before) in _stamps(cache, sha256):
+    if stamp_of(before) in _stamps(cache, sha256):
         return True
     try:
         got = sha256_of(path)
@@ -121,7 +121,7 @@ def holds(cache: Path, path: Path, sha256: str, *, size: int | None = None) -> b
         return False
     if got != sha256:
         return False
-    if _stamp(after) == _stamp(before):  # not changed while it was read
+    if stamp_of(after) == stamp_of(before):  # not changed while it was read
         with contextlib.suppress(OSError):  # a read-only cache still verifies, it just hashes again
             record_verified(cache, sha256, after)
     return True

@@ -41,7 +41,7 @@ from curate.accept import HTML_TYPE as HTML_TYPE  # re-exported: the PEP 691 nam
 from curate.accept import JSON_TYPE as JSON_TYPE
 from curate.archive import ArchiveError, read_wheel_metadata
 from curate.atomic import remove_temporaries, write_if_changed
-from curate.cache import blob_path, holds, metadata_path
+from curate.cache import blob_path, holds, metadata_path, stamp_of
 from curate.catalog import FileEntry, Project, VersionEntry
 from curate.config import Config, Vetting
 from curate.errors import BuildError
@@ -55,7 +55,7 @@ from curate.vetting import vulnerability_status
 REPOSITORY_VERSION = "1.4"
 MANIFEST = ".curate-index.json"
 UPDATING = ".curate-updating"  # there while `curate build --index-only` updates the tree in place
-FORMAT = 3  # bump whenever the bytes written for the same input change
+FORMAT = 4  # bump whenever the bytes written for the same input change
 # From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
 # so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
 WRITE_BEHIND_MIN = 500
@@ -117,7 +117,8 @@ class ManifestRecord(TypedDict):
     digest: str  # Source.digest(): the sha256 of its catalog file
     entry: Entry  # its line on the root pages and in api/catalog.json
     outputs: list[str]  # every file written for it, relative to public/
-    files: dict[str, str]  # of those, the distribution files (mirror mode): path -> the sha256 they hold
+    files: dict[str, list[str]]  # of those, the distribution files (mirror mode): path -> [the sha256 they
+    # hold, the stamp (curate.cache.stamp_of) of the file there when it was found to hold it]
     left_out: list[list[str]]  # [version, why] of each version not served
     until: str  # reused only up to this ISO date (a waiver it relies on expires after it); "" for ever
 
@@ -811,14 +812,17 @@ def _write_index(
                 same = prev["digest"] == digest
             if same:
                 stats.reused += 1
+                kept: dict[str, list[str]] = {}
                 for rel in prev["outputs"]:
-                    sha256 = prev["files"].get(rel)
-                    if sha256 is not None:  # a distribution file: served only as the bytes vetted
-                        _serve_file(writer, blobs, rel, sha256, previous / rel)
+                    held = prev["files"].get(rel)
+                    if held is not None:  # a distribution file: served only as the bytes vetted
+                        sha256, stamp = held
+                        _, stamp = _serve_file(writer, blobs, rel, sha256, previous / rel, stamp)
+                        kept[rel] = [sha256, stamp]
                     elif not in_place:
                         writer.link(rel, previous / rel)
                 _record_left_out(stats, prev["entry"]["name"], prev["left_out"])
-                records[src.normalized] = {**prev, "stamp": src.stamp}
+                records[src.normalized] = {**prev, "stamp": src.stamp, "files": kept}
                 continue
         todo.append((src, prev, digest))
     loaded: dict[str, Project] = {}
@@ -831,16 +835,20 @@ def _write_index(
         page = plan_project(project, config, blobs.metadata_sha256, urls, today=today)
         _record_left_out(stats, page.name, [list(x) for x in page.left_out])
         stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
-        served: dict[str, str] = {}
+        served: dict[str, list[str]] = {}
         for f in page.files:  # files first: a page never links to something not there yet
             if not f.path:
                 continue
             version = next(v for v in page.project.versions if v.version == f.version)
             entry = next(x for x in version.files if x.filename == f.filename)
             live = out / f.path if in_place and prev is not None and f.path in prev["outputs"] else None
-            if _serve_file(writer, blobs, f.path, f.sha256, live, filename=entry.filename, size=entry.size):
-                stats.files += 1
-            served[f.path] = f.sha256
+            known = prev["files"].get(f.path) if live is not None and prev is not None else None
+            stamp = known[1] if known is not None and known[0] == f.sha256 else ""
+            linked, stamp = _serve_file(
+                writer, blobs, f.path, f.sha256, live, stamp, filename=entry.filename, size=entry.size
+            )
+            stats.files += linked
+            served[f.path] = [f.sha256, stamp]
             if f.metadata_sha256:
                 writer.bytes(f.path + ".metadata", blobs.metadata(version, entry))
         writer.text(f"simple/{page.normalized}/index.html", renderer.project_html(page))
@@ -877,19 +885,32 @@ def _serve_file(
     rel: str,
     sha256: str,
     live: Path | None,
+    stamp: str = "",
     *,
     filename: str = "",
     size: int | None = None,
-) -> bool:
+) -> tuple[bool, str]:
     """Put the file holding ``sha256`` at ``rel``: ``live`` (the previous build's copy) when it still holds
-    those bytes (:func:`curate.cache.holds`: its stamp, else its hash), else the cache's verified blob.
-    Return whether it came from the cache."""
-    if live is not None and blobs.holds(live, sha256):
-        if writer.staging is not None:
-            writer.link(rel, live)
-        return False
-    writer.link(rel, blobs.verified_blob(sha256, filename or rel.rsplit("/", 1)[-1], size))
-    return True
+    those bytes, else the cache's verified blob. ``live`` holds them when it is unchanged since a build
+    found it did (``stamp``: one ``os.stat``, nothing read), else when :func:`curate.cache.holds` says so
+    (its stamp in the cache, else its hash). Return whether the file came from the cache, and the stamp
+    to trust it by next time ("" when unknown: a copy the helper process has yet to make)."""
+    if live is not None:
+        try:
+            now = stamp_of(os.stat(live))
+        except OSError:
+            now = ""
+        if now and (now == stamp or blobs.holds(live, sha256)):
+            if writer.staging is not None:
+                writer.link(rel, live)  # a hard link: the same inode, so the same stamp
+            return False, now
+    blob = blobs.verified_blob(sha256, filename or rel.rsplit("/", 1)[-1], size)
+    writer.link(rel, blob)
+    try:
+        linked = os.stat(writer.out / rel) if writer.staging is None else None
+        return True, stamp_of(linked if linked is not None else os.stat(blob))
+    except OSError:
+        return True, ""
 
 
 def _remove_stale(out: Path, old: Mapping[str, ManifestRecord], records: Mapping[str, ManifestRecord]) -> int:
