@@ -17,7 +17,7 @@ import pytest
 from curate.catalog import WRITE_LOCK
 from curate.cli import main
 from curate.exclusive import Busy, hold, holder, try_hold, wait_hold
-from curate.publish import lock_path
+from curate.staging import lock_path
 from tests.catalogs import make_repo
 
 HOLD = textwrap.dedent(

@@ -11,7 +11,7 @@ from curate.build import catalog_sources
 from curate.cache import cache_root
 from curate.config import load_config
 from curate.index import Blobs, build_index
-from curate.publish import Staging, WriteBehind
+from curate.staging import Staging, WriteBehind
 from tests.test_index_helpers import Built, make_built
 
 

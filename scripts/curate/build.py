@@ -2,7 +2,7 @@
 
 The site is built first (mkdocs empties its output directory), then the index is written into the
 same tree. Everything is built in a staging directory beside the output and swapped in with a rename
-(:mod:`curate.publish`): if anything fails, the previous public/ keeps serving untouched. With the
+(:mod:`curate.staging`): if anything fails, the previous public/ keeps serving untouched. With the
 index only and an existing output, the index is updated in place instead (:func:`curate.index.build_index`).
 
 In link mode without ``files.base_url`` the index links each file where the upstream serves it, looked
@@ -28,7 +28,7 @@ from curate.config import Config, load_config
 from curate.errors import BuildError
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
-from curate.publish import build_lock, keep_unchanged, publishing
+from curate.staging import build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
 INDEX_PARTS = ("simple", "files", "api", MANIFEST)
@@ -126,7 +126,7 @@ def build(
     ``Built.stats.left_out`` for the caller to report.
 
     One build at a time on ``output``: a second one stops at once naming the first's pid
-    (:func:`publish.build_lock`); the staging trees of builds that were killed are removed then."""
+    (:func:`staging.build_lock`); the staging trees of builds that were killed are removed then."""
     started = time.perf_counter()
     config = load_config(root)
     try:

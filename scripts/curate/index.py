@@ -47,7 +47,7 @@ from curate.config import Config, Vetting
 from curate.errors import BuildError
 from curate.names import NormalizedName
 from curate.nginx import PROJECTS_MAP, projects_map
-from curate.publish import Staging, WriteBehind, link_or_copy
+from curate.staging import Staging, WriteBehind, link_or_copy
 from curate.vetting import vulnerability_status
 
 # PEP 629 version of what we serve: 1.1 for PEP 700 (versions/size/upload-time), 1.4 for PEP 792
@@ -56,7 +56,7 @@ REPOSITORY_VERSION = "1.4"
 MANIFEST = ".curate-index.json"
 UPDATING = ".curate-updating"  # there while `curate build --index-only` updates the tree in place
 FORMAT = 4  # bump whenever the bytes written for the same input change
-# From this many projects on, a fresh tree is written by a helper process (curate.publish.WriteBehind),
+# From this many projects on, a fresh tree is written by a helper process (curate.staging.WriteBehind),
 # so that creating the files overlaps rendering; below it, starting the helper costs more than it saves.
 WRITE_BEHIND_MIN = 500
 
@@ -770,7 +770,7 @@ def build_index(
 def _begin_update(out: Path) -> None:
     """Mark ``out`` as being updated in place; when the mark is there already, an update was killed
     part way: its temporary files (``.<name>.tmp``, ``.<name>.<random>.tmp``) are deleted first. The
-    caller holds the build lock (:func:`curate.publish.build_lock`)."""
+    caller holds the build lock (:func:`curate.staging.build_lock`)."""
     marker = out / UPDATING
     if marker.exists():
         remove_temporaries(out)

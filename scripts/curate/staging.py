@@ -10,7 +10,7 @@ Because the staging tree is fresh and swapped in whole, files are written into i
 ``open``/``write``/``close`` each (no temporary file, rename or fsync per file) and one ``mkdir`` per
 directory (:class:`Staging`). :class:`WriteBehind` does the same in a helper process fed through a pipe,
 so that the kernel's work of creating tens of thousands of files overlaps the rendering of the next
-pages on a second core. The helper runs this file as a script (``python -I -S publish.py ROOT``) and
+pages on a second core. The helper runs this file as a script (``python -I -S staging.py ROOT``) and
 needs nothing but the standard library.
 """
 
