@@ -36,6 +36,7 @@ _TOP_KEYS = (
     "cache_dir",
     "vetting",
     "retention",
+    "publish",
 )
 RetentionRule = Literal["keep", "drop-after", "keep-latest"]
 RETENTION_RULES: tuple[RetentionRule, ...] = ("keep", "drop-after", "keep-latest")
@@ -63,6 +64,18 @@ class Retention:
     def fingerprint(self) -> str:
         """What the lock state records of it: "" for the default (so older lock states stay current)."""
         return "" if self.rule == "keep" else self.describe()
+
+
+_SITE_KEYS = ("name", "base_url", "show_requesters", "show_justifications")
+PUBLISH_TARGETS = ("pages", "s3", "repository")
+PublishTargetName = Literal["pages", "s3", "repository"]
+DEFAULT_GRACE = dt.timedelta(days=7)
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 86400}
+# keys a publish target refuses with a pointer to where credentials go instead
+_SECRET_KEYS = frozenset(
+    {"username", "user", "login", "password", "token", "secret", "aws_access_key_id", "aws_secret_access_key"}
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -151,6 +164,46 @@ _LIMIT_KEYS = ("max_page_bytes", "page_deadline", "download_deadline", "min_spee
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class S3Target:
+    """``publish.s3``: an S3-compatible bucket (credentials from the environment, never from here)."""
+
+    bucket: str
+    prefix: str = ""  # key prefix, "" or ending in "/"
+    endpoint_url: str | None = None  # R2, MinIO, Ceph: their S3 endpoint; None = AWS
+    region: str | None = None
+    grace_period: dt.timedelta = DEFAULT_GRACE  # how long a removed object stays before it is deleted
+    directory_objects: bool = True  # also store X/index.html as the key "X/" (plain REST endpoints)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RepositoryTarget:
+    """``publish.repository``: a hosted PyPI repository of a repository manager (twine upload)."""
+
+    url: str  # the upload URL twine is given
+    index_url: str  # its simple index, where curate reads what it already has
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Publish:
+    """Where ``curate publish`` puts ``public/``; several targets at once. Default: pages only."""
+
+    pages: bool = True
+    s3: S3Target | None = None
+    repository: RepositoryTarget | None = None
+
+    @property
+    def targets(self) -> tuple[PublishTargetName, ...]:
+        out: list[PublishTargetName] = []
+        if self.pages:
+            out.append("pages")
+        if self.s3 is not None:
+            out.append("s3")
+        if self.repository is not None:
+            out.append("repository")
+        return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     path: str
     site_name: str
@@ -167,6 +220,11 @@ class Config:
     vetting: Vetting = dataclasses.field(default_factory=Vetting)
     upstream_limits: UpstreamLimits = dataclasses.field(default_factory=UpstreamLimits)
     retention: Retention = dataclasses.field(default_factory=Retention)
+    show_requesters: bool = (
+        False  # the site and api/ name who asked (e-mail addresses); the PR report always does
+    )
+    show_justifications: bool = True  # the site and api/ show why (justification, compliance tags)
+    publish: Publish = dataclasses.field(default_factory=Publish)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
@@ -223,7 +281,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
     r.problems.extend(hidden_characters(doc))
     top = r.mapping(doc.data, (), _TOP_KEYS, "the catalog config")
 
-    site = r.mapping(top.get("site", {}), ("site",), ("name", "base_url"), "site")
+    site = r.mapping(top.get("site", {}), ("site",), _SITE_KEYS, "site")
     site_name = r.string(site.get("name", "Python package catalog"), ("site", "name")) or ""
     base_url = r.string(site.get("base_url", "http://127.0.0.1:8000/"), ("site", "base_url")) or "/"
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", base_url):
@@ -234,6 +292,8 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
         )
     if not base_url.endswith("/"):
         base_url += "/"
+    show_requesters = r.boolean(site.get("show_requesters", False), ("site", "show_requesters"))
+    show_justifications = r.boolean(site.get("show_justifications", True), ("site", "show_justifications"))
 
     index_url: str | None = None
     limits: dict[str, int] = {}
@@ -283,6 +343,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
     cache_dir = r.string(top["cache_dir"], ("cache_dir",)) if top.get("cache_dir") is not None else None
     vetting = _vetting(r, top.get("vetting", {}), ("vetting",))
     retention = _retention(r, top.get("retention"), ("retention",))
+    publish = _publish(r, top["publish"], ("publish",)) if "publish" in top else Publish()
 
     if r.problems:
         return None, r.problems
@@ -303,10 +364,130 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
             vetting=vetting,
             upstream_limits=UpstreamLimits(**limits),
             retention=retention,
+            show_requesters=bool(show_requesters),
+            show_justifications=show_justifications is not False,
+            publish=publish,
             raw=top,
         ),
         [],
     )
+
+
+def parse_duration(text: str) -> dt.timedelta | None:
+    """``7d``, ``36h``, ``90m``, ``30s`` or a bare number of days; None when it is none of those."""
+    m = _DURATION.match(text)
+    return dt.timedelta(seconds=int(m[1]) * _DURATION_UNITS[m[2]]) if m else None
+
+
+def _publish(r: Reader, value: Any, key: KeyPath) -> Publish:
+    if value is None:
+        return Publish(pages=False)
+    top = r.mapping(value, key, PUBLISH_TARGETS, "publish")
+    s3 = _s3(r, top["s3"], (*key, "s3")) if "s3" in top else None
+    repository = _repository(r, top["repository"], (*key, "repository")) if "repository" in top else None
+    pages = False
+    if "pages" in top:
+        p = top["pages"]
+        if isinstance(p, bool):
+            pages = p
+        else:
+            r.mapping({} if p is None else p, (*key, "pages"), (), "publish.pages")
+            pages = True
+    return Publish(pages=pages, s3=s3, repository=repository)
+
+
+def _target_keys(r: Reader, value: Any, key: KeyPath, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        for k in value:
+            if str(k).lower() in _SECRET_KEYS:
+                r.add(
+                    (*key, k),
+                    f"credentials do not belong in the config (it is committed): remove '{k}'",
+                    "see the publish reference: the environment or netrc provides them",
+                )
+        value = {k: v for k, v in value.items() if str(k).lower() not in _SECRET_KEYS}
+    return r.mapping(value, key, allowed, what)
+
+
+def _url(r: Reader, value: Any, key: KeyPath) -> str | None:
+    url = r.string(value, key)
+    if url is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+        r.add(
+            key, f"expected an http(s) URL, got '{url}'", "e.g. https://repo.example/repository/pypi-hosted/"
+        )
+        return None
+    if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        r.add(
+            key,
+            "credentials do not belong in the config (it is committed): remove 'user:password@' from the URL",
+            "see the publish reference: the environment or netrc provides them",
+        )
+        return None
+    return url
+
+
+def _s3(r: Reader, value: Any, key: KeyPath) -> S3Target | None:
+    allowed = ("bucket", "prefix", "endpoint_url", "region", "grace_period", "directory_objects")
+    t = _target_keys(r, value, key, allowed, "publish.s3")
+    if not r.require(t, key, "bucket", "publish.s3", "the bucket's name, e.g. bucket: packages-example"):
+        return None
+    bucket = r.string(t["bucket"], (*key, "bucket"))
+    if bucket is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+        r.add(
+            (*key, "bucket"), f"'{bucket}' is not a bucket name (3-63 lower-case letters, digits, '.', '-')"
+        )
+    prefix = r.string(t.get("prefix", ""), (*key, "prefix"), allow_empty=True) or ""
+    prefix = prefix.strip("/")
+    if prefix:
+        prefix += "/"
+    endpoint = _url(r, t["endpoint_url"], (*key, "endpoint_url")) if t.get("endpoint_url") else None
+    region = r.string(t["region"], (*key, "region")) if t.get("region") is not None else None
+    grace = DEFAULT_GRACE
+    if "grace_period" in t:
+        raw = t["grace_period"]
+        text = (
+            str(raw)
+            if isinstance(raw, int) and not isinstance(raw, bool)
+            else r.string(raw, (*key, "grace_period"))
+        )
+        if text is not None:
+            parsed = parse_duration(text)
+            if parsed is None:
+                r.add(
+                    (*key, "grace_period"),
+                    f"grace_period '{text}' is not a duration",
+                    "write a number with d, h, m or s: 7d, 36h, 0s",
+                )
+            else:
+                grace = parsed
+    directory_objects = r.boolean(t.get("directory_objects", True), (*key, "directory_objects"))
+    if bucket is None:
+        return None
+    return S3Target(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint,
+        region=region,
+        grace_period=grace,
+        directory_objects=directory_objects is not False,
+    )
+
+
+def _repository(r: Reader, value: Any, key: KeyPath) -> RepositoryTarget | None:
+    t = _target_keys(r, value, key, ("url", "index_url"), "publish.repository")
+    if not r.require(t, key, "url", "publish.repository", "the upload URL twine is given"):
+        return None
+    url = _url(r, t["url"], (*key, "url"))
+    index_url = _url(r, t["index_url"], (*key, "index_url")) if t.get("index_url") else None
+    if url is None:
+        return None
+    if index_url is None:
+        index_url = url.rstrip("/") + "/simple/"
+    elif not index_url.endswith("/"):
+        index_url += "/"
+    return RepositoryTarget(url=url, index_url=index_url)
 
 
 def _versions(r: Reader, value: Any, key: KeyPath) -> list[str]:
