@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import http.client
+import io
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from curate.cli import main
 from curate.errors import UsageError
 from curate.index import HTML_TYPE, JSON_TYPE
 from curate.nginx import PROJECTS_MAP, greater_than, parse_rate, projects_map, render_server
@@ -30,12 +33,17 @@ needs_nginx = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize(
-    ("text", "rate", "burst"),
-    [("2000r/5m", "400r/m", 2000), ("10r/s", "10r/s", 10), ("5r/m", "5r/m", 5), ("600r/1h", "10r/m", 600)],
+    ("text", "rate", "burst", "retry_after"),
+    [
+        ("2000r/5m", "400r/m", 2000, 1),
+        ("10r/s", "10r/s", 10, 1),
+        ("5r/m", "5r/m", 5, 12),
+        ("600r/1h", "10r/m", 600, 6),
+    ],
 )
-def test_parse_rate(text: str, rate: str, burst: int) -> None:
+def test_parse_rate(text: str, rate: str, burst: int, retry_after: int) -> None:
     parsed = parse_rate(text)
-    assert (parsed.nginx_rate, parsed.burst) == (rate, burst)
+    assert (parsed.nginx_rate, parsed.burst, parsed.retry_after) == (rate, burst, retry_after)
 
 
 @pytest.mark.parametrize("bad", ["2000", "r/5m", "0r/s", "5r/0m", "5r/d"])
@@ -70,7 +78,7 @@ def run_nginx(prefix: Path, server_conf: str) -> Iterator[None]:
     )
     (prefix / "nginx.conf").write_text(
         ("user root;\n" if os.getuid() == 0 else "")  # workers must read the test's 0700 tmp dirs
-        + f"worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'};\n"
+        + f"worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'} warn;\n"
         + "events { worker_connections 64; }\n"
         + f"http {{\n    access_log {prefix / 'access.log'};\n{temp_paths}"
         + f"    include {prefix / 'server.conf'};\n}}\n"
@@ -170,22 +178,74 @@ def test_nginx_serves_the_index_like_curate_serve(built: Built, tmp_path: Path) 
         assert '.whl.metadata HTTP/1.1" 200' in log
 
 
-@needs_nginx
-def test_nginx_basic_auth_and_rate_limit(built: Built, tmp_path: Path) -> None:
+def _add_user(monkeypatch: pytest.MonkeyPatch, htpasswd: Path, name: str, password: str) -> str:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    assert main(["nginx-config", "--htpasswd", str(htpasswd), "--add-user", name]) == 0
+    return htpasswd.read_text()
+
+
+def test_add_user_writes_bcrypt_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     htpasswd = tmp_path / "htpasswd"
-    digest = base64.b64encode(hashlib.sha1(b"s3cret").digest()).decode()
-    htpasswd.write_text(f"alice:{{SHA}}{digest}\n")
+    text = _add_user(monkeypatch, htpasswd, "alice", "s3cret")
+    assert capsys.readouterr().err == f"added alice in {htpasswd}\n"
+    assert re.fullmatch(r"alice:\$2b\$05\$[./A-Za-z0-9]{53}\n", text)
+    assert htpasswd.stat().st_mode & 0o777 == 0o640
+    text = _add_user(monkeypatch, htpasswd, "bob", "other")
+    text = _add_user(monkeypatch, htpasswd, "alice", "changed")
+    assert capsys.readouterr().err.endswith(f"changed the password of alice in {htpasswd}\n")
+    assert [line.split(":")[0] for line in text.splitlines()] == ["alice", "bob"]
+    assert main(["nginx-config", "--add-user", "carol"]) == 2
+    assert "--add-user needs --htpasswd FILE" in capsys.readouterr().err
+
+
+@needs_nginx
+def test_nginx_basic_auth_and_rate_limit(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    _add_user(monkeypatch, htpasswd, "alice", "s3cret")
     port = _free_port()
-    conf = render_server(root=built.public, listen=f"127.0.0.1:{port}", htpasswd=htpasswd, rate="5r/m")
+    conf = render_server(
+        root=built.public, listen=f"127.0.0.1:{port}", htpasswd=htpasswd, rate="5r/m", burst=2
+    )
     good = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"alice:wrong").decode()}
     with run_nginx(tmp_path / "nginx", conf):
         assert _get(port, "/simple/")[0] == 401
         assert _get(port, "/simple/", bad)[0] == 401
-        assert _get(port, "/simple/", good)[0] == 200
-        statuses = [_get(port, "/simple/", good)[0] for _ in range(8)]
-    assert statuses[:3] == [200, 200, 200]
-    assert statuses[-1] == 429
+        paths = ("/simple/", "/simple/certy/", "/files/x", "/", "/simple/nope/")
+        answers = [_get(port, path, good) for path in paths]
+    # a burst of 2 above the one request the rate allows now: the 2 refused with a password were counted
+    assert [a[0] for a in answers] == [200, 429, 429, 429, 429]
+    for _, headers, body in answers[1:]:  # every location, also those with error pages of their own
+        assert headers["retry-after"] == "12"  # 5 a minute: one more every 12 s
+        assert body == b"429 Too Many Requests: retry after 12 s\n"
+    log = (tmp_path / "nginx" / "error.log").read_text()
+    assert "[warn]" in log
+    assert "limiting requests" in log
+    assert not [line for line in log.splitlines() if "[error]" in line and "limiting" in line]
+
+
+@needs_nginx
+@pytest.mark.parametrize("client", ["uv", "pip"])
+def test_clients_survive_a_bounded_burst(built: Built, tmp_path: Path, client: str) -> None:
+    """uv retries a 429 with backoff; pip (urllib3) retries it only because it carries Retry-After."""
+    port = _free_port()
+    # uv asks in parallel, pip one request after another: each gets a bucket it overruns
+    rate, burst = ("120r/m", 3) if client == "uv" else ("30r/m", 1)
+    conf = render_server(root=built.public, listen=f"127.0.0.1:{port}", rate=rate, burst=burst)
+    index = f"http://127.0.0.1:{port}/simple/"
+    target = str(tmp_path / "t")
+    with run_nginx(tmp_path / "nginx", conf):
+        if client == "uv":
+            uv(tmp_path, index, "install", "--target", target, "webapp==2.0", "newpy")
+        else:
+            pip(tmp_path, index, "install", "--target", target, "webapp==2.0", "newpy")
+    assert installed(tmp_path / "t") == {"webapp": "2.0", "httpish": "1.1", "certy": "2024.1", "newpy": "0.9"}
+    statuses = re.findall(r'" (\d{3}) ', (tmp_path / "nginx" / "access.log").read_text())
+    assert "429" in statuses  # the limit was reached, and the client went on
 
 
 # -- the table both servers answer (tests/servertable.py; tests/test_serve.py runs it on curate serve) ---

@@ -6,7 +6,8 @@ same answer as ``curate serve`` for every ``Accept`` header, q-values, wildcards
 content types, ``/simple/x`` redirected to ``/simple/x/``, a project name that is not normalized
 redirected to the normalized one (``curate build`` writes one case-insensitive pattern per project into
 :data:`PROJECTS_MAP`, :func:`projects_map`, which the block includes), 404 (never 403) for what is not
-there, immutable caching of files, optional basic auth, and a per-client rate limit answering 429.
+there, immutable caching of files, optional basic auth, and a per-client rate limit answering 429 with
+``Retry-After`` (rejections logged at warn). :func:`add_user` writes the basic-auth password file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Rate:
     text: str
     nginx_rate: str  # r/s or r/m, what limit_req_zone accepts
     burst: int
+    retry_after: int  # seconds until the bucket lets one more request through
 
 
 def parse_rate(text: str) -> Rate:
@@ -51,7 +53,9 @@ def parse_rate(text: str) -> Rate:
         if per_second >= 1 and per_second.is_integer()
         else (f"{max(1, math.ceil(count * 60 / window))}r/m")
     )
-    return Rate(text=text.strip(), nginx_rate=nginx_rate, burst=count)
+    return Rate(
+        text=text.strip(), nginx_rate=nginx_rate, burst=count, retry_after=max(1, math.ceil(window / count))
+    )
 
 
 def _check(value: str, what: str) -> str:
@@ -67,10 +71,16 @@ def render_server(
     listen: str = "80",
     htpasswd: Path | None = None,
     rate: str = DEFAULT_RATE,
+    burst: int | None = None,
     realm: str = "Python packages",
 ) -> str:
-    """The server block (with its ``limit_req_zone`` and ``map``, which live at the http level)."""
+    """The server block (with its ``limit_req_zone`` and ``map``, which live at the http level).
+
+    ``burst``: the requests one address may make at once before the rate applies (default: the rate's
+    whole window, e.g. 2000 for ``2000r/5m``)."""
     parsed = parse_rate(rate)
+    if burst is not None and burst < 1:
+        raise UsageError(f"--burst {burst}: must be at least 1")
     if not re.match(r"^[\w .:\[\]-]+$", listen):
         raise UsageError(f"--listen {listen!r}: expected a port or address:port, e.g. 8080 or 127.0.0.1:8080")
     names = " ".join(_check(n, "--server-name") for n in server_name.split())
@@ -89,7 +99,8 @@ def render_server(
         realm=realm.replace('"', "'"),
         rate=parsed.nginx_rate,
         rate_text=parsed.text,
-        burst=parsed.burst,
+        burst=parsed.burst if burst is None else burst,
+        retry_after=parsed.retry_after,
         zone="curate",
         negotiation=negotiation_maps("curate").rstrip("\n"),
         projects_map=PROJECTS_MAP,
@@ -208,3 +219,45 @@ def projects_map(names: list[str]) -> str:
         pattern = "[-_.]+".join(re.escape(part) for part in name.split("-"))
         lines.append(f'"~^/simple/(?!{re.escape(name)}/?$)(?i){pattern}/?$" /simple/{name}/;')
     return "\n".join(lines) + "\n"
+
+
+_USER = re.compile(r"^[^:\s]{1,255}$")
+
+
+def add_user(path: Path, name: str, password: str, *, cost: int = 5) -> bool:
+    """Add ``name`` to the htpasswd file at ``path`` (created 0640 when missing), or change its password.
+
+    The entry is bcrypt (``$2b$``, what ``htpasswd -B`` writes), which nginx checks through the system's
+    crypt(3) (libxcrypt, as on Debian, Ubuntu, Fedora and RHEL, and musl both have it). nginx checks it on
+    every request, so the default cost is htpasswd's own, 5 (a few milliseconds). Returns whether the user
+    was new."""
+    import bcrypt  # only for this
+
+    from curate.atomic import atomic_write
+
+    if not _USER.match(name):
+        raise UsageError(f"--add-user {name!r}: a user name has no ':' or spaces")
+    if not password:
+        raise UsageError("the password is empty")
+    if not 4 <= cost <= 31:
+        raise UsageError(f"--bcrypt-cost {cost}: must be from 4 to 31")
+    entry = f"{name}:{bcrypt.hashpw(password.encode('utf-8'), bcrypt.gensalt(rounds=cost)).decode('ascii')}"
+    try:
+        lines = path.read_text("utf-8").splitlines()
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        lines, mode = [], 0o640
+    new = True
+    out = []
+    for line in lines:
+        if line.split(":", 1)[0] == name:
+            if new:
+                out.append(entry)
+            new = False
+        elif line.strip():
+            out.append(line)
+    if new:
+        out.append(entry)
+    atomic_write(path, "\n".join(out) + "\n")
+    path.chmod(mode)
+    return new
