@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
+DEVPI_ROOT_PASSWORD = "root-secret"
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -106,13 +107,15 @@ def public_bucket(endpoint: str, name: str) -> None:
 
 
 @contextlib.contextmanager
-def devpi_server(base: Path) -> Iterator[str]:
-    """devpi-server with no mirror of any public index (``--no-root-pypi``), offline."""
+def devpi_server(base: Path, *, offline: bool = True) -> Iterator[str]:
+    """devpi-server with no mirror of any public index (``--no-root-pypi``); ``offline``: it fetches
+    nothing (a mirror index in front of a local catalog needs ``offline=False``). root's password is
+    :data:`DEVPI_ROOT_PASSWORD`."""
     serverdir = base / "devpi"
     init = shutil.which("devpi-init", path=str(BIN)) or "devpi-init"
     server = shutil.which("devpi-server", path=str(BIN)) or "devpi-server"
     subprocess.run(
-        [init, "--serverdir", str(serverdir), "--no-root-pypi", "--root-passwd", "root-secret"],
+        [init, "--serverdir", str(serverdir), "--no-root-pypi", "--root-passwd", DEVPI_ROOT_PASSWORD],
         check=True,
         capture_output=True,
         timeout=120,
@@ -123,13 +126,10 @@ def devpi_server(base: Path) -> Iterator[str]:
         proc = subprocess.Popen(
             [
                 server,
-                "--serverdir",
-                str(serverdir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--offline-mode",
+                *("--serverdir", str(serverdir), "--host", "127.0.0.1", "--port", str(port)),
+                *(("--offline-mode",) if offline else ()),
+                # a cheap key derivation for the login tokens: the default takes half a minute on 2 cores
+                *("--argon2-time-cost", "1", "--argon2-memory-cost", "8192", "--argon2-parallelism", "1"),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -393,3 +393,48 @@ def test_a_checked_catalog_says_against_what(tmp_path: Path) -> None:
     assert "Known vulnerabilities: checked for every served version (advisories: osv-dir)." in home
     page = (out / "packages" / "webapp" / "index.html").read_text("utf-8")
     assert "<tr><th>Known vulnerabilities</th><td>checked (osv-dir)</td></tr>" in page
+
+
+def _everything(out: Path) -> str:
+    return "\n".join(
+        p.read_text("utf-8", "replace")
+        for p in sorted(out.rglob("*"))
+        if p.suffix in (".html", ".json", ".xml")
+    )
+
+
+def test_requesters_are_not_published_by_default(built: tuple[Path, Path]) -> None:
+    """site.show_requesters is false unless the config says otherwise: no address on any page, in the
+    search index or in api/; the justification is shown (site.show_justifications defaults to true)."""
+    _, out = built
+    text = _everything(out)
+    for address in ("platform@example.com", "batch@example.com"):
+        assert not re.search(rf"(?<![\w.-]){re.escape(address)}", text), address
+    requests = (out / "requests" / "index.html").read_text("utf-8")
+    assert "Requested by" not in requests
+    assert "Who asked is not published here" in requests
+    assert "internal-use" in requests  # compliance tags go with the justification
+    assert "The nightly batch jobs on the Linux cluster need this helper." in requests
+
+
+def test_show_requesters_and_hide_justifications(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from curate.cli import main
+
+    root = build_catalog_repo(tmp_path)
+    config = root / "catalog" / "config.yaml"
+    text = config.read_text("utf-8")
+    config.write_text(
+        text.replace("  base_url:", "  show_requesters: true\n  show_justifications: false\n  base_url:"),
+        "utf-8",
+    )
+    assert main(["-C", str(root), "build", "--site-only", "--output", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "site.show_requesters is true and publish.pages is a target" in err
+    out = tmp_path / "out"
+    requests = (out / "requests" / "index.html").read_text("utf-8")
+    assert "<th>Requested by</th><td>batch@example.com</td>" in requests
+    assert "The nightly batch jobs" not in _everything(out)
+    assert "internal-use" not in requests
+    webapp = (out / "packages" / "webapp" / "index.html").read_text("utf-8")
+    assert "by platform@example.com" in webapp
+    assert "curate-justification" not in webapp

@@ -43,6 +43,7 @@ class Built:
     stats: Stats | None  # None when only the site was built
     simple_url: str  # where clients find the index
     seconds: float
+    warnings: tuple[str, ...] = ()
 
 
 def catalog_sources(root: Path) -> list[Source]:
@@ -210,12 +211,19 @@ def _build(
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
                 keep_unchanged(staging, output)
         how = "published"
+    warnings = []
+    if site and config.show_requesters and config.publish.pages:
+        warnings.append(
+            f"{config.path}: site.show_requesters is true and publish.pages is a target: every requester's "
+            "address will be on a public GitHub Pages site (set site.show_requesters: false)"
+        )
     return Built(
         output=output,
         how=how,
         stats=stats,
         simple_url=config.simple_url,
         seconds=time.perf_counter() - started,
+        warnings=tuple(warnings),
     )
 
 

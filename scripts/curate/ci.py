@@ -132,6 +132,13 @@ PUBLISH_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch"),
     Step(id="vet", name="curate vet", run="curate vet --force", needs=("fetch",)),
     Step(id="build", name="curate build", run="curate build", needs=("vet",)),
+    Step(
+        id="publish",
+        name="curate publish",
+        run="curate publish",
+        needs=("build",),
+        doc="to the targets under publish: in catalog/config.yaml (GitHub Pages, a bucket, a repository)",
+    ),
 )
 
 PIPELINES: dict[str, tuple[Step, ...]] = {"pr": PR_STEPS, "rescan": RESCAN_STEPS, "publish": PUBLISH_STEPS}

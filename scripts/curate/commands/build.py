@@ -76,6 +76,8 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         site=not args.index_only,
         rebuild=args.rebuild,
     )
+    for warning in built.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     stats = built.stats
     if stats is None:
         print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")
