@@ -105,3 +105,45 @@ def test_proxpi_recipe(catalog: tuple[Built, str], tmp_path: Path) -> None:
     assert installed(tmp_path / "p") == {"webapp": "2.0", "httpish": "1.1", "certy": "2024.1"}
     assert installed(tmp_path / "u") == {"newpy": "0.9"}
     assert "Traceback" not in log.read_text("utf-8", "replace")
+
+
+def test_a_private_bucket_behind_devpi(catalog: tuple[Built, str], tmp_path: Path) -> None:
+    """The publishing guide's private-access recipe: the bucket read only by the manager in front (here a
+    bucket policy for everyone stands in for the address condition moto does not evaluate)."""
+    from curate.config import load_config
+    from curate.publish import publish
+    from tests.catalogs import make_repo
+    from tests.servers import S3_ENV, moto_server, public_bucket
+
+    guide = (REPO / "site" / "guides" / "publishing.md").read_text("utf-8")
+    (line,) = [b.strip() for b in _blocks(guide) if "devpi index -c" in b]
+    built, _ = catalog
+    with moto_server(tmp_path / "moto") as endpoint:
+        public_bucket(endpoint, "catalog-behind-devpi")
+        root = make_repo(
+            tmp_path / "repo",
+            extra_config=f"\npublish:\n  s3:\n    bucket: catalog-behind-devpi\n    endpoint_url: {endpoint}\n",
+        )
+        publish(root=root, tree=built.public, config=load_config(root), env=S3_ENV, cache_dir=tmp_path / "c")
+        with devpi_server(tmp_path, offline=False) as devpi:
+            env = {**os.environ, "DEVPI_CLIENTDIR": str(tmp_path / "client")}
+            bucket_url = f"{endpoint}/catalog-behind-devpi/"
+            commands = [
+                ["use", devpi + "/"],
+                ["login", "root", "--password", DEVPI_ROOT_PASSWORD],
+                shlex.split(line.replace("https://BUCKET-URL/", bucket_url))[1:],
+            ]
+            for argv in commands:
+                proc = subprocess.run(
+                    [str(BIN / "devpi"), *argv], env=env, capture_output=True, text=True, timeout=120
+                )
+                assert proc.returncode == 0, f"{argv}\n{proc.stdout}\n{proc.stderr}"
+            pip(
+                tmp_path,
+                f"{devpi}/root/catalog/+simple/",
+                "install",
+                "--target",
+                str(tmp_path / "t"),
+                "webapp",
+            )
+    assert installed(tmp_path / "t") == {"webapp": "2.0", "httpish": "1.1", "certy": "2024.1"}
