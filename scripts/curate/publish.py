@@ -498,14 +498,17 @@ def publish_s3(
     state = BucketManifest(objects=dict(manifest.objects), removed=removed)
     dirty = state.removed != manifest.removed
     uploaded: list[str] = []
+    since_write = time.monotonic()
     for phase, name in enumerate(PHASES):
         batch = [o for o in changed if o.phase == phase]
         if not batch:
             continue
         report.phase("s3", name, len(batch), sum(o.size for o in batch))
-        _upload_phase(bucket, batch, state, jobs=jobs, progress=report, done=uploaded)
-        bucket.put(MANIFEST_KEY, **_manifest_object(state))
-        dirty = False
+        unrecorded = _upload_phase(bucket, batch, state, jobs=jobs, progress=report, done=uploaded)
+        dirty = True
+        if unrecorded >= CHECKPOINT_EVERY or time.monotonic() - since_write > CHECKPOINT_SECONDS:
+            bucket.put(MANIFEST_KEY, **_manifest_object(state))  # a big phase is recorded before the next
+            dirty, since_write = False, time.monotonic()
     if due:
         report.note(f"deleting {len(due)} object(s) gone from the tree for longer than the grace period")
         bucket.delete(due)
@@ -544,10 +547,11 @@ def _upload_phase(
     jobs: int,
     progress: Progress,
     done: list[str],
-) -> None:
+) -> int:
     """Upload ``batch`` in parallel; record each success in ``state`` and write the manifest every
     :data:`CHECKPOINT_EVERY` uploads or :data:`CHECKPOINT_SECONDS`. On the first failure, stop: what
-    finished is recorded (so a re-run resumes after it), and the error is raised."""
+    finished is recorded (so a re-run resumes after it), and the error is raised. Returns the uploads
+    not yet recorded in the bucket's manifest."""
 
     def put(o: TreeObject) -> TreeObject:
         bucket.put(
@@ -595,6 +599,7 @@ def _upload_phase(
             with contextlib.suppress(Exception):
                 bucket.put(MANIFEST_KEY, **_manifest_object(state))
         raise failure
+    return since_checkpoint
 
 
 # -- repository -------------------------------------------------------------------------------------
