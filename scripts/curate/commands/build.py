@@ -76,8 +76,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         site=not args.index_only,
         rebuild=args.rebuild,
     )
+    reporter = Reporter(env)
     for warning in built.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        reporter.text(f"warning: {warning}")
     stats = built.stats
     if stats is None:
         print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")

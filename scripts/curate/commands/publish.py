@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from curate.config import PUBLISH_TARGETS, PublishTargetName, load_config
-from curate.errors import github_actions
+from curate.errors import Reporter, github_actions
 from curate.publish import Published, TargetResult, publish
 
 SHOWN = 20  # keys listed per kind before "... and N more"
@@ -130,25 +130,25 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _listed(kind: str, items: tuple[str, ...]) -> None:
+def _listed(reporter: Reporter, kind: str, items: tuple[str, ...]) -> None:
     for item in items[:SHOWN]:
-        print(f"  {kind} {item}")
+        reporter.out(f"  {kind} {item}")
     if len(items) > SHOWN:
-        print(f"  ... and {len(items) - SHOWN} more {kind}")
+        reporter.out(f"  ... and {len(items) - SHOWN} more {kind}")
 
 
-def _print(result: TargetResult, dry: bool) -> None:
+def _print(reporter: Reporter, result: TargetResult, dry: bool) -> None:
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        reporter.text(f"note: {note}")
     if dry:
-        _listed("upload", result.uploaded)
-        _listed("delete", result.deleted)
+        _listed(reporter, "upload", result.uploaded)
+        _listed(reporter, "delete", result.deleted)
     for item in result.skipped:
-        print(f"  skipped {item}")
+        reporter.out(f"  skipped {item}")
     for item in result.refused:
-        print(f"error: {item}", file=sys.stderr)
+        reporter.error(item)
     if result.target == "pages":
-        print(
+        reporter.out(
             f"pages: {result.unchanged} file(s), {_size(result.uploaded_bytes)}, ready for GitHub Pages at "
             f"{result.where} (the Publish workflow deploys it)"
         )
@@ -163,10 +163,10 @@ def _print(result: TargetResult, dry: bool) -> None:
         line += f", {gone} {len(result.deleted)}, {len(result.pending)} waiting for the grace period"
     else:
         line += f", {len(result.refused)} refused, {len(result.skipped)} skipped"
-    print(line + f" in {result.seconds:.2f}s")
+    reporter.out(line + f" in {result.seconds:.2f}s")
     if result.pending and not dry:
         first = min(when for _, when in result.pending)
-        print(
+        reporter.out(
             f"  {len(result.pending)} removed object(s) stay until the grace period ends (first: {first:%Y-%m-%d %H:%M} UTC)"
         )
 
@@ -190,8 +190,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     finally:
         if progress is not None:
             progress.close()
+    reporter = Reporter(env)
     for result in done.results:
-        _print(result, args.dry_run)
+        _print(reporter, result, args.dry_run)
     outputs = [pair for r in done.results for pair in r.outputs]
     if outputs and not args.dry_run and github_actions(env) and env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
