@@ -422,7 +422,7 @@ def test_show_requesters_and_hide_justifications(tmp_path: Path, capsys: pytest.
 
     root = build_catalog_repo(tmp_path)
     config = root / "catalog" / "config.yaml"
-    text = config.read_text("utf-8")
+    text = re.sub(r"(?m)^  show_(requesters|justifications):.*\n", "", config.read_text("utf-8"))
     config.write_text(
         text.replace("  base_url:", "  show_requesters: true\n  show_justifications: false\n  base_url:"),
         "utf-8",

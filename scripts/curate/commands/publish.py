@@ -37,9 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tree",
         type=Path,
-        default=Path("public"),
+        default=None,
         metavar="DIR",
-        help="the built tree to publish (default: public/)",
+        help="the built tree to publish, relative to the current directory like every verb's paths "
+        "(default: public/ in the catalog repository)",
     )
     parser.add_argument(
         "-t",
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     try:
         done: Published = publish(
             root=root,
-            tree=args.tree if args.tree.is_absolute() else root / args.tree,
+            tree=root / "public" if args.tree is None else args.tree,
             config=config,
             env=env,
             targets=[cast(PublishTargetName, t) for t in args.targets or ()],
