@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
 import json
 import os
 import shutil
@@ -110,7 +111,7 @@ def _client(endpoint: str) -> Any:
 
 def _manifest(endpoint: str, bucket: str) -> dict[str, list[object]]:
     s3 = _client(endpoint)
-    data = json.loads(s3.get_object(Bucket=bucket, Key=MANIFEST_KEY)["Body"].read())
+    data = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=MANIFEST_KEY)["Body"].read()))
     objects: dict[str, list[object]] = data["objects"]
     return objects
 

@@ -9,7 +9,7 @@ key is absent):
     atomic switch of the whole site (a failed deployment leaves the previous one serving).
 ``s3``
     An S3-compatible bucket (:mod:`curate.s3`). Incremental: a manifest of every object's sha256, size,
-    ``Content-Type`` and ``Cache-Control`` (``.curate-publish.json`` in the bucket) says what is there,
+    ``Content-Type`` and ``Cache-Control`` (``.curate-publish.json.gz`` in the bucket) says what is there,
     and only objects that differ are uploaded, phase after phase so that a client never sees a page that
     links a missing object: the files, then their ``.metadata``, then the project pages (and
     ``api/<project>.json``), then the root pages, then the site. The manifest is written again every
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import json
 import os
@@ -43,7 +44,7 @@ from curate.config import Config, PublishTargetName, RepositoryTarget, S3Target
 from curate.errors import CurateError, UsageError
 
 PAGES_LIMIT = 1_000_000_000  # GitHub Pages: "published sites may be no larger than 1 GB"
-MANIFEST_KEY = ".curate-publish.json"
+MANIFEST_KEY = ".curate-publish.json.gz"
 MANIFEST_FORMAT = 1
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -76,7 +77,8 @@ class PublishError(CurateError):
 # -- the tree ---------------------------------------------------------------------------------------
 
 
-ObjectState = tuple[str, int, str, str]  # sha256, size, content type, cache control
+ObjectState = list[Any]  # [sha256, size, content type, cache control], as the bucket's manifest has it
+LocalFile = tuple[str, int, str]  # (path, size, sha256) of one file of the tree
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,7 +95,7 @@ class TreeObject:
 
     @property
     def state(self) -> ObjectState:
-        return (self.sha256, self.size, self.content_type, self.cache_control)
+        return [self.sha256, self.size, self.content_type, self.cache_control]
 
 
 def content_type(key: str) -> str:
@@ -141,13 +143,19 @@ class HashCache:
                 if isinstance(data, dict):
                     self.entries = data
 
-    def sha256(self, rel: str, path: Path, st: os.stat_result) -> str:
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    def sha256(self, rel: str, path: str, st: os.stat_result) -> str:
         entry = self.entries.get(rel)
-        if isinstance(entry, list) and len(entry) == 4 and entry[:3] == stamp:
+        if (
+            type(entry) is list
+            and len(entry) == 4
+            and entry[0] == st.st_size
+            and entry[1] == st.st_mtime_ns
+            and entry[2] == st.st_ino
+        ):
             return str(entry[3])
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         digest = hashlib.sha256()
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         value = digest.hexdigest()
@@ -166,41 +174,56 @@ class HashCache:
             atomic_write(self.path, json.dumps(data, separators=(",", ":")))
 
 
-def scan_tree(tree: Path, hashes: HashCache, *, directory_objects: bool) -> dict[str, TreeObject]:
-    """Every file of ``tree`` (hidden ones left out) as an object, plus, with ``directory_objects``, a
-    copy of each ``X/index.html`` under the key ``X/`` (a plain S3 endpoint has no index documents)."""
-    out: dict[str, TreeObject] = {}
-    stack = [(tree, "")]
+def scan_tree(tree: Path, hashes: HashCache, *, directory_objects: bool) -> dict[str, LocalFile]:
+    """Every file of ``tree`` (hidden ones left out) by its key, plus, with ``directory_objects``, a copy
+    of each ``X/index.html`` under the key ``X/`` (a plain S3 endpoint has no index documents).
+
+    Plain tuples, not records: a tree of 10,000 projects has 140,000 of them, and only the few that
+    changed become :class:`TreeObject`."""
+    out: dict[str, LocalFile] = {}
+    stack = [(os.fspath(tree), "")]
     while stack:
         folder, rel = stack.pop()
         with os.scandir(folder) as it:
             for entry in it:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name.startswith("."):
                     continue
-                key = rel + entry.name
+                key = rel + name
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), key + "/"))
+                    stack.append((entry.path, key + "/"))
                     continue
                 if not entry.is_file(follow_symlinks=False):
                     continue  # symlinks and the like are not published
                 st = entry.stat(follow_symlinks=False)
-                path = Path(entry.path)
-                sha = hashes.sha256(key, path, st)
-                out[key] = _object(key, path, st.st_size, sha)
-                if directory_objects and entry.name == "index.html" and rel:
-                    out[rel] = _object(rel, path, st.st_size, sha)
+                item = (entry.path, st.st_size, hashes.sha256(key, entry.path, st))
+                out[key] = item
+                if directory_objects and name == "index.html" and rel:
+                    out[rel] = item
     return out
 
 
-def _object(key: str, path: Path, size: int, sha: str) -> TreeObject:
+def tree_object(key: str, item: LocalFile) -> TreeObject:
+    path, size, sha = item
     return TreeObject(
         key=key,
-        path=path,
+        path=Path(path),
         size=size,
         sha256=sha,
         content_type=content_type(key),
         cache_control=cache_control(key),
         phase=phase_of(key),
+    )
+
+
+def same(item: LocalFile, key: str, known: ObjectState | None) -> bool:
+    """Whether the bucket's manifest says ``key`` already holds ``item`` as it would be uploaded."""
+    return (
+        known is not None
+        and known[0] == item[2]
+        and known[1] == item[1]
+        and known[2] == content_type(key)
+        and known[3] == cache_control(key)
     )
 
 
@@ -370,7 +393,7 @@ def publish_pages(tree: Path, config: Config, *, env: Mapping[str, str]) -> Targ
 
 @dataclasses.dataclass(kw_only=True, slots=True)
 class BucketManifest:
-    """``.curate-publish.json``: what the bucket holds (as the last publish left it) and since when
+    """``.curate-publish.json.gz``: what the bucket holds (as the last publish left it) and since when
     objects that left the tree are gone from it."""
 
     objects: dict[str, ObjectState]
@@ -381,29 +404,32 @@ class BucketManifest:
         if data is None:
             return cls(objects={}, removed={})
         try:
-            doc = json.loads(data)
+            doc = json.loads(gzip.decompress(data))
             if doc.get("format") != MANIFEST_FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}, expected {MANIFEST_FORMAT}")
-            objects = {
-                str(k): (str(v[0]), int(v[1]), str(v[2]), str(v[3])) for k, v in doc["objects"].items()
-            }
-            removed = {str(k): str(v) for k, v in doc.get("removed", {}).items()}
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            objects = doc["objects"]
+            removed = doc.get("removed", {})
+            if not isinstance(objects, dict) or not isinstance(removed, dict):
+                raise ValueError("objects and removed must be mappings")
+            if not all(type(v) is list and len(v) == 4 for v in objects.values()):
+                raise ValueError("an object's entry is not [sha256, size, content type, cache control]")
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise PublishError(
                 f"{where}: the publish manifest does not read ({exc})\n"
                 "    hint: run curate publish --full to upload everything and write it again"
             ) from exc
-        return cls(objects=objects, removed=removed)
+        return cls(objects=objects, removed={str(k): str(v) for k, v in removed.items()})
 
     def dumps(self) -> bytes:
-        return json.dumps(
+        text = json.dumps(
             {
                 "format": MANIFEST_FORMAT,
-                "objects": {k: list(self.objects[k]) for k in sorted(self.objects)},
+                "objects": dict(sorted(self.objects.items())),
                 "removed": dict(sorted(self.removed.items())),
             },
             separators=(",", ":"),
-        ).encode()
+        )
+        return gzip.compress(text.encode(), compresslevel=1, mtime=0)
 
 
 def _iso(when: dt.datetime) -> str:
@@ -463,9 +489,10 @@ def publish_s3(
     else:
         bucket = store(target, env, jobs)
     manifest = BucketManifest.parse(bucket.get(MANIFEST_KEY), bucket.where(MANIFEST_KEY))
-    known = {} if full else manifest.objects
+    known: dict[str, ObjectState] = {} if full else manifest.objects
     changed = sorted(
-        (o for o in local.values() if known.get(o.key) != o.state), key=lambda o: (o.phase, o.key)
+        (tree_object(key, item) for key, item in local.items() if not same(item, key, known.get(key))),
+        key=lambda o: (o.phase, o.key),
     )
     removed: dict[str, str] = {}
     due: list[str] = []
@@ -521,7 +548,7 @@ def publish_s3(
     return TargetResult(
         dry_run=False,
         uploaded=tuple(uploaded),
-        uploaded_bytes=sum(local[k].size for k in uploaded),
+        uploaded_bytes=sum(local[k][1] for k in uploaded),
         deleted=tuple(due),
         seconds=time.perf_counter() - started,
         **common,  # type: ignore[arg-type]
@@ -534,7 +561,7 @@ def _manifest_object(state: BucketManifest) -> dict[str, Any]:
         "data": data,
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
-        "content_type": "application/json",
+        "content_type": "application/gzip",
         "cache_control": "no-store",
     }
 
