@@ -13,7 +13,8 @@ stores in memory, so upload times are moto's, not a network's). Three runs:
 
 "besides the uploads" is the wall time minus the time the upload phases took (from a phase's first
 upload to its last): scanning the tree (with the hash cache of the previous run), reading and parsing the
-bucket's manifest, planning, writing the manifest.
+bucket's manifest, planning, writing the manifest. "cpu s" is the publishing process's own CPU time
+(threads included; moto's is not): on a machine shared with other work the wall times grow, this less.
 
     .venv/bin/python benchmarks/bench_publish.py                   # 10,000 projects
     .venv/bin/python benchmarks/bench_publish.py --projects 1000
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -146,8 +148,9 @@ class ManifestOnly:
 
 def run(
     tree: Path, target: S3Target, cache: Path, *, seed: bool = False
-) -> tuple[TargetResult, float, float]:
+) -> tuple[TargetResult, float, float, float]:
     timer = Timer()
+    cpu = time.process_time()
     started = time.perf_counter()
     result = publish_s3(
         tree,
@@ -159,7 +162,7 @@ def run(
         store=ManifestOnly if seed else None,
     )
     total = time.perf_counter() - started
-    return result, total, timer.done()
+    return result, total, timer.done(), time.process_time() - cpu
 
 
 def main() -> int:
@@ -198,16 +201,23 @@ def main() -> int:
                     write_project(tree, "proj-00042", args.versions + 1)
                     write_root(tree, [f"proj-{i:05d}" for i in range(args.projects)], "changed")
                 seed = args.seed and label == "first"
-                result, total, uploading = run(tree, target, cache, seed=seed)
+                result, total, uploading, cpu = run(tree, target, cache, seed=seed)
                 label = "first (seed)" if seed else label
                 rows.append(
-                    (label, len(result.uploaded), result.unchanged, total, uploading, total - uploading)
+                    (label, len(result.uploaded), result.unchanged, total, uploading, total - uploading, cpu)
                 )
                 print(f"  {label}: done in {total:.1f}s", flush=True)
     print()
-    print(f"{'run':<14} {'uploaded':>9} {'unchanged':>10} {'total s':>9} {'uploads s':>10} {'besides s':>10}")
-    for label, uploaded, unchanged, total, uploading, besides in rows:
-        print(f"{label:<14} {uploaded:>9} {unchanged:>10} {total:>9.2f} {uploading:>10.2f} {besides:>10.2f}")
+    print(
+        f"{'run':<14} {'uploaded':>9} {'unchanged':>10} {'total s':>9} {'uploads s':>10} {'besides s':>10}"
+        f" {'cpu s':>7}"
+    )
+    for label, uploaded, unchanged, total, uploading, besides, cpu in rows:
+        print(
+            f"{label:<14} {uploaded:>9} {unchanged:>10} {total:>9.2f} {uploading:>10.2f} {besides:>10.2f}"
+            f" {cpu:>7.2f}"
+        )
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     return 0
 
 

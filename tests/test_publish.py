@@ -107,3 +107,57 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "publish.s3 is not configured; the config names: pages" in capsys.readouterr().err
     assert main(["-C", str(root), "publish", "--tree", str(tmp_path / "nothing")]) == 2
     assert "no built index here (no simple/index.html); run: curate build" in capsys.readouterr().err
+
+
+class MemoryBucket:
+    """A bucket in a dict, for what the bucket does not decide (moto is the bucket elsewhere)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.puts: list[str] = []
+
+    def where(self, key: str = "") -> str:
+        return f"mem://{key}"
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: str, *, path: Path | None = None, data: bytes | None = None, **_: object) -> None:
+        self.data[key] = data if data is not None else (path.read_bytes() if path else b"")
+        self.puts.append(key)
+
+    def delete(self, keys: object) -> None:
+        raise AssertionError("nothing is deleted here")
+
+
+def test_headers_are_compared_only_under_other_rules(tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    from curate.config import S3Target
+
+    root = _repo(tmp_path)
+    bucket = MemoryBucket()
+
+    def run() -> tuple[str, ...]:
+        result = publishing.publish_s3(
+            root / "public",
+            S3Target(bucket="mem-bucket"),
+            env={},
+            hashes=publishing.HashCache(None),
+            store=lambda *_: bucket,
+        )
+        return result.uploaded
+
+    assert set(run()) == {"simple/index.html", "simple/", "index.html"}
+    manifest = json.loads(gzip.decompress(bucket.data[publishing.MANIFEST_KEY]))
+    assert manifest["header_rules"] == publishing.HEADER_RULES
+    manifest["objects"]["index.html"][2] = "text/plain"  # as if written by rules that typed it so
+    bucket.data[publishing.MANIFEST_KEY] = gzip.compress(json.dumps(manifest).encode())
+    assert run() == ()  # same rules: the headers follow from the key, only bytes are compared
+    manifest["header_rules"] = 0
+    bucket.data[publishing.MANIFEST_KEY] = gzip.compress(json.dumps(manifest).encode())
+    assert run() == ("index.html",)  # other rules: the object goes up again with today's headers
+    bucket.data[publishing.MANIFEST_KEY] = b"not gzip"
+    with pytest.raises(publishing.PublishError, match="the publish manifest does not read"):
+        run()

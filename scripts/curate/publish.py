@@ -12,8 +12,8 @@ key is absent):
     ``Content-Type`` and ``Cache-Control`` (``.curate-publish.json.gz`` in the bucket) says what is there,
     and only objects that differ are uploaded, phase after phase so that a client never sees a page that
     links a missing object: the files, then their ``.metadata``, then the project pages (and
-    ``api/<project>.json``), then the root pages, then the site. The manifest is written again every
-    few hundred uploads and at the end of each phase, so a publish that stops part way is resumed by the
+    ``api/<project>.json``), then the root pages, then the site. The manifest is written again as uploads
+    accumulate (every 30 s, or once they are a quarter of it) and at the end, so a publish that stops part way is resumed by the
     next (what it uploaded is not uploaded again), and what the bucket served before keeps serving:
     the root pages that would link the new objects are uploaded only after all of them. Objects that
     left the tree are deleted only after ``grace_period`` (the manifest remembers since when they are
@@ -46,11 +46,14 @@ from curate.errors import CurateError, UsageError
 PAGES_LIMIT = 1_000_000_000  # GitHub Pages: "published sites may be no larger than 1 GB"
 MANIFEST_KEY = ".curate-publish.json.gz"
 MANIFEST_FORMAT = 1
+# bump when content_type() or cache_control() changes what they give a key: a manifest written under
+# other rules has every object compared (and re-uploaded) with its headers, not only its bytes
+HEADER_RULES = 1
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-CHECKPOINT_EVERY = 250  # uploads between two writes of the bucket's manifest
-CHECKPOINT_SECONDS = 20.0
+CHECKPOINT_EVERY = 250  # uploads before the bucket's manifest is written again (see _checkpoint_due)
+CHECKPOINT_SECONDS = 30.0
 PHASES = ("files", "metadata", "project pages", "root pages", "site")
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -216,14 +219,15 @@ def tree_object(key: str, item: LocalFile) -> TreeObject:
     )
 
 
-def same(item: LocalFile, key: str, known: ObjectState | None) -> bool:
-    """Whether the bucket's manifest says ``key`` already holds ``item`` as it would be uploaded."""
+def same(item: LocalFile, key: str, known: ObjectState | None, *, headers: bool = True) -> bool:
+    """Whether the bucket's manifest says ``key`` already holds ``item`` as it would be uploaded
+    (``headers``: its Content-Type and Cache-Control too; not needed when the manifest was written under
+    the same :data:`HEADER_RULES`, as they follow from the key)."""
     return (
         known is not None
         and known[0] == item[2]
         and known[1] == item[1]
-        and known[2] == content_type(key)
-        and known[3] == cache_control(key)
+        and (not headers or (known[2] == content_type(key) and known[3] == cache_control(key)))
     )
 
 
@@ -398,11 +402,13 @@ class BucketManifest:
 
     objects: dict[str, ObjectState]
     removed: dict[str, str]  # key -> ISO time it was first found gone
+    header_rules: int = HEADER_RULES
 
     @classmethod
     def parse(cls, data: bytes | None, where: str) -> BucketManifest:
         if data is None:
             return cls(objects={}, removed={})
+        header_rules = 0
         try:
             doc = json.loads(gzip.decompress(data))
             if doc.get("format") != MANIFEST_FORMAT:
@@ -413,17 +419,21 @@ class BucketManifest:
                 raise ValueError("objects and removed must be mappings")
             if not all(type(v) is list and len(v) == 4 for v in objects.values()):
                 raise ValueError("an object's entry is not [sha256, size, content type, cache control]")
+            header_rules = doc.get("header_rules", 0)
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise PublishError(
                 f"{where}: the publish manifest does not read ({exc})\n"
                 "    hint: run curate publish --full to upload everything and write it again"
             ) from exc
-        return cls(objects=objects, removed={str(k): str(v) for k, v in removed.items()})
+        return cls(
+            objects=objects, removed={str(k): str(v) for k, v in removed.items()}, header_rules=header_rules
+        )
 
     def dumps(self) -> bytes:
         text = json.dumps(
             {
                 "format": MANIFEST_FORMAT,
+                "header_rules": HEADER_RULES,
                 "objects": dict(sorted(self.objects.items())),
                 "removed": dict(sorted(self.removed.items())),
             },
@@ -490,8 +500,13 @@ def publish_s3(
         bucket = store(target, env, jobs)
     manifest = BucketManifest.parse(bucket.get(MANIFEST_KEY), bucket.where(MANIFEST_KEY))
     known: dict[str, ObjectState] = {} if full else manifest.objects
+    headers = manifest.header_rules != HEADER_RULES
     changed = sorted(
-        (tree_object(key, item) for key, item in local.items() if not same(item, key, known.get(key))),
+        (
+            tree_object(key, item)
+            for key, item in local.items()
+            if not same(item, key, known.get(key), headers=headers)
+        ),
         key=lambda o: (o.phase, o.key),
     )
     removed: dict[str, str] = {}
@@ -533,7 +548,7 @@ def publish_s3(
         report.phase("s3", name, len(batch), sum(o.size for o in batch))
         unrecorded = _upload_phase(bucket, batch, state, jobs=jobs, progress=report, done=uploaded)
         dirty = True
-        if unrecorded >= CHECKPOINT_EVERY or time.monotonic() - since_write > CHECKPOINT_SECONDS:
+        if _checkpoint_due(unrecorded, len(state.objects), time.monotonic() - since_write):
             bucket.put(MANIFEST_KEY, **_manifest_object(state))  # a big phase is recorded before the next
             dirty, since_write = False, time.monotonic()
     if due:
@@ -564,6 +579,15 @@ def _manifest_object(state: BucketManifest) -> dict[str, Any]:
         "content_type": "application/gzip",
         "cache_control": "no-store",
     }
+
+
+def _checkpoint_due(unrecorded: int, objects: int, seconds: float) -> bool:
+    """Whether to write the manifest again: after :data:`CHECKPOINT_SECONDS` with uploads to record, or
+    once the uploads not yet recorded are a quarter of the manifest (at least :data:`CHECKPOINT_EVERY`):
+    a first publish of 140,000 objects writes its growing manifest a few dozen times, not 560."""
+    if unrecorded <= 0:
+        return False
+    return seconds > CHECKPOINT_SECONDS or unrecorded >= max(CHECKPOINT_EVERY, objects // 4)
 
 
 def _upload_phase(
@@ -616,8 +640,8 @@ def _upload_phase(
                 done.append(o.key)
                 since_checkpoint += 1
                 progress.advance(o.key, o.size)
-            if failure is None and (
-                since_checkpoint >= CHECKPOINT_EVERY or time.monotonic() - last > CHECKPOINT_SECONDS
+            if failure is None and _checkpoint_due(
+                since_checkpoint, len(state.objects), time.monotonic() - last
             ):
                 bucket.put(MANIFEST_KEY, **_manifest_object(state))
                 since_checkpoint, last = 0, time.monotonic()
