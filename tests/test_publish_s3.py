@@ -69,7 +69,7 @@ def _rebuild(built: Built, picks: dict[str, list[str]]) -> None:
     packages = built.root / "catalog" / "packages"
     for path in packages.glob("*.yaml"):
         path.unlink()
-    write_catalog(built.root, built.upstream, picks)
+    write_catalog(built.root, built.upstream, picks, vetted=True)
     build(root=built.root, output=built.public, cache_dir=built.cache, env={}, site=False)
 
 
