@@ -207,17 +207,21 @@ def main() -> int:
                     (label, len(result.uploaded), result.unchanged, total, uploading, total - uploading, cpu)
                 )
                 print(f"  {label}: done in {total:.1f}s", flush=True)
-    print()
-    print(
-        f"{'run':<14} {'uploaded':>9} {'unchanged':>10} {'total s':>9} {'uploads s':>10} {'besides s':>10}"
-        f" {'cpu s':>7}"
-    )
-    for label, uploaded, unchanged, total, uploading, besides, cpu in rows:
-        print(
-            f"{label:<14} {uploaded:>9} {unchanged:>10} {total:>9.2f} {uploading:>10.2f} {besides:>10.2f}"
-            f" {cpu:>7.2f}"
-        )
-    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+            # before the temporary tree (140,000 files) is deleted, which takes a while on a busy disk
+            print()
+            print(
+                f"{'run':<14} {'uploaded':>9} {'unchanged':>10} {'total s':>9} {'uploads s':>10} {'besides s':>10}"
+                f" {'cpu s':>7}"
+            )
+            for label, uploaded, unchanged, total, uploading, besides, cpu in rows:
+                print(
+                    f"{label:<14} {uploaded:>9} {unchanged:>10} {total:>9.2f} {uploading:>10.2f} {besides:>10.2f}"
+                    f" {cpu:>7.2f}"
+                )
+            print(
+                f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores",
+                flush=True,
+            )
     return 0
 
 
