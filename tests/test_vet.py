@@ -127,6 +127,8 @@ def test_vet_records_findings_and_blocks(
         "summary",
         "license",
         "license_source",
+        "license_note",
+        "license_files",
         "home_page",
         "requires_dist",
         "status",
@@ -135,8 +137,11 @@ def test_vet_records_findings_and_blocks(
         "advisories",
         "findings",
         "files",
+        "code_scan",
         "inputs",
     ]
+    assert webapp["code_scan"]["hits"] == []  # a clean package: nothing suspicious
+    assert webapp["code_scan"]["ruleset"].startswith("guarddog-")
     assert webapp["vetted"] == TODAY
     assert webapp["advisories"] == "none"  # the test catalogs look up no advisories: it says so
     assert webapp["policy"] == load_config(repo).vetting.digest()
@@ -437,6 +442,7 @@ def test_vulnerabilities_from_an_osv_directory(
         "kind": "vulnerability",
         "severity": "HIGH",
         "file": "",
+        "location": "",
         "message": "vulnpkg does something bad (fixed in 1.5)",
         "aliases": ["CVE-2026-0001", "PYSEC-2026-1"],
         "fixed": ["1.5"],
@@ -474,7 +480,7 @@ def test_policy_moves_a_kind_between_block_and_warn(repo: Path, cache: Path) -> 
     _set_vetting(
         repo,
         "  block: [integrity, metadata, license-denied, vulnerability]\n"
-        "  warn: [license-unknown, yanked, sdist-only, lookalike, too-new]\n",
+        "  warn: [suspicious-code, license-unknown, license-conflict, yanked, sdist-only, lookalike, too-new]\n",
         "  block: [integrity, metadata, vulnerability, yanked]\n  warn: [license-denied]\n",
     )
     assert _vet(repo, cache) == 1

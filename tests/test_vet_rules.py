@@ -176,7 +176,11 @@ def test_osv_directory_reads_yaml_and_json_and_reports_bad_files(tmp_path: Path)
             None,
             None,
             ["License :: OSI Approved :: BSD License"],
-            ("", "none", "classifier 'License :: OSI Approved :: BSD License' does not name one licence"),
+            (
+                "",
+                "none",
+                "the classifiers say only 'BSD License' (a BSD licence: which one?); no licence file settles it",
+            ),
         ),
         (None, "Proprietary", [], ("", "none", "License 'Proprietary' is not a known licence name")),
         (
@@ -423,7 +427,7 @@ def test_many_files_are_checked_in_worker_processes(tmp_path: Path) -> None:
     for i in range(40):
         d = Dist(name=f"pkg{i}", version="1.0", broken_record=i == 3)
         name, sha, size = _cache_wheel(cache, d, tmp_path / "w")
-        items.append((FileEntry(filename=name, sha256=sha, size=size), f"pkg{i}", "1.0"))
+        items.append((FileEntry(filename=name, sha256=sha, size=size), f"pkg{i}", "1.0", True))
     seen: list[int] = []
     results = _check_files(cache, items, jobs=2, on_progress=lambda i, n: seen.append(i))
     assert len(results) == 40

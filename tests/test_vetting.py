@@ -43,7 +43,15 @@ def test_every_finding_kind_has_a_policy_default_and_the_config_takes_it() -> No
     assert (
         policy.block == default_kinds("block") == ("integrity", "metadata", "license-denied", "vulnerability")
     )
-    assert policy.warn == ("license-unknown", "yanked", "sdist-only", "lookalike", "too-new")
+    assert policy.warn == (
+        "suspicious-code",
+        "license-unknown",
+        "license-conflict",
+        "yanked",
+        "sdist-only",
+        "lookalike",
+        "too-new",
+    )
 
 
 def test_is_finding_kind() -> None:
@@ -58,6 +66,17 @@ AS_VET_WRITES: dict[str, Any] = {
     "summary": "HTTP for humans",
     "license": "MIT",
     "license_source": "License-Expression",
+    "license_note": "",
+    "license_files": [
+        {
+            "path": "licenses/LICENSE",
+            "sha256": "d" * 64,
+            "licenses": ["MIT"],
+            "closest": "MIT",
+            "score": 1.0,
+            "files": [],
+        }
+    ],
     "home_page": "https://httpish.upstream.example/",
     "requires_dist": ["certy>=2024"],
     "status": "warn",
@@ -67,6 +86,7 @@ AS_VET_WRITES: dict[str, Any] = {
             "kind": "vulnerability",
             "severity": "high",
             "file": "",
+            "location": "",
             "message": "header injection (fixed in 1.3)",
             "aliases": ["CVE-2026-0001"],
             "fixed": ["1.3"],
@@ -78,6 +98,7 @@ AS_VET_WRITES: dict[str, Any] = {
             "kind": "yanked",
             "severity": "",
             "file": "httpish-1.2.tar.gz",
+            "location": "",
             "message": "yanked upstream: broken",
             "aliases": [],
             "fixed": [],
@@ -88,6 +109,18 @@ AS_VET_WRITES: dict[str, Any] = {
     "files": {
         "httpish-1.2-py3-none-any.whl": {"metadata_sha256": "a" * 64},
         "httpish-1.2.tar.gz": {"metadata_sha256": None},
+    },
+    "code_scan": {
+        "ruleset": "guarddog-3.2.0+curate-1:0123456789abcdef",
+        "hits": [
+            {
+                "rule": "pth-exec",
+                "file": "httpish-1.2-py3-none-any.whl",
+                "path": "httpish.pth",
+                "line": 1,
+                "message": "runs at every interpreter start: `import httpish._boot`",
+            }
+        ],
     },
     "inputs": "b" * 64,
 }
@@ -216,7 +249,7 @@ def test_a_malformed_record_in_a_catalog_file_names_the_line_and_the_fix(tmp_pat
 
 def test_the_evidence_of_schema_2_round_trips_and_covers_exactly_the_files_vetted() -> None:
     wheel, sdist = "httpish-1.2-py3-none-any.whl", "httpish-1.2.tar.gz"
-    head = {k: v for k, v in AS_VET_WRITES.items() if k not in ("findings", "files", "inputs")}
+    head = {k: v for k, v in AS_VET_WRITES.items() if k not in ("findings", "files", "code_scan", "inputs")}
     raw = {
         **head,  # summary ... status
         "vetted": "2026-06-01",

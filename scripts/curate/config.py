@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from curate.codescan import RULE_DECISIONS, RuleDecision, known_rules, rule_decisions
 from curate.errors import Problem, ValidationError, display_path
 from curate.names import normalize
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Platform, Target, iter_targets
@@ -119,7 +120,13 @@ class Vetting:
     warn: tuple[FindingKind, ...] = default_kinds("warn")
     lookalike_distance: int = 1
     min_release_age_days: int = 7  # the release cooldown (curate.cooldown); 0 = none
+    # suspicious-code rules (GuardDog's and curate's own) -> block | warn | off, over codescan.DEFAULT_RULES
+    code_rules: tuple[tuple[str, RuleDecision], ...] = ()
     waivers: tuple[Waiver, ...] = ()
+
+    def rule_decisions(self) -> dict[str, RuleDecision]:
+        """What the policy does with each suspicious-code rule's matches ("off": the rule does not run)."""
+        return rule_decisions(dict(self.code_rules))
 
     def digest(self) -> str:
         """sha256 of the rules a version is judged by (the waivers are recorded with each finding)."""
@@ -130,6 +137,7 @@ class Vetting:
             "warn": sorted(self.warn),
             "lookalike_distance": self.lookalike_distance,
             "min_release_age_days": self.min_release_age_days,
+            "code_rules": self.rule_decisions(),
         }
         return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
 
@@ -562,7 +570,16 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
     v = r.mapping(
         value if value is not None else {},
         key,
-        ("licenses", "advisories", "block", "warn", "lookalike_distance", "min_release_age_days", "waivers"),
+        (
+            "licenses",
+            "advisories",
+            "block",
+            "warn",
+            "lookalike_distance",
+            "min_release_age_days",
+            "code_rules",
+            "waivers",
+        ),
         "vetting",
     )
     lic = r.mapping(v.get("licenses", {}), (*key, "licenses"), ("allow", "deny"), "vetting.licenses")
@@ -591,6 +608,7 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
         minimum=0,
     )
     waivers = r.items(v.get("waivers"), (*key, "waivers"), "waivers", lambda item, k: _waiver(r, item, k))
+    code_rules = _code_rules(r, v.get("code_rules"), (*key, "code_rules"))
     return Vetting(
         license_allow=tuple(allow),
         license_deny=tuple(deny),
@@ -600,6 +618,7 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
         warn=tuple(warn),
         lookalike_distance=distance if distance is not None else 1,
         min_release_age_days=cooldown if cooldown is not None else defaults.min_release_age_days,
+        code_rules=tuple(sorted(code_rules.items())),
         waivers=tuple(waivers),
     )
 
@@ -632,6 +651,22 @@ def _retention(r: Reader, value: Any, key: KeyPath) -> Retention:
         return Retention(rule="drop-after", days=days) if days is not None else Retention()
     count = r.integer(amount, (*where, name), minimum=0)
     return Retention(rule="keep-latest", count=count) if count is not None else Retention()
+
+
+def _code_rules(r: Reader, value: Any, key: KeyPath) -> dict[str, RuleDecision]:
+    """``vetting.code_rules``: rule name -> block | warn | off, for rules GuardDog or curate has."""
+    if value is None:
+        return {}
+    known = known_rules()
+    rules = r.mapping(value, key, known, "vetting.code_rules")
+    out: dict[str, RuleDecision] = {}
+    for name, decision in rules.items():
+        if decision is False:  # YAML 1.1 reads an unquoted `off` as false
+            decision = "off"
+        chosen = r.choice(str(decision), (*key, name), RULE_DECISIONS, "rule decision")
+        if chosen is not None:
+            out[str(name)] = chosen  # type: ignore[assignment]
+    return out
 
 
 def _kinds(r: Reader, value: Any, key: KeyPath) -> list[FindingKind]:

@@ -73,9 +73,11 @@ from curate.catalog import (
     replace_catalog_files,
     writing,
 )
+from curate.codescan import ScanResult, rules_run, ruleset_id, scan_version
 from curate.config import Config, Vetting, Waiver, load_config
 from curate.cooldown import TOO_NEW, Cooldown, too_new_text
 from curate.errors import CurateError
+from curate.licensefiles import MATCHER_VERSION, LicenceFile, Match, identify, read_licence_files
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
@@ -83,10 +85,13 @@ from curate.vetting import (
     FINDING_KINDS,
     AdvisorySourceKind,
     AppliedWaiver,
+    CodeHit,
+    CodeScan,
     Decision,
     FileEvidence,
     Finding,
     FindingKind,
+    LicenseFileEvidence,
     LicenseSource,
     Status,
     VettingRecord,
@@ -94,7 +99,7 @@ from curate.vetting import (
     status_of,
 )
 
-SCHEMA = 3  # bump when the checks or the record change: every version is vetted again
+SCHEMA = 4  # bump when the checks or the record change: every version is vetted again
 _KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
 
 
@@ -113,10 +118,19 @@ class FileResult:
     problems: tuple[tuple[FindingKind, str], ...]  # (kind, message): integrity or metadata
     metadata_sha256: str | None  # of the wheel's METADATA; None for sdists or when unreadable
     fields: MetadataFields | None  # None when the metadata could not be read
+    licence_files: tuple[LicenceFile, ...] = ()  # read when asked (wheels; an sdist with no wheel)
+    field_match: Match | None = None  # the matcher's reading of a whole licence text in ``License``
 
 
 def check_file(
-    cache: str, filename: str, sha256: str, size: int, project: str, version: str, scratch: str
+    cache: str,
+    filename: str,
+    sha256: str,
+    size: int,
+    project: str,
+    version: str,
+    scratch: str,
+    licences: bool = True,
 ) -> FileResult:
     """Check one cached file. Top-level and picklable: runs in worker processes."""
     path = blob_path(Path(cache), sha256)
@@ -135,7 +149,12 @@ def check_file(
             if (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, got, before.st_mtime_ns):
                 record_verified(Path(cache), sha256, after)
 
-    def result(metadata_sha256: str | None = None, fields: MetadataFields | None = None) -> FileResult:
+    def result(
+        metadata_sha256: str | None = None,
+        fields: MetadataFields | None = None,
+        licence_files: tuple[LicenceFile, ...] = (),
+        field_match: Match | None = None,
+    ) -> FileResult:
         return FileResult(
             filename=filename,
             sha256=sha256,
@@ -143,6 +162,8 @@ def check_file(
             problems=tuple(problems),
             metadata_sha256=metadata_sha256,
             fields=fields,
+            licence_files=licence_files,
+            field_match=field_match,
         )
 
     if read_sha256 != sha256 or got != size:
@@ -170,11 +191,20 @@ def check_file(
         problems.append(("integrity", str(exc)))
         return result()
     fields: MetadataFields | None = None
+    licence_files: tuple[LicenceFile, ...] = ()
+    field_match: Match | None = None
     if meta is not None:
         fields = _fields(meta)
         _check_identity(fields, filename, name, ver, project, version, problems)
         _twine_check(path, filename, sha256, Path(scratch), problems)
-    return result(metadata_sha256, fields)
+        if licences and not problems:
+            try:
+                licence_files = read_licence_files(path, filename, fields.license_files)
+            except ArchiveError as exc:
+                problems.append(("integrity", str(exc)))
+            if "\n" in fields.license.strip():
+                field_match = identify(fields.license)
+    return result(metadata_sha256, fields, licence_files, field_match)
 
 
 def _store_metadata(target: Path, meta: bytes) -> None:
@@ -361,6 +391,7 @@ class MetadataFields:
     home_page: str
     project_urls: tuple[str, ...]
     requires_dist: tuple[str, ...]
+    license_files: tuple[str, ...] = ()  # License-File entries (PEP 639)
 
 
 def _fields(meta: bytes) -> MetadataFields:
@@ -383,6 +414,7 @@ def _fields(meta: bytes) -> MetadataFields:
         home_page=one("Home-page"),
         project_urls=many("Project-URL"),
         requires_dist=many("Requires-Dist"),
+        license_files=many("License-File"),
     )
 
 
@@ -460,6 +492,7 @@ class Observation:
     message: str
     severity: str = ""
     file: str = ""
+    location: str = ""
     aliases: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
 
@@ -471,6 +504,8 @@ class Description:
     summary: str = ""
     license: str = ""
     license_source: LicenseSource = "none"
+    license_note: str = ""
+    license_files: tuple[LicenseFileEvidence, ...] = ()
     home_page: str = ""
     requires_dist: tuple[str, ...] = ()
 
@@ -485,6 +520,7 @@ class Context:
     advisories: tuple[Advisory, ...] = ()
     lookalikes: tuple[tuple[str, int, str], ...] = ()  # (name, distance, "popular" | "catalog")
     advisories_source: AdvisorySourceKind = "none"  # where vulnerabilities are looked up ("none": not)
+    code_scan: CodeScan | None = None  # the suspicious-code scan of the version's files
 
 
 def sdist_only_targets(version: VersionEntry) -> list[str]:
@@ -516,12 +552,17 @@ def findings_for(
             by_kind.setdefault(kind, []).append(message)
         for kind, messages in sorted(by_kind.items()):
             found.append(Observation(id=kind, kind=kind, file=f.filename, message="; ".join(messages)))
+    if ctx.code_scan is not None:
+        found.extend(code_observations(ctx.code_scan))
     primary = _primary(version, results)
     fields = primary.fields if primary is not None else None
+    licence_files, evidence = _licence_files(version, results)
     lic = license_of(
         license_expression=(fields.license_expression or None) if fields is not None else None,
         license=(fields.license or None) if fields is not None else None,
         classifiers=fields.classifiers if fields is not None else (),
+        files=licence_files,
+        field_match=primary.field_match if primary is not None else None,
     )
     if lic.expression:
         v = verdict(lic.expression, ctx.policy.license_allow, ctx.policy.license_deny)
@@ -544,6 +585,14 @@ def findings_for(
     elif fields is not None:
         found.append(
             Observation(id="license-unknown", kind="license-unknown", message=f"{lic.note}: needs review")
+        )
+    if lic.conflict:
+        found.append(
+            Observation(
+                id="license-conflict",
+                kind="license-conflict",
+                message=f"the licence sources disagree: {lic.conflict}",
+            )
         )
     name = normalize(ctx.project)
     for adv in ctx.advisories:
@@ -603,6 +652,8 @@ def findings_for(
         summary=fields.summary if fields is not None else "",
         license=lic.expression,
         license_source=lic.source,
+        license_note=lic.note if lic.expression else "",
+        license_files=evidence,
         home_page=_home_page(fields) if fields is not None else "",
         requires_dist=tuple(sorted(set(fields.requires_dist))) if fields is not None else (),
     )
@@ -611,6 +662,58 @@ def findings_for(
 
 def _cooldown(ctx: Context) -> Cooldown:
     return Cooldown(days=ctx.policy.min_release_age_days, as_of=ctx.today)
+
+
+def code_observations(scan: CodeScan) -> list[Observation]:
+    """One finding per rule and file: where it matched first, and where else."""
+    groups: dict[tuple[str, str], list[CodeHit]] = {}
+    for hit in scan.hits:
+        groups.setdefault((hit.rule, hit.file), []).append(hit)
+    out = []
+    for (rule, file), hits in sorted(groups.items()):
+        first, more = hits[0], hits[1:]
+        message = first.message
+        if more:
+            shown = ", ".join(h.location for h in more[:5]) + (" ..." if len(more) > 5 else "")
+            message += f" (also at {shown})"
+        out.append(
+            Observation(
+                id=rule,
+                kind="suspicious-code",
+                file=file,
+                location=first.location,
+                message=f"{rule}: {message}",
+            )
+        )
+    return out
+
+
+def _licence_files(
+    version: VersionEntry, results: Mapping[str, FileResult]
+) -> tuple[list[LicenceFile], tuple[LicenseFileEvidence, ...]]:
+    """The licence files of the version's wheels (of its sdist when it has no wheel), each distinct
+    text once, and the evidence recorded of them."""
+    wheels = sorted(f.filename for f in version.files if f.is_wheel)
+    readers = [n for n in wheels if n in results] or sorted(
+        f.filename for f in version.files if not f.is_wheel and f.filename in results
+    )
+    carried: dict[tuple[str, str], tuple[LicenceFile, list[str]]] = {}
+    for name in readers:
+        for lf in results[name].licence_files:
+            carried.setdefault((lf.path, lf.sha256), (lf, []))[1].append(name)
+    files = [lf for lf, _ in carried.values()]
+    evidence = tuple(
+        LicenseFileEvidence(
+            path=lf.path,
+            sha256=lf.sha256,
+            licenses=lf.licenses,
+            closest=lf.match.license if lf.match is not None else "",
+            score=lf.match.score if lf.match is not None else 0.0,
+            files=() if len(names) == len(readers) else tuple(names),
+        )
+        for (_, _), (lf, names) in sorted(carried.items())
+    )
+    return sorted(files, key=lambda f: (f.path, f.sha256)), evidence
 
 
 def _targets_text(targets: Sequence[str]) -> str:
@@ -666,13 +769,16 @@ def decide(
 ) -> tuple[tuple[Finding, ...], Status]:
     """Apply the policy and the waivers; kinds in neither ``block`` nor ``warn`` are not reported."""
     out: list[Finding] = []
-    for f in sorted(found, key=lambda f: (_KIND_ORDER[f.kind], f.id, f.file, f.message)):
-        if f.kind in ctx.policy.block:
-            decision: Decision = "block"
-        elif f.kind in ctx.policy.warn:
-            decision = "warn"
-        else:
+    rules = ctx.policy.rule_decisions()
+    for f in sorted(found, key=lambda f: (_KIND_ORDER[f.kind], f.id, f.file, f.location, f.message)):
+        if f.kind not in ctx.policy.block and f.kind not in ctx.policy.warn:
             continue
+        decision: Decision = "block" if f.kind in ctx.policy.block else "warn"
+        if f.kind == "suspicious-code":  # each rule has its own decision (vetting.code_rules)
+            rule = rules.get(f.id, "warn")
+            if rule == "off":
+                continue
+            decision = rule
         message = f.message
         waiver = waiver_for(f, project, version, ctx.policy.waivers)
         applied = None
@@ -688,6 +794,7 @@ def decide(
                 kind=f.kind,
                 severity=f.severity,
                 file=f.file,
+                location=f.location,
                 message=message,
                 aliases=tuple(sorted(f.aliases)),
                 fixed=f.fixed,
@@ -721,6 +828,8 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "lookalikes": [list(x) for x in ctx.lookalikes],
         "advisories_source": ctx.advisories_source,
         "too_new": too_new_text(version.files, _cooldown(ctx)),  # changes once, when it becomes eligible
+        "code_ruleset": ruleset_id(dict(policy.code_rules)),
+        "licence_matcher": MATCHER_VERSION,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -749,6 +858,8 @@ class VetReport:
     unused_waivers: tuple[Waiver, ...] = ()  # waivers no recorded finding matches (a typo, or obsolete)
     advisories: str = ""  # whether known vulnerabilities were checked, against what, which day's data
     not_checked: int = 0  # versions whose record says known vulnerabilities were not checked
+    scanned: int = 0  # versions whose files the suspicious-code scan read in this run
+    scans_reused: int = 0  # versions vetted again whose scan (same files, same ruleset) was reused
 
 
 def lookalikes_for(
@@ -820,11 +931,16 @@ def vet_repository(
     no_advisories: bool = False,
     jobs: int | None = None,
     force: bool = False,
+    scan_base: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VetReport:
     """``curate vet`` on the repository at ``root``: its config, catalog, cache and advisories
     (none with ``no_advisories``: every record then says known vulnerabilities were not checked). One
-    run at a time (``curate lock`` and ``curate vet`` hold the catalog's lock: :func:`curate.catalog.writing`)."""
+    run at a time (``curate lock`` and ``curate vet`` hold the catalog's lock: :func:`curate.catalog.writing`).
+
+    ``scan_base``: a git revision whose catalog's suspicious-code scans are reused for the versions it
+    has with the same files and ruleset (the others are scanned): a pull request scans only what it adds.
+    """
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
     with writing(root, "curate vet"):
@@ -838,6 +954,7 @@ def vet_repository(
             no_advisories=no_advisories,
             jobs=jobs,
             force=force,
+            scan_base=scan_base,
             on_progress=on_progress,
         )
 
@@ -853,9 +970,21 @@ def _vet_repository(
     no_advisories: bool,
     jobs: int | None,
     force: bool,
+    scan_base: str | None,
     on_progress: Callable[[int, int], None] | None,
 ) -> VetReport:
     projects = load_catalog_fast(root)
+    earlier = None
+    if scan_base is not None:
+        from curate.diff import catalog_at
+
+        base = catalog_at(root, scan_base, env=env)
+        earlier = {
+            (name, v.version): v.vetting
+            for name, project in base.items()
+            for v in project.versions
+            if v.vetting is not None
+        }
     return vet_catalog(
         root=root,
         projects=projects,
@@ -865,6 +994,7 @@ def _vet_repository(
         today=today,
         jobs=jobs,
         force=force,
+        scans_from=earlier,
         on_progress=on_progress,
     )
 
@@ -880,8 +1010,15 @@ def vet_catalog(
     jobs: int | None = None,
     force: bool = False,
     popular: frozenset[NormalizedName] | None = None,
+    scans_from: Mapping[tuple[NormalizedName, str], VettingRecord] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VetReport:
+    """Vet the catalog ``projects``; write what changed under ``root``.
+
+    A version vetted again keeps its suspicious-code scan when the record it is reused from covers the
+    same files and names the same ruleset: its own record (unless ``force``), or ``scans_from``'s (the
+    records of another revision, by project and version) when given; every other version is scanned.
+    """
     wanted = wanted_files(projects.values())
     missing = missing_files(cache, wanted)
     if missing:
@@ -893,8 +1030,12 @@ def vet_catalog(
     )
 
     source_kind: AdvisorySourceKind = advisories.kind if is_advisory_source(advisories.kind) else "none"
+    scanning = "suspicious-code" in policy.block or "suspicious-code" in policy.warn
+    ruleset = ruleset_id(dict(policy.code_rules))
     plans: list[tuple[Project, VersionEntry, Context, str]] = []
-    todo: dict[str, tuple[FileEntry, str, str]] = {}  # sha256 -> (file, project, version)
+    todo: dict[str, tuple[FileEntry, str, str, bool]] = {}  # sha256 -> (file, project, version, licences)
+    to_scan: dict[tuple[str, str], tuple[str, list[FileEntry]]] = {}  # (name, version) -> what to scan
+    reused: dict[tuple[str, str], CodeScan] = {}
     for name in sorted(projects):
         project = projects[name]
         for version in project.sorted_versions():
@@ -910,10 +1051,26 @@ def vet_catalog(
             plans.append((project, version, ctx, digest))
             if not force and _kept(version, digest) and _metadata_present(cache, version):
                 continue
+            has_wheel = any(f.is_wheel for f in version.files)
             for f in version.files:
-                todo.setdefault(f.sha256, (f, project.name, version.version))
+                todo.setdefault(f.sha256, (f, project.name, version.version, f.is_wheel or not has_wheel))
+            if scanning:
+                source = scans_from.get((name, version.version)) if scans_from is not None else None
+                if scans_from is None and not force:
+                    source = version.vetting
+                earlier = source.code_scan if source is not None else None
+                if (
+                    earlier is not None
+                    and earlier.ruleset == ruleset
+                    and source is not None
+                    and source.covers(version.files)
+                ):
+                    reused[(name, version.version)] = earlier
+                else:
+                    to_scan[(name, version.version)] = (project.name, list(version.files))
 
     results = _check_files(cache, list(todo.values()), jobs=jobs, on_progress=on_progress)
+    scans = _scan_versions(cache, to_scan, policy, jobs=jobs)
 
     blockers: list[VersionFinding] = []
     warns: list[VersionFinding] = []
@@ -927,6 +1084,9 @@ def vet_catalog(
             force or not _kept(version, digest) or not _metadata_present(cache, version)
         ):
             by_name = {f.filename: results[f.sha256] for f in version.files}
+            key = (normalize(project.name), version.version)
+            scan = reused.get(key) or scans.get(key)
+            ctx = dataclasses.replace(ctx, code_scan=scan)
             found, info = findings_for(version, by_name, ctx)
             findings, status = decide(found, project.name, version.version, ctx)
             record = VettingRecord(
@@ -946,8 +1106,11 @@ def vet_catalog(
                 summary=info.summary,
                 license=info.license,
                 license_source=info.license_source,
+                license_note=info.license_note,
+                license_files=info.license_files,
                 home_page=info.home_page,
                 requires_dist=info.requires_dist,
+                code_scan=scan,
             )
             record = _seal(record, digest, version.vetting)
             version = dataclasses.replace(version, vetting=record)  # the lock's fields stay as they are
@@ -984,6 +1147,8 @@ def vet_catalog(
         unused_waivers=tuple(w for w in policy.waivers if w not in used_waivers),
         advisories=advisories.describe(today),
         not_checked=not_checked,
+        scanned=len(scans),
+        scans_reused=len(reused),
     )
 
 
@@ -1017,7 +1182,7 @@ def _metadata_present(cache: Path, version: VersionEntry) -> bool:
 
 def _check_files(
     cache: Path,
-    items: list[tuple[FileEntry, str, str]],
+    items: list[tuple[FileEntry, str, str, bool]],
     *,
     jobs: int | None,
     on_progress: Callable[[int, int], None] | None,
@@ -1026,8 +1191,8 @@ def _check_files(
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="curate-vet-") as scratch:
         args = [
-            (str(cache), f.filename, f.sha256, f.size, project, version, scratch)
-            for f, project, version in items
+            (str(cache), f.filename, f.sha256, f.size, project, version, scratch, licences)
+            for f, project, version, licences in items
         ]
         if workers <= 1 or len(items) < 32:
             for i, a in enumerate(args, 1):
@@ -1048,8 +1213,41 @@ def _check_files(
     return results
 
 
-def _check_file_star(a: tuple[str, str, str, int, str, str, str]) -> FileResult:
+def _check_file_star(a: tuple[str, str, str, int, str, str, str, bool]) -> FileResult:
     return check_file(*a)
+
+
+def _scan_versions(
+    cache: Path,
+    todo: Mapping[tuple[str, str], tuple[str, list[FileEntry]]],
+    policy: Vetting,
+    *,
+    jobs: int | None,
+) -> dict[tuple[str, str], CodeScan]:
+    """The suspicious-code scan of each version in ``todo`` (in worker processes when there are many)."""
+    if not todo:
+        return {}
+    ruleset = ruleset_id(dict(policy.code_rules))
+    rules = rules_run(dict(policy.code_rules))
+    args = [
+        (project, tuple((f.filename, str(blob_path(cache, f.sha256))) for f in files), rules)
+        for project, files in todo.values()
+    ]
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers <= 1 or len(args) < 16:  # a pool's workers each load GuardDog first (about a second)
+        found = [_scan_star(a) for a in args]
+    else:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            found = list(pool.map(_scan_star, args))
+    return {key: CodeScan(ruleset=ruleset, hits=r.hits) for key, r in zip(todo, found, strict=True)}
+
+
+def _scan_star(a: tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]) -> ScanResult:
+    project, files, rules = a
+    with tempfile.TemporaryDirectory(prefix="curate-scan-") as scratch:
+        return scan_version(project, [(n, Path(p)) for n, p in files], rules, Path(scratch))
 
 
 def waiver_snippet(flagged: VersionFinding, today: dt.date) -> str:

@@ -8,7 +8,10 @@ vetted yet, ``None`` here)::
     vetting:
       summary: str
       license: str             # normalised SPDX expression, "" when unknown
-      license_source: str      # License-Expression | License | classifiers | none
+      license_source: str      # License-Expression | License | classifiers | license-files | none
+      license_note: str        # how the licence files took part, or why the licence is unknown
+      license_files:           # every licence file read, what its text is (askalono's score)
+        - {path, sha256, licenses: [spdx], closest: spdx, score, files: [filename]}  # files: [] = all
       home_page: str
       requires_dist: [str]
       status: pass | warn | block
@@ -17,11 +20,13 @@ vetted yet, ``None`` here)::
       advisories: none | osv-dir | osv-api   # where known vulnerabilities were looked up; none: not checked
       findings: [{id, kind, severity, file, message, aliases, fixed, decision, waiver}]
       files: {filename: {sha256: str, metadata_sha256: str | null}}   # every file vetted, by its bytes
+      code_scan: {ruleset: str, hits: [{rule, file, path, line, message}]}  # GuardDog + curate's checks
       inputs: str              # sha256 over everything the result depends on, and the result itself
 
 ``vetted``, ``policy`` and the files' ``sha256`` came with curate.vet's schema 2, ``advisories`` with
-schema 3; a record written before reads without them (and ``curate vet`` vets that version again). A
-record without ``advisories`` says nothing about known vulnerabilities: it reads as not checked.
+schema 3; ``license_note``, ``license_files``, ``code_scan`` and a finding's ``location`` with schema 4. A
+record written before reads without them (and ``curate vet`` vets that version again). A record without
+``advisories`` says nothing about known vulnerabilities: it reads as not checked.
 
 A new finding kind is one line in :data:`FindingKind` and one in :data:`DEFAULT_DECISION` (what the policy
 does with it when ``catalog/config.yaml`` does not say); the config's ``vetting.block`` / ``vetting.warn``
@@ -38,8 +43,10 @@ from typing import Any, Literal, Protocol, TypeGuard, get_args
 FindingKind = Literal[
     "integrity",
     "metadata",
+    "suspicious-code",
     "license-denied",
     "license-unknown",
+    "license-conflict",
     "vulnerability",
     "yanked",
     "sdist-only",
@@ -60,8 +67,10 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
     "integrity": "block",
     "metadata": "block",
+    "suspicious-code": "warn",  # vetting.code_rules decides per rule (curate.codescan.DEFAULT_RULES)
     "license-denied": "block",
     "license-unknown": "warn",
+    "license-conflict": "warn",
     "vulnerability": "block",
     "yanked": "warn",
     "sdist-only": "warn",
@@ -99,7 +108,8 @@ def is_status(value: object) -> TypeGuard[Status]:
     return value in STATUSES
 
 
-LicenseSource = Literal["License-Expression", "License", "classifiers", "none"]  # where the licence came from
+# Where the licence came from: a metadata field, the classifiers, the licence files' texts, or nowhere.
+LicenseSource = Literal["License-Expression", "License", "classifiers", "license-files", "none"]
 LICENSE_SOURCES: tuple[LicenseSource, ...] = get_args(LicenseSource)
 
 # Where known vulnerabilities come from (vetting.advisories.source); "none": they were not checked.
@@ -162,6 +172,7 @@ class Finding:
     message: str = ""
     severity: str = ""
     file: str = ""  # the file it concerns; "" for the whole version
+    location: str = ""  # where in that file: "path/inside.py:12" (suspicious code); "" otherwise
     aliases: tuple[str, ...] = ()  # other ids of the same advisory (CVE-...)
     fixed: tuple[str, ...] = ()  # versions that fix a vulnerability
     waiver: AppliedWaiver | None = None  # the waiver that matched; an expired one leaves decision "block"
@@ -177,6 +188,7 @@ class Finding:
             "kind": self.kind,
             "severity": self.severity,
             "file": self.file,
+            "location": self.location,
             "message": self.message,
             "aliases": list(self.aliases),
             "fixed": list(self.fixed),
@@ -205,6 +217,7 @@ class Finding:
             message=_text(d, "message"),
             severity=_text(d, "severity"),
             file=_text(d, "file"),
+            location=_text(d, "location"),
             aliases=_texts(d, "aliases"),
             fixed=_texts(d, "fixed"),
             waiver=applied,
@@ -244,6 +257,100 @@ class FileEvidence:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class LicenseFileEvidence:
+    """One licence file read, and what the matcher said its text is."""
+
+    path: str  # inside the distribution, without its top folder: "licenses/LICENSE"
+    sha256: str  # of the file's bytes
+    licenses: tuple[str, ...] = ()  # the SPDX ids its text is; () when it names none
+    closest: str = ""  # the matcher's best match for the whole text
+    score: float = 0.0  # how close (0 to 1); a licence is named from curate.licensefiles.MATCH_THRESHOLD
+    files: tuple[str, ...] = ()  # the distribution files that carry it; () when every one read does
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "licenses": list(self.licenses),
+            "closest": self.closest,
+            "score": self.score,
+            "files": list(self.files),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LicenseFileEvidence:
+        score = d.get("score") or 0.0
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise VettingFormatError(("score",), f"expected a number, got {type(score).__name__}")
+        return cls(
+            path=_text(d, "path"),
+            sha256=_text(d, "sha256"),
+            licenses=_texts(d, "licenses"),
+            closest=_text(d, "closest"),
+            score=float(score),
+            files=_texts(d, "files"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CodeHit:
+    """One match of a suspicious-code rule (GuardDog's or curate's own) in a version's files."""
+
+    rule: str  # "threat-process-download-exec", "pth-exec", ...
+    file: str  # the distribution file
+    path: str  # inside it
+    line: int  # 1-based; 0 when the rule is about the whole file
+    message: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "file": self.file,
+            "path": self.path,
+            "line": self.line,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CodeHit:
+        line = d.get("line") or 0
+        if isinstance(line, bool) or not isinstance(line, int):
+            raise VettingFormatError(("line",), f"expected a line number, got {type(line).__name__}")
+        return cls(
+            rule=_text(d, "rule"),
+            file=_text(d, "file"),
+            path=_text(d, "path"),
+            line=line,
+            message=_text(d, "message"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CodeScan:
+    """What the suspicious-code scan found in a version's files, and with which ruleset."""
+
+    ruleset: str  # curate.codescan.ruleset_id(): GuardDog's version, curate's checks and the rules run
+    hits: tuple[CodeHit, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ruleset": self.ruleset, "hits": [h.to_dict() for h in self.hits]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CodeScan:
+        hits = []
+        for i, item in enumerate(_list(d, "hits")):
+            try:
+                hits.append(CodeHit.from_dict(_mapping(item, ())))
+            except VettingFormatError as exc:
+                raise exc.within("hits", i) from None
+        return cls(ruleset=_text(d, "ruleset"), hits=tuple(hits))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class VettingRecord:
     """The result of vetting one version: the verdict, the findings, and the evidence they rest on."""
 
@@ -256,8 +363,11 @@ class VettingRecord:
     summary: str = ""
     license: str = ""  # normalised SPDX expression; "" when unknown
     license_source: LicenseSource = "none"
+    license_note: str = ""  # how the licence files took part, or why the licence is unknown
+    license_files: tuple[LicenseFileEvidence, ...] = ()  # sorted by path
     home_page: str = ""
     requires_dist: tuple[str, ...] = ()
+    code_scan: CodeScan | None = None  # None: not scanned (a record written before schema 3)
     inputs: str = ""  # the seal: see curate.vet.sealed
 
     @property
@@ -291,6 +401,8 @@ class VettingRecord:
             "summary": self.summary,
             "license": self.license,
             "license_source": self.license_source,
+            "license_note": self.license_note,
+            "license_files": [f.to_dict() for f in self.license_files],
             "home_page": self.home_page,
             "requires_dist": list(self.requires_dist),
             "status": self.status,
@@ -303,6 +415,8 @@ class VettingRecord:
             out["advisories"] = self.advisories
         out["findings"] = [f.to_dict() for f in self.findings]
         out["files"] = {f.filename: f.to_dict() for f in self.files}
+        if self.code_scan is not None:
+            out["code_scan"] = self.code_scan.to_dict()
         out["inputs"] = self.inputs
         return out
 
@@ -321,6 +435,18 @@ class VettingRecord:
                 files.append(FileEvidence.from_dict(str(name), _mapping(item or {}, ())))
             except VettingFormatError as exc:
                 raise exc.within("files", str(name)) from None
+        license_files = []
+        for i, item in enumerate(_list(d, "license_files")):
+            try:
+                license_files.append(LicenseFileEvidence.from_dict(_mapping(item, ())))
+            except VettingFormatError as exc:
+                raise exc.within("license_files", i) from None
+        code_scan = None
+        if d.get("code_scan") is not None:
+            try:
+                code_scan = CodeScan.from_dict(_mapping(d["code_scan"], ()))
+            except VettingFormatError as exc:
+                raise exc.within("code_scan") from None
         status = d.get("status")
         if status is None:
             status = status_of(findings)  # written by hand: the findings say it
@@ -344,8 +470,11 @@ class VettingRecord:
             summary=_text(d, "summary"),
             license=_text(d, "license"),
             license_source=source,
+            license_note=_text(d, "license_note"),
+            license_files=tuple(license_files),
             home_page=_text(d, "home_page"),
             requires_dist=_texts(d, "requires_dist"),
+            code_scan=code_scan,
             inputs=_text(d, "inputs"),
         )
 

@@ -2,10 +2,11 @@
 
 Checks each file (bytes match the catalog, archive opens, wheel RECORD hashes, metadata name and version
 match the file name, twine check), extracts each wheel's METADATA into the cache (PEP 658), and judges
-each version: licence against vetting.licenses allow/deny, known vulnerabilities from OSV advisories
-(vetting.advisories), yanked releases, sdist-only targets and look-alike names. vetting.block and
-vetting.warn decide what each kind of finding does; vetting.waivers accept a finding for some versions
-until a date (an expired waiver blocks again).
+each version: licence (from the metadata and the licence files' texts) against vetting.licenses
+allow/deny, suspicious code (GuardDog's rules and curate's own checks; vetting.code_rules decides per
+rule), known vulnerabilities from OSV advisories (vetting.advisories), yanked releases, sdist-only
+targets and look-alike names. vetting.block and vetting.warn decide what each kind of finding does;
+vetting.waivers accept a finding for some versions until a date (an expired waiver blocks again).
 
 Known vulnerabilities are looked up only when vetting.advisories.source is osv-dir or osv-api; vet
 says which source and which day's data it used, and each record says where it looked ("advisories:
@@ -58,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="vet every version again, even if unchanged")
     parser.add_argument(
+        "--scan-base",
+        metavar="REV",
+        default=None,
+        help="reuse the suspicious-code scans recorded in the catalog at git revision REV for versions with"
+        " the same files and ruleset there, and scan only the others (CI: a pull request's base; the"
+        " rescan: HEAD). Without it, --force scans every version",
+    )
+    parser.add_argument(
         "--today",
         type=dt.date.fromisoformat,
         default=None,
@@ -76,6 +85,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         no_advisories=args.no_advisories,
         jobs=args.jobs,
         force=args.force,
+        scan_base=args.scan_base,
         today=args.today,
         quiet=args.quiet,
     )
@@ -90,6 +100,7 @@ def vet(
     no_advisories: bool = False,
     jobs: int | None = None,
     force: bool = False,
+    scan_base: str | None = None,
     today: dt.date | None = None,
     quiet: bool = False,
 ) -> int:
@@ -106,6 +117,7 @@ def vet(
         no_advisories=no_advisories,
         jobs=jobs,
         force=force,
+        scan_base=scan_base,
     )
     print_report(root, report, today=today, quiet=quiet, env=env)
     return 1 if report.blockers else 0
@@ -144,6 +156,11 @@ def print_report(
         reporter.out(f"known vulnerabilities: {report.advisories}")
         if report.not_checked and not report.advisories.startswith("not checked"):
             reporter.out(f"  ({report.not_checked} version(s) still say not checked)")
+        if report.scanned or report.scans_reused:
+            reporter.out(
+                f"suspicious-code scan: {report.scanned} version(s) scanned,"
+                f" {report.scans_reused} reused (same files and ruleset)"
+            )
     if not report.blockers:
         return
     reporter.text(f"\n{len(report.blockers)} finding(s) block:")
@@ -163,7 +180,7 @@ def print_report(
 
 def _line(b: VersionFinding) -> str:
     f = b.finding
-    where = f" ({f.file})" if f.file else ""
+    where = f" ({f.file}{', ' + f.location if f.location else ''})" if f.file else ""
     aliases = f" [{', '.join(f.aliases)}]" if f.aliases else ""
     what = f.kind if f.id == f.kind else f"{f.kind} {f.id}"
     return one_line(f"{b.project} {b.version}{where}: {what}{aliases}: {f.message}")
