@@ -44,6 +44,11 @@ class Dist:
     broken_record: bool = False  # RECORD hash that does not match
     provides_extra: Sequence[str] = ()
     top_level: Sequence[str] = ()  # import packages; default: the normalized name with '_'
+    # licence files: (name, text); in the wheel under .dist-info/licenses/ with a License-File entry,
+    # at the top of the sdist
+    license_files: Sequence[tuple[str, str]] = ()
+    wheel_files: Sequence[tuple[str, bytes]] = ()  # more members: ("x.pth", b"..."); {dist_info} expands
+    sdist_files: Sequence[tuple[str, bytes]] = ()  # more members under the sdist's folder ("setup.py")
 
 
 def _snake(name: str) -> str:
@@ -64,6 +69,7 @@ def metadata_text(d: Dist) -> str:
         lines.append(f"License-Expression: {d.license_expression}")
     if d.license:
         lines.append(f"License: {d.license}")
+    lines.extend(f"License-File: {name}" for name, _ in d.license_files)
     lines.extend(f"Classifier: {c}" for c in d.classifiers)
     if d.requires_python:
         lines.append(f"Requires-Python: {d.requires_python}")
@@ -95,6 +101,10 @@ def build_wheel(d: Dist, tag: str, out_dir: Path) -> Path:
     files: dict[str, bytes] = {}
     for pkg in packages:
         files[f"{pkg}/__init__.py"] = f'__version__ = "{d.version}"\n'.encode()
+    for name, data in d.wheel_files:
+        files[name.replace("{dist_info}", dist_info)] = data
+    for name, text in d.license_files:
+        files[f"{dist_info}/licenses/{name}"] = text.encode()
     files[f"{dist_info}/METADATA"] = metadata_text(d).encode()
     files[f"{dist_info}/WHEEL"] = (
         f"Wheel-Version: 1.0\nGenerator: curate-tests\nRoot-Is-Purelib: {'true' if tag.endswith('-any') else 'false'}\nTag: {tag}\n"
@@ -181,6 +191,10 @@ def build_sdist(d: Dist, out_dir: Path) -> Path:
         ).encode(),
         f"{base}/{snake}/__init__.py": b"",
     }
+    for name, text in d.license_files:
+        files[f"{base}/{name}"] = text.encode()
+    for name, data in d.sdist_files:
+        files[f"{base}/{name}"] = data
     target = out_dir / sdist_filename(d)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:

@@ -195,7 +195,7 @@ ALIASES: dict[str, str] = {
     "gnu lesser general public": "LGPL",
     "agpl": "AGPL",
 }
-_NOT_A_LICENCE = ("proprietary", "commercial", "all rights reserved", "see license", "other")
+_NOT_A_LICENCE = ("proprietary", "commercial", "all rights reserved")  # the files do not override these
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
