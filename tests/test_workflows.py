@@ -72,7 +72,7 @@ def test_pr_steps_are_the_documented_sequence() -> None:
         "curate lock --check",
         "curate ci relock --base",
         "curate fetch",
-        "curate vet --force",  # never the evidence the pull request commits
+        "curate vet --force --scan-base",  # never the evidence the pull request commits
         "curate ci report --base",
     ]
     ids = [s.id for s in ci.PR_STEPS]

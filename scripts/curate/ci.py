@@ -103,10 +103,13 @@ PR_STEPS: tuple[Step, ...] = (
     Step(
         id="vet",
         name="curate vet",
-        run="curate vet --force",  # from the files: CI never keeps the evidence a pull request commits
+        # from the files: CI never keeps the evidence a pull request commits; the suspicious-code scans of
+        # versions the base branch already holds (same files, same ruleset) are the base's
+        run=f'curate vet --force --scan-base "${BASE_VAR}"',
         needs=("fetch",),
-        doc="integrity, licences, known vulnerabilities (from vetting.advisories; the report says whether "
-        "they were checked), yanked releases, look-alike names; policy decides",
+        doc="integrity, licences (with the licence files' texts), suspicious code in the versions the pull"
+        " request adds, known vulnerabilities (from vetting.advisories; the report says whether they were"
+        " checked), yanked releases, look-alike names; policy decides",
     ),
     Step(
         id="report",
@@ -370,11 +373,13 @@ class Rescan:
 
 
 def rescan(root: Path, *, env: Mapping[str, str], output_dir: Path | None) -> Rescan:
-    """``curate vet --force`` on the whole catalog; the rescan issue body (with the evidence it
+    """``curate vet --force --scan-base HEAD`` on the whole catalog; the rescan issue body (with the evidence it
     changed) written to ``output_dir`` (issue.md, blocking) and the job summary."""
     from curate import report
 
-    vet = run_curate(root, env, "vet", "--force")  # every version from its files, not the stored results
+    # every version from its files, not the stored results; the suspicious-code scans recorded in the
+    # catalog are kept where the files and the ruleset are the same (a new GuardDog scans everything again)
+    vet = run_curate(root, env, "vet", "--force", "--scan-base", "HEAD")
     output = (vet.stdout + vet.stderr).strip()
     evidence = git.worktree_diff(root, ["catalog/packages/"], env=env)
     body = report.rescan_issue(
