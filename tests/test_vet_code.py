@@ -114,8 +114,14 @@ def test_suspicious_code_is_found_with_rule_file_and_line(world: tuple[Path, Pat
     fetch = _vetting(root, "fetchexec")
     assert fetch["status"] == "block"
     assert (
-        "threat-process-download-exec",
+        "threat-setup-network-in-install",
         "block",
+        "fetchexec-1.0.tar.gz",
+        "fetchexec-1.0/setup.py:5",
+    ) in _code(fetch)
+    assert (
+        "threat-process-download-exec",
+        "warn",
         "fetchexec-1.0.tar.gz",
         "fetchexec-1.0/setup.py:5",
     ) in _code(fetch)
@@ -204,6 +210,11 @@ def test_code_rules_decide_per_rule_and_waivers_expire(
     decisions = {f[0]: f[1] for f in _code(_vetting(repo, "fetchexec"))}
     assert decisions["threat-process-download-exec"] == "waived"
     assert decisions["threat-setup-network-in-install"] == "block"  # its waiver expired
+    assert "(waiver expired on 2026-01-31)" in next(
+        f["message"]
+        for f in _vetting(repo, "fetchexec")["findings"]
+        if f["id"] == "threat-setup-network-in-install"
+    )
 
 
 def test_only_versions_not_scanned_with_this_ruleset_are_scanned(
