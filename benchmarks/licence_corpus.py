@@ -12,17 +12,13 @@ import dataclasses
 import io
 import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import urllib3
-from uv import find_uv_bin
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -30,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 from curate.licensefiles import is_licence_path  # noqa: E402
+from curate.resolve import default_index  # noqa: E402
 from curate.upstream import ACCEPT, parse_json  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "curate-bench" / "licences"
@@ -37,28 +34,7 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 def default_index_url() -> str:
     """The index uv resolves from (its ``# from`` annotation): no host is written down here."""
-    with tempfile.TemporaryDirectory() as tmp:
-        req = Path(tmp) / "in.txt"
-        req.write_text("packaging\n")
-        out = subprocess.run(
-            [
-                find_uv_bin(),
-                "pip",
-                "compile",
-                "--no-deps",
-                "--emit-index-annotation",
-                "--no-header",
-                str(req),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
-        ).stdout
-    found = re.search(r"#\s*from\s+(\S+)", out)
-    if not found:
-        raise SystemExit(f"uv did not say which index it resolves from:\n{out}")
-    return found.group(1)
+    return default_index(["packaging", "pip"], env=dict(os.environ))
 
 
 class RangeFile(io.RawIOBase):

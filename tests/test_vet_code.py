@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from curate.cache import wanted_files
 from curate.catalog import load_catalog
 from curate.cli import main
-from curate.fetch import fetch_all
+from curate.fetch import fetch_catalog
 from curate.names import normalize
 from tests.catalogs import make_repo, write_catalog
 from tests.test_codescan import BASE64_EXEC, DOWNLOAD_EXEC, PTH
@@ -80,7 +79,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
         root = make_repo(base / "repo", index_url=up.index_url)
         write_catalog(root, up, PICKS)
         cache = base / "cache"
-        assert fetch_all(cache, wanted_files(load_catalog(root).values()), jobs=4).errors == ()
+        _fetch(root, cache)
         assert _vet(root, cache) == 1  # vetted once here: the tests start from the recorded scans
         yield root, cache, up
 
@@ -88,6 +87,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
 @pytest.fixture
 def repo(world: tuple[Path, Path, Upstream], tmp_path: Path) -> Path:
     return Path(shutil.copytree(world[0], tmp_path / "repo"))
+
+
+def _fetch(root: Path, cache: Path) -> None:
+    done = fetch_catalog(root, env={}, cache_dir=cache, jobs=4)
+    assert done.report is not None
+    assert done.report.errors == ()
 
 
 def _vet(repo: Path, cache: Path, *extra: str) -> int:
@@ -246,7 +251,7 @@ def test_a_pull_request_scans_only_what_it_adds(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
     write_catalog(repo, up, {**PICKS, "cleanpkg": ["1.0", "2.0"]})  # the pull request adds cleanpkg 2.0
-    assert fetch_all(cache, wanted_files(load_catalog(repo).values()), jobs=2).errors == ()
+    _fetch(repo, cache)
     capsys.readouterr()
     _vet(repo, cache, "--force", "--scan-base", "main")
     assert "suspicious-code scan: 1 version(s) scanned, 6 reused" in capsys.readouterr().out
