@@ -171,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     names = _popular()
     samples: list[Sample] = []
     take = args.projects + args.projects // 8
-    while len(samples) < args.projects and take <= len(names):
+    while True:
         samples = list(collect(names[:take], args.cache, args.index_url))[: args.projects]
+        if len(samples) >= args.projects or take >= len(names):
+            break
         take += args.projects // 4
+    used = names.index(samples[-1].project) + 1 if samples else 0
     print(
-        f"{len(samples)} projects with a wheel, from the first {take} popular ones ({time.perf_counter() - started:.0f} s)"
+        f"{len(samples)} projects with a wheel, the first of the {used} most popular ones"
+        f" ({time.perf_counter() - started:.0f} s)"
     )
     memo = Memo(args.cache / f"askalono-{MATCHER_VERSION}.json")
     results = {s.project: curate_reading(s, memo) for s in samples}

@@ -487,6 +487,8 @@ def finding_label(f: Finding) -> str:
     text = f.id if f.kind == f.id else f"{f.id} ({f.kind})"
     if f.message:
         text += f": {f.message}"
+    if f.location:
+        text += f" (in {f.file}: {f.location})"
     if f.decision == "waived" and f.waiver is not None:
         text += f" [waived until {f.waiver.expires.isoformat()}: {f.waiver.justification}]"
     return text
