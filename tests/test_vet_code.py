@@ -49,6 +49,13 @@ DISTS = [
         license_files=[("LICENSE", (TEXTS / "ISC-requests-oauthlib.txt").read_text("utf-8"))],
         sdist=False,
     ),
+    Dist(
+        name="srconly",
+        version="1.0",
+        license_expression=None,
+        wheel_tags=(),
+        license_files=[("COPYING", (TEXTS / "ISC-requests-oauthlib.txt").read_text("utf-8"))],
+    ),
     Dist(name="cleanpkg", version="1.0", sdist=False),
     Dist(name="cleanpkg", version="2.0", sdist=False),
 ]
@@ -58,6 +65,7 @@ PICKS = {
     "pthhook": ["1.0"],
     "bsdlib": ["1.0"],
     "oauthish": ["1.0"],
+    "srconly": ["1.0"],
     "cleanpkg": ["1.0"],
 }
 
@@ -176,6 +184,10 @@ def test_the_licence_file_settles_a_family_classifier_with_its_score_as_evidence
     )
     assert 0.9 <= evidence["score"] <= 1.0
     assert bsd["license_note"].startswith("the classifiers say only 'BSD License'")
+    # no wheel: the sdist's licence files
+    src = _vetting(world[0], "srconly")
+    assert (src["license"], src["license_source"]) == ("ISC", "license-files")
+    assert [(e["path"], e["licenses"]) for e in src["license_files"]] == [("COPYING", ["ISC"])]
     oauth = _vetting(world[0], "oauthish")
     assert (oauth["license"], oauth["status"]) == ("ISC", "warn")
     (conflict,) = [f for f in oauth["findings"] if f["kind"] == "license-conflict"]
@@ -231,16 +243,16 @@ def test_only_versions_not_scanned_with_this_ruleset_are_scanned(
     capsys.readouterr()
     _vet(repo, cache)
     assert (
-        "suspicious-code scan: 0 version(s) scanned, 6 reused (same files and ruleset)"
+        "suspicious-code scan: 0 version(s) scanned, 7 reused (same files and ruleset)"
         in capsys.readouterr().out
     )
     # --force trusts no stored result: it scans again
     _vet(repo, cache, "--force")
-    assert "suspicious-code scan: 6 version(s) scanned, 0 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 7 version(s) scanned, 0 reused" in capsys.readouterr().out
     # a new ruleset (a rule turned off) scans every version again
     _config(repo, "  waivers: []\n", "  code_rules:\n    wheel-only-code: off\n  waivers: []\n")
     _vet(repo, cache)
-    assert "suspicious-code scan: 6 version(s) scanned, 0 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 7 version(s) scanned, 0 reused" in capsys.readouterr().out
 
 
 def test_a_pull_request_scans_only_what_it_adds(
@@ -254,5 +266,5 @@ def test_a_pull_request_scans_only_what_it_adds(
     _fetch(repo, cache)
     capsys.readouterr()
     _vet(repo, cache, "--force", "--scan-base", "main")
-    assert "suspicious-code scan: 1 version(s) scanned, 6 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 1 version(s) scanned, 7 reused" in capsys.readouterr().out
     assert _vetting(repo, "cleanpkg", "2.0")["code_scan"]["hits"] == []
