@@ -15,8 +15,11 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import json
+import os
 import re
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -167,8 +170,38 @@ def sections(text: str) -> list[str]:
     return [p for p in parts if len(p) >= 40]
 
 
-def identify_file(text: str) -> tuple[Match | None, tuple[Match, ...]]:
-    """A licence file's whole-text match, and its sections' when the whole is no one licence."""
+def identify_file(text: str, memo: Path | None = None) -> tuple[Match | None, tuple[Match, ...]]:
+    """A licence file's whole-text match, and its sections' when the whole is no one licence.
+
+    ``memo``: a folder keeping the answers by the text's sha256 (askalono takes about 0.1 s a text, and
+    the same licence files come back in every wheel and every run)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    kept = memo / digest[:2] / digest[2:] if memo is not None else None
+    if kept is not None:
+        try:
+            doc = json.loads(kept.read_text("utf-8"))
+            return (
+                Match(license=doc["whole"][0], score=doc["whole"][1]) if doc["whole"] else None,
+                tuple(Match(license=m[0], score=m[1]) for m in doc["sections"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            pass
+    found = _identify_file(text)
+    if kept is not None:
+        whole, parts = found
+        doc = {
+            "whole": [whole.license, whole.score] if whole else None,
+            "sections": [[m.license, m.score] for m in parts],
+        }
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=kept.parent, prefix=f".{kept.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, kept)
+    return found
+
+
+def _identify_file(text: str) -> tuple[Match | None, tuple[Match, ...]]:
     whole = identify(text)
     if whole is None or whole.named:
         return whole, ()
@@ -185,17 +218,20 @@ def _short(member: str) -> str:
     return "/".join(rest)
 
 
-def _licence_file(member: str, data: bytes) -> LicenceFile:
+def _licence_file(member: str, data: bytes, memo: Path | None) -> LicenceFile:
     digest = hashlib.sha256(data).hexdigest()
     if b"\0" in data[:8192]:
         return LicenceFile(path=_short(member), sha256=digest, match=None)
-    whole, parts = identify_file(data.decode("utf-8", "replace"))
+    whole, parts = identify_file(data.decode("utf-8", "replace"), memo)
     return LicenceFile(path=_short(member), sha256=digest, match=whole, sections=parts)
 
 
-def read_licence_files(path: Path, filename: str, license_files: Sequence[str]) -> tuple[LicenceFile, ...]:
+def read_licence_files(
+    path: Path, filename: str, license_files: Sequence[str], memo: Path | None = None
+) -> tuple[LicenceFile, ...]:
     """The licence files of the distribution at ``path`` (a wheel or an sdist named ``filename``),
-    identified. ``license_files``: its metadata's ``License-File`` entries."""
+    identified. ``license_files``: its metadata's ``License-File`` entries; ``memo``: see
+    :func:`identify_file`."""
     out: list[LicenceFile] = []
     try:
         if filename.endswith((".whl", ".zip")):
@@ -208,7 +244,7 @@ def read_licence_files(path: Path, filename: str, license_files: Sequence[str]) 
                 )
                 for member in members:
                     try:
-                        out.append(_licence_file(member, read_zip_member(zf, member, MAX_TEXT_BYTES)))
+                        out.append(_licence_file(member, read_zip_member(zf, member, MAX_TEXT_BYTES), memo))
                     except ArchiveError:
                         out.append(LicenceFile(path=_short(member), sha256="", match=None))
         else:
@@ -220,7 +256,7 @@ def read_licence_files(path: Path, filename: str, license_files: Sequence[str]) 
                     if fh is None:
                         out.append(LicenceFile(path=_short(member), sha256="", match=None))
                         continue
-                    out.append(_licence_file(member, fh.read(MAX_TEXT_BYTES)))
+                    out.append(_licence_file(member, fh.read(MAX_TEXT_BYTES), memo))
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         raise ArchiveError(f"{filename}: cannot read its licence files: {exc}") from exc
     return tuple(sorted(out, key=lambda f: f.path))

@@ -370,7 +370,8 @@ def _agrees(claim: _Claim, ids: frozenset[str]) -> bool:
 
 
 def _describe(files: Sequence[LicenceFile]) -> str:
-    out = []
+    """What each licence file is (two files of one path with other texts, in different wheels, once)."""
+    out: list[str] = []
     for f in files:
         if f.licenses and f.match is not None and f.match.named:
             out.append(f"{f.path} is {f.match.license} ({f.match.score:.2f})")
@@ -381,7 +382,7 @@ def _describe(files: Sequence[LicenceFile]) -> str:
             out.append(f"{f.path} names no licence (closest {f.match.license}, {f.match.score:.2f})")
         else:
             out.append(f"{f.path} is not a licence text")
-    return "; ".join(out)
+    return "; ".join(dict.fromkeys(out))
 
 
 def _say(claim: _Claim) -> str:

@@ -199,7 +199,8 @@ def check_file(
         _twine_check(path, filename, sha256, Path(scratch), problems)
         if licences and not problems:
             try:
-                licence_files = read_licence_files(path, filename, fields.license_files)
+                memo = Path(cache) / "licences" / MATCHER_VERSION  # askalono's answers by text sha256
+                licence_files = read_licence_files(path, filename, fields.license_files, memo)
             except ArchiveError as exc:
                 problems.append(("integrity", str(exc)))
             if "\n" in fields.license.strip():
@@ -682,7 +683,7 @@ def code_observations(scan: CodeScan) -> list[Observation]:
                 kind="suspicious-code",
                 file=file,
                 location=first.location,
-                message=f"{rule}: {message}",
+                message=message,
             )
         )
     return out
