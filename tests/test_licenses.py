@@ -66,7 +66,8 @@ def test_a_licence_that_resembles_one_is_not_named() -> None:
 
 def test_a_file_of_several_licences_is_named_by_its_sections() -> None:
     whole, sections = identify_file(text("MIT+PSF-exceptiongroup.txt"))
-    assert whole is not None and not whole.named
+    assert whole is not None
+    assert not whole.named
     f = LicenceFile(path="LICENSE", sha256="", match=whole, sections=sections)
     assert f.licenses == ("MIT", "PSF-2.0")
 
