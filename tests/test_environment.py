@@ -9,6 +9,9 @@ from tests.conftest import REPO
 ENTRY_POINTS = {
     "cli.py",  # curate's entry: main() builds env and hands it to every verb
     "mkdocs_plugin.py",  # mkdocs' entry into curate, when `mkdocs build` runs the plugin by itself
+    # not a reader: it sets GuardDog's own GUARDDOG_TOP_PACKAGES_CACHE_LOCATION before GuardDog loads
+    # (GuardDog reads it at import), so that loading it never reaches the network
+    "codescan.py",
 }
 
 

@@ -295,6 +295,7 @@ def ruleset_id(overrides: Mapping[str, RuleDecision]) -> str:
 @functools.cache
 def _analyzer() -> Any:
     """GuardDog's analyzer, loaded without its network refresh (see the module's docstring)."""
+    # GuardDog's setting, for GuardDog: curate itself reads nothing from the environment here
     if "GUARDDOG_TOP_PACKAGES_CACHE_LOCATION" not in os.environ:
         # GuardDog's own lists, marked as downloaded now, in a folder of curate's
         root = _guarddog_root()
