@@ -78,7 +78,9 @@ def vetted(
     text = config.read_text("utf-8").replace(
         "license-denied, vulnerability]", "license-denied, vulnerability, license-unknown]"
     )
-    config.write_text(text.replace("warn: [suspicious-code, license-unknown, ", "warn: [suspicious-code, "), "utf-8")
+    config.write_text(
+        text.replace("warn: [suspicious-code, license-unknown, ", "warn: [suspicious-code, "), "utf-8"
+    )
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     capsys.readouterr()
     code = main(["-C", str(repo), "vet", "--cache-dir", str(world[1]), "--today", "2026-06-01", "-j", "1"])
