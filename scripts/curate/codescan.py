@@ -311,10 +311,33 @@ def _analyzer() -> Any:
             (lists / source.name).write_text(json.dumps(fresh), "utf-8")
         os.environ["GUARDDOG_TOP_PACKAGES_CACHE_LOCATION"] = str(lists)
     logging.getLogger("guarddog").setLevel(logging.ERROR)
-    from guarddog.analyzer.analyzer import Analyzer
+    from guarddog.analyzer import analyzer
     from guarddog.ecosystems import ECOSYSTEM
 
-    return Analyzer(ECOSYSTEM.PYPI)
+    # GuardDog compiles every rule file again on each scan (most of a small version's scan time); its
+    # rule files do not change while curate runs, so its analyzer gets them compiled once
+    if not isinstance(analyzer.yara, _CompiledOnce):
+        analyzer.yara = _CompiledOnce(analyzer.yara)
+    return analyzer.Analyzer(ECOSYSTEM.PYPI)
+
+
+class _CompiledOnce:
+    """The ``yara`` module as GuardDog's analyzer sees it, with ``compile(filepath=...)`` memoised."""
+
+    def __init__(self, yara: Any) -> None:
+        self._yara = yara
+        self._compiled: dict[str, Any] = {}
+
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        path = kwargs.get("filepath")
+        if args or set(kwargs) != {"filepath"} or not isinstance(path, str):
+            return self._yara.compile(*args, **kwargs)
+        if path not in self._compiled:
+            self._compiled[path] = self._yara.compile(filepath=path)
+        return self._compiled[path]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._yara, name)
 
 
 def _guarddog_hits(tree: Path, rules: Sequence[str], origin: Mapping[str, tuple[str, str]]) -> list[CodeHit]:
