@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         take += args.projects // 4
     used = names.index(samples[-1].project) + 1 if samples else 0
     print(
-        f"{len(samples)} projects with a wheel, the first of the {used} most popular ones"
+        f"{len(samples)} projects with a wheel, among the {used} most popular ones"
         f" ({time.perf_counter() - started:.0f} s)"
     )
     memo = Memo(args.cache / f"askalono-{MATCHER_VERSION}.json")
