@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.licence_corpus import DEFAULT_CACHE, Sample, collect  # noqa: E402
 
-from curate.licensefiles import MATCHER_VERSION, LicenceFile, Match, identify, identify_file  # noqa: E402
+from curate.licensefiles import MATCHER_VERSION, Match, identify, identify_file, licence_file  # noqa: E402
 from curate.licenses import LicenseInfo, license_ids, license_of  # noqa: E402
 from curate.vet import _fields  # noqa: E402
 
@@ -97,13 +97,7 @@ def curate_reading(sample: Sample, memo: Memo) -> LicenseInfo:
     fields = _fields(sample.metadata.encode())
     files = []
     for member, text in sorted(sample.licence_files.items()):
-        whole, parts = memo.file(text)
-        path = member.split("/", 1)[1]
-        files.append(
-            LicenceFile(
-                path=path, sha256=hashlib.sha256(text.encode()).hexdigest(), match=whole, sections=parts
-            )
-        )
+        files.append(licence_file(member.split("/", 1)[1], text.encode(), memo.file))
     field_match = identify(fields.license) if "\n" in fields.license.strip() else None
     return license_of(
         license_expression=fields.license_expression or None,

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from curate.licensefiles import (
+    Bundled,
     LicenceFile,
+    bundle,
     identify,
     identify_file,
     is_licence_path,
+    licence_file,
     read_licence_files,
     sdist_licence_members,
     wheel_licence_members,
@@ -33,11 +36,7 @@ def text(name: str) -> str:
 
 def lf(path: str, name: str) -> LicenceFile:
     """A licence file as vetting reads it: identified by askalono."""
-    body = text(name)
-    whole, sections = identify_file(body)
-    return LicenceFile(
-        path=path, sha256=hashlib.sha256(body.encode()).hexdigest(), match=whole, sections=sections
-    )
+    return licence_file(path, text(name).encode(), identify_file)
 
 
 @pytest.mark.parametrize(
@@ -203,9 +202,68 @@ def test_licence_files_that_contradict_the_metadata_leave_it_unknown() -> None:
 def test_matplotlib_psf_like_licence_is_not_taken_for_psf() -> None:
     expression, source, note, _ = _of(classifiers=(PSF_C,), files=(lf("LICENSE", "matplotlib.txt"),))
     assert (expression, source) == ("", "none")
+    # its LICENSE is its own text, then the licences of the fonts and code it bundles
     assert note.startswith(
-        "the classifiers say PSF-2.0, which no licence file confirms: LICENSE names no licence"
+        "the classifiers say PSF-2.0, which no licence file confirms: LICENSE is no one licence: its own"
+        " text names no licence (closest "
     )
+    assert "AMS Fonts (OFL-1.1), BaKoMa Fonts (BaKoMa Fonts Licence), " in note
+
+
+SCIPY_BUNDLE = (
+    Bundled(name="OpenBLAS", license="BSD-3-Clause"),
+    Bundled(name="LAPACK", license="BSD-3-Clause-Open-MPI"),
+    Bundled(name="GCC runtime library", license="GPL-3.0-or-later WITH GCC-exception-3.1"),
+    Bundled(name="libquadmath", license="LGPL-2.1-or-later"),
+)
+
+
+def test_the_software_a_licence_file_lists_as_bundled_is_read() -> None:
+    """numpy's and scipy's wheels append a Name:/License: block per library they carry."""
+    body = text("scipy-bundle.txt")
+    head, listed = bundle(body)
+    assert listed == SCIPY_BUNDLE
+    assert head.startswith("Copyright (c) 2001-2002 Enthought")
+    assert "Name:" not in head
+    assert head.rstrip().endswith("can also bundle the following software\n(depending on the build):")
+    found = lf("LICENSE.txt", "scipy-bundle.txt")
+    assert found.licenses == ()  # no one licence
+    assert found.own is not None
+    assert (found.own.license, found.own.named) == ("BSD-3-Clause", True)
+    assert found.bundled == SCIPY_BUNDLE
+    assert bundle(text("BSD-3-Clause-click.txt")) == (text("BSD-3-Clause-click.txt"), ())
+    assert lf("LICENSE", "BSD-3-Clause-click.txt").bundled == ()
+
+
+def test_bundled_software_without_licence_texts_named_stays_needs_review_with_the_list() -> None:
+    """scipy: a BSD classifier, and a licence file that is BSD-3-Clause followed by the licences of
+    OpenBLAS, the GCC runtime, ...: unknown, and the note lists each with its licence."""
+    listed = (
+        "OpenBLAS (BSD-3-Clause), LAPACK (BSD-3-Clause-Open-MPI), GCC runtime library (GPL-3.0-or-later"
+        " WITH GCC-exception-3.1), libquadmath (LGPL-2.1-or-later)"
+    )
+    expression, source, note, conflict = _of(
+        classifiers=(BSD,), files=(lf("LICENSE.txt", "scipy-bundle.txt"),)
+    )
+    assert (expression, source, conflict) == ("", "none", "")
+    assert note.startswith(
+        "the classifiers say only 'BSD License' (a BSD licence: which one?); LICENSE.txt is no"
+    )
+    assert note.endswith(
+        "one licence: its own text is BSD-3-Clause (0.95), and it lists the software bundled with it: "
+        + listed
+    )
+    # the whole text's closest match (GPL-3.0-only, 0.88: the GPL's text is most of it) settles no
+    # GPL classifier: it is several licences one after the other
+    gpl = "License :: OSI Approved :: GNU General Public License (GPL)"
+    assert _of(classifiers=(gpl,), files=(lf("LICENSE.txt", "scipy-bundle.txt"),))[:2] == ("", "none")
+    # a License-Expression decides; what the file bundles beyond it is listed (numpy's wheels)
+    expression, source, note, conflict = _of(
+        expression="BSD-3-Clause", files=(lf("LICENSE.txt", "scipy-bundle.txt"),)
+    )
+    assert (expression, source, conflict) == ("BSD-3-Clause", "License-Expression", "")
+    assert note.startswith("licences bundled beside those it names: LICENSE.txt is no one licence")
+    assert note.endswith(listed)
 
 
 def test_bundled_licences_become_an_and() -> None:

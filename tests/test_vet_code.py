@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import curate.vet as vet_module
 from curate.catalog import load_catalog
 from curate.cli import main
 from curate.fetch import fetch_catalog
@@ -56,6 +57,14 @@ DISTS = [
         wheel_tags=(),
         license_files=[("COPYING", (TEXTS / "ISC-requests-oauthlib.txt").read_text("utf-8"))],
     ),
+    Dist(
+        name="bundlelib",
+        version="1.0",
+        license_expression=None,
+        classifiers=[BSD],
+        license_files=[("LICENSE.txt", (TEXTS / "scipy-bundle.txt").read_text("utf-8"))],
+        sdist=False,
+    ),
     Dist(name="cleanpkg", version="1.0", sdist=False),
     Dist(name="cleanpkg", version="2.0", sdist=False),
 ]
@@ -66,6 +75,7 @@ PICKS = {
     "bsdlib": ["1.0"],
     "oauthish": ["1.0"],
     "srconly": ["1.0"],
+    "bundlelib": ["1.0"],
     "cleanpkg": ["1.0"],
 }
 
@@ -196,6 +206,24 @@ def test_the_licence_file_settles_a_family_classifier_with_its_score_as_evidence
     )
 
 
+def test_a_licence_file_listing_bundled_software_is_needs_review_with_the_list(
+    world: tuple[Path, Path, Upstream],
+) -> None:
+    """scipy's wheels: a BSD classifier and a LICENSE.txt that is BSD-3-Clause, then a Name:/License:
+    block per library the wheel carries (the GCC runtime among them)."""
+    bundled = _vetting(world[0], "bundlelib")
+    assert (bundled["license"], bundled["license_source"], bundled["status"]) == ("", "none", "warn")
+    (evidence,) = bundled["license_files"]
+    assert (evidence["path"], evidence["licenses"]) == ("licenses/LICENSE.txt", [])
+    (finding,) = [f for f in bundled["findings"] if f["kind"] == "license-unknown"]
+    assert finding["message"] == (
+        "the classifiers say only 'BSD License' (a BSD licence: which one?); licenses/LICENSE.txt is no one"
+        " licence: its own text is BSD-3-Clause (0.95), and it lists the software bundled with it: OpenBLAS"
+        " (BSD-3-Clause), LAPACK (BSD-3-Clause-Open-MPI), GCC runtime library (GPL-3.0-or-later WITH"
+        " GCC-exception-3.1), libquadmath (LGPL-2.1-or-later): needs review"
+    )
+
+
 def _config(repo: Path, old: str, new: str) -> None:
     path = repo / "catalog" / "config.yaml"
     text = path.read_text("utf-8")
@@ -243,16 +271,16 @@ def test_only_versions_not_scanned_with_this_ruleset_are_scanned(
     capsys.readouterr()
     _vet(repo, cache)
     assert (
-        "suspicious-code scan: 0 version(s) scanned, 7 reused (same files and ruleset)"
+        "suspicious-code scan: 0 version(s) scanned, 8 reused (same files and ruleset)"
         in capsys.readouterr().out
     )
     # --force trusts no stored result: it scans again
     _vet(repo, cache, "--force")
-    assert "suspicious-code scan: 7 version(s) scanned, 0 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 8 version(s) scanned, 0 reused" in capsys.readouterr().out
     # a new ruleset (a rule turned off) scans every version again
     _config(repo, "  waivers: []\n", "  code_rules:\n    wheel-only-code: off\n  waivers: []\n")
     _vet(repo, cache)
-    assert "suspicious-code scan: 7 version(s) scanned, 0 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 8 version(s) scanned, 0 reused" in capsys.readouterr().out
 
 
 def test_a_pull_request_scans_only_what_it_adds(
@@ -266,5 +294,32 @@ def test_a_pull_request_scans_only_what_it_adds(
     _fetch(repo, cache)
     capsys.readouterr()
     _vet(repo, cache, "--force", "--scan-base", "main")
-    assert "suspicious-code scan: 1 version(s) scanned, 7 reused" in capsys.readouterr().out
+    assert "suspicious-code scan: 1 version(s) scanned, 8 reused" in capsys.readouterr().out
     assert _vetting(repo, "cleanpkg", "2.0")["code_scan"]["hits"] == []
+
+
+def test_a_cached_file_changed_while_it_is_scanned_stops_vet_and_writes_nothing(
+    repo: Path,
+    world: tuple[Path, Path, Upstream],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The scan reads the cached bytes that were hashed: a file replaced between the hash and the scan
+    (or during it) is not scanned as the bytes vetted. vet stops, and catalog/ is as it was."""
+    cache = Path(shutil.copytree(world[1], tmp_path / "cache"))
+    before = {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()}
+    real = vet_module.scan_version
+
+    def tamper(project: str, files: Any, rules: Any, scratch: Path) -> Any:
+        for filename, path in files:
+            if filename.startswith("pthhook"):
+                Path(path).write_bytes(Path(path).read_bytes() + b"\0")  # another payload, same path
+        return real(project, files, rules, scratch)
+
+    monkeypatch.setattr(vet_module, "scan_version", tamper)
+    capsys.readouterr()
+    assert _vet(repo, cache, "--force") != 0
+    err = capsys.readouterr().err
+    assert "changed while curate vet read them (not the bytes vetted): pthhook-1.0-py3-none-any.whl" in err
+    assert {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()} == before

@@ -21,8 +21,10 @@ import re
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
+
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 
 from curate.archive import ArchiveError, read_zip_member
 
@@ -111,6 +113,16 @@ PROSE_THRESHOLD = 0.4
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Bundled:
+    """One piece of software a licence file says the distribution bundles, and the licence it declares
+    for it: the ``Name:`` ... ``License:`` blocks that numpy, scipy and others append to their wheels'
+    licence file for the libraries the wheel carries (OpenBLAS, the GCC runtime, ...)."""
+
+    name: str
+    license: str  # as declared: the SPDX rendering when it is a valid expression, else as written
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class LicenceFile:
     """One licence file of one distribution file, and what its text is."""
 
@@ -120,6 +132,10 @@ class LicenceFile:
     # When the whole text is no one licence: its sections' (cut at separator lines such as "-----"),
     # for a file that holds the project's licence and then the licences of code it bundles.
     sections: tuple[Match, ...] = ()
+    # When the text lists bundled software (:func:`bundle`): the match of its own part (the text before
+    # the list), and the list. Such a file names no licence by itself: what it bundles is reported.
+    own: Match | None = None
+    bundled: tuple[Bundled, ...] = ()
 
     @property
     def licenses(self) -> tuple[str, ...]:
@@ -211,6 +227,57 @@ def _identify_file(text: str) -> tuple[Match | None, tuple[Match, ...]]:
     return whole, tuple(m for m in (identify(p) for p in parts) if m is not None)
 
 
+_BUNDLE_NAME = re.compile(r"^Name:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+_BUNDLE_LICENSE = re.compile(r"^License:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+MAX_BUNDLED = 64
+_BLOCK_HEADER_LINES = 8  # a block's License: line comes within this many lines of its Name: line
+
+
+def bundle(text: str) -> tuple[str, tuple[Bundled, ...]]:
+    """The part of a licence file before the software it says is bundled, and that list.
+
+    The list is the ``Name: ...`` blocks with a ``License: ...`` line among their header lines (numpy's
+    and scipy's ``tools/wheels/LICENSE_*.txt`` convention); no such block: ``(text, ())``."""
+    found: list[Bundled] = []
+    head_end: int | None = None
+    for m in _BUNDLE_NAME.finditer(text):
+        header = "\n".join(text[m.end() :].split("\n", _BLOCK_HEADER_LINES + 1)[: _BLOCK_HEADER_LINES + 1])
+        declared = _BUNDLE_LICENSE.search(header)
+        if declared is None:
+            continue
+        if head_end is None:
+            head_end = m.start()
+        raw = declared.group(1)[:100]
+        try:
+            declared_as = str(canonicalize_license_expression(raw))
+        except InvalidLicenseExpression:
+            declared_as = raw
+        found.append(Bundled(name=m.group(1)[:100], license=declared_as))
+        if len(found) == MAX_BUNDLED:
+            break
+    if head_end is None:
+        return text, ()
+    return text[:head_end], tuple(found)
+
+
+Identify = Callable[[str], tuple[Match | None, tuple[Match, ...]]]
+
+
+def licence_file(path: str, data: bytes, identify_text: Identify) -> LicenceFile:
+    """One licence file (``path`` as recorded, its bytes), its text named with ``identify_text``
+    (:func:`identify_file`, with or without a memo)."""
+    digest = hashlib.sha256(data).hexdigest()
+    if b"\0" in data[:8192]:
+        return LicenceFile(path=path, sha256=digest, match=None)
+    text = data.decode("utf-8", "replace")
+    whole, parts = identify_text(text)
+    if whole is not None and whole.named:
+        return LicenceFile(path=path, sha256=digest, match=whole, sections=parts)
+    head, bundled = bundle(text)
+    own = identify_text(head)[0] if bundled and head.strip() else None
+    return LicenceFile(path=path, sha256=digest, match=whole, sections=parts, own=own, bundled=bundled)
+
+
 def _short(member: str) -> str:
     """A member's path without the wheel's ``x.dist-info/`` or the sdist's ``x-1.0/`` folder."""
     parts = PurePosixPath(member).parts
@@ -219,11 +286,7 @@ def _short(member: str) -> str:
 
 
 def _licence_file(member: str, data: bytes, memo: Path | None) -> LicenceFile:
-    digest = hashlib.sha256(data).hexdigest()
-    if b"\0" in data[:8192]:
-        return LicenceFile(path=_short(member), sha256=digest, match=None)
-    whole, parts = identify_file(data.decode("utf-8", "replace"), memo)
-    return LicenceFile(path=_short(member), sha256=digest, match=whole, sections=parts)
+    return licence_file(_short(member), data, lambda text: identify_file(text, memo))
 
 
 def read_licence_files(

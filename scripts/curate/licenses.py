@@ -34,6 +34,10 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 from curate.licensefiles import LicenceFile, Match
 from curate.vetting import LicenseSource
 
+# Recorded in a version's vetting inputs: bump it when what is read of the licence files or how the
+# sources combine changes, so that every version is vetted again (2: bundled software listed).
+READING_VERSION = 2
+
 # A licence file whose closest match scores this much (askalono's own CLI threshold), though under
 # the one that names a licence on the file's word alone, backs a licence the metadata already names.
 CORROBORATES = 0.8
@@ -378,6 +382,17 @@ def _describe(files: Sequence[LicenceFile]) -> str:
         elif f.licenses:
             parts = ", ".join(f"{m.license} ({m.score:.2f})" for m in f.sections if m.named)
             out.append(f"{f.path} is several licences: {parts}")
+        elif f.bundled:
+            if f.own is not None and f.own.named:
+                own = f"its own text is {f.own.license} ({f.own.score:.2f})"
+            elif f.own is not None:
+                own = f"its own text names no licence (closest {f.own.license}, {f.own.score:.2f})"
+            else:
+                own = "it has no text of its own"
+            listed = ", ".join(f"{b.name} ({b.license})" for b in f.bundled)
+            out.append(
+                f"{f.path} is no one licence: {own}, and it lists the software bundled with it: {listed}"
+            )
         elif f.match is not None:
             out.append(f"{f.path} names no licence (closest {f.match.license}, {f.match.score:.2f})")
         else:
@@ -408,7 +423,12 @@ def license_of(
     file_ids = frozenset(i for f in named for i in f.licenses)
     unnamed = [f for f in files if not f.licenses and not f.informational]
     # what the unnamed files are closest to, when close enough to back a licence the metadata names
-    near = {f.match.license for f in unnamed if f.match is not None and f.match.score >= CORROBORATES}
+    # (not a file listing bundled software: its whole text is several licences one after the other)
+    near = {
+        f.match.license
+        for f in unnamed
+        if f.match is not None and f.match.score >= CORROBORATES and not f.bundled
+    }
 
     if license_expression and license_expression.strip():
         norm = normalize_expression(license_expression)
@@ -426,6 +446,13 @@ def license_of(
                 source="License-Expression",
                 conflict=f"License-Expression says {norm}, but {_describe(named)}",
             )
+        # a file listing bundled software under licences the expression does not name (numpy's wheels
+        # carry the GCC runtime): listed too, the expression still decides
+        outside += [
+            f
+            for f in unnamed
+            if any(not license_ids(b.license) or not license_ids(b.license) <= declared for b in f.bundled)
+        ]
         note = f"licences bundled beside those it names: {_describe(outside)}" if outside else ""
         return LicenseInfo(expression=norm, source="License-Expression", note=note)
 

@@ -59,9 +59,11 @@ from curate.cache import (
     blob_path,
     cache_root,
     format_missing,
+    holds,
     metadata_path,
     missing_files,
     record_verified,
+    stamp_of,
     wanted_files,
 )
 from curate.catalog import (
@@ -78,6 +80,7 @@ from curate.config import Config, Vetting, Waiver, load_config
 from curate.cooldown import TOO_NEW, Cooldown, too_new_text
 from curate.errors import CurateError
 from curate.licensefiles import MATCHER_VERSION, LicenceFile, Match, identify, read_licence_files
+from curate.licenses import READING_VERSION as LICENCE_READING
 from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, popular_projects
 from curate.names import NormalizedName, normalize
@@ -831,6 +834,7 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "too_new": too_new_text(version.files, _cooldown(ctx)),  # changes once, when it becomes eligible
         "code_ruleset": ruleset_id(dict(policy.code_rules)),
         "licence_matcher": MATCHER_VERSION,
+        "licence_reading": LICENCE_READING,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -1231,7 +1235,12 @@ def _scan_versions(
     ruleset = ruleset_id(dict(policy.code_rules))
     rules = rules_run(dict(policy.code_rules))
     args = [
-        (project, tuple((f.filename, str(blob_path(cache, f.sha256))) for f in files), rules)
+        (
+            str(cache),
+            project,
+            tuple((f.filename, f.sha256, str(blob_path(cache, f.sha256))) for f in files),
+            rules,
+        )
         for project, files in todo.values()
     ]
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
@@ -1242,13 +1251,43 @@ def _scan_versions(
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             found = list(pool.map(_scan_star, args))
-    return {key: CodeScan(ruleset=ruleset, hits=r.hits) for key, r in zip(todo, found, strict=True)}
+    altered = sorted({name for _, names in found for name in names})
+    if altered:  # nothing is written: vet is all or nothing
+        raise VetError(
+            "the cache's copy of these files changed while curate vet read them (not the bytes vetted): "
+            + ", ".join(altered)
+            + "\n    hint: run `curate fetch` (it downloads them again), then `curate vet`"
+        )
+    return {key: CodeScan(ruleset=ruleset, hits=r.hits) for key, (r, _) in zip(todo, found, strict=True)}
 
 
-def _scan_star(a: tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]) -> ScanResult:
-    project, files, rules = a
+def _scan_star(
+    a: tuple[str, str, tuple[tuple[str, str, str], ...], tuple[str, ...]],
+) -> tuple[ScanResult, list[str]]:
+    """One version's scan, over the cached files as the bytes the catalog names: each one is checked
+    to hold its sha256 before (by the stamp :func:`check_file` just recorded) and to be unchanged after;
+    the files that were not are returned with the result."""
+    cache, project, files, rules = a
+    before = {}
+    altered = []
+    for name, sha256, path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            altered.append(name)
+            continue
+        if not holds(Path(cache), Path(path), sha256):
+            altered.append(name)
+        before[name] = stamp_of(st)
     with tempfile.TemporaryDirectory(prefix="curate-scan-") as scratch:
-        return scan_version(project, [(n, Path(p)) for n, p in files], rules, Path(scratch))
+        result = scan_version(project, [(n, Path(p)) for n, _, p in files], rules, Path(scratch))
+    for name, _, path in files:
+        try:
+            if name in before and stamp_of(os.stat(path)) != before[name]:
+                altered.append(name)
+        except OSError:
+            altered.append(name)
+    return result, altered
 
 
 def waiver_snippet(flagged: VersionFinding, today: dt.date) -> str:
