@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import curate.vet as vet_module
 from curate.catalog import load_catalog
 from curate.cli import main
+from curate.codescan import scan_version
 from curate.fetch import fetch_catalog
 from curate.names import normalize
 from tests.catalogs import make_repo, write_catalog
@@ -309,15 +309,14 @@ def test_a_cached_file_changed_while_it_is_scanned_stops_vet_and_writes_nothing(
     (or during it) is not scanned as the bytes vetted. vet stops, and catalog/ is as it was."""
     cache = Path(shutil.copytree(world[1], tmp_path / "cache"))
     before = {p.name: p.read_bytes() for p in (repo / "catalog" / "packages").iterdir()}
-    real = vet_module.scan_version
 
     def tamper(project: str, files: Any, rules: Any, scratch: Path) -> Any:
         for filename, path in files:
             if filename.startswith("pthhook"):
                 Path(path).write_bytes(Path(path).read_bytes() + b"\0")  # another payload, same path
-        return real(project, files, rules, scratch)
+        return scan_version(project, files, rules, scratch)
 
-    monkeypatch.setattr(vet_module, "scan_version", tamper)
+    monkeypatch.setattr("curate.vet.scan_version", tamper)
     capsys.readouterr()
     assert _vet(repo, cache, "--force") != 0
     err = capsys.readouterr().err

@@ -32,7 +32,7 @@ import tarfile
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path, PurePosixPath
@@ -1075,7 +1075,9 @@ def vet_catalog(
                     to_scan[(name, version.version)] = (project.name, list(version.files))
 
     results = _check_files(cache, list(todo.values()), jobs=jobs, on_progress=on_progress)
-    scans = _scan_versions(cache, to_scan, policy, jobs=jobs)
+    # the files check_file found to hold the catalog's bytes: the scan must read those same bytes
+    verified = {sha for sha, r in results.items() if r.read_sha256 == sha}
+    scans = _scan_versions(cache, to_scan, policy, jobs=jobs, verified=verified)
 
     blockers: list[VersionFinding] = []
     warns: list[VersionFinding] = []
@@ -1228,8 +1230,13 @@ def _scan_versions(
     policy: Vetting,
     *,
     jobs: int | None,
+    verified: Set[str] = frozenset(),
 ) -> dict[tuple[str, str], CodeScan]:
-    """The suspicious-code scan of each version in ``todo`` (in worker processes when there are many)."""
+    """The suspicious-code scan of each version in ``todo`` (in worker processes when there are many).
+
+    ``verified``: the sha256 of the files just found to hold the catalog's bytes; VetError when one of
+    them no longer does while it is scanned. (A file found to hold other bytes is blocked as
+    ``integrity`` by its record, which names the bytes read: its scan does not matter.)"""
     if not todo:
         return {}
     ruleset = ruleset_id(dict(policy.code_rules))
@@ -1238,7 +1245,10 @@ def _scan_versions(
         (
             str(cache),
             project,
-            tuple((f.filename, f.sha256, str(blob_path(cache, f.sha256))) for f in files),
+            tuple(
+                (f.filename, f.sha256 if f.sha256 in verified else "", str(blob_path(cache, f.sha256)))
+                for f in files
+            ),
             rules,
         )
         for project, files in todo.values()
@@ -1264,13 +1274,15 @@ def _scan_versions(
 def _scan_star(
     a: tuple[str, str, tuple[tuple[str, str, str], ...], tuple[str, ...]],
 ) -> tuple[ScanResult, list[str]]:
-    """One version's scan, over the cached files as the bytes the catalog names: each one is checked
-    to hold its sha256 before (by the stamp :func:`check_file` just recorded) and to be unchanged after;
-    the files that were not are returned with the result."""
+    """One version's scan, over the cached files as the bytes the catalog names: each one with a
+    sha256 is checked to hold it before (by the stamp :func:`check_file` just recorded) and to be
+    unchanged after; the files that were not are returned with the result."""
     cache, project, files, rules = a
     before = {}
     altered = []
     for name, sha256, path in files:
+        if not sha256:
+            continue
         try:
             st = os.stat(path)
         except OSError:
