@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from curate import git
-from curate.catalog import Project, load_project
+from curate.catalog import Project, load_catalog, load_project
 from curate.errors import UsageError, ValidationError
 
 Outcome = Literal["success", "failure", "skipped"]
@@ -342,19 +342,25 @@ class Review:
     diff_stderr: str
 
 
-def review_report(root: Path, *, env: Mapping[str, str], base: str, output_dir: Path | None) -> Review:
+def review_report(
+    root: Path, *, env: Mapping[str, str], base: str, output_dir: Path | None, smoke_dir: Path | None = None
+) -> Review:
     """The review report: ``curate diff --format markdown`` against the merge base plus the step
-    results (``$CURATE_STEPS``); written to ``output_dir`` (report.md, pr-number) and the job summary."""
+    results (``$CURATE_STEPS``) and the install-and-import test (:func:`smoke_report`); written to
+    ``output_dir`` (report.md, pr-number) and the job summary."""
     from curate import report
 
     base_commit = git.merge_base(root, base, env=env)
     diff = run_curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
     head = pr_head(env) or git.head(root, env=env)
+    smoke_md, smoke_blocking = smoke_report(root, smoke_dir)
     body = report.pr_report(
         outcomes=report.parse_outcomes(env.get(STEPS_VAR, "")),
         diff_markdown=diff.stdout if diff.returncode == 0 else "",
         diff_error="" if diff.returncode == 0 else (diff.stderr or diff.stdout or f"exit {diff.returncode}"),
         commit=head,
+        smoke=smoke_md,
+        smoke_blocking=smoke_blocking,
     )
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -362,6 +368,39 @@ def review_report(root: Path, *, env: Mapping[str, str], base: str, output_dir: 
         (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
     append_step_summary(env, body)
     return Review(body=body, diff_code=diff.returncode, diff_stderr=diff.stderr)
+
+
+def smoke_report(root: Path, smoke_dir: Path | None) -> tuple[str, bool]:
+    """The review report's install-and-import section, and whether a target in it blocks.
+
+    With ``smoke_dir`` (CI: the ``--json`` files of the OS runners, downloaded into one folder), this
+    run's results merged, a target no runner ran saying why; without it, what ``catalog/smoke/``
+    records, stale where the set was locked again since."""
+    from curate import report, smoke
+    from curate.config import load_config
+    from curate.errors import CurateError
+    from curate.lock import load_requests
+
+    try:
+        config = load_config(root)
+        requests = load_requests(root)
+        projects = load_catalog(root)
+        if smoke_dir is not None:
+            files = sorted(smoke_dir.rglob("*.json")) if smoke_dir.is_dir() else []
+            fresh = smoke.merge_json(files)
+            ran = sorted({t for (_, t), r in fresh.items() if r.ran})
+            source = (
+                f"From this run: {len(files)} runner(s) tested {len(ran)} target(s) "
+                "(a target no runner could run says why)."
+            )
+            rows = smoke.recorded(root, requests, config, projects, fresh=fresh, only_fresh=True)
+        else:
+            source = "As recorded in `catalog/smoke/` by `curate smoke` (this run did not test)."
+            rows = smoke.recorded(root, requests, config, projects)
+    except CurateError as exc:
+        return report.smoke_section({}, source="", error=exc.summary() if exc.problems else str(exc)), False
+    blocking = any(s.blocking for items in rows.values() for s in items)
+    return report.smoke_section(rows, source=source), blocking
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -486,7 +525,10 @@ def _locked_part_changes(base: Path, mine: Path) -> list[str]:
     return [
         k
         for k in sorted(set(old) | set(new))
-        if k != "config.yaml" and old.get(k) != new.get(k) and not _same_lock(base / k, mine / k)
+        if k != "config.yaml"
+        and not k.startswith("smoke/")  # curate smoke's results: evidence, like vetting
+        and old.get(k) != new.get(k)
+        and not _same_lock(base / k, mine / k)
     ]
 
 

@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "vet": ("vet", "vet every catalog version and record the findings"),
     "build": ("build", "build public/: the package index and the site, swapped in atomically"),
     "publish": ("publish", "publish public/ to GitHub Pages, an S3 bucket or a repository manager"),
+    "smoke": ("smoke", "install and import each request's locked set from the built index, per target"),
     "serve": ("serve", "serve public/ locally with content negotiation (previews and tests)"),
     "nginx-config": ("nginx_config", "write an nginx server block that serves public/"),
     "new": ("new", "write a new change request"),

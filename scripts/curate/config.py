@@ -38,7 +38,10 @@ _TOP_KEYS = (
     "vetting",
     "retention",
     "publish",
+    "smoke",
 )
+SmokePolicy = Literal["block", "warn"]
+SMOKE_POLICIES: tuple[SmokePolicy, ...] = ("block", "warn")
 RetentionRule = Literal["keep", "drop-after", "keep-latest"]
 RETENTION_RULES: tuple[RetentionRule, ...] = ("keep", "drop-after", "keep-latest")
 
@@ -233,6 +236,7 @@ class Config:
     )
     show_justifications: bool = True  # the site and api/ show why (justification, compliance tags)
     publish: Publish = dataclasses.field(default_factory=Publish)
+    smoke_failing_import: SmokePolicy = "block"  # curate smoke: a failed target blocks, or warns
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
@@ -352,6 +356,9 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
     vetting = _vetting(r, top.get("vetting", {}), ("vetting",))
     retention = _retention(r, top.get("retention"), ("retention",))
     publish = _publish(r, top["publish"], ("publish",)) if "publish" in top else Publish()
+    smoke = r.mapping(top.get("smoke") or {}, ("smoke",), ("failing_import",), "smoke")
+    failing = r.string(smoke.get("failing_import", "block"), ("smoke", "failing_import")) or "block"
+    failing = r.choice(failing, ("smoke", "failing_import"), SMOKE_POLICIES, "smoke policy") or "block"
 
     if r.problems:
         return None, r.problems
@@ -375,6 +382,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
             show_requesters=bool(show_requesters),
             show_justifications=show_justifications is not False,
             publish=publish,
+            smoke_failing_import="warn" if failing == "warn" else "block",
             raw=top,
         ),
         [],

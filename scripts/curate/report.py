@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from curate.ci import PR_STEPS, Step
-from curate.markup import fence
+from curate.markup import code, fence, inline
+
+if TYPE_CHECKING:
+    from curate.smoke import Shown
 
 PR_MARKER = "<!-- curate-report -->"
 RESCAN_MARKER = "<!-- curate-rescan -->"
@@ -58,15 +62,51 @@ def steps_table(outcomes: Mapping[str, str], steps: Sequence[Step] = PR_STEPS) -
     return "\n".join(rows)
 
 
+_SMOKE_ICON = {
+    "pass": "✅ pass",
+    "fail": "❌ FAIL",
+    "not-run": "⏭️ not run",
+    "stale": "⚠️ stale",
+    "untested": "⚪ not tested",
+}
+
+
+def smoke_section(rows: Mapping[str, Sequence[Shown]], *, source: str, error: str = "") -> str:
+    """The install-and-import test (``curate smoke``) per request and target, as Markdown."""
+    parts = ["### Install-and-import test", ""]
+    if error:
+        return "\n".join([*parts, "The results could not be read:", "", fence(error), ""])
+    parts += [source, ""]
+    shown = [s for items in rows.values() for s in items]
+    if not shown:
+        return "\n".join([*parts, "_No request has a target to test._", ""])
+    blocking = [s for s in shown if s.blocking]
+    if blocking:
+        parts += [f"**{len(blocking)} target(s) fail and block** (`smoke.failing_import: block`).", ""]
+    parts += ["| request | target | result |", "| --- | --- | --- |"]
+    for s in shown:
+        icon = _SMOKE_ICON.get(s.status, s.status)
+        text = s.text.removeprefix("pass ").removeprefix("FAIL: ").removeprefix("not run here: ")
+        parts.append(
+            f"| {code(s.request, table=True)} | {code(s.target, table=True)} | {icon}: {inline(text)} |"
+        )
+    return "\n".join([*parts, ""])
+
+
 def pr_report(
     *,
     outcomes: Mapping[str, str],
     diff_markdown: str,
     diff_error: str = "",
     commit: str = "",
+    smoke: str = "",
+    smoke_blocking: bool = False,
 ) -> str:
-    """The whole review report: the job summary and the log get it all; :func:`pr_comment` cuts it."""
+    """The whole review report: the job summary and the log get it all; :func:`pr_comment` cuts it.
+    ``smoke``: :func:`smoke_section`; ``smoke_blocking``: a target in it fails and blocks."""
     failed = [s.name for s in PR_STEPS if outcomes.get(s.id) == "failure"]
+    if smoke_blocking:
+        failed.append("install-and-import test")
     if failed:
         verdict = f"**{len(failed)} check(s) failed:** {', '.join(failed)}. See the job log for the details."
     elif outcomes:
@@ -84,6 +124,8 @@ def pr_report(
         parts += [fence(diff_error), ""]
     else:
         parts += [diff_markdown.strip() or "### Catalog changes\n\n_No change to the catalog._", ""]
+    if smoke:
+        parts += [smoke.strip(), ""]
     footer = "Run `curate ci pr` in your clone to see the same checks locally."
     if commit:
         footer = f"Report for {commit[:12]}. " + footer

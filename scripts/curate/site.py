@@ -42,6 +42,8 @@ from curate.errors import BuildError, CurateError, Problem, ValidationError, dis
 from curate.index import is_blocked, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
+from curate.smoke import Shown
+from curate.smoke import recorded as recorded_smoke
 from curate.targets import OS_LABELS, OS_NAMES, Target
 from curate.vetting import VettingRecord, today_from, vulnerability_status
 
@@ -75,6 +77,7 @@ class SiteData:
     last_changed: str  # YYYY-MM-DD, or "" when unknown
     targets: dict[str, Target]  # every configured target by id
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
+    smoke: dict[str, list[Shown]] = dataclasses.field(default_factory=dict)  # curate smoke, per request
 
     def served(self, version: VersionEntry) -> bool:
         """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
@@ -119,6 +122,7 @@ def collect(root: Path, config: Config, *, env: Mapping[str, str], today: dt.dat
         config=config,
         projects=dict(sorted(projects.items())),
         requests=requests,
+        smoke=recorded_smoke(root, list(requests.values()), config, projects),
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
         last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
@@ -517,6 +521,7 @@ def requests_view(data: SiteData) -> list[dict[str, Any]]:
                 "packages": [(p, p.normalized in data.projects) for p in request.packages],
                 "remove": [(x, x.normalized in data.projects) for x in request.remove],
                 "platforms": [OS_LABELS[p] for p in request.platforms],
+                "smoke": data.smoke.get(request.id, []),
             }
         )
     return out

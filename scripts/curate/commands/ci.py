@@ -10,8 +10,10 @@ curate ci relock   when requests/, catalog/config.yaml or the locked part of cat
                    --base: lock again from the base branch's catalog (with --upgrade-package for the
                    projects a catalog-only change touches) and fail unless the result equals catalog/
                    byte for byte.
-curate ci report   the review report (curate diff --format markdown plus the step results) into
-                   --output-dir/report.md, $GITHUB_STEP_SUMMARY, and stdout.
+curate ci report   the review report (curate diff --format markdown, the step results and the
+                   install-and-import test) into --output-dir/report.md, $GITHUB_STEP_SUMMARY, and
+                   stdout. --smoke-dir DIR: the `curate smoke --json` files of this run's OS runners,
+                   merged (without it: what catalog/smoke/ records, stale ones marked).
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
 """
@@ -51,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rep = sub.add_parser("report", help="write the review report (markdown)")
     rep.add_argument("--base", default="", metavar="REF", help=base_help)
     rep.add_argument("--output-dir", type=Path, metavar="DIR", help="write report.md (and pr-number) here")
+    rep.add_argument(
+        "--smoke-dir",
+        type=Path,
+        metavar="DIR",
+        help="the `curate smoke --json` results of this run's runners (default: catalog/smoke/)",
+    )
 
     rescan = sub.add_parser("rescan", help="re-vet the catalog and write the rescan issue body")
     rescan.add_argument("--output-dir", type=Path, metavar="DIR", help="write issue.md and blocking here")
@@ -63,7 +71,13 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if args.ci_command == "relock":
         return relock(root=root, env=env, base=args.base)
     if args.ci_command == "report":
-        return write_report(root=root, env=env, base=args.base, output_dir=_dir(args.output_dir))
+        return write_report(
+            root=root,
+            env=env,
+            base=args.base,
+            output_dir=_dir(args.output_dir),
+            smoke_dir=_dir(args.smoke_dir),
+        )
     return rescan(root=root, env=env, output_dir=_dir(args.output_dir))
 
 
@@ -113,8 +127,10 @@ def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
     return 0
 
 
-def write_report(*, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None) -> int:
-    review = ci.review_report(root, env=env, base=base, output_dir=output_dir)
+def write_report(
+    *, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None, smoke_dir: Path | None = None
+) -> int:
+    review = ci.review_report(root, env=env, base=base, output_dir=output_dir, smoke_dir=smoke_dir)
     reporter = Reporter(env)
     reporter.out(review.body)  # the Markdown is inert; in the log it must not be a workflow command either
     if review.diff_code != 0:
