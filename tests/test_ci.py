@@ -532,3 +532,40 @@ def test_rescan_lists_what_a_new_advisory_blocks(
     assert "certy" in blocks
     assert "GHSA-cert-0000-0001" in blocks
     assert "### Vetting evidence that changed since the last merge" in issue
+
+
+# -- the OS matrix of the smoke jobs ---------------------------------------------------------------
+
+
+def test_the_smoke_matrix_follows_the_configured_targets(tmp_path: Path) -> None:
+    from curate.config import load_config
+    from curate.lock import load_requests
+    from tests.catalogs import make_repo
+
+    extra = "  riscv:\n    os: linux\n    arch: riscv64\n    platform_tags: [linux_riscv64]\n"
+    root = make_repo(tmp_path)
+    config_path = root / "catalog" / "config.yaml"
+    last = "    platform_tags: [macosx_12_0_x86_64]\n"
+    text = config_path.read_text("utf-8").replace(last, last + extra, 1)
+    config_path.write_text(text, "utf-8")
+    write_request(root, "win", [("certy", "")], platforms=("windows",), python=("3.13", "3.11"))
+    write_request(
+        root, "mac", [("certy", "")], platforms=("macos", "linux"), python=("3.12",), date="2026-11-22"
+    )
+    config = load_config(root)
+    matrix = ci.smoke_matrix(config, load_requests(root))
+    got = {e.platform: (e.runner, e.pythons) for e in matrix.entries}
+    # every platform some request has a target on, with the Pythons the requests use there
+    assert got == {
+        "linux-x86_64": ("ubuntu-24.04", ("3.12",)),
+        "linux-aarch64": ("ubuntu-24.04-arm", ("3.12",)),
+        "windows-amd64": ("windows-2022", ("3.11", "3.13")),
+        "macos-arm64": ("macos-14", ("3.12",)),
+        "macos-x86_64": ("macos-13", ("3.12",)),
+    }
+    assert matrix.no_runner == ("riscv",)  # a platform no GitHub runner runs is named, not dropped silently
+    lines = matrix.github_output().splitlines()
+    assert lines[1] == "any=true"
+    include = json.loads(lines[0].removeprefix("matrix="))["include"]
+    assert include[2] == {"platform": "windows-amd64", "runner": "windows-2022", "pythons": "3.11\n3.13"}
+    assert ci.smoke_matrix(config, []).github_output() == 'matrix={"include": []}\nany=false\n'

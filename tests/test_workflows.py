@@ -25,12 +25,13 @@ from tests.conftest import REPO
 GITHUB = REPO / ".github"
 WORKFLOWS = GITHUB / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
-# workflow file -> (the job that runs the pipeline, the pipeline)
-PIPELINE_JOBS = {
-    "pr.yml": ("checks", ci.PR_STEPS),
-    "rescan.yml": ("scan", ci.RESCAN_STEPS),
-    "publish.yml": ("build", ci.PUBLISH_STEPS),
-}
+# (workflow file, the job that runs the pipeline, its setup step, the pipeline)
+PIPELINE_JOBS = [
+    ("pr.yml", "checks", ci.SETUP, ci.PR_STEPS),
+    ("pr.yml", "smoke", ci.SMOKE_SETUP, ci.SMOKE_STEPS),
+    ("rescan.yml", "scan", ci.SETUP, ci.RESCAN_STEPS),
+    ("publish.yml", "build", ci.SETUP, ci.PUBLISH_STEPS),
+]
 PIN = re.compile(r"^\s*(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 
 
@@ -53,12 +54,13 @@ def test_the_workflows_exist() -> None:
     assert [p.name for p in WORKFLOW_FILES] == ["pr-report.yml", "pr.yml", "publish.yml", "rescan.yml"]
 
 
-@pytest.mark.parametrize("filename", sorted(PIPELINE_JOBS))
-def test_the_workflow_runs_the_pipeline_steps_in_order(filename: str) -> None:
-    job_name, steps = PIPELINE_JOBS[filename]
+@pytest.mark.parametrize(("filename", "job_name", "setup", "steps"), PIPELINE_JOBS, ids=lambda x: str(x)[:12])
+def test_the_workflow_runs_the_pipeline_steps_in_order(
+    filename: str, job_name: str, setup: str, steps: tuple[ci.Step, ...]
+) -> None:
     job = load(WORKFLOWS / filename)["jobs"][job_name]
     run_steps = [s for s in job["steps"] if "run" in s]
-    assert [s["run"].strip() for s in run_steps] == [ci.SETUP] + [s.run for s in steps]
+    assert [s["run"].strip() for s in run_steps] == [setup] + [s.run for s in steps]
     for wf_step, step in zip(run_steps[1:], steps, strict=True):
         assert wf_step["id"] == step.id
         assert wf_step["name"] == step.name
@@ -95,6 +97,44 @@ def test_the_report_step_gets_the_outcomes_of_the_steps_before_it() -> None:
     assert report["env"][ci.STEPS_VAR] == "${{ toJSON(steps) }}"
     assert "${{ runner.temp }}" in report["env"][ci.REPORT_VAR]
     assert job["env"][ci.BASE_VAR] == "${{ github.event.pull_request.base.sha }}"
+
+
+def test_the_pr_jobs_are_the_documented_layout() -> None:
+    """pr.yml's jobs are ci.PR_JOBS: plan -> the smoke matrix -> checks, whose report merges the results."""
+    jobs = load(WORKFLOWS / "pr.yml")["jobs"]
+    assert list(jobs) == [j.id for j in ci.PR_JOBS]
+    for spec in ci.PR_JOBS:
+        job = jobs[spec.id]
+        assert job.get("needs", []) in (list(spec.needs), spec.needs[0] if len(spec.needs) == 1 else None)
+        runs = [s["run"].strip() for s in job["steps"] if "run" in s]
+        assert runs == [spec.setup, *spec.extra_runs, *(s.run for s in spec.steps)]
+        assert ("strategy" in job) == spec.matrix
+    plan, smoke, checks = (jobs[j.id] for j in ci.PR_JOBS)
+    (matrix_step,) = [s for s in plan["steps"] if s.get("id") == "matrix"]
+    assert plan["outputs"] == {
+        "matrix": "${{ steps.matrix.outputs.matrix }}",
+        "any": "${{ steps.matrix.outputs.any }}",
+    }
+    assert matrix_step["run"] == ci.MATRIX_RUN
+    # the matrix is the plan's output, one runner per platform, every platform tried
+    assert smoke["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.plan.outputs.matrix) }}"}
+    assert smoke["runs-on"] == "${{ matrix.runner }}"
+    assert smoke["if"] == "${{ needs.plan.outputs.any == 'true' }}"
+    assert smoke["env"][ci.PLATFORM_VAR] == "${{ matrix.platform }}"
+    assert smoke["defaults"] == {"run": {"shell": "bash"}}  # Windows runners too
+    pythons = [s["with"]["python-version"] for s in smoke["steps"] if "setup-python" in str(s.get("uses"))]
+    assert pythons == ["${{ matrix.pythons }}", "3.12"]  # the requests' Pythons, then curate's own last
+    (step,) = [s for s in smoke["steps"] if s.get("id") == "smoke"]
+    assert step["env"][ci.SMOKE_JSON_VAR] == "${{ runner.temp }}/curate-smoke/smoke.json"
+    (upload,) = [s for s in smoke["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["name"] == "curate-smoke-${{ matrix.platform }}"
+    assert upload["with"]["path"] == "${{ runner.temp }}/curate-smoke/"
+    # the checks job waits for every runner (whatever they did) and downloads all their results
+    assert checks["if"] == "${{ !cancelled() }}"
+    (download,) = [s for s in checks["steps"] if "download-artifact" in str(s.get("uses"))]
+    assert download["with"] == {"pattern": "curate-smoke-*", "path": "${{ runner.temp }}/curate-smoke"}
+    (report,) = [s for s in checks["steps"] if s.get("id") == "report"]
+    assert report["env"][ci.SMOKE_DIR_VAR] == download["with"]["path"]
 
 
 # -- security --------------------------------------------------------------------------------------
@@ -136,7 +176,9 @@ def write_permissions(wf: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def test_least_privilege_per_job() -> None:
-    assert write_permissions(load(WORKFLOWS / "pr.yml")) == {"checks": set()}
+    # builds and smoke tests run the pull request's (and its packages') code: read-only, no secrets
+    assert write_permissions(load(WORKFLOWS / "pr.yml")) == {"plan": set(), "smoke": set(), "checks": set()}
+    assert "secrets." not in (WORKFLOWS / "pr.yml").read_text("utf-8")
     assert write_permissions(load(WORKFLOWS / "pr-report.yml")) == {"comment": {"pull-requests"}}
     assert write_permissions(load(WORKFLOWS / "publish.yml")) == {
         "build": set(),

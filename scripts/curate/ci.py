@@ -31,7 +31,9 @@ from typing import Literal
 
 from curate import git
 from curate.catalog import Project, load_catalog, load_project
+from curate.config import Config
 from curate.errors import UsageError, ValidationError
+from curate.requests import Request
 
 Outcome = Literal["success", "failure", "skipped"]
 
@@ -43,6 +45,7 @@ SETUP = 'make venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'
 BASE_VAR = "CURATE_BASE"  # the commit the PR is compared with (pull_request.base.sha in CI)
 REPORT_VAR = "CURATE_REPORT_DIR"  # where the report (and the PR number) is written
 STEPS_VAR = "CURATE_STEPS"  # JSON of the outcomes so far: the workflow's toJSON(steps)
+SMOKE_DIR_VAR = "CURATE_SMOKE_DIR"  # where a smoke runner writes its results; where the report reads them
 
 # Inputs whose change in a pull request asks for a full re-resolution.
 LOCK_INPUTS = ("requests/", "catalog/config.yaml")
@@ -114,9 +117,10 @@ PR_STEPS: tuple[Step, ...] = (
     Step(
         id="report",
         name="review report",
-        run=f'curate ci report --base "${BASE_VAR}" --output-dir "${REPORT_VAR}"',
+        run=f'curate ci report --base "${BASE_VAR}" --output-dir "${REPORT_VAR}" --smoke-dir "${SMOKE_DIR_VAR}"',
         always=True,
-        doc="`curate diff --format markdown` plus the step results: the job summary and the PR comment",
+        doc="`curate diff --format markdown`, the step results and the OS runners' install-and-import "
+        "results: the job summary and the PR comment",
     ),
 )
 
@@ -144,7 +148,131 @@ PUBLISH_STEPS: tuple[Step, ...] = (
     ),
 )
 
-PIPELINES: dict[str, tuple[Step, ...]] = {"pr": PR_STEPS, "rescan": RESCAN_STEPS, "publish": PUBLISH_STEPS}
+# -- the OS matrix of pr.yml: build and smoke-test on a runner of each configured platform ------------
+
+PLATFORM_VAR = "CURATE_PLATFORM"  # the matrix entry's platform (a target name of the config)
+SMOKE_JSON_VAR = "CURATE_SMOKE_JSON"  # the file a runner writes its results to (in the uploaded folder)
+
+# The first run step of a smoke job: install curate into the runner's Python (setup-python's; the
+# last one it set up is `python`). Not `make venv`: Windows runners have no make, and a venv's
+# scripts live in .venv/Scripts there.
+SMOKE_SETUP = "python -m pip install --quiet ."
+# The plan job's step after SETUP: the matrix, from the config's targets and the requests.
+MATRIX_RUN = 'curate ci matrix --github-output "$GITHUB_OUTPUT"'
+
+# GitHub-hosted runner per (os, normalised arch) of a configured target.
+RUNNERS: dict[tuple[str, str], str] = {
+    ("linux", "x86_64"): "ubuntu-24.04",
+    ("linux", "aarch64"): "ubuntu-24.04-arm",
+    ("windows", "x86_64"): "windows-2022",
+    ("windows", "aarch64"): "windows-11-arm",
+    ("macos", "aarch64"): "macos-14",
+    ("macos", "x86_64"): "macos-13",
+}
+
+SMOKE_STEPS: tuple[Step, ...] = (
+    Step(id="fetch", name="curate fetch", run="curate fetch", doc="the catalog's files, verified"),
+    # The build stage (`curate wheels`, issue 14 item 2: wheels for this runner's targets from vetted
+    # sdists) is one entry here, after fetch, and the same step in pr.yml's smoke job:
+    #   Step(id="wheels", name="curate wheels", run="curate wheels", needs=("fetch",)),
+    Step(
+        id="vet", name="curate vet", run="curate vet --force", needs=("fetch",), doc="vetted as these bytes"
+    ),
+    Step(
+        id="build",
+        name="curate build --index-only",
+        run="curate build --index-only --left-out warn",
+        needs=("vet",),
+        doc="the index the test installs from (what is not served is left out, and the install says so)",
+    ),
+    Step(
+        id="smoke",
+        name="curate smoke",
+        run=f'curate smoke --no-record --target "${PLATFORM_VAR}" --json "${SMOKE_JSON_VAR}"',
+        needs=("build",),
+        doc="each request's locked set installed from the built index and imported, on this runner's targets",
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """One job of a workflow: its id, what it needs, and the run steps after its setup step."""
+
+    id: str
+    name: str
+    setup: str  # its first run step
+    steps: tuple[Step, ...] = ()  # the pipeline steps after setup (with ids and if:)
+    extra_runs: tuple[str, ...] = ()  # plain run steps after setup (no id rules)
+    needs: tuple[str, ...] = ()
+    matrix: bool = False  # one job per entry of the plan job's matrix
+
+
+# pr.yml: the plan job derives the matrix; each smoke job builds and tests one platform on its own
+# runner and uploads its results; the checks job (which waits for them) merges them into the report.
+PR_JOBS: tuple[Job, ...] = (
+    Job(id="plan", name="OS matrix", setup=SETUP, extra_runs=(MATRIX_RUN,)),
+    Job(
+        id="smoke",
+        name="build and smoke test",
+        setup=SMOKE_SETUP,
+        steps=SMOKE_STEPS,
+        needs=("plan",),
+        matrix=True,
+    ),
+    Job(id="checks", name="checks", setup=SETUP, steps=PR_STEPS, needs=("smoke",)),
+)
+
+PIPELINES: dict[str, tuple[Step, ...]] = {
+    "pr": PR_STEPS,
+    "rescan": RESCAN_STEPS,
+    "publish": PUBLISH_STEPS,
+    "smoke": SMOKE_STEPS,
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class MatrixEntry:
+    platform: str  # the config's target name, e.g. linux-x86_64
+    runner: str  # the GitHub runner label
+    pythons: tuple[str, ...]  # the Pythons the requests use there
+
+    def to_dict(self) -> dict[str, str]:
+        # setup-python takes several versions one per line; the job sets up curate's own after them
+        return {"platform": self.platform, "runner": self.runner, "pythons": "\n".join(self.pythons)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Matrix:
+    entries: tuple[MatrixEntry, ...]
+    no_runner: tuple[str, ...] = ()  # platforms some request uses that no known runner runs
+
+    def github_output(self) -> str:
+        """``$GITHUB_OUTPUT`` lines: ``matrix`` (for ``fromJSON``) and ``any`` (whether to run it)."""
+        matrix = json.dumps({"include": [e.to_dict() for e in self.entries]}, sort_keys=True)
+        return f"matrix={matrix}\nany={'true' if self.entries else 'false'}\n"
+
+
+def smoke_matrix(config: Config, requests: Sequence[Request]) -> Matrix:
+    """One entry per configured platform some request has a target on, with the Pythons used there."""
+    from curate.smoke import normalised_arch, request_targets
+
+    pythons: dict[str, set[str]] = {}
+    for request in requests:
+        for target in request_targets(request, config):
+            pythons.setdefault(target.platform.name, set()).add(target.python)
+    entries: list[MatrixEntry] = []
+    missing: list[str] = []
+    for platform in config.platforms:
+        if platform.name not in pythons:
+            continue
+        runner = RUNNERS.get((platform.os, normalised_arch(platform.arch)))
+        if runner is None:
+            missing.append(platform.name)
+            continue
+        versions = sorted(pythons[platform.name], key=lambda v: tuple(int(x) for x in v.split(".")))
+        entries.append(MatrixEntry(platform=platform.name, runner=runner, pythons=tuple(versions)))
+    return Matrix(entries=tuple(entries), no_runner=tuple(missing))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)

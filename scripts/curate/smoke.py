@@ -207,9 +207,13 @@ _ARCH = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i686": "x86", 
 _SYSTEM = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
 
 
-def _arch(name: str) -> str:
+def normalised_arch(name: str) -> str:
+    """``AMD64``/``amd64`` -> ``x86_64``, ``arm64`` -> ``aarch64``: one name per architecture."""
     lower = name.lower()
     return _ARCH.get(lower, lower)
+
+
+_arch = normalised_arch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -841,7 +845,10 @@ def results_json(outcome: SmokeOutcome) -> str:
     return json.dumps(
         {
             "policy": outcome.policy,
-            "results": [{"request": r.request, **r.to_dict()} for r in outcome.results],
+            # seconds too: the catalog's record leaves them out (they differ on every run)
+            "results": [
+                {"request": r.request, **r.to_dict(), "seconds": round(r.seconds, 2)} for r in outcome.results
+            ],
         },
         indent=1,
         sort_keys=True,

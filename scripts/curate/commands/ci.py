@@ -14,6 +14,9 @@ curate ci report   the review report (curate diff --format markdown, the step re
                    install-and-import test) into --output-dir/report.md, $GITHUB_STEP_SUMMARY, and
                    stdout. --smoke-dir DIR: the `curate smoke --json` files of this run's OS runners,
                    merged (without it: what catalog/smoke/ records, stale ones marked).
+curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targets and the requests:
+                   one entry per platform some request uses (its GitHub runner and the Pythons the
+                   requests use there); --github-output FILE appends `matrix=` and `any=` to it.
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
 """
@@ -60,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the `curate smoke --json` results of this run's runners (default: catalog/smoke/)",
     )
 
+    matrix = sub.add_parser("matrix", help="the OS matrix of pr.yml's build-and-smoke jobs")
+    matrix.add_argument(
+        "--github-output", type=Path, metavar="FILE", help="append matrix= and any= here ($GITHUB_OUTPUT)"
+    )
+
     rescan = sub.add_parser("rescan", help="re-vet the catalog and write the rescan issue body")
     rescan.add_argument("--output-dir", type=Path, metavar="DIR", help="write issue.md and blocking here")
 
@@ -78,7 +86,27 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
             output_dir=_dir(args.output_dir),
             smoke_dir=_dir(args.smoke_dir),
         )
+    if args.ci_command == "matrix":
+        return matrix(root=root, env=env, github_output=args.github_output)
     return rescan(root=root, env=env, output_dir=_dir(args.output_dir))
+
+
+def matrix(*, root: Path, env: Mapping[str, str], github_output: Path | None) -> int:
+    from curate.config import load_config
+    from curate.lock import load_requests
+
+    result = ci.smoke_matrix(load_config(root), load_requests(root))
+    reporter = Reporter(env)
+    for entry in result.entries:
+        reporter.out(f"{entry.platform}: runner {entry.runner}, Python {', '.join(entry.pythons)}")
+    for name in result.no_runner:
+        reporter.error(f"platform {name}: no GitHub runner for its OS and architecture; it is not tested")
+    if not result.entries:
+        print("no request has a target: nothing to test")
+    if github_output is not None:
+        with github_output.open("a", encoding="utf-8") as fh:
+            fh.write(result.github_output())
+    return 0
 
 
 def _dir(path: Path | None) -> Path | None:
