@@ -778,7 +778,10 @@ def shown(result: TargetResult | None, *, request: str, target: str, current_set
     """How a recorded (or fresh) result reads against the catalog's current set for that target."""
     if result is None:
         return Shown(
-            request=request, target=target, status="untested", text="not tested yet (`curate smoke`)"
+            request=request,
+            target=target,
+            status="untested",
+            text="not tested yet: run curate smoke on a machine of this OS",
         )
     if result.ran and result.installed_set != current_set:
         return Shown(
