@@ -251,3 +251,15 @@ def test_the_policy_is_configured(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as exc:
         load_config(root)
     assert any(p.key == "smoke.failing_import" for p in exc.value.problems), exc.value.problems
+
+
+def test_smoke_results_are_no_lock_change(tmp_path: Path) -> None:
+    """`curate ci relock` compares the locked part of catalog/: results recorded by `curate smoke` (like
+    `vetting:`) are evidence, so committing them is no change a re-resolution must reproduce."""
+    base, mine = tmp_path / "base", tmp_path / "mine"
+    for tree in (base, mine):
+        (tree / "smoke").mkdir(parents=True)
+    (mine / "smoke" / f"{OK}.yaml").write_text(f"request: {OK}\ntargets: []\n", "utf-8")
+    assert ci._locked_part_changes(base, mine) == []
+    (mine / "lock.json").write_text("{}", "utf-8")
+    assert ci._locked_part_changes(base, mine) == ["lock.json"]

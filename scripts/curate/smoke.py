@@ -191,6 +191,30 @@ def locked_set(projects: Mapping[NormalizedName, Project], request: str, target:
     return out
 
 
+def locked_sets(projects: Mapping[NormalizedName, Project]) -> dict[tuple[str, str], list[SetEntry]]:
+    """Every request x target's locked set (:func:`locked_set`) in one pass over the catalog."""
+    out: dict[tuple[str, str], list[SetEntry]] = {}
+    for norm, project in sorted(projects.items()):
+        for version in project.versions:
+            direct: dict[tuple[str, str], bool] = {}
+            for need in version.needed_by:
+                for target in need.targets:
+                    key = (need.request, target)
+                    direct[key] = direct.get(key, False) or need.direct
+            for (request, target), is_direct in sorted(direct.items()):
+                files = sorted(f.sha256 for f in version.files if target in f.targets)
+                out.setdefault((request, target), []).append(
+                    SetEntry(
+                        name=project.name,
+                        normalized=norm,
+                        version=version.version,
+                        direct=is_direct,
+                        sha256=tuple(files),
+                    )
+                )
+    return out
+
+
 def set_hash(entries: Iterable[SetEntry]) -> str:
     """The sha256 of a locked set: each package's name, version and file hashes (order-free)."""
     lines = sorted(f"{e.normalized}=={e.version} {' '.join(e.sha256)}" for e in entries)
@@ -566,11 +590,12 @@ def plan_jobs(
     *,
     targets: Sequence[str] = (),
 ) -> Iterator[tuple[Request, Target, tuple[SetEntry, ...]]]:
+    sets = locked_sets(projects)
     for request in requests:
         for target in request_targets(request, config):
             if targets and target.id not in targets and target.platform.name not in targets:
                 continue
-            yield request, target, tuple(locked_set(projects, request.id, target.id))
+            yield request, target, tuple(sets.get((request.id, target.id), ()))
 
 
 def uv_version(uv: str) -> str:
