@@ -5,6 +5,7 @@ test_publish_repository.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,61 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "publish.s3 is not configured; the config names: pages" in capsys.readouterr().err
     assert main(["-C", str(root), "publish", "--tree", str(tmp_path / "nothing")]) == 2
     assert "no built index here (no simple/index.html); run: curate build" in capsys.readouterr().err
+
+
+def test_publish_and_build_take_turns_on_one_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build swapping a new tree in while a publish uploads the old one would have objects planned
+    from one tree uploaded from the other: publish holds the build's lock on the tree."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from curate.exclusive import Busy, holder
+    from curate.staging import build_lock, lock_path
+
+    root = _repo(tmp_path)
+    public = root / "public"
+    code = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from curate.staging import build_lock
+        with build_lock(Path({str(public)!r})):
+            print("held", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "held"
+        assert main(["-C", str(root), "publish"]) == 1
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert (
+        f"another curate build is running (pid {proc.pid}); wait for it to finish" in capsys.readouterr().err
+    )
+
+    seen: list[object] = []
+
+    def pages(tree: Path, *args: object, **kwargs: object) -> publishing.TargetResult:
+        seen.append(holder(lock_path(tree)))
+        # a build started now stops at once, naming the publish
+        with pytest.raises(Busy) as busy, build_lock(tree):
+            pass
+        seen.append(str(busy.value).split(": ", 1)[1].split(";")[0])
+        return publishing.TargetResult(target="pages", where="", dry_run=False)
+
+    monkeypatch.setattr(publishing, "publish_pages", pages)
+    assert main(["-C", str(root), "publish", "-q"]) == 0
+    assert seen == [
+        (os.getpid(), "curate publish"),
+        f"another curate publish is running (pid {os.getpid()})",
+    ]
+    assert not lock_path(public).exists()  # let go, and nothing left beside the tree
 
 
 class MemoryBucket:

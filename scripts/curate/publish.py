@@ -326,35 +326,62 @@ def publish(
     report = progress or NoProgress()
     when = now or dt.datetime.now(dt.UTC)
     results = []
-    for name in chosen:
-        if name == "pages":
-            results.append(publish_pages(tree, config, env=env))
-        elif name == "s3":
-            assert config.publish.s3 is not None
-            hashes = HashCache(
-                cache / "publish" / f"{hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:16]}.json"
-            )
-            results.append(
-                publish_s3(
-                    tree,
-                    config.publish.s3,
-                    env=env,
-                    hashes=hashes,
-                    dry_run=dry_run,
-                    jobs=jobs,
-                    full=full,
-                    progress=report,
-                    now=when,
-                )
-            )
-        else:
-            assert config.publish.repository is not None
-            results.append(
-                publish_repository(
-                    tree, config.publish.repository, env=env, cache=cache, dry_run=dry_run, progress=report
-                )
-            )
+    with _tree_lock(tree):
+        for name in chosen:
+            results.append(_publish_one(name, tree, config, env, cache, dry_run, jobs, full, report, when))
     return Published(results=tuple(results))
+
+
+def _tree_lock(tree: Path) -> contextlib.AbstractContextManager[object]:
+    """The tree's build lock, held while publishing it (:func:`curate.staging.build_lock`): a build that
+    swapped a new tree in meanwhile would have objects planned from one tree uploaded from the other. A
+    build already running stops the publish at once, naming it (and a build started meanwhile stops,
+    naming the publish). A tree whose folder cannot hold a lock file (read-only) is published without
+    one: no build can replace it either."""
+    from curate.staging import build_lock, lock_path
+
+    try:
+        with open(lock_path(tree.absolute()), "ab"):
+            pass
+    except OSError:
+        return contextlib.nullcontext()
+    return build_lock(tree, "curate publish")
+
+
+def _publish_one(
+    name: PublishTargetName,
+    tree: Path,
+    config: Config,
+    env: Mapping[str, str],
+    cache: Path,
+    dry_run: bool,
+    jobs: int,
+    full: bool,
+    report: Progress,
+    when: dt.datetime,
+) -> TargetResult:
+    if name == "pages":
+        return publish_pages(tree, config, env=env)
+    if name == "s3":
+        assert config.publish.s3 is not None
+        hashes = HashCache(
+            cache / "publish" / f"{hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:16]}.json"
+        )
+        return publish_s3(
+            tree,
+            config.publish.s3,
+            env=env,
+            hashes=hashes,
+            dry_run=dry_run,
+            jobs=jobs,
+            full=full,
+            progress=report,
+            now=when,
+        )
+    assert config.publish.repository is not None
+    return publish_repository(
+        tree, config.publish.repository, env=env, cache=cache, dry_run=dry_run, progress=report
+    )
 
 
 # -- pages ------------------------------------------------------------------------------------------

@@ -256,16 +256,17 @@ def lock_path(public: Path) -> Path:
 
 
 @contextlib.contextmanager
-def build_lock(public: Path) -> Iterator[None]:
-    """Hold ``public``'s build lock for the block, or stop at once naming the build that holds it
+def build_lock(public: Path, doing: str = "curate build") -> Iterator[None]:
+    """Hold ``public``'s build lock for the block, or stop at once naming the run that holds it
     (:class:`curate.exclusive.Busy`): two builds at once would publish over each other, and each would
-    delete the other's staging tree as a leftover."""
+    delete the other's staging tree as a leftover. ``curate publish`` holds it too (``doing``), so that no
+    build swaps the tree while it is being uploaded."""
     from curate.errors import display_path
     from curate.exclusive import exclusive
 
     public = public.absolute()
     public.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(lock_path(public), "curate build", what=display_path(public)):
+    with exclusive(lock_path(public), doing, what=display_path(public)):
         yield
 
 

@@ -14,6 +14,9 @@
 
 Credentials are never read from the config: AWS_* variables or boto3's own chain for s3; TWINE_USERNAME
 and TWINE_PASSWORD, else the netrc entry for the repository's host, for repository.
+
+While it publishes, it holds the tree's build lock: a curate build of the same tree stops at once (and
+a publish started during a build stops, naming it).
 """
 
 from __future__ import annotations
