@@ -79,7 +79,11 @@ def vetted(
         "license-denied, vulnerability]", "license-denied, vulnerability, license-unknown]"
     )
     config.write_text(
-        text.replace("warn: [suspicious-code, license-unknown, ", "warn: [suspicious-code, "), "utf-8"
+        text.replace(
+            "warn: [metadata-version, suspicious-code, license-unknown, ",
+            "warn: [metadata-version, suspicious-code, ",
+        ),
+        "utf-8",
     )
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     capsys.readouterr()

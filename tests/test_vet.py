@@ -480,7 +480,7 @@ def test_policy_moves_a_kind_between_block_and_warn(repo: Path, cache: Path) -> 
     _set_vetting(
         repo,
         "  block: [integrity, metadata, license-denied, vulnerability]\n"
-        "  warn: [suspicious-code, license-unknown, license-conflict, yanked, sdist-only, lookalike, too-new]\n",
+        "  warn: [metadata-version, suspicious-code, license-unknown, license-conflict, yanked, sdist-only, lookalike, too-new]\n",
         "  block: [integrity, metadata, vulnerability, yanked]\n  warn: [license-denied]\n",
     )
     assert _vet(repo, cache) == 1

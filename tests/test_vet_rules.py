@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -21,6 +22,7 @@ from curate.licenses import license_of, verdict
 from curate.lookalike import NameIndex, distance, fold, popular_projects
 from curate.names import normalize
 from curate.vet import Context, Observation, check_file, decide, waiver_for
+from curate.vetting import DEFAULT_DECISION
 from tests.wheels import Dist, build_wheel
 
 
@@ -396,6 +398,33 @@ def test_check_file_catches_tampering(tmp_path: Path) -> None:
     name3, sha3, size3 = _cache_wheel(cache, d, tmp_path / "w3", lambda b: _rezip(b, {"pkg/extra.py": b"x"}))
     extra = check_file(str(cache), name3, sha3, size3, "pkg", "1.0", str(scratch))
     assert extra.problems == (("integrity", "1 file(s) not in RECORD with a sha256 hash: pkg/extra.py"),)
+
+
+def test_fields_newer_than_the_metadata_version_warn_instead_of_blocking(tmp_path: Path) -> None:
+    """hatchling wrote License-Expression under Metadata-Version 2.1 for years (attrs 23.2.0): pip and uv
+    install such wheels, twine check refuses them. A finding of its own (warn by default), and the licence is
+    still read; the same metadata with a real fault stays a blocking metadata finding."""
+    cache, scratch = tmp_path / "cache", tmp_path / "scratch"
+    scratch.mkdir()
+    old = Dist(name="oldmeta", version="1.0", metadata_version="2.1", license_expression="MIT")
+    name, sha, size = _cache_wheel(cache, old, tmp_path / "w")
+    r = check_file(str(cache), name, sha, size, "oldmeta", "1.0", str(scratch))
+    assert r.problems == (
+        (
+            "metadata-version",
+            "Metadata-Version 2.1 but it uses license-expression (introduced in 2.4); otherwise valid "
+            "(installers read it; twine check and index upload rules refuse it)",
+        ),
+    )
+    assert r.fields is not None
+    assert r.fields.license_expression == "MIT"
+    assert DEFAULT_DECISION["metadata-version"] == "warn"
+
+    broken = dataclasses.replace(old, name="oldbroken", requires_dist=["not a requirement !!"])
+    name, sha, size = _cache_wheel(cache, broken, tmp_path / "w2")
+    r = check_file(str(cache), name, sha, size, "oldbroken", "1.0", str(scratch))
+    assert [k for k, _ in r.problems] == ["metadata"]
+    assert r.problems[0][1].startswith("twine check: Invalid distribution metadata")
 
 
 def test_check_file_not_a_zip(tmp_path: Path) -> None:

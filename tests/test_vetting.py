@@ -44,6 +44,7 @@ def test_every_finding_kind_has_a_policy_default_and_the_config_takes_it() -> No
         policy.block == default_kinds("block") == ("integrity", "metadata", "license-denied", "vulnerability")
     )
     assert policy.warn == (
+        "metadata-version",
         "suspicious-code",
         "license-unknown",
         "license-conflict",

@@ -49,6 +49,7 @@ class Dist:
     license_files: Sequence[tuple[str, str]] = ()
     wheel_files: Sequence[tuple[str, bytes]] = ()  # more members: ("x.pth", b"..."); {dist_info} expands
     sdist_files: Sequence[tuple[str, bytes]] = ()  # more members under the sdist's folder ("setup.py")
+    metadata_version: str = "2.4"  # what METADATA declares (an older one with newer fields: a finding)
 
 
 def _snake(name: str) -> str:
@@ -57,7 +58,7 @@ def _snake(name: str) -> str:
 
 def metadata_text(d: Dist) -> str:
     lines = [
-        "Metadata-Version: 2.4",
+        f"Metadata-Version: {d.metadata_version}",
         f"Name: {d.metadata_name or d.name}",
         f"Version: {d.version}",
     ]

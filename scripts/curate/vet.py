@@ -199,8 +199,8 @@ def check_file(
     if meta is not None:
         fields = _fields(meta)
         _check_identity(fields, filename, name, ver, project, version, problems)
-        _twine_check(path, filename, sha256, Path(scratch), problems)
-        if licences and not problems:
+        _twine_check(path, filename, sha256, Path(scratch), meta, problems)
+        if licences and all(kind == "metadata-version" for kind, _ in problems):
             try:
                 memo = Path(cache) / "licences" / MATCHER_VERSION  # askalono's answers by text sha256
                 licence_files = read_licence_files(path, filename, fields.license_files, memo)
@@ -452,10 +452,50 @@ def _check_identity(
         )
 
 
+def newer_fields(meta: bytes) -> str | None:
+    """When the only fault of ``meta`` is that it uses fields newer than its own ``Metadata-Version``
+    (hatchling wrote ``License-Expression`` under 2.1 for years): those fields, said for a finding.
+    None when it declares no such field or is invalid for another reason too."""
+    from packaging import metadata as pm
+
+    raw, _ = pm.parse_email(meta)
+    declared = raw.get("metadata_version")
+    if not isinstance(declared, str):
+        return None
+    try:
+        declared_version = Version(declared)
+    except InvalidVersion:
+        return None
+    newer: list[tuple[str, str]] = []
+    for key in raw:
+        added = getattr(pm.Metadata.__dict__.get(key), "added", None)  # packaging's field validators
+        if isinstance(added, str) and Version(added) > declared_version:
+            newer.append((key.replace("_", "-"), added))
+    if not newer:
+        return None
+    try:  # valid had it declared the version that introduced them?
+        pm.Metadata.from_raw(
+            {**raw, "metadata_version": max((a for _, a in newer), key=Version)}, validate=True
+        )
+    except (ExceptionGroup, ValueError):
+        return None
+    fields = ", ".join(f"{name} (introduced in {added})" for name, added in sorted(newer))
+    return (
+        f"Metadata-Version {declared} but it uses {fields}; otherwise valid "
+        "(installers read it; twine check and index upload rules refuse it)"
+    )
+
+
 def _twine_check(
-    path: Path, filename: str, sha256: str, scratch: Path, problems: list[tuple[FindingKind, str]]
+    path: Path,
+    filename: str,
+    sha256: str,
+    scratch: Path,
+    meta: bytes,
+    problems: list[tuple[FindingKind, str]],
 ) -> None:
-    """``twine check`` on the file under its real name (a symlink in a scratch folder)."""
+    """``twine check`` on the file under its real name (a symlink in a scratch folder). Metadata that is
+    only older than the fields it uses is a ``metadata-version`` finding (warn by default), not ``metadata``."""
     from twine import exceptions as twine_exceptions
     from twine.commands import check as twine_check
 
@@ -474,7 +514,11 @@ def _twine_check(
             warnings.simplefilter("ignore")
             _, ok = twine_check._check_file(str(link), stream)
     except twine_exceptions.InvalidDistribution as exc:
-        problems.append(("metadata", f"twine check: {exc}"))
+        newer = newer_fields(meta)
+        if newer is not None:
+            problems.append(("metadata-version", newer))
+        else:
+            problems.append(("metadata", f"twine check: {exc}"))
         return
     except Exception as exc:  # twine raising anything else is a failed check, not a crash of the run
         problems.append(("metadata", f"twine check failed: {type(exc).__name__}: {exc}"))

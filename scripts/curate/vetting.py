@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol, TypeGuard, get_args
 FindingKind = Literal[
     "integrity",
     "metadata",
+    "metadata-version",  # a field newer than the file's own Metadata-Version, valid otherwise
     "suspicious-code",
     "license-denied",
     "license-unknown",
@@ -67,6 +68,7 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
     "integrity": "block",
     "metadata": "block",
+    "metadata-version": "warn",  # installers read it; only the upload rules of an index refuse it
     "suspicious-code": "warn",  # vetting.code_rules decides per rule (curate.codescan.DEFAULT_RULES)
     "license-denied": "block",
     "license-unknown": "warn",
