@@ -4,14 +4,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE := $(VENV)/test-wheelhouse
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: site test serve venv system-deps bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/data/build-backends.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip uv
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	@# the build backends the fixture sdists need, served by the tests' own upstream (never fetched by a test)
+	@$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: --dest $(WHEELHOUSE) -r tests/data/build-backends.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -86,7 +86,10 @@ class Upstream:
         metadata = None
         if path.name.endswith(".whl"):
             with zipfile.ZipFile(path) as zf:
-                name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+                # the wheel's own, not a vendored package's (flit_core's wheel holds tomli's too)
+                name = next(
+                    n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                )
                 metadata = zf.read(name)
         f = UpstreamFile(
             project=d.name,

@@ -215,3 +215,81 @@ def build_dist(d: Dist, out_dir: Path) -> list[Path]:
     if d.sdist:
         paths.append(build_sdist(d, out_dir))
     return paths
+
+
+# -- sdists built by real backends (setuptools, flit_core, hatchling: tests/data/build-backends.txt) -------
+
+
+def backend_sdist(
+    name: str,
+    version: str,
+    backend: str,
+    out_dir: Path,
+    *,
+    setup_requires: Sequence[str] = (),
+    requires: Sequence[str] | None = None,
+) -> Path:
+    """An sdist a real build backend builds: ``backend`` is ``setuptools`` (pyproject.toml naming it),
+    ``setup.py`` (no pyproject.toml at all: PEP 518's default), ``flit``, ``hatchling`` or ``hatch-vcs``
+    (hatchling with the hatch-vcs plugin, the version read back from PKG-INFO). ``setup_requires`` (with
+    setuptools) is what its backend asks for on top through get_requires_for_build_wheel; ``requires``
+    replaces the declared build requirements."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    snake = _snake(name)
+    base = f"{snake}-{version}"
+    project = f'[project]\nname = "{name}"\nversion = "{version}"\ndescription = "A fixture"\n'
+    declared = {
+        "setuptools": ["setuptools>=61"],
+        "flit": ["flit_core>=3.4,<5"],
+        "hatchling": ["hatchling>=1.20"],
+        "hatch-vcs": ["hatchling>=1.20", "hatch-vcs"],
+    }
+    files: dict[str, str] = {
+        f"{base}/{snake}/__init__.py": f'"""The {name} fixture."""\n__version__ = "{version}"\n',
+        f"{base}/PKG-INFO": (
+            f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\nSummary: A fixture\nLicense-Expression: MIT\n"
+        ),
+    }
+    if backend in ("setuptools", "setup.py"):
+        files[f"{base}/setup.cfg"] = (
+            f"[metadata]\nname = {name}\nversion = {version}\n\n[options]\npackages = {snake}\n"
+            + (
+                f"setup_requires =\n    {chr(10).join('    ' + r for r in setup_requires).strip()}\n"
+                if setup_requires
+                else ""
+            )
+        )
+        files[f"{base}/setup.py"] = "from setuptools import setup\n\nsetup()\n"
+    backends = {
+        "setuptools": "setuptools.build_meta",
+        "flit": "flit_core.buildapi",
+        "hatchling": "hatchling.build",
+        "hatch-vcs": "hatchling.build",
+    }
+    if backend != "setup.py":
+        reqs = list(declared[backend] if requires is None else requires)
+        pyproject = f"[build-system]\nrequires = {json.dumps(reqs)}\nbuild-backend = {json.dumps(backends[backend])}\n\n"
+        if backend == "setuptools":
+            pyproject += project + f"\n[tool.setuptools]\npackages = [{json.dumps(snake)}]\n"
+        elif backend == "hatch-vcs":
+            pyproject += (
+                f'[project]\nname = "{name}"\ndynamic = ["version"]\ndescription = "A fixture"\n\n'
+                '[tool.hatch.version]\nsource = "vcs"\n'
+            )
+        else:
+            pyproject += project
+        if backend in ("hatchling", "hatch-vcs"):
+            pyproject += f'\n[tool.hatch.build.targets.wheel]\npackages = ["{snake}"]\n'
+        files[f"{base}/pyproject.toml"] = pyproject
+    target = out_dir / f"{snake}-{version}.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mtime = 1704067200
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(data))
+    target.write_bytes(buf.getvalue())
+    return target

@@ -5,6 +5,11 @@ version with the files its targets can install (:mod:`curate.selection`), who ne
 the packages it pulls in (:func:`dependencies_of`), and the ``vetting`` the catalog already held for it.
 A target left without a file is returned as a :class:`MissingWheel`.
 
+**Build dependencies** (``build_needs``, from :mod:`curate.builddeps`): the versions building an sdist
+needs are versions like any other, each with a need ``to_build`` that sdist per request, and the
+dependencies among them; they must have a wheel for every target that builds the sdist (a build
+dependency is never itself built from source), and the sdist's version records its ``build_system``.
+
 **Served everywhere it installs** (:func:`widened_targets`): a version is served not only for the
 targets that need it, but for every target on which some request needs any version of its project
 (and, transitively, of a project that pulls it in there), wherever the upstream has a wheel for it and
@@ -21,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from curate.catalog import (
+    BuildSystem,
     Dependency,
     FileEntry,
     Need,
@@ -45,6 +51,7 @@ class MissingWheel:
     version: str
     target: Target
     files: tuple[str, ...]
+    to_build: VersionKey | None = None  # a build dependency of that sdist (no wheel for a target building it)
 
 
 def dependencies_of(
@@ -119,13 +126,28 @@ def build_projects(
     candidates: Mapping[VersionKey, Sequence[ListedFile | FileEntry]],
     old: Mapping[NormalizedName, Project],
     names: Mapping[NormalizedName, str],
+    build_needs: Mapping[VersionKey, Mapping[str, Mapping[VersionKey, Need]]] | None = None,
+    build_systems: Mapping[VersionKey, BuildSystem] | None = None,
 ) -> tuple[dict[NormalizedName, Project], list[MissingWheel]]:
-    """The new catalog: every needed version with its files, needs and dependencies; vetting kept."""
+    """The new catalog: every needed version with its files, needs and dependencies; vetting kept.
+    ``build_needs``: per sdist, per request, what building it needs; ``build_systems``: per sdist, what
+    its build system declares and its backend asked for."""
     by_version: dict[VersionKey, list[Need]] = defaultdict(list)
     for request_needs in needs.values():
         for key, need in request_needs.items():
             by_version[key].append(need)
+    build_on: dict[VersionKey, dict[str, list[Need]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[str, Mapping[VersionKey, Need]] = {}
+    for sdist, per_request in (build_needs or {}).items():
+        for rid, request_needs in per_request.items():
+            groups[f"{rid}\x00{sdist[0]}\x00{sdist[1]}"] = request_needs
+            for key, need in request_needs.items():
+                by_version[key].append(need)
+                build_on[key][need.to_build].extend([need])
     deps = dependencies_of(needs)
+    for key, children in dependencies_of(groups).items():  # among the build dependencies of one sdist
+        for child, ts in children.items():
+            deps.setdefault(key, defaultdict(set))[child].update(ts)
     targets_by_id = {t.id: t for t in config.all_targets()}
     widened = widened_targets(needs, {t.id: t.platform.name for t in targets_by_id.values()})
     old_versions = {(name, canonical_version(v.version)): v for name, p in old.items() for v in p.versions}
@@ -133,11 +155,29 @@ def build_projects(
     versions: dict[NormalizedName, list[VersionEntry]] = defaultdict(list)
     for key in sorted(by_version):
         name, version = key
-        vneeds = sorted(by_version[key], key=lambda n: n.request)
+        vneeds = sorted(by_version[key], key=lambda n: n.sort_key)
         target_ids = sorted({t for n in vneeds for t in n.targets})
-        targets = [targets_by_id[t] for t in target_ids if t in targets_by_id]
+        run_ids = {t for n in vneeds if not n.to_build for t in n.targets}
+        targets = [targets_by_id[t] for t in target_ids if t in run_ids and t in targets_by_id]
         files = list(candidates.get(key, ()))
         selection = select_files(files, targets, allow_sdist=config.allow_sdist)
+        for sdist_label, bneeds in sorted(build_on.get(key, {}).items()):  # a wheel where it builds one
+            ids = sorted({t for n in bneeds for t in n.targets})
+            for target in select_files(
+                files, [targets_by_id[t] for t in ids if t in targets_by_id], allow_sdist=False
+            ).missing:
+                sname, _, sversion = sdist_label.partition("==")
+                missing.append(
+                    MissingWheel(
+                        requests=tuple(sorted({n.request for n in bneeds if target.id in n.targets})),
+                        project=name,
+                        name=names.get(name, name),
+                        version=version,
+                        target=target,
+                        files=tuple(sorted(f.filename for f in files)),
+                        to_build=(normalize(sname), sversion),
+                    )
+                )
         for target in selection.missing:
             missing.append(
                 MissingWheel(
@@ -150,7 +190,9 @@ def build_projects(
                 )
             )
         extra = [
-            targets_by_id[t] for t in sorted(widened.get(name, set()) - set(target_ids)) if t in targets_by_id
+            targets_by_id[t]
+            for t in sorted((widened.get(name, set()) | set(target_ids)) - run_ids)
+            if t in targets_by_id
         ]
         kept = _widen(selection, files, extra)
         rp = next((f.requires_python for f in kept if f.requires_python), "")
@@ -169,6 +211,7 @@ def build_projects(
                     for child, ts in sorted(deps.get(key, {}).items())
                 ),
                 vetting=previous.vetting if previous else None,
+                build_system=(build_systems or {}).get(key) if selection.build_targets else None,
             )
         )
     projects = {

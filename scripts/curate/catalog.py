@@ -15,7 +15,18 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
             targets: [linux-x86_64-py3.12, windows-amd64-py3.12]
             direct: true                 # asked for by name in the request
             via: []                      # normalized names of the packages that pulled it in
+          - request: 2026-11-09-web-service   # a build dependency: needed by that request's targets
+            targets: [windows-amd64-py3.12]   # to build an sdist the catalog serves there
+            direct: false
+            via: []
+            to_build: oldsdist==0.9           # normalized name==version of the sdist it builds
         build_targets: []                # targets served only by the sdist (needs a build there)
+        build_system:                    # only with build_targets: what building the sdist needs
+          backend: setuptools.build_meta:__legacy__
+          requires: [setuptools>=40.8.0] # [build-system].requires (PEP 518's default when absent)
+          backend_requires: [wheel]      # what the backend's get_requires_for_build_wheel added
+          backend_asked: true            # false: the backend could not be run in a sandbox
+          sdist: 1f0e...                 # the sha256 of the sdist they were read from
         files:
           - filename: requests-2.32.3-py3-none-any.whl
             sha256: 70761cfe...
@@ -120,14 +131,24 @@ class Need:
     targets: tuple[str, ...]
     direct: bool
     via: tuple[str, ...] = ()  # normalized names of parents that pull it in
+    # "" for a need of the request itself; else the sdist ("name==version", normalized name) this
+    # version is needed to build, on ``targets`` (a build dependency: :mod:`curate.builddeps`)
+    to_build: str = ""
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.request, self.to_build)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "request": self.request,
             "targets": list(_sorted_unique(self.targets)),
             "direct": self.direct,
             "via": list(_sorted_unique(self.via)),
         }
+        if self.to_build:
+            out["to_build"] = self.to_build
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Need:
@@ -136,6 +157,41 @@ class Need:
             targets=tuple(str(t) for t in d.get("targets") or ()),
             direct=bool(d.get("direct", False)),
             via=tuple(str(v) for v in d.get("via") or ()),
+            to_build=str(d.get("to_build") or ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BuildSystem:
+    """What building a version's sdist needs (:mod:`curate.builddeps`), recorded with its build targets."""
+
+    backend: str  # the PEP 517 backend (setuptools' legacy one when pyproject.toml names none)
+    requires: tuple[str, ...]  # [build-system].requires (PEP 518's default when absent)
+    backend_requires: tuple[str, ...] = ()  # what get_requires_for_build_wheel added
+    backend_asked: bool = True  # False: no sandbox to run the backend in, so it was not asked
+    sdist: str = ""  # the sha256 of the sdist it was read from
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.requires, *self.backend_requires)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "requires": list(self.requires),
+            "backend_requires": list(self.backend_requires),
+            "backend_asked": self.backend_asked,
+            "sdist": self.sdist,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuildSystem:
+        return cls(
+            backend=str(d.get("backend") or ""),
+            requires=tuple(str(r) for r in d.get("requires") or ()),
+            backend_requires=tuple(str(r) for r in d.get("backend_requires") or ()),
+            backend_asked=bool(d.get("backend_asked", True)),
+            sdist=str(d.get("sdist") or ""),
         )
 
 
@@ -163,6 +219,7 @@ class VersionEntry:
     dependencies: tuple[Dependency, ...] = ()
     vetting: VettingRecord | None = None  # written by curate.vet; None until it has run
     superseded_since: str = ""  # YYYY-MM-DD when no request needs it any more (curate.retention)
+    build_system: BuildSystem | None = None  # with build_targets: what building its sdist needs
 
     @property
     def parsed(self) -> Version:
@@ -181,6 +238,16 @@ class VersionEntry:
     def requests(self) -> tuple[str, ...]:
         return _sorted_unique(n.request for n in self.needed_by)
 
+    @property
+    def to_build(self) -> tuple[str, ...]:
+        """The sdists (``name==version``) it is needed to build; () when only requests need it."""
+        return _sorted_unique(n.to_build for n in self.needed_by if n.to_build)
+
+    @property
+    def build_only(self) -> bool:
+        """Needed only to build sdists the catalog serves, by no request itself."""
+        return bool(self.needed_by) and all(n.to_build for n in self.needed_by)
+
     def to_dict(self) -> dict[str, Any]:
         head: dict[str, Any] = {
             "version": self.version,
@@ -189,10 +256,12 @@ class VersionEntry:
         }
         if self.superseded_since:
             head["superseded_since"] = self.superseded_since
+        build = {"build_system": self.build_system.to_dict()} if self.build_system is not None else {}
         return {
             **head,
-            "needed_by": [n.to_dict() for n in sorted(self.needed_by, key=lambda n: n.request)],
+            "needed_by": [n.to_dict() for n in sorted(self.needed_by, key=lambda n: n.sort_key)],
             "build_targets": list(_sorted_unique(self.build_targets)),
+            **build,
             "files": [f.to_dict() for f in sorted(self.files, key=lambda f: f.filename)],
             "dependencies": [d.to_dict() for d in sorted(self.dependencies, key=lambda d: d.name)],
             "vetting": self.vetting.to_dict() if self.vetting is not None else {},
@@ -214,6 +283,7 @@ class VersionEntry:
             dependencies=tuple(Dependency.from_dict(x) for x in d.get("dependencies") or ()),
             vetting=vetting,
             superseded_since=str(d.get("superseded_since") or ""),
+            build_system=BuildSystem.from_dict(d["build_system"]) if d.get("build_system") else None,
         )
 
 

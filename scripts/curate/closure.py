@@ -99,12 +99,13 @@ def needs_from_pins(request: Request, config: Config, pins: Sequence[Pin]) -> Re
 
 
 def needs_from_catalog(catalog: Mapping[NormalizedName, Project], request_id: str) -> dict[VersionKey, Need]:
-    """An unchanged request's needs, as the catalog recorded them."""
+    """An unchanged request's needs, as the catalog recorded them (not the versions it needs only to
+    build an sdist: those are locked again from the sdists, :mod:`curate.builddeps`)."""
     out: dict[VersionKey, Need] = {}
     for name, project in catalog.items():
         for v in project.versions:
             for need in v.needed_by:
-                if need.request == request_id:
+                if need.request == request_id and not need.to_build:
                     out[(name, canonical_version(v.version))] = need
     return out
 

@@ -5,7 +5,8 @@ turns two catalogs (by normalized name) into a :class:`Report`, rendered as text
 terminal: green added, blue already present, red removed), Markdown (a pull-request comment or
 ``$GITHUB_STEP_SUMMARY``) or JSON.
 
-- **added**: a version that was not in the base catalog, asked for directly or pulled in by which packages;
+- **added**: a version that was not in the base catalog, asked for directly, pulled in by which packages,
+  or needed ``to build`` which sdist the catalog serves (a build dependency, :mod:`curate.builddeps`);
 - **present**: a version already in the catalog that a request newly needs (nothing new to download);
 - **superseded**: a version that requests needed at the base and none needs now: it stays served (the
   catalog is additive), and the report says which versions those requests moved to;
@@ -64,6 +65,7 @@ class Change:
     pythons: tuple[str, ...] = ()  # the Python versions of its targets
     vetted: bool = False  # whether curate vet has recorded a result for it
     advisories: str | None = None  # where its vetting looked up known vulnerabilities ("none": nowhere)
+    to_build: tuple[str, ...] = ()  # the sdists (name==version) it is needed to build (a build dependency)
 
     @property
     def vulnerabilities_checked(self) -> bool:
@@ -84,6 +86,7 @@ class Change:
             "reason": self.reason,
             "new_files": [{"filename": f, "size": s} for f, s in self.new_files],
             "build_targets": list(self.build_targets),
+            "to_build": list(self.to_build),
             "findings": [f.to_dict() for f in self.findings],
             "known_vulnerabilities": "checked" if self.vulnerabilities_checked else "not checked",
         }
@@ -282,6 +285,7 @@ def compare(
                 status=status,
                 direct=any(n.direct for n in needs),
                 via=tuple(sorted({v for n in needs for v in n.via})),
+                to_build=tuple(sorted({n.to_build for n in needs if n.to_build})),
                 requests=(old.requests if gone and old is not None else entry.requests),
                 new_requests=new_requests,
                 targets=targets,
@@ -401,7 +405,15 @@ def _why(c: Change) -> str:
         parts.append("requested")
     if c.via:
         parts.append("via " + ", ".join(c.via))
+    if c.to_build:
+        parts.append("to build " + ", ".join(build_label(b) for b in c.to_build))
     return "; ".join(parts) or "needed"
+
+
+def build_label(to_build: str) -> str:
+    """``name==version`` (a need's ``to_build``) as people read it: ``name version``."""
+    name, _, version = to_build.partition("==")
+    return f"{name} {version}".strip()
 
 
 _COLOURS = {"added": "\033[32m", "present": "\033[34m", "superseded": "\033[33m", "removed": "\033[31m"}

@@ -429,6 +429,9 @@ class IndexRenderer:
                     "targets": targets,
                     "os": self._os_targets(targets),
                     "build_targets": list(v.build_targets),
+                    # what building its sdist needs, and the sdists (name==version) it is needed to build
+                    "build_system": v.build_system.to_dict() if v.build_system is not None else None,
+                    "to_build": list(v.to_build),
                     "requests": list(v.requests),
                     "dependencies": [d.to_dict() for d in sorted(v.dependencies, key=lambda d: d.name)],
                     "vetting": v.vetting.to_dict() if v.vetting is not None else {},

@@ -33,8 +33,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.assembly import MissingWheel, build_projects, widened_targets
+from curate.builddeps import (
+    BuildDepsError,
+    Job,
+    ask_backend,
+    host_pins,
+    jobs_from,
+    needs_for,
+    needs_recorded,
+    read_build_system,
+    unpack_sdist,
+)
 from curate.catalog import (
     PACKAGES_DIR,
+    BuildSystem,
     FileEntry,
     Need,
     Project,
@@ -68,10 +80,12 @@ from curate.cooldown import (
 )
 from curate.errors import CurateError, LockError, Problem, ResolutionError, UsageError, ValidationError
 from curate.lockstate import (
+    BUILDS,
     STATE_PATH,
     Freshness,
     LockState,
     RequestState,
+    builds_stale,
     config_fingerprint,
     config_matches,
     freshness,
@@ -84,7 +98,7 @@ from curate.lockstate import (
 from curate.names import NormalizedName, normalize
 from curate.removals import blocked_removals, unmatched_removals
 from curate.requests import REQUESTS_DIR, Request
-from curate.resolve import Pin, compile_requirements, failing_target
+from curate.resolve import Pin, Requirement, compile_requirements, failing_target, install_exact
 from curate.retention import Departure, departures, keep_superseded
 from curate.selection import describe_upstream_files, file_version, python_ok
 
@@ -175,6 +189,8 @@ class LockPlan:
         default_factory=dict
     )  # request id -> day to resolve as of
     removals_changed: frozenset[str] = frozenset()  # ids of requests whose remove: entries changed
+    builds_changed: bool = False  # the sdists' build dependencies are locked again from the sdists
+    root: Path | None = None  # the repository (the cache the sdists are read from is found from it)
 
     @property
     def refresh(self) -> bool:
@@ -303,6 +319,8 @@ def plan(
         today=today or dt.datetime.now(dt.UTC).date(),
         dates=dict(dates or {}),
         removals_changed=removals_changed,
+        builds_changed=builds_stale(state, config),
+        root=root,
     )
 
 
@@ -548,6 +566,215 @@ def _pages(
         return many_project_files(index_of, client=client)
 
 
+# -- build dependencies ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Builds:
+    """What building the sdists the catalog serves needs (:mod:`curate.builddeps`)."""
+
+    needs: dict[VersionKey, dict[str, dict[VersionKey, Need]]]  # per sdist, per request
+    systems: dict[VersionKey, BuildSystem]  # per sdist: its build system, as read and asked
+    index_urls: dict[NormalizedName, str]  # where uv took each build dependency from
+    names: dict[NormalizedName, str]  # display names uv gave
+
+
+def build_dependencies(
+    p: LockPlan,
+    projects: Mapping[NormalizedName, Project],
+    names: Mapping[NormalizedName, str],
+    index_urls: Mapping[NormalizedName, str],
+    env: Mapping[str, str],
+    on_event: Callable[[LockEvent], None],
+) -> Builds:
+    """Per sdist the catalog serves (a version with build targets): its build requirements, resolved for
+    the targets that build it, as needs ``to_build`` it. What the catalog recorded is kept when the sdist,
+    its build targets and the config are unchanged; the requirements recorded for the same sdist bytes are
+    resolved again otherwise; the others are read from the sdist (downloaded into the cache) and asked of
+    its backend in a sandbox. All or nothing: a failure names the request and the sdist."""
+    jobs = jobs_from({n: pr.versions for n, pr in projects.items()}, names)
+    needs: dict[VersionKey, dict[str, dict[VersionKey, Need]]] = {}
+    systems: dict[VersionKey, BuildSystem] = {}
+    urls: dict[NormalizedName, str] = {}
+    shown: dict[NormalizedName, str] = {}
+    if not jobs:
+        return Builds(needs=needs, systems=systems, index_urls=urls, names=shown)
+    old_versions = {(n, canonical_version(v.version)): v for n, pr in p.old.items() for v in pr.versions}
+    old_needs = {key: v.needed_by for key, v in old_versions.items()}
+    targets = p.config.all_targets()
+    todo: list[tuple[Job, BuildSystem | None]] = []
+    for job in jobs:
+        previous = old_versions.get(job.key)
+        recorded = previous.build_system if previous is not None else None
+        if recorded is not None and recorded.sdist != job.sha256:
+            recorded = None
+        kept = needs_recorded(job, old_needs) if recorded is not None else {}
+        pinned = {k[0] for request_needs in kept.values() for k in request_needs}
+        if (
+            recorded is not None
+            and previous is not None
+            and set(previous.build_targets) == set(job.targets)
+            and not (p.refresh or p.builds_changed)
+            and not (p.upgrade_set & (pinned | {job.key[0]}))
+        ):
+            needs[job.key], systems[job.key] = kept, recorded
+            continue
+        todo.append((job, recorded if not p.builds_changed else None))
+    unread = [job for job, recorded in todo if recorded is None]
+    sdists = _sdists(p, unread, index_urls, env, on_event) if unread else {}
+    for n, (job, recorded) in enumerate(todo, start=1):
+        try:
+            if recorded is None:
+                on_event(Step(text=f"reading what building {job.filename} needs ({n}/{len(todo)})"))
+                recorded = _read_build_system(p, job, sdists[job.key], env)
+            pins = _resolve_build(p, job, recorded.requirements, env)
+        except (BuildDepsError, ResolutionError) as exc:
+            raise LockError(problems=_build_problems(p, job, str(exc))) from None
+        needs[job.key] = needs_for(job, pins, targets)
+        systems[job.key] = recorded
+        for pin in pins:
+            shown.setdefault(pin.name, pin.display)
+            if pin.index_url:
+                urls.setdefault(pin.name, pin.index_url)
+    return Builds(needs=needs, systems=systems, index_urls=urls, names=shown)
+
+
+def _resolve_build(p: LockPlan, job: Job, requirements: Sequence[str], env: Mapping[str, str]) -> list[Pin]:
+    """uv's universal resolution of an sdist's build requirements for the targets that build it: wheels
+    only, the catalog's versions preferred, under the latest release cooldown of the requests building it."""
+    from packaging.requirements import Requirement as Pep508
+
+    by_id = {t.id: t for t in p.config.all_targets()}
+    targets = tuple(by_id[t] for t in job.targets if t in by_id)
+    if not requirements or not targets:
+        return []
+    reqs = []
+    for text in requirements:
+        req = Pep508(text)
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        reqs.append(
+            Requirement(
+                text=f"{req.name}{extras}{req.specifier}", targets=targets, marker=str(req.marker or "")
+            )
+        )
+    cooldowns = [p.cooldown(rid) for rid in job.by_request] or [p.cooldown("")]
+    cooldown = max(cooldowns, key=lambda c: c.cutoff)
+    preferences: dict[str, str] = {}
+    for name, project in p.old.items():
+        latest = project.latest()
+        if latest is not None and name not in p.upgrade_set:
+            preferences[name] = latest.version
+    pythons = sorted({t.python for t in targets}, key=lambda v: tuple(map(int, v.split("."))))
+    return compile_requirements(
+        reqs,
+        python_version=pythons[0],
+        index_url=p.config.index_url,
+        allow_build=False,  # a build dependency is a wheel: never built itself
+        env=env,
+        preferences=preferences,
+        upgrade=p.upgrade,
+        upgrade_packages=sorted(p.upgrade_set),
+        exclude_newer=cooldown.exclude_newer(),
+    )
+
+
+def _read_build_system(p: LockPlan, job: Job, sdist: Path, env: Mapping[str, str]) -> BuildSystem:
+    """The sdist's ``[build-system]`` and what its backend asks for on top, in a sandbox (in a fresh
+    environment holding the static requirements, resolved first)."""
+    import tempfile
+
+    declared = read_build_system(sdist)
+    static = _resolve_build(p, job, declared.requires, env)
+    with tempfile.TemporaryDirectory(prefix="curate-builddeps-") as tmp:
+        work = Path(tmp)
+        source = unpack_sdist(sdist, work / "src")
+        python = install_exact(host_pins(static), into=work / "env", index_url=p.config.index_url, env=env)
+        asked = ask_backend(source, python, environment=work / "env")
+    return BuildSystem(
+        backend=declared.backend,
+        requires=declared.requires,
+        backend_requires=tuple(r for r in asked or () if r not in declared.requires),
+        backend_asked=asked is not None,
+        sdist=job.sha256,
+    )
+
+
+def _sdists(
+    p: LockPlan,
+    jobs: Sequence[Job],
+    index_urls: Mapping[NormalizedName, str],
+    env: Mapping[str, str],
+    on_event: Callable[[LockEvent], None],
+) -> dict[VersionKey, Path]:
+    """The sdists to read, in the cache (downloaded when missing, checked by sha256)."""
+    from curate.cache import Wanted, cache_root, cached_path, missing_files
+    from curate.fetch import fetch_all
+    from curate.httpclient import HttpClient
+    from curate.locate import index_url_for, locate
+
+    assert p.root is not None
+    cache = cache_root(p.root, p.config, env)
+    wanted = {
+        job.key: Wanted(
+            project=job.name,
+            version=job.version,
+            file=FileEntry(filename=job.filename, sha256=job.sha256, size=job.size),
+        )
+        for job in jobs
+    }
+    missing = missing_files(cache, wanted.values())
+    if missing:
+        names = sorted({normalize(w.project) for w in missing})
+        index = (
+            p.config.index_url
+            or next((index_urls[n] for n in names if index_urls.get(n)), "")
+            or index_url_for(p.config, env, names)
+        )
+        on_event(Step(text=f"downloading {len(missing)} sdist(s) to read what building them needs"))
+        login = (p.config.index_url,) if p.config.index_url else ()
+        with HttpClient(env, limits=p.config.http_limits()) as client:
+            found = locate(index, missing, client=client)
+            report = fetch_all(cache, list(found.located), client=client, login=login)
+        errors = [*found.problems, *report.errors]
+        if errors:
+            problems = []
+            for job in jobs:
+                mine = [e for e in errors if job.filename in e]
+                if mine:
+                    problems += _build_problems(p, job, "cannot download it: " + mine[0])
+            raise LockError(problems=problems or [Problem(path=CONFIG_PATH.as_posix(), message=errors[0])])
+    out = {}
+    for key, w in wanted.items():
+        path = cached_path(cache, w.file)
+        if path is None:
+            raise LockError(f"{w.file.filename} is not in the cache {cache} after downloading it")
+        out[key] = path
+    return out
+
+
+def _build_problems(p: LockPlan, job: Job, message: str) -> list[Problem]:
+    """One problem per request building ``job``'s sdist, on its entry asking for (or pulling in) it."""
+    problems = []
+    by_id = {r.id: r for r in p.requests}
+    for rid in sorted(job.by_request) or [""]:
+        request = by_id.get(rid)
+        entries = entries_needing(request, needs_from_catalog(p.old, rid), job.key[0]) if request else []
+        index = entries[0] if entries else None
+        problems.append(
+            Problem(
+                path=request.path if request is not None else CONFIG_PATH.as_posix(),
+                line=request.packages[index].line if request is not None and index is not None else 0,
+                key=f"packages[{index}]" if index is not None else "",
+                message=f"cannot lock what building the sdist of {job.name} {job.version} ({job.filename}) "
+                f"needs on {', '.join(job.targets)}: {message}",
+                hint="its build needs what the upstream cannot give (as wheels) for those targets: ask for "
+                "another version of it, limit it to the platforms that have its wheels, or set "
+                "files.allow_sdist: false",
+            )
+        )
+    return problems
+
+
 # -- assemble --------------------------------------------------------------------------------------------
 
 
@@ -576,7 +803,12 @@ def assemble(
         got = resolved.get(request.id)
         needs[request.id] = got.needs if got is not None else needs_from_catalog(p.old, request.id)
     cooled: dict[VersionKey, list[str]] = {}  # files the release cooldown left out, for the messages
-    candidates = _candidates(p, needs, resolved, env, on_event, cooled)
+    index_urls: dict[NormalizedName, str] = {}
+    for result in resolved.values():
+        for name, url in result.index_urls.items():
+            if url:
+                index_urls.setdefault(name, url)
+    candidates = _candidates(p, needs, index_urls, env, on_event, cooled)
     names: dict[NormalizedName, str] = {}
     for result in resolved.values():
         names.update(result.names)
@@ -586,6 +818,39 @@ def assemble(
         config=p.config, needs=needs, candidates=candidates, old=p.old, names=names
     )
     login = (p.config.index_url,) if p.config.index_url else ()
+    if not missing and p.config.allow_sdist:  # what building the sdists it serves needs, served too
+        listed = {f.filename: f.url for fs in candidates.values() for f in fs if not isinstance(f, FileEntry)}
+        sized = _fill_sizes(projects, listed, env, on_event, login=login, limits=p.config.http_limits())
+        builds = build_dependencies(p, sized, names, {**index_urls}, env, on_event)
+        if builds.needs or builds.systems:
+            names = {**builds.names, **names}
+            wanted: dict[VersionKey, set[str]] = {}
+            for request_needs in needs.values():
+                for key, need in request_needs.items():
+                    wanted.setdefault(key, set()).update(need.targets)
+            more: dict[str, dict[VersionKey, Need]] = {}  # versions whose files must cover build targets
+            for per_request in builds.needs.values():
+                for rid, request_needs in per_request.items():
+                    for key, need in request_needs.items():
+                        if key in candidates and set(need.targets) <= wanted.get(key, set()):
+                            continue
+                        have = more.setdefault(rid, {}).get(key)
+                        targets = (
+                            set(need.targets) | set(have.targets if have else ()) | wanted.get(key, set())
+                        )
+                        more[rid][key] = dataclasses.replace(need, targets=tuple(sorted(targets)))
+            if more:
+                urls = {**builds.index_urls, **index_urls}
+                candidates = {**candidates, **_candidates(p, more, urls, env, on_event, cooled)}
+            projects, missing = build_projects(
+                config=p.config,
+                needs=needs,
+                candidates=candidates,
+                old=p.old,
+                names=names,
+                build_needs=builds.needs,
+                build_systems=builds.systems,
+            )
     listed = {
         f.filename: f.url for files in candidates.values() for f in files if not isinstance(f, FileEntry)
     }
@@ -634,19 +899,25 @@ def _missing_wheel_problems(
 ) -> list[Problem]:
     """One problem per request and version without a file for some target, on the request's entry that
     asks for the package or pulls it in (with the files the release cooldown left out)."""
-    grouped: dict[tuple[str, NormalizedName, str, str, tuple[str, ...]], list[str]] = {}
+    grouped: dict[tuple[str, NormalizedName, str, str, tuple[str, ...], VersionKey | None], list[str]] = {}
     for m in missing:
         for rid in m.requests:
-            grouped.setdefault((rid, m.project, m.name, m.version, m.files), []).append(m.target.label)
+            grouped.setdefault((rid, m.project, m.name, m.version, m.files, m.to_build), []).append(
+                m.target.label
+            )
     by_id = {r.id: r for r in p.requests}
     problems = []
-    for (rid, project, name, version, files), labels in grouped.items():
+    for (rid, project, name, version, files, to_build), labels in grouped.items():
         request = by_id[rid]
-        entries = entries_needing(request, needs.get(rid, {}), project)
+        entries = entries_needing(request, needs.get(rid, {}), to_build[0] if to_build else project)
         what = f"{name} {version}"
-        if entries and request.packages[entries[0]].normalized != project:
+        if to_build is not None:
+            what += f" (needed to build the sdist of {to_build[0]} {to_build[1]})"
+        elif entries and request.packages[entries[0]].normalized != project:
             what += f" (pulled in by {', '.join(request.packages[i].name for i in entries)})"
         message = f"{what} has no wheel for {', '.join(labels)} ({describe_upstream_files(files)})"
+        if to_build is not None:
+            message += "; a build dependency must come as a wheel"
         cooled = held.get((project, canonical_version(version)), ())
         if cooled:
             message += f"; the release cooldown left out {', '.join(cooled)}"
@@ -657,7 +928,11 @@ def _missing_wheel_problems(
                 key=f"packages[{entries[0]}]" if entries else "",
                 message=message,
                 hint="limit the package to the platforms that have wheels (its 'platforms:' in the request), "
-                "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)",
+                + (
+                    "or ask for another version"
+                    if to_build is not None
+                    else "ask for another version, or allow sdists (files.allow_sdist in catalog/config.yaml)"
+                ),
             )
         )
     return problems
@@ -666,7 +941,7 @@ def _missing_wheel_problems(
 def _candidates(
     p: LockPlan,
     needs: Mapping[str, Mapping[VersionKey, Need]],
-    resolved: Mapping[str, Resolved],
+    index_urls: Mapping[NormalizedName, str],
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
     held: dict[VersionKey, list[str]],
@@ -682,11 +957,7 @@ def _candidates(
     old_versions = {(n, canonical_version(v.version)): v for n, pr in p.old.items() for v in pr.versions}
     out: dict[VersionKey, list[ListedFile | FileEntry]] = {}
     fetch: dict[NormalizedName, str] = {}
-    index_of: dict[NormalizedName, str] = {}
-    for result in resolved.values():
-        for name, url in result.index_urls.items():
-            if url:
-                index_of.setdefault(name, url)
+    index_of = {name: url for name, url in index_urls.items() if url}
     for key, targets in sorted(wanted.items()):
         name = key[0]
         previous = old_versions.get(key)
@@ -845,6 +1116,7 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
         files=hashes,
         retention=p.config.retention.fingerprint(),
         retention_due=assembly.retention_due,
+        builds=BUILDS if p.config.allow_sdist else 0,
     )
     # one step: everything is staged first, so an error or Ctrl-C before the renames changes nothing,
     # and lock.json goes in with the project files it describes

@@ -39,6 +39,10 @@ STATE_VERSION = 1
 # How versions are resolved and which files are kept; a lock made under another one is stale (resolved
 # again): 2 = uv's fewest fork strategy, and each version served wherever its project is wanted.
 SERVING = 2
+# How an sdist's build dependencies are locked; a catalog allowing sdists locked under another one (or
+# before they were part of the catalog) is stale, and `curate lock` locks them again (nothing is resolved
+# again for the requests). 1 = [build-system].requires plus the backend's get_requires_for_build_wheel.
+BUILDS = 1
 
 
 def _sha(data: Any) -> str:
@@ -212,6 +216,7 @@ class LockState:
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # package file name -> lock-part sha256
     retention: str = ""  # the retention rule applied (Retention.fingerprint); "" = keep
     retention_due: str = ""  # YYYY-MM-DD: the first day a drop-after rule takes a version out; "" = none
+    builds: int = 0  # BUILDS, when the config allows sdists: how their build dependencies were locked
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -223,6 +228,8 @@ class LockState:
             out["retention"] = self.retention
         if self.retention_due:
             out["retention_due"] = self.retention_due
+        if self.builds:
+            out["builds"] = self.builds
         out["requests"] = {k: self.requests[k].to_dict() for k in sorted(self.requests)}
         out["files"] = {k: self.files[k] for k in sorted(self.files)}
         return out
@@ -240,6 +247,7 @@ class LockState:
             files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
             retention=str(d.get("retention") or ""),
             retention_due=str(d.get("retention_due") or ""),
+            builds=int(d.get("builds") or 0) if str(d.get("builds") or "0").isdigit() else 0,
         )
 
     @classmethod
@@ -264,6 +272,7 @@ def read_state(root: Path) -> LockState | None:
 StaleKind = Literal[
     "config-changed",  # catalog/config.yaml: what of it a lock depends on changed
     "retention-changed",  # catalog/config.yaml: the retention rule for superseded versions changed
+    "builds-changed",  # sdists are allowed, and their build dependencies were locked otherwise (or not)
     "not-locked",  # a request never locked
     "invalid",  # a changed request that does not validate
     "changed",  # a request that asks for something else than when it was locked
@@ -311,9 +320,21 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
     A request file whose bytes are as recorded is not even parsed; one whose bytes differ is parsed and
     its fingerprint compared, so editing a title or a justification does not make the catalog stale.
     """
+    stale: list[Staleness] = []
+    if (
+        state is not None
+        and state.requests
+        and config_matches(state.config, config)
+        and builds_stale(state, config)
+    ):
+        message = (
+            "files.allow_sdist is on, and the sdists' build dependencies were locked "
+            + ("otherwise" if state.builds else "before they were part of the catalog")
+            + " (curate lock locks them; nothing is resolved again)"
+        )
+        stale.append(Staleness(kind="builds-changed", path=CONFIG_PATH.as_posix(), message=message))
     if state is None:  # never locked: every request is new, every package file foreign
         state = LockState(config=config_fingerprint(config))
-    stale: list[Staleness] = []
     drift = False
     if not config_matches(state.config, config):
         message = "the defaults, sdist policy, targets or release cooldown changed since the last lock"
@@ -380,6 +401,11 @@ def freshness(root: Path, config: Config, state: LockState | None) -> Freshness:
         legacy=tuple(legacy),
         legacy_state=is_legacy(state, config),
     )
+
+
+def builds_stale(state: LockState, config: Config) -> bool:
+    """Whether the sdists' build dependencies must be locked again (sdists allowed, another BUILDS)."""
+    return config.allow_sdist and state.builds != BUILDS
 
 
 def catalog_freshness(root: Path) -> Freshness:

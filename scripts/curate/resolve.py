@@ -64,6 +64,7 @@ class Requirement:
 
     text: str  # PEP 508 without marker, e.g. "webapp[extra]>=1"
     targets: tuple[Target, ...]
+    marker: str = ""  # its own marker (a build requirement's), and-ed with the targets'
 
 
 def environment_marker(targets: Iterable[Target]) -> str:
@@ -92,7 +93,16 @@ def _py_key(version: str) -> tuple[int, ...]:
 
 
 def input_text(requirements: Sequence[Requirement]) -> str:
-    return "".join(f"{r.text} ; {environment_marker(r.targets)}\n" for r in requirements)
+    return "".join(
+        f"{r.text} ; "
+        + (
+            f"({r.marker}) and ({environment_marker(r.targets)})"
+            if r.marker
+            else environment_marker(r.targets)
+        )
+        + "\n"
+        for r in requirements
+    )
 
 
 def seed_text(preferences: Mapping[str, str]) -> str:
@@ -219,6 +229,44 @@ def compile_requirements(
         if proc.returncode != 0:
             raise ResolutionError(clean_uv_error(proc.stderr or proc.stdout))
         return parse_compiled((work / OUTPUT_NAME).read_text("utf-8"))
+
+
+def install_exact(
+    pins: Sequence[str], *, into: Path, index_url: str | None, env: Mapping[str, str], timeout: float = 600
+) -> str:
+    """A fresh virtual environment at ``into`` (on curate's own Python) holding exactly ``pins``
+    (``name==version``, wheels only, no dependencies of their own); return its interpreter. Used to ask
+    a build backend what it needs (:mod:`curate.builddeps`)."""
+    import subprocess
+
+    uv = find_uv(env)
+    python = into / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    steps = [[uv, "venv", "--quiet", "--python", sys.executable, "--no-python-downloads", str(into)]]
+    if pins:
+        install = [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+        ]
+        if index_url:
+            install += ["--index-url", index_url]
+        steps.append([*install, *pins])
+    for cmd in steps:
+        try:
+            proc = subprocess.run(
+                cmd, env=uv_env(env), capture_output=True, text=True, check=False, timeout=timeout
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ResolutionError(f"could not run uv: {exc}") from exc
+        if proc.returncode != 0:
+            raise ResolutionError(clean_uv_error(proc.stderr or proc.stdout))
+    return str(python)
 
 
 def default_index(probes: Sequence[str], *, env: Mapping[str, str]) -> str:

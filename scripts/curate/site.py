@@ -445,11 +445,16 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     for v in versions:
         for need in v.needed_by:
             entry = by_request.setdefault(
-                need.request, {"id": need.request, "versions": [], "direct": False, "via": set()}
+                need.request,
+                {"id": need.request, "versions": [], "direct": False, "via": set(), "to_build": set()},
             )
-            entry["versions"].append(v.version)
+            if v.version not in entry["versions"]:
+                entry["versions"].append(v.version)
             entry["direct"] = entry["direct"] or need.direct
-            entry["via"].update(need.via)
+            if need.to_build:  # a build dependency: the sdist it builds, not its parents in that build
+                entry["to_build"].add(need.to_build)
+            else:
+                entry["via"].update(need.via)
     needs = []
     for rid in sorted(by_request, reverse=True):
         entry = by_request[rid]
@@ -458,6 +463,7 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
             {
                 **entry,
                 "via": [(x, x in data.projects) for x in sorted(entry["via"])],
+                "to_build": [_built(data, b) for b in sorted(entry["to_build"])],
                 "request": request,
             }
         )
@@ -500,6 +506,8 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
                     for f in sorted(v.files, key=lambda f: f.filename)
                 ],
                 "build_targets": v.build_targets,
+                "build_system": v.build_system,
+                "to_build": [_built(data, b) for b in v.to_build],
                 "left_out": unserved(v, data.config.vetting, data.today) or "",
                 "vetting": v.vetting,
                 "findings": list(v.vetting.findings) if v.vetting is not None else [],
@@ -510,6 +518,12 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         "dependencies": [(d, d in data.projects) for d in deps],
         "dependents": data.dependents.get(project.normalized, ()),
     }
+
+
+def _built(data: SiteData, to_build: str) -> tuple[str, str, bool]:
+    """A need's ``to_build`` (``name==version``): the project, its version, and whether it has a page."""
+    name, _, version = to_build.partition("==")
+    return name, version, NormalizedName(name) in data.projects
 
 
 def requests_view(data: SiteData) -> list[dict[str, Any]]:

@@ -8,6 +8,13 @@ upstream is configured then, so the catalog moves to a mirror without a re-lock.
 before, with url: lines, are rewritten without them by the next lock.) catalog/packages/<name>.yaml is
 written for every project in the catalog; catalog/lock.json records what the catalog was locked from.
 
+Build dependencies (with files.allow_sdist: true): for every sdist the catalog serves, what building it
+needs (its pyproject.toml's [build-system] requires, PEP 518's setuptools>=40.8.0 when absent, and what
+its backend asks for through get_requires_for_build_wheel, run with pypa build in a sandbox: bwrap or
+unshare, no network) is resolved with uv for the targets that build it, wheels only, and locked as
+catalog versions whose needed_by says to_build: NAME==VERSION; the sdist's version records them under
+build_system. The sdist is downloaded into the cache to be read.
+
 Additive: a version no request needs any more (an upgrade, an edited or deleted request) stays in the
 catalog as superseded, still served and vetted. It leaves only through a request's remove: entry or the
 retention rule of catalog/config.yaml (retention.superseded: keep | {drop-after: DAYS} |
