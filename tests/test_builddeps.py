@@ -4,8 +4,8 @@ The fixture upstream serves four sdist-only projects built by real backends, and
 (tests/data/build-backends.txt, downloaded by ``make venv`` into .venv/test-wheelhouse; these tests skip,
 saying so, when it is missing):
 
-- ``st-plain``: no pyproject.toml at all (PEP 518's default ``setuptools>=40.8.0``, setuptools' legacy
-  backend);
+- ``st-plain``: no pyproject.toml at all (PEP 518's default ``setuptools>=40.8.0``, and ``wheel``, which
+  older pip installs too; setuptools' legacy backend);
 - ``st-dynamic``: setuptools, whose ``setup_requires`` the backend asks for through
   ``get_requires_for_build_wheel``: ``setup-helper``, a wheel nothing else needs (the lock adds it);
 - ``flit-pkg``: flit_core;
@@ -13,7 +13,8 @@ saying so, when it is missing):
 
 One request asks for the four on Linux and Windows, Python 3.11 (``files.allow_sdist: true``). The
 catalog is locked, fetched (the fixture's cache), vetted for real and built once for the module; pip and
-uv then install each sdist from the built index alone, building it with the backend the index serves.
+uv (and the older pip a fresh venv brings) then install each sdist from the built index alone, building
+it with the backend the index serves.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_the_lock_adds_what_building_each_sdist_needs(world: tuple[Path, Upstrea
     plain = catalog[NormalizedName("st-plain")].versions[0]
     assert set(plain.build_targets) == targets
     assert plain.build_system is not None
-    assert plain.build_system.requires == ("setuptools>=40.8.0",)  # no pyproject.toml: PEP 518's default
+    assert plain.build_system.requires == ("setuptools>=40.8.0", "wheel")  # no pyproject.toml: the defaults
     assert plain.build_system.backend == "setuptools.build_meta:__legacy__"
     dynamic = catalog[NormalizedName("st-dynamic")].versions[0].build_system
     assert dynamic is not None
@@ -146,7 +147,7 @@ def test_the_lock_adds_what_building_each_sdist_needs(world: tuple[Path, Upstrea
     assert curate(root, "lock", "--check") == 0
 
 
-@pytest.mark.parametrize("client", ["pip", "uv"])
+@pytest.mark.parametrize("client", ["pip", "ensurepip", "uv"])
 def test_a_client_builds_each_sdist_with_only_the_index(
     world: tuple[Path, Upstream, Path], tmp_path: Path, client: str
 ) -> None:
@@ -164,8 +165,12 @@ def test_a_client_builds_each_sdist_with_only_the_index(
     )
     target = tmp_path / "site"
     names = sorted(SDISTS)
-    if client == "pip":
-        cmd = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--index-url", index]
+    if client in ("pip", "ensurepip"):
+        python = sys.executable
+        if client == "ensurepip":  # the older pip a fresh venv brings (it also installs wheel for setup.py)
+            subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, env=env)
+            python = str(tmp_path / "venv" / "bin" / "python")
+        cmd = [python, "-m", "pip", "install", "--no-cache-dir", "--index-url", index]
         cmd += ["--no-binary", ",".join(names), "--target", str(target), *names]
     else:
         uv = Path(sys.executable).parent / "uv"
@@ -269,8 +274,11 @@ def test_a_build_requirement_that_cannot_be_had_fails_the_lock_naming_request_an
 def test_build_system_defaults_and_refusals() -> None:
     from curate.builddeps import BuildDepsError
 
-    assert parse_build_system("").requires == ("setuptools>=40.8.0",)
-    assert parse_build_system('[build-system]\nbuild-backend = "x"\n').requires == ("setuptools>=40.8.0",)
+    assert parse_build_system("").requires == ("setuptools>=40.8.0", "wheel")
+    assert parse_build_system('[build-system]\nbuild-backend = "x"\n').requires == (
+        "setuptools>=40.8.0",
+        "wheel",
+    )
     declared = parse_build_system(
         '[build-system]\nrequires = ["flit_core>=3"]\nbuild-backend = "flit_core.buildapi"\n'
     )

@@ -5,8 +5,8 @@ there, ``files.allow_sdist: true``) is built by whoever installs it there, and t
 from the same index. ``curate lock`` therefore reads, per such sdist:
 
 - ``[build-system]`` of its ``pyproject.toml`` (:func:`read_build_system`): ``requires`` (PEP 518's
-  ``setuptools>=40.8.0`` when the file or the table is absent) and ``build-backend`` (setuptools' legacy
-  backend when absent);
+  ``setuptools>=40.8.0`` when the file or the table is absent, with ``wheel``, which older pip installs
+  too) and ``build-backend`` (setuptools' legacy backend when absent);
 - what the backend asks for on top through ``get_requires_for_build_wheel`` (:func:`ask_backend`): pypa
   ``build``'s :class:`~build.ProjectBuilder` runs the hook in a fresh virtual environment holding the
   resolved static requirements, inside a sandbox (:func:`sandbox_prefix`: ``bwrap`` with no network, the
@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tomllib
+import warnings
 import zipfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,9 @@ if TYPE_CHECKING:
     from curate.resolve import Pin
     from curate.targets import Target
 
-DEFAULT_REQUIRES = ("setuptools>=40.8.0",)  # PEP 518, when pyproject.toml has no [build-system]
+# When pyproject.toml declares no build requirements: PEP 518's setuptools>=40.8.0, and wheel, which older
+# pip also installs then (the 23.x that ensurepip brings with Python 3.11 and 3.12 fails without it)
+DEFAULT_REQUIRES = ("setuptools>=40.8.0", "wheel")
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"  # PEP 517, when it names no build-backend
 HOOK_TIMEOUT = 300  # seconds the backend may take to say what it needs
 MAX_PYPROJECT = 1 << 20
@@ -265,7 +268,9 @@ def ask_backend(
         return None
     try:
         builder = ProjectBuilder(source, python_executable=python, runner=runner)
-        asked = builder.get_requires_for_build("wheel")
+        with warnings.catch_warnings():  # the backend's warnings are its text: never printed as curate's
+            warnings.simplefilter("ignore")
+            asked = builder.get_requires_for_build("wheel")
     except BuildBackendException as exc:
         cause = exc.exception
         if isinstance(cause, BuildDepsError):

@@ -23,8 +23,9 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
         build_targets: []                # targets served only by the sdist (needs a build there)
         build_system:                    # only with build_targets: what building the sdist needs
           backend: setuptools.build_meta:__legacy__
-          requires: [setuptools>=40.8.0] # [build-system].requires (PEP 518's default when absent)
-          backend_requires: [wheel]      # what the backend's get_requires_for_build_wheel added
+          requires: [setuptools>=40.8.0, wheel]  # [build-system].requires (when absent: PEP 518's
+                                         # default, and wheel, which older pip installs too)
+          backend_requires: []           # what the backend's get_requires_for_build_wheel added
           backend_asked: true            # false: the backend could not be run in a sandbox
           sdist: 1f0e...                 # the sha256 of the sdist they were read from
         files:

@@ -9,7 +9,8 @@ before, with url: lines, are rewritten without them by the next lock.) catalog/p
 written for every project in the catalog; catalog/lock.json records what the catalog was locked from.
 
 Build dependencies (with files.allow_sdist: true): for every sdist the catalog serves, what building it
-needs (its pyproject.toml's [build-system] requires, PEP 518's setuptools>=40.8.0 when absent, and what
+needs (its pyproject.toml's [build-system] requires; when absent PEP 518's setuptools>=40.8.0 and the
+wheel older pip installs too; and what
 its backend asks for through get_requires_for_build_wheel, run with pypa build in a sandbox: bwrap or
 unshare, no network) is resolved with uv for the targets that build it, wheels only, and locked as
 catalog versions whose needed_by says to_build: NAME==VERSION; the sdist's version records them under
