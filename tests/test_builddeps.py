@@ -289,3 +289,18 @@ def test_build_system_defaults_and_refusals() -> None:
         parse_build_system('[build-system]\nrequires = ["evil @ https://upstream.example/evil.whl"]\n')
     with pytest.raises(BuildDepsError, match="not valid TOML"):
         parse_build_system("[build-system\n")
+
+
+def test_the_package_page_says_what_builds_what(world: tuple[Path, Upstream, Path]) -> None:
+    from curate.config import load_config
+    from curate.site import SiteRenderer, collect
+
+    root, _, _ = world
+    data = collect(root, load_config(root), env={})
+    renderer = SiteRenderer(data)
+    backend = renderer.package(data.projects[NormalizedName("hatch-vcs")])
+    assert "to build the sdist of" in backend
+    assert '<a href="../hatch-pkg/#v1.0">hatch-pkg 1.0</a>' in backend
+    sdist = renderer.package(data.projects[NormalizedName("st-dynamic")])
+    assert "Building it needs (all served here): <code>setuptools&gt;=61</code>" in sdist
+    assert "<code>setup-helper</code>" in sdist or sandbox_prefix([]) is None
