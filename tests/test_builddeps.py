@@ -304,3 +304,28 @@ def test_the_package_page_says_what_builds_what(world: tuple[Path, Upstream, Pat
     sdist = renderer.package(data.projects[NormalizedName("st-dynamic")])
     assert "Building it needs (all served here): <code>setuptools&gt;=61</code>" in sdist
     assert "<code>setup-helper</code>" in sdist or sandbox_prefix([]) is None
+
+
+def test_sdists_are_read_by_their_name_and_unpacked_only_when_safe(tmp_path: Path) -> None:
+    """A cache blob is named by its sha256: the sdist's file name says whether it is a zip; an archive
+    with a member leaving its folder is never unpacked."""
+    import io
+    import tarfile
+    import zipfile
+
+    from curate.builddeps import BuildDepsError, read_build_system, unpack_sdist
+
+    blob = tmp_path / "35e630eca2aa50ce"
+    with zipfile.ZipFile(blob, "w") as zf:
+        zf.writestr("zipped-1.0/pyproject.toml", '[build-system]\nrequires = ["flit_core>=3"]\n')
+        zf.writestr("zipped-1.0/zipped.py", "")
+    assert read_build_system(blob, "zipped-1.0.zip").requires == ("flit_core>=3",)
+    assert (unpack_sdist(blob, tmp_path / "zip", "zipped-1.0.zip") / "zipped.py").is_file()
+    evil = tmp_path / "evil-1.0.tar.gz"
+    with tarfile.open(evil, "w:gz") as tf:
+        for name in ("evil-1.0/setup.py", "evil-1.0/../../escaped"):
+            info = tarfile.TarInfo(name)
+            tf.addfile(info, io.BytesIO(b""))
+    with pytest.raises(BuildDepsError, match="not safe to unpack"):
+        unpack_sdist(evil, tmp_path / "evil")
+    assert not (tmp_path / "escaped").exists()

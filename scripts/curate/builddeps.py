@@ -124,11 +124,13 @@ def check_requirement(text: str) -> Requirement:
     return req
 
 
-def read_build_system(sdist: Path) -> Declared:
+def read_build_system(sdist: Path, filename: str = "") -> Declared:
     """The sdist's ``[build-system]``, from the ``pyproject.toml`` at the top of its one folder, read
-    without unpacking it (bounded like vetting reads archives)."""
+    without unpacking it (bounded like vetting reads archives). ``filename``: its name (``sdist`` may be
+    a cache blob, named by its sha256)."""
+    name = filename or sdist.name
     try:
-        if sdist.name.endswith(".zip"):
+        if name.endswith(".zip"):
             with zipfile.ZipFile(sdist) as zf:
                 names = zf.namelist()
                 top = _top_dir(names)
@@ -150,33 +152,34 @@ def read_build_system(sdist: Path) -> Declared:
                 return parse_build_system(data.decode("utf-8", "replace"))
         return parse_build_system("")
     except (ArchiveError, tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise BuildDepsError(f"cannot read {sdist.name}: {exc}") from None
+        raise BuildDepsError(f"cannot read {name}: {exc}") from None
 
 
-def unpack_sdist(sdist: Path, dest: Path) -> Path:
+def unpack_sdist(sdist: Path, dest: Path, filename: str = "") -> Path:
     """Unpack an sdist into ``dest`` after checking nothing in it lands outside (links, devices, paths);
-    return its one top-level folder."""
+    return its one top-level folder. ``filename``: its name (``sdist`` may be a cache blob)."""
+    name = filename or sdist.name
     try:
-        if sdist.name.endswith(".zip"):
+        if name.endswith(".zip"):
             with zipfile.ZipFile(sdist) as zf:
                 problems = zip_problems(zf, sdist.stat().st_size)
                 if problems:
-                    raise BuildDepsError(f"{sdist.name} is not safe to unpack: {'; '.join(problems[:3])}")
+                    raise BuildDepsError(f"{name} is not safe to unpack: {'; '.join(problems[:3])}")
                 top = _top_dir(zf.namelist())
                 zf.extractall(dest)
         else:
             scan = scan_tar(sdist, keep=lambda m: False)
             problems = tar_problems(scan.members)
             if problems:
-                raise BuildDepsError(f"{sdist.name} is not safe to unpack: {'; '.join(problems[:3])}")
+                raise BuildDepsError(f"{name} is not safe to unpack: {'; '.join(problems[:3])}")
             top = _top_dir([m.name for m in scan.members])
             with tarfile.open(sdist) as tf:
                 tf.extractall(dest, filter="data")
     except (ArchiveError, tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise BuildDepsError(f"cannot unpack {sdist.name}: {exc}") from None
+        raise BuildDepsError(f"cannot unpack {name}: {exc}") from None
     source = dest / top
     if not source.is_dir():
-        raise BuildDepsError(f"{sdist.name} holds no folder {top}/")
+        raise BuildDepsError(f"{name} holds no folder {top}/")
     return source
 
 

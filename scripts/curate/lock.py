@@ -683,11 +683,11 @@ def _read_build_system(p: LockPlan, job: Job, sdist: Path, env: Mapping[str, str
     environment holding the static requirements, resolved first)."""
     import tempfile
 
-    declared = read_build_system(sdist)
+    declared = read_build_system(sdist, job.filename)
     static = _resolve_build(p, job, declared.requires, env)
     with tempfile.TemporaryDirectory(prefix="curate-builddeps-") as tmp:
         work = Path(tmp)
-        source = unpack_sdist(sdist, work / "src")
+        source = unpack_sdist(sdist, work / "src", job.filename)
         python = install_exact(host_pins(static), into=work / "env", index_url=p.config.index_url, env=env)
         asked = ask_backend(source, python, environment=work / "env")
     return BuildSystem(
