@@ -329,3 +329,55 @@ def test_sdists_are_read_by_their_name_and_unpacked_only_when_safe(tmp_path: Pat
     with pytest.raises(BuildDepsError, match="not safe to unpack"):
         unpack_sdist(evil, tmp_path / "evil")
     assert not (tmp_path / "escaped").exists()
+
+
+def test_a_backend_that_reaches_for_the_network_fails_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backend is asked in a sandbox with no network: one that connects (here to the fixture upstream
+    itself, on 127.0.0.1) fails, with the last lines of what it printed; nothing is written."""
+    import io
+    import tarfile
+
+    if sandbox_prefix([]) is None:
+        pytest.skip("neither bwrap nor unshare -n works on this machine: the backend is not run at all")
+    up = make_upstream(tmp_path / "upstream", [])
+    with up:
+        host, port = up.url.removeprefix("http://").split(":")
+        backend = (
+            "import socket\n"
+            "def get_requires_for_build_wheel(config_settings=None):\n"
+            f"    socket.create_connection(({host!r}, {port}), timeout=5).close()\n"
+            "    return ['reached-the-network']\n"
+        )
+        files = {
+            "netty-1.0/pyproject.toml": (
+                '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+                '[project]\nname = "netty"\nversion = "1.0"\n'  # static: uv reads it without the backend
+            ),
+            "netty-1.0/backend.py": backend,
+            "netty-1.0/PKG-INFO": "Metadata-Version: 2.2\nName: netty\nVersion: 1.0\n",
+        }
+        sdist = tmp_path / "upstream" / "files" / "netty-1.0.tar.gz"
+        sdist.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(sdist, "w:gz") as tf:
+            for name, text in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(text.encode())
+                tf.addfile(info, io.BytesIO(text.encode()))
+        up.add_file(Dist(name="netty", version="1.0"), sdist)
+        mp = pytest.MonkeyPatch()
+        mp.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+        mp.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+        try:
+            root = lock_repo(tmp_path / "repo", up.index_url, allow_sdist=True)
+            write_request(root, "net", [("netty", "")], python=(PY,))
+            before = snapshot(root)
+            assert curate(root, "lock") == 1
+        finally:
+            mp.undo()
+    err = capsys.readouterr().err
+    assert "netty 1.0" in err
+    assert "the build backend failed" in err
+    assert "Network is unreachable" in err or "Connection refused" in err, err
+    assert snapshot(root) == before
