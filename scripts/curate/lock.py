@@ -586,6 +586,7 @@ def build_dependencies(
     index_urls: Mapping[NormalizedName, str],
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
+    needs: Mapping[str, Mapping[VersionKey, Need]] | None = None,
 ) -> Builds:
     """Per sdist the catalog serves (a version with build targets): its build requirements, resolved for
     the targets that build it, as needs ``to_build`` it. What the catalog recorded is kept when the sdist,
@@ -593,12 +594,13 @@ def build_dependencies(
     resolved again otherwise; the others are read from the sdist (downloaded into the cache) and asked of
     its backend in a sandbox. All or nothing: a failure names the request and the sdist."""
     jobs = jobs_from({n: pr.versions for n, pr in projects.items()}, names)
-    needs: dict[VersionKey, dict[str, dict[VersionKey, Need]]] = {}
+    request_needs = needs or {}
+    needs_of: dict[VersionKey, dict[str, dict[VersionKey, Need]]] = {}
     systems: dict[VersionKey, BuildSystem] = {}
     urls: dict[NormalizedName, str] = {}
     shown: dict[NormalizedName, str] = {}
     if not jobs:
-        return Builds(needs=needs, systems=systems, index_urls=urls, names=shown)
+        return Builds(needs=needs_of, systems=systems, index_urls=urls, names=shown)
     old_versions = {(n, canonical_version(v.version)): v for n, pr in p.old.items() for v in pr.versions}
     old_needs = {key: v.needed_by for key, v in old_versions.items()}
     targets = p.config.all_targets()
@@ -609,7 +611,7 @@ def build_dependencies(
         if recorded is not None and recorded.sdist != job.sha256:
             recorded = None
         kept = needs_recorded(job, old_needs) if recorded is not None else {}
-        pinned = {k[0] for request_needs in kept.values() for k in request_needs}
+        pinned = {k[0] for per_request in kept.values() for k in per_request}
         if (
             recorded is not None
             and previous is not None
@@ -617,11 +619,11 @@ def build_dependencies(
             and not (p.refresh or p.builds_changed)
             and not (p.upgrade_set & (pinned | {job.key[0]}))
         ):
-            needs[job.key], systems[job.key] = kept, recorded
+            needs_of[job.key], systems[job.key] = kept, recorded
             continue
         todo.append((job, recorded if not p.builds_changed else None))
     unread = [job for job, recorded in todo if recorded is None]
-    sdists = _sdists(p, unread, index_urls, env, on_event) if unread else {}
+    sdists = _sdists(p, unread, index_urls, env, on_event, request_needs) if unread else {}
     for n, (job, recorded) in enumerate(todo, start=1):
         try:
             if recorded is None:
@@ -629,14 +631,14 @@ def build_dependencies(
                 recorded = _read_build_system(p, job, sdists[job.key], env)
             pins = _resolve_build(p, job, recorded.requirements, env)
         except (BuildDepsError, ResolutionError) as exc:
-            raise LockError(problems=_build_problems(p, job, str(exc))) from None
-        needs[job.key] = needs_for(job, pins, targets)
+            raise LockError(problems=_build_problems(p, job, str(exc), request_needs)) from None
+        needs_of[job.key] = needs_for(job, pins, targets)
         systems[job.key] = recorded
         for pin in pins:
             shown.setdefault(pin.name, pin.display)
             if pin.index_url:
                 urls.setdefault(pin.name, pin.index_url)
-    return Builds(needs=needs, systems=systems, index_urls=urls, names=shown)
+    return Builds(needs=needs_of, systems=systems, index_urls=urls, names=shown)
 
 
 def _resolve_build(p: LockPlan, job: Job, requirements: Sequence[str], env: Mapping[str, str]) -> list[Pin]:
@@ -705,6 +707,7 @@ def _sdists(
     index_urls: Mapping[NormalizedName, str],
     env: Mapping[str, str],
     on_event: Callable[[LockEvent], None],
+    needs: Mapping[str, Mapping[VersionKey, Need]],
 ) -> dict[VersionKey, Path]:
     """The sdists to read, in the cache (downloaded when missing, checked by sha256)."""
     from curate.cache import Wanted, cache_root, cached_path, missing_files
@@ -741,7 +744,7 @@ def _sdists(
             for job in jobs:
                 mine = [e for e in errors if job.filename in e]
                 if mine:
-                    problems += _build_problems(p, job, "cannot download it: " + mine[0])
+                    problems += _build_problems(p, job, "cannot download it: " + mine[0], needs)
             raise LockError(problems=problems or [Problem(path=CONFIG_PATH.as_posix(), message=errors[0])])
     out = {}
     for key, w in wanted.items():
@@ -752,13 +755,15 @@ def _sdists(
     return out
 
 
-def _build_problems(p: LockPlan, job: Job, message: str) -> list[Problem]:
+def _build_problems(
+    p: LockPlan, job: Job, message: str, needs: Mapping[str, Mapping[VersionKey, Need]]
+) -> list[Problem]:
     """One problem per request building ``job``'s sdist, on its entry asking for (or pulling in) it."""
     problems = []
     by_id = {r.id: r for r in p.requests}
     for rid in sorted(job.by_request) or [""]:
         request = by_id.get(rid)
-        entries = entries_needing(request, needs_from_catalog(p.old, rid), job.key[0]) if request else []
+        entries = entries_needing(request, needs.get(rid, {}), job.key[0]) if request else []
         index = entries[0] if entries else None
         problems.append(
             Problem(
@@ -821,7 +826,7 @@ def assemble(
     if not missing and p.config.allow_sdist:  # what building the sdists it serves needs, served too
         listed = {f.filename: f.url for fs in candidates.values() for f in fs if not isinstance(f, FileEntry)}
         sized = _fill_sizes(projects, listed, env, on_event, login=login, limits=p.config.http_limits())
-        builds = build_dependencies(p, sized, names, {**index_urls}, env, on_event)
+        builds = build_dependencies(p, sized, names, {**index_urls}, env, on_event, needs)
         if builds.needs or builds.systems:
             names = {**builds.names, **names}
             wanted: dict[VersionKey, set[str]] = {}
