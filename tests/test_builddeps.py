@@ -381,3 +381,15 @@ def test_a_backend_that_reaches_for_the_network_fails_the_lock(
     assert "the build backend failed" in err
     assert "Network is unreachable" in err or "Connection refused" in err, err
     assert snapshot(root) == before
+
+
+def test_a_build_dependency_is_not_in_the_requests_installed_set(world: tuple[Path, Upstream, Path]) -> None:
+    """curate smoke installs what a request installs: its packages, not what building them needs."""
+    from curate.smoke import locked_set, locked_sets
+
+    root, _, _ = world
+    catalog = load_catalog(root)
+    target = f"linux-x86_64-py{PY}"
+    names = [e.normalized for e in locked_set(catalog, "2026-11-21-builds", target)]
+    assert names == sorted(SDISTS)
+    assert [e.normalized for e in locked_sets(catalog)[("2026-11-21-builds", target)]] == names

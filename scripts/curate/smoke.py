@@ -171,11 +171,16 @@ class TargetResult:
 
 
 def locked_set(projects: Mapping[NormalizedName, Project], request: str, target: str) -> list[SetEntry]:
-    """What ``request`` installs on ``target``, from the catalog's ``needed_by``, sorted by name."""
+    """What ``request`` installs on ``target``, from the catalog's ``needed_by`` (not the versions it
+    needs only to build an sdist: ``to_build``), sorted by name."""
     out: list[SetEntry] = []
     for norm, project in sorted(projects.items()):
         for version in project.versions:
-            needs = [n for n in version.needed_by if n.request == request and target in n.targets]
+            needs = [
+                n
+                for n in version.needed_by
+                if n.request == request and target in n.targets and not n.to_build  # not a build dependency
+            ]
             if not needs:
                 continue
             files = sorted(f.sha256 for f in version.files if target in f.targets)
@@ -198,6 +203,8 @@ def locked_sets(projects: Mapping[NormalizedName, Project]) -> dict[tuple[str, s
         for version in project.versions:
             direct: dict[tuple[str, str], bool] = {}
             for need in version.needed_by:
+                if need.to_build:  # needed to build an sdist, not installed by the request
+                    continue
                 for target in need.targets:
                     key = (need.request, target)
                     direct[key] = direct.get(key, False) or need.direct
