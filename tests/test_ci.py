@@ -118,6 +118,38 @@ def test_pr_report_starts_with_the_marker_and_names_failures() -> None:
     assert "Report for aaaaaaaaaaaa." in body
 
 
+def test_the_report_names_who_asked_whatever_the_site_shows(tmp_path: Path) -> None:
+    """site.show_requesters hides requesters on the site; the review report shows them to reviewers,
+    as inert Markdown."""
+    from curate.requests import read_request
+
+    path = tmp_path / "requests" / "2026-11-21-x.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "title: Forecasting *stack*\n"
+        "requested_by: ana@example.com\n"
+        'justification: "needed by @team/forecast for #12, see https://x.example/"\n'
+        "compliance: [internal-use]\n"
+        "platforms: [linux]\n"
+        "packages:\n  - name: webapp\n",
+        "utf-8",
+    )
+    request, problems = read_request(path, "requests/2026-11-21-x.yaml", None, root=tmp_path)
+    assert request is not None, problems
+    section = report.requests_section([request, "requests/2026-11-20-gone.yaml"])
+    assert section.splitlines() == [
+        "### Requests in this pull request",
+        "",
+        "- `requests/2026-11-21-x.yaml`: **Forecasting \\*stack\\***, requested by ana@&#8203;example.com",
+        "  - justification: needed by @&#8203;team/forecast for #&#8203;12, see https:&#8203;//x.example/",
+        "  - compliance: internal-use",
+        "- `requests/2026-11-20-gone.yaml`: removed, or does not read (see `curate check`)",
+    ]
+    body = report.pr_report(outcomes={}, diff_markdown="### Catalog changes\n", requests=section)
+    assert body.index("### Requests in this pull request") < body.index("### Catalog changes")
+    assert report.requests_section([]) == ""
+
+
 def test_pr_report_when_diff_fails_fences_the_error() -> None:
     body = report.pr_report(outcomes={}, diff_markdown="", diff_error="boom ``` <b>")
     assert "````text\nboom ``` <b>\n````" in body
@@ -300,6 +332,12 @@ def test_a_good_request_passes_every_step(clone: Path, env: dict[str, str], tmp_
     assert body.splitlines()[0] == report.PR_MARKER
     assert summary.read_text("utf-8") == body + "\n"
     assert "**All checks passed.**" in body
+    asked = body.split("### Requests in this pull request", 1)[1].split("###", 1)[0]
+    assert (
+        "- `requests/2026-01-01-base.yaml`: **Request base**, requested by someone@&#8203;example.com"
+        in asked
+    )
+    assert "- `requests/2026-11-21-reporting.yaml`: **Request reporting**, requested by someone@" in asked
     sections = body.split("### ")
     added = next(s for s in sections if s.startswith("Added"))
     present = next(s for s in sections if s.startswith("Already present"))

@@ -482,6 +482,7 @@ def review_report(
     diff = run_curate(root, env, "diff", "--format", "markdown", "--base", base_commit)
     head = pr_head(env) or git.head(root, env=env)
     smoke_md, smoke_blocking = smoke_report(root, smoke_dir)
+    requests_md = report.requests_section(changed_requests(root, base_commit, env=env))
     body = report.pr_report(
         outcomes=report.parse_outcomes(env.get(STEPS_VAR, "")),
         diff_markdown=diff.stdout if diff.returncode == 0 else "",
@@ -489,6 +490,7 @@ def review_report(
         commit=head,
         smoke=smoke_md,
         smoke_blocking=smoke_blocking,
+        requests=requests_md,
     )
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -496,6 +498,21 @@ def review_report(
         (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
     append_step_summary(env, body)
     return Review(body=body, diff_code=diff.returncode, diff_stderr=diff.stderr)
+
+
+def changed_requests(root: Path, base: str, *, env: Mapping[str, str]) -> list[Request | str]:
+    """The request files that differ from ``base``, read (their path alone when removed or invalid:
+    ``curate check`` reports why), for the review report's requests section."""
+    from curate.requests import read_request
+
+    out: list[Request | str] = []
+    for rel in git.changed_files(root, base, ["requests"], env=env):
+        path = root / rel
+        if not rel.endswith((".yaml", ".yml")):
+            continue
+        request = read_request(path, rel, None, root=root)[0] if path.is_file() else None
+        out.append(request if request is not None else rel)
+    return out
 
 
 def smoke_report(root: Path, smoke_dir: Path | None) -> tuple[str, bool]:

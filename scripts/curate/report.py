@@ -15,6 +15,7 @@ from curate.ci import PR_STEPS, Step
 from curate.markup import code, fence, inline
 
 if TYPE_CHECKING:
+    from curate.requests import Request
     from curate.smoke import Shown
 
 PR_MARKER = "<!-- curate-report -->"
@@ -93,6 +94,24 @@ def smoke_section(rows: Mapping[str, Sequence[Shown]], *, source: str, error: st
     return "\n".join([*parts, ""])
 
 
+def requests_section(changed: Sequence[Request | str]) -> str:
+    """Who asked, for what and why, for each request file the pull request adds or changes (a path
+    alone: removed, or it does not read). For reviewers: the site names requesters only with
+    ``site.show_requesters``, this report always does. Every value is data (:func:`inline`)."""
+    if not changed:
+        return ""
+    lines = ["### Requests in this pull request", ""]
+    for r in changed:
+        if isinstance(r, str):
+            lines.append(f"- {code(r)}: removed, or does not read (see `curate check`)")
+            continue
+        lines.append(f"- {code(r.path)}: **{inline(r.title)}**, requested by {inline(r.requested_by)}")
+        lines.append(f"  - justification: {inline(r.justification)}")
+        if r.compliance:
+            lines.append(f"  - compliance: {', '.join(inline(c) for c in r.compliance)}")
+    return "\n".join(lines) + "\n"
+
+
 def pr_report(
     *,
     outcomes: Mapping[str, str],
@@ -101,9 +120,11 @@ def pr_report(
     commit: str = "",
     smoke: str = "",
     smoke_blocking: bool = False,
+    requests: str = "",
 ) -> str:
     """The whole review report: the job summary and the log get it all; :func:`pr_comment` cuts it.
-    ``smoke``: :func:`smoke_section`; ``smoke_blocking``: a target in it fails and blocks."""
+    ``smoke``: :func:`smoke_section`; ``smoke_blocking``: a target in it fails and blocks;
+    ``requests``: :func:`requests_section`."""
     failed = [s.name for s in PR_STEPS if outcomes.get(s.id) == "failure"]
     if smoke_blocking:
         failed.append("install-and-import test")
@@ -118,6 +139,8 @@ def pr_report(
         parts += [verdict, ""]
     if outcomes:
         parts += [steps_table(outcomes), ""]
+    if requests:
+        parts += [requests.strip(), ""]
     # curate diff's markdown brings its own heading ("Catalog changes since ...").
     if diff_error:
         parts += ["### Catalog changes", "", "`curate diff` could not compare the catalogs:", ""]
