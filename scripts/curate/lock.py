@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import textwrap
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,10 +156,11 @@ class LockOutcome:
     deleted: tuple[str, ...]
     superseded: tuple[tuple[str, str], ...] = ()  # (name, version) no request needs any more: kept
     departures: tuple[Departure, ...] = ()  # versions that left the catalog, and why
+    state_written: bool = False  # catalog/lock.json changed (e.g. the build dependencies locked again)
 
     @property
     def changed(self) -> bool:
-        return bool(self.resolved or self.written or self.deleted)
+        return bool(self.resolved or self.written or self.deleted or self.state_written)
 
 
 # -- plan ------------------------------------------------------------------------------------------------
@@ -624,14 +626,31 @@ def build_dependencies(
         todo.append((job, recorded if not p.builds_changed else None))
     unread = [job for job, recorded in todo if recorded is None]
     sdists = _sdists(p, unread, index_urls, env, on_event, request_needs) if unread else {}
-    for n, (job, recorded) in enumerate(todo, start=1):
+    if unread:
+        on_event(Step(text=f"asking {len(unread)} sdist(s)' build backends what building them needs"))
+
+    def work(item: tuple[Job, BuildSystem | None]) -> tuple[BuildSystem, list[Pin]] | CurateError:
+        job, recorded = item
         try:
             if recorded is None:
-                on_event(Step(text=f"reading what building {job.filename} needs ({n}/{len(todo)})"))
                 recorded = _read_build_system(p, job, sdists[job.key], env)
-            pins = _resolve_build(p, job, recorded.requirements, env)
+            return recorded, _resolve_build(p, job, recorded.requirements, env)
         except (BuildDepsError, ResolutionError) as exc:
-            raise LockError(problems=_build_problems(p, job, str(exc), request_needs)) from None
+            return LockError(problems=_build_problems(p, job, str(exc), request_needs))
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(RESOLVE_WORKERS, len(todo), os.cpu_count() or 1))
+    # a backend's warnings are its text, never printed as curate's (the filters are global: set here, once)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
+        warnings.simplefilter("ignore")
+        results = list(pool.map(work, todo))
+    failed = [r for r in results if isinstance(r, CurateError)]
+    if failed:  # every sdist that failed, each on its request's entry
+        raise LockError(problems=[problem for e in failed for problem in e.problems])
+    for (job, _), result in zip(todo, results, strict=True):
+        assert not isinstance(result, CurateError)
+        recorded, pins = result
         needs_of[job.key] = needs_for(job, pins, targets)
         systems[job.key] = recorded
         for pin in pins:
@@ -1142,6 +1161,7 @@ def write(root: Path, p: LockPlan, assembly: Assembly) -> LockOutcome:
         deleted=tuple(path.name for path in stale),
         superseded=assembly.superseded,
         departures=assembly.departures,
+        state_written=root / STATE_PATH in changed,
     )
 
 

@@ -191,4 +191,9 @@ def summary(outcome: LockOutcome) -> str:
         f"locked: {len(outcome.resolved)} request(s) resolved; {outcome.projects} projects, "
         f"{outcome.versions} versions, {outcome.files} files; {len(outcome.written)} file(s) written, "
         f"{len(outcome.deleted)} deleted"
+        + (
+            ""
+            if outcome.written or outcome.deleted or not outcome.state_written
+            else "; catalog/lock.json updated"
+        )
     )
