@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +53,19 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("browser")
     root = build_catalog_repo(base)
+    git_env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "The catalog <b>x</b>"]):
+        subprocess.run(["git", "-C", str(root), *args], env=git_env, check=True, capture_output=True)
     out = base / "public"
-    build_site(root, load_config(root), out, env=os.environ)
+    build_site(root, load_config(root), out, env=git_env, cache_dir=base / "cache")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(out)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -187,7 +199,7 @@ def test_script_in_a_justification_does_not_run(
 ) -> None:
     page, errors, foreign = browser_page
     p = page
-    for path in ("requests/", "packages/httpish/", "packages/webapp/"):
+    for path in ("requests/", "packages/httpish/", "packages/webapp/", "changes/", "changes/1/"):
         p.goto(served + path)
         p.wait_for_load_state("load")
         assert p.evaluate(f"typeof window.{XSS_FLAG}") == "undefined", path
@@ -198,4 +210,11 @@ def test_script_in_a_justification_does_not_run(
     assert "Web tools for the <i>platform</i> team" in text
     assert p.locator("article script").count() == 0
     p.screenshot(path=str(ARTIFACTS / "site-requests.png"), full_page=True)
+    p.goto(served + "changes/")
+    text = p.inner_text("article")
+    assert "Request added: Web tools for the <i>platform</i> team" in text
+    assert "The catalog <b>x</b>" in text
+    assert "Entered the catalog" in text
+    assert p.locator("article script").count() == 0
+    p.screenshot(path=str(ARTIFACTS / "site-changes.png"), full_page=True)
     _check_clean(errors, foreign)

@@ -292,7 +292,7 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
     # the staged (full) build hard-links what did not change from the live tree
     _change_one(b.root, "webapp")
     fake_site = types.ModuleType("curate.site")
-    fake_site.build_site = lambda root, config, out, env, today: (out / "index.html").write_text("docs\n")  # type: ignore[attr-defined]
+    fake_site.build_site = lambda root, config, out, env, **_: (out / "index.html").write_text("docs\n")  # type: ignore[attr-defined]
     sys.modules["curate.site"] = fake_site
     try:
         build(root=b.root, output=b.public, cache_dir=b.cache, env={})
@@ -323,7 +323,7 @@ def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None
     before = _tree(b.public)
     fake_site = types.ModuleType("curate.site")
 
-    def broken(root: Path, config: object, out: Path, env: object, today: object) -> None:
+    def broken(root: Path, config: object, out: Path, env: object, **_: object) -> None:
         (out / "index.html").write_text("half a site")
         raise BuildError("mkdocs failed")
 

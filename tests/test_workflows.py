@@ -440,3 +440,12 @@ def test_rescan_keeps_one_issue(tmp_path: Path, blocking: str, open_issue: str, 
     assert len(calls) == len(expected), calls
     for call, start in zip(calls, expected, strict=True):
         assert call.startswith(start), calls
+
+
+def test_publish_fetches_the_whole_history() -> None:
+    """The Changes page, changes.xml and api/changes/ come from the git history (curate.history): a
+    shallow checkout would publish only its last commit's change."""
+    wf = load(WORKFLOWS / "publish.yml")
+    checkouts = [s for s in all_steps(wf) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkouts
+    assert all(s["with"]["fetch-depth"] == 0 for s in checkouts)

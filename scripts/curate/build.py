@@ -26,6 +26,7 @@ from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
 from curate.errors import BuildError
+from curate.history import History
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
 from curate.staging import build_lock, keep_unchanged, publishing
@@ -41,6 +42,7 @@ class Built:
     output: Path
     how: Literal["published", "updated in place"]
     stats: Stats | None  # None when only the site was built
+    history: History | None  # None when the site was not built
     simple_url: str  # where clients find the index
     seconds: float
     warnings: tuple[str, ...] = ()
@@ -173,6 +175,7 @@ def _build(
         upstream = index_url_for(config, env, [s.normalized for s in sources])
         links = upstream_links(config, env, upstream, today)
     stats: Stats | None = None
+    history: History | None = None
     how: Literal["published", "updated in place"]
     if index and not site and output.is_dir():
         stats = build_index(
@@ -193,7 +196,15 @@ def _build(
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                build_site(root, config, staging, env=env, today=today)
+                history = build_site(
+                    root,
+                    config,
+                    staging,
+                    env=env,
+                    today=today,
+                    cache_dir=cache_root(root, config, env, cache_dir),
+                    published=output if output.is_dir() else None,
+                )
             if index:
                 stats = build_index(
                     staging,
@@ -221,6 +232,7 @@ def _build(
         output=output,
         how=how,
         stats=stats,
+        history=history,
         simple_url=config.simple_url,
         seconds=time.perf_counter() - started,
         warnings=tuple(warnings),
@@ -228,9 +240,18 @@ def _build(
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:
+    """The index's parts of the live tree, hard-linked into a staging tree where the site was just built
+    (``api/changes/`` is the site's: the catalog's history, written with it)."""
+    api = str(src / "api")
     for part in parts:
         s = src / part
         if s.is_dir():
-            shutil.copytree(s, dst / part, copy_function=os.link, dirs_exist_ok=True)
+            shutil.copytree(
+                s,
+                dst / part,
+                copy_function=os.link,
+                dirs_exist_ok=True,
+                ignore=lambda folder, names: {"changes"} & set(names) if folder == api else set(),
+            )
         elif s.is_file():
             os.link(s, dst / part)

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -65,7 +66,7 @@ from curate.atomic import finish_replacing, remove_temporaries, replace_files, w
 from curate.errors import CurateError, Problem, ValidationError, display_path
 from curate.names import NormalizedName, normalize
 from curate.vetting import VettingFormatError, VettingRecord, record_from
-from curate.yamlio import CATALOG_LIMIT, Document, UnreadableFile, dumps, load, read_regular
+from curate.yamlio import CATALOG_LIMIT, Document, UnreadableFile, dumps, load, loads, read_regular
 
 PACKAGES_DIR = Path("catalog") / "packages"
 WRITE_LOCK = Path("catalog") / ".curate-writing.lock"  # held by curate lock and curate vet
@@ -472,19 +473,24 @@ def _core_value(node: Any, seen: set[int] | None = None) -> Any:
 
 def _read_fast(raw: bytes) -> Any:
     """libyaml composes the node tree (no Python constructors, no implicit resolvers); we walk it."""
-    import yaml
-    from yaml._yaml import CParser
-
-    class Composer(CParser, yaml.resolver.BaseResolver):
-        def __init__(self, stream: bytes) -> None:
-            CParser.__init__(self, stream)
-            yaml.resolver.BaseResolver.__init__(self)
-
-    parser = Composer(raw)
+    parser = _composer()(raw)
     try:
         return _core_value(parser.get_single_node())
     finally:
         parser.dispose()
+
+
+@functools.cache
+def _composer() -> Any:
+    import yaml
+    from yaml._yaml import CParser
+
+    class Composer(CParser, yaml.resolver.BaseResolver):  # type: ignore[misc,name-defined,unused-ignore]
+        def __init__(self, stream: bytes) -> None:
+            CParser.__init__(self, stream)
+            yaml.resolver.BaseResolver.__init__(self)
+
+    return Composer
 
 
 def _has_libyaml() -> bool:
@@ -516,6 +522,88 @@ def load_project_fast(path: Path) -> Project:
         ):
             pass
     return load_project(path)
+
+
+def project_from_bytes(raw: bytes, display: str) -> Project:
+    """The project in a catalog file's bytes (as committed at some revision: :mod:`curate.history`),
+    through libyaml, else the strict reader; ValidationError (where, and the fix) when it is not one."""
+    if _LIBYAML and len(raw) <= CATALOG_LIMIT.max_bytes:
+        import yaml
+
+        try:
+            return Project.from_dict(_read_fast(raw))
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            pass
+    doc, problems = loads(raw, display, limit=CATALOG_LIMIT)
+    if doc is None:
+        raise ValidationError(problems)
+    return project_from(doc)
+
+
+class VersionMemo:
+    """Reads one catalog file again and again as it changes (its successive commits: :mod:`curate.history`)
+    without parsing what did not change: ``curate lock`` writes each version as one item of the file's
+    ``versions:`` list, so the file is cut at those items, and an item whose text is the same as in the
+    file read before is not parsed again. A file not in that layout is read whole
+    (:func:`project_from_bytes`)."""
+
+    def __init__(self) -> None:
+        self._items: dict[bytes, VersionEntry] = {}  # the items of the file read last
+        self._head: tuple[bytes, str] = (b"", "")  # and its head, with the project's name
+
+    def read(self, raw: bytes, display: str) -> Project:
+        cut = _cut_versions(raw) if _LIBYAML else None
+        project = self._from_items(*cut) if cut is not None else None
+        if project is None:
+            self._items, self._head = {}, (b"", "")
+            return project_from_bytes(raw, display)
+        return project
+
+    def _from_items(self, head: bytes, items: list[bytes]) -> Project | None:
+        import yaml
+
+        try:
+            if head != self._head[0]:
+                data = _read_fast(head)
+                if (
+                    not isinstance(data, dict)
+                    or data.keys() != {"name", "versions"}
+                    or data["versions"] is not None
+                ):
+                    return None
+                self._head = (head, str(data["name"]))
+            versions = []
+            known: dict[bytes, VersionEntry] = {}
+            for item in items:
+                version = self._items.get(item) or known.get(item)
+                if version is None:
+                    parsed = _read_fast(item)
+                    if not isinstance(parsed, list) or len(parsed) != 1:
+                        return None
+                    version = VersionEntry.from_dict(parsed[0])
+                known[item] = version
+                versions.append(version)
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            return None
+        self._items = known
+        return Project(name=self._head[1], versions=tuple(versions))
+
+
+_ITEM = re.compile(rb"^(?=  - )", re.M)
+_OUTSIDE_ITEMS = re.compile(rb"^(?!    |  - |$)", re.M)  # a line neither in an item nor starting one
+
+
+def _cut_versions(raw: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(the file up to and with ``versions:``, each version's item) when the file has curate's layout:
+    comments, ``name:``, ``versions:``, then items at two spaces (``  - ``) whose other lines are all
+    indented by four; None otherwise."""
+    at = raw.find(b"\nversions:\n")
+    if at < 0 or len(raw) > CATALOG_LIMIT.max_bytes:
+        return None
+    head, body = raw[: at + len(b"\nversions:\n")], raw[at + len(b"\nversions:\n") :]
+    if not body.startswith(b"  - ") or _OUTSIDE_ITEMS.search(body.rstrip(b"\n")):
+        return None
+    return head, _ITEM.split(body)[1:]
 
 
 def load_projects_fast(paths: Iterable[Path]) -> tuple[list[Project], list[Problem]]:

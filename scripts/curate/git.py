@@ -1,5 +1,6 @@
 """git, for everything curate asks of the repository: what to compare with, the catalog as committed at
-a revision, what changed, when the catalog last changed, and who the user is.
+a revision, what changed, when the catalog last changed, who the user is, and the catalog's history (the
+first-parent commits that changed it, the files each one changed, their blobs: :mod:`curate.history`).
 
 Every function takes the environment the CLI was given (``env``) and runs git in ``root`` with it,
 never prompting (``GIT_TERMINAL_PROMPT=0``). Failures that stop a command are :class:`GitError` with
@@ -9,6 +10,7 @@ git's own message; the helpers that only enrich output (:func:`last_commit_date`
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -179,3 +181,201 @@ def config_values(root: Path, pattern: str, *, env: Mapping[str, str]) -> dict[s
         if value.strip():
             found[key.lower()] = value.strip()
     return found
+
+
+# -- history (curate.history) ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Commit:
+    """One commit of the first-parent history (a merged change on the main line)."""
+
+    sha: str
+    parent: str  # the first parent; "" for a root commit or where a shallow clone's history stops
+    date: str  # the committer date, strict ISO 8601 (when it landed on this line)
+    subject: str  # the first line of its message
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Changed:
+    """One file a commit changed against its first parent."""
+
+    path: str  # from the directory git ran in (``--relative``)
+    status: str  # git's letter: A (added), M (modified), D (deleted), T (type changed)
+    old: str  # the blob before; "" when added
+    new: str  # the blob after; "" when deleted
+
+
+_NULL_SHA = re.compile(r"^0+$")
+
+
+_LOG_FORMAT = "--format=%H%x1f%P%x1f%cI%x1f%s"
+
+
+def first_parent_log(root: Path, paths: Sequence[str], *, env: Mapping[str, str]) -> list[Commit]:
+    """The commits of HEAD's first-parent line that changed ``paths`` against their first parent, newest
+    first: on a main line of merged pull requests, one per merge (squash and rebase merges: one per
+    commit). Empty when HEAD has no commit yet; :class:`GitError` when this is no repository."""
+    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, "HEAD", "--", *paths]
+    proc = _run(root, args, env=env)
+    if proc.returncode != 0:
+        no_commit = not is_commit(root, "HEAD", env=env)
+        if no_commit and _run(root, ["rev-parse", "--git-dir"], env=env).returncode == 0:
+            return []  # a repository with no commit yet
+        raise _failed(["log", "--first-parent", "HEAD"], proc)
+    return _commits(proc.stdout)
+
+
+def first_parent_log_since(
+    root: Path, base: str, paths: Sequence[str], *, env: Mapping[str, str]
+) -> list[Commit] | None:
+    """:func:`first_parent_log` from ``base`` (a commit of HEAD's first-parent line, not included) to
+    HEAD: what a history read up to ``base`` lacks. None when ``base`` is not on that line (HEAD moved
+    back or elsewhere, the history was rewritten, or this clone does not have it): read it all again.
+    A walk of the new commits only: path-limited ``git log`` over a long history compares every
+    commit's tree, which is the cost of a build that reads it all."""
+    line = _run(root, ["rev-list", "--first-parent", "--parents", f"{base}..HEAD", "--"], env=env)
+    if line.returncode != 0:
+        return None
+    shas = line.stdout.decode("ascii", "replace").split("\n")
+    shas = [s for s in shas if s.strip()]
+    if not shas:
+        return [] if head_commit(root, env=env) == base else None
+    oldest = shas[-1].split()
+    if len(oldest) < 2 or oldest[1] != base:
+        return None
+    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, f"{base}..HEAD", "--", *paths]
+    proc = _run(root, args, env=env)
+    if proc.returncode != 0:
+        return None
+    return _commits(proc.stdout)
+
+
+def head_commit(root: Path, *, env: Mapping[str, str]) -> str:
+    """The commit HEAD names ("" when there is none)."""
+    proc = _run(root, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], env=env)
+    return proc.stdout.decode("ascii", "replace").strip() if proc.returncode == 0 else ""
+
+
+def _commits(out: bytes) -> list[Commit]:
+    commits = []
+    for record in out.split(b"\0"):
+        if not record.strip():
+            continue
+        sha, parents, date, subject = record.decode("utf-8", "replace").strip("\n").split("\x1f", 3)
+        commits.append(
+            Commit(sha=sha, parent=parents.split()[0] if parents else "", date=date, subject=subject)
+        )
+    return commits
+
+
+def changed_files_of(
+    root: Path, commits: Sequence[tuple[str, str]], paths: Sequence[str], *, env: Mapping[str, str]
+) -> dict[str, list[Changed]]:
+    """For each ``(commit, parent)`` (parent "" for a root commit: every file is added), the files under
+    ``paths`` it changed, by commit; one ``git diff-tree --stdin``, renames as a deletion and an addition."""
+    if not commits:
+        return {}
+    stdin = "".join(f"{sha} {parent}\n" if parent else f"{sha}\n" for sha, parent in commits).encode()
+    args = ["diff-tree", "--stdin", "-r", "-z", "--no-renames", "--root", "--relative", "--no-abbrev"]
+    args += ["--", *paths]
+    proc = _run(root, args, env=env, stdin=stdin)
+    if proc.returncode != 0:
+        raise _failed(args[:2], proc)
+    out: dict[str, list[Changed]] = {sha: [] for sha, _ in commits}
+    tokens = proc.stdout.split(b"\0")
+    current: list[Changed] | None = None
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].decode("utf-8", "surrogateescape").strip("\n")
+        i += 1
+        if not token:
+            continue
+        if token.startswith(":"):
+            _, _, old, new, status = token[1:].split(" ", 4)
+            path = tokens[i].decode("utf-8", "surrogateescape")
+            i += 1
+            if current is not None:
+                current.append(
+                    Changed(
+                        path=path,
+                        status=status[:1],
+                        old="" if _NULL_SHA.match(old) else old,
+                        new="" if _NULL_SHA.match(new) else new,
+                    )
+                )
+        else:
+            current = out.setdefault(token.split()[0], [])
+    return out
+
+
+def blobs(root: Path, shas: Sequence[str], *, env: Mapping[str, str]) -> dict[str, bytes | None]:
+    """The bytes of each blob (one ``git cat-file --batch``); None for one this clone does not have (a
+    partial clone is not asked to fetch it: ``GIT_NO_LAZY_FETCH``)."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    proc = _run(
+        root,
+        ["cat-file", "--batch"],
+        env={**env, "GIT_NO_LAZY_FETCH": "1"},
+        stdin="".join(f"{sha}\n" for sha in wanted).encode(),
+    )
+    if proc.returncode != 0:
+        raise _failed(["cat-file", "--batch"], proc)
+    data = proc.stdout
+    out: dict[str, bytes | None] = {}
+    pos = 0
+    for sha in wanted:
+        header_end = data.index(b"\n", pos)
+        header = data[pos:header_end].split()
+        pos = header_end + 1
+        if len(header) != 3:  # "<sha> missing" (or ambiguous)
+            out[sha] = None
+            continue
+        size = int(header[2])
+        out[sha] = data[pos : pos + size]
+        pos += size + 1
+    return out
+
+
+def tree_blobs(root: Path, rev: str, paths: Sequence[str], *, env: Mapping[str, str]) -> dict[str, str]:
+    """The regular files under ``paths`` at ``rev``, path (from the directory git ran in) -> blob."""
+    proc = _run(root, ["ls-tree", "-r", "-z", rev, "--", *paths], env=env)
+    if proc.returncode != 0:
+        raise _failed(["ls-tree", rev], proc)
+    out: dict[str, str] = {}
+    for item in proc.stdout.split(b"\0"):
+        if not item:
+            continue
+        meta, _, raw_path = item.partition(b"\t")
+        mode, kind, sha = meta.decode().split()
+        if kind == "blob" and mode in ("100644", "100755"):
+            out[raw_path.decode("utf-8", "surrogateescape")] = sha
+    return out
+
+
+def shallow_boundary(root: Path, *, env: Mapping[str, str]) -> frozenset[str]:
+    """The commits where a shallow clone's history stops (their parents were not fetched); empty for a
+    complete clone."""
+    proc = _run(root, ["rev-parse", "--is-shallow-repository"], env=env)
+    if proc.returncode != 0 or proc.stdout.strip() != b"true":
+        return frozenset()
+    where = _run(root, ["rev-parse", "--path-format=absolute", "--git-path", "shallow"], env=env)
+    if where.returncode != 0:
+        return frozenset()
+    try:
+        text = Path(where.stdout.decode("utf-8", "surrogateescape").strip()).read_text("ascii")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(text.split())
+
+
+def prefix(root: Path, *, env: Mapping[str, str]) -> str:
+    """Where ``root`` is inside its repository ("" at the top; ``sub/dir/`` below it)."""
+    return run(root, "rev-parse", "--show-prefix", env=env).strip()
+
+
+def is_ancestor(root: Path, ancestor: str, rev: str, *, env: Mapping[str, str]) -> bool:
+    """Whether ``ancestor`` is in ``rev``'s history (False, too, when this clone does not know it)."""
+    return _run(root, ["merge-base", "--is-ancestor", ancestor, rev], env=env).returncode == 0

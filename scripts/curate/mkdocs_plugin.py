@@ -4,14 +4,16 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 ``mkdocs.plugins``. It
 
 - reads the catalog config, the catalog and every request (``on_config``);
-- adds the generated pages (``on_files``): Packages, one page per OS, Requests, and the package page
-  shell; a repository without ``site/index.md`` gets a default home page;
+- adds the generated pages (``on_files``): Packages, one page per OS, Requests, Changes, and the shells
+  of the package pages and the Changes archive pages; a repository without ``site/index.md`` gets a
+  default home page;
 - fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ auth_simple_url }}`` (the index URL with
   ``USER:TOKEN@``), ``{{ index_host }}`` and ``{{ site_name }}`` in every page's Markdown
   (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
-- writes the JSON the Packages and OS pages load, and every project's page, after mkdocs built the
-  rest (``on_post_build``). See curate.site for why package pages stay out of mkdocs' page pipeline.
+- writes the JSON the Packages and OS pages load, every project's page, the Changes archive pages,
+  ``changes.xml`` and ``api/changes/``, after mkdocs built the rest (``on_post_build``). See curate.site
+  for why package pages stay out of mkdocs' page pipeline.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from curate import site
+from curate.cache import cache_root
 from curate.config import Config, load_config
 from curate.targets import OS_NAMES
 
@@ -83,6 +86,8 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         self.curate_config: Config | None = None
         self.today: dt.date | None = None  # set by curate.site.build_site: what waivers expire against
         self.env: Mapping[str, str] | None = None  # set by curate.site.build_site from the CLI's
+        self.cache_dir: Path | None = None  # the file cache (--cache-dir), set by curate.site.build_site
+        self.published: Path | None = None  # the previous build's output, set by curate.site.build_site
 
     def _env(self) -> Mapping[str, str]:
         """The environment git runs with: the CLI's, or, when mkdocs itself runs the plugin
@@ -94,7 +99,18 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         root = Path(self.config.root or Path(config.config_file_path or ".").parent)
         self.curate_config = load_config(root)  # CurateError propagates: the CLI prints it
-        self.data = site.collect(root, self.curate_config, env=self._env(), today=self.today)
+        env = self._env()
+        published = self.published
+        if published is None and self.env is None and config.site_dir:  # mkdocs build: before it cleans
+            published = Path(config.site_dir)
+        self.data = site.collect(
+            root,
+            self.curate_config,
+            env=env,
+            today=self.today,
+            cache_dir=cache_root(root, self.curate_config, env, self.cache_dir),
+            published=published,
+        )
         self.renderer = site.SiteRenderer(self.data)
         if not config.use_directory_urls:
             raise PluginError("curate: the catalog site needs use_directory_urls: true")
@@ -114,16 +130,17 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
                     f"curate: {src} is generated from the catalog; remove it from {config.docs_dir}"
                 )
             files.append(File.generated(config, src, content=self._page_markdown(src, title)))
-        files.append(
-            File.generated(
-                config,
-                f"{site.SHELL_DIR}.md",
-                content=(
-                    f"---\ntitle: {site.SHELL_TITLE}\nsearch:\n  exclude: true\nhide:\n  - toc\n---\n\n"
-                    f"{site.SHELL_SLOT}\n"
-                ),
+        for shell in (site.SHELL_DIR, site.CHANGES_SHELL_DIR):
+            files.append(
+                File.generated(
+                    config,
+                    f"{shell}.md",
+                    content=(
+                        f"---\ntitle: {site.SHELL_TITLE}\nsearch:\n  exclude: true\nhide:\n  - toc\n---\n\n"
+                        f"{site.SHELL_SLOT}\n"
+                    ),
+                )
             )
-        )
         if files.get_file_from_path("index.md") is None:
             files.append(File.generated(config, "index.md", content=DEFAULT_HOME))
         return files
@@ -131,7 +148,9 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
     @staticmethod
     def _page_markdown(src: str, title: str) -> str:
         slot = src.removesuffix(".md").replace("/", "-")
-        return f"---\nhide:\n  - toc\n---\n\n# {title}\n\n{_slot(slot)}\n"
+        # the Changes page is long and changes on every merge: the site's search leaves it out
+        search = "search:\n  exclude: true\n" if src == "changes/index.md" else ""
+        return f"---\n{search}hide:\n  - toc\n---\n\n# {title}\n\n{_slot(slot)}\n"
 
     # -- pages ---------------------------------------------------------------------------------
 
@@ -159,6 +178,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             "stats": renderer.home_stats,
             "packages-index": renderer.packages_list,
             "requests": renderer.requests_page,
+            "changes-index": renderer.changes_page,
             "os-index": renderer.os_index,
             **{f"os-{o}": functools.partial(renderer.os_page, o) for o in OS_NAMES},
         }
@@ -176,4 +196,5 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         site_dir = Path(config.site_dir)
         site.write_json(self.data, site_dir)
         urls = site.write_package_pages(self.data, self.renderer, site_dir)
+        urls += site.write_history(self.data, self.renderer, site_dir)
         site.rewrite_sitemap(site_dir, config.site_url or "", urls)

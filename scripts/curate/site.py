@@ -18,16 +18,20 @@ Every piece of text from requests and package metadata goes through autoescaped 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import gzip
+import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,8 +40,11 @@ import jinja2
 from markupsafe import Markup, escape
 
 from curate import git
+from curate import history as hist
+from curate.atomic import atomic_write
 from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
+from curate.diff import STATUSES
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
 from curate.index import is_blocked, unserved
 from curate.names import NormalizedName
@@ -62,6 +69,16 @@ GENERATED_PAGES = {
     "os/windows.md": "Windows",
     "os/macos.md": "macOS",
     "requests.md": "Requests",
+    "changes/index.md": "Changes",
+}
+CHANGES_SHELL_DIR = "changes/_shell"
+PACKAGE_HISTORY_MAX = 100  # changes shown on a package page; all of them are in its api/changes/ file
+ARCHIVE_CACHE = "history-pages"  # under the file cache: the Changes archive pages rendered, by content
+STATUS_LABELS = {
+    "added": "Entered the catalog",
+    "present": "Newly needed (already in the catalog)",
+    "superseded": "Superseded (still served)",
+    "removed": "Left the catalog",
 }
 
 
@@ -78,11 +95,22 @@ class SiteData:
     targets: dict[str, Target]  # every configured target by id
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
     smoke: dict[str, list[Shown]] = dataclasses.field(default_factory=dict)  # curate smoke, per request
+    history: hist.History = dataclasses.field(default_factory=lambda: hist.no_history("not read"))
+    package_history: dict[NormalizedName, list[tuple[hist.Entry, hist.PackageChange]]] = dataclasses.field(
+        default_factory=dict
+    )
+    history_pages: dict[str, int] = dataclasses.field(default_factory=dict)  # commit -> archive page
+    cache_dir: Path | None = None  # the file cache: rendered archive pages are kept there
 
     def served(self, version: VersionEntry) -> bool:
         """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
         installable only then."""
         return unserved(version, self.config.vetting, self.today) is None
+
+    @property
+    def show_requesters(self) -> bool:
+        """Whether the site names who asked (``site.show_requesters``; not by default)."""
+        return self.config.show_requesters
 
     def target_os(self, target_id: str) -> str | None:
         t = self.targets.get(target_id)
@@ -94,11 +122,21 @@ class SiteData:
         return None
 
 
-def collect(root: Path, config: Config, *, env: Mapping[str, str], today: dt.date | None = None) -> SiteData:
-    """Read the catalog and every request under ``root``; raise ValidationError on bad input.
+def collect(
+    root: Path,
+    config: Config,
+    *,
+    env: Mapping[str, str],
+    today: dt.date | None = None,
+    cache_dir: Path | None = None,
+    published: Path | None = None,
+) -> SiteData:
+    """Read the catalog, every request under ``root`` and the catalog's history; raise ValidationError
+    on bad input.
 
-    ``env``: the environment git runs with (for the date of the last change); ``today``: what waivers'
-    expiry is compared with (default: ``$CURATE_TODAY``, else today)."""
+    ``env``: the environment git runs with; ``today``: what waivers' expiry is compared with (default:
+    ``$CURATE_TODAY``, else today); ``cache_dir``: where the history's cache lives (None: none);
+    ``published``: the previous build's output (to tell when the history was rewritten since)."""
     try:
         day = today if today is not None else today_from(env)
     except ValueError as exc:
@@ -118,6 +156,13 @@ def collect(root: Path, config: Config, *, env: Mapping[str, str], today: dt.dat
         for version in project.versions:
             for dep in version.dependencies:
                 dependents[dep.name].add(norm)
+    history = hist.collect(
+        root,
+        env=env,
+        os_of_platform={p.name: p.os for p in config.platforms},
+        cache_dir=cache_dir,
+        published_head=hist.previous_head(published),
+    )
     return SiteData(
         config=config,
         projects=dict(sorted(projects.items())),
@@ -127,6 +172,10 @@ def collect(root: Path, config: Config, *, env: Mapping[str, str], today: dt.dat
         last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
         today=day,
+        history=history,
+        package_history=history.by_package(),
+        history_pages=history.pages_of(),
+        cache_dir=cache_dir,
     )
 
 
@@ -337,6 +386,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["filesize"] = filesize
     env.filters["safe_url"] = safe_url
+    env.filters["xml"] = xml_text
     env.globals["OS_LABELS"] = OS_LABELS
     return env
 
@@ -468,6 +518,17 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
             }
         )
     deps = sorted({d.name for v in project.versions for d in v.dependencies})
+    changed = data.package_history.get(project.normalized, [])
+    history = [
+        {
+            "sha": e.sha,
+            "day": e.day,
+            "page": data.history_pages.get(e.sha, 1),
+            "label": STATUS_LABELS[c.status],
+            "c": c,
+        }
+        for e, c in changed[:PACKAGE_HISTORY_MAX]
+    ]
     osset = set().union(*(os_of_version(data, v) for v in versions)) if versions else set()
     return {
         "name": project.name,
@@ -517,6 +578,10 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         "needs": needs,
         "dependencies": [(d, d in data.projects) for d in deps],
         "dependents": data.dependents.get(project.normalized, ()),
+        "history": history,
+        "history_more": max(0, len(changed) - PACKAGE_HISTORY_MAX),
+        "history_state": data.history.state,
+        "history_notes": data.history.notes,
     }
 
 
@@ -538,6 +603,79 @@ def requests_view(data: SiteData) -> list[dict[str, Any]]:
                 "smoke": data.smoke.get(request.id, []),
             }
         )
+    return out
+
+
+# -- the catalog's history ------------------------------------------------------------------------------
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(value: object) -> Markup:
+    """``value`` as XML character data: escaped (even when it is already markup, so HTML meant for a
+    feed reader arrives as text), and any character XML 1.0 cannot carry, even escaped, replaced."""
+    return escape(_XML_INVALID.sub("\ufffd", str(value)))
+
+
+def entry_view(data: SiteData, e: hist.Entry, *, up: str, link: str | None) -> dict[str, Any]:
+    """One change as the Changes pages and the feed show it; ``up``: the way to the site's root from
+    the page (or the site's URL), ``link``: the entry's permanent link, if not this page."""
+    return {
+        "sha": e.sha,
+        "short": e.sha[:12],
+        "day": e.day,
+        "date": e.date,
+        "subject": e.subject,
+        "link": link,
+        "boundary": e.boundary,
+        "notes": e.notes,
+        "requests": [
+            {
+                "id": r.id,
+                "path": r.path,
+                "action": r.action,
+                "title": r.title,
+                "requested_by": r.requested_by if data.show_requesters else "",
+                "link": f"{up}requests/#{r.id}" if r.id in data.requests else None,
+            }
+            for r in e.requests
+        ],
+        "groups": [
+            (status, STATUS_LABELS[status], [change_view(data, c) for c in e.of(status)])
+            for status in STATUSES
+            if e.of(status)
+        ],
+    }
+
+
+def change_view(data: SiteData, c: hist.PackageChange) -> dict[str, Any]:
+    return {**c.to_dict(), "known": c.normalized in data.projects}
+
+
+def entry_title(e: hist.Entry) -> str:
+    what = "; ".join(r.title or r.id for r in e.requests) or e.subject or e.sha[:12]
+    return f"{e.day}: {what}"
+
+
+def entry_summary(e: hist.Entry) -> str:
+    if e.boundary:
+        return "The history in this clone starts here: what this commit changed is unknown."
+    n = e.counts()
+    parts = [
+        f"{n['added']} entered",
+        f"{n['present']} newly needed",
+        f"{n['superseded']} superseded",
+        f"{n['removed']} left",
+    ]
+    requests = ", ".join(f"{r.id} ({r.action})" for r in e.requests)
+    return ", ".join(parts) + (f"; requests: {requests}" if requests else "")
+
+
+def _pager(history: hist.History) -> list[tuple[int, str, str]]:
+    out = []
+    for k in range(1, history.pages + 1):
+        entries = history.page(k)
+        out.append((k, entries[-1].day, entries[0].day))
     return out
 
 
@@ -581,25 +719,178 @@ class SiteRenderer:
     def home_stats(self) -> str:
         return self.page("stats.html", s=stats(self.data))
 
+    def changes_page(self) -> str:
+        """``changes/``: the newest changes, with the way to every archive page."""
+        history = self.data.history
+        entries = history.latest()
+        pages = self.data.history_pages
+        older = None
+        if len(history.entries) > len(entries):  # the page with the next older change
+            older = f"{history.page_of(len(entries))}/"
+        return self.page(
+            "changes.html",
+            intro=True,
+            notes=history.notes,
+            up="../",
+            entries=[entry_view(self.data, e, up="../", link=f"{pages[e.sha]}/#{e.sha}") for e in entries],
+            pager=_pager(history) if history.pages > 1 else [],
+            current=None,
+            page_prefix="",
+            newer=None,
+            older=older,
+        )
+
+    def archive_context(self, number: int) -> dict[str, Any]:
+        """What archive page ``number`` (``changes/<number>/``, 1 = the oldest changes) shows: its changes, the way to its neighbours, the oldest page
+        and the list of all pages (on ``changes/``), so that it changes only when what it shows does
+        (its entries, a request or project it links to coming or going, the history's notes)."""
+        history = self.data.history
+        return {
+            "intro": number == history.pages,
+            "notes": history.notes,
+            "up": "../../",
+            "entries": [entry_view(self.data, e, up="../../", link=None) for e in history.page(number)],
+            "pager": [],
+            "current": number,
+            "page_prefix": "../",
+            "newer": f"../{number + 1}/" if number < history.pages else "../",
+            "older": f"../{number - 1}/" if number > 1 else None,
+        }
+
+    def archive_fingerprint(self) -> str:
+        """The templates an archive page is rendered with, and the site's settings they may read."""
+        assert self.env.loader is not None
+        text = [self.env.loader.get_source(self.env, name)[0] for name in ("changes.html", "_history.html")]
+        text += [repr(self.data.config)]
+        return hashlib.sha256("\0".join(text).encode()).hexdigest()
+
+    def feed(self) -> str:
+        """``changes.xml``: the newest changes as an Atom feed, with absolute links."""
+        history = self.data.history
+        base = self.data.config.base_url
+        pages = self.data.history_pages
+        entry_html = self.env.get_template("_feed_entry.html")
+        entries = []
+        for e in history.latest(hist.FEED_ENTRIES):
+            url = f"{base}changes/{pages[e.sha]}/#{e.sha}"
+            view = entry_view(self.data, e, up=base, link=url)
+            entries.append(
+                {
+                    "id": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'curate-change:' + e.sha)}",
+                    "title": entry_title(e),
+                    "updated": e.date,
+                    "url": url,
+                    "summary": entry_summary(e),
+                    "html": Markup(entry_html.render(e=view, up=base, OS_LABELS=OS_LABELS)),
+                }
+            )
+        return self.env.get_template("changes.xml").render(
+            feed_id=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, base + 'changes.xml')}",
+            title=f"{self.data.config.site_name}: changes",
+            subtitle=" ".join(["What each merged change did to the catalog.", *history.notes]),
+            updated=history.entries[0].date if history.entries else "1970-01-01T00:00:00Z",
+            self_url=f"{base}changes.xml",
+            site_url=f"{base}changes/",
+            entries=entries,
+        )
+
 
 def write_package_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
     """Fill the theme's rendered shell with each project's page; return the pages' URLs (relative)."""
-    shell_path = site_dir / SHELL_DIR / "index.html"
-    try:
-        shell = shell_path.read_text("utf-8")
-    except OSError as exc:
-        raise BuildError(f"the package page shell was not rendered ({shell_path}): {exc}") from exc
-    if shell.count(SHELL_SLOT) != 1:
-        raise BuildError(f"the package page shell {shell_path} lost its slot; is the theme overriding it?")
-    before, after = shell.split(SHELL_SLOT)
+    before, after = _read_shell(site_dir, SHELL_DIR, "package page")
     names = list(data.projects)
     jobs = workers(len(names))
     job = _PageJob(data=data, renderer=renderer, site_dir=site_dir, before=before, after=after)
     urls = [u for chunk in _map(job.run, _chunks(names, jobs * 4), jobs) for u in chunk]
-    for leftover in (shell_path.parent / f for f in os.listdir(shell_path.parent)):
-        leftover.unlink()
-    shell_path.parent.rmdir()
+    _remove_shell(site_dir, SHELL_DIR)
     return urls
+
+
+def _read_shell(site_dir: Path, shell_dir: str, what: str) -> tuple[str, str]:
+    """The theme's rendered shell page, cut at its slot: (before, after)."""
+    shell_path = site_dir / shell_dir / "index.html"
+    try:
+        shell = shell_path.read_text("utf-8")
+    except OSError as exc:
+        raise BuildError(f"the {what} shell was not rendered ({shell_path}): {exc}") from exc
+    if shell.count(SHELL_SLOT) != 1:
+        raise BuildError(f"the {what} shell {shell_path} lost its slot; is the theme overriding it?")
+    before, after = shell.split(SHELL_SLOT)
+    return before, after
+
+
+def _remove_shell(site_dir: Path, shell_dir: str) -> None:
+    folder = site_dir / shell_dir
+    for leftover in (folder / f for f in os.listdir(folder)):
+        leftover.unlink()
+    folder.rmdir()
+
+
+def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
+    """The Changes archive pages (into the theme's shell), ``changes.xml`` and ``api/changes/``; return
+    the archive pages' URLs (relative). An archive page rendered before with the same content is taken
+    from the file cache (:data:`ARCHIVE_CACHE`): a build after one more merged change renders one or
+    two pages, not the whole archive."""
+    history = data.history
+    before, after = _read_shell(site_dir, CHANGES_SHELL_DIR, "Changes page")
+    pages = _ArchiveCache(data.cache_dir / ARCHIVE_CACHE if data.cache_dir is not None else None)
+    fp = renderer.archive_fingerprint() if pages.folder is not None else ""
+    urls = []
+    for number in range(1, history.pages + 1):
+        title = str(escape(f"Changes, page {number}"))
+        head = before.replace(SHELL_TITLE, title).replace("_shell/", f"{number}/")
+        out = site_dir / "changes" / str(number)
+        out.mkdir(parents=True, exist_ok=True)
+        context = renderer.archive_context(number)
+        body = pages.get(fp, context, functools.partial(renderer.page, "changes.html", **context))
+        (out / "index.html").write_text(head + body + after.replace(SHELL_TITLE, title), "utf-8")
+        urls.append(f"changes/{number}/")
+    pages.prune()
+    _remove_shell(site_dir, CHANGES_SHELL_DIR)
+    (site_dir / "changes.xml").write_text(renderer.feed(), "utf-8")
+    api = site_dir / "api" / "changes"
+    (api / "packages").mkdir(parents=True, exist_ok=True)
+    who = data.show_requesters
+    (api / "index.json").write_text(dumps_json(hist.index_json(history, requesters=who)), "utf-8")
+    for number in range(1, history.pages + 1):
+        doc = hist.page_json(history, number, requesters=who)
+        (api / f"{number}.json").write_text(dumps_json(doc), "utf-8")
+    for norm, items in data.package_history.items():
+        doc = hist.package_json(items[0][1].name, norm, items, data.history_pages, requesters=who)
+        (api / "packages" / f"{norm}.json").write_text(dumps_json(doc), "utf-8")
+    return urls
+
+
+class _ArchiveCache:
+    """Rendered archive pages by a hash of everything they show (best effort: a file that cannot be
+    read or written is rendered again); the pages a build did not use are dropped after it."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def get(self, fp: str, context: Mapping[str, Any], render: Callable[[], str]) -> str:
+        if self.folder is None:
+            return render()
+        text = json.dumps([fp, context], sort_keys=True, separators=(",", ":"), default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        self.used.add(key)
+        path = self.folder / f"{key}.html"
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            return path.read_text("utf-8")
+        body = render()
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, body.encode("utf-8"))
+        return body
+
+    def prune(self) -> None:
+        if self.folder is None:
+            return
+        with contextlib.suppress(OSError):
+            for leftover in self.folder.glob("*.html"):
+                if leftover.stem not in self.used:
+                    leftover.unlink(missing_ok=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -640,7 +931,8 @@ def rewrite_sitemap(site_dir: Path, site_url: str, package_urls: Sequence[str]) 
         return
     text = path.read_text("utf-8")
     text = re.sub(r"\s*<lastmod>[^<]*</lastmod>", "", text)  # the build date: not from the data
-    text = re.sub(r"\s*<url>\s*<loc>[^<]*" + re.escape(SHELL_DIR) + r"/</loc>.*?</url>", "", text, flags=re.S)
+    for shell in (SHELL_DIR, CHANGES_SHELL_DIR):
+        text = re.sub(r"\s*<url>\s*<loc>[^<]*" + re.escape(shell) + r"/</loc>.*?</url>", "", text, flags=re.S)
     entries = "".join(
         f"\n    <url>\n         <loc>{escape(site_url + u)}</loc>\n    </url>" for u in package_urls
     )
@@ -678,16 +970,26 @@ nav:
       - Windows: os/windows.md
       - macOS: os/macos.md
   - Requests: requests.md
+  - Changes: changes/index.md
 """
 
 
 def build_site(
-    root: Path, config: Config, out_dir: Path, *, env: Mapping[str, str], today: dt.date | None = None
-) -> None:
-    """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml.
+    root: Path,
+    config: Config,
+    out_dir: Path,
+    *,
+    env: Mapping[str, str],
+    today: dt.date | None = None,
+    cache_dir: Path | None = None,
+    published: Path | None = None,
+) -> hist.History:
+    """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
+    return the catalog's history as the site shows it.
 
     A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
-    environment the CLI was given (git runs with it).
+    environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
+    lives there; default: as ``curate fetch`` finds it); ``published``: the live output, if any.
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config as load_mkdocs
@@ -723,15 +1025,21 @@ def build_site(
                 strict=True,
                 site_url=config.base_url,
             )
-            for plugin in mk_config.plugins.values():
-                if isinstance(plugin, CuratePlugin):
-                    plugin.env = env
-                    plugin.today = today
+            plugins = [p for p in mk_config.plugins.values() if isinstance(p, CuratePlugin)]
+            if not plugins:
+                raise BuildError(f"{display_path(config_file, root)} does not name the curate plugin")
+            for plugin in plugins:
+                plugin.env = env
+                plugin.today = today
+                plugin.cache_dir = cache_dir
+                plugin.published = published
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
                 build(mk_config)
             finally:
                 mk_config.plugins.on_shutdown()
+            assert plugins[0].data is not None
+            return plugins[0].data.history
         except CurateError:
             raise
         except MkDocsException as exc:

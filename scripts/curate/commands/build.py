@@ -25,6 +25,12 @@ only warns. Default: fail under CI ($CI or $GITHUB_ACTIONS set), warn elsewhere.
 checked to be the bytes its sha256 names (a stamp recorded when it was hashed, else its hash): an
 altered cache copy fails the build, and curate fetch replaces it. One build at a time on an output: a
 second one stops at once, naming the first one's pid.
+
+The site includes the catalog's history (the Changes pages, changes.xml and api/changes/: what each
+merged change did, from the git history of catalog/ and requests/), read incrementally: only commits
+the file cache's history/ has not seen are read from git. Without a git history, in a shallow clone
+or after a rewrite of the history, the site still builds, and says (here and on its pages) what it
+cannot show.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 
 from curate import build as building
 from curate.errors import Reporter, one_line, terminal_text
+from curate.history import History
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +87,9 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     for warning in built.warnings:
         reporter.text(f"warning: {warning}")
     stats = built.stats
+    reporter = Reporter(env)
+    if built.history is not None:
+        _history(built.history, reporter)
     if stats is None:
         print(f"{built.how} {built.output}: site only, in {built.seconds:.2f}s")
         return 0
@@ -118,3 +128,14 @@ def report_left_out(left_out: Sequence[tuple[str, str, str]], *, fail: bool, env
             f"{len(left_out)} version(s) are not served; the index was published without them",
             hint="vet them (curate fetch && curate vet) and commit the catalog, or pass --left-out warn",
         )
+
+
+def _history(history: History, reporter: Reporter) -> None:
+    """One line on the Changes page's history, and what it cannot show."""
+    if history.state != "none":
+        print(
+            f"history: {len(history.entries)} change(s) on the Changes page and in changes.xml "
+            f"({history.computed} read from git, {history.reused} from the cache)"
+        )
+    for note in history.notes:
+        reporter.text(one_line(f"history: {note}"))

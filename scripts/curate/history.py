@@ -1,0 +1,744 @@
+"""The catalog's history: what each merged change did to the catalog, from the git history of
+``catalog/`` and ``requests/``. The Changes pages, the Atom feed ``changes.xml``, ``api/changes/`` and
+each package page's History section are drawn from it (:mod:`curate.site`).
+
+- **One entry per merged change**: the commits of HEAD's first-parent line that changed ``catalog/`` or
+  ``requests/`` (a merge commit of a pull request, or each commit of a squash or rebase merge), newest
+  first, each compared with its first parent.
+- **What it did**: the requests it added, edited or deleted (their titles and requesters, as the request
+  files say at that commit) and, from :func:`curate.diff.compare` on the package files it changed, what
+  entered the catalog, what a request newly needs, what was superseded and what left (with the reason);
+  the targets of each.
+- **Incremental**: an entry depends only on its commit (a commit's id fixes its content and its
+  parents), so entries are kept in a cache file keyed by commit id (``history/`` in the file cache); a
+  build computes only the commits it has not seen, and walks git only from the HEAD the cache was
+  written at. A cold build reads each changed catalog file once per commit (each version's text
+  parsed once: :class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`),
+  in a process per core (:mod:`curate.parallel`).
+- **Honest about gaps**: no repository, no commit, or git failing gives a history with no entries and
+  the reason; a shallow clone's history stops at the commits whose parents were not fetched (they are
+  shown as where the history starts, with what is missing and how to fetch it); a catalog file that does
+  not read at some commit (an older format, a hand edit) is named on that entry and its changes left
+  out; when the newest change the previous build published is no longer in the history (it was
+  rewritten, or another branch is checked out), the history says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, get_args
+
+from curate import git, parallel
+from curate.atomic import atomic_write
+from curate.catalog import Project, VersionMemo
+from curate.config import Retention, parse_config
+from curate.diff import STATUSES, Change, Status, compare
+from curate.errors import CurateError
+from curate.names import NormalizedName
+from curate.requests import Request, parse_request
+from curate.yamlio import REQUEST_LIMIT, loads
+
+FORMAT = 1  # bump whenever what an entry records for the same commit changes
+PATHS = ("catalog", "requests")  # whose history
+PACKAGES = "catalog/packages"
+REQUESTS = "requests"
+CONFIG_FILE = "catalog/config.yaml"
+PER_PAGE = 50  # entries per Changes page and per api/changes/<page>.json
+FEED_ENTRIES = 50  # the newest entries in changes.xml
+BATCH = 500  # commits per git round on a cold build: bounds the memory the blobs take
+PARALLEL_MIN = 400  # new commits; from this many on, they are read in a process per core
+CACHE_DIR = "history"  # under the file cache
+
+RequestAction = Literal["added", "edited", "deleted"]
+REQUEST_ACTIONS: tuple[RequestAction, ...] = get_args(RequestAction)
+State = Literal["complete", "shallow", "none"]
+STATES: tuple[State, ...] = get_args(State)
+
+
+# -- the records ----------------------------------------------------------------------------------------
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(x) for x in value or ())
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RequestChange:
+    """A request file a change added, edited or deleted, as that file read at the change."""
+
+    id: str  # the file's stem
+    path: str  # requests/<id>.yaml
+    action: RequestAction
+    title: str  # "" when the file did not say (or did not read)
+    requested_by: str
+
+    def to_dict(self, *, requester: bool = True) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "action": self.action,
+            "title": self.title,
+            "requested_by": self.requested_by if requester else "",
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RequestChange:
+        action = str(d["action"])
+        if action not in REQUEST_ACTIONS:
+            raise ValueError(f"unknown request action {action!r}")
+        return cls(
+            id=str(d["id"]),
+            path=str(d["path"]),
+            action=action,
+            title=str(d.get("title") or ""),
+            requested_by=str(d.get("requested_by") or ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PackageChange:
+    """One version a change added, newly needed, superseded or removed (a :class:`curate.diff.Change`,
+    less what the history does not show: new files, findings, sdist builds)."""
+
+    name: str
+    normalized: NormalizedName
+    version: str
+    status: Status
+    targets: tuple[str, ...]
+    os: tuple[str, ...]
+    python: tuple[str, ...]
+    requests: tuple[str, ...]  # added/present: the requests that newly need it; else those that did
+    direct: bool
+    via: tuple[str, ...]
+    reason: str  # superseded: what its requests moved to; removed: why it left
+
+    @classmethod
+    def of(cls, c: Change) -> PackageChange:
+        gone = c.status in ("superseded", "removed")
+        return cls(
+            name=c.name,
+            normalized=c.normalized,
+            version=c.version,
+            status=c.status,
+            targets=c.targets,
+            os=c.oses,
+            python=c.pythons,
+            requests=c.requests if gone else (c.new_requests or c.requests),
+            direct=c.direct,
+            via=c.via,
+            reason=c.reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "normalized": self.normalized,
+            "version": self.version,
+            "status": self.status,
+            "targets": list(self.targets),
+            "os": list(self.os),
+            "python": list(self.python),
+            "requests": list(self.requests),
+            "direct": self.direct,
+            "via": list(self.via),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PackageChange:
+        status = str(d["status"])
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            name=str(d["name"]),
+            normalized=NormalizedName(str(d["normalized"])),
+            version=str(d["version"]),
+            status=status,
+            targets=_strs(d.get("targets")),
+            os=_strs(d.get("os")),
+            python=_strs(d.get("python")),
+            requests=_strs(d.get("requests")),
+            direct=bool(d.get("direct")),
+            via=_strs(d.get("via")),
+            reason=str(d.get("reason") or ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Entry:
+    """One merged change and what it did to the catalog."""
+
+    sha: str
+    parent: str  # the first parent it is compared with; "" for the first commit
+    date: str  # committer date, ISO 8601 with its offset
+    subject: str
+    requests: tuple[RequestChange, ...] = ()
+    changes: tuple[PackageChange, ...] = ()
+    files: int = 0  # catalog/ and requests/ files it changed
+    notes: tuple[str, ...] = ()  # what could not be told about it, and why
+    boundary: bool = False  # a shallow clone's history starts here: what it changed is unknown
+
+    @property
+    def day(self) -> str:
+        return self.date[:10]
+
+    def of(self, status: Status) -> list[PackageChange]:
+        return [c for c in self.changes if c.status == status]
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(self.of(s)) for s in STATUSES}
+
+    def to_dict(self, *, requesters: bool = True) -> dict[str, Any]:
+        """``requesters``: whether to give who asked for each request (``site.show_requesters``)."""
+        return {
+            "commit": self.sha,
+            "parent": self.parent,
+            "date": self.date,
+            "subject": self.subject,
+            "boundary": self.boundary,
+            "files": self.files,
+            "notes": list(self.notes),
+            "requests": [r.to_dict(requester=requesters) for r in self.requests],
+            "summary": self.counts(),
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(
+            sha=str(d["commit"]),
+            parent=str(d.get("parent") or ""),
+            date=str(d["date"]),
+            subject=str(d.get("subject") or ""),
+            boundary=bool(d.get("boundary")),
+            files=int(d.get("files") or 0),
+            notes=_strs(d.get("notes")),
+            requests=tuple(RequestChange.from_dict(r) for r in d.get("requests") or ()),
+            changes=tuple(PackageChange.from_dict(c) for c in d.get("changes") or ()),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class History:
+    """The catalog's history as far as this clone can tell, newest first, and what it cannot tell."""
+
+    entries: tuple[Entry, ...]
+    state: State  # complete; shallow (it stops where the clone stops); none (no history at all)
+    notes: tuple[str, ...] = ()  # for the reader: why there is no history, where it stops, a rewrite
+    computed: int = 0  # entries computed by this build
+    reused: int = 0  # entries read from the cache
+
+    @property
+    def head(self) -> str:
+        """The newest change's commit ("" when there is none)."""
+        return self.entries[0].sha if self.entries else ""
+
+    @property
+    def pages(self) -> int:
+        """How many archive pages: numbered from the oldest, so an entry's page never changes."""
+        return -(-len(self.entries) // PER_PAGE)
+
+    def page_of(self, index: int) -> int:
+        """The archive page of ``entries[index]`` (newest first)."""
+        return (len(self.entries) - 1 - index) // PER_PAGE + 1
+
+    def page(self, number: int) -> tuple[Entry, ...]:
+        """Archive page ``number`` (1 = the oldest changes), newest first."""
+        n = len(self.entries)
+        start = max(0, n - number * PER_PAGE)
+        return self.entries[start : n - (number - 1) * PER_PAGE]
+
+    def latest(self, count: int | None = None) -> tuple[Entry, ...]:
+        """The newest ``count`` entries (default: a page's worth)."""
+        return self.entries[: count or PER_PAGE]
+
+    def pages_of(self) -> dict[str, int]:
+        """The archive page of every entry, by commit."""
+        return {e.sha: self.page_of(i) for i, e in enumerate(self.entries)}
+
+    def by_package(self) -> dict[NormalizedName, list[tuple[Entry, PackageChange]]]:
+        """Each project's changes, newest first (projects no longer in the catalog too)."""
+        out: dict[NormalizedName, list[tuple[Entry, PackageChange]]] = {}
+        for entry in self.entries:
+            for change in entry.changes:
+                out.setdefault(change.normalized, []).append((entry, change))
+        return out
+
+
+def no_history(reason: str) -> History:
+    return History(entries=(), state="none", notes=(reason,))
+
+
+# -- JSON (api/changes/) ------------------------------------------------------------------------------
+
+
+def index_json(history: History, *, requesters: bool) -> dict[str, Any]:
+    """``api/changes/index.json``: the state, what is missing, and the newest page of changes;
+    ``requesters``: whether to name who asked for each request (``site.show_requesters``)."""
+    pages = history.pages_of()
+    return {
+        "version": 1,
+        "state": history.state,
+        "notes": list(history.notes),
+        "head": history.head,
+        "total": len(history.entries),
+        "per_page": PER_PAGE,
+        "pages": history.pages,
+        "changes": [{**e.to_dict(requesters=requesters), "page": pages[e.sha]} for e in history.latest()],
+    }
+
+
+def page_json(history: History, number: int, *, requesters: bool) -> dict[str, Any]:
+    """``api/changes/<number>.json``: one archive page (1 = the oldest), newest first."""
+    return {
+        "version": 1,
+        "page": number,
+        "pages": history.pages,
+        "changes": [{**e.to_dict(requesters=requesters), "page": number} for e in history.page(number)],
+    }
+
+
+def package_json(
+    name: str,
+    normalized: str,
+    items: Sequence[tuple[Entry, PackageChange]],
+    pages: Mapping[str, int],
+    *,
+    requesters: bool,
+) -> dict[str, Any]:
+    """``api/changes/packages/<normalized>.json``: one project's changes, newest first."""
+    return {
+        "version": 1,
+        "name": name,
+        "normalized": normalized,
+        "changes": [
+            {
+                "commit": e.sha,
+                "date": e.date,
+                "page": pages[e.sha],
+                "requests": [r.to_dict(requester=requesters) for r in e.requests],
+                **c.to_dict(),
+            }
+            for e, c in items
+        ],
+    }
+
+
+def previous_head(published: Path | None) -> str:
+    """The newest change a previous build published (its ``api/changes/index.json``); "" when none."""
+    if published is None:
+        return ""
+    try:
+        data = json.loads((published / "api" / "changes" / "index.json").read_bytes())
+    except (OSError, ValueError):
+        return ""
+    head = data.get("head") if isinstance(data, dict) else None
+    return head if isinstance(head, str) else ""
+
+
+# -- the cache ----------------------------------------------------------------------------------------
+
+
+def fingerprint(os_of_platform: Mapping[str, str], where: str = "") -> str:
+    """What, besides its commit, an entry depends on: this format, the OS of each platform name, and
+    where the catalog is in its repository."""
+    text = json.dumps([FORMAT, sorted(os_of_platform.items()), where])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_file(cache_dir: Path, fp: str) -> Path:
+    return cache_dir / CACHE_DIR / f"entries-{fp}.json"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Cache:
+    entries: dict[str, dict[str, Any]]  # commit -> its entry
+    tip: str = ""  # HEAD when it was written
+    line: tuple[str, ...] = ()  # the commits of the history then, newest first
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _read_cache(path: Path | None) -> _Cache:
+    if path is None:
+        return _Cache({})
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return _Cache({})
+    entries = data.get("entries") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    if not isinstance(entries, dict):
+        return _Cache({})
+    cache = _Cache({k: v for k, v in entries.items() if isinstance(v, dict)})
+    tip, line = data.get("tip"), data.get("line")
+    if (
+        isinstance(tip, str)
+        and _SHA.fullmatch(tip)
+        and isinstance(line, list)
+        and all(isinstance(sha, str) and sha in cache.entries for sha in line)
+    ):
+        return dataclasses.replace(cache, tip=tip, line=tuple(line))
+    return cache
+
+
+def _write_cache(path: Path, entries: Mapping[str, dict[str, Any]], tip: str, line: Sequence[str]) -> None:
+    """Best effort: a cache that cannot be written only makes the next build compute again."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(
+            {"format": FORMAT, "tip": tip, "line": list(line), "entries": entries},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        atomic_write(path, data.encode())
+
+
+def _log(
+    root: Path, env: Mapping[str, str], cache: _Cache, shallow: frozenset[str]
+) -> tuple[str, list[git.Commit]]:
+    """(HEAD, the commits of its first-parent line that changed the catalog, newest first): the line
+    the cache holds and the commits since its tip when HEAD went on from there (a build after a merge
+    walks only what the merge brought), else the whole line again."""
+    tip = git.head_commit(root, env=env)
+    if cache.tip and tip and not shallow:
+        newer = git.first_parent_log_since(root, cache.tip, PATHS, env=env)
+        if newer is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                older = [_commit_of(cache.entries[sha]) for sha in cache.line]
+                return tip, newer + older
+    return tip, git.first_parent_log(root, PATHS, env=env)
+
+
+def _commit_of(record: Mapping[str, Any]) -> git.Commit:
+    return git.Commit(
+        sha=str(record["commit"]),
+        parent=str(record.get("parent") or ""),
+        date=str(record["date"]),
+        subject=str(record.get("subject") or ""),
+    )
+
+
+# -- reading the history ------------------------------------------------------------------------------
+
+
+def _is_package(path: str) -> bool:
+    p = PurePosixPath(path)
+    return str(p.parent) == PACKAGES and p.suffix == ".yaml"
+
+
+def _is_request(path: str) -> bool:
+    p = PurePosixPath(path)
+    return str(p.parent) == REQUESTS and p.suffix == ".yaml"
+
+
+def collect(
+    root: Path,
+    *,
+    env: Mapping[str, str],
+    os_of_platform: Mapping[str, str],
+    cache_dir: Path | None,
+    published_head: str = "",
+) -> History:
+    """The history of ``root``'s catalog (see the module). ``cache_dir``: the file cache (None: no
+    cache); ``published_head``: the newest change the previous build published, to tell a rewrite."""
+    try:
+        shallow = git.shallow_boundary(root, env=env)
+        fp = fingerprint(os_of_platform, git.prefix(root, env=env))
+        path = cache_file(cache_dir, fp) if cache_dir is not None else None
+        cached = _read_cache(path)
+        tip, commits = _log(root, env, cached, shallow)
+    except git.GitError as exc:
+        return no_history(f"the catalog's git history is not available ({exc})")
+    if not commits:
+        return no_history("no commit has changed catalog/ or requests/ yet")
+    try:
+        entries: dict[str, Entry] = {}
+        todo: list[git.Commit] = []
+        keep: dict[str, dict[str, Any]] = {}  # the cache's records read back (what a rewrite left goes)
+        for c in commits:
+            if c.sha in shallow and not c.parent:
+                entries[c.sha] = Entry(
+                    sha=c.sha, parent="", date=c.date, subject=_text(c.subject), boundary=True
+                )
+                continue
+            record = cached.entries.get(c.sha)
+            if record is not None:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    entries[c.sha] = Entry.from_dict(record)
+                    keep[c.sha] = record
+                    continue
+            todo.append(c)
+        reused = len(keep)
+        oldest_first = todo[::-1]
+        jobs = parallel.workers(len(todo), PARALLEL_MIN)
+        runs = parallel.chunks(oldest_first, jobs)
+        for computed in parallel.fork_map(_Compute(root, env, os_of_platform), runs, jobs):
+            entries.update((e.sha, e) for e in computed)
+        if (todo or tip != cached.tip) and path is not None:
+            keep.update(
+                {e.sha: e.to_dict() for e in entries.values() if e.sha not in keep and not e.boundary}
+            )
+            line = [c.sha for c in commits] if not shallow else []
+            _write_cache(path, keep, tip if not shallow else "", line)
+    except git.GitError as exc:
+        return no_history(f"the catalog's git history could not be read ({exc})")
+    ordered = tuple(entries[c.sha] for c in commits if c.sha in entries)
+    notes: list[str] = []
+    state: State = "complete"
+    start = [e for e in ordered if e.boundary]
+    if shallow:
+        state = "shallow"
+        since = f" before {start[-1].day}" if start else ""
+        notes.append(
+            f"This is a shallow clone: the catalog's history{since} was not fetched, so it is not shown "
+            "(fetch it with: git fetch --unshallow; in GitHub Actions, actions/checkout with fetch-depth: 0)."
+        )
+    rewritten = published_head and published_head != ordered[0].sha
+    if rewritten and not git.is_ancestor(root, published_head, ordered[0].sha, env=env):
+        notes.append(
+            f"The newest change the previous build published ({published_head[:12]}) is not in this "
+            "history: the history was rewritten (or another branch is checked out). The changes are "
+            "shown as the history is now; entries published before may have gone or come back with "
+            "other commit ids."
+        )
+    return History(
+        entries=ordered,
+        state=state,
+        notes=tuple(notes),
+        computed=len(todo),
+        reused=reused,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Compute:
+    """The entries of a run of commits, oldest first (a run per worker process on a cold build: an
+    entry depends only on its commit, so runs are independent)."""
+
+    root: Path
+    env: Mapping[str, str]
+    os_of_platform: Mapping[str, str]
+
+    def __call__(self, commits: Sequence[git.Commit]) -> list[Entry]:
+        reader = _Reader(self.root, self.env, self.os_of_platform)
+        out: list[Entry] = []
+        for i in range(0, len(commits), BATCH):
+            out += reader.entries(commits[i : i + BATCH])
+        return out
+
+
+class _Reader:
+    """Computes entries for commits, oldest first, a batch at a time: one ``git diff-tree`` and one
+    ``git cat-file`` per batch; each catalog file's latest parse is kept, since the blob a commit leaves
+    is the one the next commit that changes the file starts from."""
+
+    def __init__(self, root: Path, env: Mapping[str, str], os_of_platform: Mapping[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.os_of_platform = dict(os_of_platform)
+        self._latest: dict[str, tuple[str, Project | None, str]] = {}  # path -> (blob, project, problem)
+        self._memos: dict[str, VersionMemo] = {}  # path -> its versions as read last
+        # the request files and the config as committed at self._state_at (kept up to date from each
+        # commit's changes while the commits follow one another): why a version left
+        self._state_at = ""
+        self._files: dict[str, str] = {}  # path -> blob
+        self._removers: set[str] = set()  # the request files among them that may have a remove: list
+        self._raw: dict[str, bytes | None] = {}  # blob -> bytes, of such files
+        self._requests: dict[str, Request | None] = {}  # blob -> the request with a remove: list
+        self._retention: dict[str, Retention | None] = {}  # config blob -> its retention rule
+
+    def entries(self, commits: Sequence[git.Commit]) -> list[Entry]:
+        changed = git.changed_files_of(self.root, [(c.sha, c.parent) for c in commits], PATHS, env=self.env)
+        wanted = [
+            blob
+            for files in changed.values()
+            for f in files
+            if _is_package(f.path) or _is_request(f.path) or f.path == CONFIG_FILE
+            for blob in (f.old, f.new)
+            if blob
+        ]
+        blobs = git.blobs(self.root, wanted, env=self.env)
+        return [self._entry(c, changed.get(c.sha, []), blobs) for c in commits]
+
+    def _project(self, path: str, blob: str, blobs: Mapping[str, bytes | None]) -> tuple[Project | None, str]:
+        latest = self._latest.get(path)
+        if latest is not None and latest[0] == blob:
+            return latest[1], latest[2]
+        raw = blobs.get(blob)
+        project: Project | None = None
+        problem = ""
+        if raw is None:
+            problem = f"{path}: not in this clone (blob {blob[:12]})"
+        else:
+            try:
+                project = self._memos.setdefault(path, VersionMemo()).read(raw, path)
+            except CurateError as exc:
+                problem = f"{path} does not read as a catalog file here: {_first_line(str(exc))}"
+            if project is not None and project.normalized != PurePosixPath(path).stem:
+                problem = f"{path} holds {project.name!r}, not the project it is named after"
+                project = None
+        self._latest[path] = (blob, project, problem)
+        return project, problem
+
+    def _track(
+        self, commit: git.Commit, files: Sequence[git.Changed], blobs: Mapping[str, bytes | None]
+    ) -> None:
+        """Move the request files and config kept to ``commit`` when they were at its parent."""
+        tracked = [f for f in files if _is_request(f.path) or f.path == CONFIG_FILE]
+        self._raw.update((f.new, blobs.get(f.new)) for f in tracked if f.new)
+        if commit.parent and self._state_at != commit.parent:
+            self._state_at = ""  # not known: listed when needed
+            return
+        if not commit.parent:
+            self._files, self._removers = {}, set()
+        for f in tracked:
+            if f.new:
+                self._files[f.path] = f.new
+            else:
+                self._files.pop(f.path, None)
+            if f.new and f.path != CONFIG_FILE and _may_remove(self._raw.get(f.new)):
+                self._removers.add(f.path)
+            else:
+                self._removers.discard(f.path)
+        self._state_at = commit.sha
+
+    def _entry(
+        self, commit: git.Commit, files: Sequence[git.Changed], blobs: Mapping[str, bytes | None]
+    ) -> Entry:
+        self._track(commit, files, blobs)
+        notes: list[str] = []
+        base: dict[NormalizedName, Project] = {}
+        head: dict[NormalizedName, Project] = {}
+        for f in files:
+            if not _is_package(f.path):
+                continue
+            old, old_problem = self._project(f.path, f.old, blobs) if f.old else (None, "")
+            new, new_problem = self._project(f.path, f.new, blobs) if f.new else (None, "")
+            if old_problem or new_problem:
+                notes.append(f"{old_problem or new_problem}; what it changed is not shown")
+                continue
+            if old is not None:
+                base[old.normalized] = old
+            if new is not None:
+                head[new.normalized] = new
+        changes: tuple[PackageChange, ...] = ()
+        try:
+            left = {
+                n
+                for n, p in base.items()
+                for v in p.versions
+                if n not in head or v.version not in {x.version for x in head[n].versions}
+            }
+            requests, retention = self._leave_context(commit.sha, left) if left else ([], None)
+            report = compare(
+                base,
+                head,
+                base_ref=commit.parent,
+                os_of_platform=self.os_of_platform,
+                requests=requests,
+                retention=retention,
+            )
+            changes = tuple(PackageChange.of(c) for c in report.changes)
+        except (ValueError, TypeError, KeyError) as exc:  # a version that is not PEP 440, and the like
+            notes.append(f"the catalog files of this change could not be compared: {_first_line(str(exc))}")
+        return Entry(
+            sha=commit.sha,
+            parent=commit.parent,
+            date=commit.date,
+            subject=_text(commit.subject),
+            requests=tuple(self._request(f, blobs) for f in files if _is_request(f.path)),
+            changes=changes,
+            files=len(files),
+            notes=tuple(notes),
+        )
+
+    def _request(self, f: git.Changed, blobs: Mapping[str, bytes | None]) -> RequestChange:
+        action: RequestAction = "added" if not f.old else "deleted" if not f.new else "edited"
+        data = _mapping(blobs.get(f.new or f.old), f.path)
+        return RequestChange(
+            id=PurePosixPath(f.path).stem,
+            path=f.path,
+            action=action,
+            title=_text(data.get("title")),
+            requested_by=_text(data.get("requested_by")),
+        )
+
+    def _leave_context(self, sha: str, left: set[NormalizedName]) -> tuple[list[Request], Retention | None]:
+        """The requests with a ``remove:`` list naming a project in ``left`` and the retention rule, as
+        committed at ``sha``: what :func:`curate.diff.leave_reason` needs to say why a version left.
+        Each file is read once; the files are listed from git only when the commits did not follow one
+        another (:meth:`_track` keeps them up to date otherwise)."""
+        if self._state_at != sha:
+            listed = git.tree_blobs(self.root, sha, [REQUESTS, CONFIG_FILE], env=self.env)
+            self._files = {p: b for p, b in listed.items() if _is_request(p) or p == CONFIG_FILE}
+            self._state_at = sha
+            missing = [b for b in self._files.values() if b not in self._raw]
+            self._raw.update(git.blobs(self.root, missing, env=self.env))
+            self._removers = {
+                p for p, b in self._files.items() if p != CONFIG_FILE and _may_remove(self._raw.get(b))
+            }
+        requests: list[Request] = []
+        for path in sorted(self._removers):
+            blob = self._files[path]
+            if blob not in self._requests:
+                self._requests[blob] = _removing(self._raw.get(blob), path)
+            request = self._requests[blob]
+            if request is not None and any(r.normalized in left for r in request.remove):
+                requests.append(request)
+        retention: Retention | None = None
+        config = self._files.get(CONFIG_FILE)
+        if config is not None:
+            if config not in self._retention:
+                self._retention[config] = _retention(self._raw.get(config), CONFIG_FILE)
+            retention = self._retention[config]
+        return requests, retention
+
+
+def _may_remove(raw: bytes | None) -> bool:
+    return raw is not None and b"remove" in raw
+
+
+def _retention(raw: bytes | None, path: str) -> Retention | None:
+    doc = loads(raw, path)[0] if raw is not None else None
+    config = parse_config(doc)[0] if doc is not None else None
+    return config.retention if config is not None else None
+
+
+def _removing(raw: bytes | None, path: str) -> Request | None:
+    """The request in a request file, when it has a ``remove:`` list (the others say nothing about why
+    a version left)."""
+    if raw is None or not _may_remove(raw):
+        return None
+    doc = loads(raw, path, limit=REQUEST_LIMIT)[0]
+    if doc is None:
+        return None
+    request = parse_request(doc, None, filename=PurePosixPath(path).name)[0]
+    return request if request is not None and request.remove else None
+
+
+def _mapping(raw: bytes | None, path: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    doc, _ = loads(raw, path, keep_going=True, limit=REQUEST_LIMIT)
+    data = doc.data if doc is not None else None
+    return data if isinstance(data, dict) else {}
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _text(value: Any) -> str:
+    """One line of text from a request or a commit message: whitespace runs as one space, control and
+    bidirectional-override characters as U+FFFD (a terminal escape or a reordering is never carried on)."""
+    return _CONTROL.sub("\ufffd", " ".join(value.split())) if isinstance(value, str) else ""
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text

@@ -1,0 +1,57 @@
+"""Work spread over the machine's cores in forked processes, where it is safe and pays off: the same
+calls in this process otherwise (one core, another thread running, no ``fork``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def workers(n_items: int, minimum: int) -> int:
+    """How many processes to use for ``n_items``: 1 below ``minimum`` items (starting workers would
+    cost more), when there is one core, when another thread runs (forking a threaded process can
+    deadlock) or when this platform cannot fork."""
+    import multiprocessing
+    import threading
+
+    cpus = os.cpu_count() or 1
+    if (
+        n_items < minimum
+        or cpus < 2
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return 1
+    return cpus
+
+
+def chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
+    """``items`` cut into at most ``n`` contiguous runs of (nearly) equal length."""
+    size = max(1, -(-len(items) // max(1, n)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_TASK: list[Any] = []  # the function forked workers run: inherited, never pickled
+
+
+def _run_task(chunk: Any) -> Any:
+    return _TASK[0](chunk)
+
+
+def fork_map(fn: Callable[[Sequence[T]], R], runs: list[Sequence[T]], jobs: int) -> list[R]:
+    """``[fn(r) for r in runs]``, in ``jobs`` forked processes when more than one (``fn`` need not
+    pickle; what it returns must)."""
+    if jobs <= 1 or len(runs) <= 1:
+        return [fn(r) for r in runs]
+    import multiprocessing
+
+    _TASK[:] = [fn]
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(runs))) as pool:
+            return pool.map(_run_task, runs)
+    finally:
+        _TASK.clear()

@@ -1,0 +1,632 @@
+"""The catalog's history (curate.history): the Changes pages, changes.xml (read by a real feed parser),
+api/changes/ and each package page's History, from a repository whose commits add a request, upgrade it
+and remove a version with the real ``curate lock``; incremental builds, shallow clones, a rewritten
+history, no history at all, and hostile text in requests and commit messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+
+from curate import history
+from curate.catalog import project_path
+from curate.cli import main
+from tests.catalogs import make_repo
+from tests.lockutil import curate, lock_repo, write_request
+from tests.upstream import Upstream, make_upstream
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Jane Doe",
+    "GIT_AUTHOR_EMAIL": "jane.committer@example.org",
+    "GIT_COMMITTER_NAME": "Jane Doe",
+    "GIT_COMMITTER_EMAIL": "jane.committer@example.org",
+}
+REQUESTER = "Jane Requester <jane.requester@example.org>"
+TITLE = 'Web service <script>alert(1)</script> & "quotes" ]]> stack'
+
+
+def git(root: Path, *args: str, date: str = "2026-11-21T10:00:00Z") -> str:
+    env = {**GIT_ENV, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    return subprocess.run(
+        ["git", "-C", str(root), *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit(root: Path, message: str, date: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message, date=date)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def set_requester(path: Path, title: str = TITLE) -> None:
+    text = path.read_text("utf-8")
+    text = text.replace("requested_by: someone@example.com", f"requested_by: {json.dumps(REQUESTER)}")
+    text = re.sub(r"^title: .*$", f"title: {json.dumps(title)}", text, count=1, flags=re.M)
+    path.write_text(text, "utf-8")
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    with make_upstream(tmp_path_factory.mktemp("upstream")) as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> tuple[Path, list[str]]:
+    """Three merged changes, each locked for real: add a request (httpish 1.0, certy with it), upgrade it
+    (httpish 1.1; 1.0 superseded), remove httpish 1.0 with a second request."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    shas = []
+    try:
+        root = lock_repo(tmp_path_factory.mktemp("history") / "repo", upstream.index_url)
+        git(root, "init", "-q", "-b", "main")
+        web = write_request(root, "web", [("httpish", "==1.0")])
+        set_requester(web)
+        assert curate(root, "lock", "-q") == 0
+        shas.append(commit(root, "Add the web request", "2026-11-21T10:00:00Z"))
+        web.write_text(web.read_text("utf-8").replace('"==1.0"', '"==1.1"'), "utf-8")
+        assert curate(root, "lock", "-q") == 0
+        shas.append(commit(root, "Upgrade httpish\x1b[31m to 1.1 <b>now</b>", "2026-11-22T10:00:00Z"))
+        drop = write_request(root, "drop", remove=[("httpish", "==1.0", "end of life")], date="2026-11-23")
+        assert curate(root, "lock", "-q") == 0
+        shas.append(commit(root, "Remove httpish 1.0", "2026-11-23T10:00:00Z"))
+        assert drop.is_file()
+    finally:
+        mp.undo()
+    return root, shas
+
+
+def build(root: Path, out: Path, cache: Path, capsys: pytest.CaptureFixture[str] | None = None) -> str:
+    """``curate build --site-only``; its standard output and error."""
+    if capsys is not None:
+        capsys.readouterr()
+    assert main(["-C", str(root), "build", "--site-only", "-o", str(out), "--cache-dir", str(cache)]) == 0
+    if capsys is None:
+        return ""
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def api(out: Path, name: str = "index") -> Any:
+    return json.loads((out / "api" / "changes" / f"{name}.json").read_text("utf-8"))
+
+
+def summary(entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    return [(c["status"], c["name"], c["version"]) for c in entry["changes"]]
+
+
+@pytest.fixture(scope="module")
+def built(repo: tuple[Path, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root, _ = repo
+    base = tmp_path_factory.mktemp("built")
+    out = base / "public"
+    build(root, out, base / "cache")
+    return out
+
+
+def test_each_merged_change_and_what_it_did(repo: tuple[Path, list[str]], built: Path) -> None:
+    _, (add, upgrade, remove) = repo
+    doc = api(built)
+    assert (doc["state"], doc["notes"], doc["total"], doc["pages"], doc["head"]) == (
+        "complete",
+        [],
+        3,
+        1,
+        remove,
+    )
+    newest, middle, oldest = doc["changes"]
+    assert [e["commit"] for e in doc["changes"]] == [remove, upgrade, add]  # newest first
+    assert [e["date"][:10] for e in doc["changes"]] == ["2026-11-23", "2026-11-22", "2026-11-21"]
+
+    assert summary(oldest) == [("added", "certy", "2024.1"), ("added", "httpish", "1.0")]
+    assert [(r["action"], r["id"], r["title"]) for r in oldest["requests"]] == [
+        ("added", "2026-11-21-web", TITLE)
+    ]
+    httpish = oldest["changes"][1]
+    assert (httpish["os"], httpish["python"], httpish["direct"]) == (["linux", "windows"], ["3.12"], True)
+    assert "windows-amd64-py3.12" in httpish["targets"]
+    assert oldest["changes"][0]["via"] == ["httpish"]
+
+    assert summary(middle) == [("added", "httpish", "1.1"), ("superseded", "httpish", "1.0")]
+    assert middle["changes"][1]["reason"] == "now 1.1 for 2026-11-21-web; it stays served"
+    assert [(r["action"], r["id"]) for r in middle["requests"]] == [("edited", "2026-11-21-web")]
+
+    assert summary(newest) == [("removed", "httpish", "1.0")]
+    assert newest["changes"][0]["reason"] == "removed by requests/2026-11-23-drop.yaml: end of life"
+    assert newest["summary"] == {"added": 0, "present": 0, "superseded": 0, "removed": 1}
+    assert api(built, "1")["changes"] == doc["changes"]
+
+
+def test_the_changes_page(repo: tuple[Path, list[str]], built: Path) -> None:
+    _, (add, upgrade, remove) = repo
+    page = (built / "changes" / "index.html").read_text("utf-8")
+    positions = [page.index(f'id="{sha}"') for sha in (remove, upgrade, add)]
+    assert positions == sorted(positions)  # newest first
+    section = page[positions[0] : positions[1]]
+    assert "Left the catalog" in section
+    assert "removed by requests/2026-11-23-drop.yaml: end of life" in section
+    assert f'href="1/#{remove}"' in section  # the permanent link: archive pages never move
+    assert "2026-11-23" in section
+    middle = page[positions[1] : positions[2]]
+    assert "Entered the catalog" in middle
+    assert "Superseded (still served)" in middle
+    assert '<a href="../packages/httpish/">httpish</a> <code>1.1</code>' in middle
+    assert "(Linux, Windows; Python 3.12)" in middle
+    assert 'href="../changes.xml"' in page
+    archive = (built / "changes" / "1" / "index.html").read_text("utf-8")
+    assert all(f'id="{sha}"' in archive for sha in (add, upgrade, remove))
+    assert '<a href="../../packages/httpish/">' in archive
+    assert "_shell" not in archive
+    assert not (built / "changes" / "_shell").exists()
+    sitemap = (built / "sitemap.xml").read_text("utf-8")
+    assert "changes/1/</loc>" in sitemap
+    assert "_shell" not in sitemap
+
+
+def test_the_package_pages_history(repo: tuple[Path, list[str]], built: Path) -> None:
+    _, (add, upgrade, remove) = repo
+    page = (built / "packages" / "httpish" / "index.html").read_text("utf-8")
+    rows = re.findall(r'<tr data-commit="([0-9a-f]+)" data-status="(\w+)"><td><a href="([^"]+)">', page)
+    assert rows == [
+        (remove, "removed", f"../../changes/1/#{remove}"),
+        (upgrade, "added", f"../../changes/1/#{upgrade}"),
+        (upgrade, "superseded", f"../../changes/1/#{upgrade}"),
+        (add, "added", f"../../changes/1/#{add}"),
+    ]
+    doc = api(built, "packages/httpish")
+    assert [(c["commit"], c["status"], c["version"]) for c in doc["changes"]] == [
+        (remove, "removed", "1.0"),
+        (upgrade, "added", "1.1"),
+        (upgrade, "superseded", "1.0"),
+        (add, "added", "1.0"),
+    ]
+    certy = (built / "packages" / "certy" / "index.html").read_text("utf-8")
+    assert re.findall(r'<tr data-commit="([0-9a-f]+)" data-status="(\w+)">', certy) == [(add, "added")]
+
+
+def test_the_feed_reads_in_a_real_feed_parser(repo: tuple[Path, list[str]], built: Path) -> None:
+    _, (add, upgrade, remove) = repo
+    feed = feedparser.parse((built / "changes.xml").read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title == "Example Corp Python catalog: changes"
+    assert feed.feed.updated.startswith("2026-11-23T10:00:00")
+    links = {link.rel: link.href for link in feed.feed.links}
+    assert links == {
+        "self": "http://127.0.0.1:8000/changes.xml",
+        "alternate": "http://127.0.0.1:8000/changes/",
+    }
+    entries = feed.entries
+    assert [e.link for e in entries] == [
+        f"http://127.0.0.1:8000/changes/1/#{sha}" for sha in (remove, upgrade, add)
+    ]
+    assert len({e.id for e in entries}) == 3
+    assert all(e.id.startswith("urn:uuid:") for e in entries)
+    assert entries[2].title == f"2026-11-21: {TITLE}"  # text from the request is text, in the XML too
+    assert (
+        entries[0].summary
+        == "0 entered, 0 newly needed, 0 superseded, 1 left; requests: 2026-11-23-drop (added)"
+    )
+    content = entries[1].content[0]
+    assert content.type == "text/html"
+    assert "Superseded (still served)" in content.value
+    assert '<a href="http://127.0.0.1:8000/packages/httpish/">httpish</a>' in content.value  # absolute links
+    assert "Upgrade httpish\ufffd[31m to 1.1 &lt;b&gt;now&lt;/b&gt;" in content.value  # no ESC in XML
+
+
+def test_text_from_requests_and_commits_is_escaped_and_requesters_are_not_published(built: Path) -> None:
+    outputs = [
+        built / "changes.xml",
+        *(built / "changes").rglob("*.html"),
+        *(built / "api" / "changes").rglob("*"),
+    ]
+    for path in outputs:  # what the history writes (the Requests page's privacy is site.show_requesters')
+        if path.is_file():
+            text = path.read_text("utf-8")
+            if path.suffix == ".json":  # data: the text as it is, in valid JSON
+                json.loads(text)
+            else:
+                assert "<script>alert(1)" not in text, path
+            assert "jane.requester@example.org" not in text, path  # site.show_requesters: off by default
+            assert "jane.committer@example.org" not in text, path  # commit authors are never published
+            assert "\x1b" not in text, path
+    page = (built / "changes" / "index.html").read_text("utf-8")
+    assert "Web service &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34; ]]&gt; stack" in page
+    assert "Upgrade httpish\x1b" not in page
+
+
+def test_incremental_builds_use_the_cache(
+    repo: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _shas = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    cache = tmp_path / "cache"
+    out = tmp_path / "public"
+    assert (
+        "history: 3 change(s) on the Changes page and in changes.xml (3 read from git, 0 from the cache)"
+        in (build(work, out, cache, capsys))
+    )
+    first = {p.relative_to(out): p.read_bytes() for p in (out / "api" / "changes").rglob("*.json")}
+    assert "(0 read from git, 3 from the cache)" in build(work, out, cache, capsys)
+    again = {p.relative_to(out): p.read_bytes() for p in (out / "api" / "changes").rglob("*.json")}
+    assert again == first  # the cache gives the same bytes
+    write_request(work, "more", [("certy", "")], date="2026-11-24")
+    new = commit(work, "A request for certy alone", "2026-11-24T10:00:00Z")
+    assert (
+        "history: 4 change(s) on the Changes page and in changes.xml (1 read from git, 3 from the cache)"
+        in (build(work, out, cache, capsys))
+    )
+    newest = api(out)["changes"][0]
+    assert (newest["commit"], newest["changes"], newest["requests"][0]["id"]) == (new, [], "2026-11-24-more")
+    page = (out / "changes" / "index.html").read_text("utf-8")
+    assert "Nothing entered, was superseded or left the catalog." in page
+    # a cache that does not read is computed again, never trusted
+    for path in (cache / history.CACHE_DIR).iterdir():
+        path.write_text('{"format": 1, "entries": {"' + new + '": {"commit": 5}}}', "utf-8")
+    assert "(4 read from git, 0 from the cache)" in build(work, out, cache, capsys)
+    assert api(out)["changes"][0]["commit"] == new
+
+
+def clone(root: Path, dst: Path, *args: str) -> Path:
+    subprocess.run(
+        ["git", "clone", "-q", *args, f"file://{root}", str(dst)],
+        env=GIT_ENV,
+        check=True,
+        capture_output=True,
+    )
+    return dst
+
+
+def test_a_shallow_clone_says_what_is_missing(
+    repo: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, (_, upgrade, remove) = repo
+    shallow = clone(root, tmp_path / "shallow", "--depth", "2")
+    out = tmp_path / "public"
+    printed = build(shallow, out, tmp_path / "cache", capsys)
+    assert (
+        "history: This is a shallow clone: the catalog's history before 2026-11-22 was not fetched" in printed
+    )
+    doc = api(out)
+    assert doc["state"] == "shallow"
+    assert "git fetch --unshallow" in doc["notes"][0]
+    assert "fetch-depth: 0" in doc["notes"][0]
+    newest, start = doc["changes"]
+    assert (newest["commit"], summary(newest)) == (remove, [("removed", "httpish", "1.0")])
+    assert (start["commit"], start["boundary"], start["changes"]) == (upgrade, True, [])
+    page = (out / "changes" / "index.html").read_text("utf-8")
+    assert "This is a shallow clone" in page
+    assert "The history in this clone starts here" in page
+    feed = feedparser.parse((out / "changes.xml").read_bytes())
+    assert not feed.bozo
+    assert len(feed.entries) == 2
+    assert "This is a shallow clone" in feed.feed.subtitle
+    # fetching the rest makes it whole (the cache never kept the boundary as if it were complete)
+    git(shallow, "fetch", "-q", "--unshallow")
+    build(shallow, out, tmp_path / "cache")
+    doc = api(out)
+    assert (doc["state"], doc["notes"], doc["total"]) == ("complete", [], 3)
+    assert summary(doc["changes"][1]) == [("added", "httpish", "1.1"), ("superseded", "httpish", "1.0")]
+
+
+def test_a_rewritten_history_is_said_and_built_as_it_is_now(
+    repo: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, (_, _, remove) = repo
+    work = clone(root, tmp_path / "work")
+    out = tmp_path / "public"
+    cache = tmp_path / "cache"
+    build(work, out, cache)
+    assert api(out)["head"] == remove
+    git(work, "reset", "-q", "--hard", "HEAD~1")  # the removal is rewritten: squashed into a new commit
+    (work / "README").write_text("x\n", "utf-8")
+    path = write_request(work, "drop", remove=[("httpish", "==1.0", "end of life")], date="2026-11-23")
+    assert path.is_file()
+    assert curate(work, "lock", "-q") == 0
+    rewritten = commit(work, "Remove httpish 1.0, rewritten", "2026-11-25T10:00:00Z")
+    printed = build(work, out, cache, capsys)
+    assert f"The newest change the previous build published ({remove[:12]}) is not in this history" in printed
+    doc = api(out)
+    assert doc["head"] == rewritten
+    assert doc["state"] == "complete"
+    assert "rewritten" in doc["notes"][0]
+    assert next(e["commit"] for e in doc["changes"]) == rewritten
+    assert summary(doc["changes"][0]) == [("removed", "httpish", "1.0")]
+    assert "was rewritten" in (out / "changes" / "index.html").read_text("utf-8")
+    cached = json.loads(next((cache / history.CACHE_DIR).iterdir()).read_text("utf-8"))
+    assert remove not in cached["entries"]
+    assert rewritten in cached["entries"]
+    # the next build publishes the history as it is: nothing to say any more
+    assert "not in this history" not in build(work, out, cache, capsys)
+
+
+def test_no_history_builds_and_says_why(repo: tuple[Path, list[str]], tmp_path: Path) -> None:
+    root, _ = repo
+    plain = tmp_path / "plain"
+    shutil.copytree(root, plain, ignore=shutil.ignore_patterns(".git"))
+    out = tmp_path / "public"
+    build(plain, out, tmp_path / "cache")
+    doc = api(out)
+    assert (doc["state"], doc["total"], doc["changes"], doc["pages"]) == ("none", 0, [], 0)
+    assert doc["notes"][0].startswith("the catalog's git history is not available (git ")
+    assert "not a git repository" in doc["notes"][0]
+    page = (out / "changes" / "index.html").read_text("utf-8")
+    assert "the catalog&#39;s git history is not available" in page
+    assert "No changes to show." in page
+    assert "No history: the catalog&#39;s git history is not available" in (
+        out / "packages" / "httpish" / "index.html"
+    ).read_text("utf-8")
+    feed = feedparser.parse((out / "changes.xml").read_bytes())
+    assert not feed.bozo
+    assert feed.entries == []
+    git(plain, "init", "-q", "-b", "main")  # a repository without a commit yet
+    build(plain, out, tmp_path / "cache")
+    assert api(out)["notes"] == ["no commit has changed catalog/ or requests/ yet"]
+
+
+# -- hand-made histories: what does not read, hostile text, pagination -------------------------------------
+
+
+def small_repo(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path / "repo")
+    git(root, "init", "-q", "-b", "main")
+    return root
+
+
+def package(name: str, *versions: str, request: str = "2026-01-01-x") -> str:
+    from curate.catalog import FileEntry, Need, Project, VersionEntry
+
+    return Project(
+        name=name,
+        versions=tuple(
+            VersionEntry(
+                version=v,
+                needed_by=(Need(request=request, targets=("linux-x86_64-py3.12",), direct=True),),
+                files=(
+                    FileEntry(
+                        filename=f"{name}-{v}-py3-none-any.whl",
+                        sha256="ab" * 32,
+                        size=1,
+                        targets=("linux-x86_64-py3.12",),
+                    ),
+                ),
+            )
+            for v in versions
+        ),
+    ).dumps()
+
+
+def test_a_catalog_file_that_does_not_read_is_named_and_left_out(tmp_path: Path) -> None:
+    root = small_repo(tmp_path)
+    path = project_path(root, "alpha")
+    path.write_text(package("alpha", "1.0"), "utf-8")
+    commit(root, "alpha 1.0", "2026-01-01T00:00:00Z")
+    path.write_text("name: alpha\nversions: [{version: 2.0, files: [{filename: x}]}]\n", "utf-8")
+    project_path(root, "beta").write_text(package("beta", "1.0"), "utf-8")
+    broken = commit(root, "a broken alpha, and beta", "2026-01-02T00:00:00Z")
+    path.write_text(package("alpha", "1.0", "3.0"), "utf-8")
+    project_path(root, "gamma").write_text(package("delta", "1.0"), "utf-8")  # named after another project
+    commit(root, "alpha 3.0", "2026-01-03T00:00:00Z")
+    found = history.collect(root, env=GIT_ENV, os_of_platform={}, cache_dir=None)
+    assert found.state == "complete"
+    newest, middle, oldest = found.entries
+    assert [(c.status, c.name, c.version) for c in oldest.changes] == [("added", "alpha", "1.0")]
+    assert middle.sha == broken
+    assert [(c.status, c.name) for c in middle.changes] == [("added", "beta")]
+    assert middle.notes[0].startswith("catalog/packages/alpha.yaml does not read as a catalog file here")
+    assert middle.notes[0].endswith("; what it changed is not shown")
+    assert [n.split(":")[0].split(" ")[0] for n in newest.notes] == [
+        "catalog/packages/alpha.yaml",  # its old side does not read: nothing said about it
+        "catalog/packages/gamma.yaml",
+    ]
+    assert newest.notes[1] == (
+        "catalog/packages/gamma.yaml holds 'delta', not the project it is named after; what it changed is not shown"
+    )
+    assert newest.changes == ()
+
+
+def test_pages_are_numbered_from_the_oldest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(history, "PER_PAGE", 2)
+    entries = tuple(
+        history.Entry(sha=f"{i:040x}", parent="", date=f"2026-01-{i:02d}T00:00:00Z", subject=str(i))
+        for i in range(5, 0, -1)
+    )
+    found = history.History(entries=entries, state="complete")
+    assert found.pages == 3
+    assert [e.subject for e in found.page(1)] == ["2", "1"]
+    assert [e.subject for e in found.page(3)] == ["5"]
+    assert found.pages_of() == {e.sha: p for e, p in zip(entries, [3, 2, 2, 1, 1], strict=True)}
+    assert [e.subject for e in found.latest()] == ["5", "4"]
+
+
+def test_long_histories_are_paginated(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root, (add, upgrade, remove) = repo
+    monkeypatch.setattr(history, "PER_PAGE", 1)
+    out = tmp_path / "public"
+    build(root, out, tmp_path / "cache")
+    landing = (out / "changes" / "index.html").read_text("utf-8")
+    assert f'id="{remove}"' in landing
+    assert f'id="{upgrade}"' not in landing
+    assert '<a href="2/" rel="next">Older changes</a>' in landing
+    assert '<a href="1/" title="2026-11-21 to 2026-11-21">1</a>' in landing
+    for number, sha in ((1, add), (2, upgrade), (3, remove)):
+        page = (out / "changes" / str(number) / "index.html").read_text("utf-8")
+        assert f'id="{sha}"' in page
+        assert page.count('class="curate-history-entry"') == 1
+        assert f"<title>Changes, page {number}" in page
+        assert api(out, str(number))["changes"][0]["commit"] == sha
+    assert '<a href="../1/" rel="next">Older changes</a>' in (out / "changes" / "2" / "index.html").read_text(
+        "utf-8"
+    )
+    assert '<a href="../" rel="prev">Newer changes</a>' in (out / "changes" / "3" / "index.html").read_text(
+        "utf-8"
+    )
+    assert (api(out)["pages"], api(out)["per_page"]) == (3, 1)
+
+
+def test_catalog_files_read_version_by_version_are_read_right() -> None:
+    """curate.catalog.VersionMemo (each version's text parsed once along the commits) gives what reading
+    the whole file gives, for every file of the example catalog and edits of it; a file in another
+    layout is read whole."""
+    from curate.catalog import VersionMemo, _cut_versions, project_from_bytes
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "catalog" / "packages").glob("*.yaml")):
+        raw = path.read_bytes()
+        assert _cut_versions(raw) is not None, f"{path.name}: not cut at its versions (read whole)"
+        memo = VersionMemo()
+        edits = [
+            raw,
+            raw.replace(b"direct: true", b"direct: false"),  # an item changed
+            raw
+            + raw[raw.index(b"\n  - version: ") + 1 :].replace(b"version: ", b"version: 99", 1),  # one more
+            raw,
+            b"name: " + path.stem.encode() + b"\nversions: []\n",  # another layout: read whole
+            raw.replace(b"versions:\n", b"versions:\n# a comment\n"),
+            raw,
+        ]
+        for text in edits:
+            assert memo.read(text, path.name) == project_from_bytes(text, path.name), path.name
+
+
+def test_requesters_are_published_when_the_catalog_says_so(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """site.show_requesters (issue 17): true puts who asked beside each request, escaped."""
+    from curate import site
+
+    monkeypatch.setattr(site.SiteData, "show_requesters", property(lambda self: True))
+    root, _ = repo
+    out = tmp_path / "public"
+    build(root, out, tmp_path / "cache")
+    oldest = api(out)["changes"][-1]
+    assert oldest["requests"][0]["requested_by"] == REQUESTER
+    page = (out / "changes" / "index.html").read_text("utf-8")
+    assert ", by Jane Requester &lt;jane.requester@example.org&gt;)" in page
+    assert "jane.committer@example.org" not in page
+
+
+def test_archive_pages_are_rendered_once(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An archive page rendered before with the same content comes from the file cache: one more merged
+    change renders the page it lands on and the one before it (its way to newer changes), and every
+    page is byte for byte what a build without the cache writes."""
+    from curate import site
+
+    root, _ = repo
+    monkeypatch.setattr(history, "PER_PAGE", 1)
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    rendered: list[int] = []
+    real = site.SiteRenderer.page
+
+    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
+        if context.get("current"):
+            rendered.append(context["current"])
+        return real(self, name, **context)
+
+    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    cache, out = tmp_path / "cache", tmp_path / "public"
+    build(work, out, cache)
+    assert sorted(rendered) == [1, 2, 3]
+    rendered.clear()
+    build(work, out, cache)
+    assert rendered == []
+    write_request(work, "more", [("certy", "")], date="2026-11-24")
+    commit(work, "A request for certy alone", "2026-11-24T10:00:00Z")
+    rendered.clear()
+    build(work, out, cache)
+    assert sorted(rendered) == [3, 4]
+    fresh = tmp_path / "fresh"
+    build(work, fresh, tmp_path / "other-cache")
+    for number in range(1, 5):
+        name = Path("changes", str(number), "index.html")
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert len(list((cache / site.ARCHIVE_CACHE).iterdir())) == 4  # page 3 as it was is dropped
+    page4 = (out / "changes" / "4" / "index.html").read_text("utf-8")
+    assert '<a href="../3/" rel="next">Older changes</a>' in page4
+    assert '<a href="../1/">the oldest changes</a> · <a href="../#pages">all pages</a>' in page4
+    assert 'id="pages"' in (out / "changes" / "index.html").read_text("utf-8")
+
+
+def test_the_history_since_a_commit_is_read_from_there_only(tmp_path: Path) -> None:
+    """curate.git.first_parent_log_since: the catalog commits after a commit of HEAD's first-parent line;
+    None when that commit is not on the line (HEAD moved back, a rewrite, a merged branch's commit)."""
+    from curate import git as curate_git
+
+    root = tmp_path / "repo"
+    (root / "catalog").mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+
+    def change(name: str, where: str = "catalog") -> str:
+        (root / where).mkdir(exist_ok=True)
+        (root / where / name).write_text(name, "utf-8")
+        return commit(root, name, "2026-11-21T10:00:00Z")
+
+    first = change("a")
+    second = change("b")
+    outside = change("c", where="docs")  # not a catalog change
+    git(root, "checkout", "-q", "-b", "side", first)
+    side = change("d")
+    git(root, "checkout", "-q", "main")
+    git(root, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    merge = git(root, "rev-parse", "HEAD").strip()
+    env = dict(GIT_ENV)
+
+    def since(base: str) -> list[str] | None:
+        found = curate_git.first_parent_log_since(root, base, history.PATHS, env=env)
+        return None if found is None else [c.sha for c in found]
+
+    full = [c.sha for c in curate_git.first_parent_log(root, history.PATHS, env=env)]
+    assert full == [merge, second, first]
+    assert since(merge) == []
+    assert since(outside) == [merge]
+    assert since(second) == [merge]
+    assert since(first) == [merge, second]
+    assert since(side) is None  # merged, but not on the first-parent line
+    assert since("0" * 40) is None
+    git(root, "reset", "-q", "--hard", second)
+    assert since(merge) is None  # HEAD moved back
+
+
+def test_a_cold_read_in_worker_processes_gives_the_same_history(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commits cut into runs, each read by its own forked process (curate.parallel), give the entries
+    one process gives: an entry depends only on its commit."""
+    from curate import parallel
+
+    root, shas = repo
+    oses = {"linux-x86_64": "linux", "windows-amd64": "windows"}
+    one = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
+    runs: list[int] = []
+    real = parallel.fork_map
+
+    def fork_map(fn: Any, chunks: list[Any], jobs: int) -> Any:
+        runs.append(len(chunks))
+        return real(fn, chunks, jobs)
+
+    monkeypatch.setattr(parallel, "workers", lambda n, minimum: 3)
+    monkeypatch.setattr(parallel, "fork_map", fork_map)
+    three = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
+    assert runs == [3]
+    assert [e.sha for e in three.entries] == shas[::-1]
+    assert three.entries == one.entries
+    assert three.entries[0].changes  # not empty: the removal's entry says what left
