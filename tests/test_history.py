@@ -506,15 +506,18 @@ def test_catalog_files_read_version_by_version_are_read_right() -> None:
 
 
 def test_requesters_are_published_when_the_catalog_says_so(
-    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    repo: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
-    """site.show_requesters (issue 17): true puts who asked beside each request, escaped."""
-    from curate import site
-
-    monkeypatch.setattr(site.SiteData, "show_requesters", property(lambda self: True))
+    """site.show_requesters: true in catalog/config.yaml puts who asked beside each request, escaped."""
     root, _ = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    config = work / "catalog" / "config.yaml"
+    text = config.read_text("utf-8")
+    assert "  show_requesters: false" in text
+    config.write_text(text.replace("  show_requesters: false", "  show_requesters: true", 1), "utf-8")
     out = tmp_path / "public"
-    build(root, out, tmp_path / "cache")
+    build(work, out, tmp_path / "cache")
     oldest = api(out)["changes"][-1]
     assert oldest["requests"][0]["requested_by"] == REQUESTER
     page = (out / "changes" / "index.html").read_text("utf-8")
