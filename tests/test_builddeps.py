@@ -393,3 +393,35 @@ def test_a_build_dependency_is_not_in_the_requests_installed_set(world: tuple[Pa
     names = [e.normalized for e in locked_set(catalog, "2026-11-21-builds", target)]
     assert names == sorted(SDISTS)
     assert [e.normalized for e in locked_sets(catalog)[("2026-11-21-builds", target)]] == names
+
+
+def test_what_a_lock_recorded_is_kept_while_the_sdists_do_not_change(
+    world: tuple[Path, Upstream, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another request locked later: the sdists already in the catalog are neither read nor asked again,
+    and their build dependencies stay as they were; the new request's own sdist-free packages come in."""
+    import shutil
+
+    root, up, cache = world
+    copy = tmp_path / "repo"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("public"))
+    write_request(copy, "later", [("setup-helper", "")], python=(PY,), date="2026-11-22")
+    before = load_catalog(copy)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CURATE_CACHE_DIR", str(cache))
+    mp.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    try:
+        with up:
+            assert curate(copy, "lock") == 0
+    finally:
+        mp.undo()
+    err = capsys.readouterr().err
+    assert "what building" not in err
+    after = load_catalog(copy)
+    for name in ("st-plain", "st-dynamic", "flit-pkg", "hatch-pkg", "setuptools", "hatchling"):
+        assert (
+            after[NormalizedName(name)].versions[0].needed_by
+            == before[NormalizedName(name)].versions[0].needed_by
+        )
+    (helper,) = after[NormalizedName("setup-helper")].versions
+    assert {n.request for n in helper.needed_by if not n.to_build} == {"2026-11-22-later"}
