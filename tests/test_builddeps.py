@@ -425,3 +425,15 @@ def test_what_a_lock_recorded_is_kept_while_the_sdists_do_not_change(
         )
     (helper,) = after[NormalizedName("setup-helper")].versions
     assert {n.request for n in helper.needed_by if not n.to_build} == {"2026-11-22-later"}
+
+
+def test_the_build_set_of_an_sdist_on_a_target(world: tuple[Path, Upstream, Path]) -> None:
+    """What the build stage installs to build an sdist there: the versions needed to build it, their wheels."""
+    from curate.builddeps import build_set
+
+    root, _, _ = world
+    catalog = load_catalog(root)
+    pins = build_set(catalog, (NormalizedName("hatch-pkg"), "1.0"), f"windows-amd64-py{PY}")
+    assert {p.name for p in pins} >= {"hatchling", "hatch-vcs", "setuptools-scm", "packaging", "pluggy"}
+    assert all(p.wheel.filename.endswith("-none-any.whl") for p in pins)
+    assert build_set(catalog, (NormalizedName("hatch-pkg"), "1.0"), "macos-arm64-py3.12") == []

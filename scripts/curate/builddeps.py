@@ -18,7 +18,8 @@ from the same index. ``curate lock`` therefore reads, per such sdist:
 Both are recorded on the version (:class:`~curate.catalog.BuildSystem`), resolved with uv for the
 targets that build it (wheels only: a build dependency is never built itself), and each version they
 pin is a catalog version needed ``to_build`` that sdist by the requests that need it there
-(:func:`needs_for`), fetched, vetted and served like any other. The sandboxed hook runs on this machine's
+(:func:`needs_for`), fetched, vetted and served like any other; :func:`build_set` reads back what building
+it on a target installs. The sandboxed hook runs on this machine's
 Python and platform: what it asks for is taken for every target that builds the sdist.
 """
 
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING
 from packaging.requirements import InvalidRequirement, Requirement
 
 from curate.archive import ArchiveError, scan_tar, tar_problems, zip_problems
-from curate.catalog import Need, VersionEntry
+from curate.catalog import FileEntry, Need, Project, VersionEntry
 from curate.closure import VersionKey, canonical_version
 from curate.errors import CurateError
 from curate.names import NormalizedName
@@ -395,4 +396,28 @@ def _attribute(
                 mine[key] = Need(request=rid, targets=here, direct=False, via=via, to_build=job.label)
         if mine:
             out[rid] = mine
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BuildPin:
+    """One version in the environment that builds an sdist on a target, with its wheel for that target."""
+
+    name: NormalizedName
+    version: str
+    wheel: FileEntry
+
+
+def build_set(projects: Mapping[NormalizedName, Project], sdist: VersionKey, target: str) -> list[BuildPin]:
+    """What building the sdist of ``sdist`` on ``target`` installs, as the catalog locked it: every
+    version with a need ``to_build`` it on that target, and its wheel for the target (the build stage's
+    only package source). Empty when nothing is needed there (or the sdist is not built there)."""
+    wanted = label(sdist)
+    out = []
+    for name, project in sorted(projects.items()):
+        for v in project.versions:
+            if any(n.to_build == wanted and target in n.targets for n in v.needed_by):
+                wheel = next((f for f in v.files if f.is_wheel and target in f.targets), None)
+                if wheel is not None:
+                    out.append(BuildPin(name=name, version=v.version, wheel=wheel))
     return out
