@@ -449,3 +449,21 @@ def test_publish_fetches_the_whole_history() -> None:
     checkouts = [s for s in all_steps(wf) if str(s.get("uses", "")).startswith("actions/checkout@")]
     assert checkouts
     assert all(s["with"]["fetch-depth"] == 0 for s in checkouts)
+
+
+def test_publish_keeps_the_history_cache_between_runs() -> None:
+    """A fresh runner would read every commit of the history again (cold: seconds per thousand
+    commits); the history's cache and rendered archive pages are restored before curate build and
+    saved after it, under the default file cache (no cache_dir in the config, no CURATE_CACHE_DIR)."""
+    from curate import history, site
+
+    wf = load(WORKFLOWS / "publish.yml")
+    steps = wf["jobs"]["build"]["steps"]
+    (at,) = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert steps[at + 1]["run"].strip() == "curate build"
+    paths = steps[at]["with"]["path"].split()
+    assert paths == [f"~/.cache/curate/{history.CACHE_DIR}", f"~/.cache/curate/{site.ARCHIVE_CACHE}"]
+    assert steps[at]["with"]["key"] == "curate-history-${{ github.sha }}"
+    assert steps[at]["with"]["restore-keys"] == "curate-history-"
+    assert "CURATE_CACHE_DIR" not in str(wf)
+    assert load_config(REPO).cache_dir in (None, "")
