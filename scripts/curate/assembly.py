@@ -160,7 +160,12 @@ def build_projects(
         run_ids = {t for n in vneeds if not n.to_build for t in n.targets}
         targets = [targets_by_id[t] for t in target_ids if t in run_ids and t in targets_by_id]
         files = list(candidates.get(key, ()))
-        selection = select_files(files, targets, allow_sdist=config.allow_sdist)
+        selection = select_files(
+            files,
+            targets,
+            allow_sdist=config.allow_sdist,
+            sdist_beside_pure=config.build.from_source == "pure",
+        )
         for sdist_label, bneeds in sorted(build_on.get(key, {}).items()):  # a wheel where it builds one
             ids = sorted({t for n in bneeds for t in n.targets})
             for target in select_files(
@@ -212,6 +217,15 @@ def build_projects(
                 ),
                 vetting=previous.vetting if previous else None,
                 build_system=(build_systems or {}).get(key) if selection.build_targets else None,
+                # what curate wheels built stays while the sdist it was built from is still a file
+                built=tuple(b for b in previous.built if b.sdist_sha256 in {f.sha256 for f in kept})
+                if previous
+                else (),
+                build_failures=tuple(
+                    b for b in previous.build_failures if b.sdist_sha256 in {f.sha256 for f in kept}
+                )
+                if previous
+                else (),
             )
         )
     projects = {

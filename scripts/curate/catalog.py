@@ -40,6 +40,14 @@ read by everything after. The on-disk layout (keys in this order, lists sorted) 
           - name: charset-normalizer
             targets: [...]
         vetting: {}                      # written by `curate vet`; see curate.vetting
+        built:                           # written by `curate wheels` (only when it built something)
+          - filename: x-1.0-py3-none-any.whl
+            origin: built                # built here from the vetted sdist (BuiltFile)
+            sha256: ...                  # the wheel's bytes live in the cache, never in catalog/
+            ...
+        build_failures:                  # written by `curate wheels`: targets it could not build, and why
+          - targets: [windows-amd64-py3.12]
+            reason: needs a windows builder
 
 Everything is plain data and deterministic: the same inputs give the same bytes.
 
@@ -122,6 +130,141 @@ class FileEntry:
             requires_python=str(d.get("requires_python") or ""),
             yanked=None if d.get("yanked") is None else str(d["yanked"]),
             targets=tuple(str(t) for t in d.get("targets") or ()),
+        )
+
+
+BUILT = "built"  # a BuiltFile's origin
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BuiltFile:
+    """A wheel ``curate wheels`` built from the version's vetted sdist (:mod:`curate.wheels`).
+
+    Its bytes live in the content-addressed cache under its sha256 (``catalog/`` holds hashes, never
+    wheels); ``curate build`` serves it only while the cache holds exactly those bytes.
+    """
+
+    filename: str
+    sha256: str
+    size: int
+    targets: tuple[str, ...]  # the targets it serves (its tags accepted there)
+    requires_python: str = ""
+    sdist: str = ""  # the sdist's filename
+    sdist_sha256: str = ""  # ... and sha256: the version's vetted file it was built from
+    frontend: str = ""  # e.g. "uv 0.9.5 (uv build)"
+    repair: str = ""  # e.g. "auditwheel 6.4.2 (patchelf 0.17.2)"; "" for a pure-Python wheel
+    builder: str = ""  # OS, architecture, C library / image of the machine that built it
+    python: str = ""  # the interpreter that built it
+    build_deps: str = ""  # sha256 over the build-dependency set (every file the build could install)
+    reproducible: str = ""  # "identical" (a second build gave the same bytes) or "differs"
+    differs: tuple[str, ...] = ()  # the files inside the wheel that differed between the two builds
+    problems: tuple[str, ...] = ()  # what checking the built wheel found ("" none: it passes)
+    compared_with: str = ""  # build.from_source: pure: the upstream wheel it was compared with
+    added: tuple[str, ...] = ()  # files that upstream wheel has and the build has not
+    changed: tuple[str, ...] = ()  # files that differ between the two (dist-info metadata normalised)
+
+    origin = BUILT
+
+    @property
+    def is_wheel(self) -> bool:
+        return True
+
+    @property
+    def upstream_differs(self) -> bool:
+        return bool(self.compared_with) and bool(self.added or self.changed)
+
+    def as_file(self) -> FileEntry:
+        """The file as the index serves it."""
+        return FileEntry(
+            filename=self.filename,
+            sha256=self.sha256,
+            size=self.size,
+            requires_python=self.requires_python,
+            targets=self.targets,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "filename": self.filename,
+            "origin": BUILT,
+            "sha256": self.sha256,
+            "size": self.size,
+            "requires_python": self.requires_python,
+            "targets": list(_sorted_unique(self.targets)),
+            "sdist": self.sdist,
+            "sdist_sha256": self.sdist_sha256,
+            "frontend": self.frontend,
+            "repair": self.repair,
+            "builder": self.builder,
+            "python": self.python,
+            "build_deps": self.build_deps,
+            "reproducible": self.reproducible,
+            "differs": list(self.differs),
+            "problems": list(self.problems),
+        }
+        if self.compared_with:
+            out |= {
+                "compared_with": self.compared_with,
+                "added": list(self.added),
+                "changed": list(self.changed),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuiltFile:
+        base = FileEntry.from_dict(d)  # the same checks on the name and the sha256
+        if str(d.get("origin") or BUILT) != BUILT:
+            raise ValueError(f"{base.filename}: origin is not {BUILT!r}")
+        sdist_sha256 = str(d.get("sdist_sha256") or "")
+        if sdist_sha256 and not _SHA256.match(sdist_sha256):
+            raise ValueError(f"{base.filename}: sdist_sha256 is not 64 hex digits")
+
+        def texts(key: str) -> tuple[str, ...]:
+            return tuple(str(x) for x in d.get(key) or ())
+
+        return cls(
+            filename=base.filename,
+            sha256=base.sha256,
+            size=base.size,
+            targets=base.targets,
+            requires_python=base.requires_python,
+            sdist=str(d.get("sdist") or ""),
+            sdist_sha256=sdist_sha256,
+            frontend=str(d.get("frontend") or ""),
+            repair=str(d.get("repair") or ""),
+            builder=str(d.get("builder") or ""),
+            python=str(d.get("python") or ""),
+            build_deps=str(d.get("build_deps") or ""),
+            reproducible=str(d.get("reproducible") or ""),
+            differs=texts("differs"),
+            problems=texts("problems"),
+            compared_with=str(d.get("compared_with") or ""),
+            added=texts("added"),
+            changed=texts("changed"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BuildFailure:
+    """Targets ``curate wheels`` could not build a wheel for from the version's sdist, and why."""
+
+    targets: tuple[str, ...]
+    reason: str
+    sdist_sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "targets": list(_sorted_unique(self.targets)),
+            "reason": self.reason,
+            "sdist_sha256": self.sdist_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuildFailure:
+        return cls(
+            targets=tuple(str(t) for t in d.get("targets") or ()),
+            reason=str(d.get("reason") or ""),
+            sdist_sha256=str(d.get("sdist_sha256") or ""),
         )
 
 
@@ -222,6 +365,8 @@ class VersionEntry:
     vetting: VettingRecord | None = None  # written by curate.vet; None until it has run
     superseded_since: str = ""  # YYYY-MM-DD when no request needs it any more (curate.retention)
     build_system: BuildSystem | None = None  # with build_targets: what building its sdist needs
+    built: tuple[BuiltFile, ...] = ()  # written by curate.wheels: wheels built from the vetted sdist
+    build_failures: tuple[BuildFailure, ...] = ()  # ... and the targets it could not build for
 
     @property
     def parsed(self) -> Version:
@@ -259,7 +404,7 @@ class VersionEntry:
         if self.superseded_since:
             head["superseded_since"] = self.superseded_since
         build = {"build_system": self.build_system.to_dict()} if self.build_system is not None else {}
-        return {
+        out = {
             **head,
             "needed_by": [n.to_dict() for n in sorted(self.needed_by, key=lambda n: n.sort_key)],
             "build_targets": list(_sorted_unique(self.build_targets)),
@@ -268,6 +413,13 @@ class VersionEntry:
             "dependencies": [d.to_dict() for d in sorted(self.dependencies, key=lambda d: d.name)],
             "vetting": self.vetting.to_dict() if self.vetting is not None else {},
         }
+        if self.built:  # only when there is something: catalogs without builds keep their bytes
+            out["built"] = [b.to_dict() for b in sorted(self.built, key=lambda b: b.filename)]
+        if self.build_failures:
+            out["build_failures"] = [
+                f.to_dict() for f in sorted(self.build_failures, key=lambda f: sorted(f.targets))
+            ]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VersionEntry:
@@ -286,6 +438,8 @@ class VersionEntry:
             vetting=vetting,
             superseded_since=str(d.get("superseded_since") or ""),
             build_system=BuildSystem.from_dict(d["build_system"]) if d.get("build_system") else None,
+            built=tuple(BuiltFile.from_dict(b) for b in d.get("built") or ()),
+            build_failures=tuple(BuildFailure.from_dict(f) for f in d.get("build_failures") or ()),
         )
 
 

@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "show reviewers what a change does to the catalog"),
     "fetch": ("fetch", "download every catalog file into the verified cache"),
     "vet": ("vet", "vet every catalog version and record the findings"),
+    "wheels": ("wheels", "build wheels from vetted sdists where no upstream wheel serves a target"),
     "build": ("build", "build public/: the package index and the site, swapped in atomically"),
     "publish": ("publish", "publish public/ to GitHub Pages, an S3 bucket or a repository manager"),
     "smoke": ("smoke", "install and import each request's locked set from the built index, per target"),

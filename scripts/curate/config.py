@@ -39,9 +39,12 @@ _TOP_KEYS = (
     "retention",
     "publish",
     "smoke",
+    "build",
 )
 SmokePolicy = Literal["block", "warn"]
 SMOKE_POLICIES: tuple[SmokePolicy, ...] = ("block", "warn")
+FromSource = Literal["missing", "pure"]
+ServeBuilt = Literal["built", "upstream"]
 RetentionRule = Literal["keep", "drop-after", "keep-latest"]
 RETENTION_RULES: tuple[RetentionRule, ...] = ("keep", "drop-after", "keep-latest")
 
@@ -80,6 +83,21 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 86400}
 _SECRET_KEYS = frozenset(
     {"username", "user", "login", "password", "token", "secret", "aws_access_key_id", "aws_secret_access_key"}
 )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Build:
+    """``build:``: what ``curate wheels`` builds from vetted sdists, and which wheel is served.
+
+    ``from_source: missing`` (the default) builds where no upstream wheel serves a target; ``pure`` also
+    rebuilds every pure-Python version with an sdist and compares the result with the upstream wheel
+    (``wheel-differs-from-sdist``); ``serve`` then says which of the two the index serves.
+    ``time_limit``: seconds one build may run.
+    """
+
+    from_source: FromSource = "missing"
+    serve: ServeBuilt = "upstream"
+    time_limit: int = 900
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -237,6 +255,7 @@ class Config:
     show_justifications: bool = True  # the site and api/ show why (justification, compliance tags)
     publish: Publish = dataclasses.field(default_factory=Publish)
     smoke_failing_import: SmokePolicy = "block"  # curate smoke: a failed target blocks, or warns
+    build: Build = dataclasses.field(default_factory=Build)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def platforms_for(self, os_names: tuple[str, ...] | list[str]) -> list[Platform]:
@@ -359,6 +378,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
     smoke = r.mapping(top.get("smoke") or {}, ("smoke",), ("failing_import",), "smoke")
     failing = r.string(smoke.get("failing_import", "block"), ("smoke", "failing_import")) or "block"
     failing = r.choice(failing, ("smoke", "failing_import"), SMOKE_POLICIES, "smoke policy") or "block"
+    build = _build(r, top.get("build"), ("build",))
 
     if r.problems:
         return None, r.problems
@@ -383,6 +403,7 @@ def parse_config(doc: Document) -> tuple[Config | None, list[Problem]]:
             show_justifications=show_justifications is not False,
             publish=publish,
             smoke_failing_import="warn" if failing == "warn" else "block",
+            build=build,
             raw=top,
         ),
         [],
@@ -634,6 +655,20 @@ def _vetting(r: Reader, value: Any, key: KeyPath) -> Vetting:
 _RETENTION_HINT = (
     "write superseded: keep, superseded: {drop-after: 30} (days) or superseded: {keep-latest: 2}"
 )
+
+
+def _build(r: Reader, value: Any, key: KeyPath) -> Build:
+    top = r.mapping(value if value is not None else {}, key, ("from_source", "serve", "time_limit"), "build")
+    source = r.string(top.get("from_source", "missing"), (*key, "from_source")) or "missing"
+    source = r.choice(source, (*key, "from_source"), ("missing", "pure"), "build.from_source") or "missing"
+    serve = r.string(top.get("serve", "upstream"), (*key, "serve")) or "upstream"
+    serve = r.choice(serve, (*key, "serve"), ("built", "upstream"), "build.serve") or "upstream"
+    limit = r.integer(top.get("time_limit", 900), (*key, "time_limit"), minimum=1)
+    return Build(
+        from_source="pure" if source == "pure" else "missing",
+        serve="built" if serve == "built" else "upstream",
+        time_limit=limit if limit is not None else 900,
+    )
 
 
 def _retention(r: Reader, value: Any, key: KeyPath) -> Retention:

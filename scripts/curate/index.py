@@ -42,7 +42,7 @@ from curate.accept import JSON_TYPE as JSON_TYPE
 from curate.archive import ArchiveError, read_wheel_metadata
 from curate.atomic import remove_temporaries, write_if_changed
 from curate.cache import blob_path, holds, metadata_path, stamp_of
-from curate.catalog import FileEntry, Project, VersionEntry
+from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry
 from curate.config import Config, Vetting
 from curate.errors import BuildError
 from curate.names import NormalizedName
@@ -77,6 +77,7 @@ class ServedFile:
     metadata_sha256: str | None  # of the .metadata file (PEP 658/714); None when not served
     version: str
     targets: tuple[str, ...]
+    origin: str = ""  # "built": curate wheels built it from the version's vetted sdist
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -215,7 +216,46 @@ def unserved(v: VersionEntry, policy: Vetting, today: datetime.date) -> str | No
     )
     if expired:
         return f"a waiver it relies on expired: {', '.join(expired)} (run: curate vet)"
+    differs = sorted(b.compared_with for b in v.built if b.upstream_differs)
+    waived = {
+        f.file for f in record.findings if f.kind == "wheel-differs-from-sdist" and f.decision == "waived"
+    }
+    if [d for d in differs if d not in waived and d in {f.filename for f in v.files}]:
+        return (
+            "an upstream wheel differs from what its sdist builds (wheel-differs-from-sdist): "
+            + ", ".join(d for d in differs if d not in waived)
+        )
     return None
+
+
+BUILT_LEFT_OUT = "built wheel "  # how a left-out built wheel's reason starts (its version stays served)
+# Why a built wheel is not served (None: it is): its bytes are not in the cache, link mode, ...
+BuiltCheck = Callable[[BuiltFile], str | None]
+
+
+def served_built(
+    v: VersionEntry, config: Config, check: BuiltCheck | None
+) -> tuple[list[BuiltFile], list[str]]:
+    """The wheels ``curate wheels`` built for a served version that the index serves too, and why each
+    other one is not: built from one of the version's vetted files (its sdist), checked without
+    problems, not standing in for an upstream wheel unless ``build.serve: built``, its bytes at hand
+    (``check``: the cache holds exactly the recorded sha256; None: no cache, nothing built is served)."""
+    upstream = {f.filename: f for f in v.files}
+    out: list[BuiltFile] = []
+    why: list[str] = []
+    for b in sorted(v.built, key=lambda b: b.filename):
+        if b.sdist_sha256 not in {f.sha256 for f in v.files} or b.problems:
+            continue  # built from another sdist (a re-lock) or failed its checks: curate wheels says so
+        if b.compared_with and (config.build.serve != "built" or b.upstream_differs):
+            continue  # the upstream wheel is served (or blocked): the rebuild was for comparison
+        if b.filename in upstream and not b.compared_with:
+            continue
+        reason = check(b) if check is not None else "no cache to serve it from"
+        if reason is not None:
+            why.append(f"{BUILT_LEFT_OUT}{b.filename} (sha256 {b.sha256[:12]}...): {reason}")
+            continue
+        out.append(b)
+    return out, why
 
 
 def _waived_until(v: VersionEntry) -> str:
@@ -229,6 +269,13 @@ def _waived_until(v: VersionEntry) -> str:
 def recorded_metadata_sha256(v: VersionEntry, filename: str) -> str | None:
     """The sha256 of a wheel's METADATA as ``curate vet`` recorded it, if it did."""
     return v.vetting.metadata_sha256(filename) if v.vetting is not None else None
+
+
+def _recorded_for(v: VersionEntry, f: FileEntry) -> str | None:
+    """As :func:`recorded_metadata_sha256`, for these bytes only (a built wheel may share an upstream
+    wheel's name: ``build.serve: built``)."""
+    evidence = v.vetting.evidence(f.filename) if v.vetting is not None else None
+    return evidence.metadata_sha256 if evidence is not None and evidence.sha256 == f.sha256 else None
 
 
 # Link mode without files.base_url: the upstream's URL of each file of the given projects, by sha256
@@ -262,6 +309,7 @@ def plan_project(
     links: Mapping[str, str] | None = None,
     *,
     today: datetime.date | None = None,
+    built: BuiltCheck | None = None,
 ) -> ProjectPage:
     """The page of one project: versions that are not to be served (:func:`unserved`) dropped, files
     sorted, metadata hashes attached. ``links``: the upstream's URL of each file by sha256 (link mode
@@ -285,7 +333,13 @@ def plan_project(
         served.append(v)
         expires = _waived_until(v)
         until = min(until, expires) if until and expires else (until or expires)
-        for f in v.files:
+        extra, why_not = served_built(v, config, built)
+        left_out.extend((v.version, reason) for reason in why_not)
+        replaced = {b.compared_with for b in extra if b.compared_with}
+        for f, origin in [
+            *((f, "") for f in v.files if f.filename not in replaced),
+            *((b.as_file(), "built") for b in extra),
+        ]:
             href, path = file_href(config, normalized, f, (links or {}).get(f.sha256, ""))
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
             files.append(
@@ -301,6 +355,7 @@ def plan_project(
                     metadata_sha256=meta,
                     version=v.version,
                     targets=f.targets,
+                    origin=origin,
                 )
             )
     files.sort(key=lambda x: x.filename)
@@ -479,6 +534,7 @@ class IndexRenderer:
             "metadata_sha256": f.metadata_sha256,
             "targets": list(f.targets),
             "os": self._os_targets(f.targets),
+            **({"origin": f.origin} if f.origin else {}),
         }
 
     def api_catalog(self, entries: Sequence[Entry]) -> str:
@@ -515,7 +571,7 @@ class Blobs:
                 data = read_wheel_metadata(self.blob(f))
             except ArchiveError as exc:
                 raise BuildError(str(exc)) from exc
-        recorded = recorded_metadata_sha256(v, f.filename)
+        recorded = _recorded_for(v, f)
         if recorded and hashlib.sha256(data).hexdigest() != recorded:
             raise BuildError(
                 f"{f.filename}: METADATA in the cache does not match the sha256 curate vet recorded; "
@@ -545,6 +601,22 @@ class Blobs:
                 " nothing was published\n    hint: run curate fetch: it downloads the file again"
             )
         return path
+
+    def built_check(self, config: Config) -> BuiltCheck:
+        """Why a built wheel cannot be served from this cache (None: it can): fail closed, the bytes
+        with its recorded sha256 or nothing (``curate wheels`` rebuilds them and keeps a rebuild only
+        when it reproduces that sha256)."""
+
+        def check(b: BuiltFile) -> str | None:
+            if config.files_mode == "link" and not config.files_base_url:
+                return "link mode serves upstream URLs, and a built wheel has none (set files.base_url)"
+            if self.cache is None:
+                return "no cache to serve it from"
+            if not holds(self.cache, blob_path(self.cache, b.sha256), b.sha256, size=b.size):
+                return "its bytes are not in the cache (run: curate wheels, which must reproduce them)"
+            return None
+
+        return check
 
     def holds(self, path: Path, sha256: str) -> bool:
         """Whether ``path`` (a copy the previous build served) still holds the bytes ``sha256``."""
@@ -808,6 +880,9 @@ def _write_index(
             prev is not None
             and previous is not None
             and (not prev["until"] or today.isoformat() <= prev["until"])
+            # a built wheel left out for want of its bytes is looked for again (curate wheels may have
+            # reproduced them since)
+            and not any(why.startswith(BUILT_LEFT_OUT) for _, why in prev["left_out"])
         ):
             same = bool(src.stamp) and prev["stamp"] == src.stamp
             if not same:
@@ -835,7 +910,9 @@ def _write_index(
         urls = links(list(loaded.values()))
     for src, prev, digest in todo:
         project = loaded.pop(src.normalized, None) or src.load()
-        page = plan_project(project, config, blobs.metadata_sha256, urls, today=today)
+        page = plan_project(
+            project, config, blobs.metadata_sha256, urls, today=today, built=blobs.built_check(config)
+        )
         _record_left_out(stats, page.name, [list(x) for x in page.left_out])
         stats.blocked.extend(f"{page.name} {v}" for v in page.blocked)
         served: dict[str, list[str]] = {}
@@ -843,7 +920,9 @@ def _write_index(
             if not f.path:
                 continue
             version = next(v for v in page.project.versions if v.version == f.version)
-            entry = next(x for x in version.files if x.filename == f.filename)
+            entry = next(
+                x for x in [*version.files, *(b.as_file() for b in version.built)] if x.sha256 == f.sha256
+            )
             live = out / f.path if in_place and prev is not None and f.path in prev["outputs"] else None
             known = prev["files"].get(f.path) if live is not None and prev is not None else None
             stamp = known[1] if known is not None and known[0] == f.sha256 else ""

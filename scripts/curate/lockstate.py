@@ -63,10 +63,13 @@ def config_fingerprint(config: Config, *, legacy: bool = False) -> str:
     to date (:func:`config_matches`)."""
     upstream = {"index_url": config.index_url} if legacy else {"serving": SERVING}
     cooldown = {} if legacy else {"cooldown": _cooldown(config)}
+    # build.from_source: pure keeps each pure wheel's sdist too (only then: older lock states stay current)
+    pure = {"from_source": "pure"} if config.build.from_source == "pure" else {}
     return _sha(
         {
             **upstream,
             **cooldown,
+            **pure,
             "allow_sdist": config.allow_sdist,
             "defaults": [list(config.platforms_default), list(config.python_default)],
             "platforms": [
@@ -140,7 +143,8 @@ def removals_fingerprint(request: Request) -> str:
 
 # -- the lock state ------------------------------------------------------------------------------------
 
-_VETTING = re.compile(r"^    vetting:.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
+# curate vet's ``vetting`` and curate wheels' ``built`` / ``build_failures`` blocks: not the lock's part
+_VETTING = re.compile(r"^    (?:vetting|built|build_failures):.*\n(?:(?: {5,}.*)?\n)*", re.MULTILINE)
 _LEGACY_URL = re.compile(
     r"^        url: ", re.MULTILINE
 )  # a file's upstream URL, as catalogs once recorded it
@@ -153,7 +157,8 @@ def records_urls(text: str) -> bool:
 
 
 def lock_part_hash(text: str) -> str:
-    """sha256 of a package file without its ``vetting`` blocks (``curate vet`` owns those)."""
+    """sha256 of a package file without its ``vetting`` blocks (``curate vet`` owns those) and its
+    ``built`` / ``build_failures`` blocks (``curate wheels`` owns those)."""
     return hashlib.sha256(_VETTING.sub("", text).encode("utf-8")).hexdigest()
 
 

@@ -62,9 +62,15 @@ class FileSelection:
 
 
 def select_files(
-    candidates: Iterable[ListedFile | FileEntry], targets: Sequence[Target], *, allow_sdist: bool
+    candidates: Iterable[ListedFile | FileEntry],
+    targets: Sequence[Target],
+    *,
+    allow_sdist: bool,
+    sdist_beside_pure: bool = False,
 ) -> FileSelection:
-    """Keep the files some target can install; the sdist only for targets without a wheel, if allowed."""
+    """Keep the files some target can install; the sdist only for targets without a wheel, if allowed
+    (and, with ``sdist_beside_pure`` (``build.from_source: pure``), beside a pure-Python wheel too, for
+    ``curate wheels`` to rebuild that wheel from it and compare)."""
     wheels = [f for f in candidates if f.filename.endswith(".whl")]
     sdists = [f for f in candidates if not f.filename.endswith(".whl")]
     served: dict[str, set[str]] = defaultdict(set)
@@ -86,6 +92,11 @@ def select_files(
             build.append(target.id)
         else:
             missing.append(target)
+    if sdist_beside_pure:
+        pure = [w for w in wheels if w.filename in served and _pure(w.filename)]
+        sdist = min(sdists, key=lambda s: s.filename, default=None)
+        if pure and sdist is not None:
+            served[sdist.filename] |= {t for w in pure for t in served[w.filename]}
     files = tuple(
         FileEntry(
             filename=f.filename,
@@ -100,6 +111,10 @@ def select_files(
         if name in served
     )
     return FileSelection(files=files, build_targets=tuple(sorted(build)), missing=tuple(missing))
+
+
+def _pure(filename: str) -> bool:
+    return all(t.abi == "none" and t.platform == "any" for t in parse_wheel_filename(filename)[3])
 
 
 def describe_upstream_files(filenames: Sequence[str], most: int = 8) -> str:

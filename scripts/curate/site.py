@@ -42,7 +42,7 @@ from markupsafe import Markup, escape
 from curate import git
 from curate import history as hist
 from curate.atomic import atomic_write
-from curate.catalog import FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
+from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.diff import STATUSES
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
@@ -465,8 +465,15 @@ def _spans(cols: Sequence[Column], key: str) -> list[tuple[str, int]]:
 _CELL = {
     "y": '<td class="curate-y">✓</td>',
     "s": '<td class="curate-s">src</td>',
+    "b": '<td class="curate-b" title="built from source">built</td>',
     "n": '<td class="curate-n">–</td>',
 }
+
+
+def _built_served(v: VersionEntry, b: BuiltFile) -> bool:
+    """Whether a wheel curate wheels built stands for its targets (the index serves it while the
+    cache holds its bytes: curate.index.served_built)."""
+    return not b.problems and not b.compared_with and b.sdist_sha256 in {f.sha256 for f in v.files}
 
 
 def project_view(data: SiteData, project: Project) -> dict[str, Any]:
@@ -480,7 +487,19 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
         served = data.served(v)  # the index leaves it out otherwise
         wheel = {t for f in v.files for t in f.targets} if served else set()
         build = set(v.build_targets) if served else set()
-        cells = "".join(_CELL["y" if c.target in wheel else "s" if c.target in build else "n"] for c in cols)
+        built = {t for b in v.built if _built_served(v, b) for t in b.targets} if served else set()
+        cells = "".join(
+            _CELL[
+                "b"
+                if c.target in built and c.target not in wheel
+                else "y"
+                if c.target in wheel
+                else "s"
+                if c.target in build
+                else "n"
+            ]
+            for c in cols
+        )
         rows.append(
             {
                 "version": v.version,

@@ -696,6 +696,7 @@ def findings_for(
     too_new = too_new_text(version.files, _cooldown(ctx))
     if too_new is not None:
         found.append(Observation(id=TOO_NEW, kind=TOO_NEW, message=too_new))
+    found.extend(differs_from_sdist(version))
     info = Description(
         summary=fields.summary if fields is not None else "",
         license=lic.expression,
@@ -706,6 +707,37 @@ def findings_for(
         requires_dist=tuple(sorted(set(fields.requires_dist))) if fields is not None else (),
     )
     return found, info
+
+
+WHEEL_DIFFERS: FindingKind = "wheel-differs-from-sdist"
+
+
+def differs_from_sdist(version: VersionEntry) -> list[Observation]:
+    """``wheel-differs-from-sdist`` for each upstream wheel of the version that ``curate wheels``
+    (``build.from_source: pure``) found to differ from a build of its vetted sdist."""
+    served = {f.filename for f in version.files}
+    out = []
+    for b in sorted(version.built, key=lambda b: b.compared_with):
+        if b.upstream_differs and b.compared_with in served:
+            parts = [f"adds {', '.join(b.added)}"] if b.added else []
+            parts += [f"changes {', '.join(b.changed)}"] if b.changed else []
+            out.append(
+                Observation(
+                    id=WHEEL_DIFFERS,
+                    kind=WHEEL_DIFFERS,
+                    file=b.compared_with,
+                    message=f"the upstream wheel is not what its sdist {b.sdist} builds: it {'; it '.join(parts)}",
+                )
+            )
+    return out
+
+
+def _comparisons(version: VersionEntry) -> list[list[object]]:
+    return [
+        [b.compared_with, b.sdist_sha256, list(b.added), list(b.changed)]
+        for b in sorted(version.built, key=lambda b: b.compared_with)
+        if b.compared_with
+    ]
 
 
 def _cooldown(ctx: Context) -> Cooldown:
@@ -880,6 +912,8 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "licence_matcher": MATCHER_VERSION,
         "licence_reading": LICENCE_READING,
     }
+    if _comparisons(version):  # only then: the digests of versions curate wheels never compared stay
+        doc["compared"] = _comparisons(version)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -53,6 +53,7 @@ FindingKind = Literal[
     "sdist-only",
     "lookalike",
     "too-new",  # uploaded fewer than vetting.min_release_age_days ago (curate.cooldown)
+    "wheel-differs-from-sdist",  # build.from_source: pure: the upstream wheel is not what its sdist builds
 ]
 FINDING_KINDS: tuple[FindingKind, ...] = get_args(FindingKind)  # also the order findings are listed in
 
@@ -78,6 +79,7 @@ DEFAULT_DECISION: dict[FindingKind, PolicyDecision] = {
     "sdist-only": "warn",
     "lookalike": "warn",
     "too-new": "warn",  # the lock enforces the cooldown; vetting tells what is still young
+    "wheel-differs-from-sdist": "block",
 }
 
 

@@ -1,0 +1,128 @@
+"""Build wheels from the catalog's vetted sdists, hermetically, and record them in catalog/.
+
+For every served version with targets no upstream wheel serves (build_targets in catalog/packages), the
+vetted sdist is built with `uv build --wheel` in a sandbox with no network (bwrap; unshare -n without
+bubblewrap; --no-sandbox only on a throwaway machine), from no package source but the catalog's own
+served files in the cache (--no-index --find-links), with SOURCE_DATE_EPOCH from the sdist, a clean
+temporary directory and environment (no token or secret is passed in) and build.time_limit. A Linux
+wheel with native code is repaired by auditwheel to a manylinux tag; its tags must be accepted by each
+target's platform_tags. macOS and Windows targets need a builder of that OS (CI), unless the wheel is
+pure Python. Each sdist is built twice and the two wheels compared (reproducible: identical, or the
+files that differ); the wheel is checked as curate vet checks upstream files.
+
+The wheel's bytes go into the cache under their sha256 (like fetched files); catalog/ records its hashes
+and provenance in the version's `built:` (origin: built) and the targets that failed in `build_failures:`.
+curate build serves a built wheel only while the cache holds exactly those bytes; on a machine without
+them, curate wheels rebuilds it and keeps it only when the rebuild reproduces the recorded sha256.
+
+With build.from_source: pure, every pure-Python version with an sdist is rebuilt too and compared with
+the upstream wheel file by file; curate vet then reports wheel-differs-from-sdist, and build.serve says
+which of the two wheels is served.
+
+A failing build names the package, version, targets and the last lines of its log, and the others go
+on; the exit status is 1 when any build failed or a recorded wheel could not be reproduced. Run curate
+vet first (only vetted sdists are built), and curate build after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from curate.errors import Reporter, UsageError, one_line
+from curate.names import normalize
+from curate.vetting import today_from
+from curate.wheels import Failed, Job, WheelsReport, build_wheels
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "projects", nargs="*", metavar="PROJECT", help="build only these projects (default: all)"
+    )
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache (default: as curate fetch)")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="versions built at once (default: 2)"
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="build again the targets recorded in build_failures"
+    )
+    parser.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="build once instead of twice (the record then says reproducible: not checked)",
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="build without a sandbox when neither bwrap nor unshare works (the build can reach the network)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        today = today_from(env)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    reporter = Reporter(env)
+
+    def progress(job: Job, result: object) -> None:
+        if not args.quiet:
+            reporter.out(f"  {job.name} {job.version} ({job.kind}): done")
+
+    report = build_wheels(
+        root=root,
+        env=env,
+        today=today,
+        cache_dir=args.cache_dir,
+        jobs=args.jobs,
+        no_sandbox=args.no_sandbox,
+        retry_failed=args.retry_failed,
+        recheck=not args.no_recheck,
+        only=tuple(normalize(p) for p in args.projects),
+        on_progress=progress,
+    )
+    print_report(report, reporter, quiet=args.quiet)
+    return 1 if report.failed or report.unreproduced else 0
+
+
+def print_report(report: WheelsReport, reporter: Reporter, *, quiet: bool = False) -> None:
+    if report.jobs and not quiet:
+        reporter.out(f"sandbox: {report.sandbox}")
+        reporter.out(f"builder: {report.builder}")
+    for m in report.built:
+        if quiet and not m.file.problems and not m.file.upstream_differs:
+            continue
+        f = m.file
+        line = f"built {m.name} {m.version}: {f.filename} (reproducible: {f.reproducible}"
+        line += f"; {', '.join(f.differs)})" if f.differs else ")"
+        if f.compared_with:
+            line += f"; compared with {f.compared_with}: " + (
+                "identical" if not f.upstream_differs else f"added {list(f.added)}, changed {list(f.changed)}"
+            )
+        if f.problems:
+            line += f"; checking it found: {'; '.join(f.problems)}"
+        reporter.out(one_line(line))
+    for m in report.reproduced:
+        reporter.out(one_line(f"reproduced {m.name} {m.version}: {m.file.filename} (sha256 {m.file.sha256})"))
+    for failed in report.failed:
+        _print_failure(reporter, "failed", failed)
+    for failed in report.unreproduced:
+        _print_failure(reporter, "not reproduced", failed)
+    print(
+        f"curate wheels: {report.jobs} build job(s), {len(report.built)} wheel(s) built,"
+        f" {len(report.failed)} failure(s), {len(report.reproduced)} reproduced,"
+        f" {len(report.unreproduced)} not reproducible, {report.up_to_date} version(s) up to date;"
+        f" {len(report.changed)} catalog file(s) updated ({report.seconds:.1f} s)",
+        file=sys.stderr if quiet else sys.stdout,
+    )
+
+
+def _print_failure(reporter: Reporter, what: str, f: Failed) -> None:
+    reporter.text(one_line(f"{what}: {f.name} {f.version} for {', '.join(f.targets)}: {f.reason}"))
+    for line in f.log:
+        reporter.text("    | " + one_line(line))

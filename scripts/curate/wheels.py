@@ -1,0 +1,1113 @@
+"""``curate wheels``: wheels built from the catalog's vetted sdists, hermetically, and recorded in catalog/.
+
+For every served version (:func:`curate.index.unserved` is None) with targets no upstream wheel serves
+(``build_targets``), and, with ``build.from_source: pure``, for every pure-Python version with an sdist,
+the vetted sdist is built into a wheel:
+
+- **Hermetic**: the PEP 517 frontend (``uv build --wheel``) runs with ``--no-index --find-links`` over a
+  directory of hard links to the catalog's own served files in the cache (the only package source), in
+  a sandbox (:class:`Sandbox`: ``bwrap`` with no network, ``/`` read-only but the build's own directory, a
+  fresh ``/tmp``, credentials files hidden; else ``unshare -n``: no network only), with a clean
+  environment (no token or secret of the caller: ``HOME``, ``TMPDIR`` and uv's cache inside the build
+  directory), ``SOURCE_DATE_EPOCH`` from the sdist's newest member, ``UV_PYTHON_DOWNLOADS=never`` and a
+  time limit (``build.time_limit``).
+- **Repaired**: a Linux wheel with native code goes through ``auditwheel repair`` (with ``patchelf``) to
+  a manylinux tag; the result must be accepted by each target's configured platform tags, else the target
+  fails naming the tag that came out. macOS and Windows targets need a builder of that OS (``delocate`` /
+  ``delvewheel`` there, in CI): on this one they fail with "needs a <os> builder" unless the wheel is pure.
+- **Checked**: built twice, the two compared (``reproducible: identical``, or the files that differ);
+  the wheel enters the content-addressed cache under its sha256 (like a fetched file) and is checked as
+  :func:`curate.vet.check_file` checks upstream files (archive, RECORD, metadata name and version, twine
+  check), its Requires-Dist against the sdist's.
+- **Recorded**: each version's ``built:`` (:class:`curate.catalog.BuiltFile`, ``origin: built``: hashes,
+  never bytes) and ``build_failures:``, written in one step under the catalog's write lock.
+
+Where the bytes live (fail closed): only in the cache. ``curate build`` serves a built wheel only while
+the cache holds exactly the recorded sha256; elsewhere (a fresh CI runner) ``curate wheels`` rebuilds a
+recorded wheel whose bytes are missing and keeps the result only when it reproduces that sha256
+(:attr:`WheelsReport.unreproduced` otherwise, and the wheel stays unserved).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import glob
+import hashlib
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from curate.cache import blob_path, cache_root, holds, record_verified, sha256_of
+from curate.catalog import (
+    BuildFailure,
+    BuiltFile,
+    FileEntry,
+    Project,
+    VersionEntry,
+    load_catalog_fast,
+    project_path,
+    replace_catalog_files,
+    writing,
+)
+from curate.config import Config, load_config
+from curate.errors import CurateError
+from curate.names import NormalizedName
+from curate.targets import Target
+
+SandboxKind = Literal["bwrap", "unshare", "none"]
+LOG_LINES = 20  # last lines of a failing build's log that are reported
+MAX_SDIST_MEMBERS = 100_000
+_SECRETS = (".netrc", ".pypirc", ".git-credentials", ".ssh", ".aws", ".docker", ".config/pip", ".config/gh")
+
+
+class WheelsError(CurateError):
+    """curate wheels cannot run here (no sandbox, no interpreter, no uv)."""
+
+
+# -- the sandbox ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Sandbox:
+    """How a build is isolated: ``bwrap`` (no network; ``/`` read-only but the build directory; fresh
+    ``/tmp``; credential files hidden), ``unshare`` (no network only) or ``none`` (``--no-sandbox``)."""
+
+    kind: SandboxKind
+    home: str = ""
+
+    def describe(self) -> str:
+        return {
+            "bwrap": "bwrap: no network, read-only filesystem but the build directory",
+            "unshare": "unshare -n: no network (the filesystem is not confined: install bubblewrap)",
+            "none": "none (--no-sandbox): the build can reach the network and write anywhere",
+        }[self.kind]
+
+    def inside(self, path: Path, mount: str) -> Path:
+        """Where ``path`` is seen inside the sandbox: bwrap mounts the build directory (and the find-links
+        directory) at fixed paths, so that two builds see the same paths (compilers record them)."""
+        return Path(mount) if self.kind == "bwrap" else path
+
+    def wrap(self, cmd: Sequence[str], mounts: Sequence[tuple[Path, str, bool]]) -> list[str]:
+        """``cmd`` run in the sandbox; ``mounts``: (directory, where inside, writable)."""
+        if self.kind == "none":
+            return list(cmd)
+        if self.kind == "unshare":
+            return ["unshare", "-n", "--", *cmd] if os.geteuid() == 0 else ["unshare", "-rn", "--", *cmd]
+        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for secret in _SECRETS:  # whatever the build reads ends up in a wheel we publish
+            path = Path(self.home or os.path.expanduser("~")) / secret
+            if path.is_dir():
+                args += ["--tmpfs", str(path)]
+            elif path.exists():
+                args += ["--ro-bind", "/dev/null", str(path)]
+        chdir = ""
+        for directory, inside, writable in mounts:
+            args += ["--bind" if writable else "--ro-bind", str(directory), inside]
+            chdir = chdir or inside
+        args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session"]
+        args += ["--die-with-parent", *(["--chdir", chdir] if chdir else []), "--", *cmd]
+        return args
+
+
+BUILD_MOUNT = "/tmp/curate-build"  # where bwrap shows the build directory (the same for every build)
+LINKS_MOUNT = "/tmp/curate-find-links"
+
+
+@functools.cache
+def _works(*probe: str) -> bool:
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def find_sandbox(*, allow_none: bool, env: Mapping[str, str]) -> Sandbox:
+    """The strongest sandbox this machine offers; WheelsError when there is none and ``allow_none`` is off."""
+    home = env.get("HOME", "")
+    if shutil.which("bwrap") and _works(
+        "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "--die-with-parent", "true"
+    ):
+        return Sandbox(kind="bwrap", home=home)
+    unshare = ["unshare", "-n", "true"] if os.geteuid() == 0 else ["unshare", "-rn", "true"]
+    if shutil.which("unshare") and _works(*unshare):
+        return Sandbox(kind="unshare", home=home)
+    if allow_none:
+        return Sandbox(kind="none", home=home)
+    raise WheelsError(
+        "no sandbox to build in: neither bwrap (Debian package bubblewrap) nor unshare -n works here; "
+        "builds run untrusted code from sdists and must not reach the network"
+        "\n    hint: install bubblewrap, or pass --no-sandbox to build without one (on a throwaway machine)"
+    )
+
+
+# -- the builder ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Builder:
+    """This machine as a builder: what it can build for and which tools it builds with."""
+
+    os: str  # linux | macos | windows
+    arch: str  # platform.machine()
+    description: str  # OS, architecture, image / C library, as recorded
+    uv: str
+    frontend: str
+    repair: str  # "" when no repair tool runs here
+
+    def builds_for(self, target: Target) -> bool:
+        return target.platform.os == self.os and _arch(target.platform.arch) == _arch(self.arch)
+
+    def needs(self, target: Target) -> str:
+        return (
+            f"needs a {target.platform.os} {target.platform.arch} builder (this one is {self.os} {self.arch})"
+        )
+
+
+def _arch(arch: str) -> str:
+    a = arch.lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(a, a)
+
+
+def _os_release() -> str:
+    try:
+        text = Path("/etc/os-release").read_text("utf-8")
+    except OSError:
+        return ""
+    found = re.search(r'^PRETTY_NAME="?([^"\n]*)"?$', text, re.MULTILINE)
+    return found.group(1) if found else ""
+
+
+def _version_of(cmd: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0].strip() if text and out.returncode == 0 else ""
+
+
+def find_builder(env: Mapping[str, str]) -> Builder:
+    from curate.resolve import find_uv
+
+    system = {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(
+        platform.system(), platform.system()
+    )
+    uv = find_uv(env)
+    uv_version = _version_of([uv, "--version"])
+    if not uv_version:
+        raise WheelsError(f"uv does not run ({uv}): it is the build frontend")
+    libc = " ".join(x for x in platform.libc_ver() if x)
+    description = env.get("CURATE_BUILDER_IMAGE") or ", ".join(
+        x for x in (_os_release(), f"{system} {platform.machine()}", libc) if x
+    )
+    repair = ""
+    if system == "linux":
+        auditwheel = _version_of([sys.executable, "-m", "auditwheel", "--version"])
+        patchelf = _version_of([_patchelf(), "--version"])
+        if auditwheel:
+            auditwheel = " ".join(auditwheel.split()[:2])
+            repair = f"{auditwheel} ({patchelf})" if patchelf else auditwheel
+    return Builder(
+        os=system,
+        arch=platform.machine(),
+        description=description,
+        uv=uv,
+        frontend=f"{uv_version} (uv build)",
+        repair=repair,
+    )
+
+
+def _patchelf() -> str:
+    beside = Path(sys.executable).parent / "patchelf"
+    return str(beside) if beside.exists() else (shutil.which("patchelf") or "patchelf")
+
+
+_PYTHONS: dict[str, Path | None] = {}
+_PYTHONS_LOCK = threading.Lock()
+
+
+def find_python(version: str, env: Mapping[str, str]) -> Path | None:
+    """A CPython ``version`` ("3.12") interpreter on this machine: ``$CURATE_PYTHON_3_12``, this one,
+    pyenv's, or ``python3.12`` on PATH (each checked by running it); None when there is none."""
+    with _PYTHONS_LOCK:
+        if version in _PYTHONS:
+            return _PYTHONS[version]
+        candidates = [env.get("CURATE_PYTHON_" + version.replace(".", "_"), "")]
+        if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+            candidates.append(sys.executable)
+        root = env.get("PYENV_ROOT") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".pyenv")
+        candidates += sorted(
+            glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}"))
+        )
+        for folder in (env.get("PATH") or "").split(os.pathsep):
+            if folder and "shims" not in folder:
+                candidates.append(os.path.join(folder, f"python{version}"))
+        found: Path | None = None
+        for c in candidates:
+            if (
+                c
+                and os.access(c, os.X_OK)
+                and _version_of([c, "-c", _PRINT_VERSION]).startswith(version + ".")
+            ):
+                found = Path(c)
+                break
+        _PYTHONS[version] = found
+        return found
+
+
+_PRINT_VERSION = "import platform; print(platform.python_version())"
+
+
+# -- one build -------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Attempt:
+    """One build of one sdist: the wheel, or why there is none (with the last lines of its log)."""
+
+    wheel: Path | None
+    reason: str = ""
+    log: tuple[str, ...] = ()
+    repaired: bool = False
+
+
+def source_date_epoch(path: Path) -> int:
+    """The newest modification time among the sdist's members (>= 1980-01-01: zip cannot say less)."""
+    newest = 0
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist()[:MAX_SDIST_MEMBERS]:
+                with contextlib.suppress(ValueError, OverflowError):
+                    newest = max(newest, int(dt.datetime(*info.date_time, tzinfo=dt.UTC).timestamp()))
+    else:
+        with tarfile.open(path, "r:*") as tf:
+            for i, member in enumerate(tf):
+                if i >= MAX_SDIST_MEMBERS:
+                    break
+                newest = max(newest, int(member.mtime))
+    return max(newest, 315532800)
+
+
+_NETWORK = re.compile(
+    r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
+    r"\[Errno (?:101|111|-2|-3)\]|getaddrinfo failed|No address associated with hostname|Connection refused"
+)
+_READ_ONLY = re.compile(r"Read-only file system|\[Errno 30\]")
+
+
+def _reason(code: int, log: Sequence[str], what: str) -> str:
+    text = "\n".join(log)
+    if _NETWORK.search(text):
+        return f"{what} tried to reach the network (builds have none)"
+    if _READ_ONLY.search(text):
+        return f"{what} tried to write outside its build directory"
+    return f"{what} failed (exit status {code})"
+
+
+def _run(
+    cmd: list[str], *, env: Mapping[str, str], cwd: Path, time_limit: float
+) -> tuple[int | None, list[str]]:
+    """Run ``cmd`` in its own process group; (exit status, log lines); None when it ran past the limit."""
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, _ = proc.communicate(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return None, out.decode("utf-8", "replace").splitlines()
+        return proc.returncode, out.decode("utf-8", "replace").splitlines()
+
+
+def _tail(lines: Sequence[str], workdir: Path) -> tuple[str, ...]:
+    cleaned = [
+        line.replace(str(workdir), "<build>").replace(BUILD_MOUNT, "<build>").rstrip()
+        for line in lines
+        if line.strip()
+    ]
+    return tuple(cleaned[-LOG_LINES:])
+
+
+def build_once(
+    sdist: Path,
+    *,
+    python: Path,
+    findlinks: Path,
+    workdir: Path,
+    builder: Builder,
+    sandbox: Sandbox,
+    time_limit: float,
+    epoch: int,
+) -> Attempt:
+    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code on Linux."""
+    workdir.mkdir(parents=True)
+    for sub in ("home", "tmp", "uv-cache", "dist", "repaired"):
+        (workdir / sub).mkdir()
+    shutil.copyfile(sdist, workdir / sdist.name)
+    inside = sandbox.inside(workdir, BUILD_MOUNT)
+    links = sandbox.inside(findlinks, LINKS_MOUNT)
+    mounts = [(workdir, BUILD_MOUNT, True), (findlinks, LINKS_MOUNT, False)]
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(inside / "home"),
+        "TMPDIR": str(inside / "tmp"),
+        "UV_CACHE_DIR": str(inside / "uv-cache"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+        "NO_COLOR": "1",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "SOURCE_DATE_EPOCH": str(epoch),
+    }
+    cmd = [
+        builder.uv,
+        "build",
+        "--wheel",
+        "--no-index",
+        "--find-links",
+        str(links),
+        "--python",
+        str(python),
+        "--out-dir",
+        str(inside / "dist"),
+        str(inside / sdist.name),
+    ]
+    started = time.monotonic()
+    code, log = _run(sandbox.wrap(cmd, mounts), env=env, cwd=workdir, time_limit=time_limit)
+    if code is None:
+        return Attempt(
+            wheel=None,
+            reason=f"the build ran past its time limit ({time_limit:g} s)",
+            log=_tail(log, workdir),
+        )
+    wheels = sorted((workdir / "dist").glob("*.whl"))
+    if code != 0 or len(wheels) != 1:
+        return Attempt(wheel=None, reason=_reason(code, log, "the build"), log=_tail(log, workdir))
+    wheel = wheels[0]
+    if builder.os != "linux" or _is_pure(wheel.name) or not builder.repair:
+        return Attempt(wheel=wheel)
+    left = max(1.0, time_limit - (time.monotonic() - started))
+    repair = [
+        sys.executable,
+        "-m",
+        "auditwheel",
+        "repair",
+        "--wheel-dir",
+        str(inside / "repaired"),
+        str(inside / "dist" / wheel.name),
+    ]
+    code, rlog = _run(sandbox.wrap(repair, mounts), env=env, cwd=workdir, time_limit=left)
+    repaired = sorted((workdir / "repaired").glob("*.whl"))
+    if code == 0 and len(repaired) == 1:
+        return Attempt(wheel=repaired[0], repaired=True)
+    text = "\n".join(rlog)
+    if "does not look like a platform wheel" in text or "no ELF" in text:
+        return Attempt(wheel=wheel)  # nothing native inside after all: the frontend's tag stands
+    what = "auditwheel repair"
+    reason = f"{what} ran past the time limit" if code is None else _reason(code, rlog, what)
+    return Attempt(wheel=None, reason=reason, log=_tail(rlog, workdir))
+
+
+def _is_pure(filename: str) -> bool:
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return all(t.abi == "none" and t.platform == "any" for t in tags)
+
+
+def zip_digests(path: Path) -> dict[str, str]:
+    """sha256 of each member of a zip, by name."""
+    out: dict[str, str] = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.is_dir():
+                out[info.filename] = hashlib.sha256(zf.read(info)).hexdigest()
+    return out
+
+
+def differing_files(a: Path, b: Path) -> tuple[str, ...]:
+    """The members of two wheels whose bytes (or presence) differ; () when the wheels are identical."""
+    if sha256_of(a) == sha256_of(b):
+        return ()
+    da, db = zip_digests(a), zip_digests(b)
+    names = sorted(n for n in set(da) | set(db) if da.get(n) != db.get(n))
+    return tuple(names) or ("(zip metadata: timestamps or member order)",)
+
+
+# -- rebuild-and-compare (build.from_source: pure) -------------------------------------------------------------
+
+
+def _dist_info_files(digests: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(files outside ``*.dist-info/``, files inside it by their name within it)."""
+    outside: dict[str, str] = {}
+    inside: dict[str, str] = {}
+    for name, digest in digests.items():
+        top, _, rest = name.partition("/")
+        if top.endswith(".dist-info") and rest:
+            inside[rest] = digest
+        else:
+            outside[name] = digest
+    return outside, inside
+
+
+def _metadata_fields(zf: zipfile.ZipFile) -> dict[str, tuple[str, ...]]:
+    from email.parser import BytesParser
+
+    name = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), "")
+    if not name:
+        return {}
+    msg = BytesParser().parsebytes(zf.read(name))
+
+    def reqs(values: Iterable[str]) -> tuple[str, ...]:
+        out = []
+        for v in values:
+            try:
+                out.append(str(Requirement(v)))
+            except InvalidRequirement:
+                out.append(v.strip())
+        return tuple(sorted(out))
+
+    return {
+        "Name": (str(msg.get("Name", "")).lower().replace("_", "-"),),
+        "Version": (str(msg.get("Version", "")),),
+        "Requires-Python": (str(msg.get("Requires-Python", "")).replace(" ", ""),),
+        "Requires-Dist": reqs(msg.get_all("Requires-Dist") or ()),
+        "Provides-Extra": tuple(sorted(msg.get_all("Provides-Extra") or ())),
+    }
+
+
+def _entry_points(zf: zipfile.ZipFile) -> dict[str, dict[str, str]]:
+    import configparser
+
+    name = next(
+        (n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt") and n.count("/") == 1), ""
+    )
+    if not name:
+        return {}
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(zf.read(name).decode("utf-8", "replace"))
+    except configparser.Error:
+        return {"(unreadable)": {}}
+    return {s: {k: v.replace(" ", "") for k, v in parser[s].items()} for s in parser.sections()}
+
+
+def compare_with_upstream(upstream: Path, built: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(added, changed): files the upstream wheel has that the build from the sdist has not, and files
+    both have with other bytes. ``.dist-info`` is normalised: its METADATA is compared by the fields that
+    say what is installed (name, version, Requires-Python, Requires-Dist, Provides-Extra) and its
+    entry points by their values; RECORD, WHEEL, licence files and the like are not compared."""
+    up_out, _ = _dist_info_files(zip_digests(upstream))
+    built_out, _ = _dist_info_files(zip_digests(built))
+    added = tuple(sorted(n for n in up_out if n not in built_out))
+    changed = [n for n in sorted(up_out) if n in built_out and up_out[n] != built_out[n]]
+    with zipfile.ZipFile(upstream) as zu, zipfile.ZipFile(built) as zb:
+        mu, mb = _metadata_fields(zu), _metadata_fields(zb)
+        for key in sorted(set(mu) | set(mb)):
+            if mu.get(key) != mb.get(key):
+                changed.append(f"*.dist-info/METADATA ({key})")
+        eu, eb = _entry_points(zu), _entry_points(zb)
+        for section in sorted(set(eu) | set(eb)):
+            if eu.get(section) != eb.get(section):
+                changed.append(f"*.dist-info/entry_points.txt [{section}]")
+    return added, tuple(changed)
+
+
+# -- the plan -------------------------------------------------------------------------------------------------
+
+
+Kind = Literal["missing", "pure", "reproduce"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """One version to build: its sdist, the targets it needs a wheel for, and why."""
+
+    project: NormalizedName
+    name: str
+    version: str
+    sdist: FileEntry
+    targets: tuple[Target, ...]
+    kind: Kind
+    upstream: FileEntry | None = None  # pure: the upstream wheel to compare with
+    expect: BuiltFile | None = None  # reproduce: the recorded wheel whose bytes are missing
+
+
+def sdist_of(version: VersionEntry) -> FileEntry | None:
+    return next((f for f in sorted(version.files, key=lambda f: f.filename) if not f.is_wheel), None)
+
+
+def plan(
+    projects: Mapping[NormalizedName, Project],
+    config: Config,
+    cache: Path,
+    *,
+    today: dt.date,
+    retry_failed: bool = False,
+    only: Sequence[NormalizedName] = (),
+) -> tuple[list[Job], int]:
+    """What to build, and how many versions are already built (or failed) as they are."""
+    from curate.index import unserved
+
+    targets = {t.id: t for t in config.all_targets()}
+    jobs: list[Job] = []
+    up_to_date = 0
+    for name in sorted(projects):
+        if only and name not in only:
+            continue
+        project = projects[name]
+        for v in project.sorted_versions():
+            sdist = sdist_of(v)
+            if sdist is None or unserved(v, config.vetting, today) is not None:
+                continue
+            built = [b for b in v.built if b.sdist_sha256 == sdist.sha256]
+            done = {t for b in built if not b.compared_with for t in b.targets}
+            failed = {t for f in v.build_failures if f.sdist_sha256 == sdist.sha256 for t in f.targets}
+            skip = done | (set() if retry_failed else failed)
+            want = [targets[t] for t in sorted(v.build_targets) if t in targets and t not in skip]
+            had_job = False
+            for b in built:
+                if not holds(cache, blob_path(cache, b.sha256), b.sha256, size=b.size):
+                    jobs.append(
+                        Job(
+                            project=name,
+                            name=project.name,
+                            version=v.version,
+                            sdist=sdist,
+                            targets=tuple(targets[t] for t in b.targets if t in targets),
+                            kind="reproduce",
+                            expect=b,
+                        )
+                    )
+                    had_job = True
+            if want:
+                jobs.append(
+                    Job(
+                        project=name,
+                        name=project.name,
+                        version=v.version,
+                        sdist=sdist,
+                        targets=tuple(want),
+                        kind="missing",
+                    )
+                )
+                had_job = True
+            if config.build.from_source == "pure":
+                compared = {b.compared_with for b in built if b.compared_with}
+                for wheel in v.files:
+                    if wheel.is_wheel and _is_pure(wheel.filename) and wheel.filename not in compared:
+                        jobs.append(
+                            Job(
+                                project=name,
+                                name=project.name,
+                                version=v.version,
+                                sdist=sdist,
+                                targets=tuple(targets[t] for t in sorted(wheel.targets) if t in targets),
+                                kind="pure",
+                                upstream=wheel,
+                            )
+                        )
+                        had_job = True
+            if not had_job and (built or v.build_targets):
+                up_to_date += 1
+    return jobs, up_to_date
+
+
+# -- the stage ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Failed:
+    name: str
+    version: str
+    targets: tuple[str, ...]
+    reason: str
+    log: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Made:
+    name: str
+    version: str
+    file: BuiltFile
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class WheelsReport:
+    sandbox: str
+    builder: str
+    jobs: int
+    up_to_date: int  # versions with nothing to build
+    built: tuple[Made, ...]
+    failed: tuple[Failed, ...]
+    reproduced: tuple[Made, ...]  # recorded wheels whose bytes were missing, rebuilt to the same sha256
+    unreproduced: tuple[Failed, ...]  # ... rebuilt to other bytes (or not at all): not served
+    differs: tuple[Made, ...]  # build.from_source: pure: upstream wheels that differ from their sdist
+    changed: tuple[str, ...]  # catalog files written
+    seconds: float
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class _Run:
+    config: Config
+    cache: Path
+    builder: Builder
+    sandbox: Sandbox
+    findlinks: Path
+    build_deps: str
+    scratch: Path
+    env: Mapping[str, str]
+    recheck: bool
+    counter: list[int] = dataclasses.field(default_factory=lambda: [0])
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def workdir(self, label: str) -> Path:
+        with self.lock:
+            self.counter[0] += 1
+            n = self.counter[0]
+        return self.scratch / f"{n:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)[:80]}"
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class _Result:
+    job: Job
+    built: list[BuiltFile] = dataclasses.field(default_factory=list)
+    failures: list[Failed] = dataclasses.field(default_factory=list)
+    reproduced: bool = False
+
+
+def _store(cache: Path, wheel: Path) -> tuple[str, int]:
+    """Put ``wheel`` into the cache under its sha256 (atomically); (sha256, size)."""
+    sha256 = sha256_of(wheel)
+    target = blob_path(cache, sha256)
+    if not holds(cache, target, sha256):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(wheel, tmp)
+            os.chmod(tmp, 0o444)
+            if sha256_of(Path(tmp)) != sha256:
+                raise WheelsError(f"{wheel.name}: changed while it was copied into the cache")
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        record_verified(cache, sha256, target.stat())
+    return sha256, target.stat().st_size
+
+
+def _check(
+    run: _Run, job: Job, wheel_name: str, sha256: str, size: int, version: VersionEntry
+) -> tuple[str, ...]:
+    """What checking the built wheel as curate vet checks an upstream one finds (and its Requires-Dist
+    against the sdist's, when the sdist's metadata lists them)."""
+    from curate.vet import check_file
+
+    result = check_file(str(run.cache), wheel_name, sha256, size, job.name, job.version, str(run.scratch))
+    problems = [f"{kind}: {message}" for kind, message in result.problems]
+    record = version.vetting
+    if (
+        result.fields is not None
+        and record is not None
+        and record.requires_dist
+        and not any(f.is_wheel for f in version.files)
+    ):
+
+        def norm(reqs: Iterable[str]) -> set[str]:
+            out = set()
+            for r in reqs:
+                try:
+                    out.add(str(Requirement(r)))
+                except InvalidRequirement:
+                    out.add(r)
+            return out
+
+        if norm(result.fields.requires_dist) != norm(record.requires_dist):
+            problems.append("metadata: Requires-Dist differs from the sdist's")
+    return tuple(problems)
+
+
+def _build_pair(run: _Run, job: Job, python: Path) -> tuple[Attempt, Attempt | None]:
+    """Two builds of the job's sdist, side by side (the second one says whether it reproduces)."""
+    sdist = blob_path(run.cache, job.sdist.sha256)
+    epoch = source_date_epoch(sdist)
+    staged = run.workdir(f"{job.name}-{job.version}-sdist")
+    staged.mkdir()
+    named = staged / job.sdist.filename
+    os.link(sdist, named) if _same_device(sdist, staged) else shutil.copyfile(sdist, named)
+
+    def one(i: int) -> Attempt:
+        return build_once(
+            named,
+            python=python,
+            findlinks=run.findlinks,
+            workdir=run.workdir(f"{job.name}-{job.version}-{i}"),
+            builder=run.builder,
+            sandbox=run.sandbox,
+            time_limit=run.config.build.time_limit,
+            epoch=epoch,
+        )
+
+    if not run.recheck:
+        return one(1), None
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first, second = pool.submit(one, 1), pool.submit(one, 2)
+        return first.result(), second.result()
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
+
+
+def _python_full(python: Path) -> str:
+    return _version_of([str(python), "-c", _PRINT_VERSION])
+
+
+def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
+    result = _Result(job=job)
+    pending = list(job.targets)
+    if job.kind == "reproduce" and job.expect is not None:
+        pythons = [job.expect.python.rsplit(".", 1)[0]] if job.expect.python.count(".") == 2 else []
+        pythons = pythons or sorted({t.python for t in pending}, key=_py_key, reverse=True)
+    else:
+        pythons = sorted({t.python for t in pending}, key=_py_key, reverse=True)
+    if job.kind == "pure":
+        pythons = pythons[:1] or [run.config.python_default[-1]]
+    for py in pythons:
+        group = [t for t in pending if t.python == py]
+        if not pending or (not group and job.kind == "missing"):
+            continue
+        interpreter = find_python(py, run.env)
+        if interpreter is None:
+            local = [t for t in group if run.builder.builds_for(t)]
+            if local:
+                result.failures.append(_failed(job, local, f"no Python {py} interpreter on this builder"))
+                pending = [t for t in pending if t not in local]
+            continue
+        first, second = _build_pair(run, job, interpreter)
+        if first.wheel is None:
+            why = first.reason
+            result.failures.append(_failed(job, group or pending, why, first.log))
+            pending = [t for t in pending if t not in group]
+            if job.kind != "missing":
+                pending = []
+            continue
+        sha256, size = _store(run.cache, first.wheel)
+        differs: tuple[str, ...] = ()
+        if second is not None:
+            differs = (
+                differing_files(first.wheel, second.wheel)
+                if second.wheel is not None
+                else ("(the second build failed: " + second.reason + ")",)
+            )
+        name = first.wheel.name
+        covered = [t for t in pending if t.accepts_wheel(name)]
+        if job.kind == "reproduce" and job.expect is not None:
+            if sha256 == job.expect.sha256:
+                result.reproduced = True
+                result.built.append(job.expect)
+            else:
+                result.failures.append(
+                    _failed(
+                        job,
+                        job.targets,
+                        f"{job.expect.filename}: rebuilt to other bytes (sha256 {sha256[:16]}..., recorded "
+                        f"{job.expect.sha256[:16]}...): the recorded wheel cannot be had, it is not served",
+                    )
+                )
+            return result
+        compared_with = ""
+        added: tuple[str, ...] = ()
+        changed: tuple[str, ...] = ()
+        if job.kind == "pure" and job.upstream is not None:
+            upstream = blob_path(run.cache, job.upstream.sha256)
+            compared_with = job.upstream.filename
+            added, changed = compare_with_upstream(upstream, first.wheel)
+            covered = list(job.targets)
+        elif not covered:
+            tags = ", ".join(sorted({p for t in group for p in t.platform.platform_tags}))
+            result.failures.append(
+                _failed(
+                    job,
+                    [t for t in group if run.builder.builds_for(t)] or group,
+                    f"the built wheel {name} has tags no target accepts (platform tags: {tags})",
+                )
+            )
+            pending = [t for t in pending if t not in group]
+            continue
+        built = BuiltFile(
+            filename=name,
+            sha256=sha256,
+            size=size,
+            targets=tuple(sorted(t.id for t in covered)),
+            requires_python=version.requires_python,
+            sdist=job.sdist.filename,
+            sdist_sha256=job.sdist.sha256,
+            frontend=run.builder.frontend,
+            repair=run.builder.repair if first.repaired else "",
+            builder=run.builder.description,
+            python=_python_full(interpreter),
+            build_deps=run.build_deps,
+            reproducible=("identical" if not differs else "differs") if second is not None else "not checked",
+            differs=differs,
+            problems=_check(run, job, name, sha256, size, version),
+            compared_with=compared_with,
+            added=added,
+            changed=changed,
+        )
+        result.built.append(built)
+        pending = [t for t in pending if t not in covered]
+        if job.kind == "pure":
+            return result
+        for t in [t for t in group if t in pending]:
+            tag_list = ", ".join(t.platform.platform_tags)
+            why = (
+                run.builder.needs(t)
+                if not run.builder.builds_for(t)
+                else f"the built wheel {name} is not accepted by {t.id} (its platform tags: {tag_list})"
+            )
+            result.failures.append(_failed(job, [t], why))
+            pending.remove(t)
+    for t in pending:  # no build covered them: another OS, or a Python this builder lacks
+        result.failures.append(
+            _failed(job, [t], run.builder.needs(t) if not run.builder.builds_for(t) else "not built")
+        )
+    return result
+
+
+def _py_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
+def _failed(job: Job, targets: Sequence[Target], reason: str, log: Sequence[str] = ()) -> Failed:
+    return Failed(
+        name=job.name,
+        version=job.version,
+        targets=tuple(sorted(t.id for t in targets)),
+        reason=reason,
+        log=tuple(log),
+    )
+
+
+def findlinks_set(
+    projects: Mapping[NormalizedName, Project], config: Config, cache: Path, today: dt.date
+) -> list[tuple[str, Path, str]]:
+    """(filename, cached blob, sha256) of every file the catalog serves: the build's only package source."""
+    from curate.index import unserved
+
+    out: dict[str, tuple[str, Path, str]] = {}
+    for project in projects.values():
+        for v in project.versions:
+            if unserved(v, config.vetting, today) is not None:
+                continue
+            files = [*v.files, *(b.as_file() for b in v.built if not b.problems and not b.compared_with)]
+            for f in files:
+                path = blob_path(cache, f.sha256)
+                if f.filename not in out and holds(cache, path, f.sha256, size=f.size):
+                    out[f.filename] = (f.filename, path, f.sha256)
+    return [out[k] for k in sorted(out)]
+
+
+def build_wheels(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    today: dt.date,
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    no_sandbox: bool = False,
+    retry_failed: bool = False,
+    recheck: bool = True,
+    only: Sequence[NormalizedName] = (),
+    on_progress: Callable[[Job, _Result], None] | None = None,
+) -> WheelsReport:
+    """``curate wheels`` on the repository at ``root``: build what the catalog lacks, record it in one step."""
+    started = time.monotonic()
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    with writing(root, "curate wheels"):
+        projects = load_catalog_fast(root)
+        todo, up_to_date = plan(projects, config, cache, today=today, retry_failed=retry_failed, only=only)
+        if not todo:
+            return WheelsReport(
+                sandbox="",
+                builder="",
+                jobs=0,
+                up_to_date=up_to_date,
+                built=(),
+                failed=(),
+                reproduced=(),
+                unreproduced=(),
+                differs=(),
+                changed=(),
+                seconds=time.monotonic() - started,
+            )
+        sandbox = find_sandbox(allow_none=no_sandbox, env=env)
+        builder = find_builder(env)
+        with tempfile.TemporaryDirectory(
+            prefix="curate-wheels-", dir=env.get("CURATE_BUILD_DIR") or None
+        ) as tmp:
+            scratch = Path(tmp).resolve()
+            findlinks = scratch / "find-links"
+            findlinks.mkdir()
+            digest = hashlib.sha256()
+            for filename, path, sha256 in findlinks_set(projects, config, cache, today):
+                digest.update(f"{filename} {sha256}\n".encode())
+                try:
+                    os.link(path, findlinks / filename)
+                except OSError:
+                    shutil.copyfile(path, findlinks / filename)
+            run = _Run(
+                config=config,
+                cache=cache,
+                builder=builder,
+                sandbox=sandbox,
+                findlinks=findlinks,
+                build_deps=digest.hexdigest(),
+                scratch=scratch,
+                env=env,
+                recheck=recheck,
+            )
+            versions = {(j.project, j.version): _version(projects[j.project], j.version) for j in todo}
+            results: list[_Result] = []
+            workers = max(1, jobs if jobs is not None else min(2, os.cpu_count() or 1))
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                futures = {pool.submit(_do_job, run, j, versions[(j.project, j.version)]): j for j in todo}
+                for future in concurrent.futures.as_completed(futures):
+                    res = future.result()
+                    results.append(res)
+                    if on_progress is not None:
+                        on_progress(res.job, res)
+        changed = _write(root, projects, results)
+    made = [
+        Made(name=r.job.name, version=r.job.version, file=b)
+        for r in results
+        if r.job.kind != "reproduce"
+        for b in r.built
+    ]
+    return WheelsReport(
+        sandbox=sandbox.describe(),
+        builder=f"{builder.description}; {builder.frontend}"
+        + (f"; {builder.repair}" if builder.repair else ""),
+        jobs=len(todo),
+        up_to_date=up_to_date,
+        built=tuple(sorted(made, key=_made_key)),
+        failed=tuple(
+            sorted((f for r in results if r.job.kind != "reproduce" for f in r.failures), key=_failed_key)
+        ),
+        reproduced=tuple(
+            sorted(
+                (
+                    Made(name=r.job.name, version=r.job.version, file=b)
+                    for r in results
+                    if r.reproduced
+                    for b in r.built
+                ),
+                key=_made_key,
+            )
+        ),
+        unreproduced=tuple(
+            sorted((f for r in results if r.job.kind == "reproduce" for f in r.failures), key=_failed_key)
+        ),
+        differs=tuple(m for m in sorted(made, key=_made_key) if m.file.upstream_differs),
+        changed=tuple(changed),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _made_key(m: Made) -> tuple[str, str, str]:
+    return (m.name.lower(), m.version, m.file.filename)
+
+
+def _failed_key(f: Failed) -> tuple[str, str, tuple[str, ...]]:
+    return (f.name.lower(), f.version, f.targets)
+
+
+def _version(project: Project, version: str) -> VersionEntry:
+    return next(v for v in project.versions if v.version == version)
+
+
+def _write(root: Path, projects: Mapping[NormalizedName, Project], results: Sequence[_Result]) -> list[str]:
+    """Merge the results into each version's ``built`` / ``build_failures``, and write them as one step."""
+    by_version: dict[tuple[NormalizedName, str], list[_Result]] = {}
+    for r in results:
+        by_version.setdefault((r.job.project, r.job.version), []).append(r)
+    writes: dict[Path, bytes | None] = {}
+    touched: set[NormalizedName] = set()
+    updated: dict[NormalizedName, Project] = dict(projects)
+    for (name, version), rs in sorted(by_version.items()):
+        project = updated[name]
+        versions = []
+        for v in project.versions:
+            if v.version != version:
+                versions.append(v)
+                continue
+            sdist = sdist_of(v)
+            current = sdist.sha256 if sdist else ""
+            new_built = [b for r in rs if r.job.kind != "reproduce" for b in r.built]
+            attempted = {t.id for r in rs if r.job.kind == "missing" for t in r.job.targets}
+            compared = {b.compared_with for b in new_built if b.compared_with}
+            keep = [
+                b
+                for b in v.built
+                if b.sdist_sha256 == current
+                and b.filename not in {n.filename for n in new_built}
+                and (not b.compared_with or b.compared_with not in compared)
+                and not (set(b.targets) & attempted and not b.compared_with)
+            ]
+            fails = [
+                f for f in v.build_failures if f.sdist_sha256 == current and not (set(f.targets) & attempted)
+            ]
+            fails += [
+                BuildFailure(targets=f.targets, reason=f.reason, sdist_sha256=current)
+                for r in rs
+                if r.job.kind == "missing"
+                for f in r.failures
+            ]
+            versions.append(
+                dataclasses.replace(
+                    v,
+                    built=tuple(sorted([*keep, *new_built], key=lambda b: b.filename)),
+                    build_failures=tuple(fails),
+                )
+            )
+        new = dataclasses.replace(project, versions=tuple(versions))
+        if new != project:
+            updated[name] = new
+            touched.add(name)
+            writes[project_path(root, new.name)] = new.dumps().encode("utf-8")
+    written = set(replace_catalog_files(root, writes))
+    return [n for n in sorted(touched) if project_path(root, updated[n].name) in written]

@@ -1,0 +1,439 @@
+"""curate wheels: wheels built from vetted sdists, hermetically, recorded, served, installed (issue 14).
+
+One catalog for the module (lock -> fetch -> vet -> wheels -> vet -> build, each run once): fixture sdists
+with setuptools, flit_core and hatchling, a tiny C extension that auditwheel repairs, one whose build
+fails, one whose setup.py opens a socket, one that writes outside its directory; with build.from_source:
+pure, an upstream pure wheel identical to its sdist's build and one with an extra module. The build
+backends come from tests/data/build-backends.txt, downloaded by `make venv` (never by the tests).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from curate.cache import blob_path
+from curate.catalog import Project, load_catalog
+from curate.serve import make_server, serve_in_thread, url_of
+from curate.wheels import Sandbox, build_once, find_builder, find_sandbox, source_date_epoch
+from tests.lockutil import curate, lock_repo, write_request
+from tests.upstream import Upstream
+from tests.wheels import Dist
+
+REPO = Path(__file__).resolve().parent.parent
+WHEELHOUSE = REPO / ".venv" / "test-wheelhouse"
+BACKENDS = ("setuptools", "flit_core", "hatchling", "packaging", "pathspec", "pluggy", "trove_classifiers")
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+EPOCH = 1700000000
+
+
+def _backend_wheels() -> list[Path]:
+    found = [next(iter(sorted(WHEELHOUSE.glob(f"{b}-*.whl"))), None) for b in BACKENDS]
+    if not all(found):
+        pytest.skip(
+            f"the fixture build backends are not in {WHEELHOUSE} (make venv downloads tests/data/build-backends.txt)"
+        )
+    return [p for p in found if p is not None]
+
+
+def _sandbox() -> Sandbox:
+    try:
+        return find_sandbox(allow_none=False, env=os.environ)
+    except Exception as exc:
+        pytest.skip(f"no build sandbox on this machine: {exc}")
+
+
+def make_sdist(out: Path, name: str, version: str, files: Mapping[str, str]) -> Path:
+    """A deterministic .tar.gz sdist of ``files`` (relative path -> text), with its PKG-INFO."""
+    base = f"{name}-{version}"
+    pkg_info = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: fixture {name}\nLicense: MIT\n"
+        "Classifier: License :: OSI Approved :: MIT License\n"
+    )
+    members = {"PKG-INFO": pkg_info, **files}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{base}.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for rel, text in sorted(members.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{base}/{rel}")
+            info.size, info.mtime, info.mode = len(data), EPOCH, 0o644
+            tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _setuptools(name: str, setup_py: str = "", module: str = "VALUE = 42\n") -> dict[str, str]:
+    files = {
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\ndescription = "fixture"\n'
+            'license = {text = "MIT"}\nclassifiers = ["License :: OSI Approved :: MIT License"]\n'
+        ),
+        f"{name}.py": module,
+    }
+    if setup_py:
+        files["setup.py"] = setup_py
+    return files
+
+
+C_SOURCE = """#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "cfast", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_cfast(void) { return PyModule_Create(&module); }
+"""
+
+
+def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
+    flit = {
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n'
+            '[project]\nname = "flitty"\nversion = "1.0"\ndescription = "fixture"\n'
+            'classifiers = ["License :: OSI Approved :: MIT License"]\n'
+        ),
+        "flitty/__init__.py": "VALUE = 42\n",
+    }
+    hatch = {
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+            '[project]\nname = "hatchy"\nversion = "1.0"\ndescription = "fixture"\nlicense = "MIT"\n'
+        ),
+        "hatchy/__init__.py": "VALUE = 42\n",
+    }
+    cext = _setuptools(
+        "cfast",
+        "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('cfast', ['cfast.c'])])\n",
+    )
+    del cext["cfast.py"]
+    cext["cfast.c"] = C_SOURCE
+    return {
+        "purest": make_sdist(out, "purest", "1.0", _setuptools("purest")),
+        "flitty": make_sdist(out, "flitty", "1.0", flit),
+        "hatchy": make_sdist(out, "hatchy", "1.0", hatch),
+        "cfast": make_sdist(out, "cfast", "1.0", cext),
+        "broken": make_sdist(
+            out, "broken", "1.0", _setuptools("broken", "raise SystemExit('this build always fails')\n")
+        ),
+        "sneaky": make_sdist(
+            out,
+            "sneaky",
+            "1.0",
+            _setuptools(
+                "sneaky",
+                f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+                "from setuptools import setup\nsetup()\n",
+            ),
+        ),
+        "scribbler": make_sdist(
+            out,
+            "scribbler",
+            "1.0",
+            _setuptools(
+                "scribbler",
+                f"open({str(REPO / 'scribbled-by-a-build')!r}, 'w').write('x')\nfrom setuptools import setup\nsetup()\n",
+            ),
+        ),
+        "twin": make_sdist(out, "twin", "1.0", _setuptools("twin")),
+        "evil": make_sdist(out, "evil", "1.0", _setuptools("evil")),
+    }
+
+
+def _wheel_of(sdist: Path, out: Path, env: Mapping[str, str]) -> Path:
+    """The wheel the sdist builds (offline, from the test wheelhouse): the 'upstream' pure wheel."""
+    subprocess.run(
+        [
+            shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv",
+            "build",
+            "--wheel",
+            "--no-index",
+            "--find-links",
+            str(WHEELHOUSE),
+            "--python",
+            sys.executable,
+            "--out-dir",
+            str(out),
+            str(sdist),
+        ],
+        check=True,
+        capture_output=True,
+        env={
+            **env,
+            "SOURCE_DATE_EPOCH": str(source_date_epoch(sdist)),
+            "UV_CACHE_DIR": str(out / "uv-cache"),
+        },
+        timeout=300,
+    )
+    return next(out.glob(sdist.name.split("-")[0] + "-*.whl"))
+
+
+def _add_module(wheel: Path) -> None:
+    """An extra module in the wheel (RECORD kept consistent): what a compromised release pipeline adds."""
+    import base64
+    import hashlib
+
+    with zipfile.ZipFile(wheel) as zf:
+        items = {i.filename: zf.read(i) for i in zf.infolist()}
+    extra = b"import os  # collects credentials\n"
+    items["evil_extra.py"] = extra
+    record = next(n for n in items if n.endswith(".dist-info/RECORD"))
+    digest = base64.urlsafe_b64encode(hashlib.sha256(extra).digest()).rstrip(b"=").decode()
+    items[record] = items[record] + f"evil_extra.py,sha256={digest},{len(extra)}\n".encode()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, data in items.items():
+            zf.writestr(zipfile.ZipInfo(n, (2024, 1, 1, 0, 0, 0)), data)
+
+
+def _catalog(root: Path) -> dict[str, Project]:
+    return {str(name): project for name, project in load_catalog(root).items()}
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env |= {"UV_PYTHON_DOWNLOADS": "never", "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1"}
+    env |= {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_CACHE_DIR": str(tmp / "uv-cache"), "NO_COLOR": "1"}
+    return env
+
+
+class Flow:
+    def __init__(self, root: Path, cache: Path, outputs: dict[str, tuple[int, str]]) -> None:
+        self.root, self.cache, self.outputs = root, cache, outputs
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    backends = _backend_wheels()
+    _sandbox()
+    tmp = tmp_path_factory.mktemp("wheels")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    sdists = fixture_sdists(tmp / "sdists", listener.getsockname()[1])
+    up = Upstream(tmp / "upstream")
+    for name, path in sdists.items():
+        up.add_file(Dist(name=name, version="1.0", wheel_tags=()), path)
+    twin = _wheel_of(sdists["twin"], tmp / "twin", _env(tmp))
+    evil = _wheel_of(sdists["evil"], tmp / "evil", _env(tmp))
+    _add_module(evil)
+    up.add_file(Dist(name="twin", version="1.0"), twin)
+    up.add_file(Dist(name="evil", version="1.0"), evil)
+    for wheel in backends:
+        dist_name, version = wheel.name.split("-")[:2]
+        up.add_file(Dist(name=dist_name, version=version), wheel)
+    outputs: dict[str, tuple[int, str]] = {}
+    with up:
+        root = lock_repo(tmp / "repo", up.index_url, allow_sdist=True)
+        config = root / "catalog" / "config.yaml"
+        text = config.read_text("utf-8").replace("min_release_age_days: 7", "min_release_age_days: 0")
+        text = text.replace("block: [integrity,", "block: [wheel-differs-from-sdist, integrity,")
+        config.write_text(
+            text + "build:\n  from_source: pure\n  serve: upstream\n  time_limit: 300\n", "utf-8"
+        )
+        cache = tmp / "cache"
+        write_request(
+            root,
+            "builds",
+            [(n, "==1.0") for n in sdists] + [("setuptools", ""), ("flit-core", ""), ("hatchling", "")],
+            platforms=("linux",),
+            python=(PY,),
+        )
+        os.environ["CURATE_CACHE_DIR"] = str(cache)
+        try:
+            assert curate(root, "lock") == 0
+            assert curate(root, "fetch") == 0
+            assert curate(root, "vet", "--no-advisories") == 0
+            outputs["wheels"] = _capture(lambda: curate(root, "wheels"))
+            outputs["vet"] = _capture(lambda: curate(root, "vet", "--no-advisories"))
+            outputs["build"] = _capture(lambda: curate(root, "build", "--index-only"))
+            yield Flow(root, cache, outputs)
+        finally:
+            os.environ.pop("CURATE_CACHE_DIR", None)
+            listener.close()
+
+
+def _capture(call: object) -> tuple[int, str]:
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = call()  # type: ignore[operator]
+    return int(code), out.getvalue()
+
+
+def test_builds_what_has_no_wheel_and_records_it(flow: Flow) -> None:
+    code, text = flow.outputs["wheels"]
+    assert code == 1, text  # some builds fail, on purpose
+    catalog = _catalog(flow.root)
+    built = {str(name): p.versions[0].built for name, p in catalog.items() if p.versions[0].built}
+    for name in ("purest", "flitty", "hatchy"):
+        (b,) = built[name]
+        assert b.filename.endswith("-none-any.whl")
+        assert b.origin == "built"
+        assert b.reproducible == "identical", b
+        assert not b.problems, b
+        assert b.sdist_sha256 == catalog[name].versions[0].files[0].sha256
+        assert b.frontend.startswith("uv ")
+        assert b.python.startswith(PY)
+        assert len(b.build_deps) == 64
+        assert blob_path(flow.cache, b.sha256).stat().st_size == b.size  # the bytes: in the cache only
+    (c,) = built["cfast"]
+    assert "manylinux" in c.filename, c
+    assert c.repair.startswith("auditwheel"), c
+    assert c.targets == (f"linux-x86_64-py{PY}",)
+    assert "wheels:" not in (flow.root / "catalog" / "packages" / "purest.yaml").read_text()
+    assert curate(flow.root, "lock", "--check") == 0  # built: is not the lock's part
+
+
+def test_failures_name_the_package_target_and_reason(flow: Flow) -> None:
+    _, text = flow.outputs["wheels"]
+    target = f"linux-x86_64-py{PY}"
+    assert f"failed: broken 1.0 for {target}: the build failed" in text
+    assert "this build always fails" in text  # the last lines of the log
+    assert f"failed: sneaky 1.0 for {target}: the build tried to reach the network" in text
+    assert f"failed: scribbler 1.0 for {target}: the build tried to write outside its build directory" in text
+    assert not (REPO / "scribbled-by-a-build").exists()
+    catalog = _catalog(flow.root)
+    (failure,) = catalog["broken"].versions[0].build_failures
+    assert failure.targets == (target,)
+    assert "failed" in failure.reason
+
+
+def test_rebuild_and_compare(flow: Flow) -> None:
+    catalog = _catalog(flow.root)
+    (twin,) = catalog["twin"].versions[0].built
+    assert twin.compared_with.startswith("twin-1.0")
+    assert not twin.added
+    assert not twin.changed
+    (evil,) = catalog["evil"].versions[0].built
+    assert evil.added == ("evil_extra.py",)
+    record = catalog["evil"].versions[0].vetting
+    assert record is not None
+    assert record.status == "block"
+    assert [f.kind for f in record.findings if f.decision == "block"] == ["wheel-differs-from-sdist"]
+    assert "evil_extra.py" in flow.outputs["vet"][1]
+    _code, text = flow.outputs["build"]
+    assert "evil" in text
+    assert "wheel-differs-from-sdist" in text
+
+
+def test_installs_from_the_index_with_pip_and_uv(flow: Flow, tmp_path: Path) -> None:
+    server = make_server(flow.root / "public", port=0, quiet=True)
+    stop = serve_in_thread(server)
+    try:
+        index = url_of(server) + "/simple/"
+        names = ["purest", "flitty", "hatchy", "cfast", "twin"]
+        pip_dir, uv_dir = tmp_path / "pip", tmp_path / "uv"
+        env = _env(tmp_path)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-cache-dir",
+                "--only-binary",
+                ":all:",
+                "--index-url",
+                index,
+                "--target",
+                str(pip_dir),
+                *names,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--python",
+                sys.executable,
+                "--only-binary",
+                ":all:",
+                "--index-url",
+                index,
+                "--target",
+                str(uv_dir),
+                *names,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
+        code = "import purest, flitty, hatchy, cfast, twin; assert cfast.answer() == 42; print('ok')"
+        for where in (pip_dir, uv_dir):
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                env={**env, "PYTHONPATH": str(where)},
+                timeout=120,
+            )
+            assert out.stdout.strip() == "ok", out.stderr
+    finally:
+        stop()
+
+
+def test_missing_bytes_are_not_served_until_reproduced(flow: Flow) -> None:
+    catalog = _catalog(flow.root)
+    (b,) = catalog["purest"].versions[0].built
+    served = flow.root / "public" / "files" / "purest" / b.filename
+    assert served.exists()
+    blob_path(flow.cache, b.sha256).unlink()  # a fresh machine: the publish job's cache lacks the bytes
+    shutil.rmtree(flow.root / "public")
+    code, text = _capture(lambda: curate(flow.root, "build", "--index-only"))
+    assert "its bytes are not in the cache" in text
+    assert b.filename in text
+    assert not served.exists()
+    code, text = _capture(lambda: curate(flow.root, "wheels", "purest"))
+    assert code == 0, text
+    assert f"reproduced purest 1.0: {b.filename}" in text
+    code, text = _capture(lambda: curate(flow.root, "build", "--index-only"))
+    assert served.exists()
+    assert "purest" not in text
+
+
+def test_nothing_to_build_is_a_quick_no_op(flow: Flow) -> None:
+    before = (flow.root / "catalog" / "packages" / "cfast.yaml").read_bytes()
+    code, text = _capture(lambda: curate(flow.root, "wheels"))
+    assert code == 0, text
+    assert "0 build job(s)" in text
+    assert (flow.root / "catalog" / "packages" / "cfast.yaml").read_bytes() == before
+
+
+def test_a_build_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
+    _backend_wheels()
+    sandbox = _sandbox()
+    sdist = make_sdist(
+        tmp_path / "s", "sleepy", "1.0", _setuptools("sleepy", "import time\ntime.sleep(600)\n")
+    )
+    findlinks = tmp_path / "fl"
+    shutil.copytree(WHEELHOUSE, findlinks)
+    attempt = build_once(
+        sdist,
+        python=Path(sys.executable),
+        findlinks=findlinks,
+        workdir=tmp_path / "w",
+        builder=find_builder(os.environ),
+        sandbox=sandbox,
+        time_limit=8,
+        epoch=EPOCH,
+    )
+    assert attempt.wheel is None
+    assert attempt.reason == "the build ran past its time limit (8 s)"
