@@ -41,7 +41,9 @@ def test_every_finding_kind_has_a_policy_default_and_the_config_takes_it() -> No
     policy = Vetting()
     assert set(policy.block) | set(policy.warn) == set(FINDING_KINDS)
     assert (
-        policy.block == default_kinds("block") == ("integrity", "metadata", "license-denied", "vulnerability")
+        policy.block
+        == default_kinds("block")
+        == ("integrity", "metadata", "license-denied", "vulnerability", "wheel-differs-from-sdist")
     )
     assert policy.warn == (
         "metadata-version",
