@@ -111,3 +111,14 @@ def test_upstream_limits_are_checked(tmp_path: Path) -> None:
         (14, 3, "must be at least 1", ""),
         (15, 3, "expected an integer, got a string", ""),
     ]
+
+
+def test_build_policy(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG + "build:\n  from_source: pure\n  serve: built\n  time_limit: 60\n")
+    config, found = read_config(path, "catalog/config.yaml")
+    assert found == []
+    assert config is not None
+    assert (config.build.from_source, config.build.serve, config.build.time_limit) == ("pure", "built", 60)
+    found_problems = problems(tmp_path, CONFIG + "build:\n  from_source: all\n  time_limit: 0\n")
+    assert [p[2] for p in found_problems] == ["unknown build.from_source 'all'", "must be at least 1"]

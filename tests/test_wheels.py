@@ -290,6 +290,7 @@ def test_builds_what_has_no_wheel_and_records_it(flow: Flow) -> None:
     (c,) = built["cfast"]
     assert "manylinux" in c.filename, c
     assert c.repair.startswith("auditwheel"), c
+    assert c.reproducible == "identical", c  # unpacked at the same path in both builds: the same .so
     assert c.targets == (f"linux-x86_64-py{PY}",)
     assert "wheels:" not in (flow.root / "catalog" / "packages" / "purest.yaml").read_text()
     assert curate(flow.root, "lock", "--check") == 0  # built: is not the lock's part

@@ -138,6 +138,9 @@ RESCAN_STEPS: tuple[Step, ...] = (
 PUBLISH_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch"),
     Step(id="vet", name="curate vet", run="curate vet --force", needs=("fetch",)),
+    # the recorded built wheels' bytes: rebuilt here, kept only when they reproduce the recorded sha256
+    # (nothing new is built on publish); curate build leaves out, and fails on, one that did not
+    Step(id="wheels", name="curate wheels", run="curate wheels --reproduce-only", needs=("vet",)),
     Step(id="build", name="curate build", run="curate build", needs=("vet",)),
     Step(
         id="publish",

@@ -307,6 +307,18 @@ def source_date_epoch(path: Path) -> int:
     return max(newest, 315532800)
 
 
+# Unpack an sdist (argv 1) into a folder (argv 2): tar with the "data" filter (no links out, no devices,
+# no absolute paths), zip through zipfile (which drops ".." and absolute parts).
+_UNPACK = """
+import sys, tarfile, zipfile
+src, dest = sys.argv[1], sys.argv[2]
+if src.endswith(".zip"):
+    zipfile.ZipFile(src).extractall(dest)
+else:
+    with tarfile.open(src) as tf:
+        tf.extractall(dest, filter="data")
+"""
+
 _NETWORK = re.compile(
     r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
     r"\[Errno (?:101|111|-2|-3)\]|getaddrinfo failed|No address associated with hostname|Connection refused"
@@ -368,7 +380,7 @@ def build_once(
 ) -> Attempt:
     """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code on Linux."""
     workdir.mkdir(parents=True)
-    for sub in ("home", "tmp", "uv-cache", "dist", "repaired"):
+    for sub in ("home", "tmp", "uv-cache", "dist", "repaired", "src"):
         (workdir / sub).mkdir()
     shutil.copyfile(sdist, workdir / sdist.name)
     inside = sandbox.inside(workdir, BUILD_MOUNT)
@@ -386,6 +398,13 @@ def build_once(
         "PYTHONHASHSEED": "0",
         "SOURCE_DATE_EPOCH": str(epoch),
     }
+    started = time.monotonic()
+    # unpacked in the sandbox too (an archive is input like any other), at the same path in every build
+    unpack = [sys.executable, "-I", "-c", _UNPACK, str(inside / sdist.name), str(inside / "src")]
+    code, log = _run(sandbox.wrap(unpack, mounts), env=env, cwd=workdir, time_limit=time_limit)
+    trees = [p for p in (workdir / "src").iterdir() if p.is_dir()] if code == 0 else []
+    if len(trees) != 1:
+        return Attempt(wheel=None, reason="the sdist did not unpack into one folder", log=_tail(log, workdir))
     cmd = [
         builder.uv,
         "build",
@@ -397,10 +416,10 @@ def build_once(
         str(python),
         "--out-dir",
         str(inside / "dist"),
-        str(inside / sdist.name),
+        str(inside / "src" / trees[0].name),
     ]
-    started = time.monotonic()
-    code, log = _run(sandbox.wrap(cmd, mounts), env=env, cwd=workdir, time_limit=time_limit)
+    left = max(1.0, time_limit - (time.monotonic() - started))
+    code, log = _run(sandbox.wrap(cmd, mounts), env=env, cwd=workdir, time_limit=left)
     if code is None:
         return Attempt(
             wheel=None,
@@ -574,8 +593,10 @@ def plan(
     today: dt.date,
     retry_failed: bool = False,
     only: Sequence[NormalizedName] = (),
+    reproduce_only: bool = False,
 ) -> tuple[list[Job], int]:
-    """What to build, and how many versions are already built (or failed) as they are."""
+    """What to build, and how many versions are already built (or failed) as they are. With
+    ``reproduce_only`` (the publish job), only the recorded wheels whose bytes the cache lacks."""
     from curate.index import unserved
 
     targets = {t.id: t for t in config.all_targets()}
@@ -594,6 +615,8 @@ def plan(
             failed = {t for f in v.build_failures if f.sdist_sha256 == sdist.sha256 for t in f.targets}
             skip = done | (set() if retry_failed else failed)
             want = [targets[t] for t in sorted(v.build_targets) if t in targets and t not in skip]
+            if reproduce_only:
+                want = []
             had_job = False
             for b in built:
                 if not holds(cache, blob_path(cache, b.sha256), b.sha256, size=b.size):
@@ -621,7 +644,7 @@ def plan(
                     )
                 )
                 had_job = True
-            if config.build.from_source == "pure":
+            if config.build.from_source == "pure" and not reproduce_only:
                 compared = {b.compared_with for b in built if b.compared_with}
                 for wheel in v.files:
                     if wheel.is_wheel and _is_pure(wheel.filename) and wheel.filename not in compared:
@@ -952,6 +975,7 @@ def build_wheels(
     retry_failed: bool = False,
     recheck: bool = True,
     only: Sequence[NormalizedName] = (),
+    reproduce_only: bool = False,
     on_progress: Callable[[Job, _Result], None] | None = None,
 ) -> WheelsReport:
     """``curate wheels`` on the repository at ``root``: build what the catalog lacks, record it in one step."""
@@ -960,7 +984,15 @@ def build_wheels(
     cache = cache_root(root, config, env, cache_dir)
     with writing(root, "curate wheels"):
         projects = load_catalog_fast(root)
-        todo, up_to_date = plan(projects, config, cache, today=today, retry_failed=retry_failed, only=only)
+        todo, up_to_date = plan(
+            projects,
+            config,
+            cache,
+            today=today,
+            retry_failed=retry_failed,
+            only=only,
+            reproduce_only=reproduce_only,
+        )
         if not todo:
             return WheelsReport(
                 sandbox="",

@@ -13,7 +13,8 @@ files that differ); the wheel is checked as curate vet checks upstream files.
 The wheel's bytes go into the cache under their sha256 (like fetched files); catalog/ records its hashes
 and provenance in the version's `built:` (origin: built) and the targets that failed in `build_failures:`.
 curate build serves a built wheel only while the cache holds exactly those bytes; on a machine without
-them, curate wheels rebuilds it and keeps it only when the rebuild reproduces the recorded sha256.
+them, curate wheels rebuilds it and keeps it only when the rebuild reproduces the recorded sha256
+(--reproduce-only does only that: the publish job, which must not build anything not reviewed).
 
 With build.from_source: pure, every pure-Python version with an sdist is rebuilt too and compared with
 the upstream wheel file by file; curate vet then reports wheel-differs-from-sdist, and build.serve says
@@ -47,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="build again the targets recorded in build_failures"
+    )
+    parser.add_argument(
+        "--reproduce-only",
+        action="store_true",
+        help="build nothing new: only rebuild recorded wheels whose bytes the cache lacks, keeping a rebuild"
+        " only when it reproduces the recorded sha256 (the publish job)",
     )
     parser.add_argument(
         "--no-recheck",
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         retry_failed=args.retry_failed,
         recheck=not args.no_recheck,
         only=tuple(normalize(p) for p in args.projects),
+        reproduce_only=args.reproduce_only,
         on_progress=progress,
     )
     print_report(report, reporter, quiet=args.quiet)
