@@ -32,14 +32,22 @@ from tests.wheels import Dist
 
 REPO = Path(__file__).resolve().parent.parent
 WHEELHOUSE = REPO / ".venv" / "test-wheelhouse"
-BACKENDS = ("setuptools", "flit_core", "hatchling", "packaging", "pathspec", "pluggy", "trove_classifiers")
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 EPOCH = 1700000000
 
 
 def _backend_wheels() -> list[Path]:
-    found = [next(iter(sorted(WHEELHOUSE.glob(f"{b}-*.whl"))), None) for b in BACKENDS]
-    if not all(found):
+    """The pinned wheels of tests/data/build-backends.txt in the wheelhouse `make venv` fills."""
+    pins = [
+        line.split("==")
+        for line in (REPO / "tests" / "data" / "build-backends.txt").read_text("utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    ]
+    found = [
+        next(iter(sorted(WHEELHOUSE.glob(f"{name.replace('-', '_')}-{version}-*.whl"))), None)
+        for name, version in pins
+    ]
+    if not pins or not all(found):
         pytest.skip(
             f"the fixture build backends are not in {WHEELHOUSE} (make venv downloads tests/data/build-backends.txt)"
         )
@@ -88,6 +96,10 @@ def _setuptools(name: str, setup_py: str = "", module: str = "VALUE = 42\n") -> 
     return files
 
 
+# the hostile part runs when the wheel is built, not when the lock asks the backend what it needs
+WHEN_BUILDING = "import sys\nif 'bdist_wheel' in sys.argv:\n"
+SETUP = "from setuptools import setup\nsetup()\n"
+
 C_SOURCE = """#include <Python.h>
 static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
 static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
@@ -124,7 +136,12 @@ def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
         "hatchy": make_sdist(out, "hatchy", "1.0", hatch),
         "cfast": make_sdist(out, "cfast", "1.0", cext),
         "broken": make_sdist(
-            out, "broken", "1.0", _setuptools("broken", "raise SystemExit('this build always fails')\n")
+            out,
+            "broken",
+            "1.0",
+            _setuptools(
+                "broken", WHEN_BUILDING + "    raise SystemExit('this build always fails')\n" + SETUP
+            ),
         ),
         "sneaky": make_sdist(
             out,
@@ -132,8 +149,9 @@ def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
             "1.0",
             _setuptools(
                 "sneaky",
-                f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
-                "from setuptools import setup\nsetup()\n",
+                WHEN_BUILDING
+                + f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+                + SETUP,
             ),
         ),
         "scribbler": make_sdist(
@@ -142,7 +160,7 @@ def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
             "1.0",
             _setuptools(
                 "scribbler",
-                f"open({str(REPO / 'scribbled-by-a-build')!r}, 'w').write('x')\nfrom setuptools import setup\nsetup()\n",
+                WHEN_BUILDING + f"    open({str(REPO / 'scribbled-by-a-build')!r}, 'w').write('x')\n" + SETUP,
             ),
         ),
         "twin": make_sdist(out, "twin", "1.0", _setuptools("twin")),
@@ -244,7 +262,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
         write_request(
             root,
             "builds",
-            [(n, "==1.0") for n in sdists] + [("setuptools", ""), ("flit-core", ""), ("hatchling", "")],
+            [(n, "==1.0") for n in sdists],  # their build backends: added by the lock (to build them)
             platforms=("linux",),
             python=(PY,),
         )
