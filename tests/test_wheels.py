@@ -9,6 +9,7 @@ backends come from tests/data/build-backends.txt, downloaded by `make venv` (nev
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -22,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from curate.builddeps import build_set
 from curate.cache import blob_path
 from curate.catalog import Project, load_catalog
+from curate.names import normalize
 from curate.serve import make_server, serve_in_thread, url_of
 from curate.wheels import Sandbox, build_once, find_builder, find_sandbox, source_date_epoch
 from tests.lockutil import curate, lock_repo, write_request
@@ -305,6 +308,13 @@ def test_builds_what_has_no_wheel_and_records_it(flow: Flow) -> None:
         assert b.python.startswith(PY)
         assert len(b.build_deps) == 64
         assert blob_path(flow.cache, b.sha256).stat().st_size == b.size  # the bytes: in the cache only
+        # the package source was exactly what the catalog locked to build it (curate.builddeps)
+        pins = build_set(load_catalog(flow.root), (normalize(name), "1.0"), f"linux-x86_64-py{PY}")
+        assert pins, name
+        listed = "".join(
+            f"{p.wheel.filename} {p.wheel.sha256}\n" for p in sorted(pins, key=lambda p: p.wheel.filename)
+        )
+        assert b.build_deps == hashlib.sha256(listed.encode()).hexdigest()
     (c,) = built["cfast"]
     assert "manylinux" in c.filename, c
     assert c.repair.startswith("auditwheel"), c

@@ -710,6 +710,8 @@ class _Run:
     scratch: Path
     env: Mapping[str, str]
     recheck: bool
+    projects: Mapping[NormalizedName, Project] = dataclasses.field(default_factory=dict)
+    served: Mapping[str, tuple[Path, str]] = dataclasses.field(default_factory=dict)  # filename -> blob, sha
     counter: list[int] = dataclasses.field(default_factory=lambda: [0])
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -718,6 +720,34 @@ class _Run:
             self.counter[0] += 1
             n = self.counter[0]
         return self.scratch / f"{n:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)[:80]}"
+
+
+def build_links(run: _Run, job: Job, target: Target) -> tuple[Path, str, str]:
+    """The package source of one build, its digest, and "" (or why the build cannot run): the versions
+    the catalog locked to build this sdist on ``target`` (:func:`curate.builddeps.build_set`), each as its
+    served wheel; a catalog that records none (locked before build dependencies were, or a pure rebuild)
+    gets every file the catalog serves."""
+    from curate.builddeps import build_set
+    from curate.closure import canonical_version
+
+    pins = build_set(run.projects, (job.project, canonical_version(job.version)), target.id)
+    if not pins:
+        return run.findlinks, run.build_deps, ""
+    missing = [f"{p.name} {p.version}" for p in pins if p.wheel.filename not in run.served]
+    if missing:
+        why = f"its build dependencies are not served (blocked, or not vetted as these bytes): {', '.join(missing)}"
+        return run.findlinks, "", why
+    folder = run.workdir(f"{job.name}-{job.version}-links")
+    folder.mkdir()
+    digest = hashlib.sha256()
+    for pin in sorted(pins, key=lambda p: p.wheel.filename):
+        path, sha256 = run.served[pin.wheel.filename]
+        digest.update(f"{pin.wheel.filename} {sha256}\n".encode())
+        try:
+            os.link(path, folder / pin.wheel.filename)
+        except OSError:
+            shutil.copyfile(path, folder / pin.wheel.filename)
+    return folder, digest.hexdigest(), ""
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -780,7 +810,7 @@ def _check(
     return tuple(problems)
 
 
-def _build_pair(run: _Run, job: Job, python: Path) -> tuple[Attempt, Attempt | None]:
+def _build_pair(run: _Run, job: Job, python: Path, links: Path) -> tuple[Attempt, Attempt | None]:
     """Two builds of the job's sdist, side by side (the second one says whether it reproduces)."""
     sdist = blob_path(run.cache, job.sdist.sha256)
     epoch = source_date_epoch(sdist)
@@ -793,7 +823,7 @@ def _build_pair(run: _Run, job: Job, python: Path) -> tuple[Attempt, Attempt | N
         return build_once(
             named,
             python=python,
-            findlinks=run.findlinks,
+            findlinks=links,
             workdir=run.workdir(f"{job.name}-{job.version}-{i}"),
             builder=run.builder,
             sandbox=run.sandbox,
@@ -840,7 +870,12 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
                 result.failures.append(_failed(job, local, f"no Python {py} interpreter on this builder"))
                 pending = [t for t in pending if t not in local]
             continue
-        first, second = _build_pair(run, job, interpreter)
+        links, build_deps, why_not = build_links(run, job, (group or pending)[0])
+        if why_not:
+            result.failures.append(_failed(job, group or pending, why_not))
+            pending = [t for t in pending if t not in group]
+            continue
+        first, second = _build_pair(run, job, interpreter, links)
         if first.wheel is None:
             why = first.reason
             result.failures.append(_failed(job, group or pending, why, first.log))
@@ -903,7 +938,7 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
             repair=run.builder.repair if first.repaired else "",
             builder=run.builder.description,
             python=_python_full(interpreter),
-            build_deps=run.build_deps,
+            build_deps=build_deps,
             reproducible=("identical" if not differs else "differs") if second is not None else "not checked",
             differs=differs,
             problems=_check(run, job, name, sha256, size, version),
@@ -1016,7 +1051,9 @@ def build_wheels(
             findlinks = scratch / "find-links"
             findlinks.mkdir()
             digest = hashlib.sha256()
+            served = {}
             for filename, path, sha256 in findlinks_set(projects, config, cache, today):
+                served[filename] = (path, sha256)
                 digest.update(f"{filename} {sha256}\n".encode())
                 try:
                     os.link(path, findlinks / filename)
@@ -1032,6 +1069,8 @@ def build_wheels(
                 scratch=scratch,
                 env=env,
                 recheck=recheck,
+                projects=projects,
+                served=served,
             )
             versions = {(j.project, j.version): _version(projects[j.project], j.version) for j in todo}
             results: list[_Result] = []
