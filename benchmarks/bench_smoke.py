@@ -6,12 +6,14 @@ must be in the cache (`curate fetch` once, online). Then, as whole processes:
 (a) `curate build --index-only` (the index the test installs from);
 (b) `curate smoke -r data-science --no-record`: every target of the request this machine runs
     (a fresh venv, the locked set installed from the built index with hashes required, each
-    requested package's top-level modules imported in a fresh process), per target and in total;
+    requested package's top-level modules imported in a fresh process per package), per target and
+    in total;
 (c) the bare baseline for each target that ran: `uv venv` + `uv pip install --require-hashes` of the
     same requirements from the same served index + one `python -c "import ..."` of the same modules.
 
 No target: the figure is what it is (a fresh environment of numpy, pandas, scipy, scikit-learn and
-matplotlib); (b) against (c) is curate's overhead (its own server, a process per module).
+matplotlib); (b) against (c) is curate's overhead (its own server, a process per package,
+the per-run uv cache).
 Timings on a shared machine are noisy: run it when the machine is idle, and compare runs taken back
 to back.
 
@@ -47,10 +49,11 @@ def timed(argv: list[str], **kw: object) -> tuple[float, subprocess.CompletedPro
     return time.perf_counter() - start, proc
 
 
-def baseline(root: Path, request: str, result: dict[str, object], index_url: str, work: Path) -> float:
+def baseline(root: Path, result: dict[str, object], index_url: str, work: Path) -> float:
     """uv venv + uv pip install --require-hashes + one python importing the same modules."""
     uv = find_uv(os.environ)
-    entries = smoke.locked_set(load_catalog(root), request, str(result["target"]))
+    entries = smoke.locked_set(load_catalog(root), str(result["request"]), str(result["target"]))
+    assert entries, result
     reqs = work / "requirements.txt"
     reqs.write_text(smoke.requirements_text(entries), "utf-8")
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_CACHE_DIR": str(work / "uv-cache")}
@@ -124,7 +127,7 @@ def main() -> int:
                 if isinstance(found, smoke.Interpreter):
                     work = Path(tmp) / f"bare-{r['target']}"
                     work.mkdir()
-                    bare = f"{baseline(root, args.request, {**r, 'python_path': found.path}, url_of(server) + '/simple/', work):.1f}"
+                    bare = f"{baseline(root, {**r, 'python_path': found.path}, url_of(server) + '/simple/', work):.1f}"
                 detail = f"{r['status']}: {r['packages']} packages, {len(r['modules'])} modules"
                 rows.append((r["target"], f"{r['seconds']:.1f}", bare, detail))
         finally:

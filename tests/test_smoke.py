@@ -263,3 +263,14 @@ def test_smoke_results_are_no_lock_change(tmp_path: Path) -> None:
     assert ci._locked_part_changes(base, mine) == []
     (mine / "lock.json").write_text("{}", "utf-8")
     assert ci._locked_part_changes(base, mine) == ["lock.json"]
+
+
+def test_one_process_per_package_keeps_each_modules_error(tmp_path: Path) -> None:
+    got = smoke.import_errors(
+        Path(sys.executable), ["json", "no_such_module_x", "email"], env={}, cwd=tmp_path
+    )
+    assert got == {
+        "json": "",
+        "no_such_module_x": "ModuleNotFoundError: No module named 'no_such_module_x'",
+        "email": "",
+    }

@@ -12,8 +12,9 @@ platform tags accepted here, and the target's Python found without downloading o
    no configuration file, no other index, no proxy and an empty cache of its own, so every byte comes
    from the index and matches the catalog's sha256;
 4. imports the top-level modules of each package the request asks for by name (the installed wheel's
-   ``top_level.txt``, else the first part of each path of its ``RECORD``), each in a process of its own
-   (``python -I``, an empty working directory, a time limit), keeping the last line of a failure.
+   ``top_level.txt``, else the first part of each path of its ``RECORD``), in a fresh process per
+   package (``python -I``, an empty working directory, a time limit), keeping the last line of each
+   module's error (a crash or a timeout is that package's error).
 
 Targets it cannot run are reported as ``not-run`` with the reason, never as passes. The results of
 the targets it ran replace those recorded in ``catalog/smoke/<request>.yaml`` (the other targets keep
@@ -348,7 +349,19 @@ def python_finder(uv: str, env: Mapping[str, str]) -> PythonFinder:
 
 # -- one target --------------------------------------------------------------------------------------
 
-_IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
+# Run in the fresh environment: import each module named, in order, in this one process (one per
+# package); print one JSON line per module as it finishes: "" or the error's last line.
+_IMPORT = r"""
+import importlib, json, sys, traceback
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        error = ""
+    except BaseException as exc:
+        lines = traceback.format_exception_only(type(exc), exc)
+        error = (lines[-1] if lines else type(exc).__name__).strip()
+    print(json.dumps([name, error]), flush=True)
+"""
 # Run in the fresh environment: the top-level modules of each named distribution, as JSON.
 _MODULES = r"""
 import importlib.metadata as md, json, sys
@@ -486,7 +499,7 @@ def run_target(
                 "--index-strategy",
                 "first-index",
                 "--link-mode",
-                "copy",
+                "hardlink",  # from the run's own cache, on the same filesystem
                 "--no-config",
                 "-r",
                 str(reqs),
@@ -535,20 +548,23 @@ def run_target(
                 Failure(package=name, stage="import", error="installs no importable top-level module")
             )
             continue
-        for module in mods:
-            log(f"import {module} ({name})")
-            tried.append(module)
-            error = import_error(python, module, env=run_env, cwd=home)
+        log(f"import {', '.join(mods)} ({name})")
+        tried.extend(mods)
+        for module, error in import_errors(python, mods, env=run_env, cwd=home).items():
             if error:
                 failures.append(Failure(package=name, stage="import", module=module, error=error))
     return done(status="fail" if failures else "pass", modules=tuple(tried), failures=tuple(failures))
 
 
-def import_error(python: Path, module: str, *, env: Mapping[str, str], cwd: Path) -> str:
-    """ "" when ``module`` imports in a fresh ``python -I``; else the error's last line."""
+def import_errors(
+    python: Path, modules: Sequence[str], *, env: Mapping[str, str], cwd: Path
+) -> dict[str, str]:
+    """Import ``modules`` (one package's) in a fresh ``python -I``, in order: each module's error's
+    last line ("" when it imports). A module the process never reached (it crashed, or ran past the
+    time limit) gets how it ended."""
     try:
         proc = subprocess.run(
-            [str(python), "-I", "-c", _IMPORT, module],
+            [str(python), "-I", "-c", _IMPORT, *modules],
             capture_output=True,
             text=True,
             env=dict(env),
@@ -556,14 +572,27 @@ def import_error(python: Path, module: str, *, env: Mapping[str, str], cwd: Path
             check=False,
             cwd=cwd,
         )
-    except subprocess.TimeoutExpired:
-        return f"timed out after {IMPORT_TIMEOUT:.0f}s"
-    if proc.returncode == 0:
-        return ""
-    last = _last_line(proc.stderr)
-    if proc.returncode < 0:
-        return f"killed by signal {-proc.returncode}" + (f" ({last})" if last else "")
-    return last or f"exit {proc.returncode}"
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or b""
+        stdout = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+        stderr, code = "", None
+    errors: dict[str, str] = {}
+    for line in stdout.splitlines():
+        try:
+            name, error = json.loads(line)
+        except (json.JSONDecodeError, ValueError, TypeError):
+            continue  # the package printed something at import
+        if name in modules and isinstance(error, str):
+            errors[name] = _clip(error)
+    if code is None:
+        ended = f"timed out after {IMPORT_TIMEOUT:.0f}s"
+    elif code < 0:
+        last = _last_line(stderr)
+        ended = f"killed by signal {-code}" + (f" ({last})" if last else "")
+    else:
+        ended = _last_line(stderr) or f"exit {code}"
+    return {m: errors.get(m, ended) for m in modules}
 
 
 # -- the stage ---------------------------------------------------------------------------------------
@@ -671,6 +700,19 @@ def smoke(
     return SmokeOutcome(results=tuple(results), policy=config.smoke_failing_import, written=written)
 
 
+def _clean_cache(uv: str, cache: Path, env: Mapping[str, str]) -> None:
+    """Empty the run's uv cache with uv itself: it makes its entries read-only, which makes a plain
+    recursive delete retry file by file (tens of seconds for a scientific stack)."""
+    if cache.is_dir():
+        subprocess.run(
+            [uv, "cache", "clean", "--quiet", "--cache-dir", str(cache)],
+            capture_output=True,
+            env={**env, "UV_PYTHON_DOWNLOADS": "never"},
+            timeout=600,
+            check=False,
+        )
+
+
 def _prefixed(progress: Callable[[str], None], where: str) -> Callable[[str], None]:
     def log(line: str) -> None:
         progress(f"{where}: {line}")
@@ -723,6 +765,7 @@ def _run_all(
                 shutil.rmtree(workdir, ignore_errors=True)
                 progress(f"{where}: {result.summary()} ({result.seconds:.1f}s)")
                 out.append(result)
+            _clean_cache(uv, Path(tmp) / "uv-cache", env)
     finally:
         if stop is not None:
             stop()

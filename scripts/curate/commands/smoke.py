@@ -6,7 +6,8 @@ under pyenv; nothing is downloaded): a fresh virtual environment, the request's 
 target installed from the BUILT index only (public/, from `curate build`, served on 127.0.0.1; or
 --index-url) with `uv pip install --require-hashes` (every file's sha256 from catalog/), no other
 index, no config file, no proxy and an empty cache; then each top-level module of each package the
-request names (the wheel's top_level.txt, else its RECORD) is imported in a fresh `python -I`.
+request names (the wheel's top_level.txt, else its RECORD) is imported, in a fresh `python -I` per
+package.
 
 Targets this machine cannot run are listed as "not run here" with the reason; they are never passes.
 Results of the targets that ran are recorded in catalog/smoke/REQUEST.yaml (pass/fail, the failing
