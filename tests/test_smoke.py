@@ -274,3 +274,23 @@ def test_one_process_per_package_keeps_each_modules_error(tmp_path: Path) -> Non
         "no_such_module_x": "ModuleNotFoundError: No module named 'no_such_module_x'",
         "email": "",
     }
+
+
+def test_the_locked_set_takes_the_wheels_built_from_sdists() -> None:
+    from curate.catalog import BuiltFile, FileEntry, Need, Project, VersionEntry
+    from curate.names import NormalizedName
+
+    version = VersionEntry(
+        version="1.0",
+        needed_by=(Need(request=OK, targets=(LINUX, WINDOWS), direct=True),),
+        build_targets=(LINUX,),
+        files=(FileEntry(filename="x-1.0.tar.gz", sha256="a" * 64, size=1, targets=(LINUX, WINDOWS)),),
+        built=(BuiltFile(filename="x-1.0-py3-none-any.whl", sha256="b" * 64, size=1, targets=(LINUX,)),),
+    )
+    projects = {NormalizedName("x"): Project(name="x", versions=(version,))}
+    (linux,) = smoke.locked_set(projects, OK, LINUX)
+    assert linux.sha256 == ("a" * 64, "b" * 64)
+    assert linux.requirement() == f"x==1.0 --hash=sha256:{'a' * 64} --hash=sha256:{'b' * 64}"
+    (windows,) = smoke.locked_set(projects, OK, WINDOWS)
+    assert windows.sha256 == ("a" * 64,)
+    assert smoke.set_hash([linux]) != smoke.set_hash([windows])

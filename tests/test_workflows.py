@@ -109,6 +109,15 @@ def test_the_pr_jobs_are_the_documented_layout() -> None:
         runs = [s["run"].strip() for s in job["steps"] if "run" in s]
         assert runs == [spec.setup, *spec.extra_runs, *(s.run for s in spec.steps)]
         assert ("strategy" in job) == spec.matrix
+    # each runner: fetch, vet, build what needs building there, the index, the test; a failed wheel build
+    # does not skip the test of the rest (the install then names what is missing)
+    assert [(s.id, s.needs) for s in ci.SMOKE_STEPS] == [
+        ("fetch", ()),
+        ("vet", ("fetch",)),
+        ("wheels", ("vet",)),
+        ("build", ("vet",)),
+        ("smoke", ("build",)),
+    ]
     plan, smoke, checks = (jobs[j.id] for j in ci.PR_JOBS)
     (matrix_step,) = [s for s in plan["steps"] if s.get("id") == "matrix"]
     assert plan["outputs"] == {

@@ -175,11 +175,16 @@ RUNNERS: dict[tuple[str, str], str] = {
 
 SMOKE_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch", doc="the catalog's files, verified"),
-    # The build stage (`curate wheels`, issue 14 item 2: wheels for this runner's targets from vetted
-    # sdists) is one entry here, after fetch, and the same step in pr.yml's smoke job:
-    #   Step(id="wheels", name="curate wheels", run="curate wheels", needs=("fetch",)),
     Step(
         id="vet", name="curate vet", run="curate vet --force", needs=("fetch",), doc="vetted as these bytes"
+    ),
+    Step(
+        id="wheels",
+        name="curate wheels",
+        run="curate wheels",
+        needs=("vet",),
+        doc="wheels built from the vetted sdists for this runner's targets, in the sandbox (a failed build "
+        "does not stop the test of the rest: the install names what is missing)",
     ),
     Step(
         id="build",

@@ -173,28 +173,9 @@ class TargetResult:
 
 def locked_set(projects: Mapping[NormalizedName, Project], request: str, target: str) -> list[SetEntry]:
     """What ``request`` installs on ``target``, from the catalog's ``needed_by`` (not the versions it
-    needs only to build an sdist: ``to_build``), sorted by name."""
-    out: list[SetEntry] = []
-    for norm, project in sorted(projects.items()):
-        for version in project.versions:
-            needs = [
-                n
-                for n in version.needed_by
-                if n.request == request and target in n.targets and not n.to_build  # not a build dependency
-            ]
-            if not needs:
-                continue
-            files = sorted(f.sha256 for f in version.files if target in f.targets)
-            out.append(
-                SetEntry(
-                    name=project.name,
-                    normalized=norm,
-                    version=version.version,
-                    direct=any(n.direct for n in needs),
-                    sha256=tuple(files),
-                )
-            )
-    return out
+    needs only to build an sdist: ``to_build``), sorted by name: each version with the sha256 of every
+    file that serves the target (upstream files, and the wheels ``curate wheels`` built from its sdist)."""
+    return locked_sets(projects).get((request, target), [])
 
 
 def locked_sets(projects: Mapping[NormalizedName, Project]) -> dict[tuple[str, str], list[SetEntry]]:
@@ -210,7 +191,10 @@ def locked_sets(projects: Mapping[NormalizedName, Project]) -> dict[tuple[str, s
                     key = (need.request, target)
                     direct[key] = direct.get(key, False) or need.direct
             for (request, target), is_direct in sorted(direct.items()):
-                files = sorted(f.sha256 for f in version.files if target in f.targets)
+                files = sorted(
+                    {f.sha256 for f in version.files if target in f.targets}
+                    | {b.sha256 for b in version.built if target in b.targets}  # built by curate wheels
+                )
                 out.setdefault((request, target), []).append(
                     SetEntry(
                         name=project.name,
