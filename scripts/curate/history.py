@@ -65,7 +65,7 @@ STATES: tuple[State, ...] = get_args(State)
 
 
 def _strs(value: Any) -> tuple[str, ...]:
-    return tuple(str(x) for x in value or ())
+    return tuple(map(str, value)) if value else ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
