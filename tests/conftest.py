@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,19 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
     if inet and isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost"):
         raise OSError(f"tests are offline: connection to {host!r} refused by tests/conftest.py")
     return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers() -> Iterator[None]:
+    """Put SIGINT and SIGTERM back as they were after each test: a library run in-process (a server, an
+    event loop) may leave its own handler, and a later test that expects Ctrl-C to raise KeyboardInterrupt
+    would then see it swallowed, depending on which tests shared its worker."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    if threading.current_thread() is threading.main_thread():
+        for s, handler in before.items():
+            if signal.getsignal(s) is not handler and handler is not None:
+                signal.signal(s, handler)
 
 
 @pytest.fixture(autouse=True)
