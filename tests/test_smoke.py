@@ -27,6 +27,7 @@ from curate.errors import ValidationError
 from curate.lock import load_requests
 from curate.site import SiteRenderer, collect
 from tests.catalogs import vet_as_is
+from tests.conftest import REPO
 from tests.lockutil import curate, lock_repo, write_request
 from tests.test_index_helpers import fill_cache
 from tests.upstream import make_upstream
@@ -240,6 +241,12 @@ def test_policy_and_malformed_records(tmp_path: Path) -> None:
     (problem,) = exc.value.problems
     assert problem.path == f"catalog/smoke/{OK}.yaml"
     assert "status must be one of pass, fail, not-run" in problem.message
+    # the site's build and the review report read them too: they name the file, never "not tested"
+    requests = load_requests(REPO)  # the example requests, whose results are malformed here
+    (root / "catalog" / "smoke" / f"{requests[0].id}.yaml").write_text("request: someone-else\n", "utf-8")
+    with pytest.raises(ValidationError) as exc:
+        smoke.recorded(root, requests, load_config(REPO), {})
+    assert exc.value.problems[0].path == f"catalog/smoke/{requests[0].id}.yaml"
 
 
 def test_the_policy_is_configured(tmp_path: Path) -> None:

@@ -866,13 +866,13 @@ def recorded(
 ) -> dict[str, list[Shown]]:
     """Per request, each target's result: ``fresh`` (a run's results, e.g. merged from CI runners)
     first, else (unless ``only_fresh``) what ``catalog/smoke/`` records; stale when recorded for
-    another locked set."""
+    another locked set. ValidationError (the file, and the fix) when a recorded file is malformed."""
     out: dict[str, list[Shown]] = {}
     saved: dict[str, TargetResult] = {}
     for request, target, entries in plan_jobs(requests, config, projects):
         if request.id not in out:
             out[request.id] = []
-            saved = {} if only_fresh else _safe_read(root, request.id)
+            saved = {} if only_fresh else read_results(root, request.id)
         result = (fresh or {}).get((request.id, target.id)) or saved.get(target.id)
         if result is None and only_fresh:
             result = TargetResult(
@@ -891,13 +891,6 @@ def recorded(
             )
         )
     return out
-
-
-def _safe_read(root: Path, request: str) -> dict[str, TargetResult]:
-    try:
-        return read_results(root, request)
-    except ValidationError:
-        return {}
 
 
 # -- results as JSON (one file per CI runner; merged for the report) ---------------------------------
