@@ -301,3 +301,23 @@ def test_the_locked_set_takes_the_wheels_built_from_sdists() -> None:
     (windows,) = smoke.locked_set(projects, OK, WINDOWS)
     assert windows.sha256 == ("a" * 64,)
     assert smoke.set_hash([linux]) != smoke.set_hash([windows])
+
+
+def test_python_is_found_without_downloading_one(tmp_path: Path) -> None:
+    """uv's discovery first; where it fails (pyenv's shims, which uv cannot run), pyenv's versions."""
+    full = platform.python_version()
+    pyenv = tmp_path / "pyenv"
+    (pyenv / "versions" / full / "bin").mkdir(parents=True)
+    (pyenv / "versions" / full / "bin" / f"python{PY}").symlink_to(sys.executable)
+    failing_uv = tmp_path / "uv"
+    failing_uv.write_text("#!/bin/sh\necho 'error: no interpreter found' >&2\nexit 2\n", "utf-8")
+    failing_uv.chmod(0o755)
+    found = smoke.python_finder(str(failing_uv), {"PYENV_ROOT": str(pyenv)})(PY)
+    assert found == smoke.Interpreter(
+        path=str(pyenv / "versions" / full / "bin" / f"python{PY}"), version=full
+    )
+    missing = smoke.python_finder(str(failing_uv), {"PYENV_ROOT": str(pyenv)})("3.99")
+    assert (
+        missing
+        == f"Python 3.99 is not installed here (uv: error: no interpreter found; none in {pyenv / 'versions'})"
+    )
