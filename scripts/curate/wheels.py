@@ -877,8 +877,10 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
             continue
         first, second = _build_pair(run, job, interpreter, links)
         if first.wheel is None:
-            why = first.reason
-            result.failures.append(_failed(job, group or pending, why, first.log))
+            here = [t for t in group if run.builder.builds_for(t)] if job.kind == "missing" else group
+            result.failures.append(_failed(job, here or group or pending, first.reason, first.log))
+            for t in [t for t in group if t not in here]:  # it may build on its own OS: say what it needs
+                result.failures.append(_failed(job, [t], run.builder.needs(t)))
             pending = [t for t in pending if t not in group]
             if job.kind != "missing":
                 pending = []
