@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any, TypedDict, TypeGuard
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import jinja2
-
 from curate.accept import HTML_TYPE as HTML_TYPE  # re-exported: the PEP 691 names
 from curate.accept import JSON_TYPE as JSON_TYPE
 from curate.archive import ArchiveError, read_wheel_metadata
@@ -417,6 +415,8 @@ class IndexRenderer:
         self.config = config
         self.os_of = target_os(config)
         self._os_cache: dict[tuple[str, ...], dict[str, list[str]]] = {}
+        import jinja2  # here: curate wheels and vet read unserved() without rendering anything
+
         env = jinja2.Environment(
             loader=jinja2.PackageLoader("curate", "templates/index"),
             autoescape=True,
