@@ -292,7 +292,14 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
     # the staged (full) build hard-links what did not change from the live tree
     _change_one(b.root, "webapp")
     fake_site = types.ModuleType("curate.site")
-    fake_site.build_site = lambda root, config, out, env, **_: (out / "index.html").write_text("docs\n")  # type: ignore[attr-defined]
+
+    def docs(root: Path, config: object, out: Path, env: object, **_: object) -> types.SimpleNamespace:
+        (out / "index.html").write_text("docs\n")
+        return types.SimpleNamespace(
+            environments=None, history=None
+        )  # the build plans the environments itself
+
+    fake_site.build_site = docs  # type: ignore[attr-defined]
     sys.modules["curate.site"] = fake_site
     try:
         build(root=b.root, output=b.public, cache_dir=b.cache, env={})

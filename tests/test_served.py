@@ -321,7 +321,14 @@ def test_a_rebuild_that_changed_nothing_reads_no_file_it_serves(
     assert again.stats is not None
     assert (again.how, again.stats.reused) == ("updated in place", again.stats.projects)
     fake_site = types.ModuleType("curate.site")  # a fresh tree (the site with the index), without mkdocs
-    fake_site.build_site = lambda root, config, out, env, **_: (out / "index.html").write_text("docs\n")  # type: ignore[attr-defined]
+
+    def docs(root: Path, config: object, out: Path, env: object, **_: object) -> types.SimpleNamespace:
+        (out / "index.html").write_text("docs\n")
+        return types.SimpleNamespace(
+            environments=None, history=None
+        )  # the build plans the environments itself
+
+    fake_site.build_site = docs  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "curate.site", fake_site)
     fresh = build(root=built.root, output=built.public, cache_dir=built.cache, env={}, today=TODAY)
     assert fresh.stats is not None

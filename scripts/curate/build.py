@@ -12,9 +12,11 @@ does: the catalog records no URL.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -22,17 +24,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from curate.atomic import atomic_write
 from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
+from curate.environments import API_DIR, ENVS_DIR, EnvRenderer, EnvStats, Locations, RequestEnvironments
 from curate.errors import BuildError
 from curate.history import History
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
-from curate.staging import build_lock, keep_unchanged, publishing
+from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
-INDEX_PARTS = ("simple", "files", "api", MANIFEST)
+INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +50,7 @@ class Built:
     simple_url: str  # where clients find the index
     seconds: float
     warnings: tuple[str, ...] = ()
+    environments: EnvStats | None = None  # None when only the site was built
 
 
 def catalog_sources(root: Path) -> list[Source]:
@@ -176,6 +181,7 @@ def _build(
         links = upstream_links(config, env, upstream, today)
     stats: Stats | None = None
     history: History | None = None
+    envs: EnvStats | None = None
     how: Literal["published", "updated in place"]
     if index and not site and output.is_dir():
         stats = build_index(
@@ -190,13 +196,15 @@ def _build(
             upstream=upstream,
             today=today,
         )
+        envs = write_environment_files(output, root, config, env=env, in_place=True, today=today)
         how = "updated in place"
     else:
         with publishing(output) as staging:
+            plans: Mapping[str, RequestEnvironments] | None = None
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                history = build_site(
+                data = build_site(
                     root,
                     config,
                     staging,
@@ -205,6 +213,7 @@ def _build(
                     cache_dir=cache_root(root, config, env, cache_dir),
                     published=output if output.is_dir() else None,
                 )
+                history, plans = data.history, data.environments  # the site read them; used again here
             if index:
                 stats = build_index(
                     staging,
@@ -217,6 +226,7 @@ def _build(
                     upstream=upstream,
                     today=today,
                 )
+                envs = write_environment_files(staging, root, config, env=env, plans=plans, today=today)
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
@@ -236,7 +246,102 @@ def _build(
         simple_url=config.simple_url,
         seconds=time.perf_counter() - started,
         warnings=tuple(warnings),
+        environments=envs,
     )
+
+
+def load_plans(
+    root: Path, config: Config, env: Mapping[str, str], today: dt.date | None = None
+) -> Mapping[str, RequestEnvironments]:
+    """Every request's environments, read from ``root`` (when the site did not read them already);
+    ``today`` as the index takes it (waivers' expiry)."""
+    from curate.catalog import load_catalog_fast
+    from curate.environments import plan
+    from curate.errors import Problem, ValidationError, display_path
+    from curate.requests import Request, read_request, request_files
+
+    requests: list[Request] = []
+    problems: list[Problem] = []
+    for path in request_files(root):
+        request, found = read_request(path, display_path(path, root), config, root=root)
+        problems.extend(found)
+        if request is not None:
+            requests.append(request)
+    if problems:
+        raise ValidationError(problems)
+    return plan(load_catalog_fast(root), requests, config, today=today)
+
+
+def index_locations(tree: Path, config: Config, plans: Mapping[str, RequestEnvironments]) -> Locations:
+    """Where the environments' files are: the catalog's own layout, or (link mode without
+    ``files.base_url``) the URL the index just written links for each file (its PEP 691 page)."""
+    loc = Locations.of(config)
+    if config.files_mode != "link" or loc.files_base_url is not None:
+        return loc
+    names = {p.normalized for envs in plans.values() for e in envs.environments for p in e.packages}
+    by_sha: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            page = json.loads((tree / "simple" / name / "index.json").read_bytes())
+        except (OSError, ValueError) as exc:
+            raise BuildError(
+                f"{name}: the index page the environments link files from does not read: {exc}"
+            ) from exc
+        for f in page.get("files", []):
+            sha = f.get("hashes", {}).get("sha256")
+            if isinstance(sha, str) and isinstance(f.get("url"), str):
+                by_sha[sha] = f["url"]
+    return dataclasses.replace(loc, by_sha256=by_sha)
+
+
+def write_environment_files(
+    tree: Path,
+    root: Path,
+    config: Config,
+    *,
+    env: Mapping[str, str],
+    plans: Mapping[str, RequestEnvironments] | None = None,
+    in_place: bool = False,
+    today: dt.date | None = None,
+) -> EnvStats:
+    """Each request's environment files (``envs/``) and their ``api/requests/`` JSON, into ``tree``
+    (``plans``: as the site planned them, else read from ``root`` with ``today``, as the index judged).
+
+    A fresh (staging) tree is written plainly; the live tree (``in_place``) gets only the files whose
+    bytes changed, each swapped in by rename, and loses the ones no environment has any more."""
+    from curate.environments import write_environments
+
+    if plans is None:
+        plans = load_plans(root, config, env, today)
+    renderer = EnvRenderer(config, index_locations(tree, config, plans))
+    if not in_place:
+        staging = Staging(tree)
+        return write_environments(plans, renderer, staging.write)
+    written: set[str] = set()
+
+    def write(rel: str, data: bytes) -> None:
+        written.add(rel)
+        path = tree / rel
+        try:
+            if path.read_bytes() == data:
+                return
+        except OSError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+
+    stats = write_environments(plans, renderer, write)
+    for part in (ENVS_DIR, API_DIR):
+        folder = tree / part
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            rel = path.relative_to(tree).as_posix()
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when emptied
+            elif rel not in written:
+                path.unlink()
+    return stats
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:

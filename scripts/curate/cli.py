@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "fetch": ("fetch", "download every catalog file into the verified cache"),
     "vet": ("vet", "vet every catalog version and record the findings"),
     "wheels": ("wheels", "build wheels from vetted sdists where no upstream wheel serves a target"),
+    "env": ("env", "write a request's environment for one target: pylock.toml, requirements.txt or SBOM"),
     "build": ("build", "build public/: the package index and the site, swapped in atomically"),
     "publish": ("publish", "publish public/ to GitHub Pages, an S3 bucket or a repository manager"),
     "smoke": ("smoke", "install and import each request's locked set from the built index, per target"),

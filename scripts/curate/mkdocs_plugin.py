@@ -5,15 +5,16 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
 
 - reads the catalog config, the catalog and every request (``on_config``);
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, Changes, and the shells
-  of the package pages and the Changes archive pages; a repository without ``site/index.md`` gets a
-  default home page;
+  of the package pages, the request pages and the Changes archive pages; a repository without
+  ``site/index.md`` gets a default home page;
 - fills ``{{ base_url }}``, ``{{ simple_url }}``, ``{{ auth_simple_url }}`` (the index URL with
   ``USER:TOKEN@``), ``{{ index_host }}`` and ``{{ site_name }}`` in every page's Markdown
   (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
-- writes the JSON the Packages and OS pages load, every project's page, the Changes archive pages,
-  ``changes.xml`` and ``api/changes/``, after mkdocs built the rest (``on_post_build``). See curate.site
-  for why package pages stay out of mkdocs' page pipeline.
+- writes the JSON the Packages and OS pages load, every project's page, every request's page (with
+  its environments: curate.environments), the Changes archive pages, ``changes.xml`` and
+  ``api/changes/``, after mkdocs built the rest (``on_post_build``). See curate.site for why package
+  pages stay out of mkdocs' page pipeline.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
                     f"curate: {src} is generated from the catalog; remove it from {config.docs_dir}"
                 )
             files.append(File.generated(config, src, content=self._page_markdown(src, title)))
-        for shell in (site.SHELL_DIR, site.CHANGES_SHELL_DIR):
+        for shell in (site.SHELL_DIR, site.REQUEST_SHELL_DIR, site.CHANGES_SHELL_DIR):
             files.append(
                 File.generated(
                     config,
@@ -197,4 +198,5 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         site.write_json(self.data, site_dir)
         urls = site.write_package_pages(self.data, self.renderer, site_dir)
         urls += site.write_history(self.data, self.renderer, site_dir)
+        urls += site.write_request_pages(self.data, self.renderer, site_dir)
         site.rewrite_sitemap(site_dir, config.site_url or "", urls)

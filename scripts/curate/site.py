@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
@@ -45,6 +45,8 @@ from curate.atomic import atomic_write
 from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.diff import STATUSES
+from curate.environments import Blocker, Environment, RequestEnvironments, target_label
+from curate.environments import plan as plan_environments
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
 from curate.index import is_blocked, unserved
 from curate.names import NormalizedName
@@ -56,6 +58,7 @@ from curate.vetting import VettingRecord, today_from, vulnerability_status
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 SHELL_DIR = "packages/_shell"  # '_' never occurs in a normalized name
+REQUEST_SHELL_DIR = "requests/_shell"  # nor in a request's id
 SHELL_TITLE = "CURATE-SHELL-TITLE"
 SHELL_SLOT = '<div class="curate-shell-slot"></div>'
 OS_BIT: dict[str, int] = {o: 1 << i for i, o in enumerate(OS_NAMES)}  # packages/index.json
@@ -93,6 +96,7 @@ class SiteData:
     dependents: dict[NormalizedName, tuple[NormalizedName, ...]]
     last_changed: str  # YYYY-MM-DD, or "" when unknown
     targets: dict[str, Target]  # every configured target by id
+    environments: dict[str, RequestEnvironments]  # every request's, by id (curate.environments)
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
     smoke: dict[str, list[Shown]] = dataclasses.field(default_factory=dict)  # curate smoke, per request
     history: hist.History = dataclasses.field(default_factory=lambda: hist.no_history("not read"))
@@ -171,6 +175,7 @@ def collect(
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
         last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
+        environments=plan_environments(projects, requests.values(), config, today=day),
         today=day,
         history=history,
         package_history=history.by_package(),
@@ -613,6 +618,7 @@ def _built(data: SiteData, to_build: str) -> tuple[str, str, bool]:
 def requests_view(data: SiteData) -> list[dict[str, Any]]:
     out = []
     for request in sorted(data.requests.values(), key=lambda r: (r.date, r.id), reverse=True):
+        envs = data.environments.get(request.id)
         out.append(
             {
                 "r": request,
@@ -620,6 +626,7 @@ def requests_view(data: SiteData) -> list[dict[str, Any]]:
                 "remove": [(x, x.normalized in data.projects) for x in request.remove],
                 "platforms": [OS_LABELS[p] for p in request.platforms],
                 "smoke": data.smoke.get(request.id, []),
+                "targets": [(e.target.id, e.status) for e in envs.environments] if envs is not None else [],
             }
         )
     return out
@@ -667,6 +674,66 @@ def entry_view(data: SiteData, e: hist.Entry, *, up: str, link: str | None) -> d
     }
 
 
+def _blocker_text(b: Blocker) -> str:
+    """What stops one version, for a line that already names the project and version."""
+    if b.kind == "blocked":
+        return "blocked by vetting"
+    if b.kind == "waiver-expired":
+        return "a waiver it relies on expired (renew it or upgrade, then: curate vet)"
+    if b.kind == "unvetted-bytes":
+        return f"{b.filename} is not the file vetting covered (run: curate vet)"
+    if b.kind == "left-out":
+        return f"not served by the index: {b.detail}"
+    if b.kind == "not-vetted":
+        return "not vetted yet (run: curate vet)"
+    if b.kind == "no-file":
+        return "no file for this target"
+    return b.message
+
+
+def environment_view(data: SiteData, env: Environment) -> dict[str, Any]:
+    """One target of a request's page: its commands and packages, or why it has none."""
+    base = data.config.base_url
+    paths = {fmt: env.path(fmt) for fmt in ("pylock", "requirements", "cyclonedx")}
+    return {
+        "target": env.target.id,
+        "label": f"{target_label(env.target)} ({env.target.id})",
+        "status": env.status,
+        "paths": paths,
+        "urls": {fmt: base + quote(path) for fmt, path in paths.items()},
+        "index": data.config.simple_url,
+        "count": len(env.packages),
+        "size": sum(p.file.size for p in env.packages),
+        "packages": [
+            {
+                "name": p.name,
+                "normalized": p.normalized,
+                "version": p.version.version,
+                "direct": p.direct,
+                "filename": p.file.filename,
+                "size": p.file.size,
+                "status": p.version.vetting.status if p.version.vetting is not None else "",
+                "advisories": [
+                    f
+                    for f in (p.version.vetting.findings if p.version.vetting else ())
+                    if f.kind == "vulnerability"
+                ],
+            }
+            for p in env.packages
+        ],
+        "blockers": [
+            {
+                "project": b.project,
+                "normalized": b.normalized if b.normalized in data.projects else "",
+                "version": b.version,
+                "text": _blocker_text(b) if b.normalized in data.projects else b.message,
+                "findings": b.findings,
+            }
+            for b in env.blockers
+        ],
+    }
+
+
 def change_view(data: SiteData, c: hist.PackageChange) -> dict[str, Any]:
     return {**c.to_dict(), "known": c.normalized in data.projects}
 
@@ -698,6 +765,18 @@ def _pager(history: hist.History) -> list[tuple[int, str, str]]:
     return out
 
 
+def request_view(data: SiteData, request: Request) -> dict[str, Any]:
+    """Everything one request's page shows, as plain data for templates/site/request.html."""
+    envs = data.environments.get(request.id)
+    return {
+        "request": request,
+        "packages": [(p, p.normalized in data.projects) for p in request.packages],
+        "remove": [(x, x.normalized in data.projects) for x in request.remove],
+        "platforms": [OS_LABELS[p] for p in request.platforms],
+        "environments": [environment_view(data, e) for e in envs.environments] if envs is not None else [],
+    }
+
+
 class SiteRenderer:
     """The site's templates compiled once; each method returns an HTML fragment (the package index's
     pages are :class:`curate.index.IndexRenderer`'s)."""
@@ -706,9 +785,13 @@ class SiteRenderer:
         self.data = data
         self.env = environment()
         self._package = self.env.get_template("package.html")
+        self._request = self.env.get_template("request.html")
 
     def package(self, project: Project) -> str:
         return self._package.render(p=project_view(self.data, project), site=self.data.config)
+
+    def request(self, request: Request) -> str:
+        return self._request.render(q=request_view(self.data, request), site=self.data.config)
 
     def page(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(site=self.data.config, **context)
@@ -822,6 +905,25 @@ def write_package_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) 
     job = _PageJob(data=data, renderer=renderer, site_dir=site_dir, before=before, after=after)
     urls = [u for chunk in _map(job.run, _chunks(names, jobs * 4), jobs) for u in chunk]
     _remove_shell(site_dir, SHELL_DIR)
+    return urls
+
+
+def write_request_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
+    """Each request's page (``requests/<id>/``) in the theme's shell; return the pages' URLs (relative)."""
+    before, after = _read_shell(site_dir, REQUEST_SHELL_DIR, "request page")
+    shell_url = REQUEST_SHELL_DIR.split("/")[-1] + "/"
+    urls = []
+    for rid in sorted(data.requests):
+        request = data.requests[rid]
+        title = str(escape(request.title))
+        head = before.replace(SHELL_TITLE, title).replace(shell_url, f"{rid}/")
+        out = site_dir / "requests" / rid
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "index.html").write_text(
+            head + renderer.request(request) + after.replace(SHELL_TITLE, title), "utf-8"
+        )
+        urls.append(f"requests/{rid}/")
+    _remove_shell(site_dir, REQUEST_SHELL_DIR)
     return urls
 
 
@@ -950,7 +1052,7 @@ def rewrite_sitemap(site_dir: Path, site_url: str, package_urls: Sequence[str]) 
         return
     text = path.read_text("utf-8")
     text = re.sub(r"\s*<lastmod>[^<]*</lastmod>", "", text)  # the build date: not from the data
-    for shell in (SHELL_DIR, CHANGES_SHELL_DIR):
+    for shell in (SHELL_DIR, REQUEST_SHELL_DIR, CHANGES_SHELL_DIR):
         text = re.sub(r"\s*<url>\s*<loc>[^<]*" + re.escape(shell) + r"/</loc>.*?</url>", "", text, flags=re.S)
     entries = "".join(
         f"\n    <url>\n         <loc>{escape(site_url + u)}</loc>\n    </url>" for u in package_urls
@@ -1002,9 +1104,10 @@ def build_site(
     today: dt.date | None = None,
     cache_dir: Path | None = None,
     published: Path | None = None,
-) -> hist.History:
+) -> SiteData:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
-    return the catalog's history as the site shows it.
+    return what the site was built from (the catalog, the requests and their environments, the
+    catalog's history as the site shows it), for the rest of the build.
 
     A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
     environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
@@ -1058,7 +1161,7 @@ def build_site(
             finally:
                 mk_config.plugins.on_shutdown()
             assert plugins[0].data is not None
-            return plugins[0].data.history
+            return plugins[0].data
         except CurateError:
             raise
         except MkDocsException as exc:

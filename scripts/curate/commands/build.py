@@ -31,6 +31,13 @@ merged change did, from the git history of catalog/ and requests/), read increme
 the file cache's history/ has not seen are read from git. Without a git history, in a shallow clone
 or after a rewrite of the history, the site still builds, and says (here and on its pages) what it
 cannot show.
+
+Each request's environment per target (the exact set it was resolved and vetted as) is written under
+envs/REQUEST/TARGET/: pylock.toml, requirements.txt with hashes and a CycloneDX SBOM, listed in
+api/requests/ and on the request's page (see curate env). An environment lists only what the index
+serves: a target where some version of its resolution is left out (blocked, an expired waiver, not
+vetted as these bytes or under this policy, not vetted yet) gets no files: the build warns and the page
+says why.
 """
 
 from __future__ import annotations
@@ -103,6 +110,17 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     )
     if stats.removed_names:
         print(terminal_text(f"no longer served (not in the catalog): {', '.join(stats.removed_names)}"))
+    envs = built.environments
+    if envs is not None:
+        reporter = Reporter(env)
+        for e in envs.unavailable:
+            reporter.text(
+                one_line(f"warning: request {e.request} has no environment for {e.target.id}: {e.reason}")
+            )
+        print(
+            f"environments: {envs.ready} written for {envs.requests} request(s) (pylock.toml, requirements.txt, "
+            f"SBOM each, under envs/), {len(envs.unavailable)} left out"
+        )
     return 1 if fail and stats.left_out else 0
 
 

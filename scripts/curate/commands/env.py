@@ -1,0 +1,117 @@
+"""Write one request's environment for one target: the exact set of files the catalog vetted for it.
+
+The same file `curate build` publishes under public/envs/REQUEST/TARGET/, made here from catalog/ and
+requests/ alone, with no network:
+
+  pylock        pylock.toml (PEP 751): every package with its one file, sha256, size and URL
+                   install: uv pip install -r pylock.toml   (or: pip install -r pylock.toml)
+  requirements  requirements.txt with --hash lines and no index
+                   install: pip install --require-hashes --no-deps --index-url INDEX -r requirements.txt
+  cyclonedx     a CycloneDX 1.6 SBOM (JSON): purl, version, sha256, licence and vetting outcome
+                (advisories found and waived) of every package
+
+Without --target, the target of this machine (OS, architecture and Python) is taken when the request
+has it. As in the build, an environment holds only what the index serves: a target where some version
+is left out (blocked by vetting, a waiver expired by today or $CURATE_TODAY, not vetted as these bytes
+or under this policy, not vetted or locked yet) has no environment: the command says why and exits 1.
+
+File URLs are absolute (uv and pip accept nothing else): the catalog's files under site.base_url. Behind
+a reverse proxy that serves the same tree under another host, --base-url writes them under that base;
+behind a repository manager or caching proxy that serves the index under its own layout (Nexus,
+Artifactory, devpi, proxpi), --index-url looks each file up on that index by name and checks its sha256
+(the only time this command uses the network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from curate.atomic import atomic_write
+from curate.environments import FILENAMES, FORMATS, Format, Host, environment_file
+from curate.errors import UsageError, terminal_text
+
+_OS = {"linux": "linux", "win32": "windows", "darwin": "macos"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("request", metavar="REQUEST", help="the request's id (its file name) or its file")
+    parser.add_argument(
+        "--target",
+        metavar="TARGET",
+        default=None,
+        help="e.g. linux-x86_64-py3.12 (default: this machine's, when the request has it)",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="pylock", help="which file to write (default: pylock)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write to FILE (default: standard output); a pylock file must be named pylock.toml or "
+        "pylock.NAME.toml for uv and pip to read it",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=None,
+        help="the files under this base instead of site.base_url (a reverse proxy of the same tree)",
+    )
+    where.add_argument(
+        "--index-url",
+        metavar="URL",
+        default=None,
+        help="look each file up on this index (a proxy of the catalog's index) by name and sha256; "
+        "needs the network",
+    )
+
+
+def host() -> Host:
+    return Host(
+        os=_OS.get(sys.platform, sys.platform),
+        machine=platform.machine(),
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
+    )
+
+
+def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
+    fmt: Format = args.format
+    written = environment_file(
+        root,
+        request=args.request,
+        target=args.target,
+        fmt=fmt,
+        host=host(),
+        base_url=args.base_url,
+        index_url=args.index_url,
+        env=env,
+    )
+    if args.output is None or str(args.output) == "-":
+        sys.stdout.write(written.text)
+        return 0
+    try:
+        atomic_write(args.output, written.text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(
+        terminal_text(
+            f"wrote {args.output}: {FILENAMES[fmt]} of {written.request} on {written.target.id} "
+            f"({written.packages} package(s), files listed on {written.index})"
+        ),
+        file=sys.stderr,
+    )
+    from packaging.pylock import is_valid_pylock_path
+
+    if fmt == "pylock" and not is_valid_pylock_path(args.output):
+        print(
+            "note: uv and pip read a lock file only when it is named pylock.toml or pylock.NAME.toml",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,900 @@
+"""Per request x target environments: the exact set a request was resolved and vetted as, installable.
+
+Every request is resolved on its own for each of its targets, and the catalog records which version each
+target takes (``needed_by`` of every version: the request and its targets). :func:`plan` turns that back
+into one :class:`Environment` per request and target: every package the request needs there, at the
+version it needs now (a superseded version, needed by no request, is in no environment), with the one
+file that target installs (the wheel its tags prefer; the sdist where the lock allowed one). An
+environment is *ready* only when the index serves every version in it (:func:`curate.index.unserved`:
+vetted as exactly these bytes, under the config's policy, not blocked, no waiver it relies on expired),
+so a lock never names a file the index leaves out: otherwise it has no files and
+:attr:`Environment.blockers` says why.
+
+Three files describe a ready environment (:class:`EnvRenderer`):
+
+- ``pylock.toml`` (PEP 751): each package with its version, its one file (name, upload time, size,
+  sha256, URL) and the catalog's index, ``requires-python`` and ``environments`` (markers) for the
+  target. Written with ``tomli_w`` and validated with :mod:`packaging.pylock` piece by piece: each
+  distinct package entry once (``Pylock.from_dict`` on a lock holding only it), each header once per
+  file; packaging checks a lock package by package, so the pieces are valid exactly when the whole is.
+  ``curate env`` validates the whole file again before writing it.
+- ``requirements.txt``: ``name==version`` with one ``--hash`` per line and no index, for
+  ``pip install --require-hashes --no-deps --index-url ... -r`` (and pip-tools' ``pip-sync``).
+- ``sbom.cdx.json``: a CycloneDX SBOM, see :mod:`curate.sbom`.
+
+File URLs: uv and pip read ``url`` only as an absolute URL (a relative one is an error in both), so a
+lock names the catalog's own file under ``site.base_url`` (mirror mode), ``files.base_url`` (link mode),
+or where the upstream serves it (link mode without ``files.base_url``: the URL the index links).
+``curate env --base-url`` writes the same lock for another base (a reverse proxy that serves the same
+tree under another host), ``--index-url`` for a repository manager or caching proxy of the index
+(Nexus, Artifactory, devpi, proxpi), looking each file up on its project pages by name and sha256.
+
+Everything here is pure: data in, records and text out. :func:`write_environments` is the IO.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import quote
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from curate import __version__
+from curate.catalog import FileEntry, Project, VersionEntry
+from curate.config import Config, Vetting
+from curate.errors import CurateError
+from curate.index import unserved
+from curate.names import NormalizedName
+from curate.targets import OS_LABELS, Target
+from curate.vetting import Finding
+
+if TYPE_CHECKING:
+    from curate.requests import Request
+
+ENVS_DIR = "envs"  # public/envs/<request>/<target>/<file>
+API_DIR = "api/requests"  # public/api/requests/index.json and <request>.json
+Format = Literal["pylock", "requirements", "cyclonedx"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+FILENAMES: dict[Format, str] = {
+    "pylock": "pylock.toml",
+    "requirements": "requirements.txt",
+    "cyclonedx": "sbom.cdx.json",
+}
+FORMAT_LABELS: dict[Format, str] = {
+    "pylock": "pylock.toml (PEP 751)",
+    "requirements": "requirements.txt with hashes",
+    "cyclonedx": "SBOM (CycloneDX JSON)",
+}
+
+Status = Literal["ready", "blocked", "unavailable"]
+BlockerKind = Literal[
+    "blocked",
+    "waiver-expired",
+    "unvetted-bytes",
+    "left-out",
+    "not-vetted",
+    "no-file",
+    "conflict",
+    "not-locked",
+]
+_BLOCKING: frozenset[BlockerKind] = frozenset({"blocked", "waiver-expired", "unvetted-bytes"})
+
+
+class EnvironmentUnavailable(CurateError):
+    """A request has no environment file for a target (blocked by vetting, not vetted, not locked)."""
+
+
+# -- the records ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Blocker:
+    """Why an environment has no files: one version (or the whole target) and what stops it."""
+
+    kind: BlockerKind
+    project: str = ""  # display name; "" when it concerns the whole target
+    normalized: str = ""
+    version: str = ""
+    filename: str = ""
+    findings: tuple[Finding, ...] = ()  # the findings that block it (kinds "blocked", "waiver-expired")
+    versions: tuple[str, ...] = ()  # kind "conflict": the versions needed at once
+    detail: str = ""  # kind "left-out": why the index leaves the version out (curate.index.unserved)
+
+    @property
+    def message(self) -> str:
+        what = f"{self.project} {self.version}"
+        if self.kind == "blocked":
+            found = "; ".join(
+                f"{f.kind} {f.id}" + (f": {f.message}" if f.message else "") for f in self.findings
+            )
+            return f"{what} is blocked by vetting" + (f" ({found})" if found else "")
+        if self.kind == "waiver-expired":
+            expired = ", ".join(
+                f"{f.id} (expired {f.waiver.expires.isoformat()})"
+                for f in self.findings
+                if f.waiver is not None
+            )
+            return f"{what}: a waiver it relies on expired: {expired} (renew it or upgrade, then: curate vet)"
+        if self.kind == "unvetted-bytes":
+            return f"{what}: {self.filename} is not the file vetting covered (run: curate vet)"
+        if self.kind == "left-out":
+            return f"{what} is not served by the index: {self.detail}"
+        if self.kind == "not-vetted":
+            return f"{what} is not vetted yet (run: curate vet)"
+        if self.kind == "no-file":
+            return f"{what} has no file for this target"
+        if self.kind == "conflict":
+            return f"{self.project}: versions {', '.join(self.versions)} are all needed on this target"
+        return "nothing is locked for this target (run: curate lock)"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class EnvPackage:
+    """One package of an environment: the version the request needs on the target, and the one file."""
+
+    project: Project
+    normalized: NormalizedName  # the project's
+    version: VersionEntry
+    file: FileEntry
+    direct: bool  # the request asks for it by name
+    dependencies: tuple[NormalizedName, ...]  # its dependencies on this target (all in the environment)
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Environment:
+    """One request on one target."""
+
+    request: str  # the request's id
+    target: Target
+    packages: tuple[EnvPackage, ...]  # sorted by normalized name; () unless ready
+    blockers: tuple[Blocker, ...]  # () when ready
+
+    @property
+    def status(self) -> Status:
+        if not self.blockers:
+            return "ready"
+        return "blocked" if any(b.kind in _BLOCKING for b in self.blockers) else "unavailable"
+
+    @property
+    def ready(self) -> bool:
+        return not self.blockers
+
+    @property
+    def folder(self) -> str:
+        """Where its files live under public/."""
+        return f"{ENVS_DIR}/{self.request}/{self.target.id}"
+
+    def path(self, fmt: Format) -> str:
+        return f"{self.folder}/{FILENAMES[fmt]}"
+
+    @property
+    def reason(self) -> str:
+        """Why there are no files, in one paragraph ("" when ready)."""
+        if not self.blockers:
+            return ""
+        head = "blocked by vetting" if self.status == "blocked" else "not available"
+        return f"{head}: " + "; ".join(b.message for b in self.blockers)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RequestEnvironments:
+    """Every environment of one request, in the config's target order."""
+
+    request: Request
+    environments: tuple[Environment, ...]
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    def get(self, target_id: str) -> Environment | None:
+        return next((e for e in self.environments if e.target.id == target_id), None)
+
+
+# -- planning (pure) --------------------------------------------------------------------------------------
+
+
+def request_targets(request: Request, config: Config) -> list[Target]:
+    """The targets some package of the request is resolved for, in the config's order."""
+    wanted = {t.id for spec in request.packages for t in request.package_targets(spec, config)}
+    return [t for t in config.all_targets() if t.id in wanted]
+
+
+class _TagOrder:
+    """How much each target prefers each wheel tag (its installer's order); computed once per target."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, dict[Any, int]] = {}
+
+    def rank(self, target: Target, filename: str) -> int:
+        order = self._orders.get(target.id)
+        if order is None:
+            order = self._orders[target.id] = {tag: i for i, tag in enumerate(target.tags())}
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except InvalidWheelFilename:
+            return len(order)
+        return min((order.get(t, len(order)) for t in tags), default=len(order))
+
+
+def installed_file(version: VersionEntry, target: Target, order: _TagOrder | None = None) -> FileEntry | None:
+    """The file ``target`` installs of ``version``: among the files served for it, the wheel whose tags
+    its installer prefers (then by name), else the sdist; None when none is served for it."""
+    candidates = [f for f in version.files if target.id in f.targets]
+    wheels = [f for f in candidates if f.is_wheel]
+    if wheels:
+        ranking = order or _TagOrder()
+        return min(wheels, key=lambda f: (ranking.rank(target, f.filename), f.filename))
+    sdists = sorted((f for f in candidates if not f.is_wheel), key=lambda f: f.filename)
+    return sdists[0] if sdists else None
+
+
+def _check(
+    project: Project, version: VersionEntry, target: Target, order: _TagOrder, policy: Vetting, today: dt.date
+) -> Blocker | FileEntry:
+    """The file to install, or why there is none: the index must serve the version (vetting passed or
+    warned on exactly its files' bytes, under ``policy``, with no waiver it relies on expired by
+    ``today``), and the file must be one vetting covered."""
+
+    def blocker(kind: BlockerKind, **more: Any) -> Blocker:
+        return Blocker(
+            kind=kind, project=project.name, normalized=project.normalized, version=version.version, **more
+        )
+
+    record = version.vetting
+    if record is not None and record.blocked:
+        return blocker("blocked", findings=tuple(f for f in record.findings if f.decision == "block"))
+    chosen = installed_file(version, target, order)
+    if chosen is None:
+        return blocker("no-file")
+    if record is None:
+        return blocker("not-vetted")
+    evidence = record.evidence(chosen.filename)
+    if evidence is None or (evidence.sha256 is not None and evidence.sha256 != chosen.sha256):
+        return blocker("unvetted-bytes", filename=chosen.filename)
+    expired = tuple(
+        f
+        for f in record.findings
+        if f.decision == "waived" and f.waiver is not None and f.waiver.expires < today
+    )
+    if expired:
+        return blocker("waiver-expired", findings=expired)
+    why = unserved(version, policy, today)  # what else the index leaves out (another policy, other files)
+    if why is not None:
+        return blocker("left-out", detail=why)
+    return chosen
+
+
+def plan(
+    projects: Mapping[NormalizedName, Project],
+    requests: Iterable[Request],
+    config: Config,
+    *,
+    today: dt.date | None = None,
+) -> dict[str, RequestEnvironments]:
+    """Every request's environments, from what the catalog records each request needs on each target;
+    ``today``: what waivers' expiry is compared with, as the index does (default: today)."""
+    day = today if today is not None else dt.date.today()
+    needs: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+    for name, project in projects.items():
+        for version in project.versions:
+            for need in version.needed_by:
+                if need.to_build:  # needed only to build an sdist (curate.builddeps): not installed
+                    continue
+                entry = (name, project, version, need.direct)
+                for target_id in need.targets:
+                    needs[(need.request, target_id)].append(entry)
+    order = _TagOrder()
+    out: dict[str, RequestEnvironments] = {}
+    for request in sorted(requests, key=lambda r: r.id):
+        envs = [
+            _environment(
+                request.id, target, needs.get((request.id, target.id), []), order, config.vetting, day
+            )
+            for target in request_targets(request, config)
+        ]
+        out[request.id] = RequestEnvironments(request=request, environments=tuple(envs))
+    return out
+
+
+_Entry = tuple[NormalizedName, Project, VersionEntry, bool]  # (name, project, version, direct)
+
+
+def _environment(
+    request_id: str,
+    target: Target,
+    entries: Sequence[_Entry],
+    order: _TagOrder,
+    policy: Vetting,
+    today: dt.date,
+) -> Environment:
+    if not entries:
+        return Environment(
+            request=request_id, target=target, packages=(), blockers=(Blocker(kind="not-locked"),)
+        )
+    by_project: dict[NormalizedName, list[_Entry]] = defaultdict(list)
+    for entry in entries:
+        same = next((i for i, e in enumerate(by_project[entry[0]]) if e[2] is entry[2]), None)
+        if same is None:
+            by_project[entry[0]].append(entry)
+        else:  # the same version needed twice (two needs): one package, asked for if either asks
+            old = by_project[entry[0]][same]
+            by_project[entry[0]][same] = (old[0], old[1], old[2], old[3] or entry[3])
+    blockers: list[Blocker] = []
+    chosen: list[tuple[NormalizedName, Project, VersionEntry, bool, FileEntry]] = []
+    for name in sorted(by_project):
+        found = by_project[name]
+        project = found[0][1]
+        if len(found) > 1:
+            versions = tuple(sorted(v.version for _, _, v, _ in found))
+            blockers.append(
+                Blocker(kind="conflict", project=project.name, normalized=name, versions=versions)
+            )
+            continue
+        _, _, version, direct = found[0]
+        result = _check(project, version, target, order, policy, today)
+        if isinstance(result, Blocker):
+            blockers.append(result)
+        else:
+            chosen.append((name, project, version, direct, result))
+    if blockers:
+        return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
+    names = {c[0] for c in chosen}
+    packages = tuple(
+        EnvPackage(
+            project=project,
+            normalized=name,
+            version=version,
+            file=file,
+            direct=direct,
+            dependencies=tuple(
+                sorted(d.name for d in version.dependencies if target.id in d.targets and d.name in names)
+            ),
+        )
+        for name, project, version, direct, file in chosen
+    )
+    return Environment(request=request_id, target=target, packages=packages, blockers=())
+
+
+# -- where files are fetched from ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Locations:
+    """Where an environment's files are downloaded from, and the index that lists them.
+
+    ``by_sha256`` (when given) is authoritative: the URL each file has on an index that re-homes files
+    (link mode without ``files.base_url``, a repository manager's proxy); otherwise the URL follows the
+    catalog's layout under ``base_url`` (mirror mode) or ``files_base_url`` (link mode).
+    """
+
+    index: str  # the PEP 503 index URL, ending in "/"
+    base_url: str  # where public/ is served, ending in "/"
+    files_base_url: str | None = None
+    by_sha256: Mapping[str, str] | None = None
+
+    @classmethod
+    def of(cls, config: Config, *, base_url: str | None = None) -> Locations:
+        base = base_url or config.base_url
+        base = base if base.endswith("/") else base + "/"
+        files_base = None
+        if config.files_mode == "link":
+            files_base = config.files_base_url or None
+            if files_base is not None and not files_base.endswith("/"):
+                files_base += "/"
+        return cls(index=base + "simple/", base_url=base, files_base_url=files_base)
+
+    def url(self, normalized: str, f: FileEntry) -> str:
+        if self.by_sha256 is not None:
+            try:
+                return self.by_sha256[f.sha256]
+            except KeyError:
+                raise EnvironmentUnavailable(
+                    f"{f.filename} (sha256 {f.sha256[:12]}...) is not listed on {self.index}"
+                ) from None
+        if self.files_base_url is not None:
+            return f"{self.files_base_url}{normalized}/{quote(f.filename)}"
+        return f"{self.base_url}files/{normalized}/{quote(f.filename)}"
+
+
+def mirror_locations(config: Config, *, base_url: str | None = None) -> Locations:
+    """The catalog's own locations; link mode without ``files.base_url`` needs URLs looked up instead
+    (:class:`EnvironmentUnavailable` says so)."""
+    loc = Locations.of(config, base_url=base_url)
+    if config.files_mode == "link" and loc.files_base_url is None:
+        raise EnvironmentUnavailable(
+            "link mode without files.base_url: the files are where the upstream serves them, and the catalog "
+            "records no URL; pass --index-url (the catalog's index, or a proxy of it) to look them up"
+        )
+    return loc
+
+
+# -- rendering (pure, cached: the same package entry recurs in many environments) --------------------------
+
+
+def _upload_time(value: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
+
+
+def _specifier(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(SpecifierSet(value))
+    except InvalidSpecifier:
+        return None
+
+
+def environment_marker(target: Target) -> str:
+    """The PEP 508 marker an interpreter of ``target`` satisfies (``environments`` of a pylock)."""
+    from packaging.markers import Marker
+
+    env = target.marker_environment()
+    return str(
+        Marker(
+            f"sys_platform == {json.dumps(env['sys_platform'])}"
+            f" and platform_machine == {json.dumps(env['platform_machine'])}"
+            f" and implementation_name == {json.dumps(env['implementation_name'])}"
+            f" and python_version == {json.dumps(env['python_version'])}"
+        )
+    )
+
+
+def target_label(target: Target) -> str:
+    """``Linux x86_64, CPython 3.12``."""
+    return f"{OS_LABELS[target.os]} {target.platform.arch}, CPython {target.python}"
+
+
+class EnvRenderer:
+    """Renders environments' files for one catalog and one set of :class:`Locations`; caches what recurs.
+
+    ``site_url``: where the catalog's pages are (the request's page is named in each file).
+    """
+
+    def __init__(self, config: Config, locations: Locations) -> None:
+        self.config = config
+        self.locations = locations
+        self._pylock_entries: dict[tuple[Any, ...], str] = {}
+        self._requirement_lines: dict[tuple[str, str, str], str] = {}
+        self._headers: dict[str, str] = {}
+        self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
+
+    def request_page(self, request_id: str) -> str:
+        return f"{self.locations.base_url}requests/{request_id}/"
+
+    def render(self, env: Environment, fmt: Format, request: Request) -> str:
+        if not env.ready:
+            raise EnvironmentUnavailable(
+                f"{env.request} has no environment for {env.target.id}: {env.reason}"
+            )
+        if fmt == "pylock":
+            return self.pylock(env)
+        if fmt == "requirements":
+            return self.requirements(env)
+        return self.cyclonedx(env, request)
+
+    # pylock.toml ----------------------------------------------------------------------------------------
+
+    def pylock(self, env: Environment) -> str:
+        import tomli_w
+
+        parts = [self._pylock_header(env.target)]
+        parts.extend(self._pylock_entry(p) for p in env.packages)
+        if not env.packages:
+            parts.append("packages = []\n")
+        tool = {
+            "tool": {
+                "curate": {
+                    "request": env.request,
+                    "target": env.target.id,
+                    "page": self.request_page(env.request),
+                }
+            }
+        }
+        parts.append(tomli_w.dumps(tool))
+        head = (
+            f"# The environment of request {env.request} on {env.target.id} ({target_label(env.target)}),\n"
+            "# as the catalog vetted it: every package at the version the request needs, with the one file\n"
+            "# this target installs and its sha256. Install it into a virtual environment of that Python:\n"
+            "#   uv pip install -r pylock.toml      or      pip install -r pylock.toml\n"
+        )
+        return head + "\n".join(parts)
+
+    def _pylock_header(self, target: Target) -> str:
+        cached = self._headers.get(target.id)
+        if cached is None:
+            import tomli_w
+            from packaging.pylock import Pylock
+
+            header = {
+                "lock-version": "1.0",
+                "environments": [environment_marker(target)],
+                "requires-python": f"=={target.python}.*",
+                "created-by": "curate",
+            }
+            Pylock.from_dict({**header, "packages": []})
+            cached = self._headers[target.id] = tomli_w.dumps(header)
+        return cached
+
+    def pylock_entry_dict(self, pkg: EnvPackage) -> dict[str, Any]:
+        f = pkg.file
+        archive: dict[str, Any] = {"name": f.filename}
+        when = _upload_time(f.upload_time)
+        if when is not None:
+            archive["upload-time"] = when
+        archive["url"] = self.locations.url(pkg.normalized, f)
+        archive["size"] = f.size
+        archive["hashes"] = {"sha256": f.sha256}
+        entry: dict[str, Any] = {"name": pkg.normalized, "version": pkg.version.version}
+        requires_python = _specifier(pkg.version.requires_python)
+        if requires_python:
+            entry["requires-python"] = requires_python
+        if pkg.dependencies:
+            entry["dependencies"] = [{"name": d} for d in pkg.dependencies]
+        entry["index"] = self.locations.index
+        if f.is_wheel:
+            entry["wheels"] = [archive]
+        else:
+            entry["sdist"] = archive
+        return entry
+
+    def _pylock_entry(self, pkg: EnvPackage) -> str:
+        key = (pkg.normalized, pkg.version.version, pkg.file.filename, pkg.file.sha256, pkg.dependencies)
+        cached = self._pylock_entries.get(key)
+        if cached is None:
+            import tomli_w
+            from packaging.pylock import Pylock, PylockValidationError
+
+            entry = self.pylock_entry_dict(pkg)
+            try:
+                Pylock.from_dict({"lock-version": "1.0", "created-by": "curate", "packages": [entry]})
+            except PylockValidationError as exc:
+                raise EnvironmentUnavailable(
+                    f"{pkg.name} {pkg.version.version}: not a valid pylock entry: {exc}"
+                ) from None
+            cached = self._pylock_entries[key] = tomli_w.dumps({"packages": [entry]})
+        return cached
+
+    # requirements.txt -----------------------------------------------------------------------------------
+
+    def requirements(self, env: Environment) -> str:
+        lines = [
+            f"# The environment of request {env.request} on {env.target.id} ({target_label(env.target)}),\n",
+            "# as the catalog vetted it: every package pinned, with the sha256 of the one file this target\n",
+            "# installs. It names no index: give the catalog's (or your proxy's) index URL:\n",
+            f"#   pip install --require-hashes --no-deps --index-url {_comment_safe(self.locations.index)} -r requirements.txt\n",
+        ]
+        for p in env.packages:
+            key = (p.normalized, p.version.version, p.file.sha256)
+            line = self._requirement_lines.get(key)
+            if line is None:
+                line = self._requirement_lines[key] = (
+                    f"{p.normalized}=={p.version.version} \\\n    --hash=sha256:{p.file.sha256}\n"
+                )
+            lines.append(line)
+        return "".join(lines)
+
+    # CycloneDX ------------------------------------------------------------------------------------------
+
+    def cyclonedx(self, env: Environment, request: Request) -> str:
+        if self._sbom is None:
+            from curate.sbom import SbomRenderer
+
+            self._sbom = SbomRenderer(
+                self.locations, tool_version=__version__, show_requesters=self.config.show_requesters
+            )
+        text: str = self._sbom.render(env, request)
+        return text
+
+
+def _comment_safe(text: str) -> str:
+    """A URL from the config inside a ``#`` comment: one line."""
+    return " ".join(text.split())
+
+
+# -- api/ and the files, written -------------------------------------------------------------------------
+
+
+def api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, Any]:
+    """``api/requests/<id>.json``: the request and, per target, its status, files and packages."""
+    base = renderer.locations.base_url
+    request = envs.request
+    out_envs = []
+    for env in envs.environments:
+        item: dict[str, Any] = {
+            "target": env.target.id,
+            "os": env.target.os,
+            "arch": env.target.platform.arch,
+            "python": env.target.python,
+            "status": env.status,
+            "reason": env.reason,
+            "blockers": [
+                {
+                    "kind": b.kind,
+                    "project": b.project,
+                    "version": b.version,
+                    "message": b.message,
+                    "detail": b.detail,
+                    "findings": [f.to_dict() for f in b.findings],
+                }
+                for b in env.blockers
+            ],
+            "files": {fmt: base + quote(env.path(fmt)) for fmt in FORMATS} if env.ready else {},
+            "packages": [
+                {
+                    "name": p.name,
+                    "normalized": p.normalized,
+                    "version": p.version.version,
+                    "direct": p.direct,
+                    "filename": p.file.filename,
+                    "sha256": p.file.sha256,
+                    "size": p.file.size,
+                    "url": renderer.locations.url(p.normalized, p.file),
+                }
+                for p in env.packages
+            ],
+        }
+        out_envs.append(item)
+    out: dict[str, Any] = {"id": request.id, "title": request.title}
+    if renderer.config.show_requesters:  # nothing personal unless the config publishes it
+        out["requested_by"] = request.requested_by
+    out.update(
+        {
+            "date": request.date.isoformat(),
+            "page": renderer.request_page(request.id),
+            "index": renderer.locations.index,
+            "environments": out_envs,
+        }
+    )
+    return out
+
+
+def api_index(renderer: EnvRenderer, plans: Mapping[str, RequestEnvironments]) -> dict[str, Any]:
+    """``api/requests/index.json``: every request, where its JSON is, and each target's status."""
+    base = renderer.locations.base_url
+    return {
+        "requests": [
+            {
+                "id": rid,
+                "title": envs.request.title,
+                "date": envs.request.date.isoformat(),
+                "url": f"{base}{API_DIR}/{rid}.json",
+                "targets": {e.target.id: e.status for e in envs.environments},
+            }
+            for rid, envs in sorted(plans.items(), reverse=True)
+        ]
+    }
+
+
+def _dumps(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class EnvStats:
+    requests: int = 0
+    ready: int = 0
+    unavailable: list[Environment] = dataclasses.field(default_factory=list)  # blocked or unavailable
+    files: int = 0
+
+
+def environment_outputs(
+    plans: Mapping[str, RequestEnvironments], renderer: EnvRenderer
+) -> Iterable[tuple[str, bytes]]:
+    """Every file under ``envs/`` and ``api/requests/`` (path relative to public/, bytes)."""
+    for rid, envs in sorted(plans.items()):
+        for env in envs.environments:
+            if not env.ready:
+                continue
+            for fmt in FORMATS:
+                yield env.path(fmt), renderer.render(env, fmt, envs.request).encode("utf-8")
+        yield f"{API_DIR}/{rid}.json", _dumps(api_request(renderer, envs))
+    yield f"{API_DIR}/index.json", _dumps(api_index(renderer, plans))
+
+
+def write_environments(
+    plans: Mapping[str, RequestEnvironments],
+    renderer: EnvRenderer,
+    write: Callable[[str, bytes], None],
+) -> EnvStats:
+    """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``."""
+    stats = EnvStats(requests=len(plans))
+    for envs in plans.values():
+        for env in envs.environments:
+            if env.ready:
+                stats.ready += 1
+            else:
+                stats.unavailable.append(env)
+    for rel, data in environment_outputs(plans, renderer):
+        write(rel, data)
+        stats.files += 1
+    return stats
+
+
+# -- curate env: one file, from catalog/ ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Host:
+    """The machine ``curate env`` runs on, to pick its target when none is named."""
+
+    os: str  # linux | windows | macos
+    machine: str  # platform.machine()
+    python: str  # "3.12"
+
+    def matches(self, target: Target) -> bool:
+        machine = target.marker_environment()["platform_machine"]
+        return (
+            target.os == self.os and machine.lower() == self.machine.lower() and target.python == self.python
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class EnvFile:
+    """One environment file, rendered and validated."""
+
+    request: str
+    target: Target
+    fmt: Format
+    text: str
+    packages: int
+    index: str  # the index its files are listed on
+
+
+def find_request(root: Path, ref: str, config: Config) -> Request:
+    """A request by id (``2026-11-02-data-science``) or by its file's path; ValidationError when it does not
+    read, UsageError (with the closest ids) when there is no such request."""
+    from curate.errors import UsageError, ValidationError, display_path
+    from curate.requests import REQUESTS_DIR, read_request, request_files
+
+    path = Path(ref)
+    if not path.is_file():
+        stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+        path = next(
+            (p for p in (root / REQUESTS_DIR / f"{stem}{s}" for s in (".yaml", ".yml")) if p.is_file()), path
+        )
+    if not path.is_file():
+        ids = [p.stem for p in request_files(root)]
+        close = difflib.get_close_matches(ref, ids, n=3)
+        hint = (
+            f" Perhaps you meant {', '.join(close)}?" if close else f" Requests: {', '.join(ids) or 'none'}."
+        )
+        raise UsageError(f"no request {ref!r} in {display_path(root / REQUESTS_DIR)}.{hint}")
+    request, problems = read_request(path, display_path(path, root), config, root=root)
+    if request is None or problems:
+        raise ValidationError(problems)
+    return request
+
+
+def choose_target(envs: RequestEnvironments, target: str | None, host: Host | None) -> Environment:
+    from curate.errors import UsageError
+
+    ids = [e.target.id for e in envs.environments]
+    if target is not None:
+        found = envs.get(target)
+        if found is None:
+            close = difflib.get_close_matches(target, ids, n=1)
+            hint = f" Perhaps you meant {close[0]}?" if close else ""
+            raise UsageError(
+                f"request {envs.id} has no target {target!r}; its targets: {', '.join(ids) or 'none'}.{hint}"
+            )
+        return found
+    if len(envs.environments) == 1:
+        return envs.environments[0]
+    mine = [e for e in envs.environments if host is not None and host.matches(e.target)]
+    if len(mine) == 1:
+        return mine[0]
+    raise UsageError(
+        f"request {envs.id} has {len(ids)} targets and none is this machine's: name one with --target "
+        f"({', '.join(ids) or 'none'})"
+    )
+
+
+def validate_file(fmt: Format, text: str) -> None:
+    """The whole file checked as its consumers read it: packaging.pylock for pylock.toml, the CycloneDX
+    1.6 JSON schema (the library's validator) for the SBOM."""
+    if fmt == "pylock":
+        import tomllib
+
+        from packaging.pylock import Pylock, PylockValidationError
+
+        try:
+            Pylock.from_dict(tomllib.loads(text))
+        except (PylockValidationError, tomllib.TOMLDecodeError) as exc:
+            raise EnvironmentUnavailable(f"the pylock.toml written is not valid: {exc}") from None
+    elif fmt == "cyclonedx":
+        from cyclonedx.schema import SchemaVersion
+        from cyclonedx.validation.json import JsonStrictValidator
+
+        error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+        if error is not None:
+            raise EnvironmentUnavailable(f"the SBOM written does not validate against CycloneDX 1.6: {error}")
+
+
+def environment_file(
+    root: Path,
+    *,
+    request: str,
+    target: str | None,
+    fmt: Format,
+    host: Host | None = None,
+    base_url: str | None = None,
+    index_url: str | None = None,
+    env: Mapping[str, str],
+) -> EnvFile:
+    """One file of one request's environment, from ``catalog/`` alone (no network), unless ``index_url``
+    asks to look the files up on that index (a proxy of the catalog) by name and sha256."""
+    from curate.catalog import load_catalog_fast
+    from curate.config import load_config
+    from curate.errors import UsageError
+    from curate.vetting import today_from
+
+    config = load_config(root)
+    req = find_request(root, request, config)
+    try:
+        today = today_from(env)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    envs = plan(load_catalog_fast(root), [req], config, today=today)[req.id]
+    chosen = choose_target(envs, target, host)
+    if not chosen.ready:
+        raise EnvironmentUnavailable(
+            f"request {req.id} has no environment for {chosen.target.id}: {chosen.reason}"
+        )
+    if index_url:
+        locations = looked_up(config, chosen, index_url, base_url=base_url, env=env)
+    else:
+        locations = mirror_locations(config, base_url=base_url)
+    text = EnvRenderer(config, locations).render(chosen, fmt, req)
+    validate_file(fmt, text)
+    return EnvFile(
+        request=req.id,
+        target=chosen.target,
+        fmt=fmt,
+        text=text,
+        packages=len(chosen.packages),
+        index=locations.index,
+    )
+
+
+def looked_up(
+    config: Config, chosen: Environment, index_url: str, *, base_url: str | None, env: Mapping[str, str]
+) -> Locations:
+    """Locations on ``index_url`` (a repository manager or proxy that re-homes files): each file's URL as
+    its project page there gives it, checked against the catalog's sha256 (:mod:`curate.locate`)."""
+    from curate.cache import Wanted
+    from curate.httpclient import HttpClient
+    from curate.locate import locate
+
+    index = index_url if index_url.endswith("/") else index_url + "/"
+    wanted = [Wanted(project=p.name, version=p.version.version, file=p.file) for p in chosen.packages]
+    with HttpClient(env, limits=config.http_limits()) as client:
+        found = locate(index, wanted, client=client)
+    if found.problems:
+        raise EnvironmentUnavailable(
+            f"{len(found.problems)} file(s) not found as vetted on {index}:\n" + "\n".join(found.problems)
+        )
+    base = Locations.of(config, base_url=base_url)
+    return Locations(
+        index=index, base_url=base.base_url, by_sha256={x.wanted.sha256: x.url for x in found.located}
+    )

@@ -1,0 +1,357 @@
+"""A CycloneDX 1.6 SBOM (JSON) of one environment, modelled with ``cyclonedx-python-lib``.
+
+What a compliance team asks of an environment, answered from the catalog without running anything:
+
+- ``metadata``: the request (id, title, who asked) and the target (OS, architecture, Python) as the
+  component the BOM describes; curate as the tool; the timestamp is the newest day a package in it
+  was vetted (or the request's date): data, not the clock, so the same catalog gives the same bytes.
+- ``components``: one library per package, with its purl (``pkg:pypi/name@version?file_name=...``: the
+  one file this target installs), the file's SHA-256, the licence vetting found (an SPDX id or
+  expression), the file's URL and the project's home page, and properties for the vetting outcome:
+  ``curate:vetting:status`` (pass or warn), ``curate:vetting:vetted`` (the day), ``curate:vetting:policy``
+  (the digest of the policy it was judged by), ``curate:vetting:known-vulnerabilities`` (``not checked``
+  or ``checked (SOURCE)``: an SBOM without vulnerabilities says none were found only when advisories
+  were looked up) and ``curate:finding`` (every finding that is not an advisory: kind, id, the policy's
+  decision and the message).
+- ``vulnerabilities``: every advisory vetting found on a package in it (an environment with a blocking
+  one is not written at all): its id, aliases, severity, fix, the component it affects, and the
+  decision: ``waived`` (``analysis``: will not fix, until the waiver's expiry, with its justification)
+  or ``warn`` (the policy serves it with a warning).
+- ``dependencies``: the environment on the packages the request asks for, each package on its own.
+
+The library models every part (:meth:`SbomRenderer.bom` is the whole BOM as the library builds and
+serialises it). A build writes thousands of SBOMs in which the same package recurs, and the library
+takes ~50 ms to build and serialise each BOM: :meth:`SbomRenderer.render` serialises each distinct
+file's component and advisories once through the library and joins those JSON texts
+(``tests/test_environments.py`` checks it equals the library's own output of the whole BOM, and
+validates the SBOMs with the library's JSON schema validator).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from cyclonedx.contrib.license.factories import LicenseFactory
+from cyclonedx.exception.model import InvalidUriException
+from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.impact_analysis import ImpactAnalysisResponse
+from cyclonedx.model.tool import ToolRepository
+from cyclonedx.model.vulnerability import (
+    BomTarget,
+    Vulnerability,
+    VulnerabilityAnalysis,
+    VulnerabilityRating,
+    VulnerabilityReference,
+    VulnerabilityScoreSource,
+    VulnerabilitySeverity,
+    VulnerabilitySource,
+)
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.schema.schema import SchemaVersion1Dot6
+from packageurl import PackageURL
+
+from curate.vetting import Finding, vulnerability_status
+
+if TYPE_CHECKING:
+    from curate.environments import Environment, EnvPackage, Locations
+    from curate.requests import Request
+
+SCHEMA_VERSION = SchemaVersion.V1_6
+SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
+ROOT_REF = "environment"
+_SEVERITIES = {
+    "critical": VulnerabilitySeverity.CRITICAL,
+    "high": VulnerabilitySeverity.HIGH,
+    "moderate": VulnerabilitySeverity.MEDIUM,
+    "medium": VulnerabilitySeverity.MEDIUM,
+    "low": VulnerabilitySeverity.LOW,
+}
+_SOURCES = {"GHSA": "GitHub Advisory Database", "PYSEC": "PyPA Advisory Database", "CVE": "NVD"}
+
+
+def purl(pkg: EnvPackage) -> PackageURL:
+    return PackageURL(
+        type="pypi",
+        name=pkg.normalized,
+        version=pkg.version.version,
+        qualifiers={"file_name": pkg.file.filename},
+    )
+
+
+def _uri(text: str) -> XsUri | None:
+    try:
+        return XsUri(text)
+    except InvalidUriException:
+        return None
+
+
+def _source(advisory_id: str) -> VulnerabilitySource:
+    prefix = advisory_id.split("-", 1)[0].upper()
+    return VulnerabilitySource(
+        name=_SOURCES.get(prefix, "OSV"),
+        url=_uri(f"https://osv.dev/vulnerability/{quote(advisory_id, safe='')}"),
+    )
+
+
+def _ratings(severity: str) -> list[VulnerabilityRating]:
+    text = severity.strip()
+    if text.upper().startswith("CVSS:"):
+        return [VulnerabilityRating(method=VulnerabilityScoreSource.get_from_vector(text), vector=text)]
+    found = _SEVERITIES.get(text.lower())
+    return [VulnerabilityRating(severity=found)] if found is not None else []
+
+
+def _finding_property(f: Finding) -> Property:
+    text = f"{f.kind} {f.id} ({f.decision})"
+    if f.message:
+        text += f": {f.message}"
+    if f.waiver is not None:
+        text += f"; waived until {f.waiver.expires.isoformat()}: {f.waiver.justification}"
+    return Property(name="curate:finding", value=text)
+
+
+def _as_json(model: Any) -> Any:
+    """One model object as the library serialises it inside a 1.6 BOM."""
+    return json.loads(model.as_json(view_=SchemaVersion1Dot6))
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Part:
+    """A component or an advisory: the library's model, and its JSON text as the library writes it."""
+
+    model: Any
+    text: str
+
+    @classmethod
+    def of(cls, model: Any) -> _Part:
+        return cls(model, _dumps(_as_json(model)))
+
+
+class SbomRenderer:
+    """Builds the SBOM of environments rendered with the same :class:`Locations`; caches per file."""
+
+    def __init__(self, locations: Locations, *, tool_version: str, show_requesters: bool = False) -> None:
+        self.locations = locations
+        self.tool_version = tool_version
+        self.show_requesters = show_requesters  # site.show_requesters: who asked, only when published
+        self._licenses = LicenseFactory()
+        self._refs: dict[tuple[str, ...], str] = {}
+        self._components: dict[tuple[str, ...], _Part] = {}
+        self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
+
+    # -- the parts -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(pkg: EnvPackage) -> tuple[str, ...]:
+        return (pkg.normalized, pkg.version.version, pkg.file.filename, pkg.file.sha256)
+
+    def _ref(self, pkg: EnvPackage) -> str:
+        key = self._key(pkg)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = purl(pkg).to_string()
+        return ref
+
+    def _component(self, pkg: EnvPackage) -> _Part:
+        """The package's file as a library component (made once per file)."""
+        key = self._key(pkg)
+        cached = self._components.get(key)
+        if cached is not None:
+            return cached
+        ref = purl(pkg)
+        record = pkg.version.vetting
+        licenses = []
+        if record is not None and record.license:
+            licenses.append(self._licenses.make_from_string(record.license))
+        references = []
+        download = _uri(self.locations.url(pkg.normalized, pkg.file))
+        if download is not None:
+            references.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=download))
+        home = record.home_page.strip() if record is not None else ""
+        if home.startswith(("https://", "http://")) and (site := _uri(home)) is not None:
+            references.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=site))
+        properties = []
+        if record is not None:
+            properties.append(Property(name="curate:vetting:status", value=record.status))
+            if record.vetted is not None:
+                properties.append(Property(name="curate:vetting:vetted", value=record.vetted.isoformat()))
+            if record.policy:
+                properties.append(Property(name="curate:vetting:policy", value=record.policy))
+            # whether advisories were looked up at all: no vulnerabilities listed means none found only
+            # when they were ("not checked" or "checked (osv-api)", as everywhere vetting is reported)
+            properties.append(
+                Property(name="curate:vetting:known-vulnerabilities", value=vulnerability_status(record))
+            )
+            properties.extend(_finding_property(f) for f in record.findings if f.kind != "vulnerability")
+        if pkg.version.yanked is not None:
+            properties.append(Property(name="curate:yanked", value=pkg.version.yanked or "yanked"))
+        component = Component(
+            type=ComponentType.LIBRARY,
+            name=pkg.name,
+            version=pkg.version.version,
+            bom_ref=ref.to_string(),
+            purl=ref,
+            description=record.summary if record is not None and record.summary else None,
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=pkg.file.sha256)],
+            licenses=licenses,
+            external_references=references,
+            properties=properties,
+        )
+        cached = self._components[key] = _Part.of(component)
+        return cached
+
+    def _vulnerabilities_of(self, pkg: EnvPackage) -> list[_Part]:
+        """The advisories vetting found on the package, as library vulnerabilities affecting its file."""
+        key = self._key(pkg)
+        cached = self._vulnerabilities.get(key)
+        if cached is not None:
+            return cached
+        out = []
+        record = pkg.version.vetting
+        ref = self._ref(pkg)
+        for f in record.findings if record is not None else ():
+            if f.kind != "vulnerability":
+                continue
+            if f.decision == "waived" and f.waiver is not None:
+                analysis = VulnerabilityAnalysis(
+                    responses=[ImpactAnalysisResponse.WILL_NOT_FIX],
+                    detail=f"Waived until {f.waiver.expires.isoformat()}: {f.waiver.justification}",
+                )
+            else:
+                analysis = VulnerabilityAnalysis(
+                    detail=f"Decision: {f.decision} (the catalog's vetting policy serves this version)"
+                )
+            properties = [Property(name="curate:decision", value=f.decision)]
+            if f.waiver is not None:
+                properties.append(Property(name="curate:waiver:expires", value=f.waiver.expires.isoformat()))
+            vulnerability = Vulnerability(
+                bom_ref=f"{f.id}|{ref}",
+                id=f.id,
+                source=_source(f.id),
+                references=[VulnerabilityReference(id=a, source=_source(a)) for a in f.aliases],
+                ratings=_ratings(f.severity),
+                description=f.message or None,
+                recommendation=f"Upgrade to {', '.join(f.fixed)}" if f.fixed else None,
+                analysis=analysis,
+                affects=[BomTarget(ref=ref)],
+                properties=properties,
+            )
+            out.append(_Part.of(vulnerability))
+        self._vulnerabilities[key] = out
+        return out
+
+    def _metadata(self, env: Environment, request: Request) -> BomMetaData:
+        target = env.target
+        days = [p.version.vetting.vetted for p in env.packages if p.version.vetting is not None]
+        day = max([d for d in days if d is not None] + [request.date])
+        properties = [
+            Property(name="curate:target", value=target.id),
+            Property(name="curate:os", value=target.os),
+            Property(name="curate:arch", value=target.platform.arch),
+            Property(name="curate:python", value=target.python),
+            Property(name="curate:index", value=self.locations.index),
+        ]
+        if self.show_requesters:
+            properties.append(Property(name="curate:requested-by", value=request.requested_by))
+        root = Component(
+            type=ComponentType.APPLICATION,
+            name=request.id,
+            bom_ref=ROOT_REF,
+            description=request.title,
+            properties=properties,
+        )
+        tool = Component(type=ComponentType.APPLICATION, name="curate", version=self.tool_version)
+        return BomMetaData(
+            timestamp=dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC),
+            tools=ToolRepository(components=[tool]),
+            component=root,
+        )
+
+    def _graph(self, env: Environment) -> dict[str, list[str]]:
+        """Each bom-ref -> what it depends on: the environment on what the request asks for (on all when
+        it names none of them), each package on its dependencies."""
+        refs = {p.normalized: self._ref(p) for p in env.packages}
+        direct = [refs[p.normalized] for p in env.packages if p.direct] or list(refs.values())
+        graph = {ROOT_REF: sorted(direct)}
+        for p in env.packages:
+            graph[refs[p.normalized]] = sorted(refs[d] for d in p.dependencies)
+        return graph
+
+    # -- the document ----------------------------------------------------------------------------------
+
+    def render(self, env: Environment, request: Request) -> str:
+        """The SBOM's JSON text: the library's serialisation of each part, put together (each part is
+        JSON the library wrote, so the whole is too), ordered as the library orders them."""
+        components = sorted(
+            (self._component(p) for p in env.packages),
+            key=lambda c: (c.model.name, c.model.version or "", c.model.bom_ref.value or ""),
+        )
+        vulnerabilities = sorted(
+            (v for p in env.packages for v in self._vulnerabilities_of(p)),
+            key=lambda v: (v.model.id or "", v.model.bom_ref.value or ""),
+        )
+        dependencies = []
+        for ref, on in sorted(self._graph(env).items()):
+            item: dict[str, Any] = {"ref": ref}
+            if on:
+                item["dependsOn"] = on
+            dependencies.append(item)
+        body = [
+            '"version":1',
+            '"metadata":' + _dumps(_as_json(self._metadata(env, request))),
+            '"components":[' + ",".join(c.text for c in components) + "]",
+            '"dependencies":' + _dumps(dependencies),
+        ]
+        if vulnerabilities:
+            body.append('"vulnerabilities":[' + ",".join(v.text for v in vulnerabilities) + "]")
+        content = ",".join(body)
+        serial = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sha256:" + hashlib.sha256(content.encode()).hexdigest())
+        head = _dumps(
+            {
+                "$schema": SCHEMA_URI,
+                "bomFormat": "CycloneDX",
+                "specVersion": SCHEMA_VERSION.to_version(),
+                "serialNumber": serial.urn,
+            }
+        )
+        return head[:-1] + "," + content + "}\n"
+
+    def document(self, env: Environment, request: Request) -> dict[str, Any]:
+        """The SBOM as plain data."""
+        doc: dict[str, Any] = json.loads(self.render(env, request))
+        return doc
+
+    def bom(self, env: Environment, request: Request) -> Bom:
+        """The whole BOM as the library models it (the same content as :meth:`document`)."""
+        doc = self.document(env, request)
+        by_ref = {c.model.bom_ref.value: c.model for c in (self._component(p) for p in env.packages)}
+        metadata = self._metadata(env, request)
+        bom = Bom(
+            serial_number=uuid.UUID(doc["serialNumber"].removeprefix("urn:uuid:")),
+            metadata=metadata,
+            components=list(by_ref.values()),
+            vulnerabilities=[v.model for p in env.packages for v in self._vulnerabilities_of(p)],
+        )
+        for ref, on in self._graph(env).items():
+            target = metadata.component if ref == ROOT_REF else by_ref[ref]
+            assert target is not None
+            bom.register_dependency(target, [by_ref[x] for x in on])
+        return bom
+
+
+def library_json(bom: Bom) -> str:
+    """The library's own serialisation of a whole BOM (CycloneDX 1.6 JSON)."""
+    return JsonV1Dot6(bom).output_as_string()

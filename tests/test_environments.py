@@ -1,0 +1,666 @@
+"""Per request x target environments: planned from the catalog, written by the build, installed by the
+real clients.
+
+One catalog for the module, made the real way (``curate lock`` against the fixture upstream, ``curate
+vet`` with an OSV directory, ``curate build`` with the site): request *team* asks for webapp 2.0 and
+fastmath on Linux and Windows, Python 3.11 and 3.12. On Windows webapp pulls in wincolor, which an
+advisory blocks, so the Windows environments are not written and the page says why; httpish 1.1 has an
+advisory that a waiver accepts, which the SBOM reports as waived. Against the served index: uv installs
+the pylock and pip the hashed requirements into fresh virtual environments of the host's targets (pyenv's
+3.11 and 3.12; a missing one is a skip that says so), then imports; the files validate (packaging.pylock,
+the CycloneDX schema through the library's validator); ``curate env`` writes the same bytes offline; and
+through proxpi (``--index-url``) and a second host (``--base-url``) the lock still installs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.pylock import Pylock
+
+from curate.build import build, load_plans, write_environment_files
+from curate.catalog import FileEntry, Need, Project, VersionEntry
+from curate.config import load_config
+from curate.environments import (
+    FORMATS,
+    Environment,
+    EnvironmentUnavailable,
+    EnvRenderer,
+    Locations,
+    installed_file,
+    mirror_locations,
+    plan,
+)
+from curate.names import NormalizedName, normalize
+from curate.requests import PackageSpec, Request
+from curate.sbom import SbomRenderer, library_json
+from curate.serve import Access, make_server, serve_in_thread, url_of
+from curate.vetting import VettingRecord
+from tests.lockutil import curate, lock_repo, write_request
+from tests.test_index_helpers import fill_cache
+from tests.upstream import make_upstream
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+UV = shutil.which("uv", path=str(BIN)) or "uv"
+TEAM = "2026-11-21-team"
+TITLE = 'Team "stack" </script><script>window.__pwned=1</script> ]]\n[tool.x] \\u0000'
+HOST_TARGETS = ("linux-x86_64-py3.11", "linux-x86_64-py3.12")
+
+
+def interpreter(version: str) -> str:
+    """pyenv's CPython ``version`` (or one on PATH); skip, saying which, when the machine has none."""
+    found = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    path = found[-1] if found else shutil.which(f"python{version}")
+    if not path:
+        pytest.skip(f"no Python {version} interpreter (looked in ~/.pyenv/versions and on PATH)")
+    return path
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(
+        {
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_CONFIG": "1",
+            "UV_CACHE_DIR": str(tmp / "uv-cache"),
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "NO_COLOR": "1",
+        }
+    )
+    return env
+
+
+def run(tmp: Path, *cmd: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=_env(tmp), timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def installed(python: Path, tmp: Path) -> dict[str, str]:
+    code = "import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+    got: dict[str, str] = json.loads(run(tmp, str(python), "-c", code).stdout)
+    return {k: v for k, v in got.items() if k not in ("pip", "setuptools")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _osv(directory: Path, adv_id: str, name: str, version: str, aliases: list[str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {
+        "schema_version": "1.6.0",
+        "id": adv_id,
+        "modified": "2026-01-01T00:00:00Z",
+        "aliases": aliases,
+        "summary": f"{name} <b>does</b> something bad",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": name}, "versions": [version]}],
+        "database_specific": {"severity": "HIGH"},
+    }
+    (directory / f"{adv_id}.json").write_text(json.dumps(record), "utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    root: Path
+    public: Path
+    url: str  # where public/ is served (site.base_url without the slash)
+    access: list[Access]
+    built_envs: int
+    unavailable: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("envs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("UV_CACHE_DIR", str(base / "uv-cache"))
+    access: list[Access] = []
+    server = make_server(base / "repo" / "public", port=_free_port(), access=access, quiet=True)
+    url = url_of(server)
+    with make_upstream(base / "upstream") as up:
+        try:
+            root = lock_repo(base / "repo", up.index_url)
+            path = root / "catalog" / "config.yaml"
+            text = path.read_text("utf-8").replace("http://127.0.0.1:8000/", f"{url}/")
+            text = text.replace("    source: none", f"    source: osv-dir\n    path: {base / 'osv'}")
+            text = text.replace(
+                "  waivers: []",
+                "  waivers:\n    - id: CVE-2026-1111\n      project: httpish\n"
+                "      justification: only used against internal hosts\n      expires: 2099-01-01\n",
+            )
+            path.write_text(text, "utf-8")
+            req = write_request(
+                root,
+                "team",
+                [("webapp", "==2.0"), ("fastmath", "")],
+                python=("3.11", "3.12"),
+                date="2026-11-21",
+            )
+            req.write_text(
+                req.read_text("utf-8").replace("title: Request team", f"title: {json.dumps(TITLE)}"), "utf-8"
+            )
+            write_request(root, "tools", [("certy", "")], platforms=("linux",), date="2026-11-22")
+            assert curate(root, "lock", "-q") == 0
+        finally:
+            mp.undo()
+        cache = base / "cache"
+        fill_cache(up, cache)
+    _osv(base / "osv", "GHSA-wwww-xxxx-yyyy", "wincolor", "0.4", ["CVE-2026-2222"])
+    _osv(base / "osv", "PYSEC-2026-77", "httpish", "1.1", ["CVE-2026-1111"])
+    curate(root, "vet", "--cache-dir", str(cache), "-j", "1", "-q")  # 1: wincolor is blocked
+    built = build(root=root, output=root / "public", cache_dir=cache, env={})
+    assert built.environments is not None
+    stop = serve_in_thread(server)
+    yield World(
+        root=root,
+        public=root / "public",
+        url=url,
+        access=access,
+        built_envs=built.environments.ready,
+        unavailable=tuple(f"{e.request}/{e.target.id}" for e in built.environments.unavailable),
+    )
+    stop()
+
+
+# -- what the build wrote ---------------------------------------------------------------------------------
+
+
+def test_blocked_targets_get_no_files_and_the_page_says_why(world: World) -> None:
+    assert world.unavailable == (f"{TEAM}/windows-amd64-py3.11", f"{TEAM}/windows-amd64-py3.12")
+    envs = world.public / "envs" / TEAM
+    assert sorted(p.name for p in envs.iterdir()) == list(HOST_TARGETS)
+    assert sorted(p.name for p in (envs / HOST_TARGETS[0]).iterdir()) == [
+        "pylock.toml",
+        "requirements.txt",
+        "sbom.cdx.json",
+    ]
+    api = json.loads((world.public / "api" / "requests" / f"{TEAM}.json").read_text("utf-8"))
+    assert api["title"] == TITLE
+    assert "requested_by" not in api  # site.show_requesters is false by default: nothing personal
+    status = {e["target"]: e["status"] for e in api["environments"]}
+    assert status == {
+        "linux-x86_64-py3.11": "ready",
+        "linux-x86_64-py3.12": "ready",
+        "windows-amd64-py3.11": "blocked",
+        "windows-amd64-py3.12": "blocked",
+    }
+    (win,) = (e for e in api["environments"] if e["target"] == "windows-amd64-py3.12")
+    assert win["files"] == {}
+    assert win["packages"] == []
+    (blocker,) = win["blockers"]
+    assert (blocker["kind"], blocker["project"], blocker["version"]) == ("blocked", "wincolor", "0.4")
+    assert [f["id"] for f in blocker["findings"]] == ["GHSA-wwww-xxxx-yyyy"]
+    index = json.loads((world.public / "api" / "requests" / "index.json").read_text("utf-8"))
+    assert [r["id"] for r in index["requests"]] == ["2026-11-22-tools", TEAM]
+
+    page = (world.public / "requests" / TEAM / "index.html").read_text("utf-8")
+    assert "someone@example.com" not in page  # who asked: only with site.show_requesters
+    assert "<script>window.__pwned" not in page  # the title is text
+    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page
+    install = page[page.index('id="install"') :]
+    for target in HOST_TARGETS:
+        assert f"uv pip install -r {world.url}/envs/{TEAM}/{target}/pylock.toml" in install
+        assert (
+            f"pip install --require-hashes --no-deps --index-url {world.url}/simple/ "
+            f"-r {world.url}/envs/{TEAM}/{target}/requirements.txt"
+        ) in install
+    windows = install[install.index('id="windows-amd64-py3.12"') :]
+    assert "No environment file for this target" in windows
+    assert "wincolor 0.4" in windows
+    assert "GHSA-wwww-xxxx-yyyy" in windows
+    assert "&lt;b&gt;does&lt;/b&gt;" in windows  # the advisory's text, escaped
+    listing = (world.public / "requests" / "index.html").read_text("utf-8")
+    assert f'href="{TEAM}/#install"' in listing
+    package = (world.public / "packages" / "webapp" / "index.html").read_text("utf-8")
+    assert f'href="../../requests/{TEAM}/"' in package
+    assert f"{world.url}/requests/{TEAM}/" in (world.public / "sitemap.xml").read_text("utf-8")
+    assert "_shell" not in (world.public / "sitemap.xml").read_text("utf-8")
+
+
+def test_the_files_validate_and_say_what_was_vetted(world: World) -> None:
+    config = load_config(world.root)
+    for path in sorted((world.public / "envs").glob("*/*/pylock.toml")):
+        parsed = Pylock.from_dict(tomllib.loads(path.read_text("utf-8")))
+        target = config.target(path.parent.name)
+        assert parsed.requires_python is not None
+        assert parsed.requires_python.contains(f"{target.python}.4")
+        chosen = list(parsed.select(environment=target.marker_environment(), tags=target.tags()))  # type: ignore[arg-type]
+        assert len(chosen) == len(parsed.packages) > 0
+    folder = world.public / "envs" / TEAM / "linux-x86_64-py3.12"
+    lock = tomllib.loads((folder / "pylock.toml").read_text("utf-8"))
+    by_name = {p["name"]: p for p in lock["packages"]}
+    assert sorted(by_name) == ["certy", "fastmath", "httpish", "webapp"]
+    (wheel,) = by_name["fastmath"]["wheels"]
+    assert wheel["url"] == f"{world.url}/files/fastmath/{wheel['name']}"
+    assert config.target("linux-x86_64-py3.12").accepts_wheel(wheel["name"])
+    assert "win" not in wheel["name"]
+    assert by_name["webapp"]["dependencies"] == [{"name": "httpish"}]
+    assert by_name["httpish"]["index"] == f"{world.url}/simple/"
+    for path in sorted((world.public / "envs").glob("*/*/pylock.toml")):  # only what the index serves
+        for p in tomllib.loads(path.read_text("utf-8"))["packages"]:
+            page = json.loads((world.public / "simple" / p["name"] / "index.json").read_text("utf-8"))
+            served = {f["filename"]: f["hashes"]["sha256"] for f in page["files"]}
+            for w in p["wheels"]:
+                assert served[w["name"]] == w["hashes"]["sha256"], (path, w["name"])
+    reqs = (folder / "requirements.txt").read_text("utf-8")
+    pins = re.findall(r"^([a-z0-9-]+)==(\S+) \\\n    --hash=sha256:([0-9a-f]{64})$", reqs, re.M)
+    assert {(n, v) for n, v, _ in pins} == {(p["name"], p["version"]) for p in lock["packages"]}
+    assert {h for _, _, h in pins} == {p["wheels"][0]["hashes"]["sha256"] for p in lock["packages"]}
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    for path in sorted((world.public / "envs").glob("*/*/sbom.cdx.json")):
+        assert validator.validate_str(path.read_text("utf-8")) is None, path
+    sbom = json.loads((folder / "sbom.cdx.json").read_text("utf-8"))
+    assert sbom["metadata"]["component"]["description"] == TITLE
+    root_props = {p["name"] for p in sbom["metadata"]["component"]["properties"]}
+    assert "curate:target" in root_props
+    assert "curate:requested-by" not in root_props  # site.show_requesters is false by default
+    comps = {c["name"]: c for c in sbom["components"]}
+    assert comps["certy"]["licenses"] == [{"license": {"id": "MPL-2.0"}}]
+    assert comps["webapp"]["purl"] == "pkg:pypi/webapp@2.0?file_name=webapp-2.0-py3-none-any.whl"
+    assert comps["webapp"]["hashes"] == [
+        {"alg": "SHA-256", "content": by_name["webapp"]["wheels"][0]["hashes"]["sha256"]}
+    ]
+    props = {p["name"]: p["value"] for p in comps["httpish"]["properties"]}
+    assert props["curate:vetting:status"] == "pass"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", props["curate:vetting:vetted"])
+    assert props["curate:vetting:known-vulnerabilities"] == "checked (osv-dir)"
+    assert "curate:direct" not in props  # one component per file, shared by every request's SBOM
+    (vuln,) = sbom["vulnerabilities"]
+    assert vuln["id"] == "PYSEC-2026-77"
+    assert [r["id"] for r in vuln["references"]] == ["CVE-2026-1111"]
+    assert vuln["affects"] == [{"ref": comps["httpish"]["bom-ref"]}]
+    assert vuln["analysis"]["response"] == ["will_not_fix"]
+    assert vuln["analysis"]["detail"] == "Waived until 2099-01-01: only used against internal hosts"
+    assert vuln["ratings"] == [{"severity": "high"}]
+    deps = {d["ref"]: d.get("dependsOn", []) for d in sbom["dependencies"]}
+    assert deps["environment"] == sorted([comps["fastmath"]["bom-ref"], comps["webapp"]["bom-ref"]])
+    assert deps[comps["webapp"]["bom-ref"]] == [comps["httpish"]["bom-ref"]]
+
+
+def test_the_sbom_is_what_the_library_makes_of_the_whole_bom(world: World) -> None:
+    config = load_config(world.root)
+    plans = load_plans(world.root, config, {})
+    envs = plans[TEAM]
+    env = envs.get("linux-x86_64-py3.11")
+    assert env is not None
+    renderer = SbomRenderer(mirror_locations(config), tool_version="0")
+    assert json.loads(renderer.render(env, envs.request)) == json.loads(
+        library_json(renderer.bom(env, envs.request))
+    )
+
+
+def test_curate_env_writes_the_same_files_offline(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = "linux-x86_64-py3.12"
+    for fmt in FORMATS:
+        out = tmp_path / fmt / ("pylock.toml" if fmt == "pylock" else "file")
+        assert curate(world.root, "env", TEAM, "--target", target, "--format", fmt, "-o", str(out)) == 0
+        name = {"pylock": "pylock.toml", "requirements": "requirements.txt", "cyclonedx": "sbom.cdx.json"}[
+            fmt
+        ]
+        assert out.read_bytes() == (world.public / "envs" / TEAM / target / name).read_bytes()
+    capsys.readouterr()
+    assert curate(world.root, "env", f"requests/{TEAM}.yaml", "--target", "windows-amd64-py3.11") == 1
+    err = capsys.readouterr().err
+    assert "has no environment for windows-amd64-py3.11: blocked by vetting: wincolor 0.4 is blocked" in err
+    assert "GHSA-wwww-xxxx-yyyy" in err
+    assert curate(world.root, "env", TEAM, "--target", "linux-x86_64-py3.13") == 2
+    assert "Perhaps you meant linux-x86_64-py3.1" in capsys.readouterr().err
+    assert curate(world.root, "env", "2026-11-21-taem") == 2
+    assert f"Perhaps you meant {TEAM}" in capsys.readouterr().err
+
+
+def test_index_only_rebuild_updates_the_environments_in_place(world: World, tmp_path: Path) -> None:
+    tree = tmp_path / "public"
+    shutil.copytree(world.public, tree)
+    stale = tree / "envs" / "2020-01-01-gone" / "linux-x86_64-py3.12" / "pylock.toml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old", "utf-8")
+    changed = tree / "envs" / TEAM / "linux-x86_64-py3.12" / "requirements.txt"
+    changed.write_text("tampered", "utf-8")
+    before = (tree / "envs" / TEAM / "linux-x86_64-py3.11" / "pylock.toml").stat().st_ino
+    stats = write_environment_files(tree, world.root, load_config(world.root), env={}, in_place=True)
+    assert stats.ready == world.built_envs
+    assert not (tree / "envs" / "2020-01-01-gone").exists()
+    assert (
+        changed.read_bytes()
+        == (world.public / "envs" / TEAM / "linux-x86_64-py3.12" / "requirements.txt").read_bytes()
+    )
+    assert (tree / "envs" / TEAM / "linux-x86_64-py3.11" / "pylock.toml").stat().st_ino == before  # untouched
+
+
+# -- the real clients -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", HOST_TARGETS)
+def test_uv_installs_the_pylock_and_pip_the_requirements(world: World, target: str, tmp_path: Path) -> None:
+    python = interpreter(target.rsplit("py", 1)[1])
+    lock = json.loads((world.public / "api" / "requests" / f"{TEAM}.json").read_text("utf-8"))
+    (env,) = (e for e in lock["environments"] if e["target"] == target)
+    expected = {p["normalized"]: p["version"] for p in env["packages"]}
+
+    run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "uv"))
+    uv_python = tmp_path / "uv" / "bin" / "python"
+    run(
+        tmp_path,
+        UV,
+        "pip",
+        "install",
+        "--python",
+        str(uv_python),
+        "-r",
+        f"{world.url}/envs/{TEAM}/{target}/pylock.toml",
+    )
+    assert installed(uv_python, tmp_path) == expected
+    run(tmp_path, str(uv_python), "-c", "import webapp, httpish, certy, fastmath")
+
+    run(tmp_path, python, "-m", "venv", "--without-pip", str(tmp_path / "pip"))
+    pip_python = tmp_path / "pip" / "bin" / "python"
+    run(
+        tmp_path,
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(pip_python),
+        "install",
+        "--no-cache-dir",
+        "--require-hashes",
+        "--no-deps",
+        "--index-url",
+        f"{world.url}/simple/",
+        "-r",
+        f"{world.url}/envs/{TEAM}/{target}/requirements.txt",
+    )
+    assert installed(pip_python, tmp_path) == expected
+    run(tmp_path, str(pip_python), "-c", "import webapp, httpish, certy, fastmath")
+
+
+def test_the_pylock_installs_through_proxpi_and_from_another_host(world: World, tmp_path: Path) -> None:
+    """proxpi re-homes the files under its own host and layout: `curate env --index-url` looks them up
+    there (by name, checked by sha256); a second host serving the same tree: `--base-url`."""
+    port = _free_port()
+    env = _env(tmp_path)
+    env.update(
+        {
+            "PROXPI_INDEX_URL": f"{world.url}/simple/",
+            "PROXPI_CACHE_DIR": str(tmp_path / "proxpi-cache"),
+            "PROXPI_EXTRA_INDEX_URLS": "",
+        }
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "proxpi.server",
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    mirror = make_server(world.public, port=0, quiet=True)
+    stop_mirror = serve_in_thread(mirror)
+    target = "linux-x86_64-py3.11"
+    python = interpreter("3.11")
+    try:
+        proxy = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{proxy}/index/", timeout=5).read()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        lock = tmp_path / "proxy" / "pylock.toml"
+        assert (
+            curate(
+                world.root, "env", TEAM, "--target", target, "--index-url", f"{proxy}/index/", "-o", str(lock)
+            )
+            == 0
+        )
+        data = tomllib.loads(lock.read_text("utf-8"))
+        urls = [w["url"] for p in data["packages"] for w in p["wheels"]]
+        assert urls
+        assert all(u.startswith(f"{proxy}/index/") for u in urls), urls
+        assert {p["index"] for p in data["packages"]} == {f"{proxy}/index/"}
+        world.access.clear()
+        run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v1"))
+        run(
+            tmp_path,
+            UV,
+            "pip",
+            "install",
+            "--python",
+            str(tmp_path / "v1" / "bin" / "python"),
+            "-r",
+            str(lock),
+        )
+        run(tmp_path, str(tmp_path / "v1" / "bin" / "python"), "-c", "import webapp, fastmath")
+        fetched = {a.path for a in world.access if a.path.startswith("/files/")}
+        assert len(fetched) == len(urls)  # proxpi fetched each file from the catalog, once
+
+        other = tmp_path / "other" / "pylock.toml"
+        assert (
+            curate(
+                world.root, "env", TEAM, "--target", target, "--base-url", url_of(mirror), "-o", str(other)
+            )
+            == 0
+        )
+        assert f"{url_of(mirror)}/files/" in other.read_text("utf-8")
+        run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v2"))
+        run(
+            tmp_path,
+            UV,
+            "pip",
+            "install",
+            "--python",
+            str(tmp_path / "v2" / "bin" / "python"),
+            "-r",
+            str(other),
+        )
+        run(tmp_path, str(tmp_path / "v2" / "bin" / "python"), "-c", "import webapp, fastmath")
+    finally:
+        stop_mirror()
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "Traceback" not in out, out
+
+
+# -- planning, without clients -----------------------------------------------------------------------------
+
+
+def _vetted(
+    *files: FileEntry, policy: str, status: str = "pass", findings: tuple[dict[str, object], ...] = ()
+) -> VettingRecord:
+    """A record as curate vet writes one under ``policy`` (the config's digest), covering ``files``."""
+    return VettingRecord.from_dict(
+        {
+            "status": status,
+            "license": "MIT",
+            "vetted": "2026-01-01",
+            "policy": policy,
+            "findings": list(findings),
+            "files": {f.filename: {"sha256": f.sha256, "metadata_sha256": None} for f in files},
+        }
+    )
+
+
+def _file(name: str, targets: tuple[str, ...], sha: str = "a") -> FileEntry:
+    return FileEntry(filename=name, sha256=sha * 64, size=10, targets=targets)
+
+
+def test_plan_takes_the_needed_version_and_says_why_a_target_has_none(tmp_path: Path) -> None:
+    lin, win = "linux-x86_64-py3.12", "windows-amd64-py3.12"
+    config = load_config(lock_repo(tmp_path / "repo", "http://127.0.0.1:9/simple/"))
+    policy = config.vetting.digest()
+    any_wheel = _file("pkg-2.0-py3-none-any.whl", (lin, win))
+    old = _file("pkg-1.0-py3-none-any.whl", (lin, win), "b")
+    native = _file("pkg-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", (lin,), "c")
+    need = Need(request="2026-01-01-r", targets=(lin, win), direct=True)
+    pkg = Project(
+        name="Pkg",
+        versions=(
+            VersionEntry(
+                version="1.0", files=(old,), vetting=_vetted(old, policy=policy)
+            ),  # superseded: nobody needs it
+            VersionEntry(
+                version="2.0",
+                needed_by=(need,),
+                files=(any_wheel, native),
+                vetting=_vetted(any_wheel, native, policy=policy),
+            ),
+        ),
+    )
+    dep = _file("dep-1.0-py3-none-any.whl", (lin, win), "d")
+    unvetted = Project(
+        name="dep",
+        versions=(
+            VersionEntry(version="1.0", needed_by=(dataclasses.replace(need, targets=(win,)),), files=(dep,)),
+        ),
+    )
+    request = Request(
+        path="requests/2026-01-01-r.yaml",
+        id="2026-01-01-r",
+        date=dt.date(2026, 1, 1),
+        slug="r",
+        title="r",
+        requested_by="x@example.com",
+        justification="j",
+        platforms=("linux", "windows"),
+        python=("3.12", "3.13"),
+        packages=(PackageSpec(name="pkg", normalized=normalize("pkg")),),
+    )
+    envs = plan({normalize("pkg"): pkg, normalize("dep"): unvetted}, [request], config)[request.id]
+    got = {e.target.id: e for e in envs.environments}
+    assert list(got) == [lin, "linux-x86_64-py3.13", win, "windows-amd64-py3.13"]
+    (p,) = got[lin].packages
+    assert (p.version.version, p.file.filename) == ("2.0", native.filename)  # the tag the target prefers
+    assert got[win].status == "unavailable"
+    assert got[win].reason == "not available: dep 1.0 is not vetted yet (run: curate vet)"
+    assert (
+        got["linux-x86_64-py3.13"].reason
+        == "not available: nothing is locked for this target (run: curate lock)"
+    )
+
+    tampered = dataclasses.replace(
+        pkg,
+        versions=(
+            dataclasses.replace(
+                pkg.versions[1],
+                vetting=_vetted(any_wheel, _file(native.filename, (lin,), "e"), policy=policy),
+            ),
+        ),
+    )
+    envs = plan({normalize("pkg"): tampered}, [request], config)[request.id]
+    env = envs.get(lin)
+    assert env is not None
+    assert env.status == "blocked"
+    assert (
+        env.reason
+        == f"blocked by vetting: Pkg 2.0: {native.filename} is not the file vetting covered (run: curate vet)"
+    )
+    target = config.target(win)
+    assert installed_file(pkg.versions[1], target) == any_wheel
+
+    # the environments list only what the index serves (curate.index.unserved), and say why not
+    def with_record(record: VettingRecord) -> dict[NormalizedName, Project]:
+        v = dataclasses.replace(pkg.versions[1], vetting=record)
+        return {normalize("pkg"): dataclasses.replace(pkg, versions=(v,))}
+
+    def linux(projects: dict[NormalizedName, Project], today: dt.date = dt.date(2026, 6, 1)) -> Environment:
+        env = plan(projects, [request], config, today=today)[request.id].get(lin)
+        assert env is not None
+        return env
+
+    # Linux installs the native wheel, which vetting covered; the any wheel it did not cover: the index
+    # leaves the version out, so Linux has no environment either
+    env = linux(with_record(_vetted(native, policy=policy)))
+    assert (env.status, env.packages) == ("unavailable", ())
+    assert env.reason.startswith("not available: Pkg 2.0 is not served by the index: its vetting record")
+    env = linux(with_record(_vetted(any_wheel, native, policy="0" * 64)))
+    assert env.reason == (
+        "not available: Pkg 2.0 is not served by the index: vetted under another vetting policy than "
+        "catalog/config.yaml's (run: curate vet)"
+    )
+    waived: dict[str, object] = {
+        "id": "GHSA-aaaa-bbbb-cccc",
+        "kind": "vulnerability",
+        "message": "bad",
+        "decision": "waived",
+        "waiver": {"justification": "internal only", "expires": "2026-03-01"},
+    }
+    record = _vetted(any_wheel, native, policy=policy, status="pass", findings=(waived,))
+    assert linux(with_record(record), today=dt.date(2026, 2, 1)).ready
+    env = linux(with_record(record), today=dt.date(2026, 3, 2))
+    assert env.status == "blocked"
+    assert env.reason == (
+        "blocked by vetting: Pkg 2.0: a waiver it relies on expired: GHSA-aaaa-bbbb-cccc (expired 2026-03-01) "
+        "(renew it or upgrade, then: curate vet)"
+    )
+    assert [f.id for f in env.blockers[0].findings] == ["GHSA-aaaa-bbbb-cccc"]
+
+
+def test_urls_are_quoted_and_a_link_mode_catalog_needs_a_lookup(tmp_path: Path) -> None:
+    root = lock_repo(tmp_path / "repo", "http://127.0.0.1:9/simple/")
+    config = load_config(root)
+    f = _file("plus.ver-1.0+local-py3-none-any.whl", ("linux-x86_64-py3.12",))
+    assert (
+        Locations.of(config).url("plus-ver", f)
+        == "http://127.0.0.1:8000/files/plus-ver/plus.ver-1.0%2Blocal-py3-none-any.whl"
+    )
+    assert (
+        Locations.of(config, base_url="https://mirror.example/c")
+        .url("plus-ver", f)
+        .startswith("https://mirror.example/c/files/")
+    )
+    path = root / "catalog" / "config.yaml"
+    path.write_text(path.read_text("utf-8").replace("mode: mirror", "mode: link"), "utf-8")
+    with pytest.raises(EnvironmentUnavailable, match="pass --index-url"):
+        mirror_locations(load_config(root))
+    assert EnvRenderer(config, Locations.of(config)).request_page("x") == "http://127.0.0.1:8000/requests/x/"
