@@ -576,7 +576,23 @@ def test_plan_takes_the_needed_version_and_says_why_a_target_has_none(tmp_path: 
         python=("3.12", "3.13"),
         packages=(PackageSpec(name="pkg", normalized=normalize("pkg")),),
     )
-    envs = plan({normalize("pkg"): pkg, normalize("dep"): unvetted}, [request], config)[request.id]
+    backend = _file("backend-1.0-py3-none-any.whl", (lin, win), "f")
+    build_only = Project(  # needed only to build an sdist (curate.builddeps): not installed
+        name="backend",
+        versions=(
+            VersionEntry(
+                version="1.0",
+                needed_by=(dataclasses.replace(need, direct=False, to_build="other==1.0"),),
+                files=(backend,),
+                vetting=_vetted(backend, policy=policy),
+            ),
+        ),
+    )
+    envs = plan(
+        {normalize("pkg"): pkg, normalize("dep"): unvetted, normalize("backend"): build_only},
+        [request],
+        config,
+    )[request.id]
     got = {e.target.id: e for e in envs.environments}
     assert list(got) == [lin, "linux-x86_64-py3.13", win, "windows-amd64-py3.13"]
     (p,) = got[lin].packages
