@@ -466,3 +466,28 @@ def test_a_build_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
     )
     assert attempt.wheel is None
     assert attempt.reason == "the build ran past its time limit (8 s)"
+
+
+def test_built_bytes_are_handed_on_only_by_sha256(flow: Flow, tmp_path: Path) -> None:
+    """publish.yml: the wheels job exports what it rebuilt; the build job imports only the recorded bytes."""
+    handed = tmp_path / "built-wheels"
+    code, text = _capture(lambda: curate(flow.root, "wheels", "--export", str(handed)))
+    assert code == 0, text
+    (b,) = _catalog(flow.root)["hatchy"].versions[0].built
+    assert (handed / b.filename).read_bytes() == blob_path(flow.cache, b.sha256).read_bytes()
+    assert b.sha256 in (handed / "SHA256SUMS").read_text()
+    blob_path(flow.cache, b.sha256).unlink()  # the publishing job's cache lacks it
+    (handed / b.filename).write_bytes(b"not the wheel that was reviewed")
+    code, text = _capture(lambda: curate(flow.root, "wheels", "--import", str(handed)))
+    assert code == 1
+    assert f"not had: {b.filename}" in text
+    assert not blob_path(flow.cache, b.sha256).exists()
+    export_dir = tmp_path / "again"
+    code, text = _capture(lambda: curate(flow.root, "wheels", "hatchy"))  # rebuilt: it reproduces
+    assert code == 0, text
+    assert f"reproduced hatchy 1.0: {b.filename}" in text
+    assert curate(flow.root, "wheels", "--export", str(export_dir)) == 0
+    blob_path(flow.cache, b.sha256).unlink()
+    code, text = _capture(lambda: curate(flow.root, "wheels", "--import", str(export_dir)))
+    assert code == 0, text
+    assert blob_path(flow.cache, b.sha256).read_bytes() == (export_dir / b.filename).read_bytes()

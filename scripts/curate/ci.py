@@ -135,12 +135,18 @@ RESCAN_STEPS: tuple[Step, ...] = (
     ),
 )
 
+# publish.yml's "wheels" job rebuilds the wheels catalog/ records as built (`curate wheels --reproduce-only
+# --export`), with a read-only token and no secret, and hands their bytes to the build job in this folder
+BUILT_DIR = "built-wheels"
+
 PUBLISH_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch"),
     Step(id="vet", name="curate vet", run="curate vet --force", needs=("fetch",)),
-    # the recorded built wheels' bytes: rebuilt here, kept only when they reproduce the recorded sha256
-    # (nothing new is built on publish); curate build leaves out, and fails on, one that did not
-    Step(id="wheels", name="curate wheels", run="curate wheels --reproduce-only", needs=("vet",)),
+    # the recorded built wheels' bytes, as the "wheels" job (no secrets) rebuilt them: taken only with
+    # their recorded sha256 (nothing is built in this job); curate build leaves out, and fails on, the rest
+    Step(
+        id="wheels", name="curate wheels --import", run=f"curate wheels --import {BUILT_DIR}", needs=("vet",)
+    ),
     Step(id="build", name="curate build", run="curate build", needs=("vet",)),
     Step(
         id="publish",

@@ -1184,3 +1184,60 @@ def _write(root: Path, projects: Mapping[NormalizedName, Project], results: Sequ
             writes[project_path(root, new.name)] = new.dumps().encode("utf-8")
     written = set(replace_catalog_files(root, writes))
     return [n for n in sorted(touched) if project_path(root, updated[n].name) in written]
+
+
+# -- handing built wheels from one job to another (by sha256) -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Handed:
+    """What :func:`export_built` wrote or :func:`import_built` took, and what it could not."""
+
+    files: tuple[str, ...]  # filenames
+    missing: tuple[str, ...]  # recorded wheels whose bytes were not had (not served)
+
+
+def _recorded(root: Path) -> list[BuiltFile]:
+    projects = load_catalog_fast(root)
+    return sorted(
+        {b.sha256: b for p in projects.values() for v in p.versions for b in v.built}.values(),
+        key=lambda b: b.filename,
+    )
+
+
+def export_built(*, root: Path, env: Mapping[str, str], dest: Path, cache_dir: Path | None = None) -> Handed:
+    """Copy the bytes of every wheel catalog/ records as built, from the cache, into ``dest`` (by file name):
+    what a job that built them hands to the one that publishes (which checks each against its sha256)."""
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    done, missing, sums = [], [], []
+    for b in _recorded(root):
+        path = blob_path(cache, b.sha256)
+        if holds(cache, path, b.sha256, size=b.size):
+            shutil.copyfile(path, dest / b.filename)
+            done.append(b.filename)
+            sums.append(f"{b.sha256}  {b.filename}\n")
+        else:
+            missing.append(b.filename)
+    (dest / "SHA256SUMS").write_text("".join(sums), "utf-8")  # always there: the folder is never empty
+    return Handed(files=tuple(done), missing=tuple(missing))
+
+
+def import_built(*, root: Path, env: Mapping[str, str], src: Path, cache_dir: Path | None = None) -> Handed:
+    """Take into the cache each recorded built wheel ``src`` holds with exactly its recorded sha256 (and
+    nothing else: a file with other bytes is ignored, and that wheel stays unserved). Builds nothing."""
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    done, missing = [], []
+    for b in _recorded(root):
+        if holds(cache, blob_path(cache, b.sha256), b.sha256, size=b.size):
+            done.append(b.filename)
+            continue
+        candidate = src / b.filename
+        if candidate.is_file() and candidate.stat().st_size == b.size and sha256_of(candidate) == b.sha256:
+            _store(cache, candidate)
+            done.append(b.filename)
+        else:
+            missing.append(b.filename)
+    return Handed(files=tuple(done), missing=tuple(missing))

@@ -35,7 +35,7 @@ from pathlib import Path
 from curate.errors import Reporter, UsageError, one_line
 from curate.names import normalize
 from curate.vetting import today_from
-from curate.wheels import Failed, Job, WheelsReport, build_wheels
+from curate.wheels import Failed, Job, WheelsReport, build_wheels, export_built, import_built
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +54,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="build nothing new: only rebuild recorded wheels whose bytes the cache lacks, keeping a rebuild"
         " only when it reproduces the recorded sha256 (the publish job)",
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="after building, copy the bytes of every wheel catalog/ records as built into DIR (a build job"
+        " hands them on; the receiver checks each against its sha256)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="import_dir",
+        type=Path,
+        metavar="DIR",
+        help="build nothing: take into the cache each recorded built wheel DIR holds with exactly its recorded"
+        " sha256 (the publishing job, which holds secrets and runs no build); exit 1 when one is missing",
     )
     parser.add_argument(
         "--no-recheck",
@@ -76,6 +91,18 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     reporter = Reporter(env)
+    if args.import_dir is not None:
+        handed = import_built(root=root, env=env, src=args.import_dir, cache_dir=args.cache_dir)
+        for name in handed.missing:
+            reporter.text(
+                one_line(
+                    f"not had: {name} (no file with its recorded sha256 in {args.import_dir}): not served"
+                )
+            )
+        print(
+            f"curate wheels --import: {len(handed.files)} built wheel(s) in the cache, {len(handed.missing)} missing"
+        )
+        return 1 if handed.missing else 0
 
     def progress(job: Job, result: object) -> None:
         if not args.quiet:
@@ -95,6 +122,11 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         on_progress=progress,
     )
     print_report(report, reporter, quiet=args.quiet)
+    if args.export is not None:
+        handed = export_built(root=root, env=env, dest=args.export, cache_dir=args.cache_dir)
+        print(
+            f"exported {len(handed.files)} built wheel(s) to {args.export} ({len(handed.missing)} not in the cache)"
+        )
     return 1 if report.failed or report.unreproduced else 0
 
 
