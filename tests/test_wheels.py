@@ -491,3 +491,15 @@ def test_built_bytes_are_handed_on_only_by_sha256(flow: Flow, tmp_path: Path) ->
     code, text = _capture(lambda: curate(flow.root, "wheels", "--import", str(export_dir)))
     assert code == 0, text
     assert blob_path(flow.cache, b.sha256).read_bytes() == (export_dir / b.filename).read_bytes()
+
+
+def test_no_geteuid_and_no_sandbox_tool_is_no_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows (no os.geteuid, no bwrap or unshare) looking for a sandbox finds none; it does not crash."""
+    from curate import builddeps, wheels
+
+    monkeypatch.delattr(os, "geteuid")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert builddeps.unshare_net() == ["unshare", "-r", "-n"]
+    assert wheels.find_sandbox(allow_none=True, env={}).kind == "none"
+    with pytest.raises(wheels.WheelsError, match="no sandbox to build in"):
+        wheels.find_sandbox(allow_none=False, env={})

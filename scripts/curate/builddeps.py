@@ -196,13 +196,16 @@ def _bwrap(binds: Sequence[Path], readonly: Sequence[Path] = ()) -> list[str]:
     return [*cmd, "--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session", "--"]
 
 
-def _unshare() -> list[str]:
-    return ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-r", "-n"]
+def unshare_net() -> list[str]:
+    """``unshare`` with a network namespace of its own: as root directly, else in a user namespace too.
+    (Windows has no ``geteuid`` and no ``unshare``: the prefix is then never found, never a crash.)"""
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return ["unshare", "-n"] if root else ["unshare", "-r", "-n"]
 
 
 @functools.cache
 def _works(kind: str) -> bool:
-    probe = _bwrap([]) if kind == "bwrap" else _unshare()
+    probe = _bwrap([]) if kind == "bwrap" else unshare_net()
     if shutil.which(probe[0]) is None:
         return False
     try:
@@ -218,7 +221,7 @@ def sandbox_prefix(binds: Sequence[Path], readonly: Sequence[Path] = ()) -> tupl
     if _works("bwrap"):
         return "bwrap", _bwrap(binds, readonly)
     if _works("unshare"):
-        return "unshare", _unshare()
+        return "unshare", unshare_net()
     return None
 
 

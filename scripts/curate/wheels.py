@@ -111,7 +111,9 @@ class Sandbox:
         if self.kind == "none":
             return list(cmd)
         if self.kind == "unshare":
-            return ["unshare", "-n", "--", *cmd] if os.geteuid() == 0 else ["unshare", "-rn", "--", *cmd]
+            from curate.builddeps import unshare_net
+
+            return [*unshare_net(), "--", *cmd]
         args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         for secret in _SECRETS:  # whatever the build reads ends up in a wheel we publish
             path = Path(self.home or os.path.expanduser("~")) / secret
@@ -147,8 +149,9 @@ def find_sandbox(*, allow_none: bool, env: Mapping[str, str]) -> Sandbox:
         "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "--die-with-parent", "true"
     ):
         return Sandbox(kind="bwrap", home=home)
-    unshare = ["unshare", "-n", "true"] if os.geteuid() == 0 else ["unshare", "-rn", "true"]
-    if shutil.which("unshare") and _works(*unshare):
+    from curate.builddeps import unshare_net
+
+    if shutil.which("unshare") and _works(*unshare_net(), "true"):
         return Sandbox(kind="unshare", home=home)
     if allow_none:
         return Sandbox(kind="none", home=home)
