@@ -27,7 +27,7 @@ WORKFLOWS = GITHUB / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 # (workflow file, the job that runs the pipeline, its setup step, the pipeline)
 PIPELINE_JOBS = [
-    ("pr.yml", "checks", ci.SETUP, ci.PR_STEPS),
+    ("pr.yml", "checks", ci.LOCK_SETUP, ci.PR_STEPS),
     ("pr.yml", "smoke", ci.SMOKE_SETUP, ci.SMOKE_STEPS),
     ("rescan.yml", "scan", ci.SETUP, ci.RESCAN_STEPS),
     ("publish.yml", "build", ci.SETUP, ci.PUBLISH_STEPS),

@@ -40,6 +40,14 @@ Outcome = Literal["success", "failure", "skipped"]
 # The first run step of every job that calls curate: install the project (make venv) and put its
 # virtualenv on PATH for the steps that follow.
 SETUP = 'make venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'
+# Builds run code from sdists in bubblewrap (curate.wheels; the lock asks sdists' backends what they need in
+# it too: curate.builddeps): on a Linux runner, install it when the image lacks it. A lock made without it
+# records `backend_asked: false`, and the re-resolution would then differ from the author's.
+SANDBOX = (
+    "command -v bwrap >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; }"
+)
+# The checks job re-resolves the requests (curate ci relock): SETUP, then the sandbox.
+LOCK_SETUP = f"{SETUP} && {{ {SANDBOX}; }}"
 
 # The environment the workflow's steps get (job-level ``env:``); the local runner sets the same names.
 BASE_VAR = "CURATE_BASE"  # the commit the PR is compared with (pull_request.base.sha in CI)
@@ -165,7 +173,7 @@ SMOKE_JSON_VAR = "CURATE_SMOKE_JSON"  # the file a runner writes its results to 
 # The first run step of a smoke job: install curate into the runner's Python (setup-python's; the
 # last one it set up is `python`). Not `make venv`: Windows runners have no make, and a venv's
 # scripts live in .venv/Scripts there.
-SMOKE_SETUP = "python -m pip install --quiet ."
+SMOKE_SETUP = f'python -m pip install --quiet . && if [ "$RUNNER_OS" = Linux ]; then {SANDBOX}; fi'
 # The plan job's step after SETUP: the matrix, from the config's targets and the requests.
 MATRIX_RUN = 'curate ci matrix --github-output "$GITHUB_OUTPUT"'
 
@@ -234,7 +242,7 @@ PR_JOBS: tuple[Job, ...] = (
         needs=("plan",),
         matrix=True,
     ),
-    Job(id="checks", name="checks", setup=SETUP, steps=PR_STEPS, needs=("smoke",)),
+    Job(id="checks", name="checks", setup=LOCK_SETUP, steps=PR_STEPS, needs=("smoke",)),
 )
 
 PIPELINES: dict[str, tuple[Step, ...]] = {
