@@ -9,6 +9,8 @@ import pytest
 
 from curate import cli
 from curate.checking import check_files
+from curate.lookalike import popular_projects
+from curate.names import import_name_hint, import_names, normalize
 from tests.conftest import REPO
 
 CONFIG = """\
@@ -824,6 +826,25 @@ def test_import_names(root: Path, module: str, dist: str) -> None:
 )
 def test_real_distributions_pass(root: Path, dist: str) -> None:
     assert problems(root, name(dist)) == []
+
+
+@pytest.mark.parametrize(
+    "dist", ["docopt", "crcmod", "pyspark", "jupyter", "ansible", "pydantic-ai", "tox-uv", "htmlmin"]
+)
+def test_a_popular_distribution_is_not_taken_for_an_import_name(root: Path, dist: str) -> None:
+    """Real distributions whose module comes in an sdist only (docopt, crcmod, pyspark) or through a
+    dependency (jupyter, pydantic-ai) were refused as 'the import name' of a look-alike (docopt-ng)."""
+    assert problems(root, name(dist)) == []
+
+
+def test_only_chosen_popular_names_keep_an_import_name_hint() -> None:
+    """The generated table names a popular distribution only where tools/gen_import_names.py says so:
+    the names people mistype (ALWAYS) and the popular distributions that are another project (MISLEADING)."""
+    popular = popular_projects()
+    kept = {k for k in import_names() if normalize(k) in popular}
+    chosen = {"yaml", "cv2", "sklearn", "PIL", "MySQLdb", "bs4", "dateutil", "jwt", "Crypto", "attr"}
+    assert kept <= chosen | {"dotenv", "bson", "Bio"}
+    assert import_name_hint("dotenv") == "python-dotenv"
 
 
 def test_removal_import_name(root: Path) -> None:

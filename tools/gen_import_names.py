@@ -10,10 +10,10 @@ file, so an interrupted or repeated run only fetches what it has not seen yet.
 The output keeps an import name only when it differs from the distribution's normalized name, is public
 (no leading underscore), is not a test/docs directory, and is not a namespace shared by many
 distributions. When a few distributions provide the same import name the most popular one wins. An import
-name that is itself the name of a popular distribution is dropped (a request for it is probably right)
-when that distribution provides the module itself or was not examined; when it has no wheel or does not
-provide the module (a shim like ``bs4``, a placeholder like ``sklearn``) the hint stays. ``ALWAYS`` (the
-names the issue lists) are kept regardless.
+name that is itself the name of a popular distribution is dropped (a request for it is right: docopt,
+pyspark and jupyter are real distributions even though their module comes in an sdist or a dependency).
+``ALWAYS`` (the names the issue lists, among them the placeholder ``sklearn`` and the shim ``bs4``) and
+``MISLEADING`` (a popular distribution of that name that is another project) are kept regardless.
 
 Usage:
     python tools/gen_import_names.py --index-url URL --top-list pypi.tsv --top 5000
@@ -61,6 +61,9 @@ MAX_WORKERS = 8
 TAIL = 64 * 1024
 # The issue names these; they are always kept even though a small distribution has the import name too.
 ALWAYS = ("yaml", "cv2", "sklearn", "PIL", "MySQLdb", "bs4", "dateutil", "jwt", "Crypto", "attr")
+# Popular distributions whose name is another project's import name, and which are not what people who
+# type it mean: the distribution of that name is an unrelated or abandoned project.
+MISLEADING = ("dotenv", "bson", "Bio")
 # Not import names anyone types: test suites, docs, build helpers that leak into wheels.
 SKIP = frozenset(
     {"test", "tests", "testing", "doc", "docs", "example", "examples", "benchmark", "benchmarks", "bench"}
@@ -376,14 +379,14 @@ def build_mapping(
         best = min(dists, key=lambda d: rank[d])
         if canonicalize_name(mod) == best:
             continue
-        if mod not in ALWAYS:
+        if mod not in ALWAYS and mod not in MISLEADING:
             if len(dists) >= SHARED_LIMIT:
                 continue  # a namespace (google, azure, jaraco, ...)
-            same = projects.get(canonicalize_name(mod))
-            if canonicalize_name(mod) in known and (same is None or mod in same.get("top_level", [])):
-                # a popular distribution in its own right that provides the module (or that we did not
-                # examine): a request for it is probably right. One with no wheel, or a shim that only
-                # depends on the real thing (bs4, sklearn), still gets the hint.
+            if canonicalize_name(mod) in known:
+                # a popular distribution in its own right: a request for it is right, whether it provides
+                # the module in a wheel, only in an sdist (docopt, crcmod, pyspark) or through a dependency
+                # (jupyter, pydantic-ai, ansible): the hint is an error in `curate check`, and a wrong one
+                # refuses a real request. Only ALWAYS and MISLEADING name such a distribution.
                 continue
         out[mod] = projects[best].get("display") or best
     return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
