@@ -503,3 +503,18 @@ def test_no_geteuid_and_no_sandbox_tool_is_no_crash(monkeypatch: pytest.MonkeyPa
     assert wheels.find_sandbox(allow_none=True, env={}).kind == "none"
     with pytest.raises(wheels.WheelsError, match="no sandbox to build in"):
         wheels.find_sandbox(allow_none=False, env={})
+
+
+def test_curate_installed_under_tmp_is_seen_inside_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's fresh /tmp hid a checkout under /tmp (its .venv: uv, pyproject_hooks), and every build
+    and backend query failed there ("can't open file .../_in_process.py"): it is bound again, read-only."""
+    import sys
+
+    from curate import builddeps, wheels
+
+    monkeypatch.setattr(sys, "prefix", "/tmp/clone/.venv")
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    assert builddeps.own_install_under_tmp() == ["--ro-bind", "/tmp/clone/.venv", "/tmp/clone/.venv"]
+    cmd = wheels.Sandbox(kind="bwrap", home="").wrap(["true"], [])
+    at = cmd.index("/tmp")  # --tmpfs /tmp, then the installation shown again
+    assert cmd[at + 1 : at + 4] == ["--ro-bind", "/tmp/clone/.venv", "/tmp/clone/.venv"]

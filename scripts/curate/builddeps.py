@@ -187,8 +187,21 @@ def unpack_sdist(sdist: Path, dest: Path, filename: str = "") -> Path:
 # -- running the backend in a sandbox --------------------------------------------------------------------
 
 
+def own_install_under_tmp() -> list[str]:
+    """bwrap arguments that show curate's own installation again inside a sandbox's fresh ``/tmp``: a
+    virtual environment (or Python) under /tmp (a clone checked out there, a CI workspace) would be
+    hidden by it, and with it the programs the sandbox runs (uv, pyproject_hooks' in-process script)."""
+    tmp = Path("/tmp").resolve()
+    out: list[str] = []
+    for prefix in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
+        if prefix.is_relative_to(tmp) and prefix != tmp:
+            out += ["--ro-bind", str(prefix), str(prefix)]
+    return out
+
+
 def _bwrap(binds: Sequence[Path], readonly: Sequence[Path] = ()) -> list[str]:
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    cmd += own_install_under_tmp()
     for path in readonly:
         cmd += ["--ro-bind", str(path), str(path)]
     for path in binds:

@@ -114,7 +114,10 @@ class Sandbox:
             from curate.builddeps import unshare_net
 
             return [*unshare_net(), "--", *cmd]
+        from curate.builddeps import own_install_under_tmp
+
         args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        args += own_install_under_tmp()
         for secret in _SECRETS:  # whatever the build reads ends up in a wheel we publish
             path = Path(self.home or os.path.expanduser("~")) / secret
             if path.is_dir():
