@@ -34,6 +34,9 @@ from tests.upstream import Upstream
 from tests.wheels import Dist
 
 REPO = Path(__file__).resolve().parent.parent
+# Where the scribbling build writes: curate's own virtual environment, read-only in the sandbox wherever
+# the clone is (under /tmp, the sandbox's fresh /tmp would take a write into the clone itself, harmlessly)
+SCRIBBLED = Path(sys.prefix).resolve() / "scribbled-by-a-build"
 WHEELHOUSE = REPO / ".venv" / "test-wheelhouse"
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 EPOCH = 1700000000
@@ -163,7 +166,7 @@ def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
             "1.0",
             _setuptools(
                 "scribbler",
-                WHEN_BUILDING + f"    open({str(REPO / 'scribbled-by-a-build')!r}, 'w').write('x')\n" + SETUP,
+                WHEN_BUILDING + f"    open({str(SCRIBBLED)!r}, 'w').write('x')\n" + SETUP,
             ),
         ),
         "twin": make_sdist(out, "twin", "1.0", _setuptools("twin")),
@@ -331,7 +334,7 @@ def test_failures_name_the_package_target_and_reason(flow: Flow) -> None:
     assert "this build always fails" in text  # the last lines of the log
     assert f"failed: sneaky 1.0 for {target}: the build tried to reach the network" in text
     assert f"failed: scribbler 1.0 for {target}: the build tried to write outside its build directory" in text
-    assert not (REPO / "scribbled-by-a-build").exists()
+    assert not SCRIBBLED.exists()
     catalog = _catalog(flow.root)
     (failure,) = catalog["broken"].versions[0].build_failures
     assert failure.targets == (target,)
