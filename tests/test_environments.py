@@ -318,6 +318,40 @@ def test_the_sbom_is_what_the_library_makes_of_the_whole_bom(world: World) -> No
     )
 
 
+def test_the_sboms_components_are_kept_in_the_file_cache(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(world.root)
+    plans = load_plans(world.root, config, {})
+    envs = plans[TEAM]
+    env = envs.get("linux-x86_64-py3.11")
+    assert env is not None
+    fresh = SbomRenderer(mirror_locations(config), tool_version="0").render(env, envs.request)
+    first = SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path)
+    assert first.render(env, envs.request) == fresh
+    first.save()
+    (store,) = (tmp_path / "sbom").iterdir()
+    assert len(json.loads(store.read_bytes())) == len(env.packages)  # one component per file
+    # a rebuild has the library build no component: each one's JSON is read from the cache
+    again = SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(SbomRenderer, "_component_model", lambda *a: pytest.fail("component built again"))
+        assert again.render(env, envs.request) == fresh
+    # what a component is made of is its key: another location is another component
+    moved = dataclasses.replace(
+        mirror_locations(config), index="https://mirror.example/simple/", base_url="https://mirror.example/"
+    )
+    other = SbomRenderer(moved, tool_version="0", cache=tmp_path).render(env, envs.request)
+    assert other == SbomRenderer(moved, tool_version="0").render(env, envs.request)
+    assert "https://mirror.example/files/" in other
+    # a damaged store is ignored
+    store.write_text("{not json", "utf-8")
+    assert (
+        SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path).render(env, envs.request)
+        == fresh
+    )
+
+
 def test_curate_env_writes_the_same_files_offline(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

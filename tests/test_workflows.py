@@ -473,15 +473,20 @@ def test_publish_fetches_the_whole_history() -> None:
 def test_publish_keeps_the_history_cache_between_runs() -> None:
     """A fresh runner would read every commit of the history again (cold: seconds per thousand
     commits); the history's cache and rendered archive pages are restored before curate build and
-    saved after it, under the default file cache (no cache_dir in the config, no CURATE_CACHE_DIR)."""
-    from curate import history, site
+    saved after it, under the default file cache (no cache_dir in the config, no CURATE_CACHE_DIR); so
+    are the SBOMs' components."""
+    from curate import history, sbom, site
 
     wf = load(WORKFLOWS / "publish.yml")
     steps = wf["jobs"]["build"]["steps"]
     (at,) = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/cache@")]
     assert steps[at + 1]["run"].strip() == "curate build"
     paths = steps[at]["with"]["path"].split()
-    assert paths == [f"~/.cache/curate/{history.CACHE_DIR}", f"~/.cache/curate/{site.ARCHIVE_CACHE}"]
+    assert paths == [
+        f"~/.cache/curate/{history.CACHE_DIR}",
+        f"~/.cache/curate/{site.ARCHIVE_CACHE}",
+        f"~/.cache/curate/{sbom.STORE_DIR}",
+    ]
     assert steps[at]["with"]["key"] == "curate-history-${{ github.sha }}"
     assert steps[at]["with"]["restore-keys"] == "curate-history-"
     assert "CURATE_CACHE_DIR" not in str(wf)

@@ -196,7 +196,15 @@ def _build(
             upstream=upstream,
             today=today,
         )
-        envs = write_environment_files(output, root, config, env=env, in_place=True, today=today)
+        envs = write_environment_files(
+            output,
+            root,
+            config,
+            env=env,
+            in_place=True,
+            today=today,
+            cache_dir=cache_root(root, config, env, cache_dir),
+        )
         how = "updated in place"
     else:
         with publishing(output) as staging:
@@ -226,7 +234,15 @@ def _build(
                     upstream=upstream,
                     today=today,
                 )
-                envs = write_environment_files(staging, root, config, env=env, plans=plans, today=today)
+                envs = write_environment_files(
+                    staging,
+                    root,
+                    config,
+                    env=env,
+                    plans=plans,
+                    today=today,
+                    cache_dir=cache_root(root, config, env, cache_dir),
+                )
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
@@ -303,9 +319,11 @@ def write_environment_files(
     plans: Mapping[str, RequestEnvironments] | None = None,
     in_place: bool = False,
     today: dt.date | None = None,
+    cache_dir: Path | None = None,
 ) -> EnvStats:
     """Each request's environment files (``envs/``) and their ``api/requests/`` JSON, into ``tree``
-    (``plans``: as the site planned them, else read from ``root`` with ``today``, as the index judged).
+    (``plans``: as the site planned them, else read from ``root`` with ``today``, as the index judged;
+    ``cache_dir``: curate's file cache, where the SBOMs' components are kept between builds).
 
     A fresh (staging) tree is written plainly; the live tree (``in_place``) gets only the files whose
     bytes changed, each swapped in by rename, and loses the ones no environment has any more."""
@@ -313,7 +331,7 @@ def write_environment_files(
 
     if plans is None:
         plans = load_plans(root, config, env, today)
-    renderer = EnvRenderer(config, index_locations(tree, config, plans))
+    renderer = EnvRenderer(config, index_locations(tree, config, plans), cache=cache_dir)
     if not in_place:
         staging = Staging(tree)
         return write_environments(plans, renderer, staging.write)

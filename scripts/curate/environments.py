@@ -471,9 +471,10 @@ class EnvRenderer:
     ``site_url``: where the catalog's pages are (the request's page is named in each file).
     """
 
-    def __init__(self, config: Config, locations: Locations) -> None:
+    def __init__(self, config: Config, locations: Locations, *, cache: Path | None = None) -> None:
         self.config = config
         self.locations = locations
+        self.cache = cache  # curate's file cache: the SBOMs' components are kept there between builds
         self._pylock_entries: dict[tuple[Any, ...], str] = {}
         self._requirement_lines: dict[tuple[str, str, str], str] = {}
         self._headers: dict[str, str] = {}
@@ -601,10 +602,18 @@ class EnvRenderer:
             from curate.sbom import SbomRenderer
 
             self._sbom = SbomRenderer(
-                self.locations, tool_version=__version__, show_requesters=self.config.show_requesters
+                self.locations,
+                tool_version=__version__,
+                show_requesters=self.config.show_requesters,
+                cache=self.cache,
             )
         text: str = self._sbom.render(env, request)
         return text
+
+    def save(self) -> None:
+        """Keep what the next build can reuse in the file cache (the SBOMs' components)."""
+        if self._sbom is not None:
+            self._sbom.save()
 
 
 def _comment_safe(text: str) -> str:
@@ -728,6 +737,7 @@ def write_environments(
     for rel, data in environment_outputs(plans, renderer):
         write(rel, data)
         stats.files += 1
+    renderer.save()
     return stats
 
 

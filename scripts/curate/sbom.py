@@ -22,16 +22,21 @@ What a compliance team asks of an environment, answered from the catalog without
 The library models every part (:meth:`SbomRenderer.bom` is the whole BOM as the library builds and
 serialises it). A build writes thousands of SBOMs in which the same package recurs, and the library
 takes ~50 ms to build and serialise each BOM: :meth:`SbomRenderer.render` serialises each distinct
-file's component and advisories once through the library and joins those JSON texts
-(``tests/test_environments.py`` checks it equals the library's own output of the whole BOM, and
-validates the SBOMs with the library's JSON schema validator).
+file's component and advisories once through the library, the metadata's timestamp and tool once per
+day, and joins those JSON texts (``tests/test_environments.py`` checks it equals the library's own output
+of the whole BOM, and validates the SBOMs with the library's JSON schema validator). Each component's
+JSON is kept in curate's file cache between builds, keyed by a hash of everything it is made of (the
+file, its vetting record's parts, its URL; the store is per library version): a rebuild makes only new
+files' components.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -59,15 +64,23 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.schema.schema import SchemaVersion1Dot6
 from packageurl import PackageURL
 
+from curate.atomic import atomic_write
 from curate.vetting import Finding, vulnerability_status
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from curate.environments import Environment, EnvPackage, Locations
     from curate.requests import Request
 
 SCHEMA_VERSION = SchemaVersion.V1_6
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 ROOT_REF = "environment"
+# the components kept in the file cache are the library's JSON: a new library version (or a change here
+# to what a component is made of: bump COMPONENT_FORMAT) starts a new store
+LIBRARY_VERSION = importlib.metadata.version("cyclonedx-python-lib")
+COMPONENT_FORMAT = 1
+STORE_DIR = "sbom"  # under the file cache
 _SEVERITIES = {
     "critical": VulnerabilitySeverity.CRITICAL,
     "high": VulnerabilitySeverity.HIGH,
@@ -110,13 +123,13 @@ def _ratings(severity: str) -> list[VulnerabilityRating]:
     return [VulnerabilityRating(severity=found)] if found is not None else []
 
 
-def _finding_property(f: Finding) -> Property:
+def _finding_text(f: Finding) -> str:
     text = f"{f.kind} {f.id} ({f.decision})"
     if f.message:
         text += f": {f.message}"
     if f.waiver is not None:
         text += f"; waived until {f.waiver.expires.isoformat()}: {f.waiver.justification}"
-    return Property(name="curate:finding", value=text)
+    return text
 
 
 def _as_json(model: Any) -> Any:
@@ -130,20 +143,29 @@ def _dumps(data: Any) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Part:
-    """A component or an advisory: the library's model, and its JSON text as the library writes it."""
+    """A component or an advisory: its JSON text as the library writes it, and where the library puts it
+    among the others (components by name, version and bom-ref; advisories by id and bom-ref)."""
 
-    model: Any
+    order: tuple[str, ...]
     text: str
-
-    @classmethod
-    def of(cls, model: Any) -> _Part:
-        return cls(model, _dumps(_as_json(model)))
 
 
 class SbomRenderer:
-    """Builds the SBOM of environments rendered with the same :class:`Locations`; caches per file."""
+    """Builds the SBOM of environments rendered with the same :class:`Locations`; caches per file.
 
-    def __init__(self, locations: Locations, *, tool_version: str, show_requesters: bool = False) -> None:
+    ``cache``: curate's file cache, where each file's component JSON is kept between builds
+    (``sbom/components-<format>-<library version>.json``, keyed by the sha256 of everything the component is made
+    of), so a rebuild of an unchanged catalog has the library build and serialise no component again;
+    :meth:`save` writes what this build used."""
+
+    def __init__(
+        self,
+        locations: Locations,
+        *,
+        tool_version: str,
+        show_requesters: bool = False,
+        cache: Path | None = None,
+    ) -> None:
         self.locations = locations
         self.tool_version = tool_version
         self.show_requesters = show_requesters  # site.show_requesters: who asked, only when published
@@ -151,6 +173,27 @@ class SbomRenderer:
         self._refs: dict[tuple[str, ...], str] = {}
         self._components: dict[tuple[str, ...], _Part] = {}
         self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
+        self._stamps: dict[dt.date, str] = {}  # the metadata but its component, per day
+        self._store = (
+            cache / STORE_DIR / f"components-{COMPONENT_FORMAT}-{LIBRARY_VERSION}.json"
+            if cache is not None
+            else None
+        )
+        self._stored: dict[str, str] = {}
+        self._used: dict[str, str] = {}
+        if self._store is not None:
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(self._store.read_bytes())
+                if isinstance(data, dict):
+                    self._stored = {k: v for k, v in data.items() if isinstance(v, str)}
+
+    def save(self) -> None:
+        """Keep the components this build used in the file cache (only those: it does not grow)."""
+        if self._store is None or self._used.keys() == self._stored.keys():
+            return
+        with contextlib.suppress(OSError):
+            self._store.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._store, _dumps(dict(sorted(self._used.items()))))
 
     # -- the parts -------------------------------------------------------------------------------------
 
@@ -165,60 +208,78 @@ class SbomRenderer:
             ref = self._refs[key] = purl(pkg).to_string()
         return ref
 
+    def _component_inputs(self, pkg: EnvPackage) -> dict[str, Any]:
+        """Everything the file's component is made of, as plain text."""
+        record = pkg.version.vetting
+        properties: list[tuple[str, str]] = []
+        if record is not None:
+            properties.append(("curate:vetting:status", record.status))
+            if record.vetted is not None:
+                properties.append(("curate:vetting:vetted", record.vetted.isoformat()))
+            if record.policy:
+                properties.append(("curate:vetting:policy", record.policy))
+            # whether advisories were looked up at all: no vulnerabilities listed means none found only
+            # when they were ("not checked" or "checked (osv-api)", as everywhere vetting is reported)
+            properties.append(("curate:vetting:known-vulnerabilities", vulnerability_status(record)))
+            properties.extend(
+                ("curate:finding", _finding_text(f)) for f in record.findings if f.kind != "vulnerability"
+            )
+        if pkg.version.yanked is not None:
+            properties.append(("curate:yanked", pkg.version.yanked or "yanked"))
+        return {
+            "name": pkg.name,
+            "version": pkg.version.version,
+            "ref": self._ref(pkg),
+            "sha256": pkg.file.sha256,
+            "license": record.license if record is not None and record.license else "",
+            "download": self.locations.url(pkg.normalized, pkg.file),
+            "home": record.home_page.strip() if record is not None else "",
+            "description": record.summary if record is not None and record.summary else "",
+            "properties": properties,
+        }
+
+    def _component_model(self, pkg: EnvPackage, inputs: dict[str, Any] | None = None) -> Component:
+        """The package's file as a library component."""
+        i = inputs if inputs is not None else self._component_inputs(pkg)
+        licenses = [self._licenses.make_from_string(i["license"])] if i["license"] else []
+        references = []
+        download = _uri(i["download"])
+        if download is not None:
+            references.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=download))
+        home = i["home"]
+        if home.startswith(("https://", "http://")) and (site := _uri(home)) is not None:
+            references.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=site))
+        return Component(
+            type=ComponentType.LIBRARY,
+            name=i["name"],
+            version=i["version"],
+            bom_ref=i["ref"],
+            purl=purl(pkg),
+            description=i["description"] or None,
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=i["sha256"])],
+            licenses=licenses,
+            external_references=references,
+            properties=[Property(name=n, value=v) for n, v in i["properties"]],
+        )
+
     def _component(self, pkg: EnvPackage) -> _Part:
-        """The package's file as a library component (made once per file)."""
+        """The package's file as the library serialises its component (made once per file; kept in the
+        file cache between builds)."""
         key = self._key(pkg)
         cached = self._components.get(key)
         if cached is not None:
             return cached
-        ref = purl(pkg)
-        record = pkg.version.vetting
-        licenses = []
-        if record is not None and record.license:
-            licenses.append(self._licenses.make_from_string(record.license))
-        references = []
-        download = _uri(self.locations.url(pkg.normalized, pkg.file))
-        if download is not None:
-            references.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=download))
-        home = record.home_page.strip() if record is not None else ""
-        if home.startswith(("https://", "http://")) and (site := _uri(home)) is not None:
-            references.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=site))
-        properties = []
-        if record is not None:
-            properties.append(Property(name="curate:vetting:status", value=record.status))
-            if record.vetted is not None:
-                properties.append(Property(name="curate:vetting:vetted", value=record.vetted.isoformat()))
-            if record.policy:
-                properties.append(Property(name="curate:vetting:policy", value=record.policy))
-            # whether advisories were looked up at all: no vulnerabilities listed means none found only
-            # when they were ("not checked" or "checked (osv-api)", as everywhere vetting is reported)
-            properties.append(
-                Property(name="curate:vetting:known-vulnerabilities", value=vulnerability_status(record))
-            )
-            properties.extend(_finding_property(f) for f in record.findings if f.kind != "vulnerability")
-        if pkg.version.yanked is not None:
-            properties.append(Property(name="curate:yanked", value=pkg.version.yanked or "yanked"))
-        component = Component(
-            type=ComponentType.LIBRARY,
-            name=pkg.name,
-            version=pkg.version.version,
-            bom_ref=ref.to_string(),
-            purl=ref,
-            description=record.summary if record is not None and record.summary else None,
-            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=pkg.file.sha256)],
-            licenses=licenses,
-            external_references=references,
-            properties=properties,
-        )
-        cached = self._components[key] = _Part.of(component)
+        inputs = self._component_inputs(pkg)
+        digest = hashlib.sha256(_dumps(inputs).encode()).hexdigest()
+        text = self._stored.get(digest)
+        if text is None:
+            text = _dumps(_as_json(self._component_model(pkg, inputs)))
+        self._used[digest] = text
+        cached = self._components[key] = _Part((inputs["name"], inputs["version"], inputs["ref"]), text)
         return cached
 
-    def _vulnerabilities_of(self, pkg: EnvPackage) -> list[_Part]:
+    def _vulnerability_models(self, pkg: EnvPackage) -> list[Vulnerability]:
         """The advisories vetting found on the package, as library vulnerabilities affecting its file."""
-        key = self._key(pkg)
-        cached = self._vulnerabilities.get(key)
-        if cached is not None:
-            return cached
         out = []
         record = pkg.version.vetting
         ref = self._ref(pkg)
@@ -249,14 +310,28 @@ class SbomRenderer:
                 affects=[BomTarget(ref=ref)],
                 properties=properties,
             )
-            out.append(_Part.of(vulnerability))
-        self._vulnerabilities[key] = out
+            out.append(vulnerability)
         return out
 
-    def _metadata(self, env: Environment, request: Request) -> BomMetaData:
-        target = env.target
+    def _vulnerabilities_of(self, pkg: EnvPackage) -> list[_Part]:
+        """The package's advisories as the library serialises them (made once per file)."""
+        key = self._key(pkg)
+        cached = self._vulnerabilities.get(key)
+        if cached is None:
+            cached = self._vulnerabilities[key] = [
+                _Part((v.id or "", v.bom_ref.value or ""), _dumps(_as_json(v)))
+                for v in self._vulnerability_models(pkg)
+            ]
+        return cached
+
+    @staticmethod
+    def _day(env: Environment, request: Request) -> dt.date:
         days = [p.version.vetting.vetted for p in env.packages if p.version.vetting is not None]
-        day = max([d for d in days if d is not None] + [request.date])
+        return max([d for d in days if d is not None] + [request.date])
+
+    def _root(self, env: Environment, request: Request) -> Component:
+        """The component the BOM describes: the request on the target."""
+        target = env.target
         properties = [
             Property(name="curate:target", value=target.id),
             Property(name="curate:os", value=target.os),
@@ -266,19 +341,35 @@ class SbomRenderer:
         ]
         if self.show_requesters:
             properties.append(Property(name="curate:requested-by", value=request.requested_by))
-        root = Component(
+        return Component(
             type=ComponentType.APPLICATION,
             name=request.id,
             bom_ref=ROOT_REF,
             description=request.title,
             properties=properties,
         )
+
+    def _stamp(self, day: dt.date, component: Component | None = None) -> BomMetaData:
         tool = Component(type=ComponentType.APPLICATION, name="curate", version=self.tool_version)
         return BomMetaData(
             timestamp=dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC),
             tools=ToolRepository(components=[tool]),
-            component=root,
+            component=component,
         )
+
+    def _metadata(self, env: Environment, request: Request) -> BomMetaData:
+        return self._stamp(self._day(env, request), self._root(env, request))
+
+    def _metadata_text(self, env: Environment, request: Request) -> str:
+        """The metadata's JSON as the library writes it: the library serialises the timestamp and the
+        tool once per day, and the environment's own component; the library writes ``component`` first
+        (its keys are in alphabetical order)."""
+        day = self._day(env, request)
+        rest = self._stamps.get(day)
+        if rest is None:
+            rest = self._stamps[day] = _dumps(_as_json(self._stamp(day)))
+        root = _dumps(_as_json(self._root(env, request)))
+        return '{"component":' + root + "," + rest[1:]
 
     def _graph(self, env: Environment) -> dict[str, list[str]]:
         """Each bom-ref -> what it depends on: the environment on what the request asks for (on all when
@@ -297,11 +388,11 @@ class SbomRenderer:
         JSON the library wrote, so the whole is too), ordered as the library orders them."""
         components = sorted(
             (self._component(p) for p in env.packages),
-            key=lambda c: (c.model.name, c.model.version or "", c.model.bom_ref.value or ""),
+            key=lambda c: c.order,
         )
         vulnerabilities = sorted(
             (v for p in env.packages for v in self._vulnerabilities_of(p)),
-            key=lambda v: (v.model.id or "", v.model.bom_ref.value or ""),
+            key=lambda v: v.order,
         )
         dependencies = []
         for ref, on in sorted(self._graph(env).items()):
@@ -311,7 +402,7 @@ class SbomRenderer:
             dependencies.append(item)
         body = [
             '"version":1',
-            '"metadata":' + _dumps(_as_json(self._metadata(env, request))),
+            '"metadata":' + self._metadata_text(env, request),
             '"components":[' + ",".join(c.text for c in components) + "]",
             '"dependencies":' + _dumps(dependencies),
         ]
@@ -337,13 +428,13 @@ class SbomRenderer:
     def bom(self, env: Environment, request: Request) -> Bom:
         """The whole BOM as the library models it (the same content as :meth:`document`)."""
         doc = self.document(env, request)
-        by_ref = {c.model.bom_ref.value: c.model for c in (self._component(p) for p in env.packages)}
+        by_ref = {self._ref(p): self._component_model(p) for p in env.packages}
         metadata = self._metadata(env, request)
         bom = Bom(
             serial_number=uuid.UUID(doc["serialNumber"].removeprefix("urn:uuid:")),
             metadata=metadata,
             components=list(by_ref.values()),
-            vulnerabilities=[v.model for p in env.packages for v in self._vulnerabilities_of(p)],
+            vulnerabilities=[v for p in env.packages for v in self._vulnerability_models(p)],
         )
         for ref, on in self._graph(env).items():
             target = metadata.component if ref == ROOT_REF else by_ref[ref]
