@@ -281,6 +281,33 @@ def test_incremental_builds_use_the_cache(
     assert api(out)["changes"][0]["commit"] == new
 
 
+def test_the_cache_is_appended_to(
+    repo: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One more merged change appends its entry to the cache (the file is not written again); a torn
+    last line (a build killed while appending) is left out, and the file is written whole again."""
+    root, _ = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    cache, out = tmp_path / "cache", tmp_path / "public"
+    build(work, out, cache)
+    (entries,) = (cache / history.CACHE_DIR).glob("entries-*.jsonl")
+    first = entries.read_bytes()
+    assert len(first.splitlines()) == 3
+    write_request(work, "more", [("certy", "")], date="2026-11-24")
+    new = commit(work, "A request for certy alone", "2026-11-24T10:00:00Z")
+    assert "(1 read from git, 3 from the cache)" in build(work, out, cache, capsys)
+    now = entries.read_bytes()
+    assert now.startswith(first)
+    assert json.loads(now[len(first) :])["commit"] == new
+    entries.write_bytes(now + b'{"commit": "' + new.encode())  # torn
+    assert "(0 read from git, 4 from the cache)" in build(work, out, cache, capsys)
+    entries.write_bytes(now[:-20])  # the newest entry torn: computed again, the file written whole
+    assert "(1 read from git, 3 from the cache)" in build(work, out, cache, capsys)
+    assert sorted(entries.read_bytes().splitlines()) == sorted(now.splitlines())
+    assert json.loads(history.line_file(entries).read_text("utf-8"))["line"][0] == new
+
+
 def clone(root: Path, dst: Path, *args: str) -> Path:
     subprocess.run(
         ["git", "clone", "-q", *args, f"file://{root}", str(dst)],
@@ -347,9 +374,11 @@ def test_a_rewritten_history_is_said_and_built_as_it_is_now(
     assert next(e["commit"] for e in doc["changes"]) == rewritten
     assert summary(doc["changes"][0]) == [("removed", "httpish", "1.0")]
     assert "was rewritten" in (out / "changes" / "index.html").read_text("utf-8")
-    cached = json.loads(next((cache / history.CACHE_DIR).iterdir()).read_text("utf-8"))
-    assert remove not in cached["entries"]
-    assert rewritten in cached["entries"]
+    (entries,) = (cache / history.CACHE_DIR).glob("entries-*.jsonl")
+    assert rewritten in {json.loads(line)["commit"] for line in entries.read_text("utf-8").splitlines()}
+    line = json.loads(history.line_file(entries).read_text("utf-8"))["line"]
+    assert line[0] == rewritten
+    assert remove not in line
     # the next build publishes the history as it is: nothing to say any more
     assert "not in this history" not in build(work, out, cache, capsys)
 
@@ -567,6 +596,54 @@ def test_archive_pages_are_rendered_once(
     assert '<a href="../3/" rel="next">Older changes</a>' in page4
     assert '<a href="../1/">the oldest changes</a> · <a href="../#pages">all pages</a>' in page4
     assert 'id="pages"' in (out / "changes" / "index.html").read_text("utf-8")
+
+
+def test_api_changes_files_are_written_once(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A project's api/changes/ file that the previous (published) build wrote from the same entries is
+    hard-linked from the live tree, not serialised again: one more merged change writes the files of the
+    projects it touched; every file is byte for byte what a build without the cache writes; a record of
+    another tree (a build that was not published, another output) is not trusted."""
+    root, _ = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    written: list[str] = []
+    real = history.package_json
+
+    def package_json(name: str, normalized: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        written.append(normalized)
+        return real(name, normalized, *args, **kwargs)
+
+    monkeypatch.setattr(history, "package_json", package_json)
+    cache, out = tmp_path / "cache", tmp_path / "public"
+    git(work, "checkout", "-q", "HEAD~1")
+    build(work, out, cache)
+    before = set(written)
+    assert before
+    written.clear()
+    build(work, out, cache)
+    assert written == []
+    git(work, "checkout", "-q", "-")
+    build(work, out, cache)
+    newest = {c["normalized"] for c in api(out)["changes"][0]["changes"]}
+    assert newest
+    assert sorted(written) == sorted(newest)
+    fresh = tmp_path / "fresh"
+    build(work, fresh, tmp_path / "other-cache")
+    files = sorted(p.relative_to(out) for p in (out / "api" / "changes").rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(fresh) for p in (fresh / "api" / "changes").rglob("*") if p.is_file()
+    )
+    for name in files:
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    every = {p.stem for p in (out / "api" / "changes" / "packages").iterdir()}
+    written.clear()
+    build(work, tmp_path / "elsewhere", cache)  # another tree: its files are not the recorded ones
+    assert set(written) == every
+    written.clear()
+    build(work, tmp_path / "elsewhere", cache)
+    assert written == []
 
 
 def test_the_history_since_a_commit_is_read_from_there_only(tmp_path: Path) -> None:

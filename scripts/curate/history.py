@@ -30,7 +30,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 
@@ -233,6 +233,7 @@ class History:
     notes: tuple[str, ...] = ()  # for the reader: why there is no history, where it stops, a rewrite
     computed: int = 0  # entries computed by this build
     reused: int = 0  # entries read from the cache
+    fingerprint: str = ""  # what an entry depends on besides its commit (:func:`fingerprint`); "": unknown
 
     @property
     def head(self) -> str:
@@ -353,7 +354,14 @@ def fingerprint(os_of_platform: Mapping[str, str], where: str = "") -> str:
 
 
 def cache_file(cache_dir: Path, fp: str) -> Path:
-    return cache_dir / CACHE_DIR / f"entries-{fp}.json"
+    """The entries, one JSON record a line, appended to (a build after one more merged change writes
+    one line, not the whole file)."""
+    return cache_dir / CACHE_DIR / f"entries-{fp}.jsonl"
+
+
+def line_file(entries: Path) -> Path:
+    """The HEAD the cache was written at and the history's commits then (rewritten each time)."""
+    return entries.with_name(entries.name.replace("entries-", "line-", 1).replace(".jsonl", ".json"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -361,22 +369,45 @@ class _Cache:
     entries: dict[str, dict[str, Any]]  # commit -> its entry
     tip: str = ""  # HEAD when it was written
     line: tuple[str, ...] = ()  # the commits of the history then, newest first
+    stored: int = 0  # the records in the file (a commit's entry appended again counts twice)
+    clean: bool = False  # the file read whole: new records can be appended to it
 
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+GARBAGE = 2  # the file is written whole again when it holds this many times the records in use
+
+
+def _records(raw: bytes) -> tuple[list[Any], bool]:
+    """The JSON records of an entries file, and whether every line read (a torn last line, from a build
+    killed while appending, is left out)."""
+    lines = raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    with contextlib.suppress(ValueError):
+        return json.loads(b"[" + b",".join(lines) + b"]"), raw.endswith(b"\n") or not raw
+    records = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(line))
+    return records, False
 
 
 def _read_cache(path: Path | None) -> _Cache:
     if path is None:
         return _Cache({})
     try:
-        data = json.loads(path.read_bytes())
+        records, clean = _records(path.read_bytes())
+    except OSError:
+        return _Cache({})
+    entries = {r["commit"]: r for r in records if isinstance(r, dict) and isinstance(r.get("commit"), str)}
+    clean = clean and len(entries) == len(records)
+    cache = _Cache(entries, stored=len(records), clean=clean)
+    try:
+        data = json.loads(line_file(path).read_bytes())
     except (OSError, ValueError):
-        return _Cache({})
-    entries = data.get("entries") if isinstance(data, dict) and data.get("format") == FORMAT else None
-    if not isinstance(entries, dict):
-        return _Cache({})
-    cache = _Cache({k: v for k, v in entries.items() if isinstance(v, dict)})
+        return cache
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return cache
     tip, line = data.get("tip"), data.get("line")
     if (
         isinstance(tip, str)
@@ -388,16 +419,34 @@ def _read_cache(path: Path | None) -> _Cache:
     return cache
 
 
-def _write_cache(path: Path, entries: Mapping[str, dict[str, Any]], tip: str, line: Sequence[str]) -> None:
-    """Best effort: a cache that cannot be written only makes the next build compute again."""
+def _write_cache(
+    path: Path,
+    cache: _Cache,
+    entries: Mapping[str, dict[str, Any]],
+    new: Sequence[dict[str, Any]],
+    tip: str,
+    line: Sequence[str],
+) -> None:
+    """Best effort: a cache that cannot be written only makes the next build compute again. ``new``
+    (the records of ``entries`` the file does not hold) is appended to a file that read whole and holds
+    little besides ``entries`` (the entries of commits a rewrite left); else the file is written whole."""
+
+    def lines(records: Iterable[dict[str, Any]]) -> bytes:
+        return b"".join(
+            json.dumps(r, separators=(",", ":"), sort_keys=True).encode() + b"\n" for r in records
+        )
+
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(
-            {"format": FORMAT, "tip": tip, "line": list(line), "entries": entries},
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-        atomic_write(path, data.encode())
+        if cache.clean and cache.stored + len(new) <= GARBAGE * len(entries) + 100:
+            if new:
+                with path.open("ab") as f:
+                    f.write(lines(new))
+        else:
+            atomic_write(path, lines(entries.values()))
+            path.with_suffix(".json").unlink(missing_ok=True)  # the file of an older curate
+        data = json.dumps({"format": FORMAT, "tip": tip, "line": list(line)}, separators=(",", ":"))
+        atomic_write(line_file(path), data.encode())
 
 
 def _log(
@@ -482,11 +531,10 @@ def collect(
         for computed in parallel.fork_map(_Compute(root, env, os_of_platform), runs, jobs):
             entries.update((e.sha, e) for e in computed)
         if (todo or tip != cached.tip) and path is not None:
-            keep.update(
-                {e.sha: e.to_dict() for e in entries.values() if e.sha not in keep and not e.boundary}
-            )
+            new = [e.to_dict() for e in entries.values() if e.sha not in keep and not e.boundary]
+            keep.update((r["commit"], r) for r in new)
             line = [c.sha for c in commits] if not shallow else []
-            _write_cache(path, keep, tip if not shallow else "", line)
+            _write_cache(path, cached, keep, new, tip if not shallow else "", line)
     except git.GitError as exc:
         return no_history(f"the catalog's git history could not be read ({exc})")
     ordered = tuple(entries[c.sha] for c in commits if c.sha in entries)
@@ -514,6 +562,7 @@ def collect(
         notes=tuple(notes),
         computed=len(todo),
         reused=reused,
+        fingerprint=fp,
     )
 
 

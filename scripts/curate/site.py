@@ -77,6 +77,7 @@ GENERATED_PAGES = {
 CHANGES_SHELL_DIR = "changes/_shell"
 PACKAGE_HISTORY_MAX = 100  # changes shown on a package page; all of them are in its api/changes/ file
 ARCHIVE_CACHE = "history-pages"  # under the file cache: the Changes archive pages rendered, by content
+API_CACHE = "history-api"  # under the file cache: what each api/changes/ file was written from
 STATUS_LABELS = {
     "added": "Entered the catalog",
     "present": "Newly needed (already in the catalog)",
@@ -105,6 +106,7 @@ class SiteData:
     )
     history_pages: dict[str, int] = dataclasses.field(default_factory=dict)  # commit -> archive page
     cache_dir: Path | None = None  # the file cache: rendered archive pages are kept there
+    published: Path | None = None  # the previous build's output: unchanged api/changes/ files are linked
 
     def served(self, version: VersionEntry) -> bool:
         """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
@@ -181,6 +183,7 @@ def collect(
         package_history=history.by_package(),
         history_pages=history.pages_of(),
         cache_dir=cache_dir,
+        published=published,
     )
 
 
@@ -973,13 +976,78 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
     (api / "packages").mkdir(parents=True, exist_ok=True)
     who = data.show_requesters
     (api / "index.json").write_text(dumps_json(hist.index_json(history, requesters=who)), "utf-8")
+    reuse = _ApiReuse(
+        data.cache_dir / API_CACHE / f"{history.fingerprint}.json"
+        if data.cache_dir is not None and history.fingerprint
+        else None,
+        data.published / "api" / "changes" if data.published is not None else None,
+        api,
+    )
+    base = f"{who}\n{history.pages}"
     for number in range(1, history.pages + 1):
-        doc = hist.page_json(history, number, requesters=who)
-        (api / f"{number}.json").write_text(dumps_json(doc), "utf-8")
+        shas = "".join(f"\n{e.sha}{'*' if e.boundary else ''}" for e in history.page(number))
+        reuse.write(
+            f"{number}.json",
+            f"{base}\n{number}{shas}",
+            functools.partial(hist.page_json, history, number, requesters=who),
+        )
+    pages_of = data.history_pages
     for norm, items in data.package_history.items():
-        doc = hist.package_json(items[0][1].name, norm, items, data.history_pages, requesters=who)
-        (api / "packages" / f"{norm}.json").write_text(dumps_json(doc), "utf-8")
+        shas = "".join(f"\n{e.sha} {pages_of[e.sha]}" for e, _ in items)
+        reuse.write(
+            f"packages/{norm}.json",
+            f"{who}{shas}",
+            functools.partial(hist.package_json, items[0][1].name, norm, items, pages_of, requesters=who),
+        )
+    reuse.save()
     return urls
+
+
+class _ApiReuse:
+    """The ``api/changes/`` files a previous build wrote from the same entries, hard-linked from the
+    live tree instead of serialised and written again: a build after one more merged change writes
+    ``index.json``, the newest page and the files of the projects that change touched, not the whole
+    folder. What each file was written from (its commits, their pages, whether requesters are named;
+    an entry's content is fixed by its commit and the history's fingerprint, which names the record)
+    is kept in the file cache with the identity (device, inode) of the folder it was written into. A
+    staging tree becomes the live tree by a rename, so the live folder is the recorded one exactly when
+    the build that wrote the record was published (a failed build's folder is gone; the live one is
+    another). Best effort: anything that does not match or link is written afresh."""
+
+    def __init__(self, record: Path | None, live: Path | None, out: Path) -> None:
+        self.record = record
+        self.live = live
+        self.out = out
+        self.before: dict[str, str] = {}
+        self.now: dict[str, str] = {}
+        if record is None or live is None or live.absolute() == out.absolute():
+            return
+        with contextlib.suppress(OSError, ValueError):
+            st = live.stat()
+            data = json.loads(record.read_bytes())
+            if not isinstance(data, dict) or data.get("folder") != [st.st_dev, st.st_ino]:
+                return
+            files = data.get("files")
+            if isinstance(files, dict):
+                self.before = {str(k): str(v) for k, v in files.items()}
+
+    def write(self, rel: str, key: str, doc: Callable[[], Any]) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        self.now[rel] = digest
+        if self.live is not None and self.before.get(rel) == digest:
+            with contextlib.suppress(OSError):
+                os.link(self.live / rel, self.out / rel)
+                return
+        (self.out / rel).write_text(dumps_json(doc()), "utf-8")
+
+    def save(self) -> None:
+        if self.record is None:
+            return
+        with contextlib.suppress(OSError):
+            st = self.out.stat()
+            text = json.dumps({"folder": [st.st_dev, st.st_ino], "files": self.now}, separators=(",", ":"))
+            self.record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.record, text.encode())
 
 
 class _ArchiveCache:
