@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -390,19 +391,20 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
     )
     cooldown = p.cooldown(request.id)
     lifted = p.lifted(request, preferences) if cooldown.active else {}
+    resolve = functools.partial(  # the request's resolution; only the upload cutoff varies
+        compile_requirements,
+        requirements,
+        python_version=pythons[0],
+        index_url=config.index_url,
+        allow_build=config.allow_sdist,
+        env=env,
+        preferences=preferences,
+        upgrade=p.upgrade,
+        upgrade_packages=upgrade_packages,
+        exclude_newer_packages=lifted,
+    )
     try:
-        pins = compile_requirements(
-            requirements,
-            python_version=pythons[0],
-            index_url=config.index_url,
-            allow_build=config.allow_sdist,
-            env=env,
-            preferences=preferences,
-            upgrade=p.upgrade,
-            upgrade_packages=upgrade_packages,
-            exclude_newer=cooldown.exclude_newer(),
-            exclude_newer_packages=lifted,
-        )
+        pins = resolve(exclude_newer=cooldown.exclude_newer())
     except ResolutionError as exc:
         if cooldown.active:  # an exact pin the cooldown refuses is the reason to give, on its entry
             too_new = too_new_problems(request, config, cooldown, set(lifted), env)
@@ -442,18 +444,7 @@ def resolve_request(request: Request, p: LockPlan, env: Mapping[str, str]) -> Re
     if not cooldown.active:
         return resolved
     try:  # the same resolution, but for the cooldown: what it held back
-        uncooled = compile_requirements(
-            requirements,
-            python_version=pythons[0],
-            index_url=config.index_url,
-            allow_build=config.allow_sdist,
-            env=env,
-            preferences=preferences,
-            upgrade=p.upgrade,
-            upgrade_packages=upgrade_packages,
-            exclude_newer=cooldown.horizon(),
-            exclude_newer_packages=lifted,
-        )
+        uncooled = resolve(exclude_newer=cooldown.horizon())
     except ResolutionError:  # nothing newer resolves either: nothing was held back
         return resolved
     return dataclasses.replace(resolved, held_back=held_back_by(pins, uncooled, config, cooldown, env))
