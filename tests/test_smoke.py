@@ -176,10 +176,18 @@ def test_a_stale_result_shows_after_a_relock(ran: tuple[Path, int, str, str], tm
     assert "stale: pass for another locked set (re-locked since)" in after[OK][LINUX].text
     assert after[BROKEN][LINUX].status == "fail"  # its set did not change
     # the site's request page and the review report say so (the error is data: inert in both)
-    page = SiteRenderer(collect(root, config, env={})).requests_page()
-    assert "⚠️ stale: pass for another locked set" in page
-    assert "&lt;img src=x&gt;" in page
-    assert "<img src=x>" not in page
+    data = collect(root, config, env={})
+    renderer = SiteRenderer(data)
+    for page in (
+        renderer.requests_page(),
+        renderer.request(data.requests[OK]),
+        renderer.request(data.requests[BROKEN]),
+    ):
+        assert "Install-and-import test" in page
+        assert "<img src=x>" not in page
+    assert "⚠️ stale: pass for another locked set" in renderer.requests_page()
+    assert "⚠️ stale: pass for another locked set" in renderer.request(data.requests[OK])
+    assert "&lt;img src=x&gt;" in renderer.request(data.requests[BROKEN])
     markdown, blocking = ci.smoke_report(root, None)
     assert blocking
     assert "As recorded in `catalog/smoke/`" in markdown

@@ -521,3 +521,22 @@ def test_curate_installed_under_tmp_is_seen_inside_the_sandbox(monkeypatch: pyte
     cmd = wheels.Sandbox(kind="bwrap", home="").wrap(["true"], [])
     at = cmd.index("/tmp")  # --tmpfs /tmp, then the installation shown again
     assert cmd[at + 1 : at + 4] == ["--ro-bind", "/tmp/clone/.venv", "/tmp/clone/.venv"]
+
+
+def test_the_site_says_built_only_while_the_index_can_serve_it(flow: Flow, tmp_path: Path) -> None:
+    from curate import site
+    from curate.config import load_config
+
+    config = load_config(flow.root)
+    cache = tmp_path / "cache"  # a copy: other tests of this module use the fixture's cache
+    shutil.copytree(flow.cache, cache)
+
+    def cells() -> str:
+        data = site.collect(flow.root, config, env=dict(os.environ), cache_dir=cache)
+        (row,) = site.project_view(data, data.projects[normalize("purest")])["rows"]
+        return str(row["cells"])
+
+    assert "built from source" in cells()
+    (b,) = _catalog(flow.root)["purest"].versions[0].built
+    blob_path(cache, b.sha256).unlink()  # the index leaves it out now: so does the site
+    assert "built from source" not in cells()

@@ -48,7 +48,7 @@ from curate.diff import STATUSES
 from curate.environments import Blocker, Environment, RequestEnvironments, target_label
 from curate.environments import plan as plan_environments
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
-from curate.index import is_blocked, unserved
+from curate.index import Blobs, is_blocked, served_built, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
 from curate.smoke import Shown
@@ -478,10 +478,13 @@ _CELL = {
 }
 
 
-def _built_served(v: VersionEntry, b: BuiltFile) -> bool:
-    """Whether a wheel curate wheels built stands for its targets (the index serves it while the
-    cache holds its bytes: curate.index.served_built)."""
-    return not b.problems and not b.compared_with and b.sdist_sha256 in {f.sha256 for f in v.files}
+def built_served(data: SiteData, v: VersionEntry) -> list[BuiltFile]:
+    """The wheels curate wheels built for ``v`` that the index serves (curate.index.served_built: from
+    its vetted sdist, without problems, under ``build.serve``, and only while the cache holds exactly
+    the recorded bytes), so the site says "built" where an installer finds one."""
+    if not v.built:
+        return []
+    return served_built(v, data.config, Blobs(data.cache_dir).built_check(data.config))[0]
 
 
 def project_view(data: SiteData, project: Project) -> dict[str, Any]:
@@ -493,18 +496,17 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
     rows = []
     for v in versions:
         served = data.served(v)  # the index leaves it out otherwise
-        wheel = {t for f in v.files for t in f.targets} if served else set()
-        build = set(v.build_targets) if served else set()
-        built = {t for b in v.built if _built_served(v, b) for t in b.targets} if served else set()
+        # an upstream wheel, else a wheel curate wheels built, else the sdist (installers build it)
+        wheel = {t for f in v.files if f.is_wheel for t in f.targets} if served else set()
+        built = {t for b in built_served(data, v) for t in b.targets} if served else set()
+        build = (
+            {*v.build_targets, *(t for f in v.files if not f.is_wheel for t in f.targets)}
+            if served
+            else set()
+        )
         cells = "".join(
             _CELL[
-                "b"
-                if c.target in built and c.target not in wheel
-                else "y"
-                if c.target in wheel
-                else "s"
-                if c.target in build
-                else "n"
+                "y" if c.target in wheel else "b" if c.target in built else "s" if c.target in build else "n"
             ]
             for c in cols
         )
@@ -777,6 +779,7 @@ def request_view(data: SiteData, request: Request) -> dict[str, Any]:
         "remove": [(x, x.normalized in data.projects) for x in request.remove],
         "platforms": [OS_LABELS[p] for p in request.platforms],
         "environments": [environment_view(data, e) for e in envs.environments] if envs is not None else [],
+        "smoke": data.smoke.get(request.id, []),  # curate smoke's results per target
     }
 
 
