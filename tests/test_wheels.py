@@ -169,6 +169,18 @@ def fixture_sdists(out: Path, port: int) -> dict[str, Path]:
                 WHEN_BUILDING + f"    open({str(SCRIBBLED)!r}, 'w').write('x')\n" + SETUP,
             ),
         ),
+        # its PKG-INFO (what vetting read) says MIT; what it builds says GPL-3.0-only
+        "relicensed": make_sdist(
+            out,
+            "relicensed",
+            "1.0",
+            {
+                **_setuptools("relicensed"),
+                "pyproject.toml": _setuptools("relicensed")["pyproject.toml"]
+                .replace('{text = "MIT"}', '{text = "GPL-3.0-only"}')
+                .replace("MIT License", "GNU General Public License v3 (GPLv3)"),
+            },
+        ),
         "twin": make_sdist(out, "twin", "1.0", _setuptools("twin")),
         "evil": make_sdist(out, "evil", "1.0", _setuptools("evil")),
     }
@@ -336,6 +348,11 @@ def test_failures_name_the_package_target_and_reason(flow: Flow) -> None:
     assert f"failed: scribbler 1.0 for {target}: the build tried to write outside its build directory" in text
     assert not SCRIBBLED.exists()
     catalog = _catalog(flow.root)
+    # vetted like an upstream wheel, its licence included: it is recorded with the problem, never served
+    (relicensed,) = catalog["relicensed"].versions[0].built
+    assert relicensed.problems, relicensed
+    assert "GPL-3.0-only" in " ".join(relicensed.problems), relicensed.problems
+    assert not (flow.root / "public" / "files" / "relicensed" / relicensed.filename).exists()
     (failure,) = catalog["broken"].versions[0].build_failures
     assert failure.targets == (target,)
     assert "failed" in failure.reason

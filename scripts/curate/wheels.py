@@ -788,13 +788,32 @@ def _store(cache: Path, wheel: Path) -> tuple[str, int]:
 def _check(
     run: _Run, job: Job, wheel_name: str, sha256: str, size: int, version: VersionEntry
 ) -> tuple[str, ...]:
-    """What checking the built wheel as curate vet checks an upstream one finds (and its Requires-Dist
-    against the sdist's, when the sdist's metadata lists them)."""
+    """What checking the built wheel as curate vet checks an upstream one finds: integrity and metadata;
+    its own licence (its metadata and licence files) against the one the version was vetted with and the
+    deny list; its Requires-Dist against the sdist's, when the sdist's metadata lists them."""
+    from curate.licenses import license_of, verdict
     from curate.vet import check_file
 
     result = check_file(str(run.cache), wheel_name, sha256, size, job.name, job.version, str(run.scratch))
     problems = [f"{kind}: {message}" for kind, message in result.problems]
     record = version.vetting
+    if result.fields is not None:
+        fields = result.fields
+        lic = license_of(
+            license_expression=fields.license_expression or None,
+            license=fields.license or None,
+            classifiers=fields.classifiers,
+            files=result.licence_files,
+            field_match=result.field_match,
+        )
+        policy = run.config.vetting
+        if lic.expression and verdict(lic.expression, policy.license_allow, policy.license_deny) == "denied":
+            problems.append(f"license-denied: the built wheel's licence {lic.expression} is on the deny list")
+        elif lic.expression and record is not None and record.license and lic.expression != record.license:
+            problems.append(
+                f"license: the built wheel's licence is {lic.expression}, the version was vetted as "
+                f"{record.license}"
+            )
     if (
         result.fields is not None
         and record is not None
