@@ -36,7 +36,7 @@ from packaging.pylock import Pylock
 
 from curate.build import build, load_plans, write_environment_files
 from curate.catalog import FileEntry, Need, Project, VersionEntry
-from curate.config import load_config
+from curate.config import Config, load_config
 from curate.environments import (
     FORMATS,
     Environment,
@@ -714,3 +714,94 @@ def test_urls_are_quoted_and_a_link_mode_catalog_needs_a_lookup(tmp_path: Path) 
     with pytest.raises(EnvironmentUnavailable, match="pass --index-url"):
         mirror_locations(load_config(root))
     assert EnvRenderer(config, Locations.of(config)).request_page("x") == "http://127.0.0.1:8000/requests/x/"
+
+
+def test_the_file_is_the_one_the_index_serves_built_wheels_included(tmp_path: Path) -> None:
+    """A wheel curate wheels built is named where and while the index serves it (curate.index.served_built):
+    beside an sdist-only version's sdist, in an upstream wheel's place only under build.serve: built, and
+    only while the cache holds its bytes (the check); otherwise the file the index serves instead."""
+    from curate.catalog import BuiltFile
+    from curate.index import plan_project
+
+    lin = "linux-x86_64-py3.12"
+    config = load_config(lock_repo(tmp_path / "repo", "http://127.0.0.1:9/simple/"))
+    policy = config.vetting.digest()
+    sdist = _file("pkg-1.0.tar.gz", (lin,), "a")
+    upstream = _file("pkg-1.0-py3-none-any.whl", (lin,), "b")
+    made = BuiltFile(
+        filename="pkg-1.0-py3-none-any.whl",
+        sha256="c" * 64,
+        size=12,
+        targets=(lin,),
+        sdist=sdist.filename,
+        sdist_sha256=sdist.sha256,
+        frontend="uv 0.9 (uv build)",
+    )
+    need = Need(request="2026-01-01-r", targets=(lin,), direct=True)
+    request = Request(
+        path="requests/2026-01-01-r.yaml",
+        id="2026-01-01-r",
+        date=dt.date(2026, 1, 1),
+        slug="r",
+        title="r",
+        requested_by="x@example.com",
+        justification="j",
+        platforms=("linux",),
+        python=("3.12",),
+        packages=(PackageSpec(name="pkg", normalized=normalize("pkg")),),
+    )
+
+    def chosen(
+        config_: Config, *files: FileEntry, built: tuple[BuiltFile, ...], held: bool
+    ) -> tuple[str, str]:
+        version = VersionEntry(
+            version="1.0", needed_by=(need,), files=files, vetting=_vetted(*files, policy=policy), built=built
+        )
+        project = Project(name="pkg", versions=(version,))
+
+        def check(b: BuiltFile) -> str | None:
+            return None if held else "its bytes are not in the cache"
+
+        env = plan({normalize("pkg"): project}, [request], config_, built=check)[request.id].get(lin)
+        assert env is not None
+        assert env.ready, env.reason
+        (p,) = env.packages
+        page = plan_project(project, config_, lambda v, f: None, built=check)
+        assert (p.file.filename, p.file.sha256) in {(f.filename, f.sha256) for f in page.files}
+        return p.file.filename, p.file.sha256
+
+    # an sdist-only version: the built wheel while the cache holds it, else the sdist
+    assert chosen(config, sdist, built=(made,), held=True) == (made.filename, made.sha256)
+    assert chosen(config, sdist, built=(made,), held=False) == (sdist.filename, sdist.sha256)
+    # build.from_source: pure rebuilt the upstream wheel to compare: served in its place only under serve: built
+    twin = dataclasses.replace(made, compared_with=upstream.filename)
+    assert chosen(config, sdist, upstream, built=(twin,), held=True) == (upstream.filename, upstream.sha256)
+    built_config = dataclasses.replace(config, build=dataclasses.replace(config.build, serve="built"))
+    assert chosen(built_config, sdist, upstream, built=(twin,), held=True) == (made.filename, made.sha256)
+    assert chosen(built_config, sdist, upstream, built=(twin,), held=False) == (
+        upstream.filename,
+        upstream.sha256,
+    )
+    # a wheel with problems, or built from another sdist, is not served: the sdist
+    assert (
+        chosen(config, sdist, built=(dataclasses.replace(made, problems=("x",)),), held=True)[0]
+        == sdist.filename
+    )
+    other = dataclasses.replace(made, sdist_sha256="f" * 64)
+    assert chosen(config, sdist, built=(other,), held=True)[0] == sdist.filename
+
+    # the SBOM says it was built, and from which sdist
+    version = VersionEntry(
+        version="1.0", needed_by=(need,), files=(sdist,), vetting=_vetted(sdist, policy=policy), built=(made,)
+    )
+    env = plan(
+        {normalize("pkg"): Project(name="pkg", versions=(version,))}, [request], config, built=lambda b: None
+    )[request.id].get(lin)
+    assert env is not None
+    sbom = json.loads(SbomRenderer(mirror_locations(config), tool_version="0").render(env, request))
+    (component,) = sbom["components"]
+    props = {p["name"]: p["value"] for p in component["properties"]}
+    assert props["curate:origin"] == "built"
+    assert props["curate:built:from"] == f"pkg-1.0.tar.gz sha256:{'a' * 64}"
+    assert props["curate:built:frontend"] == "uv 0.9 (uv build)"
+    assert component["hashes"] == [{"alg": "SHA-256", "content": made.sha256}]

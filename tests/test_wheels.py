@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -281,6 +283,13 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
             root,
             "builds",
             [(n, "==1.0") for n in sdists],  # their build backends: added by the lock (to build them)
+            platforms=("linux",),
+            python=(PY,),
+        )
+        write_request(  # what a team installs: its environment names the wheels built here
+            root,
+            "runtime",
+            [("purest", "==1.0"), ("flitty", "==1.0"), ("cfast", "==1.0"), ("twin", "==1.0")],
             platforms=("linux",),
             python=(PY,),
         )
@@ -557,3 +566,133 @@ def test_the_site_says_built_only_while_the_index_can_serve_it(flow: Flow, tmp_p
     (b,) = _catalog(flow.root)["purest"].versions[0].built
     blob_path(cache, b.sha256).unlink()  # the index leaves it out now: so does the site
     assert "built from source" not in cells()
+
+
+RUNTIME = "2026-11-21-runtime"
+
+
+def test_the_environment_names_the_built_wheels_and_installs_them(flow: Flow, tmp_path: Path) -> None:
+    """An sdist-only version's environment names the wheel curate wheels built (as the index serves it:
+    curate.index.served_built), so uv and pip install that wheel and build nothing; curate env agrees
+    offline, and without the built bytes in the cache names the sdist, as the index then serves it."""
+    code, text = _capture(lambda: curate(flow.root, "build", "--index-only"))
+    catalog = _catalog(flow.root)
+    built = {n: catalog[n].versions[0].built[0] for n in ("purest", "flitty", "cfast")}
+    target = f"linux-x86_64-py{PY}"
+    folder = flow.root / "public" / "envs" / RUNTIME / target
+    assert (folder / "pylock.toml").is_file(), text
+    lock = tomllib.loads((folder / "pylock.toml").read_text("utf-8"))
+    by_name = {p["name"]: p for p in lock["packages"]}
+    assert sorted(by_name) == ["cfast", "flitty", "purest", "twin"]
+    for name, b in built.items():
+        assert "sdist" not in by_name[name], by_name[name]
+        (wheel,) = by_name[name]["wheels"]
+        assert (wheel["name"], wheel["hashes"]["sha256"], wheel["size"]) == (b.filename, b.sha256, b.size)
+    (upstream_twin,) = (f for f in catalog["twin"].versions[0].files if f.is_wheel)
+    (twin,) = by_name["twin"]["wheels"]  # build.serve: upstream: the rebuild was only compared
+    assert (twin["name"], twin["hashes"]["sha256"]) == (upstream_twin.filename, upstream_twin.sha256)
+    page = json.loads((flow.root / "public" / "simple" / "purest" / "index.json").read_text("utf-8"))
+    assert built["purest"].sha256 in {f["hashes"]["sha256"] for f in page["files"]}  # what the index serves
+    reqs = (folder / "requirements.txt").read_text("utf-8")
+    assert all(f"--hash=sha256:{b.sha256}" in reqs for b in built.values())
+    sbom = json.loads((folder / "sbom.cdx.json").read_text("utf-8"))
+    props = {
+        p["name"]: p["value"] for c in sbom["components"] if c["name"] == "purest" for p in c["properties"]
+    }
+    assert props["curate:origin"] == "built"
+    assert props["curate:built:from"] == f"{built['purest'].sdist} sha256:{built['purest'].sdist_sha256}"
+    assert props["curate:built:reproducible"] == "identical"
+    api = json.loads((flow.root / "public" / "api" / "requests" / f"{RUNTIME}.json").read_text("utf-8"))
+    (env,) = api["environments"]
+    assert {p["name"]: p["origin"] for p in env["packages"]} == {
+        "cfast": "built",
+        "flitty": "built",
+        "purest": "built",
+        "twin": "upstream",
+    }
+
+    out = tmp_path / "offline" / "pylock.toml"  # curate env, offline, from catalog/ and the same cache
+    code, text = _capture(lambda: curate(flow.root, "env", RUNTIME, "--target", target, "-o", str(out)))
+    assert code == 0, text
+    assert out.read_bytes() == (folder / "pylock.toml").read_bytes()
+    assert "note:" not in text
+
+    server = make_server(flow.root / "public", port=0, quiet=True)
+    stop = serve_in_thread(server)
+    try:
+        url = url_of(server)
+        served = tmp_path / "served" / "pylock.toml"
+        assert (
+            curate(flow.root, "env", RUNTIME, "--target", target, "--base-url", url, "-o", str(served)) == 0
+        )
+        env_vars = _env(tmp_path)
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+        venv = tmp_path / "venv"
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env_vars)
+        python = venv / "bin" / "python"
+        proc = subprocess.run(
+            [uv, "pip", "install", "--python", str(python), "--no-build", "-r", str(served)],
+            capture_output=True,
+            text=True,
+            env=env_vars,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        check = "import purest, flitty, cfast, twin; assert cfast.answer() == 42; print('ok')"
+        out_ = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=120)
+        assert out_.stdout.strip() == "ok", out_.stderr
+        listed = subprocess.run(
+            [uv, "pip", "list", "--python", str(python), "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=env_vars,
+            check=True,
+        )
+        assert {p["name"] for p in json.loads(listed.stdout)} == {"cfast", "flitty", "purest", "twin"}
+        target_dir = tmp_path / "pip"
+        subprocess.run(  # pip, by the hashes alone: it takes the built wheels from the index's pages
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-cache-dir",
+                "--only-binary",
+                ":all:",
+                "--require-hashes",
+                "--no-deps",
+                "--index-url",
+                f"{url}/simple/",
+                "--target",
+                str(target_dir),
+                "-r",
+                str(folder / "requirements.txt"),
+            ],
+            check=True,
+            capture_output=True,
+            env=env_vars,
+            timeout=300,
+        )
+        assert sorted(p.name for p in target_dir.glob("*.dist-info")) == sorted(
+            f"{n}-1.0.dist-info" for n in ("cfast", "flitty", "purest", "twin")
+        )
+    finally:
+        stop()
+
+    # without the built wheel's bytes the index does not serve it: curate env names the sdist, and says why
+    blob = blob_path(flow.cache, built["flitty"].sha256)
+    aside = tmp_path / "aside"
+    blob.rename(aside)
+    try:
+        code, text = _capture(lambda: curate(flow.root, "env", RUNTIME, "--target", target))
+    finally:
+        aside.rename(blob)
+    assert code == 0, text
+    (sdist,) = catalog["flitty"].versions[0].files
+    assert f'name = "{sdist.filename}"' in text
+    assert built["flitty"].filename not in text.split("note:")[0]
+    assert (
+        f"note: flitty 1.0: built wheel {built['flitty'].filename} (sha256 {built['flitty'].sha256[:12]}...): "
+        f"its bytes are not in the cache"
+    ) in text
+    assert f"so this file names {sdist.filename}" in text

@@ -267,10 +267,15 @@ def _build(
 
 
 def load_plans(
-    root: Path, config: Config, env: Mapping[str, str], today: dt.date | None = None
+    root: Path,
+    config: Config,
+    env: Mapping[str, str],
+    today: dt.date | None = None,
+    cache_dir: Path | None = None,
 ) -> Mapping[str, RequestEnvironments]:
     """Every request's environments, read from ``root`` (when the site did not read them already);
-    ``today`` as the index takes it (waivers' expiry)."""
+    ``today`` as the index takes it (waivers' expiry); ``cache_dir``: the file cache, where the wheels
+    ``curate wheels`` built are (served, and so named, only while it holds their bytes)."""
     from curate.catalog import load_catalog_fast
     from curate.environments import plan
     from curate.errors import Problem, ValidationError, display_path
@@ -285,7 +290,9 @@ def load_plans(
             requests.append(request)
     if problems:
         raise ValidationError(problems)
-    return plan(load_catalog_fast(root), requests, config, today=today)
+    return plan(
+        load_catalog_fast(root), requests, config, today=today, built=Blobs(cache_dir).built_check(config)
+    )
 
 
 def index_locations(tree: Path, config: Config, plans: Mapping[str, RequestEnvironments]) -> Locations:
@@ -330,7 +337,7 @@ def write_environment_files(
     from curate.environments import write_environments
 
     if plans is None:
-        plans = load_plans(root, config, env, today)
+        plans = load_plans(root, config, env, today, cache_dir)
     renderer = EnvRenderer(config, index_locations(tree, config, plans), cache=cache_dir)
     if not in_place:
         staging = Staging(tree)

@@ -4,7 +4,10 @@ Every request is resolved on its own for each of its targets, and the catalog re
 target takes (``needed_by`` of every version: the request and its targets). :func:`plan` turns that back
 into one :class:`Environment` per request and target: every package the request needs there, at the
 version it needs now (a superseded version, needed by no request, is in no environment), with the one
-file that target installs (the wheel its tags prefer; the sdist where the lock allowed one). An
+file that target installs among those the index serves (the wheel its tags prefer; the sdist where the
+lock allowed one; a wheel ``curate wheels`` built from that sdist, or under ``build.serve: built`` in an
+upstream wheel's place, exactly where and while :func:`curate.index.served_files` serves it: the same
+rule, with the same check that the cache holds its recorded bytes). An
 environment is *ready* only when the index serves every version in it (:func:`curate.index.unserved`:
 vetted as exactly these bytes, under the config's policy, not blocked, no waiver it relies on expired),
 so a lock never names a file the index leaves out: otherwise it has no files and
@@ -48,10 +51,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from curate import __version__
-from curate.catalog import FileEntry, Project, VersionEntry
-from curate.config import Config, Vetting
+from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry
+from curate.config import Config
 from curate.errors import CurateError
-from curate.index import unserved
+from curate.index import BUILT_LEFT_OUT, BuiltCheck, served_files, unserved
 from curate.names import NormalizedName
 from curate.targets import OS_LABELS, Target
 from curate.vetting import Finding
@@ -146,6 +149,7 @@ class EnvPackage:
     file: FileEntry
     direct: bool  # the request asks for it by name
     dependencies: tuple[NormalizedName, ...]  # its dependencies on this target (all in the environment)
+    built: BuiltFile | None = None  # the wheel curate wheels built that ``file`` is (None: an upstream file)
 
     @property
     def name(self) -> str:
@@ -230,23 +234,57 @@ class _TagOrder:
 
 
 def installed_file(version: VersionEntry, target: Target, order: _TagOrder | None = None) -> FileEntry | None:
-    """The file ``target`` installs of ``version``: among the files served for it, the wheel whose tags
-    its installer prefers (then by name), else the sdist; None when none is served for it."""
-    candidates = [f for f in version.files if target.id in f.targets]
+    """The upstream file ``target`` installs of ``version``: among its files for that target, the wheel
+    whose tags its installer prefers (then by name), else the sdist; None when it has none for it."""
+    return _pick(version.files, target, order or _TagOrder())
+
+
+def _pick(files: Iterable[FileEntry], target: Target, order: _TagOrder) -> FileEntry | None:
+    candidates = [f for f in files if target.id in f.targets]
     wheels = [f for f in candidates if f.is_wheel]
     if wheels:
-        ranking = order or _TagOrder()
-        return min(wheels, key=lambda f: (ranking.rank(target, f.filename), f.filename))
+        return min(wheels, key=lambda f: (order.rank(target, f.filename), f.filename))
     sdists = sorted((f for f in candidates if not f.is_wheel), key=lambda f: f.filename)
     return sdists[0] if sdists else None
 
 
+def _served_choice(
+    version: VersionEntry, target: Target, order: _TagOrder, config: Config, built: BuiltCheck | None
+) -> tuple[FileEntry, BuiltFile | None] | None:
+    """Of a served version, the file ``target`` installs among those the index serves of it
+    (:func:`curate.index.served_files`: a wheel ``curate wheels`` built, while the cache holds its bytes,
+    beside the sdist or, under ``build.serve: built``, in its upstream twin's place); None when none."""
+    files, _ = served_files(version, config, built)
+    chosen = _pick((f for f, _ in files), target, order)
+    if chosen is None:
+        return None
+    return chosen, next(b for f, b in files if f is chosen)
+
+
+def built_left_out(
+    version: VersionEntry, target: Target, config: Config, built: BuiltCheck | None
+) -> list[str]:
+    """Why each wheel ``curate wheels`` built of ``version`` for ``target`` is not served (so an
+    environment names another file of the version): its bytes not in the cache, link mode, ..."""
+    _, why = served_files(version, config, built)
+    mine = [b.filename for b in version.built if target.id in b.targets]
+    return [w for w in why if any(w.startswith(f"{BUILT_LEFT_OUT}{name} ") for name in mine)]
+
+
 def _check(
-    project: Project, version: VersionEntry, target: Target, order: _TagOrder, policy: Vetting, today: dt.date
-) -> Blocker | FileEntry:
-    """The file to install, or why there is none: the index must serve the version (vetting passed or
-    warned on exactly its files' bytes, under ``policy``, with no waiver it relies on expired by
-    ``today``), and the file must be one vetting covered."""
+    project: Project,
+    version: VersionEntry,
+    target: Target,
+    order: _TagOrder,
+    config: Config,
+    today: dt.date,
+    built: BuiltCheck | None,
+) -> Blocker | tuple[FileEntry, BuiltFile | None]:
+    """The file to install (and the built wheel it is, if one), or why there is none: the index must
+    serve the version (vetting passed or warned on exactly its files' bytes, under the config's policy,
+    with no waiver it relies on expired by ``today``), the upstream file must be one vetting covered,
+    and the file is the one the index serves for the target (a wheel built from its sdist included:
+    ``built`` checks that the cache holds its bytes, as the index does)."""
 
     def blocker(kind: BlockerKind, **more: Any) -> Blocker:
         return Blocker(
@@ -257,13 +295,14 @@ def _check(
     if record is not None and record.blocked:
         return blocker("blocked", findings=tuple(f for f in record.findings if f.decision == "block"))
     chosen = installed_file(version, target, order)
-    if chosen is None:
+    if chosen is None and not any(target.id in b.targets for b in version.built):
         return blocker("no-file")
     if record is None:
         return blocker("not-vetted")
-    evidence = record.evidence(chosen.filename)
-    if evidence is None or (evidence.sha256 is not None and evidence.sha256 != chosen.sha256):
-        return blocker("unvetted-bytes", filename=chosen.filename)
+    if chosen is not None:
+        evidence = record.evidence(chosen.filename)
+        if evidence is None or (evidence.sha256 is not None and evidence.sha256 != chosen.sha256):
+            return blocker("unvetted-bytes", filename=chosen.filename)
     expired = tuple(
         f
         for f in record.findings
@@ -271,10 +310,13 @@ def _check(
     )
     if expired:
         return blocker("waiver-expired", findings=expired)
-    why = unserved(version, policy, today)  # what else the index leaves out (another policy, other files)
+    why = unserved(version, config.vetting, today)  # what else the index leaves out (policy, other files)
     if why is not None:
         return blocker("left-out", detail=why)
-    return chosen
+    if not version.built and chosen is not None:
+        return chosen, None
+    served = _served_choice(version, target, order, config, built)
+    return served if served is not None else blocker("no-file")
 
 
 def plan(
@@ -283,10 +325,15 @@ def plan(
     config: Config,
     *,
     today: dt.date | None = None,
+    built: BuiltCheck | None = None,
 ) -> dict[str, RequestEnvironments]:
     """Every request's environments, from what the catalog records each request needs on each target;
-    ``today``: what waivers' expiry is compared with, as the index does (default: today)."""
+    ``today``: what waivers' expiry is compared with, as the index does (default: today); ``built``:
+    why a wheel ``curate wheels`` built cannot be served (the index's check: the cache must hold its
+    bytes; :meth:`curate.index.Blobs.built_check`), None: no cache, so no built wheel is served."""
     day = today if today is not None else dt.date.today()
+    if built is not None:
+        built = _remembered(built)
     needs: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
     for name, project in projects.items():
         for version in project.versions:
@@ -301,7 +348,7 @@ def plan(
     for request in sorted(requests, key=lambda r: r.id):
         envs = [
             _environment(
-                request.id, target, needs.get((request.id, target.id), []), order, config.vetting, day
+                request.id, target, needs.get((request.id, target.id), []), order, config, day, built
             )
             for target in request_targets(request, config)
         ]
@@ -312,13 +359,27 @@ def plan(
 _Entry = tuple[NormalizedName, Project, VersionEntry, bool]  # (name, project, version, direct)
 
 
+def _remembered(check: BuiltCheck) -> BuiltCheck:
+    """``check`` asked once per built wheel (it looks at the cache; a wheel recurs in many environments)."""
+    answers: dict[tuple[str, str], str | None] = {}
+
+    def remembered(b: BuiltFile) -> str | None:
+        key = (b.filename, b.sha256)
+        if key not in answers:
+            answers[key] = check(b)
+        return answers[key]
+
+    return remembered
+
+
 def _environment(
     request_id: str,
     target: Target,
     entries: Sequence[_Entry],
     order: _TagOrder,
-    policy: Vetting,
+    config: Config,
     today: dt.date,
+    built: BuiltCheck | None,
 ) -> Environment:
     if not entries:
         return Environment(
@@ -333,7 +394,7 @@ def _environment(
             old = by_project[entry[0]][same]
             by_project[entry[0]][same] = (old[0], old[1], old[2], old[3] or entry[3])
     blockers: list[Blocker] = []
-    chosen: list[tuple[NormalizedName, Project, VersionEntry, bool, FileEntry]] = []
+    chosen: list[tuple[NormalizedName, Project, VersionEntry, bool, tuple[FileEntry, BuiltFile | None]]] = []
     for name in sorted(by_project):
         found = by_project[name]
         project = found[0][1]
@@ -344,7 +405,7 @@ def _environment(
             )
             continue
         _, _, version, direct = found[0]
-        result = _check(project, version, target, order, policy, today)
+        result = _check(project, version, target, order, config, today, built)
         if isinstance(result, Blocker):
             blockers.append(result)
         else:
@@ -358,12 +419,13 @@ def _environment(
             normalized=name,
             version=version,
             file=file,
+            built=made,
             direct=direct,
             dependencies=tuple(
                 sorted(d.name for d in version.dependencies if target.id in d.targets and d.name in names)
             ),
         )
-        for name, project, version, direct, file in chosen
+        for name, project, version, direct, (file, made) in chosen
     )
     return Environment(request=request_id, target=target, packages=packages, blockers=())
 
@@ -656,6 +718,7 @@ def api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, A
                     "version": p.version.version,
                     "direct": p.direct,
                     "filename": p.file.filename,
+                    "origin": "built" if p.built is not None else "upstream",
                     "sha256": p.file.sha256,
                     "size": p.file.size,
                     "url": renderer.locations.url(p.normalized, p.file),
@@ -769,6 +832,7 @@ class EnvFile:
     text: str
     packages: int
     index: str  # the index its files are listed on
+    notes: tuple[str, ...] = ()  # built wheels of its versions the index does not serve, and why
 
 
 def find_request(root: Path, ref: str, config: Config) -> Request:
@@ -850,13 +914,21 @@ def environment_file(
     host: Host | None = None,
     base_url: str | None = None,
     index_url: str | None = None,
+    cache_dir: Path | None = None,
     env: Mapping[str, str],
 ) -> EnvFile:
     """One file of one request's environment, from ``catalog/`` alone (no network), unless ``index_url``
-    asks to look the files up on that index (a proxy of the catalog) by name and sha256."""
+    asks to look the files up on that index (a proxy of the catalog) by name and sha256.
+
+    A wheel ``curate wheels`` built is named as the build names it: only while the file cache
+    (``cache_dir``, else the configured one) holds exactly its recorded bytes, as the index serves it
+    only then; otherwise the file is the one the index serves instead (the sdist, or under ``build.serve:
+    built`` the upstream wheel), and :attr:`EnvFile.notes` says which built wheel was left out and why."""
+    from curate.cache import cache_root
     from curate.catalog import load_catalog_fast
     from curate.config import load_config
     from curate.errors import UsageError
+    from curate.index import Blobs
     from curate.vetting import today_from
 
     config = load_config(root)
@@ -865,7 +937,8 @@ def environment_file(
         today = today_from(env)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    envs = plan(load_catalog_fast(root), [req], config, today=today)[req.id]
+    check = Blobs(cache_root(root, config, env, cache_dir)).built_check(config)
+    envs = plan(load_catalog_fast(root), [req], config, today=today, built=check)[req.id]
     chosen = choose_target(envs, target, host)
     if not chosen.ready:
         raise EnvironmentUnavailable(
@@ -884,6 +957,12 @@ def environment_file(
         text=text,
         packages=len(chosen.packages),
         index=locations.index,
+        notes=tuple(
+            f"{p.name} {p.version.version}: {why}; the index does not serve it either, so this file names "
+            f"{p.file.filename}"
+            for p in chosen.packages
+            for why in built_left_out(p.version, chosen.target, config, check)
+        ),
     )
 
 

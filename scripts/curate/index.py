@@ -256,6 +256,21 @@ def served_built(
     return out, why
 
 
+def served_files(
+    v: VersionEntry, config: Config, check: BuiltCheck | None
+) -> tuple[list[tuple[FileEntry, BuiltFile | None]], list[str]]:
+    """Every file the index serves of a served version, each with the built wheel it is (None for an
+    upstream file), and why each other built wheel is not served (:func:`served_built`): the upstream
+    files but those a built wheel stands in for (``build.serve: built``), then the built wheels."""
+    extra, why = served_built(v, config, check)
+    replaced = {b.compared_with for b in extra if b.compared_with}
+    files: list[tuple[FileEntry, BuiltFile | None]] = [
+        (f, None) for f in v.files if f.filename not in replaced
+    ]
+    files.extend((b.as_file(), b) for b in extra)
+    return files, why
+
+
 def _waived_until(v: VersionEntry) -> str:
     """The earliest expiry among the waivers a served version relies on ("" when none)."""
     if v.vetting is None:
@@ -331,13 +346,10 @@ def plan_project(
         served.append(v)
         expires = _waived_until(v)
         until = min(until, expires) if until and expires else (until or expires)
-        extra, why_not = served_built(v, config, built)
+        pairs, why_not = served_files(v, config, built)
         left_out.extend((v.version, reason) for reason in why_not)
-        replaced = {b.compared_with for b in extra if b.compared_with}
-        for f, origin in [
-            *((f, "") for f in v.files if f.filename not in replaced),
-            *((b.as_file(), "built") for b in extra),
-        ]:
+        for f, made in pairs:
+            origin = "built" if made is not None else ""
             href, path = file_href(config, normalized, f, (links or {}).get(f.sha256, ""))
             meta = metadata_sha256(v, f) if f.is_wheel and config.files_mode == "mirror" else None
             files.append(

@@ -226,6 +226,22 @@ class SbomRenderer:
             )
         if pkg.version.yanked is not None:
             properties.append(("curate:yanked", pkg.version.yanked or "yanked"))
+        built = pkg.built
+        if built is not None:  # a wheel curate wheels built from the version's vetted sdist
+            properties.append(("curate:origin", "built"))
+            properties.append(("curate:built:from", f"{built.sdist} sha256:{built.sdist_sha256}"))
+            properties.extend(
+                (f"curate:built:{name}", value)
+                for name, value in (
+                    ("frontend", built.frontend),
+                    ("repair", built.repair),
+                    ("builder", built.builder),
+                    ("python", built.python),
+                    ("build-dependencies", built.build_deps),
+                    ("reproducible", built.reproducible),
+                )
+                if value
+            )
         return {
             "name": pkg.name,
             "version": pkg.version.version,

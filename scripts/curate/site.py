@@ -177,7 +177,9 @@ def collect(
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
         last_changed=last_changed(root, requests.values(), env=env),
         targets={t.id: t for t in config.all_targets()},
-        environments=plan_environments(projects, requests.values(), config, today=day),
+        environments=plan_environments(
+            projects, requests.values(), config, today=day, built=Blobs(cache_dir).built_check(config)
+        ),
         today=day,
         history=history,
         package_history=history.by_package(),
@@ -716,6 +718,7 @@ def environment_view(data: SiteData, env: Environment) -> dict[str, Any]:
                 "version": p.version.version,
                 "direct": p.direct,
                 "filename": p.file.filename,
+                "built": p.built is not None,  # a wheel curate wheels built from the vetted sdist
                 "size": p.file.size,
                 "status": p.version.vetting.status if p.version.vetting is not None else "",
                 "advisories": [

@@ -15,6 +15,13 @@ has it. As in the build, an environment holds only what the index serves: a targ
 is left out (blocked by vetting, a waiver expired by today or $CURATE_TODAY, not vetted as these bytes
 or under this policy, not vetted or locked yet) has no environment: the command says why and exits 1.
 
+A wheel `curate wheels` built is named as the build names it: where the index serves it (beside the
+sdist it was built from, or under build.serve: built in place of the upstream wheel), but only while
+the file cache (--cache-dir, else the configured one) holds exactly the bytes it recorded, the
+condition under which the index serves it. Without those bytes the index does not serve it, so the
+file names what the index serves instead (the sdist, or the upstream wheel) and a note on standard
+error says which built wheel was left out and why (run curate wheels, which must reproduce it).
+
 File URLs are absolute (uv and pip accept nothing else): the catalog's files under site.base_url. Behind
 a reverse proxy that serves the same tree under another host, --base-url writes them under that base;
 behind a repository manager or caching proxy that serves the index under its own layout (Nexus,
@@ -57,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write to FILE (default: standard output); a pylock file must be named pylock.toml or "
         "pylock.NAME.toml for uv and pip to read it",
     )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="the file cache, where the wheels curate wheels built are (default: see curate fetch)",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--base-url",
@@ -91,8 +105,11 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         host=host(),
         base_url=args.base_url,
         index_url=args.index_url,
+        cache_dir=args.cache_dir,
         env=env,
     )
+    for note in written.notes:
+        print(terminal_text(f"note: {note}"), file=sys.stderr)
     if args.output is None or str(args.output) == "-":
         sys.stdout.write(written.text)
         return 0
