@@ -605,5 +605,11 @@ def test_the_smoke_matrix_follows_the_configured_targets(tmp_path: Path) -> None
     lines = matrix.github_output().splitlines()
     assert lines[1] == "any=true"
     include = json.loads(lines[0].removeprefix("matrix="))["include"]
-    assert include[2] == {"platform": "windows-amd64", "runner": "windows-2022", "pythons": "3.11\n3.13"}
+    assert include[2] == {
+        "platform": "windows-amd64",
+        "runner": "windows-2022",
+        "pythons": "3.11\n3.13",
+        "sandbox": "runner",  # Windows has no sandbox tool: the job is the isolation, and says so
+    }
+    assert [e["sandbox"] for e in include] == ["bwrap", "bwrap", "runner", "sandbox-exec", "sandbox-exec"]
     assert ci.smoke_matrix(config, []).github_output() == 'matrix={"include": []}\nany=false\n'

@@ -130,6 +130,7 @@ def test_the_pr_jobs_are_the_documented_layout() -> None:
     assert smoke["runs-on"] == "${{ matrix.runner }}"
     assert smoke["if"] == "${{ needs.plan.outputs.any == 'true' }}"
     assert smoke["env"][ci.PLATFORM_VAR] == "${{ matrix.platform }}"
+    assert smoke["env"][ci.SANDBOX_VAR] == "${{ matrix.sandbox }}"  # each OS's isolation, named
     assert smoke["defaults"] == {"run": {"shell": "bash"}}  # Windows runners too
     pythons = [s["with"]["python-version"] for s in smoke["steps"] if "setup-python" in str(s.get("uses"))]
     assert pythons == ["${{ matrix.pythons }}", "3.12"]  # the requests' Pythons, then curate's own last

@@ -154,6 +154,7 @@ class BuiltFile:
     frontend: str = ""  # e.g. "uv 0.9.5 (uv build)"
     repair: str = ""  # e.g. "auditwheel 6.4.2 (patchelf 0.17.2)"; "" for a pure-Python wheel
     builder: str = ""  # OS, architecture, C library / image of the machine that built it
+    isolation: str = ""  # the sandbox it was built in (curate.wheels.SandboxKind); "" in older records
     python: str = ""  # the interpreter that built it
     build_deps: str = ""  # sha256 over the build-dependency set (every file the build could install)
     reproducible: str = ""  # "identical" (a second build gave the same bytes) or "differs"
@@ -196,6 +197,7 @@ class BuiltFile:
             "frontend": self.frontend,
             "repair": self.repair,
             "builder": self.builder,
+            **({"isolation": self.isolation} if self.isolation else {}),
             "python": self.python,
             "build_deps": self.build_deps,
             "reproducible": self.reproducible,
@@ -233,6 +235,7 @@ class BuiltFile:
             frontend=str(d.get("frontend") or ""),
             repair=str(d.get("repair") or ""),
             builder=str(d.get("builder") or ""),
+            isolation=str(d.get("isolation") or ""),
             python=str(d.get("python") or ""),
             build_deps=str(d.get("build_deps") or ""),
             reproducible=str(d.get("reproducible") or ""),

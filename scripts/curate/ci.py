@@ -168,6 +168,7 @@ PUBLISH_STEPS: tuple[Step, ...] = (
 # -- the OS matrix of pr.yml: build and smoke-test on a runner of each configured platform ------------
 
 PLATFORM_VAR = "CURATE_PLATFORM"  # the matrix entry's platform (a target name of the config)
+SANDBOX_VAR = "CURATE_SANDBOX"  # the matrix entry's `curate wheels --sandbox` (RUNNER_SANDBOX)
 SMOKE_JSON_VAR = "CURATE_SMOKE_JSON"  # the file a runner writes its results to (in the uploaded folder)
 
 # The first run step of a smoke job: install curate into the runner's Python (setup-python's; the
@@ -187,6 +188,11 @@ RUNNERS: dict[tuple[str, str], str] = {
     ("macos", "x86_64"): "macos-13",
 }
 
+# What isolates the builds on a runner of each OS (curate wheels --sandbox; recorded as each built wheel's
+# isolation): bubblewrap on Linux (SMOKE_SETUP installs it), macOS's own sandbox-exec, and on Windows, which
+# has no such tool, the job itself (an ephemeral GitHub-hosted runner, a read-only token, no secrets).
+RUNNER_SANDBOX: dict[str, str] = {"linux": "bwrap", "macos": "sandbox-exec", "windows": "runner"}
+
 SMOKE_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch", doc="the catalog's files, verified"),
     Step(
@@ -195,10 +201,10 @@ SMOKE_STEPS: tuple[Step, ...] = (
     Step(
         id="wheels",
         name="curate wheels",
-        run="curate wheels",
+        run=f'curate wheels --sandbox "${SANDBOX_VAR}"',
         needs=("vet",),
-        doc="wheels built from the vetted sdists for this runner's targets, in the sandbox (a failed build "
-        "does not stop the test of the rest: the install names what is missing)",
+        doc="wheels built from the vetted sdists for this runner's targets, in the sandbox of its OS (a "
+        "failed build does not stop the test of the rest: the install names what is missing)",
     ),
     Step(
         id="build",
@@ -258,10 +264,16 @@ class MatrixEntry:
     platform: str  # the config's target name, e.g. linux-x86_64
     runner: str  # the GitHub runner label
     pythons: tuple[str, ...]  # the Pythons the requests use there
+    sandbox: str  # what isolates the builds there (RUNNER_SANDBOX)
 
     def to_dict(self) -> dict[str, str]:
         # setup-python takes several versions one per line; the job sets up curate's own after them
-        return {"platform": self.platform, "runner": self.runner, "pythons": "\n".join(self.pythons)}
+        return {
+            "platform": self.platform,
+            "runner": self.runner,
+            "pythons": "\n".join(self.pythons),
+            "sandbox": self.sandbox,
+        }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -293,7 +305,14 @@ def smoke_matrix(config: Config, requests: Sequence[Request]) -> Matrix:
             missing.append(platform.name)
             continue
         versions = sorted(pythons[platform.name], key=lambda v: tuple(int(x) for x in v.split(".")))
-        entries.append(MatrixEntry(platform=platform.name, runner=runner, pythons=tuple(versions)))
+        entries.append(
+            MatrixEntry(
+                platform=platform.name,
+                runner=runner,
+                pythons=tuple(versions),
+                sandbox=RUNNER_SANDBOX.get(platform.os, "auto"),
+            )
+        )
     return Matrix(entries=tuple(entries), no_runner=tuple(missing))
 
 

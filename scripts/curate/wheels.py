@@ -11,10 +11,13 @@ the vetted sdist is built into a wheel:
   environment (no token or secret of the caller: ``HOME``, ``TMPDIR`` and uv's cache inside the build
   directory), ``SOURCE_DATE_EPOCH`` from the sdist's newest member, ``UV_PYTHON_DOWNLOADS=never`` and a
   time limit (``build.time_limit``).
-- **Repaired**: a Linux wheel with native code goes through ``auditwheel repair`` (with ``patchelf``) to
-  a manylinux tag; the result must be accepted by each target's configured platform tags, else the target
-  fails naming the tag that came out. macOS and Windows targets need a builder of that OS (``delocate`` /
-  ``delvewheel`` there, in CI): on this one they fail with "needs a <os> builder" unless the wheel is pure.
+- **Repaired** by the tool of the builder's OS (:func:`repair_command`): on Linux a wheel with native
+  code goes through ``auditwheel repair`` (with ``patchelf``) to a manylinux tag, on macOS through
+  ``delocate-wheel --require-archs ARCH``, on Windows through ``delvewheel repair``; the tool's version is
+  recorded like auditwheel's. The result must be accepted by each target's configured platform tags,
+  else the target fails naming the tag that came out. A target of another OS or architecture needs a
+  builder of its own (a CI runner): here it fails with "needs a <os> <arch> builder" unless the wheel is
+  pure. (delocate and delvewheel have run only as stand-ins in the Linux test suite, never for real.)
 - **Checked**: built twice, the two compared (``reproducible: identical``, or the files that differ);
   the wheel enters the content-addressed cache under its sha256 (like a fetched file) and is checked as
   :func:`curate.vet.check_file` checks upstream files (archive, RECORD, metadata name and version, twine
@@ -48,6 +51,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import typing
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -73,7 +77,8 @@ from curate.errors import CurateError
 from curate.names import NormalizedName
 from curate.targets import Target
 
-SandboxKind = Literal["bwrap", "unshare", "none"]
+SandboxKind = Literal["bwrap", "unshare", "sandbox-exec", "runner", "none"]
+SANDBOX_KINDS: tuple[SandboxKind, ...] = typing.get_args(SandboxKind)
 LOG_LINES = 20  # last lines of a failing build's log that are reported
 MAX_SDIST_MEMBERS = 100_000
 _SECRETS = (".netrc", ".pypirc", ".git-credentials", ".ssh", ".aws", ".docker", ".config/pip", ".config/gh")
@@ -86,10 +91,47 @@ class WheelsError(CurateError):
 # -- the sandbox ---------------------------------------------------------------------------------------
 
 
+# macOS's own sandbox (sandbox-exec, deprecated but shipped with every macOS and present on GitHub's macOS
+# runners): everything allowed but the network, writes outside the build directory (and the few device
+# files every program writes to), and reads of credential files. Paths come in as -D parameters, resolved
+# (/tmp is /private/tmp there, and the sandbox matches resolved paths). The pattern (allow default, then
+# deny network* and file-write*, then allow writes under the build's own directories) is the one Bazel's
+# and Nix's macOS sandboxes generate. Tested here as text only: this machine is Linux.
+SANDBOX_EXEC_PROFILE = """(version 1)
+(allow default)
+(deny network*)
+(deny file-write*)
+(allow file-write*
+    (subpath (param "BUILD_DIR"))
+    (literal "/dev/null")
+    (literal "/dev/zero")
+    (literal "/dev/dtracehelper")
+    (regex #"^/dev/tty")
+    (regex #"^/dev/fd/"))
+(deny file-read* file-write*
+%s)
+"""
+
+
+def _sandbox_exec_profile() -> str:
+    secrets = "\n".join(f'    (subpath (string-append (param "HOME") "/{s}"))' for s in _SECRETS)
+    return SANDBOX_EXEC_PROFILE % secrets
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Sandbox:
-    """How a build is isolated: ``bwrap`` (no network; ``/`` read-only but the build directory; fresh
-    ``/tmp``; credential files hidden), ``unshare`` (no network only) or ``none`` (``--no-sandbox``)."""
+    """How a build is isolated (recorded as each built wheel's ``isolation``):
+
+    - ``bwrap`` (Linux): no network; ``/`` read-only but the build directory; fresh ``/tmp``; credential
+      files hidden; its own PID namespace;
+    - ``unshare`` (Linux without bubblewrap): no network only;
+    - ``sandbox-exec`` (macOS): no network, no writes outside the build directory, credential files
+      unreadable (:data:`SANDBOX_EXEC_PROFILE`);
+    - ``runner`` (a GitHub-hosted runner, where the OS offers none of these: Windows): nothing around the
+      build itself; the CI job is the isolation (a fresh virtual machine thrown away after the job, a
+      read-only token, no secret). Refused outside such a runner unless forced;
+    - ``none`` (``--no-sandbox``): nothing at all.
+    """
 
     kind: SandboxKind
     home: str = ""
@@ -98,6 +140,9 @@ class Sandbox:
         return {
             "bwrap": "bwrap: no network, read-only filesystem but the build directory",
             "unshare": "unshare -n: no network (the filesystem is not confined: install bubblewrap)",
+            "sandbox-exec": "sandbox-exec: no network, no writes outside the build directory",
+            "runner": "runner: none around the build; the CI job is the isolation (an ephemeral runner, "
+            "a read-only token, no secrets): the build can reach the network and write anywhere on it",
             "none": "none (--no-sandbox): the build can reach the network and write anywhere",
         }[self.kind]
 
@@ -108,12 +153,27 @@ class Sandbox:
 
     def wrap(self, cmd: Sequence[str], mounts: Sequence[tuple[Path, str, bool]]) -> list[str]:
         """``cmd`` run in the sandbox; ``mounts``: (directory, where inside, writable)."""
-        if self.kind == "none":
+        if self.kind in ("none", "runner"):
             return list(cmd)
         if self.kind == "unshare":
             from curate.builddeps import unshare_net
 
             return [*unshare_net(), "--", *cmd]
+        if self.kind == "sandbox-exec":
+            rw = [directory for directory, _, w in mounts if w]
+            if len(rw) != 1:
+                raise WheelsError(f"sandbox-exec: one writable directory expected, got {len(rw)}")
+            home = self.home or os.path.expanduser("~")
+            return [
+                "/usr/bin/sandbox-exec",
+                "-p",
+                _sandbox_exec_profile(),
+                "-D",
+                f"BUILD_DIR={os.path.realpath(rw[0])}",
+                "-D",
+                f"HOME={os.path.realpath(home)}",
+                *cmd,
+            ]
         from curate.builddeps import own_install_under_tmp
 
         args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
@@ -145,23 +205,77 @@ def _works(*probe: str) -> bool:
         return False
 
 
-def find_sandbox(*, allow_none: bool, env: Mapping[str, str]) -> Sandbox:
-    """The strongest sandbox this machine offers; WheelsError when there is none and ``allow_none`` is off."""
+def on_hosted_runner(env: Mapping[str, str]) -> bool:
+    """Whether this is a GitHub-hosted Actions runner: a fresh virtual machine per job, thrown away after it
+    (a self-hosted runner may be kept, and is not)."""
+    return env.get("GITHUB_ACTIONS") == "true" and env.get("RUNNER_ENVIRONMENT") == "github-hosted"
+
+
+_NO_SANDBOX_HINT = (
+    "\n    hint: install bubblewrap (Linux); on a GitHub-hosted runner of an OS without a sandbox tool "
+    "(Windows) pass --sandbox runner; --no-sandbox builds without one (on a throwaway machine)"
+)
+
+
+def find_sandbox(
+    *, allow_none: bool, env: Mapping[str, str], mode: str = "auto", force: bool = False
+) -> Sandbox:
+    """The sandbox ``mode`` asks for (``auto``: the strongest this machine offers: bwrap, unshare -n,
+    sandbox-exec on macOS); WheelsError when it does not work here, or when ``auto`` finds none and
+    ``allow_none`` is off. ``runner`` is refused outside a GitHub-hosted runner unless ``force``."""
     home = env.get("HOME", "")
-    if shutil.which("bwrap") and _works(
-        "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "--die-with-parent", "true"
-    ):
-        return Sandbox(kind="bwrap", home=home)
+    if mode not in ("auto", *SANDBOX_KINDS):
+        raise WheelsError(f"--sandbox {mode}: not a sandbox (one of auto, {', '.join(SANDBOX_KINDS)})")
+    if mode == "none":
+        return Sandbox(kind="none", home=home)
+    if mode == "runner":
+        if not (force or on_hosted_runner(env)):
+            raise WheelsError(
+                "--sandbox runner: this is not a GitHub-hosted runner (GITHUB_ACTIONS=true and "
+                "RUNNER_ENVIRONMENT=github-hosted), whose job is the build's only isolation: a fresh "
+                "machine thrown away afterwards, a read-only token, no secrets"
+                "\n    hint: on a machine you throw away after the build, add --force-runner"
+            )
+        return Sandbox(kind="runner", home=home)
     from curate.builddeps import unshare_net
 
-    if shutil.which("unshare") and _works(*unshare_net(), "true"):
-        return Sandbox(kind="unshare", home=home)
+    probes: dict[str, Callable[[], bool]] = {
+        "bwrap": lambda: (
+            bool(shutil.which("bwrap"))
+            and _works(
+                "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "--die-with-parent", "true"
+            )
+        ),
+        "unshare": lambda: bool(shutil.which("unshare")) and _works(*unshare_net(), "true"),
+        "sandbox-exec": lambda: (
+            _system() == "macos"
+            and os.path.exists("/usr/bin/sandbox-exec")
+            and _works(
+                "/usr/bin/sandbox-exec",
+                "-p",
+                _sandbox_exec_profile(),
+                "-D",
+                "BUILD_DIR=/private/tmp",
+                "-D",
+                f"HOME={home or '/var/empty'}",
+                "/usr/bin/true",
+            )
+        ),
+    }
+    kinds: tuple[SandboxKind, ...] = (
+        ("bwrap", "unshare", "sandbox-exec") if mode == "auto" else (typing.cast(SandboxKind, mode),)
+    )
+    for kind in kinds:
+        if probes[kind]():
+            return Sandbox(kind=kind, home=home)
+        if mode != "auto":
+            raise WheelsError(f"--sandbox {mode}: it does not work on this machine" + _NO_SANDBOX_HINT)
     if allow_none:
         return Sandbox(kind="none", home=home)
     raise WheelsError(
-        "no sandbox to build in: neither bwrap (Debian package bubblewrap) nor unshare -n works here; "
-        "builds run untrusted code from sdists and must not reach the network"
-        "\n    hint: install bubblewrap, or pass --no-sandbox to build without one (on a throwaway machine)"
+        "no sandbox to build in: neither bwrap (Debian package bubblewrap) nor unshare -n works here, nor "
+        "sandbox-exec (macOS); builds run untrusted code from sdists and must not reach the network"
+        + _NO_SANDBOX_HINT
     )
 
 
@@ -177,7 +291,8 @@ class Builder:
     description: str  # OS, architecture, image / C library, as recorded
     uv: str
     frontend: str
-    repair: str  # "" when no repair tool runs here
+    repair: str  # the repair tool's version as recorded; "" when no repair tool runs here
+    repair_cmd: tuple[str, ...] = ()  # its argv before the options (see :func:`repair_command`)
 
     def builds_for(self, target: Target) -> bool:
         return target.platform.os == self.os and _arch(target.platform.arch) == _arch(self.arch)
@@ -211,12 +326,102 @@ def _version_of(cmd: Sequence[str]) -> str:
     return text[0].strip() if text and out.returncode == 0 else ""
 
 
+def _system() -> str:
+    """This machine's OS as targets name it: linux, macos, windows (else platform.system() as it is)."""
+    return {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(
+        platform.system(), platform.system()
+    )
+
+
+# The repair tool of each builder OS: what copies the shared libraries a native wheel needs into it and
+# gives it the platform's tag. Linux: auditwheel (run as ``python -m auditwheel``, with patchelf); macOS:
+# delocate's ``delocate-wheel``; Windows: ``delvewheel``. The latter two are installed with curate only on
+# their OS (environment markers in pyproject.toml) and looked up on PATH, then beside this interpreter.
+REPAIR_TOOLS: dict[str, str] = {"linux": "auditwheel", "macos": "delocate-wheel", "windows": "delvewheel"}
+
+
+def _tool(name: str, env: Mapping[str, str]) -> str:
+    """The executable ``name`` on the caller's PATH, else beside this interpreter (a venv's bin/ or
+    Scripts/), as an absolute path (the build's environment has its own PATH); "" when there is none."""
+    found = shutil.which(name, path=env.get("PATH") or None) or shutil.which(
+        name, path=str(Path(sys.executable).parent)
+    )
+    return str(Path(found).absolute()) if found else ""
+
+
+def _repair_tool(system: str, env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """(the repair tool's version as recorded, its argv) for a builder of ``system``; ("", ()) when the
+    tool is missing (native wheels are then left as the frontend made them, and the tag check judges)."""
+    if system == "linux":
+        auditwheel = _version_of([sys.executable, "-m", "auditwheel", "--version"])
+        if not auditwheel:
+            return "", ()
+        auditwheel = " ".join(auditwheel.split()[:2])
+        patchelf = _version_of([_patchelf(), "--version"])
+        return (f"{auditwheel} ({patchelf})" if patchelf else auditwheel), (
+            sys.executable,
+            "-m",
+            "auditwheel",
+        )
+    if system == "macos":
+        exe = _tool("delocate-wheel", env)
+        version = _version_of([exe, "--version"]) if exe else ""  # "delocate-wheel 0.13.0"
+        found = re.search(r"(\d+(?:\.\d+)+\S*)", version)
+        return (f"delocate {found.group(1)}", (exe,)) if found else ("", ())
+    if system == "windows":
+        exe = _tool("delvewheel", env)
+        # delvewheel has no --version: its help's description says "delvewheel 1.13.2: ..."
+        helped = _help_of([exe, "--help"]) if exe else ""
+        found = re.search(r"delvewheel (\d+(?:\.\d+)+\S*?):", helped)
+        return (f"delvewheel {found.group(1)}", (exe,)) if found else ("", ())
+    return "", ()
+
+
+def _help_of(cmd: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def _mac_arch(arch: str) -> str:
+    """An architecture as delocate's ``--require-archs`` and macOS name it (arm64, x86_64)."""
+    return {"aarch64": "arm64"}.get(_arch(arch), _arch(arch))
+
+
+def repair_command(builder: Builder, wheel: Path, out_dir: Path) -> list[str]:
+    """The repair tool's command line for ``wheel`` on ``builder``; it writes the repaired wheel into
+    ``out_dir`` (the one wheel there is the result, whatever the tool named it):
+
+    - Linux: ``auditwheel repair --wheel-dir OUT WHEEL`` (a manylinux tag);
+    - macOS: ``delocate-wheel --require-archs ARCH -w OUT -v WHEEL``: the dylibs the extension links
+      outside the system copied into ``.dylibs``, every Mach-O file checked to hold the builder's
+      architecture, and the wheel renamed to the lowest macOS version its binaries allow;
+    - Windows: ``delvewheel repair -w OUT WHEEL``: the DLLs it links outside Windows copied into
+      ``<name>.libs`` with mangled names (the same file name; a wheel with none is copied as it is).
+      ``SOURCE_DATE_EPOCH`` (set for every build) keeps its diagnostic record, which holds the time,
+      out of the wheel.
+    """
+    if builder.os == "macos":
+        return [
+            *builder.repair_cmd,
+            "--require-archs",
+            _mac_arch(builder.arch),
+            "-w",
+            str(out_dir),
+            "-v",
+            str(wheel),
+        ]
+    if builder.os == "windows":
+        return [*builder.repair_cmd, "repair", "-w", str(out_dir), str(wheel)]
+    return [*builder.repair_cmd, "repair", "--wheel-dir", str(out_dir), str(wheel)]
+
+
 def find_builder(env: Mapping[str, str]) -> Builder:
     from curate.resolve import find_uv
 
-    system = {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(
-        platform.system(), platform.system()
-    )
+    system = _system()
     uv = find_uv(env)
     uv_version = _version_of([uv, "--version"])
     if not uv_version:
@@ -225,13 +430,7 @@ def find_builder(env: Mapping[str, str]) -> Builder:
     description = env.get("CURATE_BUILDER_IMAGE") or ", ".join(
         x for x in (_os_release(), f"{system} {platform.machine()}", libc) if x
     )
-    repair = ""
-    if system == "linux":
-        auditwheel = _version_of([sys.executable, "-m", "auditwheel", "--version"])
-        patchelf = _version_of([_patchelf(), "--version"])
-        if auditwheel:
-            auditwheel = " ".join(auditwheel.split()[:2])
-            repair = f"{auditwheel} ({patchelf})" if patchelf else auditwheel
+    repair, repair_cmd = _repair_tool(system, env)
     return Builder(
         os=system,
         arch=platform.machine(),
@@ -239,6 +438,7 @@ def find_builder(env: Mapping[str, str]) -> Builder:
         uv=uv,
         frontend=f"{uv_version} (uv build)",
         repair=repair,
+        repair_cmd=repair_cmd,
     )
 
 
@@ -436,27 +636,28 @@ def build_once(
     if code != 0 or len(wheels) != 1:
         return Attempt(wheel=None, reason=_reason(code, log, "the build"), log=_tail(log, workdir))
     wheel = wheels[0]
-    if builder.os != "linux" or _is_pure(wheel.name) or not builder.repair:
+    if _is_pure(wheel.name) or not builder.repair_cmd:
         return Attempt(wheel=wheel)
     left = max(1.0, time_limit - (time.monotonic() - started))
-    repair = [
-        sys.executable,
-        "-m",
-        "auditwheel",
-        "repair",
-        "--wheel-dir",
-        str(inside / "repaired"),
-        str(inside / "dist" / wheel.name),
-    ]
+    repair = repair_command(builder, inside / "dist" / wheel.name, inside / "repaired")
+    tool = Path(builder.repair_cmd[0])
+    if sandbox.kind == "bwrap" and tool.is_absolute() and tool.parent.resolve().is_relative_to("/tmp"):
+        mounts = [*mounts, (tool.parent, str(tool.parent), False)]  # hidden by the sandbox's fresh /tmp
     code, rlog = _run(sandbox.wrap(repair, mounts), env=env, cwd=workdir, time_limit=left)
     repaired = sorted((workdir / "repaired").glob("*.whl"))
     if code == 0 and len(repaired) == 1:
         return Attempt(wheel=repaired[0], repaired=True)
     text = "\n".join(rlog)
-    if "does not look like a platform wheel" in text or "no ELF" in text:
+    if builder.os == "linux" and ("does not look like a platform wheel" in text or "no ELF" in text):
         return Attempt(wheel=wheel)  # nothing native inside after all: the frontend's tag stands
-    what = "auditwheel repair"
-    reason = f"{what} ran past the time limit" if code is None else _reason(code, rlog, what)
+    what = REPAIR_TOOLS.get(builder.os, "the repair tool") + (" repair" if builder.os != "macos" else "")
+    if code is None:
+        reason = f"{what} ran past the time limit"
+    elif code == 0:
+        found = ", ".join(p.name for p in repaired) or "none"
+        reason = f"{what} left {len(repaired)} wheels in its output directory, not one ({found})"
+    else:
+        reason = _reason(code, rlog, what)
     return Attempt(wheel=None, reason=reason, log=_tail(rlog, workdir))
 
 
@@ -964,6 +1165,7 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
             frontend=run.builder.frontend,
             repair=run.builder.repair if first.repaired else "",
             builder=run.builder.description,
+            isolation=run.sandbox.kind,
             python=_python_full(interpreter),
             build_deps=build_deps,
             reproducible=("identical" if not differs else "differs") if second is not None else "not checked",
@@ -1034,6 +1236,8 @@ def build_wheels(
     cache_dir: Path | None = None,
     jobs: int | None = None,
     no_sandbox: bool = False,
+    sandbox: str = "auto",
+    force_runner: bool = False,
     retry_failed: bool = False,
     recheck: bool = True,
     only: Sequence[NormalizedName] = (),
@@ -1069,7 +1273,7 @@ def build_wheels(
                 changed=(),
                 seconds=time.monotonic() - started,
             )
-        sandbox = find_sandbox(allow_none=no_sandbox, env=env)
+        isolation = find_sandbox(allow_none=no_sandbox, env=env, mode=sandbox, force=force_runner)
         builder = find_builder(env)
         with tempfile.TemporaryDirectory(
             prefix="curate-wheels-", dir=env.get("CURATE_BUILD_DIR") or None
@@ -1090,7 +1294,7 @@ def build_wheels(
                 config=config,
                 cache=cache,
                 builder=builder,
-                sandbox=sandbox,
+                sandbox=isolation,
                 findlinks=findlinks,
                 build_deps=digest.hexdigest(),
                 scratch=scratch,
@@ -1117,7 +1321,7 @@ def build_wheels(
         for b in r.built
     ]
     return WheelsReport(
-        sandbox=sandbox.describe(),
+        sandbox=isolation.describe(),
         builder=f"{builder.description}; {builder.frontend}"
         + (f"; {builder.repair}" if builder.repair else ""),
         jobs=len(todo),

@@ -2,13 +2,16 @@
 
 For every served version with targets no upstream wheel serves (build_targets in catalog/packages), the
 vetted sdist is built with `uv build --wheel` in a sandbox with no network (bwrap; unshare -n without
-bubblewrap; --no-sandbox only on a throwaway machine), from no package source but the catalog's own
-served files in the cache (--no-index --find-links), with SOURCE_DATE_EPOCH from the sdist, a clean
-temporary directory and environment (no token or secret is passed in) and build.time_limit. A Linux
-wheel with native code is repaired by auditwheel to a manylinux tag; its tags must be accepted by each
-target's platform_tags. macOS and Windows targets need a builder of that OS (CI), unless the wheel is
-pure Python. Each sdist is built twice and the two wheels compared (reproducible: identical, or the
-files that differ); the wheel is checked as curate vet checks upstream files.
+bubblewrap; sandbox-exec on macOS; on a GitHub-hosted Windows runner, which has no sandbox tool,
+--sandbox runner makes the CI job the isolation; --no-sandbox only on a throwaway machine), from no
+package source but the catalog's own served files in the cache (--no-index --find-links), with
+SOURCE_DATE_EPOCH from the sdist, a clean temporary directory and environment (no token or secret is
+passed in) and build.time_limit. A wheel with native code is repaired by the tool of this machine's OS:
+auditwheel on Linux (a manylinux tag), delocate-wheel on macOS, delvewheel on Windows (installed with
+curate on that OS); its tags must be accepted by each target's platform_tags. A target of another OS or
+architecture needs a builder of its own (a CI runner of that OS), unless the wheel is pure Python. Each
+sdist is built twice and the two wheels compared (reproducible: identical, or the files that differ);
+the wheel is checked as curate vet checks upstream files.
 
 The wheel's bytes go into the cache under their sha256 (like fetched files); catalog/ records its hashes
 and provenance in the version's `built:` (origin: built) and the targets that failed in `build_failures:`.
@@ -35,7 +38,15 @@ from pathlib import Path
 from curate.errors import Reporter, UsageError, one_line
 from curate.names import normalize
 from curate.vetting import today_from
-from curate.wheels import Failed, Job, WheelsReport, build_wheels, export_built, import_built
+from curate.wheels import (
+    SANDBOX_KINDS,
+    Failed,
+    Job,
+    WheelsReport,
+    build_wheels,
+    export_built,
+    import_built,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,9 +87,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="build once instead of twice (the record then says reproducible: not checked)",
     )
     parser.add_argument(
+        "--sandbox",
+        choices=("auto", *SANDBOX_KINDS),
+        default="auto",
+        help="what isolates each build (recorded in built: as isolation). auto (default): the strongest"
+        " here: bwrap, else unshare -n (Linux), else sandbox-exec (macOS). runner: none around the build,"
+        " the CI job is the isolation (an ephemeral GitHub-hosted runner with a read-only token and no"
+        " secrets: Windows, which has no sandbox tool); refused elsewhere without --force-runner",
+    )
+    parser.add_argument(
+        "--force-runner",
+        action="store_true",
+        help="accept --sandbox runner outside a GitHub-hosted runner (a machine thrown away after the build)",
+    )
+    parser.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="build without a sandbox when neither bwrap nor unshare works (the build can reach the network)",
+        help="build without a sandbox when auto finds none (the build can reach the network); same as"
+        " --sandbox none then",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
 
@@ -115,6 +141,8 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         cache_dir=args.cache_dir,
         jobs=args.jobs,
         no_sandbox=args.no_sandbox,
+        sandbox=args.sandbox,
+        force_runner=args.force_runner,
         retry_failed=args.retry_failed,
         recheck=not args.no_recheck,
         only=tuple(normalize(p) for p in args.projects),
