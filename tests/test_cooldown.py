@@ -307,7 +307,7 @@ def test_a_dated_waiver_lets_a_security_fix_through_and_vet_records_it(
     record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting
     assert record is not None
     assert (record.status, record.findings[0].kind) == ("warn", "too-new")
-    set_config(repo, "vulnerability]", "vulnerability, too-new]")
+    set_config(repo, "wheel-differs-from-sdist]", "wheel-differs-from-sdist, too-new]")
     set_config(repo, "lookalike, too-new]", "lookalike]")
     assert main([*vet, "--today", "2026-11-21"]) == 1
     record = load_catalog(repo)[NormalizedName("fresh")].versions[0].vetting

@@ -76,7 +76,7 @@ def vetted(
     repo = Path(shutil.copytree(world[0], tmp_path / "repo"))
     config = repo / "catalog" / "config.yaml"
     text = config.read_text("utf-8").replace(
-        "license-denied, vulnerability]", "license-denied, vulnerability, license-unknown]"
+        "wheel-differs-from-sdist]", "wheel-differs-from-sdist, license-unknown]"
     )
     config.write_text(
         text.replace(

@@ -479,7 +479,7 @@ def test_a_waiver_by_alias_and_a_new_advisory_re_vets(repo: Path, cache: Path, a
 def test_policy_moves_a_kind_between_block_and_warn(repo: Path, cache: Path) -> None:
     _set_vetting(
         repo,
-        "  block: [integrity, metadata, license-denied, vulnerability]\n"
+        "  block: [integrity, metadata, license-denied, vulnerability, wheel-differs-from-sdist]\n"
         "  warn: [metadata-version, suspicious-code, license-unknown, license-conflict, yanked, sdist-only, lookalike, too-new]\n",
         "  block: [integrity, metadata, vulnerability, yanked]\n  warn: [license-denied]\n",
     )

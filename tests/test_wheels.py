@@ -274,7 +274,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
         root = lock_repo(tmp / "repo", up.index_url, allow_sdist=True)
         config = root / "catalog" / "config.yaml"
         text = config.read_text("utf-8").replace("min_release_age_days: 7", "min_release_age_days: 0")
-        text = text.replace("block: [integrity,", "block: [wheel-differs-from-sdist, integrity,")
+        assert "wheel-differs-from-sdist]" in text  # the project's config blocks a differing wheel
         config.write_text(
             text + "build:\n  from_source: pure\n  serve: upstream\n  time_limit: 300\n", "utf-8"
         )
@@ -383,6 +383,33 @@ def test_rebuild_and_compare(flow: Flow) -> None:
     _code, text = flow.outputs["build"]
     assert "evil" in text
     assert "wheel-differs-from-sdist" in text
+
+
+def test_a_policy_that_only_warns_on_a_differing_wheel_serves_it(flow: Flow, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(flow.root, root, ignore=shutil.ignore_patterns("public"))
+    config = root / "catalog" / "config.yaml"
+    text = config.read_text("utf-8").replace(", wheel-differs-from-sdist]", "]")
+    config.write_text(text.replace("  warn: [", "  warn: [wheel-differs-from-sdist, "), "utf-8")
+    _capture(lambda: curate(root, "vet", "--no-advisories"))
+    record = _catalog(root)["evil"].versions[0].vetting
+    assert record is not None
+    assert record.status == "warn"
+    assert ("wheel-differs-from-sdist", "warn") in [(f.kind, f.decision) for f in record.findings]
+    _code, out = _capture(lambda: curate(root, "build", "--index-only"))
+    served = root / "public" / "files" / "evil" / "evil-1.0-py3-none-any.whl"
+    assert served.is_file(), out
+    # a policy that lists the kind nowhere (written before it existed) still refuses it: fail closed
+    config.write_text(
+        config.read_text("utf-8").replace("warn: [wheel-differs-from-sdist, ", "warn: ["), "utf-8"
+    )
+    _capture(lambda: curate(root, "vet", "--no-advisories"))
+    _code, out = _capture(lambda: curate(root, "build", "--index-only"))
+    assert "evil 1.0: an upstream wheel differs from what its sdist builds (wheel-differs-from-sdist)" in out
+    # the index updated in place under another policy: the files it no longer serves are gone from it
+    assert not served.exists()
+    assert not list((root / "public" / "files").glob("evil/*"))
+    assert "<a " not in (root / "public" / "simple" / "evil" / "index.html").read_text("utf-8")
 
 
 def test_installs_from_the_index_with_pip_and_uv(flow: Flow, tmp_path: Path) -> None:

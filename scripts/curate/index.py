@@ -214,11 +214,14 @@ def unserved(v: VersionEntry, policy: Vetting, today: datetime.date) -> str | No
     )
     if expired:
         return f"a waiver it relies on expired: {', '.join(expired)} (run: curate vet)"
+    # an upstream wheel that is not what its sdist builds: refused unless waived, or unless the policy
+    # lists the kind under warn (fail closed: a policy written before the kind existed blocks it)
     differs = sorted(b.compared_with for b in v.built if b.upstream_differs)
     waived = {
         f.file for f in record.findings if f.kind == "wheel-differs-from-sdist" and f.decision == "waived"
     }
-    if [d for d in differs if d not in waived and d in {f.filename for f in v.files}]:
+    warned = "wheel-differs-from-sdist" in policy.warn and "wheel-differs-from-sdist" not in policy.block
+    if not warned and [d for d in differs if d not in waived and d in {f.filename for f in v.files}]:
         return (
             "an upstream wheel differs from what its sdist builds (wheel-differs-from-sdist): "
             + ", ".join(d for d in differs if d not in waived)
@@ -814,6 +817,9 @@ def build_index(
     fp = fingerprint(config, upstream)
     data = _manifest_data(previous)
     old = read_manifest(previous, fp, data)
+    # what the live tree holds, however it was built: what this build does not write again goes (a
+    # changed policy or config re-renders everything, and the files it no longer serves must not stay)
+    live_records = read_manifest(previous, str(data.get("fingerprint")), data) if in_place else {}
     before = manifest_projects(data)
     if not reuse:
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go
@@ -838,6 +844,7 @@ def build_index(
             _Writer(out, staging=staging),
             links,
             today if today is not None else datetime.date.today(),
+            live_records,
         )
         stats.removed_names = sorted(before - {s.normalized for s in sources})
         stats.removed = len(stats.removed_names)
@@ -879,6 +886,7 @@ def _write_index(
     writer: _Writer,
     links: Links | None,
     today: datetime.date,
+    live_records: Mapping[str, ManifestRecord],
 ) -> Stats:
     in_place = writer.staging is None
     stats = Stats()
@@ -964,7 +972,7 @@ def _write_index(
     writer.text("api/catalog.json", renderer.api_catalog(entries))
     writer.text(PROJECTS_MAP, projects_map(sorted(records)))  # nginx: /simple/Pillow/ -> /simple/pillow/
     if in_place:
-        _remove_stale(out, old, records)
+        _remove_stale(out, {**live_records, **old}, records)
     writer.text(MANIFEST, manifest_json(fp, records))
     return stats
 
