@@ -107,6 +107,27 @@ def test_a_request_that_installs_and_imports_passes(ran: tuple[Path, int, str, s
     assert f"[1/2] {OK} {LINUX}: installing 2 package(s) from http://127.0.0.1:" in err  # progress
 
 
+def test_testing_one_request_keeps_the_others_records(
+    ran: tuple[Path, int, str, str], tmp_path: Path
+) -> None:
+    src, _, _, _ = ran
+    root = tmp_path / "repo"
+    shutil.copytree(src, root)
+    broken = smoke.results_path(root, BROKEN).read_bytes()
+    (root / "requests" / "2026-11-01-gone.yaml").write_bytes((root / "requests" / f"{OK}.yaml").read_bytes())
+    gone = smoke.results_path(root, "2026-11-01-gone")
+    gone.write_bytes(smoke.results_path(root, OK).read_bytes().replace(OK.encode(), b"2026-11-01-gone"))
+    (root / "requests" / "2026-11-01-gone.yaml").unlink()  # a request that was removed: its record goes
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+        assert curate(root, "smoke", "-r", OK, "-q") == 0
+    assert smoke.results_path(root, BROKEN).read_bytes() == broken  # not tested this time: kept as it was
+    assert smoke.read_results(root, OK)[LINUX].status == "pass"
+    assert not gone.exists()
+    assert "removed catalog/smoke/2026-11-01-gone.yaml (its request is gone)" in out.getvalue()
+
+
 def test_a_failing_import_is_reported_with_its_error_and_blocks(ran: tuple[Path, int, str, str]) -> None:
     root, code, out, err = ran
     assert code == 1  # smoke.failing_import defaults to block

@@ -680,7 +680,10 @@ def smoke(
     results.sort(key=lambda r: order[(r.request, r.target)])
     written: tuple[Path, ...] = ()
     if record and any(r.ran for r in results):
-        written = tuple(write_results(root, results, requests, config))
+        from curate.lock import load_requests
+
+        # every request of the catalog, not only those tested: the others' records stay
+        written = tuple(write_results(root, results, load_requests(root), config))
     return SmokeOutcome(results=tuple(results), policy=config.smoke_failing_import, written=written)
 
 

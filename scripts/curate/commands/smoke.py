@@ -119,7 +119,8 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         f"{len(outcome.results) - len(ran)} not run here"
     )
     for path in outcome.written:
-        print(f"recorded {path.relative_to(root) if path.is_relative_to(root) else path}")
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        print(f"recorded {shown}" if path.exists() else f"removed {shown} (its request is gone)")
     if not outcome.failed:
         return 0
     for r in outcome.failed:
