@@ -58,7 +58,16 @@ def test_a_failed_check_skips_what_needs_it_and_still_reports(tmp_path: Path) ->
     check_argv, _ = seen[0]
     assert check_argv == [sys.executable, "-m", "curate", "check"]
     report_argv, report_env = seen[-1]
-    assert report_argv[-6:] == ["--base", "base-sha", "--output-dir", "", "--smoke-dir", ""]
+    assert report_argv[-8:] == [
+        "--base",
+        "base-sha",
+        "--output-dir",
+        "",
+        "--smoke-dir",
+        "",
+        "--built-dir",
+        "",
+    ]
     assert report.parse_outcomes(report_env[ci.STEPS_VAR]) == {
         "pre_commit": "skipped",
         "check": "failure",

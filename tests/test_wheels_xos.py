@@ -39,7 +39,7 @@ CP = f"cp{PY.replace('.', '')}"
 _RETAG = r"""
 import base64, hashlib, zipfile
 
-def retag(src, dest_dir, platform):
+def retag(src, dest_dir, platform, year=2024):
     import os
     name = os.path.basename(src)
     stem = name[: -len(".whl")].split("-")
@@ -61,7 +61,7 @@ def retag(src, dest_dir, platform):
     out.append((record, ("\n".join(lines + [f"{record},,"]) + "\n").encode()))
     with zipfile.ZipFile(os.path.join(dest_dir, new), "w", zipfile.ZIP_DEFLATED) as zf:
         for n, data in out:
-            zf.writestr(zipfile.ZipInfo(n, (2024, 1, 1, 0, 0, 0)), data)
+            zf.writestr(zipfile.ZipInfo(n, (year, 1, 1, 0, 0, 0)), data)
 """
 
 FAKE_DELOCATE = '''
@@ -104,7 +104,7 @@ if MODE == "fail":
     print("FileNotFoundError: Unable to find library: libfoo.dll")
     raise SystemExit(1)
 print("no external dependencies are needed")
-retag(wheel, out, "win_amd64")
+retag(wheel, out, "win_amd64", year=2025 if MODE == "other-bytes" else 2024)
 '''
 
 
@@ -119,11 +119,18 @@ def _fake(folder: Path, name: str, body: str, mode: str) -> Path:
 class XosFlow:
     def __init__(self, root: Path, cache: Path, tmp: Path) -> None:
         self.root, self.cache, self.tmp = root, cache, tmp
+        self.runs = 0
 
     def fresh(self, name: str) -> Path:
         """A copy of the locked, vetted repository (nothing built yet) to run one builder in."""
         dest = self.tmp / name
         shutil.copytree(self.root, dest)
+        return dest
+
+    def own_cache(self, name: str) -> Path:
+        """A cache of its own (a fresh runner's, or the author's machine): the fetched files, nothing built."""
+        dest = self.tmp / f"cache-{name}"
+        shutil.copytree(self.tmp / "cache-pristine", dest)
         return dest
 
 
@@ -159,6 +166,7 @@ def xos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XosFlow]:
             assert curate(root, "lock") == 0
             assert curate(root, "fetch") == 0
             assert curate(root, "vet", "--no-advisories") == 0
+            shutil.copytree(cache, tmp / "cache-pristine")  # the fetched and vetted files, nothing built
             yield XosFlow(root, cache, tmp)
         finally:
             os.environ.pop("CURATE_CACHE_DIR", None)
@@ -399,3 +407,147 @@ def test_the_isolation_a_wheel_was_built_with_is_recorded(
     (b,) = _version(root).built
     assert b.isolation == "runner"
     assert "isolation: runner" in (root / "catalog" / "packages" / "cfast.yaml").read_text("utf-8")
+
+
+# -- the records of other runners, merged back into the pull request ------------------------------------
+
+
+def _runner(
+    xos: XosFlow, monkeypatch: pytest.MonkeyPatch, system: str, platform_name: str, mode: str = "ok"
+) -> Path:
+    """One runner of pr.yml's matrix: a fresh checkout and cache, `curate wheels --export DIR` for real
+    (on this Linux machine; a Windows runner's delvewheel is the stand-in), DIR named as the artifact."""
+    xos.runs += 1
+    name = f"{platform_name}-{mode}-{xos.runs}"
+    with monkeypatch.context() as m:
+        root = xos.fresh(f"runner-{name}")
+        m.setenv("CURATE_CACHE_DIR", str(xos.own_cache(name)))
+        if system != "linux":
+            _as_builder(m, system, xos.tmp / f"tools-runner-{name}")
+            _fake(xos.tmp / f"tools-runner-{name}", "delvewheel", FAKE_DELVEWHEEL, mode)
+        export = xos.tmp / f"artifacts-{name}" / f"curate-built-{platform_name}"
+        code, text = _capture(lambda: curate(root, "wheels", "--no-recheck", "--export", str(export)))
+        assert code == 1, text  # the other OS's targets need another builder
+    assert (export / wheels.RECORDS_FILE).is_file()
+    return export
+
+
+def test_runners_records_merge_into_the_pull_request(xos: XosFlow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pr.yml: a Linux and a Windows runner each build and export; the checks job reports both and the
+    command; the author merges them; curate build serves each merged wheel only while its bytes are had."""
+    from curate import ci
+    from curate.cache import blob_path
+
+    linux = _runner(xos, monkeypatch, "linux", "linux-x86_64")
+    windows = _runner(xos, monkeypatch, "windows", "windows-amd64")
+    author = xos.fresh("author")
+    cache = xos.own_cache("author")
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(cache))
+    # the checks job: both runners' folders downloaded side by side; the report merges them in memory
+    downloaded = xos.tmp / "downloaded"
+    for export in (linux, windows):
+        shutil.copytree(export, downloaded / export.name)
+    env = {**os.environ, "GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "acme/catalog"}
+    md, conflicts = ci.built_report(author, env, downloaded)
+    assert conflicts == 0
+    # (a real Windows runner says AMD64: this one is Linux, taken as Windows)
+    assert (
+        "`curate-built-linux-x86_64` (`linux x86_64`), `curate-built-windows-amd64` (`windows x86_64`)" in md
+    )
+    assert f"`cfast-1.0-{CP}-{CP}-win_amd64.whl`" in md
+    assert "manylinux" in md
+    assert md.count("new: not in this pull request yet") == 2
+    assert "gh run download 4242 --repo acme/catalog --pattern 'curate-built-*' --dir built-4242" in md
+    assert "curate wheels --merge built-4242/*" in md
+    assert not _version(author).built  # the report wrote nothing
+    # the author runs the command (the artifacts downloaded one folder each)
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(linux), str(windows)))
+    assert code == 0, text
+    assert "2 wheel(s) merged, 0 conflict(s); 1 catalog file(s) updated" in text
+    v = _version(author)
+    by_target = {t: b for b in v.built for t in b.targets}
+    assert by_target[f"windows-amd64-py{PY}"].filename == f"cfast-1.0-{CP}-{CP}-win_amd64.whl"
+    assert by_target[f"windows-amd64-py{PY}"].repair == "delvewheel 1.13.2"
+    assert "manylinux" in by_target[f"linux-x86_64-py{PY}"].filename
+    assert all(not b.problems for b in v.built)  # checked again here, not taken from the runner
+    failing = {t for f in v.build_failures for t in f.targets}
+    assert failing == {f"macos-arm64-py{PY}", f"macos-x86_64-py{PY}"}  # no macOS runner in this run
+    for b in v.built:
+        assert blob_path(cache, b.sha256).stat().st_size == b.size  # the bytes came along, by sha256
+    md, _ = ci.built_report(author, env, downloaded)
+    assert md.count("already recorded") == 2
+    assert "Nothing to merge" in md
+    # served with its bytes; not served without them
+    win = by_target[f"windows-amd64-py{PY}"]
+    served = author / "public" / "files" / "cfast" / win.filename
+    code, text = _capture(lambda: curate(author, "build", "--index-only"))
+    assert served.is_file(), text
+    blob_path(cache, win.sha256).unlink()
+    # publish.yml's wheels job (Linux) cannot reproduce a Windows wheel: it says so, and builds nothing
+    code, text = _capture(lambda: curate(author, "wheels", "--reproduce-only"))
+    assert code == 1
+    assert (
+        f"not reproduced: cfast 1.0 for windows-amd64-py{PY}: {win.filename}: needs a windows AMD64 builder"
+        " (this one is linux x86_64): its bytes cannot be had here, it is not served"
+    ) in text
+    shutil.rmtree(author / "public")
+    code, text = _capture(lambda: curate(author, "build", "--index-only"))
+    assert not served.exists()
+    assert f"built wheel {win.filename}" in text
+    assert "its bytes are not in the cache" in text
+
+
+def test_a_conflict_between_runners_is_a_finding_not_a_pick(
+    xos: XosFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same version and target built to different bytes on two runners: both listed, neither merged."""
+    from curate import ci, report
+
+    first = _runner(xos, monkeypatch, "windows", "windows-amd64")
+    second = _runner(xos, monkeypatch, "windows", "windows-amd64-again", mode="other-bytes")
+    author = xos.fresh("author-conflict")
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(xos.own_cache("author-conflict")))
+    downloaded = xos.tmp / "downloaded-conflict"
+    for export in (first, second):
+        shutil.copytree(export, downloaded / export.name)
+    md, conflicts = ci.built_report(author, dict(os.environ), downloaded)
+    assert conflicts == 1
+    assert "**1 conflict(s)**" in md
+    assert f"`cfast 1.0` for `windows-amd64-py{PY}`" in md
+    assert md.count("❌ conflict: not merged") == 2
+    body = report.pr_report(outcomes={"check": "success"}, diff_markdown="", built=md, built_blocking=True)
+    assert "wheels built on the runners (conflict)" in body
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first), str(second)))
+    assert code == 1
+    assert f"conflict: cfast 1.0 for windows-amd64-py{PY} built to different bytes" in text
+    assert not _version(author).built
+    # a wheel whose bytes did not come along is not merged either
+    (first / f"cfast-1.0-{CP}-{CP}-win_amd64.whl").unlink()
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first)))
+    assert "bytes missing (not merged)" in text
+    assert not _version(author).built
+
+
+def test_records_that_do_not_read_are_named(tmp_path: Path, xos: XosFlow) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / wheels.RECORDS_FILE).write_text("{not json", "utf-8")
+    (tmp_path / "forged").mkdir()
+    (tmp_path / "forged" / wheels.RECORDS_FILE).write_text(
+        '{"format": 1, "builder": {"os": "linux", "arch": "x86_64"}, "versions": '
+        '[{"project": "cfast", "version": "1.0", "sdist_sha256": "x", "built": [{"filename": "../evil.whl",'
+        f' "sha256": "{"0" * 64}", "size": 1}}]}}]}}',
+        "utf-8",
+    )
+    merged = wheels.merge_built(
+        root=xos.root,
+        env=os.environ,
+        dirs=[tmp_path / "empty", tmp_path / "bad", tmp_path / "forged"],
+        write=False,
+    )
+    assert merged.problems[0].startswith("bad/built-records.json: does not read")
+    assert "empty: no built-records.json" in merged.problems[1]
+    assert merged.problems[2].startswith("forged/built-records.json: versions[0]:")
+    assert "evil.whl" in merged.problems[2]
+    assert not merged.offered
+    assert [r.source for r in merged.runners] == ["forged"]

@@ -136,15 +136,28 @@ def test_the_pr_jobs_are_the_documented_layout() -> None:
     assert pythons == ["${{ matrix.pythons }}", "3.12"]  # the requests' Pythons, then curate's own last
     (step,) = [s for s in smoke["steps"] if s.get("id") == "smoke"]
     assert step["env"][ci.SMOKE_JSON_VAR] == "${{ runner.temp }}/curate-smoke/smoke.json"
-    (upload,) = [s for s in smoke["steps"] if "upload-artifact" in str(s.get("uses"))]
+    upload, upload_built = [s for s in smoke["steps"] if "upload-artifact" in str(s.get("uses"))]
     assert upload["with"]["name"] == "curate-smoke-${{ matrix.platform }}"
     assert upload["with"]["path"] == "${{ runner.temp }}/curate-smoke/"
+    # each runner exports what it built and its built: records (curate wheels --export) as an artifact
+    (wheels_step,) = [s for s in smoke["steps"] if s.get("id") == "wheels"]
+    assert upload_built["if"] == "${{ !cancelled() }}"  # a failed build still hands on the others
+    assert upload_built["with"]["name"] == ci.BUILT_ARTIFACT + "${{ matrix.platform }}"
+    assert upload_built["with"]["path"] == wheels_step["env"][ci.BUILT_DIR_VAR]
     # the checks job waits for every runner (whatever they did) and downloads all their results
     assert checks["if"] == "${{ !cancelled() }}"
-    (download,) = [s for s in checks["steps"] if "download-artifact" in str(s.get("uses"))]
+    download, download_built = [s for s in checks["steps"] if "download-artifact" in str(s.get("uses"))]
     assert download["with"] == {"pattern": "curate-smoke-*", "path": "${{ runner.temp }}/curate-smoke"}
+    # one folder per runner (no merge-multiple): curate ci report --built-dir reads each as one runner
+    assert download_built["with"] == {
+        "pattern": ci.BUILT_ARTIFACT + "*",
+        "path": "${{ runner.temp }}/curate-built",
+    }
     (report,) = [s for s in checks["steps"] if s.get("id") == "report"]
     assert report["env"][ci.SMOKE_DIR_VAR] == download["with"]["path"]
+    assert report["env"][ci.BUILT_DIR_VAR] == download_built["with"]["path"]
+    # the checks run is read-only: it shows the merge and tells the author how; it never pushes
+    assert not any("git push" in str(s.get("run", "")) for s in checks["steps"])
 
 
 # -- security --------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ BASE_VAR = "CURATE_BASE"  # the commit the PR is compared with (pull_request.bas
 REPORT_VAR = "CURATE_REPORT_DIR"  # where the report (and the PR number) is written
 STEPS_VAR = "CURATE_STEPS"  # JSON of the outcomes so far: the workflow's toJSON(steps)
 SMOKE_DIR_VAR = "CURATE_SMOKE_DIR"  # where a smoke runner writes its results; where the report reads them
+BUILT_DIR_VAR = "CURATE_BUILT_DIR"  # where a runner exports its built wheels; where the report reads them
+BUILT_ARTIFACT = "curate-built-"  # + the platform: each runner's export, uploaded as this artifact
 
 # Inputs whose change in a pull request asks for a full re-resolution.
 LOCK_INPUTS = ("requests/", "catalog/config.yaml")
@@ -125,10 +127,12 @@ PR_STEPS: tuple[Step, ...] = (
     Step(
         id="report",
         name="review report",
-        run=f'curate ci report --base "${BASE_VAR}" --output-dir "${REPORT_VAR}" --smoke-dir "${SMOKE_DIR_VAR}"',
+        run=f'curate ci report --base "${BASE_VAR}" --output-dir "${REPORT_VAR}" --smoke-dir "${SMOKE_DIR_VAR}"'
+        f' --built-dir "${BUILT_DIR_VAR}"',
         always=True,
-        doc="`curate diff --format markdown`, the step results and the OS runners' install-and-import "
-        "results: the job summary and the PR comment",
+        doc="`curate diff --format markdown`, the step results, the OS runners' install-and-import "
+        "results and the wheels they built (with the command that merges their records into the pull "
+        "request, and any conflict among them): the job summary and the PR comment",
     ),
 )
 
@@ -201,10 +205,11 @@ SMOKE_STEPS: tuple[Step, ...] = (
     Step(
         id="wheels",
         name="curate wheels",
-        run=f'curate wheels --sandbox "${SANDBOX_VAR}"',
+        run=f'curate wheels --sandbox "${SANDBOX_VAR}" --export "${BUILT_DIR_VAR}"',
         needs=("vet",),
         doc="wheels built from the vetted sdists for this runner's targets, in the sandbox of its OS (a "
-        "failed build does not stop the test of the rest: the install names what is missing)",
+        "failed build does not stop the test of the rest: the install names what is missing); the built "
+        "wheels and the catalog's built: records exported for the checks job (`curate wheels --merge`)",
     ),
     Step(
         id="build",
@@ -509,14 +514,22 @@ class Review:
     body: str  # the review report (markdown)
     diff_code: int  # curate diff's exit code
     diff_stderr: str
+    built_conflicts: int = 0  # the same version and target built to different bytes on two runners
 
 
 def review_report(
-    root: Path, *, env: Mapping[str, str], base: str, output_dir: Path | None, smoke_dir: Path | None = None
+    root: Path,
+    *,
+    env: Mapping[str, str],
+    base: str,
+    output_dir: Path | None,
+    smoke_dir: Path | None = None,
+    built_dir: Path | None = None,
 ) -> Review:
     """The review report: ``curate diff --format markdown`` against the merge base plus the step
-    results (``$CURATE_STEPS``) and the install-and-import test (:func:`smoke_report`); written to
-    ``output_dir`` (report.md, pr-number) and the job summary."""
+    results (``$CURATE_STEPS``), the install-and-import test (:func:`smoke_report`) and the wheels the
+    runners built (:func:`built_report`); written to ``output_dir`` (report.md, pr-number) and the job
+    summary."""
     from curate import report
 
     base_commit = git.merge_base(root, base, env=env)
@@ -524,6 +537,7 @@ def review_report(
     head = pr_head(env) or git.head(root, env=env)
     smoke_md, smoke_blocking = smoke_report(root, smoke_dir)
     requests_md = report.requests_section(changed_requests(root, base_commit, env=env))
+    built_md, conflicts = built_report(root, env, built_dir) if built_dir is not None else ("", 0)
     body = report.pr_report(
         outcomes=report.parse_outcomes(env.get(STEPS_VAR, "")),
         diff_markdown=diff.stdout if diff.returncode == 0 else "",
@@ -532,13 +546,53 @@ def review_report(
         smoke=smoke_md,
         smoke_blocking=smoke_blocking,
         requests=requests_md,
+        built=built_md,
+        built_blocking=bool(conflicts),
     )
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "report.md").write_text(report.pr_comment(body, run_url=report.run_url(env)), "utf-8")
         (output_dir / "pr-number").write_text(pr_number(env) + "\n", "utf-8")
     append_step_summary(env, body)
-    return Review(body=body, diff_code=diff.returncode, diff_stderr=diff.stderr)
+    return Review(body=body, diff_code=diff.returncode, diff_stderr=diff.stderr, built_conflicts=conflicts)
+
+
+def merge_command(env: Mapping[str, str]) -> str:
+    """The commands that bring the runners' built: records into the pull request's branch, in the
+    author's clone: download this run's ``curate-built-*`` artifacts, ``curate wheels --merge``, commit."""
+    run_id = env.get("GITHUB_RUN_ID", "")
+    repo = env.get("GITHUB_REPOSITORY", "")
+    if re.fullmatch(r"[0-9]+", run_id) and re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+        folder = f"built-{run_id}"
+        download = f"gh run download {run_id} --repo {repo} --pattern '{BUILT_ARTIFACT}*' --dir {folder}"
+    else:
+        folder = "built"
+        download = f"# download this run's {BUILT_ARTIFACT}* artifacts, one folder each, into {folder}/"
+    return "\n".join(
+        [
+            download,
+            f"curate wheels --merge {folder}/*",
+            'git add catalog/ && git commit -m "catalog: the wheels built on the pull request\'s runners"',
+        ]
+    )
+
+
+def built_report(root: Path, env: Mapping[str, str], built_dir: Path) -> tuple[str, int]:
+    """The review report's section on the wheels the OS runners built (each runner's ``--export`` folder,
+    downloaded under ``built_dir``), merged in memory only, and how many conflicts there are."""
+    from curate import report
+    from curate.errors import CurateError
+    from curate.wheels import RECORDS_FILE, merge_built
+
+    if (built_dir / RECORDS_FILE).is_file():
+        dirs = [built_dir]
+    else:
+        dirs = sorted(d for d in built_dir.iterdir() if d.is_dir()) if built_dir.is_dir() else []
+    try:
+        merged = merge_built(root=root, env=env, dirs=dirs, write=False)
+    except CurateError as exc:
+        return report.built_section(None, command="", error=str(exc)), 0
+    return report.built_section(merged, command=merge_command(env)), len(merged.conflicts)
 
 
 def changed_requests(root: Path, base: str, *, env: Mapping[str, str]) -> list[Request | str]:

@@ -17,6 +17,7 @@ from curate.markup import code, fence, inline
 if TYPE_CHECKING:
     from curate.requests import Request
     from curate.smoke import Shown
+    from curate.wheels import Merged
 
 PR_MARKER = "<!-- curate-report -->"
 RESCAN_MARKER = "<!-- curate-rescan -->"
@@ -94,6 +95,79 @@ def smoke_section(rows: Mapping[str, Sequence[Shown]], *, source: str, error: st
     return "\n".join([*parts, ""])
 
 
+_MERGE_STATUS = {
+    "new": "new: not in this pull request yet",
+    "known": "already recorded",
+    "conflict": "❌ conflict: not merged",
+    "stale": "stale: built from another sdist",
+    "missing": "❌ bytes missing: not merged",
+    "foreign": "❌ targets that runner cannot build: not merged",
+}
+
+
+def built_section(merged: Merged | None, *, command: str, error: str = "") -> str:
+    """The wheels the OS runners built (``curate wheels --export`` on each, merged by
+    :func:`curate.wheels.merge_built` without writing), the conflicts among them, and the command that
+    brings the new records into the pull request (the checks run has a read-only token: it never pushes).
+    Every value that came from a runner's records is data."""
+    parts = ["### Wheels built on the runners", ""]
+    if error or merged is None:
+        return "\n".join([*parts, "The runners' records could not be read:", "", fence(error), ""])
+    runners = ", ".join(f"{code(r.source)} ({code(f'{r.os} {r.arch}')})" for r in merged.runners)
+    parts += [
+        f"From this run: {len(merged.runners)} runner(s) exported their records{': ' + runners if runners else ''}.",
+        "",
+    ]
+    for problem in merged.problems:
+        parts += [f"- could not be read: {inline(problem)}"]
+    if merged.problems:
+        parts += [""]
+    if merged.conflicts:
+        parts += [
+            f"**{len(merged.conflicts)} conflict(s)**: the same version and target built to different bytes "
+            "(not reproducible across runners, or tampered with); neither side is merged.",
+            "",
+        ]
+        for c in merged.conflicts:
+            sides = "; ".join(f"{code(w)}: {code(f)} sha256 {code(sha[:16])}" for w, f, sha in c.wheels)
+            parts.append(f"- {code(f'{c.name} {c.version}')} for {code(c.target)}: {sides}")
+        parts += [""]
+    if not merged.offered:
+        return "\n".join([*parts, "_No runner recorded a built wheel._", ""])
+    parts += [
+        "| project | wheel | targets | runner | isolation | result |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for o in merged.offered:
+        targets = ", ".join(o.file.targets)
+        result = _MERGE_STATUS.get(o.status, o.status) + (f" ({inline(o.why)})" if o.why else "")
+        parts.append(
+            f"| {code(f'{o.name} {o.version}', table=True)} | {code(o.file.filename, table=True)}"
+            f" | {code(targets, table=True)} | {code(o.source, table=True)}"
+            f" | {code(o.file.isolation or '?', table=True)} | {result} |"
+        )
+    parts += [""]
+    if merged.failures:
+        parts += ["Targets still without a wheel after the merge:", ""]
+        for f in merged.failures:
+            parts.append(
+                f"- {code(f'{f.name} {f.version}')} for {code(', '.join(f.targets))}: {inline(f.reason)}"
+            )
+        parts += [""]
+    new = merged.new
+    if new:
+        parts += [
+            f"To bring the {len(new)} new record(s) into this pull request (this workflow has a read-only "
+            "token and does not push), in your clone of its branch:",
+            "",
+            fence(command),
+            "",
+        ]
+    else:
+        parts += ["_Nothing to merge: the pull request records every wheel the runners built._", ""]
+    return "\n".join(parts)
+
+
 def requests_section(changed: Sequence[Request | str]) -> str:
     """Who asked, for what and why, for each request file the pull request adds or changes (a path
     alone: removed, or it does not read). For reviewers: the site names requesters only with
@@ -121,6 +195,8 @@ def pr_report(
     smoke: str = "",
     smoke_blocking: bool = False,
     requests: str = "",
+    built: str = "",
+    built_blocking: bool = False,
 ) -> str:
     """The whole review report: the job summary and the log get it all; :func:`pr_comment` cuts it.
     ``smoke``: :func:`smoke_section`; ``smoke_blocking``: a target in it fails and blocks;
@@ -128,6 +204,8 @@ def pr_report(
     failed = [s.name for s in PR_STEPS if outcomes.get(s.id) == "failure"]
     if smoke_blocking:
         failed.append("install-and-import test")
+    if built_blocking:
+        failed.append("wheels built on the runners (conflict)")
     if failed:
         verdict = f"**{len(failed)} check(s) failed:** {', '.join(failed)}. See the job log for the details."
     elif outcomes:
@@ -149,6 +227,8 @@ def pr_report(
         parts += [diff_markdown.strip() or "### Catalog changes\n\n_No change to the catalog._", ""]
     if smoke:
         parts += [smoke.strip(), ""]
+    if built:
+        parts += [built.strip(), ""]
     footer = "Run `curate ci pr` in your clone to see the same checks locally."
     if commit:
         footer = f"Report for {commit[:12]}. " + footer

@@ -989,13 +989,26 @@ def _store(cache: Path, wheel: Path) -> tuple[str, int]:
 def _check(
     run: _Run, job: Job, wheel_name: str, sha256: str, size: int, version: VersionEntry
 ) -> tuple[str, ...]:
+    return check_built(run.cache, run.scratch, run.config, job.name, version, wheel_name, sha256, size)
+
+
+def check_built(
+    cache: Path,
+    scratch: Path,
+    config: Config,
+    name: str,
+    version: VersionEntry,
+    wheel_name: str,
+    sha256: str,
+    size: int,
+) -> tuple[str, ...]:
     """What checking the built wheel as curate vet checks an upstream one finds: integrity and metadata;
     its own licence (its metadata and licence files) against the one the version was vetted with and the
     deny list; its Requires-Dist against the sdist's, when the sdist's metadata lists them."""
     from curate.licenses import license_of, verdict
     from curate.vet import check_file
 
-    result = check_file(str(run.cache), wheel_name, sha256, size, job.name, job.version, str(run.scratch))
+    result = check_file(str(cache), wheel_name, sha256, size, name, version.version, str(scratch))
     problems = [f"{kind}: {message}" for kind, message in result.problems]
     record = version.vetting
     if result.fields is not None:
@@ -1007,7 +1020,7 @@ def _check(
             files=result.licence_files,
             field_match=result.field_match,
         )
-        policy = run.config.vetting
+        policy = config.vetting
         if lic.expression and verdict(lic.expression, policy.license_allow, policy.license_deny) == "denied":
             problems.append(f"license-denied: the built wheel's licence {lic.expression} is on the deny list")
         elif lic.expression and record is not None and record.license and lic.expression != record.license:
@@ -1077,6 +1090,20 @@ def _python_full(python: Path) -> str:
 
 def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
     result = _Result(job=job)
+    expect = job.expect
+    if (
+        expect is not None
+        and not _is_pure(expect.filename)
+        and not any(map(run.builder.builds_for, job.targets))
+    ):
+        # a native wheel another OS's runner built (merged with --merge): this builder cannot reproduce it
+        why = run.builder.needs(job.targets[0]) if job.targets else "needs the builder it was built on"
+        result.failures.append(
+            _failed(
+                job, job.targets, f"{expect.filename}: {why}: its bytes cannot be had here, it is not served"
+            )
+        )
+        return result
     pending = list(job.targets)
     if job.kind == "reproduce" and job.expect is not None:
         pythons = [job.expect.python.rsplit(".", 1)[0]] if job.expect.python.count(".") == 2 else []
@@ -1450,6 +1477,10 @@ def export_built(*, root: Path, env: Mapping[str, str], dest: Path, cache_dir: P
         else:
             missing.append(b.filename)
     (dest / "SHA256SUMS").write_text("".join(sums), "utf-8")  # always there: the folder is never empty
+    import json  # what this catalog records (built: and build_failures:), for curate wheels --merge
+
+    doc = _records_doc(load_catalog_fast(root))
+    (dest / RECORDS_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     return Handed(files=tuple(done), missing=tuple(missing))
 
 
@@ -1470,3 +1501,369 @@ def import_built(*, root: Path, env: Mapping[str, str], src: Path, cache_dir: Pa
         else:
             missing.append(b.filename)
     return Handed(files=tuple(done), missing=tuple(missing))
+
+
+# -- built-wheel records from other runners, merged back (pr.yml's OS matrix) ----------------------------
+
+RECORDS_FILE = "built-records.json"  # beside the wheels --export writes: what that runner's catalog records
+_RECORDS_FORMAT = 1
+
+
+def _records_doc(projects: Mapping[NormalizedName, Project]) -> dict[str, object]:
+    versions: list[dict[str, object]] = []
+    for name in sorted(projects):
+        project = projects[name]
+        for v in project.sorted_versions():
+            sdist = sdist_of(v)
+            if sdist is None or not (v.built or v.build_failures):
+                continue
+            versions.append(
+                {
+                    "project": project.name,
+                    "version": v.version,
+                    "sdist_sha256": sdist.sha256,
+                    "built": [b.to_dict() for b in v.built if b.sdist_sha256 == sdist.sha256],
+                    "build_failures": [
+                        f.to_dict() for f in v.build_failures if f.sdist_sha256 == sdist.sha256
+                    ],
+                }
+            )
+    return {
+        "format": _RECORDS_FORMAT,
+        "builder": {"os": _system(), "arch": platform.machine()},
+        "versions": versions,
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Runner:
+    """One folder ``--merge`` read: what one runner exported (its artifact)."""
+
+    source: str  # the folder's name (pr.yml: the artifact's, curate-built-<platform>)
+    os: str
+    arch: str
+
+    def builds_for(self, target: Target) -> bool:
+        return target.platform.os == self.os and _arch(target.platform.arch) == _arch(self.arch)
+
+
+MergeStatus = Literal["new", "known", "conflict", "stale", "missing", "foreign"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Offered:
+    """A wheel a runner recorded as built, and what the merge made of it:
+
+    ``new`` (merged: not in the catalog yet), ``known`` (the catalog records these bytes already),
+    ``conflict`` (another runner, or the catalog, has other bytes for one of its targets: a finding,
+    not merged), ``stale`` (built from an sdist the catalog no longer has), ``missing`` (its bytes are
+    not in the folder with the recorded sha256: not merged), ``foreign`` (it claims targets that runner
+    cannot build for: not merged)."""
+
+    source: str
+    name: str
+    version: str
+    file: BuiltFile
+    status: MergeStatus
+    why: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Conflict:
+    """The same version and target built to different bytes (by two runners, or a runner and the catalog)."""
+
+    name: str
+    version: str
+    target: str
+    wheels: tuple[tuple[str, str, str], ...]  # (where: a runner's folder or "catalog", filename, sha256)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Merged:
+    runners: tuple[Runner, ...]
+    offered: tuple[Offered, ...]
+    conflicts: tuple[Conflict, ...]
+    failures: tuple[Failed, ...]  # the build failures the merged catalog records for the versions touched
+    problems: tuple[str, ...]  # folders or records that could not be read
+    changed: tuple[str, ...]  # catalog files written
+
+    @property
+    def new(self) -> tuple[Offered, ...]:
+        return tuple(o for o in self.offered if o.status == "new")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Entry:
+    runner: Runner
+    name: str
+    version: str
+    sdist_sha256: str
+    built: tuple[BuiltFile, ...]
+    failures: tuple[BuildFailure, ...]
+
+
+def _read_export(folder: Path) -> tuple[Runner | None, list[_Entry], list[str]]:
+    """A runner's export folder: its records (validated: they are data from a job that ran builds)."""
+    import json
+
+    path = folder / RECORDS_FILE
+    where = f"{folder.name}/{RECORDS_FILE}"
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None, [], [f"{folder}: no {RECORDS_FILE} (not a folder curate wheels --export wrote)"]
+    except (OSError, ValueError) as exc:
+        return None, [], [f"{where}: does not read ({exc})"]
+    builder = doc.get("builder") if isinstance(doc, dict) else None
+    if not (
+        isinstance(doc, dict)
+        and doc.get("format") == _RECORDS_FORMAT
+        and isinstance(builder, dict)
+        and isinstance(builder.get("os"), str)
+        and isinstance(builder.get("arch"), str)
+        and isinstance(doc.get("versions"), list)
+    ):
+        return None, [], [f"{where}: not a records file of format {_RECORDS_FORMAT}"]
+    runner = Runner(source=folder.name, os=builder["os"], arch=builder["arch"])
+    entries: list[_Entry] = []
+    problems: list[str] = []
+    for i, item in enumerate(doc["versions"]):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("not a mapping")
+            name, version, sdist = item.get("project"), item.get("version"), item.get("sdist_sha256")
+            if not (isinstance(name, str) and isinstance(version, str) and isinstance(sdist, str)):
+                raise ValueError("project, version and sdist_sha256 must be strings")
+            built = tuple(BuiltFile.from_dict(dict(b)) for b in item.get("built") or ())
+            fails = tuple(BuildFailure.from_dict(dict(f)) for f in item.get("build_failures") or ())
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            what = f"{exc.args[0]!r} missing" if isinstance(exc, KeyError) else str(exc)
+            problems.append(f"{where}: versions[{i}]: {what}")
+            continue
+        entries.append(
+            _Entry(runner=runner, name=name, version=version, sdist_sha256=sdist, built=built, failures=fails)
+        )
+    return runner, entries, problems
+
+
+def merge_built(
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    dirs: Sequence[Path],
+    cache_dir: Path | None = None,
+    write: bool = True,
+) -> Merged:
+    """Merge the ``built:`` records (and the wheels) that runners exported with ``curate wheels --export``
+    into this catalog; with ``write`` off, only say what merging would do (the review report).
+
+    A runner's wheel is merged only when the catalog holds its version with the sdist it was built from,
+    for the targets of the config its tags are accepted by and that runner could build for (its OS and
+    architecture; any, for a pure-Python wheel), and when the folder holds its bytes with the recorded
+    sha256: they go into the cache (by sha256) and are checked again as curate vet checks a file. Two
+    different sha256 for the same version and target (two runners, or a runner and the catalog) are a
+    :class:`Conflict`: neither is merged. The build failures of each version touched are those of the
+    runner that could build the target (else the catalog's, else any runner's), and none for a target a
+    wheel now serves. Everything is written in one step, under the catalog's write lock."""
+    config = load_config(root)
+    cache = cache_root(root, config, env, cache_dir)
+    guard = writing(root, "curate wheels --merge") if write else contextlib.nullcontext()
+    with guard:
+        projects = load_catalog_fast(root)
+        targets = {t.id: t for t in config.all_targets()}
+        runners: list[Runner] = []
+        entries: list[tuple[Path, _Entry]] = []
+        problems: list[str] = []
+        for folder in sorted(dirs, key=lambda d: d.name):
+            runner, found, bad = _read_export(folder)
+            problems += bad
+            if runner is not None:
+                runners.append(runner)
+                entries += [(folder, e) for e in found]
+        offered: list[Offered] = []
+        # per version: the candidates (folder, runner source, BuiltFile with the targets kept)
+        candidates: dict[tuple[NormalizedName, str], list[tuple[Path, Offered]]] = {}
+        touched: dict[tuple[NormalizedName, str], list[_Entry]] = {}
+        for folder, e in entries:
+            key = (NormalizedName(_normalize(e.name)), e.version)
+            project = projects.get(key[0])
+            v = next((x for x in project.versions if x.version == e.version), None) if project else None
+            sdist = sdist_of(v) if v is not None else None
+            for b in e.built:
+                offer = functools.partial(_offered, e, b)
+                if (
+                    v is None
+                    or sdist is None
+                    or sdist.sha256 != e.sdist_sha256
+                    or b.sdist_sha256 != sdist.sha256
+                ):
+                    offered.append(offer("stale", "the catalog has no such version built from that sdist"))
+                    continue
+                if any(x.sha256 == b.sha256 and x.filename == b.filename for x in v.built):
+                    offered.append(offer("known"))
+                    continue
+                kept = tuple(
+                    t
+                    for t in b.targets
+                    if t in targets
+                    and targets[t].accepts_wheel(b.filename)
+                    and (_is_pure(b.filename) or e.runner.builds_for(targets[t]))
+                )
+                if not kept:
+                    offered.append(
+                        offer("foreign", f"its targets are not ones {e.runner.os} {e.runner.arch} builds")
+                    )
+                    continue
+                path = folder / b.filename
+                if not (path.is_file() and path.stat().st_size == b.size and sha256_of(path) == b.sha256):
+                    offered.append(
+                        offer("missing", "its bytes are not in the folder with the recorded sha256")
+                    )
+                    continue
+                candidates.setdefault(key, []).append(
+                    (path, offer("new", file=dataclasses.replace(b, targets=kept)))
+                )
+            if v is not None and sdist is not None and sdist.sha256 == e.sdist_sha256:
+                touched.setdefault(key, []).append(e)
+        conflicts: list[Conflict] = []
+        merged: dict[tuple[NormalizedName, str], list[tuple[Path, Offered]]] = {}
+        for key, cands in sorted(candidates.items()):
+            v = _version(projects[key[0]], key[1])
+            current = sdist_of(v)
+            have = [b for b in v.built if current is not None and b.sdist_sha256 == current.sha256]
+            losing: set[int] = set()
+            for t in sorted({t for _, o in cands for t in o.file.targets}):
+                shas = {o.file.sha256 for _, o in cands if t in o.file.targets}
+                shas |= {b.sha256 for b in have if t in b.targets and not b.compared_with}
+                if len(shas) > 1:
+                    wheels_ = [("catalog", b.filename, b.sha256) for b in have if t in b.targets]
+                    wheels_ += [
+                        (o.source, o.file.filename, o.file.sha256) for _, o in cands if t in o.file.targets
+                    ]
+                    conflicts.append(
+                        Conflict(
+                            name=projects[key[0]].name,
+                            version=key[1],
+                            target=t,
+                            wheels=tuple(sorted(set(wheels_))),
+                        )
+                    )
+                    losing |= {i for i, (_, o) in enumerate(cands) if t in o.file.targets}
+            for i, (path, o) in enumerate(cands):
+                if i in losing:
+                    offered.append(
+                        dataclasses.replace(o, status="conflict", why="other bytes for the same target")
+                    )
+                else:
+                    offered.append(o)
+                    merged.setdefault(key, []).append((path, o))
+        writes: dict[Path, bytes | None] = {}
+        failures: list[Failed] = []
+        updated: dict[NormalizedName, Project] = {}
+        for key in sorted(set(touched) | set(merged)):
+            project = updated.get(key[0], projects[key[0]])
+            v = _version(project, key[1])
+            sdist = sdist_of(v)
+            if sdist is None:  # touched and merged hold only versions with the sdist they were built from
+                continue
+            by_file: dict[str, BuiltFile] = {}
+            for path, o in merged.get(key, []):
+                prior = by_file.get(o.file.filename)
+                if prior is not None:  # the same bytes from two runners: one record, their targets together
+                    by_file[o.file.filename] = dataclasses.replace(
+                        prior, targets=tuple(sorted(set(prior.targets) | set(o.file.targets)))
+                    )
+                    continue
+                problems_ = o.file.problems
+                if write:
+                    _store(cache, path)
+                    problems_ = _recheck(cache, config, o, v, env)
+                by_file[o.file.filename] = dataclasses.replace(o.file, problems=problems_)
+            built = [b for b in v.built if b.filename not in by_file] + list(by_file.values())
+            served = {
+                t for b in built if b.sdist_sha256 == sdist.sha256 and not b.compared_with for t in b.targets
+            }
+            fails = _merged_failures(v, sdist.sha256, touched.get(key, []), targets, served)
+            failures += [
+                Failed(name=project.name, version=v.version, targets=f.targets, reason=f.reason)
+                for f in fails
+            ]
+            new_v = dataclasses.replace(
+                v, built=tuple(sorted(built, key=lambda b: b.filename)), build_failures=tuple(fails)
+            )
+            if new_v != v:
+                new = dataclasses.replace(
+                    project, versions=tuple(new_v if x.version == v.version else x for x in project.versions)
+                )
+                updated[key[0]] = new
+        for _, project in sorted(updated.items()):
+            writes[project_path(root, project.name)] = project.dumps().encode("utf-8")
+        changed: list[str] = []
+        if write and writes:
+            written = set(replace_catalog_files(root, writes))
+            changed = [str(p.relative_to(root)) for p in sorted(written)]
+    return Merged(
+        runners=tuple(runners),
+        offered=tuple(sorted(offered, key=lambda o: (o.name.lower(), o.version, o.file.filename, o.source))),
+        conflicts=tuple(conflicts),
+        failures=tuple(failures),
+        problems=tuple(problems),
+        changed=tuple(changed),
+    )
+
+
+def _offered(
+    e: _Entry, b: BuiltFile, status: MergeStatus, why: str = "", file: BuiltFile | None = None
+) -> Offered:
+    return Offered(
+        source=e.runner.source, name=e.name, version=e.version, file=file or b, status=status, why=why
+    )
+
+
+def _normalize(name: str) -> str:
+    from curate.names import normalize
+
+    return str(normalize(name))
+
+
+def _recheck(
+    cache: Path, config: Config, o: Offered, v: VersionEntry, env: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The merged wheel checked here as curate wheels checks what it builds (never fewer problems than
+    its runner reported): the runner's word is not taken for it."""
+    with tempfile.TemporaryDirectory(prefix="curate-merge-", dir=env.get("CURATE_BUILD_DIR") or None) as tmp:
+        found = check_built(cache, Path(tmp), config, o.name, v, o.file.filename, o.file.sha256, o.file.size)
+    return tuple(dict.fromkeys([*o.file.problems, *found]))
+
+
+def _merged_failures(
+    v: VersionEntry,
+    sdist_sha256: str,
+    entries: Sequence[_Entry],
+    targets: Mapping[str, Target],
+    served: set[str],
+) -> list[BuildFailure]:
+    """Per target no wheel serves: the failure of the runner that could build it, else the catalog's,
+    else the first runner's (one that needs another builder); grouped by reason."""
+    chosen: dict[str, str] = {}
+    every = {t for f in v.build_failures if f.sdist_sha256 == sdist_sha256 for t in f.targets}
+    every |= {t for e in entries for f in e.failures for t in f.targets}
+    for t in sorted(every - served):
+        own = [
+            f.reason
+            for e in entries
+            for f in e.failures
+            if t in f.targets and t in targets and e.runner.builds_for(targets[t])
+        ]
+        had = [f.reason for f in v.build_failures if f.sdist_sha256 == sdist_sha256 and t in f.targets]
+        other = [f.reason for e in entries for f in e.failures if t in f.targets]
+        reason = (own or had or other or [""])[0]
+        if reason:
+            chosen[t] = reason
+    by_reason: dict[str, list[str]] = {}
+    for t, reason in sorted(chosen.items()):
+        by_reason.setdefault(reason, []).append(t)
+    return [
+        BuildFailure(targets=tuple(ts), reason=reason, sdist_sha256=sdist_sha256)
+        for reason, ts in sorted(by_reason.items(), key=lambda kv: kv[1])
+    ]

@@ -14,6 +14,9 @@ curate ci report   the review report (curate diff --format markdown, the step re
                    install-and-import test) into --output-dir/report.md, $GITHUB_STEP_SUMMARY, and
                    stdout. --smoke-dir DIR: the `curate smoke --json` files of this run's OS runners,
                    merged (without it: what catalog/smoke/ records, stale ones marked).
+                   --built-dir DIR: the folders the runners exported with `curate wheels --export`:
+                   their wheels, conflicts among them (a finding: exit 1) and the commands that
+                   merge their records into the pull request (this run is read-only: it never pushes).
 curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targets and the requests:
                    one entry per platform some request uses (its GitHub runner and the Pythons the
                    requests use there); --github-output FILE appends `matrix=` and `any=` to it.
@@ -62,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the `curate smoke --json` results of this run's runners (default: catalog/smoke/)",
     )
+    rep.add_argument(
+        "--built-dir",
+        type=Path,
+        metavar="DIR",
+        help="the folders this run's runners exported with `curate wheels --export` (one each): the"
+        " report lists their wheels, any conflict among them (exit 1) and the command that merges them",
+    )
 
     matrix = sub.add_parser("matrix", help="the OS matrix of pr.yml's build-and-smoke jobs")
     matrix.add_argument(
@@ -85,6 +95,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
             base=args.base,
             output_dir=_dir(args.output_dir),
             smoke_dir=_dir(args.smoke_dir),
+            built_dir=_dir(args.built_dir),
         )
     if args.ci_command == "matrix":
         return matrix(root=root, env=env, github_output=args.github_output)
@@ -156,14 +167,26 @@ def relock(*, root: Path, env: Mapping[str, str], base: str) -> int:
 
 
 def write_report(
-    *, root: Path, env: Mapping[str, str], base: str, output_dir: Path | None, smoke_dir: Path | None = None
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    base: str,
+    output_dir: Path | None,
+    smoke_dir: Path | None = None,
+    built_dir: Path | None = None,
 ) -> int:
-    review = ci.review_report(root, env=env, base=base, output_dir=output_dir, smoke_dir=smoke_dir)
+    review = ci.review_report(
+        root, env=env, base=base, output_dir=output_dir, smoke_dir=smoke_dir, built_dir=built_dir
+    )
     reporter = Reporter(env)
     reporter.out(review.body)  # the Markdown is inert; in the log it must not be a workflow command either
     if review.diff_code != 0:
         reporter.text(review.diff_stderr.rstrip("\n"))
-    return review.diff_code
+    if review.built_conflicts:
+        reporter.text(
+            f"{review.built_conflicts} conflict(s) among the wheels the runners built (see the report)"
+        )
+    return review.diff_code or (1 if review.built_conflicts else 0)
 
 
 def rescan(*, root: Path, env: Mapping[str, str], output_dir: Path | None) -> int:

@@ -23,6 +23,12 @@ With build.from_source: pure, every pure-Python version with an sdist is rebuilt
 the upstream wheel file by file; curate vet then reports wheel-differs-from-sdist, and build.serve says
 which of the two wheels is served.
 
+pr.yml's OS matrix runs curate wheels --export on each runner (the wheels, SHA256SUMS and
+built-records.json: this catalog's built: and build_failures:); curate wheels --merge DIR... brings those
+records into this catalog: each wheel only with its bytes at the recorded sha256 (into the cache, checked
+again here), only for targets its runner could build, and never when two runners built the same version
+and target to different bytes (a conflict: merged from neither side, exit 1).
+
 A failing build names the package, version, targets and the last lines of its log, and the others go
 on; the exit status is 1 when any build failed or a recorded wheel could not be reproduced. Run curate
 vet first (only vetted sdists are built), and curate build after.
@@ -42,10 +48,12 @@ from curate.wheels import (
     SANDBOX_KINDS,
     Failed,
     Job,
+    Merged,
     WheelsReport,
     build_wheels,
     export_built,
     import_built,
+    merge_built,
 )
 
 
@@ -80,6 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="build nothing: take into the cache each recorded built wheel DIR holds with exactly its recorded"
         " sha256 (the publishing job, which holds secrets and runs no build); exit 1 when one is missing",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="build nothing: merge the built: records (and wheels) other runners exported with --export"
+        " (pr.yml's OS matrix: the report says how to download them) into catalog/, each wheel only with"
+        " its bytes at the recorded sha256; the same version and target built to different bytes is a"
+        " conflict, merged from neither side; exit 1 on a conflict or a folder that does not read",
     )
     parser.add_argument(
         "--no-recheck",
@@ -117,6 +135,10 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     reporter = Reporter(env)
+    if args.merge:
+        merged = merge_built(root=root, env=env, dirs=args.merge, cache_dir=args.cache_dir)
+        print_merged(merged, reporter)
+        return 1 if merged.conflicts or merged.problems else 0
     if args.import_dir is not None:
         handed = import_built(root=root, env=env, src=args.import_dir, cache_dir=args.cache_dir)
         for name in handed.missing:
@@ -194,3 +216,38 @@ def _print_failure(reporter: Reporter, what: str, f: Failed) -> None:
     reporter.text(one_line(f"{what}: {f.name} {f.version} for {', '.join(f.targets)}: {f.reason}"))
     for line in f.log:
         reporter.text("    | " + one_line(line))
+
+
+_MERGED = {
+    "new": "merged",
+    "known": "already recorded",
+    "conflict": "CONFLICT (not merged)",
+    "stale": "stale (not merged)",
+    "missing": "bytes missing (not merged)",
+    "foreign": "not this runner's targets (not merged)",
+}
+
+
+def print_merged(merged: Merged, reporter: Reporter) -> None:
+    for problem in merged.problems:
+        reporter.text(one_line(f"cannot read: {problem}"))
+    for o in merged.offered:
+        why = f": {o.why}" if o.why else ""
+        reporter.out(
+            one_line(
+                f"{_MERGED[o.status]}: {o.name} {o.version} {o.file.filename} from {o.source}"
+                f" ({', '.join(o.file.targets)}){why}"
+            )
+        )
+    for c in merged.conflicts:
+        sides = "; ".join(f"{where}: {filename} sha256 {sha[:16]}..." for where, filename, sha in c.wheels)
+        reporter.text(
+            one_line(f"conflict: {c.name} {c.version} for {c.target} built to different bytes: {sides}")
+        )
+    for f in merged.failures:
+        reporter.out(one_line(f"still failing: {f.name} {f.version} for {', '.join(f.targets)}: {f.reason}"))
+    runners = ", ".join(f"{r.source} ({r.os} {r.arch})" for r in merged.runners) or "none"
+    print(
+        f"curate wheels --merge: {len(merged.runners)} runner(s) ({runners}); {len(merged.new)} wheel(s)"
+        f" merged, {len(merged.conflicts)} conflict(s); {len(merged.changed)} catalog file(s) updated"
+    )
