@@ -47,6 +47,7 @@ from curate.environments import (
     mirror_locations,
     plan,
 )
+from curate.errors import BuildError
 from curate.names import NormalizedName, normalize
 from curate.requests import PackageSpec, Request
 from curate.sbom import SbomRenderer, library_json
@@ -132,6 +133,7 @@ class World:
     access: list[Access]
     built_envs: int
     unavailable: tuple[str, ...]
+    cache: Path
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +184,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         url=url,
         access=access,
         built_envs=built.environments.ready,
+        cache=cache,
         unavailable=tuple(f"{e.request}/{e.target.id}" for e in built.environments.unavailable),
     )
     stop()
@@ -318,6 +321,29 @@ def test_the_sbom_is_what_the_library_makes_of_the_whole_bom(world: World) -> No
     )
 
 
+def test_the_sboms_root_is_the_librarys_for_any_request(world: World) -> None:
+    """The environment's own component is the library's serialisation per target with the request's id,
+    title and requester put in (curate.sbom: one per target, not one per environment): the same data as
+    the library's own, whatever the text."""
+    from curate.sbom import _as_json
+
+    config = load_config(world.root)
+    envs = load_plans(world.root, config, {})[TEAM]
+    env = envs.get("linux-x86_64-py3.11")
+    assert env is not None
+    for show in (False, True):
+        renderer = SbomRenderer(mirror_locations(config), tool_version="0", show_requesters=show)
+        for title, who in [
+            (TITLE, "someone@example.com"),
+            ('quote " backslash \\ tab \t newline \n é ✓ \U0001f600', "Ünïcode <x@example.com>"),
+            ("\x00curate:slot:name\x00", "\x00curate:slot:description\x00"),  # a title that looks like a slot
+            ("", ""),  # left out by the library, or not: serialised as it is
+        ]:
+            request = dataclasses.replace(envs.request, title=title, requested_by=who)
+            assert renderer._root_json(env, request) == _as_json(renderer._root(env, request)), (show, title)
+        assert len(renderer._roots) == 1  # one template for the target
+
+
 def test_the_sboms_components_are_kept_in_the_file_cache(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -350,6 +376,45 @@ def test_the_sboms_components_are_kept_in_the_file_cache(
         SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path).render(env, envs.request)
         == fresh
     )
+
+
+def test_the_pylock_entries_are_kept_in_the_file_cache(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each distinct entry is validated with packaging.pylock and written with tomli_w when new, then
+    kept in the file cache: a rebuild reads it back (the same bytes) and validates only new ones."""
+    import packaging.pylock
+
+    from curate.environments import pylock_store
+
+    config = load_config(world.root)
+    envs = load_plans(world.root, config, {})[TEAM]
+    env = envs.get("linux-x86_64-py3.12")
+    assert env is not None
+    fresh = EnvRenderer(config, mirror_locations(config)).render(env, "pylock", envs.request)
+    first = EnvRenderer(config, mirror_locations(config), cache=tmp_path)
+    assert first.render(env, "pylock", envs.request) == fresh
+    first.save()
+    store = pylock_store(tmp_path)
+    assert len(json.loads(store.read_bytes())) == len(env.packages)
+    validated: list[object] = []
+    real = packaging.pylock.Pylock.from_dict
+
+    def counting(data: dict[str, object]) -> object:
+        validated.append(data)
+        return real(data)
+
+    monkeypatch.setattr(packaging.pylock.Pylock, "from_dict", counting)
+    again = EnvRenderer(config, mirror_locations(config), cache=tmp_path)
+    assert again.render(env, "pylock", envs.request) == fresh
+    assert len(validated) == 1  # the header only: every entry was read from the cache
+    store.write_text("{not json", "utf-8")  # a damaged store is ignored
+    validated.clear()
+    assert (
+        EnvRenderer(config, mirror_locations(config), cache=tmp_path).render(env, "pylock", envs.request)
+        == fresh
+    )
+    assert len(validated) == 1 + len(env.packages)
 
 
 def test_curate_env_writes_the_same_files_offline(
@@ -391,6 +456,63 @@ def test_index_only_rebuild_updates_the_environments_in_place(world: World, tmp_
         == (world.public / "envs" / TEAM / "linux-x86_64-py3.12" / "requirements.txt").read_bytes()
     )
     assert (tree / "envs" / TEAM / "linux-x86_64-py3.11" / "pylock.toml").stat().st_ino == before  # untouched
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_written_beside_the_index_in_a_forked_process(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big catalog's environment files are written by a forked process while the index is written: the
+    same bytes as written here; a failure there fails the build and leaves the published tree as it was."""
+    import curate.build as building
+    import curate.parallel
+    from curate.sbom import SbomRenderer as Renderer
+
+    forks: list[object] = []
+    start = building.EnvWriter.start
+
+    def counted(*args: object, **kwargs: object) -> building.EnvWriter | None:
+        writer = start(*args, **kwargs)  # type: ignore[arg-type]
+        forks.append(writer)
+        return writer
+
+    monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)  # the test's threads: harmless here
+    monkeypatch.setattr(building.EnvWriter, "start", counted)
+    out = tmp_path / "public"
+    built = build(root=world.root, output=out, cache_dir=world.cache, env={})
+    assert forks
+    assert all(w is not None for w in forks)
+    assert built.environments is not None
+    assert built.environments.ready == world.built_envs
+    assert built.environments.files == len(_tree(out / "envs")) + len(
+        list((out / "api" / "requests").iterdir())
+    )
+    for part in ("envs", "api/requests"):
+        assert _tree(out / part) == _tree(world.public / part), part
+
+    before = _tree(out)
+    monkeypatch.setattr(Renderer, "render", lambda *a: (_ for _ in ()).throw(EnvironmentUnavailable("broke")))
+    with pytest.raises(EnvironmentUnavailable, match="broke"):
+        build(root=world.root, output=out, cache_dir=world.cache, env={})
+    assert _tree(out) == before  # nothing swapped in
+    parent = os.getpid()
+
+    def die(*args: object) -> str:
+        if os.getpid() != parent:
+            os._exit(3)  # the forked process dies
+        raise AssertionError("rendered in the test's own process")
+
+    monkeypatch.setattr(Renderer, "render", die)
+    with pytest.raises(BuildError, match=r"stopped without finishing \(exit code 3\)"):
+        build(root=world.root, output=out, cache_dir=world.cache, env={})
+    assert _tree(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "public"]  # no staging tree left behind
 
 
 # -- the real clients -------------------------------------------------------------------------------------

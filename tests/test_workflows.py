@@ -488,8 +488,8 @@ def test_publish_keeps_the_history_cache_between_runs() -> None:
     """A fresh runner would read every commit of the history again (cold: seconds per thousand
     commits); the history's cache and rendered archive pages are restored before curate build and
     saved after it, under the default file cache (no cache_dir in the config, no CURATE_CACHE_DIR); so
-    are the SBOMs' components."""
-    from curate import history, sbom, site
+    are the SBOMs' components and the pylock entries."""
+    from curate import environments, history, sbom, site
 
     wf = load(WORKFLOWS / "publish.yml")
     steps = wf["jobs"]["build"]["steps"]
@@ -500,6 +500,7 @@ def test_publish_keeps_the_history_cache_between_runs() -> None:
         f"~/.cache/curate/{history.CACHE_DIR}",
         f"~/.cache/curate/{site.ARCHIVE_CACHE}",
         f"~/.cache/curate/{sbom.STORE_DIR}",
+        f"~/.cache/curate/{environments.STORE_DIR}",
     ]
     assert steps[at]["with"]["key"] == "curate-history-${{ github.sha }}"
     assert steps[at]["with"]["restore-keys"] == "curate-history-"

@@ -8,6 +8,12 @@ index only and an existing output, the index is updated in place instead (:func:
 In link mode without ``files.base_url`` the index links each file where the upstream serves it, looked
 up on its project pages at build time (:func:`upstream_links`, :mod:`curate.locate`), as ``curate fetch``
 does: the catalog records no URL.
+
+The requests' environment files (``envs/``, ``api/requests/``) are written into the staging tree by a
+forked process while this one writes the index (:class:`EnvWriter`), where that is safe and pays off
+(two cores, no other thread, many requests, and file URLs that do not come from the index just written):
+they need nothing from the index, and the SBOMs' library work is most of their cost. A failure there
+fails the build like one here; nothing is swapped in.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from curate.atomic import atomic_write
 from curate.cache import Wanted, cache_root
@@ -37,6 +43,8 @@ from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
+# below this many requests the environments are written here, after the index (a fork costs more)
+ENV_FORK_MINIMUM = 50
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -223,26 +231,36 @@ def _build(
                 )
                 history, plans = data.history, data.environments  # the site read them; used again here
             if index:
-                stats = build_index(
-                    staging,
-                    sources,
-                    config=config,
-                    blobs=blobs,
-                    previous=live,
-                    reuse=not rebuild,
-                    links=links,
-                    upstream=upstream,
-                    today=today,
+                beside = EnvWriter.start(
+                    staging, config, plans, cache_dir=cache_root(root, config, env, cache_dir)
                 )
-                envs = write_environment_files(
-                    staging,
-                    root,
-                    config,
-                    env=env,
-                    plans=plans,
-                    today=today,
-                    cache_dir=cache_root(root, config, env, cache_dir),
-                )
+                try:
+                    stats = build_index(
+                        staging,
+                        sources,
+                        config=config,
+                        blobs=blobs,
+                        previous=live,
+                        reuse=not rebuild,
+                        links=links,
+                        upstream=upstream,
+                        today=today,
+                    )
+                finally:
+                    if beside is not None and stats is None:  # the index failed: stop writing them
+                        beside.abort()
+                if beside is not None:
+                    envs = beside.result()
+                else:
+                    envs = write_environment_files(
+                        staging,
+                        root,
+                        config,
+                        env=env,
+                        plans=plans,
+                        today=today,
+                        cache_dir=cache_root(root, config, env, cache_dir),
+                    )
             elif output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
@@ -367,6 +385,94 @@ def write_environment_files(
             elif rel not in written:
                 path.unlink()
     return stats
+
+
+class EnvWriter:
+    """The environment files written into a fresh staging tree by a forked process, beside this one."""
+
+    def __init__(self, process: Any, receive: Any, plans: Mapping[str, RequestEnvironments]) -> None:
+        self._process = process
+        self._receive = receive
+        self._plans = plans
+
+    @classmethod
+    def start(
+        cls,
+        tree: Path,
+        config: Config,
+        plans: Mapping[str, RequestEnvironments] | None,
+        *,
+        cache_dir: Path | None,
+    ) -> EnvWriter | None:
+        """Start writing ``plans``' files into ``tree``; None where it is better done here afterwards: the
+        plans not made yet, few requests, one core, another thread running (forking a threaded process
+        can deadlock), no ``fork``, or file URLs read from the index being written (link mode without
+        ``files.base_url``)."""
+        import multiprocessing
+
+        from curate.parallel import workers
+
+        if plans is None or workers(len(plans), ENV_FORK_MINIMUM) < 2:
+            return None
+        if config.files_mode == "link" and not config.files_base_url:
+            return None
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_write_beside, args=(send, tree, config, plans, cache_dir), name="curate-envs", daemon=True
+        )
+        process.start()
+        send.close()
+        return cls(process, receive, plans)
+
+    def result(self) -> EnvStats:
+        """Wait for the files; the stats, or the error the process raised (a BuildError when it died)."""
+        from curate.environments import env_stats
+
+        try:
+            try:
+                answer = self._receive.recv()
+            except EOFError:
+                answer = None
+            self._process.join()
+        finally:
+            self._receive.close()
+        if isinstance(answer, BaseException):
+            raise answer
+        if not isinstance(answer, int):
+            raise BuildError(
+                "the process writing the environment files stopped without finishing "
+                f"(exit code {self._process.exitcode}): {answer or 'no report'}"
+            )
+        stats = env_stats(self._plans)
+        stats.files = answer
+        return stats
+
+    def abort(self) -> None:
+        """Stop it (the build failed); the caller deletes the staging tree."""
+        self._process.terminate()
+        self._process.join()
+        self._receive.close()
+
+
+def _write_beside(
+    send: Any, tree: Path, config: Config, plans: Mapping[str, RequestEnvironments], cache_dir: Path | None
+) -> None:
+    """The forked process: every environment's files into ``tree``; sends how many, or what it raised."""
+    from curate.environments import write_environments
+
+    answer: object
+    try:
+        renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
+        answer = write_environments(plans, renderer, Staging(tree).write).files
+    except BaseException as exc:  # the parent raises it (or says what it was)
+        answer = exc
+    try:
+        send.send(answer)
+    except Exception:  # an exception that does not pickle
+        send.send(f"{type(answer).__name__}: {answer}")
+    finally:
+        send.close()
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:

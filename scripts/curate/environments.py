@@ -37,9 +37,12 @@ Everything here is pure: data in, records and text out. :func:`write_environment
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import difflib
+import hashlib
+import importlib.metadata
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -221,16 +224,24 @@ class _TagOrder:
 
     def __init__(self) -> None:
         self._orders: dict[str, dict[Any, int]] = {}
+        self._ranks: dict[tuple[str, str], int] = {}
 
     def rank(self, target: Target, filename: str) -> int:
+        key = (target.id, filename)
+        found = self._ranks.get(key)
+        if found is not None:
+            return found
         order = self._orders.get(target.id)
         if order is None:
             order = self._orders[target.id] = {tag: i for i, tag in enumerate(target.tags())}
         try:
             tags = parse_wheel_filename(filename)[3]
         except InvalidWheelFilename:
-            return len(order)
-        return min((order.get(t, len(order)) for t in tags), default=len(order))
+            found = len(order)
+        else:
+            found = min((order.get(t, len(order)) for t in tags), default=len(order))
+        self._ranks[key] = found
+        return found
 
 
 def installed_file(version: VersionEntry, target: Target, order: _TagOrder | None = None) -> FileEntry | None:
@@ -279,7 +290,7 @@ def _check(
     config: Config,
     today: dt.date,
     built: BuiltCheck | None,
-) -> Blocker | tuple[FileEntry, BuiltFile | None]:
+) -> _Checked:
     """The file to install (and the built wheel it is, if one), or why there is none: the index must
     serve the version (vetting passed or warned on exactly its files' bytes, under the config's policy,
     with no waiver it relies on expired by ``today``), the upstream file must be one vetting covered,
@@ -344,12 +355,20 @@ def plan(
                 for target_id in need.targets:
                     needs[(need.request, target_id)].append(entry)
     order = _TagOrder()
+    checked: dict[tuple[int, str], _Checked] = {}
+
+    def check(project: Project, version: VersionEntry, target: Target) -> _Checked:
+        """:func:`_check`, once per version and target (a version recurs in many requests)."""
+        key = (id(version), target.id)  # the versions live in ``projects`` for the whole plan
+        found = checked.get(key)
+        if found is None:
+            found = checked[key] = _check(project, version, target, order, config, day, built)
+        return found
+
     out: dict[str, RequestEnvironments] = {}
     for request in sorted(requests, key=lambda r: r.id):
         envs = [
-            _environment(
-                request.id, target, needs.get((request.id, target.id), []), order, config, day, built
-            )
+            _environment(request.id, target, needs.get((request.id, target.id), []), check)
             for target in request_targets(request, config)
         ]
         out[request.id] = RequestEnvironments(request=request, environments=tuple(envs))
@@ -357,6 +376,7 @@ def plan(
 
 
 _Entry = tuple[NormalizedName, Project, VersionEntry, bool]  # (name, project, version, direct)
+_Checked = Blocker | tuple[FileEntry, BuiltFile | None]
 
 
 def _remembered(check: BuiltCheck) -> BuiltCheck:
@@ -376,10 +396,7 @@ def _environment(
     request_id: str,
     target: Target,
     entries: Sequence[_Entry],
-    order: _TagOrder,
-    config: Config,
-    today: dt.date,
-    built: BuiltCheck | None,
+    check: Callable[[Project, VersionEntry, Target], _Checked],
 ) -> Environment:
     if not entries:
         return Environment(
@@ -405,7 +422,7 @@ def _environment(
             )
             continue
         _, _, version, direct = found[0]
-        result = _check(project, version, target, order, config, today, built)
+        result = check(project, version, target)
         if isinstance(result, Blocker):
             blockers.append(result)
         else:
@@ -538,6 +555,7 @@ class EnvRenderer:
         self.locations = locations
         self.cache = cache  # curate's file cache: the SBOMs' components are kept there between builds
         self._pylock_entries: dict[tuple[Any, ...], str] = {}
+        self._pylock_store = _TextStore(pylock_store(cache) if cache is not None else None)
         self._requirement_lines: dict[tuple[str, str, str], str] = {}
         self._headers: dict[str, str] = {}
         self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
@@ -629,13 +647,18 @@ class EnvRenderer:
             from packaging.pylock import Pylock, PylockValidationError
 
             entry = self.pylock_entry_dict(pkg)
-            try:
-                Pylock.from_dict({"lock-version": "1.0", "created-by": "curate", "packages": [entry]})
-            except PylockValidationError as exc:
-                raise EnvironmentUnavailable(
-                    f"{pkg.name} {pkg.version.version}: not a valid pylock entry: {exc}"
-                ) from None
-            cached = self._pylock_entries[key] = tomli_w.dumps({"packages": [entry]})
+            digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
+            cached = self._pylock_store.get(digest)
+            if cached is None:  # new: validated, then kept for the next build
+                try:
+                    Pylock.from_dict({"lock-version": "1.0", "created-by": "curate", "packages": [entry]})
+                except PylockValidationError as exc:
+                    raise EnvironmentUnavailable(
+                        f"{pkg.name} {pkg.version.version}: not a valid pylock entry: {exc}"
+                    ) from None
+                cached = tomli_w.dumps({"packages": [entry]})
+            self._pylock_store.use(digest, cached)
+            self._pylock_entries[key] = cached
         return cached
 
     # requirements.txt -----------------------------------------------------------------------------------
@@ -673,9 +696,57 @@ class EnvRenderer:
         return text
 
     def save(self) -> None:
-        """Keep what the next build can reuse in the file cache (the SBOMs' components)."""
+        """Keep what the next build can reuse in the file cache (the SBOMs' components, the pylock
+        entries)."""
+        self._pylock_store.save()
         if self._sbom is not None:
             self._sbom.save()
+
+
+# each distinct pylock entry's TOML, kept in the file cache between builds: validated with
+# packaging.pylock and written with tomli_w when new (the store is per version of both, and each text is
+# keyed by the sha256 of the entry it was made from)
+STORE_DIR = "envs"  # under the file cache
+
+
+def pylock_store(cache: Path) -> Path:
+    """Where the pylock entries are kept: per version of packaging (which validated them) and tomli_w."""
+    version = importlib.metadata.version
+    name = f"pylock-entries-1-packaging{version('packaging')}-tomli_w{version('tomli_w')}.json"
+    return cache / STORE_DIR / name
+
+
+class _TextStore:
+    """Texts by the sha256 of what they are made of, in one JSON file of the file cache: read when made,
+    written by :meth:`save` with only the texts this build used (so it does not grow)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stored: dict[str, str] = {}
+        self._used: dict[str, str] = {}
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_bytes())
+                if isinstance(data, dict):
+                    self._stored = {k: v for k, v in data.items() if isinstance(v, str)}
+
+    def get(self, digest: str) -> str | None:
+        return self._stored.get(digest)
+
+    def use(self, digest: str, text: str) -> None:
+        self._used[digest] = text
+
+    def save(self) -> None:
+        if self.path is None or self._used.keys() == self._stored.keys():
+            return
+        from curate.atomic import atomic_write
+
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(
+                self.path,
+                json.dumps(dict(sorted(self._used.items())), ensure_ascii=False, separators=(",", ":")),
+            )
 
 
 def _comment_safe(text: str) -> str:
@@ -784,12 +855,8 @@ def environment_outputs(
     yield f"{API_DIR}/index.json", _dumps(api_index(renderer, plans))
 
 
-def write_environments(
-    plans: Mapping[str, RequestEnvironments],
-    renderer: EnvRenderer,
-    write: Callable[[str, bytes], None],
-) -> EnvStats:
-    """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``."""
+def env_stats(plans: Mapping[str, RequestEnvironments]) -> EnvStats:
+    """How many environments are ready and which are not (no file counted yet)."""
     stats = EnvStats(requests=len(plans))
     for envs in plans.values():
         for env in envs.environments:
@@ -797,6 +864,16 @@ def write_environments(
                 stats.ready += 1
             else:
                 stats.unavailable.append(env)
+    return stats
+
+
+def write_environments(
+    plans: Mapping[str, RequestEnvironments],
+    renderer: EnvRenderer,
+    write: Callable[[str, bytes], None],
+) -> EnvStats:
+    """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``."""
+    stats = env_stats(plans)
     for rel, data in environment_outputs(plans, renderer):
         write(rel, data)
         stats.files += 1

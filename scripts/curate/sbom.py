@@ -23,11 +23,13 @@ The library models every part (:meth:`SbomRenderer.bom` is the whole BOM as the 
 serialises it). A build writes thousands of SBOMs in which the same package recurs, and the library
 takes ~50 ms to build and serialise each BOM: :meth:`SbomRenderer.render` serialises each distinct
 file's component and advisories once through the library, the metadata's timestamp and tool once per
-day, and joins those JSON texts (``tests/test_environments.py`` checks it equals the library's own output
-of the whole BOM, and validates the SBOMs with the library's JSON schema validator). Each component's
-JSON is kept in curate's file cache between builds, keyed by a hash of everything it is made of (the
-file, its vetting record's parts, its URL; the store is per library version): a rebuild makes only new
-files' components.
+day, the environment's own component once per target (with the request's id, title and requester put
+in: :meth:`SbomRenderer._root_json`), and joins those JSON texts (``tests/test_environments.py`` checks
+it equals the library's own output of the whole BOM, and validates the SBOMs with the library's JSON
+schema validator). Each distinct licence text is parsed by the library once. Each component's JSON is
+kept in curate's file cache between builds, keyed by a hash of everything it is made of (the file, its
+vetting record's parts, its URL; the store is per library version): a rebuild makes only new files'
+components.
 """
 
 from __future__ import annotations
@@ -141,6 +143,23 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+# placeholders in the root component's template (SbomRenderer._root_json): no request says these
+_SLOT_NAME = "\x00curate:slot:name\x00"
+_SLOT_DESCRIPTION = "\x00curate:slot:description\x00"
+_SLOT_REQUESTED_BY = "\x00curate:slot:requested-by\x00"
+
+
+def _fill(template: Any, values: dict[str, str]) -> Any:
+    """``template`` (JSON data) with each string that is a key of ``values`` replaced by its value."""
+    if isinstance(template, str):
+        return values.get(template, template)
+    if isinstance(template, list):
+        return [_fill(x, values) for x in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    return template
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Part:
     """A component or an advisory: its JSON text as the library writes it, and where the library puts it
@@ -170,6 +189,8 @@ class SbomRenderer:
         self.tool_version = tool_version
         self.show_requesters = show_requesters  # site.show_requesters: who asked, only when published
         self._licenses = LicenseFactory()
+        self._license_models: dict[str, Any] = {}  # the library's licence of each text, parsed once
+        self._roots: dict[tuple[str, bool], Any] = {}  # the root component's JSON per target (templates)
         self._refs: dict[tuple[str, ...], str] = {}
         self._components: dict[tuple[str, ...], _Part] = {}
         self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
@@ -257,7 +278,7 @@ class SbomRenderer:
     def _component_model(self, pkg: EnvPackage, inputs: dict[str, Any] | None = None) -> Component:
         """The package's file as a library component."""
         i = inputs if inputs is not None else self._component_inputs(pkg)
-        licenses = [self._licenses.make_from_string(i["license"])] if i["license"] else []
+        licenses = [self._license(i["license"])] if i["license"] else []
         references = []
         download = _uri(i["download"])
         if download is not None:
@@ -277,6 +298,14 @@ class SbomRenderer:
             external_references=references,
             properties=[Property(name=n, value=v) for n, v in i["properties"]],
         )
+
+    def _license(self, text: str) -> Any:
+        """The library's licence for ``text`` (an SPDX id, expression or name), parsed once: parsing an
+        expression is most of a component's cost, and a catalog has few distinct licences."""
+        found = self._license_models.get(text)
+        if found is None:
+            found = self._license_models[text] = self._licenses.make_from_string(text)
+        return found
 
     def _component(self, pkg: EnvPackage) -> _Part:
         """The package's file as the library serialises its component (made once per file; kept in the
@@ -345,8 +374,17 @@ class SbomRenderer:
         days = [p.version.vetting.vetted for p in env.packages if p.version.vetting is not None]
         return max([d for d in days if d is not None] + [request.date])
 
-    def _root(self, env: Environment, request: Request) -> Component:
-        """The component the BOM describes: the request on the target."""
+    def _root(
+        self,
+        env: Environment,
+        request: Request,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requested_by: str | None = None,
+    ) -> Component:
+        """The component the BOM describes: the request on the target (``name``, ``description`` and
+        ``requested_by`` instead of the request's own: :meth:`_root_json`'s template)."""
         target = env.target
         properties = [
             Property(name="curate:target", value=target.id),
@@ -356,14 +394,44 @@ class SbomRenderer:
             Property(name="curate:index", value=self.locations.index),
         ]
         if self.show_requesters:
-            properties.append(Property(name="curate:requested-by", value=request.requested_by))
+            who = requested_by if requested_by is not None else request.requested_by
+            properties.append(Property(name="curate:requested-by", value=who))
         return Component(
             type=ComponentType.APPLICATION,
-            name=request.id,
+            name=name if name is not None else request.id,
             bom_ref=ROOT_REF,
-            description=request.title,
+            description=description if description is not None else request.title,
             properties=properties,
         )
+
+    def _root_json(self, env: Environment, request: Request) -> Any:
+        """The root component as the library serialises it. Only the request's id, title and requester
+        differ between the environments of one target, and the library writes each of them as it is
+        given, in a place that does not depend on its value (the properties are ordered by name, and
+        each name is there once): so the library serialises one per target with a placeholder for each,
+        and each environment's is that with its own values put in (the test that compares a whole SBOM
+        with the library's own output covers it). A value the library might leave out (empty) is
+        serialised as it is."""
+        values = {
+            _SLOT_NAME: request.id,
+            _SLOT_DESCRIPTION: request.title,
+            _SLOT_REQUESTED_BY: request.requested_by if self.show_requesters else "",
+        }
+        if not request.id or not request.title or (self.show_requesters and not request.requested_by):
+            return _as_json(self._root(env, request))
+        key = (env.target.id, self.show_requesters)
+        template = self._roots.get(key)
+        if template is None:
+            template = self._roots[key] = _as_json(
+                self._root(
+                    env,
+                    request,
+                    name=_SLOT_NAME,
+                    description=_SLOT_DESCRIPTION,
+                    requested_by=_SLOT_REQUESTED_BY,
+                )
+            )
+        return _fill(template, values)
 
     def _stamp(self, day: dt.date, component: Component | None = None) -> BomMetaData:
         tool = Component(type=ComponentType.APPLICATION, name="curate", version=self.tool_version)
@@ -384,7 +452,7 @@ class SbomRenderer:
         rest = self._stamps.get(day)
         if rest is None:
             rest = self._stamps[day] = _dumps(_as_json(self._stamp(day)))
-        root = _dumps(_as_json(self._root(env, request)))
+        root = _dumps(self._root_json(env, request))
         return '{"component":' + root + "," + rest[1:]
 
     def _graph(self, env: Environment) -> dict[str, list[str]]:

@@ -786,6 +786,10 @@ def request_view(data: SiteData, request: Request) -> dict[str, Any]:
     }
 
 
+# what an environment's package row shows (environment_view), but its advisories
+_ROW_KEYS = ("name", "normalized", "version", "direct", "filename", "built", "size", "status")
+
+
 class SiteRenderer:
     """The site's templates compiled once; each method returns an HTML fragment (the package index's
     pages are :class:`curate.index.IndexRenderer`'s)."""
@@ -795,12 +799,25 @@ class SiteRenderer:
         self.env = environment()
         self._package = self.env.get_template("package.html")
         self._request = self.env.get_template("request.html")
+        self._package_row = self.env.get_template("_env_package.html")
+        self._rows: dict[tuple[Any, ...], str] = {}
 
     def package(self, project: Project) -> str:
         return self._package.render(p=project_view(self.data, project), site=self.data.config)
 
     def request(self, request: Request) -> str:
-        return self._request.render(q=request_view(self.data, request), site=self.data.config)
+        q = request_view(self.data, request)
+        for e in q["environments"]:
+            e["rows"] = Markup("".join(self._row(p) for p in e["packages"]))
+        return self._request.render(q=q, site=self.data.config)
+
+    def _row(self, p: dict[str, Any]) -> str:
+        """One package's row of an environment's table, rendered once for every page it is on."""
+        key = (*(p[k] for k in _ROW_KEYS), tuple((f.id, f.decision) for f in p["advisories"]))
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = self._package_row.render(p=p)
+        return row
 
     def page(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(site=self.data.config, **context)
