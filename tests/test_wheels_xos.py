@@ -1,8 +1,10 @@
 """curate wheels for targets other than Linux (issue 14): the repair tool of a macOS or Windows builder.
 
 This machine is Linux: neither delocate (it edits Mach-O files with macOS's install_name_tool and
-codesign) nor a Windows build can run here, so **the real delocate-wheel and delvewheel are not run by
-these tests**. What is tested is curate's side of them, on its real code path: ``curate wheels`` with the
+codesign) nor a Windows build can run here, so **the real delocate-wheel is not run by these tests**, and
+the full ``curate wheels`` path runs a stand-in delvewheel. (delvewheel itself runs on any OS: the last
+test runs the real one on a Windows wheel cross-compiled with mingw-w64.) What is tested is curate's side
+of them, on its real code path: ``curate wheels`` with the
 builder's OS taken as macOS or Windows (``curate.wheels._system``), a real sandboxed ``uv build`` of a C
 extension with gcc, then the repair step calling a small stand-in ``delocate-wheel`` / ``delvewheel`` put
 on PATH. The stand-in checks the command line it is given (exit 2 otherwise) and writes the wheel the
@@ -551,3 +553,103 @@ def test_records_that_do_not_read_are_named(tmp_path: Path, xos: XosFlow) -> Non
     assert "evil.whl" in merged.problems[2]
     assert not merged.offered
     assert [r.source for r in merged.runners] == ["forged"]
+
+
+# -- delvewheel for real: it runs on any OS ------------------------------------------------------------------
+
+MINGW = shutil.which("x86_64-w64-mingw32-gcc")
+
+
+def _windows_wheel(out: Path, dll_dir: Path) -> Path:
+    """A win_amd64 wheel whose extension (cross-compiled with mingw-w64, no Python headers needed: only
+    what delvewheel reads) links ``libanswer.dll``, which is outside the wheel (in ``dll_dir``)."""
+    import base64
+    import hashlib
+    import subprocess
+    import zipfile
+
+    work = out / "src"
+    work.mkdir(parents=True)
+    dll_dir.mkdir(parents=True)
+    (work / "answer.c").write_text("__declspec(dllexport) int answer(void) { return 42; }\n", "utf-8")
+    (work / "cfast.c").write_text(
+        "__declspec(dllimport) int answer(void);\n"
+        "__declspec(dllexport) void *PyInit_cfast(void) { return (void *)(long long)answer(); }\n",
+        "utf-8",
+    )
+    assert MINGW is not None
+    subprocess.run(
+        [MINGW, "-shared", "-o", str(dll_dir / "libanswer.dll"), str(work / "answer.c")], check=True
+    )
+    subprocess.run(
+        [
+            MINGW,
+            "-shared",
+            "-o",
+            str(work / "cfast.pyd"),
+            str(work / "cfast.c"),
+            str(dll_dir / "libanswer.dll"),
+        ],
+        check=True,
+    )
+    tag = f"{CP}-{CP}-win_amd64"
+    files = {
+        "cfast.pyd": (work / "cfast.pyd").read_bytes(),
+        "cfast-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: cfast\nVersion: 1.0\n",
+        "cfast-1.0.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
+    }
+    record = "".join(
+        f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}\n"
+        for n, d in files.items()
+    )
+    files["cfast-1.0.dist-info/RECORD"] = (record + "cfast-1.0.dist-info/RECORD,,\n").encode()
+    wheel = out / "dist" / f"cfast-1.0-{tag}.whl"
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, d in files.items():
+            zf.writestr(n, d)
+    return wheel
+
+
+@pytest.mark.skipif(
+    MINGW is None,
+    reason="x86_64-w64-mingw32-gcc (Debian package gcc-mingw-w64-x86-64-win32) is not installed: no Windows"
+    " extension can be cross-compiled for the real delvewheel to repair",
+)
+def test_the_real_delvewheel_repairs_a_windows_wheel(tmp_path: Path) -> None:
+    """delvewheel runs on any OS (its documentation says so): curate's repair step runs the real one, with
+    curate's command line, on a Windows wheel cross-compiled here, and takes the wheel it writes."""
+    import zipfile
+
+    env_path = str(Path(sys.executable).parent)
+    repair, cmd = wheels._repair_tool("windows", {"PATH": env_path})
+    assert repair.startswith("delvewheel 1."), repair  # read from the real tool's --help
+    builder = Builder(
+        os="windows", arch="AMD64", description="", uv="uv", frontend="", repair=repair, repair_cmd=cmd
+    )
+    workdir = tmp_path / "build"
+    wheel = _windows_wheel(workdir, tmp_path / "dlls")
+    base = {"PATH": os.pathsep.join([env_path, "/usr/bin", "/bin"]), "SOURCE_DATE_EPOCH": "1700000000"}
+    sandbox = wheels.Sandbox(kind="none")  # what is tested here is the tool, not the sandbox
+    # the DLL is nowhere delvewheel looks (a build's environment has no PATH to it): it fails, naming it
+    failed = wheels.repair_wheel(
+        wheel, builder=builder, sandbox=sandbox, workdir=workdir, mounts=[], env=base, time_limit=120
+    )
+    assert failed.wheel is None
+    assert failed.reason == "delvewheel repair failed (exit status 1)"
+    assert any("libanswer.dll" in line for line in failed.log), failed.log
+    # found (on PATH, as on a Windows builder): vendored into the wheel under a mangled name
+    env = {**base, "PATH": f"{tmp_path / 'dlls'}{os.pathsep}{base['PATH']}"}
+    done = wheels.repair_wheel(
+        wheel, builder=builder, sandbox=sandbox, workdir=workdir, mounts=[], env=env, time_limit=120
+    )
+    assert done.repaired, done
+    assert done.wheel is not None
+    assert done.wheel.parent == workdir / "repaired"
+    assert done.wheel.name == wheel.name  # delvewheel keeps the name: the Windows build's tag stands
+    with zipfile.ZipFile(done.wheel) as zf:
+        names = zf.namelist()
+    # a top-level module: the DLL goes beside it (through the wheel's .data/platlib), its name mangled
+    vendored = [n for n in names if n.startswith("cfast-1.0.data/platlib/libanswer-") and n.endswith(".dll")]
+    assert len(vendored) == 1, names
+    assert "cfast-1.0.dist-info/DELVEWHEEL" in names

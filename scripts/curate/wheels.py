@@ -398,8 +398,9 @@ def repair_command(builder: Builder, wheel: Path, out_dir: Path) -> list[str]:
     - macOS: ``delocate-wheel --require-archs ARCH -w OUT -v WHEEL``: the dylibs the extension links
       outside the system copied into ``.dylibs``, every Mach-O file checked to hold the builder's
       architecture, and the wheel renamed to the lowest macOS version its binaries allow;
-    - Windows: ``delvewheel repair -w OUT WHEEL``: the DLLs it links outside Windows copied into
-      ``<name>.libs`` with mangled names (the same file name; a wheel with none is copied as it is).
+    - Windows: ``delvewheel repair -w OUT WHEEL``: the DLLs it links outside Windows (found on PATH)
+      copied into the wheel with mangled names (``<package>.libs/``, or beside a top-level module through
+      ``<name>.data/platlib/``), the same file name (a wheel with none is copied as it is).
       ``SOURCE_DATE_EPOCH`` (set for every build) keeps its diagnostic record, which holds the time,
       out of the wheel.
     """
@@ -639,11 +640,31 @@ def build_once(
     if _is_pure(wheel.name) or not builder.repair_cmd:
         return Attempt(wheel=wheel)
     left = max(1.0, time_limit - (time.monotonic() - started))
+    return repair_wheel(
+        wheel, builder=builder, sandbox=sandbox, workdir=workdir, mounts=mounts, env=env, time_limit=left
+    )
+
+
+def repair_wheel(
+    wheel: Path,
+    *,
+    builder: Builder,
+    sandbox: Sandbox,
+    workdir: Path,
+    mounts: Sequence[tuple[Path, str, bool]],
+    env: Mapping[str, str],
+    time_limit: float,
+) -> Attempt:
+    """``wheel`` (in ``workdir/dist``) through the builder's repair tool (:func:`repair_command`) into
+    ``workdir/repaired``: the one wheel there is the result; a failing tool (or none or several wheels
+    left) is the reason, with the last lines of its log."""
+    inside = sandbox.inside(workdir, BUILD_MOUNT)
+    (workdir / "repaired").mkdir(exist_ok=True)
     repair = repair_command(builder, inside / "dist" / wheel.name, inside / "repaired")
     tool = Path(builder.repair_cmd[0])
     if sandbox.kind == "bwrap" and tool.is_absolute() and tool.parent.resolve().is_relative_to("/tmp"):
         mounts = [*mounts, (tool.parent, str(tool.parent), False)]  # hidden by the sandbox's fresh /tmp
-    code, rlog = _run(sandbox.wrap(repair, mounts), env=env, cwd=workdir, time_limit=left)
+    code, rlog = _run(sandbox.wrap(repair, mounts), env=env, cwd=workdir, time_limit=time_limit)
     repaired = sorted((workdir / "repaired").glob("*.whl"))
     if code == 0 and len(repaired) == 1:
         return Attempt(wheel=repaired[0], repaired=True)
