@@ -1,7 +1,10 @@
 """The catalog's history for a long git history: the Changes pages, changes.xml and api/changes/ for
 10,000 commits, cold (no cache) and incremental (the cache warm and the previous build, with the
 history, published; then one new commit), against ``curate build`` of the same catalog without the
-history.
+history: each measured ``--runs`` times, the builds with and without the history back to back (in
+turn, so a change in the machine's load falls on both), with the load average printed beside them. CPU
+seconds (this process and the processes it waited for: git, the workers) are the figure to compare on a
+shared machine; wall seconds follow the load.
 
 Target (issue 16): the history adds less than 20% to ``curate build`` for the same catalog, cold and
 incremental.
@@ -13,8 +16,8 @@ superseded version (a ``remove:`` request), or a re-vet of a few projects (vetti
 files are written in the layout ``curate lock`` writes (checked: every file reads as a catalog file),
 with vetting records. The index is built in link mode (``files.base_url``), so no files are needed.
 
-    .venv/bin/python benchmarks/bench_history.py              # 10,000 commits
-    .venv/bin/python benchmarks/bench_history.py 1000 10000   # chosen sizes
+    .venv/bin/python benchmarks/bench_history.py              # 10,000 commits, 3 runs
+    .venv/bin/python benchmarks/bench_history.py 1000 10000 --runs 2   # chosen sizes
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -326,73 +330,100 @@ def tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def added(pairs: list[tuple[tuple[float, float], tuple[float, float]]], i: int) -> str:
+    """What the history added, over the runs: the median and the range, of wall (i=0) or CPU (i=1)."""
+    ratios = sorted((h[i] - b[i]) / b[i] for b, h in pairs)
+    return f"{statistics.median(ratios):+.0%} (runs: {', '.join(f'{r:+.0%}' for r in ratios)})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000])
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each build, back to back")
     args = parser.parse_args()
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: every process compiles again", file=sys.stderr)
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-history-{n}-") as tmp:
             root = Path(tmp) / "repo"
+            load_before = load()
             started = clock()
             model = make_repo(root, n)
             projects = len(list((root / "catalog" / "packages").iterdir()))
             say(f"{n} commits, {projects} projects written", since(started))
             oses = {p.name: p.os for p in load_config(root).platforms}
-            cache = Path(tmp) / "cache"
             rows: list[tuple[str, tuple[float, float]]] = []
-
-            # the history alone: computed from git (cold), from the cache (warm)
+            cold: list[tuple[tuple[float, float], tuple[float, float]]] = []
+            inc: list[tuple[tuple[float, float], tuple[float, float]]] = []
+            changes_size = cache_size = 0
+            for run in range(args.runs):
+                # the history alone: computed from git (cold, a process per core as in the build), from
+                # the cache (warm)
+                cache = Path(tmp) / f"cache-alone-{run}"
+                started = clock()
+                alone = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=cache)
+                row(rows, f"history alone, cold [{run + 1}]", since(started))
+                started = clock()
+                warm = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=cache)
+                row(rows, f"history alone, warm [{run + 1}]", since(started))
+                assert (warm.computed, warm.reused) == (0, alone.computed + alone.reused)
+                shutil.rmtree(cache)
+                # first builds (nothing cached, no output), without and with the history, in turn
+                took: dict[str, tuple[float, float]] = {}
+                for what in ("no history", "history cold")[:: 1 if run % 2 == 0 else -1]:
+                    out, cache = Path(tmp) / f"public-{what}", Path(tmp) / f"cache-{what}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(cache, ignore_errors=True)
+                    took[what], found = timed_build(root, out, cache, NO_GIT if what == "no history" else ENV)
+                    if what != "no history":
+                        assert found is not None
+                        assert found.computed == len(found.entries)
+                        changes_size = sum(
+                            tree_size(out / p) for p in ("changes", "changes.xml", "api/changes")
+                        )
+                        cache_size = sum(p.stat().st_size for p in (cache / history.CACHE_DIR).iterdir())
+                for what in ("no history", "history cold"):
+                    row(rows, f"curate build, {what} (first build) [{run + 1}]", took[what])
+                cold.append((took["no history"], took["history cold"]))
+            # incremental: each output rebuilt after one more merged change, as it is each time (the
+            # history's cache warm and its previous build published), without and with it in turn
+            trees = {
+                what: (Path(tmp) / f"public-inc-{what}", Path(tmp) / f"cache-inc-{what}", env)
+                for what, env in (("no history", NO_GIT), ("history", ENV))
+            }
+            for out, cache, env in trees.values():
+                timed_build(root, out, cache, env)
+            for run in range(args.runs):
+                write_history(root, 1, model, start=model.n)  # one more merged change
+                took = {}
+                for what in ("no history", "history")[:: 1 if run % 2 == 0 else -1]:
+                    took[what], found = timed_build(root, *trees[what])
+                    if what == "history":
+                        assert found is not None
+                        assert found.computed == 1, (found.computed, found.reused)
+                for what in ("no history", "history"):
+                    row(rows, f"curate build again, {what}, + 1 commit [{run + 1}]", took[what])
+                inc.append((took["no history"], took["history"]))
+            write_history(root, 1, model, start=model.n)  # and one more, for the history alone
             started = clock()
-            cold = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=cache)
-            row(rows, "history alone, cold", since(started))
-            started = clock()
-            warm = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=cache)
-            row(rows, "history alone, warm", since(started))
-            assert (cold.computed, warm.reused) == (n, n), (cold.computed, warm.reused)
-            shutil.rmtree(cache)
-
-            out = Path(tmp) / "public"
-            base_cold, _ = timed_build(root, out, cache, NO_GIT)  # curate build without the history
-            row(rows, "curate build, no history (first build)", base_cold)
-            shutil.rmtree(out)
-            hist_cold, found = timed_build(root, out, cache, ENV)  # with it, nothing cached
-            row(rows, "curate build, history cold (first build)", hist_cold)
-            assert found is not None
-            assert found.computed == n
-            changes_size = sum(tree_size(out / p) for p in ("changes", "changes.xml", "api/changes"))
-            cache_size = sum(p.stat().st_size for p in (cache / history.CACHE_DIR).iterdir())
-            base_again, _ = timed_build(root, out, cache, NO_GIT)  # rebuilds: the index reuses the live tree
-            row(rows, "curate build again, no history", base_again)
-            warm_build, found = timed_build(root, out, cache, ENV)  # published with the history again
-            row(rows, "curate build again, history, no new commit", warm_build)
-            assert found is not None
-            assert (found.computed, found.reused) == (0, n)
-            write_history(root, 1, model, start=n)  # one more merged change
-            hist_inc, found = timed_build(root, out, cache, ENV)
-            row(rows, "curate build again, history + 1 new commit", hist_inc)
-            assert found is not None
-            assert (found.computed, found.reused) == (1, n)
-            write_history(root, 1, model, start=n + 1)  # and one more, for the history alone
-            started = clock()
-            again = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=cache)
+            again = history.collect(root, env=ENV, os_of_platform=oses, cache_dir=trees["history"][1])
             row(rows, "history alone, + 1 new commit", since(started))
-            assert (again.computed, again.reused) == (1, n + 1), (again.computed, again.reused)
+            assert again.computed == 1, (again.computed, again.reused)
         print()
         print(
             f"{n:,} commits, {projects:,} projects; Changes output {changes_size / 1e6:.1f} MB, "
-            f"history cache {cache_size / 1e6:.1f} MB"
+            f"history cache {cache_size / 1e6:.1f} MB; {os.cpu_count()} cores; "
+            f"load average (1/5/15 min) {load_before} before, {load()} after"
         )
-        print(f"{'':<44} {'wall s':>8} {'CPU s':>8}")
+        print(f"{'':<52} {'wall s':>8} {'CPU s':>8}")
         for what, (wall, cpu) in rows:
-            print(f"{what:<44} {wall:>8.1f} {cpu:>8.1f}")
-        for what, (b, h) in (
-            ("first build", (base_cold, hist_cold)),
-            ("incremental", (base_again, hist_inc)),
-        ):
-            print(
-                f"the history adds to curate build, {what}: {(h[0] - b[0]) / b[0]:.0%} wall, "
-                f"{(h[1] - b[1]) / b[1]:.0%} CPU"
-            )
+            print(f"{what:<52} {wall:>8.1f} {cpu:>8.1f}")
+        for what, pairs in (("first build (cold)", cold), ("incremental (+1 commit)", inc)):
+            print(f"the history adds to curate build, {what}: CPU {added(pairs, 1)}; wall {added(pairs, 0)}")
     return 0
 
 

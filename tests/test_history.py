@@ -534,6 +534,68 @@ def test_catalog_files_read_version_by_version_are_read_right() -> None:
             assert memo.read(text, path.name) == project_from_bytes(text, path.name), path.name
 
 
+def test_the_history_reads_only_the_keys_it_shows() -> None:
+    """VersionMemo(keys) (what the history reads: each version's number, needs, files and superseded
+    date; its vetting and the rest never parsed) gives the versions read whole less the other keys, for
+    every file of the example catalog and edits of it: a key's text changed, a version added, and items
+    not in curate's layout (keys out of order, a line at four spaces that is no key), read whole."""
+    import dataclasses
+
+    from curate.catalog import (
+        Project,
+        VersionEntry,
+        VersionMemo,
+        _cut_keys,
+        _cut_versions,
+        project_from_bytes,
+    )
+    from curate.errors import ValidationError
+    from curate.history import READ_KEYS
+    from tests.conftest import REPO
+
+    def shown(project: Project) -> Project:
+        return dataclasses.replace(
+            project,
+            versions=tuple(VersionEntry(**{k: getattr(v, k) for k in READ_KEYS}) for v in project.versions),
+        )
+
+    for path in sorted((REPO / "catalog" / "packages").glob("*.yaml")):
+        raw = path.read_bytes()
+        cut = _cut_versions(raw)
+        assert cut is not None
+        assert all(_cut_keys(item) is not None for item in cut[1]), f"{path.name}: not cut at its keys"
+        first = raw.index(b"\n  - version: ") + 1
+        memo = VersionMemo(READ_KEYS)
+        files_edit = raw.replace(b"    files:", b"    files:\n    - filename: x\n", 1)
+        edits = [
+            (raw, raw),
+            (raw.replace(b"direct: true", b"direct: false"), None),  # needed_by changed
+            # only the vetting changed, to what it cannot be: it is not parsed, so the versions stay
+            (raw.replace(b"status: pass", b"status: nonsense"), raw),
+            (raw + raw[first:].replace(b"version: ", b"version: 99", 1), None),  # one more version
+            (raw, raw),
+            (raw.replace(b"    requires_python:", b"    # a comment\n    requires_python:", 1), None),
+            (
+                raw.replace(b"    needed_by:", b"    zzz: 1\n    needed_by:", 1),
+                None,
+            ),  # a key curate does not write
+            (
+                raw.replace(b"    yanked:", b"    vetting: {}\n    yanked:", 1),
+                None,
+            ),  # out of order: read whole
+            (files_edit, None),  # not YAML: neither way reads it
+            (raw, raw),
+        ]
+        for text, same_as in edits:
+            try:
+                expected = shown(project_from_bytes(same_as or text, path.name))
+            except ValidationError:
+                with pytest.raises(ValidationError):
+                    memo.read(text, path.name)
+                continue
+            assert memo.read(text, path.name) == expected, path.name
+
+
 def test_requesters_are_published_when_the_catalog_says_so(
     repo: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

@@ -702,11 +702,20 @@ class VersionMemo:
     without parsing what did not change: ``curate lock`` writes each version as one item of the file's
     ``versions:`` list, so the file is cut at those items, and an item whose text is the same as in the
     file read before is not parsed again. A file not in that layout is read whole
-    (:func:`project_from_bytes`)."""
+    (:func:`project_from_bytes`).
 
-    def __init__(self) -> None:
-        self._items: dict[bytes, VersionEntry] = {}  # the items of the file read last
+    ``keys``: the version keys the reader needs (None: all). Each item is then cut at its keys (the
+    lines at four spaces, in the order :meth:`VersionEntry.to_dict` writes them) and only those keys
+    are parsed, each key's text once while it stays the same (a version's ``files:`` once in its life;
+    its ``vetting:``, most of the text, never); the other fields keep their defaults. An item not in
+    that layout is parsed whole and the other keys dropped, so both ways give the same entry."""
+
+    def __init__(self, keys: Iterable[str] | None = None) -> None:
+        self._keys = frozenset(keys) if keys is not None else None
+        # the items of the file read last, with (when keys are given) the texts of their keys
+        self._items: dict[bytes, tuple[VersionEntry, tuple[bytes, ...]]] = {}
         self._head: tuple[bytes, str] = (b"", "")  # and its head, with the project's name
+        self._blocks: dict[bytes, Any] = {}  # those texts -> their values, parsed
 
     def read(self, raw: bytes, display: str) -> Project:
         cut = _cut_versions(raw) if _LIBYAML else None
@@ -730,20 +739,54 @@ class VersionMemo:
                     return None
                 self._head = (head, str(data["name"]))
             versions = []
-            known: dict[bytes, VersionEntry] = {}
+            known: dict[bytes, tuple[VersionEntry, tuple[bytes, ...]]] = {}
+            blocks: dict[bytes, Any] = {}
             for item in items:
-                version = self._items.get(item) or known.get(item)
-                if version is None:
-                    parsed = _read_fast(item)
-                    if not isinstance(parsed, list) or len(parsed) != 1:
+                found = self._items.get(item) or known.get(item)
+                if found is None:
+                    found = self._version(item, blocks)
+                    if found is None:
                         return None
-                    version = VersionEntry.from_dict(parsed[0])
-                known[item] = version
-                versions.append(version)
+                else:
+                    blocks.update((text, self._blocks[text]) for text in found[1] if text not in blocks)
+                known[item] = found
+                versions.append(found[0])
         except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
             return None
-        self._items = known
+        self._items, self._blocks = known, blocks
         return Project(name=self._head[1], versions=tuple(versions))
+
+    def _version(
+        self, item: bytes, blocks: dict[bytes, Any]
+    ) -> tuple[VersionEntry, tuple[bytes, ...]] | None:
+        """The version in ``item`` (its ``keys`` only, when given) and the texts of its keys; ``blocks``
+        collects the keys' texts and values for the file being read."""
+        keys = self._keys
+        cut = _cut_keys(item) if keys is not None else None
+        if keys is None or cut is None:
+            parsed = _read_fast(item)
+            if not isinstance(parsed, list) or len(parsed) != 1 or not isinstance(parsed[0], dict):
+                return None
+            data = parsed[0] if keys is None else {k: v for k, v in parsed[0].items() if k in keys}
+            return VersionEntry.from_dict(data), ()
+        data = {}
+        todo: list[tuple[str, bytes]] = []
+        for key, text in cut:
+            if key not in keys:
+                continue
+            if text in blocks:
+                data[key] = blocks[text]
+            elif text in self._blocks:
+                data[key] = blocks[text] = self._blocks[text]
+            else:
+                todo.append((key, text))
+        if todo:  # the keys whose text changed, parsed together
+            parsed = _read_fast(b"".join(text for _, text in todo))
+            if not isinstance(parsed, dict) or list(parsed) != [key for key, _ in todo]:
+                return None
+            for key, text in todo:
+                data[key] = blocks[text] = parsed[key]
+        return VersionEntry.from_dict(data), tuple(text for key, text in cut if key in keys)
 
 
 _ITEM = re.compile(rb"^(?=  - )", re.M)
@@ -761,6 +804,49 @@ def _cut_versions(raw: bytes) -> tuple[bytes, list[bytes]] | None:
     if not body.startswith(b"  - ") or _OUTSIDE_ITEMS.search(body.rstrip(b"\n")):
         return None
     return head, _ITEM.split(body)[1:]
+
+
+# the keys of a version, in the order VersionEntry.to_dict writes them
+VERSION_KEYS = (
+    "version",
+    "requires_python",
+    "yanked",
+    "superseded_since",
+    "needed_by",
+    "build_targets",
+    "build_system",
+    "files",
+    "dependencies",
+    "vetting",
+    "built",
+    "build_failures",
+)
+_KEY_ORDER = {k.encode(): i for i, k in enumerate(VERSION_KEYS)}
+_FIRST_KEY = re.compile(rb"  - ([a-z_]+):(?: |$)", re.M)
+_AT_FOUR = re.compile(rb"^    (?! |- |-$|#)(?:([a-z_]+):(?: |$))?", re.M)  # a line at four spaces
+
+
+def _cut_keys(item: bytes) -> list[tuple[str, bytes]] | None:
+    """A version's item (``  - version: ...`` and its lines) cut at its keys: (key, the key's lines,
+    the first at four spaces), when every line at four spaces is a key (or a comment, or an item of
+    the previous key's list) and the keys are curate's, each once, in the order curate writes them
+    (text at four spaces within a value is then impossible: a continuation is indented further);
+    None otherwise (the caller parses the item whole)."""
+    first = _FIRST_KEY.match(item)
+    if first is None:
+        return None
+    starts: list[tuple[bytes, int]] = [(first[1], 0)]
+    for m in _AT_FOUR.finditer(item):
+        if m[1] is None:
+            return None
+        starts.append((m[1], m.start()))
+    order = [_KEY_ORDER.get(key, -1) for key, _ in starts]
+    if -1 in order or order != sorted(set(order)):  # each key once, in curate's order
+        return None
+    ends = [at for _, at in starts[1:]] + [len(item)]
+    cut = [(key.decode(), item[at:end]) for (key, at), end in zip(starts, ends, strict=True)]
+    cut[0] = (cut[0][0], b"    " + cut[0][1][4:])  # "  - version: ..." as the other keys' lines
+    return cut
 
 
 def load_projects_fast(paths: Iterable[Path]) -> tuple[list[Project], list[Problem]]:

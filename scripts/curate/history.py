@@ -12,9 +12,12 @@ each package page's History section are drawn from it (:mod:`curate.site`).
 - **Incremental**: an entry depends only on its commit (a commit's id fixes its content and its
   parents), so entries are kept in a cache file keyed by commit id (``history/`` in the file cache); a
   build computes only the commits it has not seen, and walks git only from the HEAD the cache was
-  written at. A cold build reads each changed catalog file once per commit (each version's text
-  parsed once: :class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`),
-  in a process per core (:mod:`curate.parallel`).
+  written at. A cold build reads each changed catalog file once per commit, only what the history
+  shows (:data:`READ_KEYS`: a version's number, needs, files and superseded date; its vetting, most
+  of the text, is never parsed), each key's text parsed once along the commits
+  (:class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`), in a
+  process per core (:mod:`curate.parallel`); why a version left is looked up among the requests whose
+  ``remove:`` names its project (kept up to date along the commits), not every request.
 - **Honest about gaps**: no repository, no commit, or git failing gives a history with no entries and
   the reason; a shallow clone's history stops at the commits whose parents were not fetched (they are
   shown as where the history starts, with what is missing and how to fetch it); a catalog file that does
@@ -44,7 +47,7 @@ from curate.names import NormalizedName
 from curate.requests import Request, parse_request
 from curate.yamlio import REQUEST_LIMIT, loads
 
-FORMAT = 1  # bump whenever what an entry records for the same commit changes
+FORMAT = 2  # bump whenever what an entry records for the same commit changes (2: vetting not read)
 PATHS = ("catalog", "requests")  # whose history
 PACKAGES = "catalog/packages"
 REQUESTS = "requests"
@@ -54,6 +57,9 @@ FEED_ENTRIES = 50  # the newest entries in changes.xml
 BATCH = 500  # commits per git round on a cold build: bounds the memory the blobs take
 PARALLEL_MIN = 400  # new commits; from this many on, they are read in a process per core
 CACHE_DIR = "history"  # under the file cache
+# what a version's entry in the history is made of (curate.diff.compare, less what PackageChange drops):
+# its vetting, dependencies and build records are not read
+READ_KEYS = ("version", "superseded_since", "needed_by", "files")
 
 RequestAction = Literal["added", "edited", "deleted"]
 REQUEST_ACTIONS: tuple[RequestAction, ...] = get_args(RequestAction)
@@ -477,14 +483,23 @@ def _commit_of(record: Mapping[str, Any]) -> git.Commit:
 # -- reading the history ------------------------------------------------------------------------------
 
 
+def _in(folder: str, path: str) -> bool:
+    """Whether ``path`` (as git gives it: no ``.`` or empty parts) is a ``.yaml`` file right in ``folder``."""
+    name = path[len(folder) + 1 :]
+    return (
+        path.startswith(folder)
+        and path[len(folder) : len(folder) + 1] == "/"
+        and "/" not in name
+        and (len(name) > len(".yaml") and name.endswith(".yaml"))
+    )
+
+
 def _is_package(path: str) -> bool:
-    p = PurePosixPath(path)
-    return str(p.parent) == PACKAGES and p.suffix == ".yaml"
+    return _in(PACKAGES, path)
 
 
 def _is_request(path: str) -> bool:
-    p = PurePosixPath(path)
-    return str(p.parent) == REQUESTS and p.suffix == ".yaml"
+    return _in(REQUESTS, path)
 
 
 def collect(
@@ -593,7 +608,7 @@ class _Reader:
         self.env = env
         self.os_of_platform = dict(os_of_platform)
         self._latest: dict[str, tuple[str, Project | None, str]] = {}  # path -> (blob, project, problem)
-        self._memos: dict[str, VersionMemo] = {}  # path -> its versions as read last
+        self._memos: dict[str, VersionMemo] = {}  # path -> its versions as read last (what the history needs)
         # the request files and the config as committed at self._state_at (kept up to date from each
         # commit's changes while the commits follow one another): why a version left
         self._state_at = ""
@@ -601,6 +616,11 @@ class _Reader:
         self._removers: set[str] = set()  # the request files among them that may have a remove: list
         self._raw: dict[str, bytes | None] = {}  # blob -> bytes, of such files
         self._requests: dict[str, Request | None] = {}  # blob -> the request with a remove: list
+        # which of those files' remove: lists name each project, kept up to date with them: a change
+        # where a version left looks up the requests naming it, not every request ever made
+        self._naming: dict[NormalizedName, set[str]] = {}  # project -> paths
+        self._indexed: dict[str, str] = {}  # path -> the blob _naming holds it as
+        self._dirty: set[str] = set()  # paths whose blob may have changed since _naming was updated
         self._retention: dict[str, Retention | None] = {}  # config blob -> its retention rule
 
     def entries(self, commits: Sequence[git.Commit]) -> list[Entry]:
@@ -627,7 +647,7 @@ class _Reader:
             problem = f"{path}: not in this clone (blob {blob[:12]})"
         else:
             try:
-                project = self._memos.setdefault(path, VersionMemo()).read(raw, path)
+                project = self._memos.setdefault(path, VersionMemo(READ_KEYS)).read(raw, path)
             except CurateError as exc:
                 problem = f"{path} does not read as a catalog file here: {_first_line(str(exc))}"
             if project is not None and project.normalized != PurePosixPath(path).stem:
@@ -647,7 +667,9 @@ class _Reader:
             return
         if not commit.parent:
             self._files, self._removers = {}, set()
+            self._forget()
         for f in tracked:
+            self._dirty.add(f.path)
             if f.new:
                 self._files[f.path] = f.new
             else:
@@ -733,14 +755,14 @@ class _Reader:
             self._removers = {
                 p for p, b in self._files.items() if p != CONFIG_FILE and _may_remove(self._raw.get(b))
             }
+            self._forget()
+            self._dirty = set(self._removers)
+        self._update_naming()
         requests: list[Request] = []
-        for path in sorted(self._removers):
-            blob = self._files[path]
-            if blob not in self._requests:
-                self._requests[blob] = _removing(self._raw.get(blob), path)
-            request = self._requests[blob]
-            if request is not None and any(r.normalized in left for r in request.remove):
-                requests.append(request)
+        for path in sorted({p for name in left for p in self._naming.get(name, ())}):
+            request = self._requests[self._files[path]]
+            assert request is not None  # named in _naming
+            requests.append(request)
         retention: Retention | None = None
         config = self._files.get(CONFIG_FILE)
         if config is not None:
@@ -748,6 +770,29 @@ class _Reader:
                 self._retention[config] = _retention(self._raw.get(config), CONFIG_FILE)
             retention = self._retention[config]
         return requests, retention
+
+    def _forget(self) -> None:
+        self._naming, self._indexed, self._dirty = {}, {}, set()
+
+    def _update_naming(self) -> None:
+        """Bring :attr:`_naming` to the files as now (each request file parsed once per blob)."""
+        for path in self._dirty:
+            old = self._indexed.pop(path, None)
+            if old is not None:
+                for name in self._names(old, path):
+                    self._naming[name].discard(path)
+            if path in self._removers:
+                blob = self._files[path]
+                self._indexed[path] = blob
+                for name in self._names(blob, path):
+                    self._naming.setdefault(name, set()).add(path)
+        self._dirty.clear()
+
+    def _names(self, blob: str, path: str) -> set[NormalizedName]:
+        if blob not in self._requests:
+            self._requests[blob] = _removing(self._raw.get(blob), path)
+        request = self._requests[blob]
+        return {r.normalized for r in request.remove} if request is not None else set()
 
 
 def _may_remove(raw: bytes | None) -> bool:
