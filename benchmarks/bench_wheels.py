@@ -7,21 +7,29 @@ build backends (tests/data/build-backends.txt, downloaded by `make venv`) from a
 - bare loop: `uv build --wheel --no-index --find-links WHEELHOUSE` over the 20 sdists, one after another,
   one shared uv cache, no sandbox (what a person would type)
 - curate wheels --no-recheck --jobs 1: one sandboxed build per sdist, in turn (the same work as the loop,
-  plus the sandbox, a fresh uv cache per build, checking and recording)
+  plus the sandbox, one build environment prepared per build-dependency set and mounted read-only into
+  each build, a fresh uv cache per build, checking and recording)
 - curate wheels --jobs 1: the default, each sdist built twice (side by side) and compared
 - curate wheels (default jobs: 2 versions at once, each built twice)
 - again: nothing to build (the no-op path)
 
 Targets: curate wheels --no-recheck --jobs 1 <= 1.2x the bare loop; a re-run with nothing to build < 1 s.
-Each curate run starts from a catalog without built: records (a copy of the vetted repository).
+Each curate run starts from a catalog without built: records (a copy of the vetted repository). Each row
+gives wall seconds and CPU seconds (user + system of every process the run started, sandboxed ones
+included: this script makes itself their subreaper, as bwrap's PID namespace would otherwise hide them),
+each against the bare loop's, and the load average before and after: on a shared machine compare runs
+taken back to back, and trust the CPU ratio over the wall-clock one.
 
-    .venv/bin/python benchmarks/bench_wheels.py [--count 20]
+    .venv/bin/python benchmarks/bench_wheels.py [--count 20] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,20 +85,47 @@ def quiet_curate(root: Path, *args: str) -> int:
     return proc.returncode
 
 
-def timed(call: object) -> float:
+def adopt_orphans() -> None:
+    """Become the child subreaper (Linux): bwrap --unshare-pid does not reap the namespace's first
+    process, whose CPU time would otherwise be lost to RUSAGE_CHILDREN; reparented to us, it is counted."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans(wait: float = 5.0) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
+def timed(call: object) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of every process it started, sandboxed ones included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     call()  # type: ignore[operator]
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    reap_orphans()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (the vetted repository: to profile)"
+    )
     args = parser.parse_args()
     wheels = sorted(WHEELHOUSE.glob("*.whl"))
     if not wheels:
         print(f"the build backends are not in {WHEELHOUSE}: run make venv", file=sys.stderr)
         return 2
+    adopt_orphans()
     tmp = Path(tempfile.mkdtemp(prefix="bench-wheels-"))
     try:
         names = [f"benchbuild-{i:02d}" for i in range(args.count)]
@@ -149,10 +184,11 @@ def main() -> int:
                     env=env,
                 )
 
-        rows: list[tuple[str, float]] = []
+        rows: list[tuple[str, tuple[float, float]]] = []
+        load_before = os.getloadavg()[0]
         rows.append(("bare uv build --wheel loop", timed(bare)))
 
-        def fresh(*flags: str) -> float:
+        def fresh(*flags: str) -> tuple[float, float]:
             shutil.rmtree(root)
             shutil.copytree(vetted, root)
             return timed(lambda: quiet_curate(root, "wheels", *flags))
@@ -161,14 +197,19 @@ def main() -> int:
         rows.append(("curate wheels --jobs 1 (built twice)", fresh("--jobs", "1")))
         rows.append(("curate wheels (2 at once, built twice)", fresh()))
         rows.append(("again: nothing to build", timed(lambda: quiet_curate(root, "wheels"))))
-        base = rows[0][1]
-        print(f"\n{args.count} sdists, Python {PY}, {os.cpu_count()} CPUs (load: {os.getloadavg()[0]:.1f})")
-        print(f"{'run':45} {'seconds':>9} {'x bare':>8}")
-        for label, seconds in rows:
-            print(f"{label:45} {seconds:9.2f} {seconds / base:8.2f}")
+        base, base_cpu = rows[0][1]
+        print(
+            f"\n{args.count} sdists, Python {PY}, {os.cpu_count()} CPUs (load: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+        )
+        print(f"{'run':45} {'wall s':>8} {'x bare':>7} {'cpu s':>8} {'x bare':>7}")
+        for label, (wall, cpu) in rows:
+            print(f"{label:45} {wall:8.2f} {wall / base:7.2f} {cpu:8.2f} {cpu / base_cpu:7.2f}")
         return 0
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {tmp} (vetted repository: {tmp / 'vetted'}; cache: {tmp / 'cache'})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,15 @@ from curate.cache import blob_path
 from curate.catalog import Project, load_catalog
 from curate.names import normalize
 from curate.serve import make_server, serve_in_thread, url_of
-from curate.wheels import Sandbox, build_once, find_builder, find_sandbox, source_date_epoch
+from curate.wheels import (
+    Attempt,
+    Sandbox,
+    build_once,
+    find_builder,
+    find_sandbox,
+    prepare_build_env,
+    source_date_epoch,
+)
 from tests.lockutil import curate, lock_repo, write_request
 from tests.upstream import Upstream
 from tests.wheels import Dist
@@ -319,6 +327,8 @@ def _capture(call: object) -> tuple[int, str]:
 def test_builds_what_has_no_wheel_and_records_it(flow: Flow) -> None:
     code, text = flow.outputs["wheels"]
     assert code == 1, text  # some builds fail, on purpose
+    # one environment per build-dependency set (setuptools, flit_core, hatchling), shared read-only
+    assert "build environments: 3 prepared" in text, text
     catalog = _catalog(flow.root)
     built = {str(name): p.versions[0].built for name, p in catalog.items() if p.versions[0].built}
     for name in ("purest", "flitty", "hatchy"):
@@ -522,6 +532,103 @@ def test_a_build_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
     )
     assert attempt.wheel is None
     assert attempt.reason == "the build ran past its time limit (8 s)"
+
+
+# A setup.py that tries to change the build environment it shares with the other builds of its build set:
+# a .pth file that would run in every later build, the backend's own code, a file deleted, the scripts.
+TAMPER = (
+    WHEN_BUILDING
+    + """    import os, shutil, setuptools
+    pkg = os.path.dirname(setuptools.__file__)
+    site = os.path.dirname(pkg)
+    errors = []
+    for attempt in (
+        lambda: open(os.path.join(site, 'poison.pth'), 'w').write('import os; os._exit(3)\\n'),
+        lambda: open(os.path.join(pkg, '__init__.py'), 'a').write('raise SystemExit(3)\\n'),
+        lambda: os.remove(os.path.join(pkg, 'build_meta.py')),
+        lambda: shutil.rmtree(os.path.join(sys.prefix, 'bin')),
+        lambda: os.chmod(pkg, 0o777),
+    ):
+        try:
+            attempt()
+        except OSError as exc:
+            errors.append(str(exc))
+    raise SystemExit('\\n'.join(errors) if len(errors) == 5 else 'a write went through')
+"""
+    + SETUP
+)
+
+
+def _tree(root: Path) -> list[tuple[str, int, str]]:
+    """Every entry under ``root``: its path, mode and (files) sha256 or (links) target."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            what = os.readlink(path)
+        elif path.is_file():
+            what = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            what = ""
+        out.append((str(path.relative_to(root)), st.st_mode, what))
+    return out
+
+
+def test_a_build_cannot_change_the_shared_build_environment(tmp_path: Path) -> None:
+    """The builds of one build set share one prepared environment, mounted read-only: a build that tries
+    to write into it fails as writing outside its build directory, the environment is unchanged, and the
+    next build in it (with no other package source) builds, to the bytes an isolated build makes."""
+    backends = _backend_wheels()
+    sandbox = _sandbox()
+    if sandbox.kind != "bwrap":
+        pytest.skip(f"a shared build environment needs bwrap (this machine's sandbox: {sandbox.kind})")
+    builder = find_builder(os.environ)
+    (setuptools,) = [w for w in backends if w.name.startswith("setuptools-")]
+    findlinks = tmp_path / "fl"
+    findlinks.mkdir()
+    shutil.copyfile(setuptools, findlinks / setuptools.name)
+    env, log = prepare_build_env(
+        tmp_path / "env",
+        python=Path(sys.executable),
+        requirements=[f"setuptools=={setuptools.name.split('-')[1]}"],
+        findlinks=findlinks,
+        builder=builder,
+        sandbox=sandbox,
+        time_limit=300,
+    )
+    assert env is not None, log
+    assert list(env.glob("lib/python*/site-packages/setuptools/__pycache__/*.pyc"))  # compiled once, here
+    before = _tree(env)
+    no_source = tmp_path / "no-package-source"
+    no_source.mkdir()
+
+    def build(name: str, setup_py: str = "", shared: bool = True) -> Attempt:
+        return build_once(
+            make_sdist(tmp_path / "sdists", name, "1.0", _setuptools(name, setup_py)),
+            python=Path(sys.executable),
+            findlinks=no_source if shared else findlinks,
+            workdir=tmp_path / f"work-{name}-{'shared' if shared else 'isolated'}",
+            builder=builder,
+            sandbox=sandbox,
+            time_limit=300,
+            epoch=EPOCH,
+            buildenv=env if shared else None,
+        )
+
+    tampered = build("tamperer", TAMPER)
+    assert tampered.wheel is None
+    assert tampered.reason == "the build tried to write outside its build directory", tampered
+    assert sum("Read-only file system" in line for line in tampered.log) == 5, tampered.log
+    assert _tree(env) == before
+    after = build("afterwards")
+    assert after.wheel is not None, after
+    assert after.wheel.name == "afterwards-1.0-py3-none-any.whl"
+    assert _tree(env) == before
+    # the same bytes as a build in an environment of its own (how wheels recorded before were built: the
+    # publish job's rebuild must reproduce them)
+    isolated = build("afterwards", shared=False)
+    assert isolated.wheel is not None, isolated
+    assert isolated.wheel.read_bytes() == after.wheel.read_bytes()
 
 
 def test_built_bytes_are_handed_on_only_by_sha256(flow: Flow, tmp_path: Path) -> None:

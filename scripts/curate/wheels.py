@@ -10,7 +10,9 @@ the vetted sdist is built into a wheel:
   fresh ``/tmp``, credentials files hidden; else ``unshare -n``: no network only), with a clean
   environment (no token or secret of the caller: ``HOME``, ``TMPDIR`` and uv's cache inside the build
   directory), ``SOURCE_DATE_EPOCH`` from the sdist's newest member, ``UV_PYTHON_DOWNLOADS=never`` and a
-  time limit (``build.time_limit``).
+  time limit (``build.time_limit``). With bwrap, the builds of one build-dependency set share one
+  environment (:func:`prepare_build_env`: made once per run from the set's wheels, running none of
+  their code) mounted read-only, and build in it with no build isolation.
 - **Repaired** by the tool of the builder's OS (:func:`repair_command`): on Linux a wheel with native
   code goes through ``auditwheel repair`` (with ``patchelf``) to a manylinux tag, on macOS through
   ``delocate-wheel --require-archs ARCH``, on Windows through ``delvewheel repair``; the tool's version is
@@ -195,6 +197,7 @@ class Sandbox:
 
 BUILD_MOUNT = "/tmp/curate-build"  # where bwrap shows the build directory (the same for every build)
 LINKS_MOUNT = "/tmp/curate-find-links"
+ENV_MOUNT = "/tmp/curate-build-env"  # where bwrap shows a prepared build environment (read-only)
 
 
 @functools.cache
@@ -515,15 +518,23 @@ def source_date_epoch(path: Path) -> int:
 
 
 # Unpack an sdist (argv 1) into a folder (argv 2): tar with the "data" filter (no links out, no devices,
-# no absolute paths), zip through zipfile (which drops ".." and absolute parts).
-_UNPACK = """
-import sys, tarfile, zipfile
-src, dest = sys.argv[1], sys.argv[2]
+# no absolute paths), zip through zipfile (which drops ".." and absolute parts); then say so (UNPACKED,
+# in the log) and become the build (argv 3...), given the one folder the sdist holds.
+# One process in one sandbox for both: no second sandbox and interpreter start per build.
+UNPACKED = "curate: unpacked the sdist"
+_UNPACK_THEN_BUILD = f"""
+import os, sys, tarfile, zipfile
+src, dest, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 if src.endswith(".zip"):
     zipfile.ZipFile(src).extractall(dest)
 else:
     with tarfile.open(src) as tf:
         tf.extractall(dest, filter="data")
+trees = [e.path for e in os.scandir(dest) if e.is_dir(follow_symlinks=False)]
+if len(trees) != 1:
+    sys.exit("the sdist holds " + str(len(trees)) + " folders")
+print({UNPACKED!r}, flush=True)
+os.execv(cmd[0], [*cmd, trees[0]])
 """
 
 _NETWORK = re.compile(
@@ -584,8 +595,13 @@ def build_once(
     sandbox: Sandbox,
     time_limit: float,
     epoch: int,
+    buildenv: Path | None = None,
 ) -> Attempt:
-    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code on Linux."""
+    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code on Linux.
+
+    With ``buildenv`` (a :func:`prepare_build_env` environment; bwrap only), the build runs in it, mounted
+    read-only, with no build isolation: nothing is installed for the build. Without, ``uv build`` makes an
+    isolated environment in the build directory and installs the build requirements from ``findlinks``."""
     workdir.mkdir(parents=True)
     for sub in ("home", "tmp", "uv-cache", "dist", "repaired", "src"):
         (workdir / sub).mkdir()
@@ -593,6 +609,10 @@ def build_once(
     inside = sandbox.inside(workdir, BUILD_MOUNT)
     links = sandbox.inside(findlinks, LINKS_MOUNT)
     mounts = [(workdir, BUILD_MOUNT, True), (findlinks, LINKS_MOUNT, False)]
+    if buildenv is not None:
+        if sandbox.kind != "bwrap":
+            raise WheelsError("a shared build environment needs bwrap (it is mounted read-only)")
+        mounts = [(workdir, BUILD_MOUNT, True), (buildenv, ENV_MOUNT, False)]
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(inside / "home"),
@@ -606,27 +626,29 @@ def build_once(
         "SOURCE_DATE_EPOCH": str(epoch),
     }
     started = time.monotonic()
-    # unpacked in the sandbox too (an archive is input like any other), at the same path in every build
-    unpack = [sys.executable, "-I", "-c", _UNPACK, str(inside / sdist.name), str(inside / "src")]
-    code, log = _run(sandbox.wrap(unpack, mounts), env=env, cwd=workdir, time_limit=time_limit)
-    trees = [p for p in (workdir / "src").iterdir() if p.is_dir()] if code == 0 else []
-    if len(trees) != 1:
-        return Attempt(wheel=None, reason="the sdist did not unpack into one folder", log=_tail(log, workdir))
+    source = ["--no-index", "--find-links", str(links), "--python", str(python)]
+    if buildenv is not None:
+        source = ["--no-index", "--no-build-isolation", "--python", f"{ENV_MOUNT}/bin/python"]
+    build = [builder.uv, "build", "--wheel", *source, "--out-dir", str(inside / "dist")]
+    # unpacked in the sandbox too (an archive is input like any other), at the same path in every build,
+    # by the process that then becomes the build (given the unpacked folder)
     cmd = [
-        builder.uv,
-        "build",
-        "--wheel",
-        "--no-index",
-        "--find-links",
-        str(links),
-        "--python",
-        str(python),
-        "--out-dir",
-        str(inside / "dist"),
-        str(inside / "src" / trees[0].name),
+        sys.executable,
+        "-I",
+        "-c",
+        _UNPACK_THEN_BUILD,
+        str(inside / sdist.name),
+        str(inside / "src"),
+        *build,
     ]
-    left = max(1.0, time_limit - (time.monotonic() - started))
-    code, log = _run(sandbox.wrap(cmd, mounts), env=env, cwd=workdir, time_limit=left)
+    code, log = _run(sandbox.wrap(cmd, mounts), env=env, cwd=workdir, time_limit=time_limit)
+    if UNPACKED not in log:  # (only the build, which starts after it, could print it too)
+        if code is None:
+            reason = f"unpacking the sdist ran past its time limit ({time_limit:g} s)"
+        else:
+            reason = "the sdist did not unpack into one folder"
+        return Attempt(wheel=None, reason=reason, log=_tail(log, workdir))
+    log.remove(UNPACKED)
     if code is None:
         return Attempt(
             wheel=None,
@@ -680,6 +702,61 @@ def repair_wheel(
     else:
         reason = _reason(code, rlog, what)
     return Attempt(wheel=None, reason=reason, log=_tail(rlog, workdir))
+
+
+def prepare_build_env(
+    dest: Path,
+    *,
+    python: Path,
+    requirements: Sequence[str],
+    findlinks: Path,
+    builder: Builder,
+    sandbox: Sandbox,
+    time_limit: float,
+) -> tuple[Path | None, tuple[str, ...]]:
+    """A virtual environment (``dest/env``) holding exactly ``requirements`` (one build set's pins, each
+    ``name==version``) from ``findlinks``, its modules compiled to bytecode: the environment every build
+    with that build set runs in, mounted read-only (:func:`build_once`), instead of each build making
+    one and unpacking its backend again. (env, ()), or (None, the log's last lines) when it cannot be made.
+
+    No code of the packages runs here: uv installs wheels by unpacking them (``--no-build``: never an
+    sdist), and ``python -I -S -m compileall`` compiles without importing anything (no ``site``, so no
+    ``.pth`` file runs). It runs in the sandbox all the same (no network; only ``dest`` writable), at the
+    path the builds see it at (``/tmp/curate-build-env``). bwrap only: it is what mounts it read-only."""
+    if sandbox.kind != "bwrap":
+        raise WheelsError("a shared build environment needs bwrap (it is mounted read-only)")
+    env_dir, work = dest / "env", dest / "work"
+    for folder in (env_dir, work, work / "home", work / "tmp", work / "uv-cache"):
+        folder.mkdir(parents=True)
+    mounts = [(work, BUILD_MOUNT, True), (findlinks, LINKS_MOUNT, False), (env_dir, ENV_MOUNT, True)]
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": f"{BUILD_MOUNT}/home",
+        "TMPDIR": f"{BUILD_MOUNT}/tmp",
+        "UV_CACHE_DIR": f"{BUILD_MOUNT}/uv-cache",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+        "NO_COLOR": "1",
+        "LC_ALL": "C.UTF-8",
+    }
+    uv, env_python = builder.uv, f"{ENV_MOUNT}/bin/python"
+    install = ["--python", env_python, "--no-index", "--find-links", LINKS_MOUNT, "--no-build"]
+    compile_all = ["-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    steps = [
+        [uv, "venv", "--python", str(python), ENV_MOUNT],
+        [uv, "pip", "install", *install, "--link-mode", "copy", *requirements],
+        [env_python, "-I", "-S", *compile_all, f"{ENV_MOUNT}/lib"],
+    ]
+    started = time.monotonic()
+    try:
+        for step in steps:
+            left = max(1.0, time_limit - (time.monotonic() - started))
+            code, log = _run(sandbox.wrap(step, mounts), env=env, cwd=work, time_limit=left)
+            if code != 0:
+                return None, _tail(log, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return env_dir, ()
 
 
 def _is_pure(filename: str) -> bool:
@@ -925,6 +1002,7 @@ class WheelsReport:
     differs: tuple[Made, ...]  # build.from_source: pure: upstream wheels that differ from their sdist
     changed: tuple[str, ...]  # catalog files written
     seconds: float
+    environments: int = 0  # build environments prepared (one per build set and Python, shared read-only)
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -942,6 +1020,10 @@ class _Run:
     served: Mapping[str, tuple[Path, str]] = dataclasses.field(default_factory=dict)  # filename -> blob, sha
     counter: list[int] = dataclasses.field(default_factory=lambda: [0])
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    # prepared build environments, by (build set digest, interpreter): None when one could not be made
+    envs: dict[tuple[str, str], concurrent.futures.Future[Path | None]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def workdir(self, label: str) -> Path:
         with self.lock:
@@ -950,8 +1032,9 @@ class _Run:
         return self.scratch / f"{n:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)[:80]}"
 
 
-def build_links(run: _Run, job: Job, target: Target) -> tuple[Path, str, str]:
-    """The package source of one build, its digest, and "" (or why the build cannot run): the versions
+def build_links(run: _Run, job: Job, target: Target) -> tuple[Path, str, str, tuple[str, ...]]:
+    """The package source of one build, its digest, "" (or why the build cannot run), and its pins
+    (``name==version``; none when the catalog records no build set for it): the versions
     the catalog locked to build this sdist on ``target`` (:func:`curate.builddeps.build_set`), each as its
     served wheel; a catalog that records none (locked before build dependencies were, or a pure rebuild)
     gets every file the catalog serves."""
@@ -960,11 +1043,11 @@ def build_links(run: _Run, job: Job, target: Target) -> tuple[Path, str, str]:
 
     pins = build_set(run.projects, (job.project, canonical_version(job.version)), target.id)
     if not pins:
-        return run.findlinks, run.build_deps, ""
+        return run.findlinks, run.build_deps, "", ()
     missing = [f"{p.name} {p.version}" for p in pins if p.wheel.filename not in run.served]
     if missing:
         why = f"its build dependencies are not served (blocked, or not vetted as these bytes): {', '.join(missing)}"
-        return run.findlinks, "", why
+        return run.findlinks, "", why, ()
     folder = run.workdir(f"{job.name}-{job.version}-links")
     folder.mkdir()
     digest = hashlib.sha256()
@@ -975,7 +1058,39 @@ def build_links(run: _Run, job: Job, target: Target) -> tuple[Path, str, str]:
             os.link(path, folder / pin.wheel.filename)
         except OSError:
             shutil.copyfile(path, folder / pin.wheel.filename)
-    return folder, digest.hexdigest(), ""
+    requirements = tuple(sorted(f"{p.name}=={p.version}" for p in pins))
+    return folder, digest.hexdigest(), "", requirements
+
+
+def shared_env(run: _Run, python: Path, links: Path, digest: str, requirements: Sequence[str]) -> Path | None:
+    """The prepared build environment of this build set and interpreter (made once per run, by whichever
+    build needs it first; the others wait for it); None where builds make their own: no bwrap to mount it
+    read-only, no recorded build set, or it could not be made (the builds then show why)."""
+    if run.sandbox.kind != "bwrap" or not requirements:
+        return None
+    key = (digest, str(python))
+    with run.lock:
+        future = run.envs.get(key)
+        mine = future is None
+        if future is None:
+            future = run.envs[key] = concurrent.futures.Future()
+    if not mine:
+        return future.result()
+    try:
+        env, _log = prepare_build_env(
+            run.workdir("build-env"),
+            python=python,
+            requirements=requirements,
+            findlinks=links,
+            builder=run.builder,
+            sandbox=run.sandbox,
+            time_limit=run.config.build.time_limit,
+        )
+    except BaseException as exc:
+        future.set_exception(exc)
+        raise
+    future.set_result(env)
+    return env
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -1070,7 +1185,9 @@ def check_built(
     return tuple(problems)
 
 
-def _build_pair(run: _Run, job: Job, python: Path, links: Path) -> tuple[Attempt, Attempt | None]:
+def _build_pair(
+    run: _Run, job: Job, python: Path, links: Path, buildenv: Path | None
+) -> tuple[Attempt, Attempt | None]:
     """Two builds of the job's sdist, side by side (the second one says whether it reproduces)."""
     sdist = blob_path(run.cache, job.sdist.sha256)
     epoch = source_date_epoch(sdist)
@@ -1089,6 +1206,7 @@ def _build_pair(run: _Run, job: Job, python: Path, links: Path) -> tuple[Attempt
             sandbox=run.sandbox,
             time_limit=run.config.build.time_limit,
             epoch=epoch,
+            buildenv=buildenv,
         )
 
     if not run.recheck:
@@ -1105,6 +1223,7 @@ def _same_device(a: Path, b: Path) -> bool:
         return False
 
 
+@functools.cache
 def _python_full(python: Path) -> str:
     return _version_of([str(python), "-c", _PRINT_VERSION])
 
@@ -1144,12 +1263,13 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
                 result.failures.append(_failed(job, local, f"no Python {py} interpreter on this builder"))
                 pending = [t for t in pending if t not in local]
             continue
-        links, build_deps, why_not = build_links(run, job, (group or pending)[0])
+        links, build_deps, why_not, requirements = build_links(run, job, (group or pending)[0])
         if why_not:
             result.failures.append(_failed(job, group or pending, why_not))
             pending = [t for t in pending if t not in group]
             continue
-        first, second = _build_pair(run, job, interpreter, links)
+        buildenv = shared_env(run, interpreter, links, build_deps, requirements)
+        first, second = _build_pair(run, job, interpreter, links, buildenv)
         if first.wheel is None:
             here = [t for t in group if run.builder.builds_for(t)] if job.kind == "missing" else group
             result.failures.append(_failed(job, here or group or pending, first.reason, first.log))
@@ -1361,6 +1481,9 @@ def build_wheels(
                     results.append(res)
                     if on_progress is not None:
                         on_progress(res.job, res)
+            environments = sum(
+                1 for f in run.envs.values() if f.done() and not f.exception() and f.result() is not None
+            )
         changed = _write(root, projects, results)
     made = [
         Made(name=r.job.name, version=r.job.version, file=b)
@@ -1395,6 +1518,7 @@ def build_wheels(
         differs=tuple(m for m in sorted(made, key=_made_key) if m.file.upstream_differs),
         changed=tuple(changed),
         seconds=time.monotonic() - started,
+        environments=environments,
     )
 
 

@@ -4,8 +4,9 @@ For every served version with targets no upstream wheel serves (build_targets in
 vetted sdist is built with `uv build --wheel` in a sandbox with no network (bwrap; unshare -n without
 bubblewrap; sandbox-exec on macOS; on a GitHub-hosted Windows runner, which has no sandbox tool,
 --sandbox runner makes the CI job the isolation; --no-sandbox only on a throwaway machine), from no
-package source but the catalog's own served files in the cache (--no-index --find-links), with
-SOURCE_DATE_EPOCH from the sdist, a clean temporary directory and environment (no token or secret is
+package source but the catalog's own served files in the cache (--no-index --find-links; with bwrap,
+the builds of one build-dependency set share an environment prepared once from those files, mounted
+read-only, so that none of them can change it), with SOURCE_DATE_EPOCH from the sdist, a clean temporary directory and environment (no token or secret is
 passed in) and build.time_limit. A wheel with native code is repaired by the tool of this machine's OS:
 auditwheel on Linux (a manylinux tag), delocate-wheel on macOS, delvewheel on Windows (installed with
 curate on that OS); its tags must be accepted by each target's platform_tags. A target of another OS or
@@ -184,6 +185,11 @@ def print_report(report: WheelsReport, reporter: Reporter, *, quiet: bool = Fals
     if report.jobs and not quiet:
         reporter.out(f"sandbox: {report.sandbox}")
         reporter.out(f"builder: {report.builder}")
+        if report.environments:
+            reporter.out(
+                f"build environments: {report.environments} prepared (one per build-dependency set and"
+                " Python), mounted read-only into the builds"
+            )
     for m in report.built:
         if quiet and not m.file.problems and not m.file.upstream_differs:
             continue
