@@ -30,7 +30,6 @@ import configparser
 import dataclasses
 import functools
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -273,6 +272,8 @@ def rules_run(overrides: Mapping[str, RuleDecision]) -> tuple[str, ...]:
 
 
 def guarddog_version() -> str:
+    import importlib.metadata  # here: curate.config imports this module, and every verb reads the config
+
     try:
         return importlib.metadata.version("guarddog")
     except importlib.metadata.PackageNotFoundError:

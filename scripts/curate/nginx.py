@@ -17,8 +17,6 @@ import math
 import re
 from pathlib import Path
 
-import jinja2
-
 from curate.accept import FORMS, MATCHING, PREFERENCE, RANGES
 from curate.errors import UsageError
 
@@ -84,6 +82,8 @@ def render_server(
     if not re.match(r"^[\w .:\[\]-]+$", listen):
         raise UsageError(f"--listen {listen!r}: expected a port or address:port, e.g. 8080 or 127.0.0.1:8080")
     names = " ".join(_check(n, "--server-name") for n in server_name.split())
+    import jinja2  # here: curate.index (read by curate wheels and vet) imports this module for its map
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("curate", "templates/nginx"),
         autoescape=False,  # nginx syntax, not HTML; every value is checked by _check instead

@@ -59,7 +59,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from curate.cache import blob_path, cache_root, holds, record_verified, sha256_of
@@ -810,6 +809,8 @@ def _metadata_fields(zf: zipfile.ZipFile) -> dict[str, tuple[str, ...]]:
         return {}
     msg = BytesParser().parsebytes(zf.read(name))
 
+    from packaging.requirements import InvalidRequirement, Requirement
+
     def reqs(values: Iterable[str]) -> tuple[str, ...]:
         out = []
         for v in values:
@@ -1170,6 +1171,7 @@ def check_built(
         and record.requires_dist
         and not any(f.is_wheel for f in version.files)
     ):
+        from packaging.requirements import InvalidRequirement, Requirement
 
         def norm(reqs: Iterable[str]) -> set[str]:
             out = set()
