@@ -533,7 +533,10 @@ trees = [e.path for e in os.scandir(dest) if e.is_dir(follow_symlinks=False)]
 if len(trees) != 1:
     sys.exit("the sdist holds " + str(len(trees)) + " folders")
 print({UNPACKED!r}, flush=True)
-os.execv(cmd[0], [*cmd, trees[0]])
+if os.name == "nt":  # no exec there (os.execv starts another process and returns at once)
+    import subprocess
+    sys.exit(subprocess.call([*cmd, trees[0]]))
+os.execvp(cmd[0], [*cmd, trees[0]])
 """
 
 _NETWORK = re.compile(
