@@ -485,13 +485,27 @@ def test_runners_records_merge_into_the_pull_request(xos: XosFlow, monkeypatch: 
     code, text = _capture(lambda: curate(author, "build", "--index-only"))
     assert served.is_file(), text
     blob_path(cache, win.sha256).unlink()
-    # publish.yml's wheels job (Linux) cannot reproduce a Windows wheel: it says so, and builds nothing
-    code, text = _capture(lambda: curate(author, "wheels", "--reproduce-only"))
-    assert code == 1
+    # publish.yml: one wheels job per platform that built a recorded wheel, each rebuilding only its own
+    from curate.config import load_config
+
+    matrix = ci.built_matrix(load_config(author), {str(k): p for k, p in load_catalog(author).items()})
+    assert [(e.platform, e.sandbox, e.pythons) for e in matrix.entries] == [
+        ("linux-x86_64", "bwrap", (PY,)),
+        ("windows-amd64", "runner", (PY,)),
+    ]
+    code, text = _capture(lambda: curate(author, "wheels", "--reproduce-only", "--platform", "linux-x86_64"))
+    assert code == 0, text
+    assert "0 build job(s)" in text  # the Linux job leaves the Windows wheel to the Windows job
+    # a builder of another OS is asked anyway (this one): it says so, builds nothing, and fails nothing
+    code, text = _capture(lambda: curate(author, "wheels", "--reproduce-only", "--platform", "windows-amd64"))
+    assert code == 0, text
     assert (
-        f"not reproduced: cfast 1.0 for windows-amd64-py{PY}: {win.filename}: needs a windows AMD64 builder"
-        " (this one is linux x86_64): its bytes cannot be had here, it is not served"
+        f"left to another builder: cfast 1.0: {win.filename}: needs a windows AMD64 builder"
+        " (this one is linux x86_64)"
     ) in text
+    code, text = _capture(lambda: curate(author, "wheels", "--reproduce-only", "--platform", "riscv"))
+    assert code == 1
+    assert "--platform riscv: not a platform of the config" in text
     shutil.rmtree(author / "public")
     code, text = _capture(lambda: curate(author, "build", "--index-only"))
     assert not served.exists()
@@ -544,13 +558,14 @@ def test_records_that_do_not_read_are_named(tmp_path: Path, xos: XosFlow) -> Non
     merged = wheels.merge_built(
         root=xos.root,
         env=os.environ,
-        dirs=[tmp_path / "empty", tmp_path / "bad", tmp_path / "forged"],
+        dirs=[tmp_path / "empty", tmp_path / "bad", tmp_path / "forged", tmp_path / "absent"],
         write=False,
     )
-    assert merged.problems[0].startswith("bad/built-records.json: does not read")
-    assert "empty: no built-records.json" in merged.problems[1]
-    assert merged.problems[2].startswith("forged/built-records.json: versions[0]:")
-    assert "evil.whl" in merged.problems[2]
+    assert merged.problems[0] == f"{tmp_path / 'absent'}: no such folder"
+    assert merged.problems[1].startswith("bad/built-records.json: does not read")
+    assert "empty: no built-records.json" in merged.problems[2]
+    assert merged.problems[3].startswith("forged/built-records.json: versions[0]:")
+    assert "evil.whl" in merged.problems[3]
     assert not merged.offered
     assert [r.source for r in merged.runners] == ["forged"]
 
@@ -653,3 +668,17 @@ def test_the_real_delvewheel_repairs_a_windows_wheel(tmp_path: Path) -> None:
     vendored = [n for n in names if n.startswith("cfast-1.0.data/platlib/libanswer-") and n.endswith(".dll")]
     assert len(vendored) == 1, names
     assert "cfast-1.0.dist-info/DELVEWHEEL" in names
+
+
+def test_the_merge_command_names_this_run_or_says_what_to_download() -> None:
+    from curate import ci
+
+    env = {"GITHUB_RUN_ID": "77", "GITHUB_REPOSITORY": "acme/catalog"}
+    assert ci.merge_command(env).splitlines()[:2] == [
+        "gh run download 77 --repo acme/catalog --pattern 'curate-built-*' --dir built-77",
+        "curate wheels --merge built-77/*",
+    ]
+    for odd in ({}, {"GITHUB_RUN_ID": "77", "GITHUB_REPOSITORY": "acme/catalog; curl x | sh"}):
+        first, second, _ = ci.merge_command(odd).splitlines()
+        assert first == "# download this run's curate-built-* artifacts, one folder each, into built/"
+        assert second == "curate wheels --merge built/*"

@@ -204,6 +204,7 @@ def test_least_privilege_per_job() -> None:
     assert "secrets." not in (WORKFLOWS / "pr.yml").read_text("utf-8")
     assert write_permissions(load(WORKFLOWS / "pr-report.yml")) == {"comment": {"pull-requests"}}
     assert write_permissions(load(WORKFLOWS / "publish.yml")) == {
+        "plan": set(),
         "wheels": set(),
         "build": set(),
         "deploy": {"pages", "id-token"},
@@ -506,3 +507,32 @@ def test_publish_keeps_the_history_cache_between_runs() -> None:
     assert steps[at]["with"]["restore-keys"] == "curate-history-"
     assert "CURATE_CACHE_DIR" not in str(wf)
     assert load_config(REPO).cache_dir in (None, "")
+
+
+def test_publish_rebuilds_each_recorded_wheel_on_a_builder_of_its_os() -> None:
+    """A wheel built on a Windows or macOS runner (merged with curate wheels --merge) is rebuilt by a
+    publish job of that OS: plan -> one wheels job per platform (curate ci matrix --built) -> build,
+    which takes every job's bytes by sha256."""
+    jobs = load(WORKFLOWS / "publish.yml")["jobs"]
+    plan, wheels, build = jobs["plan"], jobs["wheels"], jobs["build"]
+    assert [s["run"].strip() for s in plan["steps"] if "run" in s] == [ci.SETUP, ci.PUBLISH_MATRIX_RUN]
+    assert wheels["needs"] == "plan"
+    assert wheels["if"] == "${{ needs.plan.outputs.any == 'true' }}"
+    assert wheels["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.plan.outputs.matrix) }}"}
+    assert wheels["runs-on"] == "${{ matrix.runner }}"
+    assert wheels["env"][ci.PLATFORM_VAR] == "${{ matrix.platform }}"
+    assert wheels["env"][ci.SANDBOX_VAR] == "${{ matrix.sandbox }}"
+    assert [s["run"].strip() for s in wheels["steps"] if "run" in s] == [
+        ci.SMOKE_SETUP,
+        *ci.PUBLISH_WHEELS_RUNS,
+    ]
+    (upload,) = [s for s in wheels["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["name"] == "built-wheels-${{ matrix.platform }}"
+    assert build["needs"] == ["plan", "wheels"]
+    assert build["if"] == "${{ !cancelled() && needs.plan.result == 'success' }}"  # none built: still builds
+    (download,) = [s for s in build["steps"] if "download-artifact" in str(s.get("uses"))]
+    assert download["with"] == {
+        "pattern": "built-wheels-*",
+        "merge-multiple": True,
+        "path": f"{ci.BUILT_DIR}/",
+    }

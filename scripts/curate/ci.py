@@ -321,6 +321,54 @@ def smoke_matrix(config: Config, requests: Sequence[Request]) -> Matrix:
     return Matrix(entries=tuple(entries), no_runner=tuple(missing))
 
 
+def built_matrix(config: Config, projects: Mapping[str, Project]) -> Matrix:
+    """publish.yml's wheels jobs: one entry per platform whose builder must reproduce a wheel the catalog
+    records as built (:func:`curate.wheels.reproducing_platforms`: a native wheel's own platforms, the
+    first Linux one for a pure-Python wheel), with the Pythons those wheels were built with."""
+    from curate.smoke import normalised_arch
+    from curate.wheels import reproducing_platforms
+
+    pythons: dict[str, set[str]] = {}
+    for project in projects.values():
+        for v in project.versions:
+            for b in v.built:
+                python = ".".join(b.python.split(".")[:2])
+                for name in reproducing_platforms(config, b):
+                    pythons.setdefault(name, set()).update({python} if python else set())
+    entries: list[MatrixEntry] = []
+    missing: list[str] = []
+    for platform in config.platforms:
+        if platform.name not in pythons:
+            continue
+        runner = RUNNERS.get((platform.os, normalised_arch(platform.arch)))
+        if runner is None:
+            missing.append(platform.name)
+            continue
+        versions = sorted(
+            pythons[platform.name] or {"3.12"}, key=lambda v: tuple(int(x) for x in v.split("."))
+        )
+        entries.append(
+            MatrixEntry(
+                platform=platform.name,
+                runner=runner,
+                pythons=tuple(versions),
+                sandbox=RUNNER_SANDBOX.get(platform.os, "auto"),
+            )
+        )
+    return Matrix(entries=tuple(entries), no_runner=tuple(missing))
+
+
+# publish.yml: the plan job's step after SETUP (the wheels jobs' matrix), and each wheels job's run steps
+# after SMOKE_SETUP: rebuild only the recorded wheels whose bytes this runner lacks, keep a rebuild only
+# when it reproduces the recorded sha256 (a native wheel of another OS is left to that OS's job), and
+# hand the bytes to the build job, which takes them only by sha256 (curate wheels --import)
+PUBLISH_MATRIX_RUN = 'curate ci matrix --built --github-output "$GITHUB_OUTPUT"'
+PUBLISH_WHEELS_RUNS: tuple[str, ...] = (
+    "curate fetch",
+    f'curate wheels --reproduce-only --platform "${PLATFORM_VAR}" --sandbox "${SANDBOX_VAR}" --export {BUILT_DIR}',
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class StepResult:
     step: Step

@@ -125,7 +125,8 @@ def built_section(merged: Merged | None, *, command: str, error: str = "") -> st
     if merged.conflicts:
         parts += [
             f"**{len(merged.conflicts)} conflict(s)**: the same version and target built to different bytes "
-            "(not reproducible across runners, or tampered with); neither side is merged.",
+            "(not reproducible across runners, or tampered with); neither side is merged. To take one side, "
+            "merge only that runner's folder, and say why in the pull request.",
             "",
         ]
         for c in merged.conflicts:

@@ -761,6 +761,11 @@ def prepare_build_env(
     return env_dir, ()
 
 
+def is_pure(filename: str) -> bool:
+    """Whether a wheel's file name says pure Python (every tag ``*-none-any``): one build serves every OS."""
+    return _is_pure(filename)
+
+
 def _is_pure(filename: str) -> bool:
     try:
         _, _, _, tags = parse_wheel_filename(filename)
@@ -890,6 +895,17 @@ class Job:
     expect: BuiltFile | None = None  # reproduce: the recorded wheel whose bytes are missing
 
 
+def reproducing_platforms(config: Config, b: BuiltFile) -> set[str]:
+    """The configured platforms whose builder rebuilds ``b`` where its bytes are missing (publish.yml's
+    wheels jobs, one per platform: ``curate ci matrix --built``): a native wheel's own (its targets'),
+    a pure-Python wheel's the first Linux platform (the one builder every catalog has)."""
+    if _is_pure(b.filename):
+        linux = next((p.name for p in config.platforms if p.os == "linux"), "")
+        return {linux} if linux else set()
+    platform_of = {t.id: t.platform.name for t in config.all_targets()}
+    return {platform_of[t] for t in b.targets if t in platform_of}
+
+
 def sdist_of(version: VersionEntry) -> FileEntry | None:
     return next((f for f in sorted(version.files, key=lambda f: f.filename) if not f.is_wheel), None)
 
@@ -903,9 +919,11 @@ def plan(
     retry_failed: bool = False,
     only: Sequence[NormalizedName] = (),
     reproduce_only: bool = False,
+    platform: str = "",
 ) -> tuple[list[Job], int]:
     """What to build, and how many versions are already built (or failed) as they are. With
-    ``reproduce_only`` (the publish job), only the recorded wheels whose bytes the cache lacks."""
+    ``reproduce_only`` (the publish job), only the recorded wheels whose bytes the cache lacks; with
+    ``platform`` too, only those :func:`reproducing_platforms` gives that platform."""
     from curate.index import unserved
 
     targets = {t.id: t for t in config.all_targets()}
@@ -928,6 +946,8 @@ def plan(
                 want = []
             had_job = False
             for b in built:
+                if reproduce_only and platform and platform not in reproducing_platforms(config, b):
+                    continue
                 if not holds(cache, blob_path(cache, b.sha256), b.sha256, size=b.size):
                     jobs.append(
                         Job(
@@ -1007,6 +1027,7 @@ class WheelsReport:
     changed: tuple[str, ...]  # catalog files written
     seconds: float
     environments: int = 0  # build environments prepared (one per build set and Python, shared read-only)
+    elsewhere: tuple[Failed, ...] = ()  # recorded native wheels only a builder of another OS can make
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -1103,6 +1124,7 @@ class _Result:
     built: list[BuiltFile] = dataclasses.field(default_factory=list)
     failures: list[Failed] = dataclasses.field(default_factory=list)
     reproduced: bool = False
+    elsewhere: str = ""  # reproduce: a native wheel of another OS or architecture; what it needs
 
 
 def _store(cache: Path, wheel: Path) -> tuple[str, int]:
@@ -1241,12 +1263,11 @@ def _do_job(run: _Run, job: Job, version: VersionEntry) -> _Result:
         and not _is_pure(expect.filename)
         and not any(map(run.builder.builds_for, job.targets))
     ):
-        # a native wheel another OS's runner built (merged with --merge): this builder cannot reproduce it
-        why = run.builder.needs(job.targets[0]) if job.targets else "needs the builder it was built on"
-        result.failures.append(
-            _failed(
-                job, job.targets, f"{expect.filename}: {why}: its bytes cannot be had here, it is not served"
-            )
+        # a native wheel another OS's runner built (merged with --merge): left to a builder of that OS (in
+        # publish.yml, the wheels job of that platform); not a failure here, and its wheel stays unserved
+        # wherever its bytes are not had (curate wheels --import and curate build say so)
+        result.elsewhere = (
+            run.builder.needs(job.targets[0]) if job.targets else "needs the builder it was built on"
         )
         return result
     pending = list(job.targets)
@@ -1415,12 +1436,18 @@ def build_wheels(
     recheck: bool = True,
     only: Sequence[NormalizedName] = (),
     reproduce_only: bool = False,
+    platform: str = "",
     on_progress: Callable[[Job, _Result], None] | None = None,
 ) -> WheelsReport:
     """``curate wheels`` on the repository at ``root``: build what the catalog lacks, record it in one step."""
     started = time.monotonic()
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
+    names = [p.name for p in config.platforms]
+    if platform and platform not in names:
+        raise WheelsError(
+            f"--platform {platform}: not a platform of the config (its platforms: {', '.join(names)})"
+        )
     with writing(root, "curate wheels"):
         projects = load_catalog_fast(root)
         todo, up_to_date = plan(
@@ -1431,6 +1458,7 @@ def build_wheels(
             retry_failed=retry_failed,
             only=only,
             reproduce_only=reproduce_only,
+            platform=platform,
         )
         if not todo:
             return WheelsReport(
@@ -1519,6 +1547,16 @@ def build_wheels(
         ),
         unreproduced=tuple(
             sorted((f for r in results if r.job.kind == "reproduce" for f in r.failures), key=_failed_key)
+        ),
+        elsewhere=tuple(
+            sorted(
+                (
+                    _failed(r.job, r.job.targets, f"{r.job.expect.filename}: {r.elsewhere}")
+                    for r in results
+                    if r.elsewhere and r.job.expect is not None
+                ),
+                key=_failed_key,
+            )
         ),
         differs=tuple(m for m in sorted(made, key=_made_key) if m.file.upstream_differs),
         changed=tuple(changed),
@@ -1761,6 +1799,8 @@ def _read_export(folder: Path) -> tuple[Runner | None, list[_Entry], list[str]]:
     try:
         doc = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
+        if not folder.is_dir():
+            return None, [], [f"{folder}: no such folder"]
         return None, [], [f"{folder}: no {RECORDS_FILE} (not a folder curate wheels --export wrote)"]
     except (OSError, ValueError) as exc:
         return None, [], [f"{where}: does not read ({exc})"]

@@ -20,6 +20,8 @@ curate ci report   the review report (curate diff --format markdown, the step re
 curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targets and the requests:
                    one entry per platform some request uses (its GitHub runner and the Pythons the
                    requests use there); --github-output FILE appends `matrix=` and `any=` to it.
+                   --built: publish.yml's wheels jobs instead, one per platform whose builder must
+                   reproduce a wheel catalog/ records as built.
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
 """
@@ -75,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     matrix = sub.add_parser("matrix", help="the OS matrix of pr.yml's build-and-smoke jobs")
     matrix.add_argument(
+        "--built",
+        action="store_true",
+        help="publish.yml's wheels jobs instead: the platforms whose builders reproduce the wheels the"
+        " catalog records as built (a native wheel's own OS; Linux for pure-Python ones)",
+    )
+    matrix.add_argument(
         "--github-output", type=Path, metavar="FILE", help="append matrix= and any= here ($GITHUB_OUTPUT)"
     )
 
@@ -98,22 +106,28 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
             built_dir=_dir(args.built_dir),
         )
     if args.ci_command == "matrix":
-        return matrix(root=root, env=env, github_output=args.github_output)
+        return matrix(root=root, env=env, github_output=args.github_output, built=args.built)
     return rescan(root=root, env=env, output_dir=_dir(args.output_dir))
 
 
-def matrix(*, root: Path, env: Mapping[str, str], github_output: Path | None) -> int:
+def matrix(*, root: Path, env: Mapping[str, str], github_output: Path | None, built: bool = False) -> int:
+    from curate.catalog import load_catalog
     from curate.config import load_config
     from curate.lock import load_requests
 
-    result = ci.smoke_matrix(load_config(root), load_requests(root))
+    config = load_config(root)
+    if built:
+        result = ci.built_matrix(config, {str(k): v for k, v in load_catalog(root).items()})
+    else:
+        result = ci.smoke_matrix(config, load_requests(root))
     reporter = Reporter(env)
     for entry in result.entries:
         reporter.out(f"{entry.platform}: runner {entry.runner}, Python {', '.join(entry.pythons)}")
     for name in result.no_runner:
-        reporter.error(f"platform {name}: no GitHub runner for its OS and architecture; it is not tested")
+        what = "its built wheels cannot be reproduced" if built else "it is not tested"
+        reporter.error(f"platform {name}: no GitHub runner for its OS and architecture; {what}")
     if not result.entries:
-        print("no request has a target: nothing to test")
+        print("no built wheel to reproduce" if built else "no request has a target: nothing to test")
     if github_output is not None:
         with github_output.open("a", encoding="utf-8") as fh:
             fh.write(result.github_output())

@@ -76,6 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " only when it reproduces the recorded sha256 (the publish job)",
     )
     parser.add_argument(
+        "--platform",
+        default="",
+        metavar="NAME",
+        help="with --reproduce-only: only the recorded wheels this configured platform's builder rebuilds"
+        " (a native wheel's own platform; the first Linux one for pure-Python wheels): publish.yml's"
+        " wheels job of that platform",
+    )
+    parser.add_argument(
         "--export",
         type=Path,
         metavar="DIR",
@@ -131,6 +139,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.platform and not args.reproduce_only:
+        raise UsageError("--platform goes with --reproduce-only")
     try:
         today = today_from(env)
     except ValueError as exc:
@@ -170,6 +180,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         recheck=not args.no_recheck,
         only=tuple(normalize(p) for p in args.projects),
         reproduce_only=args.reproduce_only,
+        platform=args.platform,
         on_progress=progress,
     )
     print_report(report, reporter, quiet=args.quiet)
@@ -209,10 +220,14 @@ def print_report(report: WheelsReport, reporter: Reporter, *, quiet: bool = Fals
         _print_failure(reporter, "failed", failed)
     for failed in report.unreproduced:
         _print_failure(reporter, "not reproduced", failed)
+    for left in report.elsewhere:
+        reporter.out(one_line(f"left to another builder: {left.name} {left.version}: {left.reason}"))
     print(
         f"curate wheels: {report.jobs} build job(s), {len(report.built)} wheel(s) built,"
         f" {len(report.failed)} failure(s), {len(report.reproduced)} reproduced,"
-        f" {len(report.unreproduced)} not reproducible, {report.up_to_date} version(s) up to date;"
+        f" {len(report.unreproduced)} not reproducible,"
+        + (f" {len(report.elsewhere)} left to another builder," if report.elsewhere else "")
+        + f" {report.up_to_date} version(s) up to date;"
         f" {len(report.changed)} catalog file(s) updated ({report.seconds:.1f} s)",
         file=sys.stderr if quiet else sys.stdout,
     )
