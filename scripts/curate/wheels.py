@@ -599,7 +599,7 @@ def build_once(
     epoch: int,
     buildenv: Path | None = None,
 ) -> Attempt:
-    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code on Linux.
+    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code (:func:`repair_wheel`).
 
     With ``buildenv`` (a :func:`prepare_build_env` environment; bwrap only), the build runs in it, mounted
     read-only, with no build isolation: nothing is installed for the build. Without, ``uv build`` makes an
