@@ -558,10 +558,19 @@ class EnvRenderer:
         self._pylock_store = _TextStore(pylock_store(cache) if cache is not None else None)
         self._requirement_lines: dict[tuple[str, str, str], str] = {}
         self._headers: dict[str, str] = {}
+        self._urls: dict[tuple[str, str, str], str] = {}
         self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
 
     def request_page(self, request_id: str) -> str:
         return f"{self.locations.base_url}requests/{request_id}/"
+
+    def url(self, normalized: str, f: FileEntry) -> str:
+        """:meth:`Locations.url`, once per file (a file recurs in many environments)."""
+        key = (normalized, f.filename, f.sha256)
+        found = self._urls.get(key)
+        if found is None:
+            found = self._urls[key] = self.locations.url(normalized, f)
+        return found
 
     def render(self, env: Environment, fmt: Format, request: Request) -> str:
         if not env.ready:
@@ -623,7 +632,7 @@ class EnvRenderer:
         when = _upload_time(f.upload_time)
         if when is not None:
             archive["upload-time"] = when
-        archive["url"] = self.locations.url(pkg.normalized, f)
+        archive["url"] = self.url(pkg.normalized, f)
         archive["size"] = f.size
         archive["hashes"] = {"sha256": f.sha256}
         entry: dict[str, Any] = {"name": pkg.normalized, "version": pkg.version.version}
@@ -792,7 +801,7 @@ def api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, A
                     "origin": "built" if p.built is not None else "upstream",
                     "sha256": p.file.sha256,
                     "size": p.file.size,
-                    "url": renderer.locations.url(p.normalized, p.file),
+                    "url": renderer.url(p.normalized, p.file),
                 }
                 for p in env.packages
             ],
