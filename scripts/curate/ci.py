@@ -292,49 +292,11 @@ class Matrix:
         return f"matrix={matrix}\nany={'true' if self.entries else 'false'}\n"
 
 
-def smoke_matrix(config: Config, requests: Sequence[Request]) -> Matrix:
-    """One entry per configured platform some request has a target on, with the Pythons used there."""
-    from curate.smoke import normalised_arch, request_targets
-
-    pythons: dict[str, set[str]] = {}
-    for request in requests:
-        for target in request_targets(request, config):
-            pythons.setdefault(target.platform.name, set()).add(target.python)
-    entries: list[MatrixEntry] = []
-    missing: list[str] = []
-    for platform in config.platforms:
-        if platform.name not in pythons:
-            continue
-        runner = RUNNERS.get((platform.os, normalised_arch(platform.arch)))
-        if runner is None:
-            missing.append(platform.name)
-            continue
-        versions = sorted(pythons[platform.name], key=lambda v: tuple(int(x) for x in v.split(".")))
-        entries.append(
-            MatrixEntry(
-                platform=platform.name,
-                runner=runner,
-                pythons=tuple(versions),
-                sandbox=RUNNER_SANDBOX.get(platform.os, "auto"),
-            )
-        )
-    return Matrix(entries=tuple(entries), no_runner=tuple(missing))
-
-
-def built_matrix(config: Config, projects: Mapping[str, Project]) -> Matrix:
-    """publish.yml's wheels jobs: one entry per platform whose builder must reproduce a wheel the catalog
-    records as built (:func:`curate.wheels.reproducing_platforms`: a native wheel's own platforms, the
-    first Linux one for a pure-Python wheel), with the Pythons those wheels were built with."""
+def _matrix(config: Config, pythons: Mapping[str, set[str]]) -> Matrix:
+    """One entry per configured platform in ``pythons`` (platform name -> its Pythons; none: 3.12), on
+    its runner with its sandbox kind; the platforms no known runner runs, named."""
     from curate.smoke import normalised_arch
-    from curate.wheels import reproducing_platforms
 
-    pythons: dict[str, set[str]] = {}
-    for project in projects.values():
-        for v in project.versions:
-            for b in v.built:
-                python = ".".join(b.python.split(".")[:2])
-                for name in reproducing_platforms(config, b):
-                    pythons.setdefault(name, set()).update({python} if python else set())
     entries: list[MatrixEntry] = []
     missing: list[str] = []
     for platform in config.platforms:
@@ -356,6 +318,33 @@ def built_matrix(config: Config, projects: Mapping[str, Project]) -> Matrix:
             )
         )
     return Matrix(entries=tuple(entries), no_runner=tuple(missing))
+
+
+def smoke_matrix(config: Config, requests: Sequence[Request]) -> Matrix:
+    """One entry per configured platform some request has a target on, with the Pythons used there."""
+    from curate.smoke import request_targets
+
+    pythons: dict[str, set[str]] = {}
+    for request in requests:
+        for target in request_targets(request, config):
+            pythons.setdefault(target.platform.name, set()).add(target.python)
+    return _matrix(config, pythons)
+
+
+def built_matrix(config: Config, projects: Mapping[str, Project]) -> Matrix:
+    """publish.yml's wheels jobs: one entry per platform whose builder must reproduce a wheel the catalog
+    records as built (:func:`curate.wheels.reproducing_platforms`: a native wheel's own platforms, the
+    first Linux one for a pure-Python wheel), with the Pythons those wheels were built with."""
+    from curate.wheels import reproducing_platforms
+
+    pythons: dict[str, set[str]] = {}
+    for project in projects.values():
+        for v in project.versions:
+            for b in v.built:
+                python = ".".join(b.python.split(".")[:2])
+                for name in reproducing_platforms(config, b):
+                    pythons.setdefault(name, set()).update({python} if python else set())
+    return _matrix(config, pythons)
 
 
 # publish.yml: the plan job's step after SETUP (the wheels jobs' matrix), and each wheels job's run steps
