@@ -830,3 +830,21 @@ def test_the_environment_names_the_built_wheels_and_installs_them(flow: Flow, tm
         f"its bytes are not in the cache"
     ) in text
     assert f"so this file names {sdist.filename}" in text
+
+
+def test_the_time_limit_kills_the_build_where_there_are_no_process_groups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Windows (the ``runner`` kind) there is no os.killpg nor SIGKILL: the build's tree is killed with
+    taskkill /T /F, then the process itself (taskkill is not on this machine: its call is recorded)."""
+    import curate.wheels as wheels
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdout=subprocess.PIPE)
+    calls: list[list[str]] = []
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "name", "nt")
+        mp.setattr(subprocess, "run", lambda cmd, **_: calls.append(list(cmd)))
+        wheels._kill_tree(proc)
+    assert calls == [["taskkill", "/T", "/F", "/PID", str(proc.pid)]]
+    assert proc.wait(timeout=30) != 0
+    proc.communicate()

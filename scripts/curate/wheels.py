@@ -571,11 +571,25 @@ def _run(
         try:
             out, _ = proc.communicate(timeout=time_limit)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc)
             out, _ = proc.communicate()
             return None, out.decode("utf-8", "replace").splitlines()
         return proc.returncode, out.decode("utf-8", "replace").splitlines()
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc`` and everything it started: its process group on POSIX; on Windows (no process
+    groups, no SIGKILL) ``taskkill /T /F``, which walks the child processes, then the process itself."""
+    if os.name == "nt":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["taskkill", "/T", "/F", "/PID", str(proc.pid)], capture_output=True, timeout=60, check=False
+            )
+        with contextlib.suppress(OSError):
+            proc.kill()
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _tail(lines: Sequence[str], workdir: Path) -> tuple[str, ...]:
