@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from curate import wheels
-from curate.catalog import VersionEntry, load_catalog
+from curate.catalog import BuiltFile, VersionEntry, load_catalog
 from curate.names import normalize
 from curate.wheels import Builder, repair_command
 from tests.lockutil import curate, lock_repo, write_request
@@ -520,36 +520,42 @@ def test_a_conflict_between_runners_is_a_finding_not_a_pick(
     from curate import ci, report
 
     first = _runner(xos, monkeypatch, "windows", "windows-amd64")
-    second = _runner(xos, monkeypatch, "windows", "windows-amd64-again", mode="other-bytes")
+    second = _runner(xos, monkeypatch, "windows", "windows-amd64", mode="other-bytes")
     author = xos.fresh("author-conflict")
     monkeypatch.setenv("CURATE_CACHE_DIR", str(xos.own_cache("author-conflict")))
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first), str(second)))
+    assert code == 1
+    assert f"conflict: cfast 1.0 for windows-amd64-py{PY} built to different bytes" in text
+    assert text.count("conflict: cfast 1.0") == 1  # its file name too, but one finding
+    assert not _version(author).built
+    # the first merged; the second runner then differs from the catalog
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first)))
+    assert code == 0, text
+    [had] = _version(author).built
+    assert had.isolation == "runner"  # a Windows runner's: whatever sandbox this machine's build said
     downloaded = xos.tmp / "downloaded-conflict"
-    for export in (first, second):
-        shutil.copytree(export, downloaded / export.name)
+    shutil.copytree(second, downloaded / second.name)
     md, conflicts = ci.built_report(author, dict(os.environ), downloaded)
     assert conflicts == 1
     assert "**1 conflict(s)**" in md
     assert f"`cfast 1.0` for `windows-amd64-py{PY}`" in md
-    assert md.count("❌ conflict: not merged") == 2
+    assert md.count("❌ conflict: not merged") == 1
     body = report.pr_report(outcomes={"check": "success"}, diff_markdown="", built=md, built_blocking=True)
     assert "wheels built on the runners (conflict)" in body
-    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first), str(second)))
-    assert code == 1
-    assert f"conflict: cfast 1.0 for windows-amd64-py{PY} built to different bytes" in text
-    assert not _version(author).built
     # a wheel whose bytes did not come along is not merged either
-    (first / f"cfast-1.0-{CP}-{CP}-win_amd64.whl").unlink()
-    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(first)))
+    (second / f"cfast-1.0-{CP}-{CP}-win_amd64.whl").unlink()
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(second)))
     assert "bytes missing (not merged)" in text
-    assert not _version(author).built
+    assert _version(author).built == (had,)
 
 
 def test_records_that_do_not_read_are_named(tmp_path: Path, xos: XosFlow) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / wheels.RECORDS_FILE).write_text("{not json", "utf-8")
-    (tmp_path / "forged").mkdir()
-    (tmp_path / "forged" / wheels.RECORDS_FILE).write_text(
+    forged = tmp_path / "curate-built-linux-x86_64"
+    forged.mkdir()
+    (forged / wheels.RECORDS_FILE).write_text(
         '{"format": 1, "builder": {"os": "linux", "arch": "x86_64"}, "versions": '
         '[{"project": "cfast", "version": "1.0", "sdist_sha256": "x", "built": [{"filename": "../evil.whl",'
         f' "sha256": "{"0" * 64}", "size": 1}}]}}]}}',
@@ -558,16 +564,198 @@ def test_records_that_do_not_read_are_named(tmp_path: Path, xos: XosFlow) -> Non
     merged = wheels.merge_built(
         root=xos.root,
         env=os.environ,
-        dirs=[tmp_path / "empty", tmp_path / "bad", tmp_path / "forged", tmp_path / "absent"],
+        dirs=[tmp_path / "empty", tmp_path / "bad", forged, tmp_path / "absent"],
         write=False,
     )
     assert merged.problems[0] == f"{tmp_path / 'absent'}: no such folder"
     assert merged.problems[1].startswith("bad/built-records.json: does not read")
-    assert "empty: no built-records.json" in merged.problems[2]
-    assert merged.problems[3].startswith("forged/built-records.json: versions[0]:")
-    assert "evil.whl" in merged.problems[3]
+    assert merged.problems[2].startswith("curate-built-linux-x86_64/built-records.json: versions[0]:")
+    assert "evil.whl" in merged.problems[2]
+    assert "empty: no built-records.json" in merged.problems[3]
     assert not merged.offered
-    assert [r.source for r in merged.runners] == ["forged"]
+    assert [(r.source, r.platform) for r in merged.runners] == [("curate-built-linux-x86_64", "linux-x86_64")]
+
+
+# -- what a runner's records may not decide ------------------------------------------------------------------
+
+PURE = "cfast-1.0-py3-none-any.whl"
+
+
+def _export(
+    root: Path,
+    parent: Path,
+    folder: str,
+    data: bytes,
+    targets: list[str],
+    os_arch: tuple[str, str],
+    **extra: object,
+) -> Path:
+    """A hand-made export folder: one pure wheel's bytes and its record, as a hostile runner may write it."""
+    import hashlib
+    import json
+
+    sdist = wheels.sdist_of(load_catalog(root)[normalize("cfast")].versions[0])
+    assert sdist is not None
+    out = parent / folder
+    out.mkdir(parents=True)
+    (out / PURE).write_bytes(data)
+    record = {
+        "filename": PURE,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "targets": targets,
+        "sdist_sha256": sdist.sha256,
+        **extra,
+    }
+    doc = {
+        "format": 1,
+        "builder": {"os": os_arch[0], "arch": os_arch[1]},
+        "versions": [{"project": "cfast", "version": "1.0", "sdist_sha256": sdist.sha256, "built": [record]}],
+    }
+    (out / wheels.RECORDS_FILE).write_text(json.dumps(doc), "utf-8")
+    return out
+
+
+def _with_built(root: Path, **fields: object) -> BuiltFile:
+    """Give the catalog (a copy) one built record of PURE."""
+    import dataclasses
+
+    from curate.catalog import BuiltFile, project_path
+
+    path = project_path(root, "cfast")
+    project = load_catalog(root)[normalize("cfast")]
+    v = project.versions[0]
+    sdist = wheels.sdist_of(v)
+    assert sdist is not None
+    b = BuiltFile(filename=PURE, sdist_sha256=sdist.sha256, size=1, **fields)  # type: ignore[arg-type]
+    v = dataclasses.replace(v, built=(b,))
+    path.write_text(dataclasses.replace(project, versions=(v,)).dumps(), "utf-8")
+    return b
+
+
+LINUX, WINDOWS = f"linux-x86_64-py{PY}", f"windows-amd64-py{PY}"
+
+
+def test_a_runner_never_makes_nor_replaces_a_comparison_with_the_upstream_wheel(
+    xos: XosFlow, tmp_path: Path
+) -> None:
+    """build.from_source: pure's comparison decides wheel-differs-from-sdist: a runner's is refused, and
+    the catalog's is never replaced (other bytes under its file name are a conflict)."""
+    import hashlib
+
+    author = xos.fresh("author-compared")
+    had = _with_built(
+        author,
+        sha256=hashlib.sha256(b"A").hexdigest(),
+        targets=(LINUX, WINDOWS),
+        compared_with=PURE,
+        changed=("cfast.py",),
+    )
+    forged = _export(
+        xos.root,
+        tmp_path / "a",
+        "curate-built-linux-x86_64",
+        b"W",
+        [LINUX, WINDOWS],
+        ("linux", "x86_64"),
+        compared_with=PURE,
+        changed=[],
+        added=[],
+    )
+    merged = wheels.merge_built(root=author, env=os.environ, dirs=[forged], write=True)
+    assert [(o.status, o.why) for o in merged.offered] == [
+        ("refused", "a comparison with the upstream wheel: made only by this catalog's curate wheels")
+    ]
+    assert _version(author).built == (had,)
+    assert _version(author).built[0].upstream_differs
+    # the same file name with other bytes, no comparison claimed: a conflict, the catalog's kept
+    plain = _export(
+        xos.root, tmp_path / "b", "curate-built-windows-amd64", b"W", [WINDOWS], ("windows", "AMD64")
+    )
+    merged = wheels.merge_built(root=author, env=os.environ, dirs=[plain], write=True)
+    assert [o.status for o in merged.offered] == ["conflict"]
+    [conflict] = merged.conflicts
+    assert conflict.filename == PURE
+    assert conflict.target == ""
+    assert {where for where, _, _ in conflict.wheels} == {"catalog", "curate-built-windows-amd64"}
+    assert not merged.changed
+    assert _version(author).built == (had,)
+    code, text = _capture(lambda: curate(author, "wheels", "--merge", str(plain), str(forged)))
+    assert code == 1
+    assert f"conflict: cfast 1.0 file {PURE} built to different bytes: catalog: {PURE}" in text
+    assert f"refused (not merged): cfast 1.0 {PURE} from curate-built-linux-x86_64" in text
+
+
+def test_one_file_name_with_two_sha256_is_a_conflict_whatever_the_targets(
+    xos: XosFlow, tmp_path: Path
+) -> None:
+    """Two runners' wheels under one file name, different bytes, for different targets: not one wheel."""
+    linux = _export(xos.root, tmp_path / "a", "curate-built-linux-x86_64", b"L", [LINUX], ("linux", "x86_64"))
+    windows = _export(
+        xos.root, tmp_path / "b", "curate-built-windows-amd64", b"W", [WINDOWS], ("windows", "AMD64")
+    )
+    merged = wheels.merge_built(root=xos.root, env=os.environ, dirs=[linux, windows], write=False)
+    assert [o.status for o in merged.offered] == ["conflict", "conflict"]
+    [conflict] = merged.conflicts
+    assert conflict.filename == PURE
+    assert len({sha for _, _, sha in conflict.wheels}) == 2
+    # the same bytes from both: one wheel, their targets together
+    same = _export(
+        xos.root, tmp_path / "c", "curate-built-windows-amd64", b"L", [WINDOWS], ("windows", "AMD64")
+    )
+    merged = wheels.merge_built(root=xos.root, env=os.environ, dirs=[linux, same], write=False)
+    assert not merged.conflicts
+    assert [o.status for o in merged.new] == ["new", "new"]
+
+
+def test_the_runner_is_the_platform_its_artifact_is_named_for(xos: XosFlow, tmp_path: Path) -> None:
+    """What a runner is comes from its folder's name (pr.yml's artifact), not from its records."""
+    liar = _export(xos.root, tmp_path / "a", "curate-built-windows-amd64", b"L", [LINUX], ("linux", "x86_64"))
+    unnamed = _export(
+        xos.root, tmp_path / "b", "curate-built-windows-amd64-forged", b"L", [LINUX], ("linux", "x86_64")
+    )
+    merged = wheels.merge_built(root=xos.root, env=os.environ, dirs=[liar, unnamed], write=False)
+    assert not merged.runners
+    assert not merged.offered
+    assert merged.problems[0].startswith(
+        "curate-built-windows-amd64/built-records.json: says it was built on linux x86_64, but"
+        " curate-built-windows-amd64 is the export of windows-amd64 (windows "
+    )
+    assert merged.problems[1].startswith(
+        "curate-built-windows-amd64-forged: not the export of a configured platform (one of "
+    )
+    assert "curate-built-linux-x86_64" in merged.problems[1]
+    code, text = _capture(lambda: curate(xos.root, "wheels", "--merge", str(unnamed)))
+    assert code == 1
+    assert "cannot read: curate-built-windows-amd64-forged: not the export of a configured platform" in text
+    # the isolation a record claims is at most what a runner of that OS has
+    win = _export(
+        xos.root,
+        tmp_path / "c",
+        "curate-built-windows-amd64",
+        b"W",
+        [WINDOWS],
+        ("windows", "AMD64"),
+        isolation="bwrap",
+    )
+    lin = _export(
+        xos.root,
+        tmp_path / "d",
+        "curate-built-linux-x86_64",
+        b"W",
+        [LINUX],
+        ("linux", "x86_64"),
+        isolation="unshare",
+    )
+    merged = wheels.merge_built(root=xos.root, env=os.environ, dirs=[win, lin], write=False)
+    assert {o.source: o.file.isolation for o in merged.new} == {
+        "curate-built-windows-amd64": "runner",
+        "curate-built-linux-x86_64": "unshare",
+    }
+    assert [(r.platform, r.os, r.arch) for r in merged.runners] == [
+        ("linux-x86_64", "linux", "x86_64"),
+        ("windows-amd64", "windows", "x86_64"),
+    ]
 
 
 # -- delvewheel for real: it runs on any OS ------------------------------------------------------------------

@@ -102,6 +102,7 @@ _MERGE_STATUS = {
     "stale": "stale: built from another sdist",
     "missing": "❌ bytes missing: not merged",
     "foreign": "❌ targets that runner cannot build: not merged",
+    "refused": "refused: not merged",
 }
 
 
@@ -124,14 +125,16 @@ def built_section(merged: Merged | None, *, command: str, error: str = "") -> st
         parts += [""]
     if merged.conflicts:
         parts += [
-            f"**{len(merged.conflicts)} conflict(s)**: the same version and target built to different bytes "
+            f"**{len(merged.conflicts)} conflict(s)**: the same version and target (or the same wheel file name) "
+            "built to different bytes "
             "(not reproducible across runners, or tampered with); neither side is merged. To take one side, "
             "merge only that runner's folder, and say why in the pull request.",
             "",
         ]
         for c in merged.conflicts:
             sides = "; ".join(f"{code(w)}: {code(f)} sha256 {code(sha[:16])}" for w, f, sha in c.wheels)
-            parts.append(f"- {code(f'{c.name} {c.version}')} for {code(c.target)}: {sides}")
+            what = f"file {code(c.filename)}" if c.filename else f"for {code(c.target)}"
+            parts.append(f"- {code(f'{c.name} {c.version}')} {what}: {sides}")
         parts += [""]
     if not merged.offered:
         return "\n".join([*parts, "_No runner recorded a built wheel._", ""])

@@ -76,7 +76,7 @@ from curate.catalog import (
 from curate.config import Config, load_config
 from curate.errors import CurateError
 from curate.names import NormalizedName
-from curate.targets import Target
+from curate.targets import Platform, Target
 
 SandboxKind = Literal["bwrap", "unshare", "sandbox-exec", "runner", "none"]
 SANDBOX_KINDS: tuple[SandboxKind, ...] = typing.get_args(SandboxKind)
@@ -1742,14 +1742,15 @@ class Runner:
     """One folder ``--merge`` read: what one runner exported (its artifact)."""
 
     source: str  # the folder's name (pr.yml: the artifact's, curate-built-<platform>)
-    os: str
-    arch: str
+    platform: str  # the configured platform that name names: what the runner is, whatever its records say
+    os: str  # that platform's
+    arch: str  # that platform's (normalised: x86_64, aarch64)
 
     def builds_for(self, target: Target) -> bool:
         return target.platform.os == self.os and _arch(target.platform.arch) == _arch(self.arch)
 
 
-MergeStatus = Literal["new", "known", "conflict", "stale", "missing", "foreign"]
+MergeStatus = Literal["new", "known", "conflict", "stale", "missing", "foreign", "refused"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -1760,7 +1761,8 @@ class Offered:
     ``conflict`` (another runner, or the catalog, has other bytes for one of its targets: a finding,
     not merged), ``stale`` (built from an sdist the catalog no longer has), ``missing`` (its bytes are
     not in the folder with the recorded sha256: not merged), ``foreign`` (it claims targets that runner
-    cannot build for: not merged)."""
+    cannot build for: not merged), ``refused`` (a record no runner may make: a comparison with the
+    upstream wheel, which only this catalog's own curate wheels makes: not merged)."""
 
     source: str
     name: str
@@ -1772,12 +1774,14 @@ class Offered:
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Conflict:
-    """The same version and target built to different bytes (by two runners, or a runner and the catalog)."""
+    """The same version and target built to different bytes (by two runners, or a runner and the catalog);
+    or, with ``filename``, one wheel file name with different bytes (whatever their targets)."""
 
     name: str
     version: str
-    target: str
+    target: str  # "" for a file name conflict
     wheels: tuple[tuple[str, str, str], ...]  # (where: a runner's folder or "catalog", filename, sha256)
+    filename: str = ""  # the file name two sides hold different bytes under
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -1804,8 +1808,32 @@ class _Entry:
     failures: tuple[BuildFailure, ...]
 
 
-def _read_export(folder: Path) -> tuple[Runner | None, list[_Entry], list[str]]:
-    """A runner's export folder: its records (validated: they are data from a job that ran builds)."""
+def _artifact_platform(name: str, config: Config) -> Platform | None:
+    """The configured platform a ``curate-built-<platform>`` folder (pr.yml's artifact) is the export of."""
+    from curate.ci import BUILT_ARTIFACT
+
+    if not name.startswith(BUILT_ARTIFACT):
+        return None
+    return next((p for p in config.platforms if p.name == name[len(BUILT_ARTIFACT) :]), None)
+
+
+# The isolation a merged record may say it was built in on a runner of each OS: what find_sandbox can
+# pick there, or less; any other claim is taken as that OS's runner sandbox (curate.ci.RUNNER_SANDBOX).
+_OS_ISOLATION: dict[str, tuple[str, ...]] = {"linux": ("bwrap", "unshare"), "macos": ("sandbox-exec",)}
+
+
+def _runner_isolation(claim: str, os_name: str) -> str:
+    from curate.ci import RUNNER_SANDBOX
+
+    if claim in ("", "none", "runner", *_OS_ISOLATION.get(os_name, ())):
+        return claim
+    return RUNNER_SANDBOX.get(os_name, "none")
+
+
+def _read_export(folder: Path, config: Config) -> tuple[Runner | None, list[_Entry], list[str]]:
+    """A runner's export folder: its records (validated: they are data from a job that ran builds). The
+    runner is the platform the folder's name (``curate-built-<platform>``) names; records that say
+    another OS or architecture are refused."""
     import json
 
     path = folder / RECORDS_FILE
@@ -1828,7 +1856,20 @@ def _read_export(folder: Path) -> tuple[Runner | None, list[_Entry], list[str]]:
         and isinstance(doc.get("versions"), list)
     ):
         return None, [], [f"{where}: not a records file of format {_RECORDS_FORMAT}"]
-    runner = Runner(source=folder.name, os=builder["os"], arch=builder["arch"])
+    plat = _artifact_platform(folder.name, config)
+    if plat is None:
+        names = ", ".join(f"curate-built-{p.name}" for p in config.platforms)
+        return None, [], [f"{folder.name}: not the export of a configured platform (one of {names})"]
+    if builder["os"] != plat.os or _arch(builder["arch"]) != _arch(plat.arch):
+        return (
+            None,
+            [],
+            [
+                f"{where}: says it was built on {builder['os']} {builder['arch']}, but {folder.name} is the"
+                f" export of {plat.name} ({plat.os} {plat.arch}): not merged"
+            ],
+        )
+    runner = Runner(source=folder.name, platform=plat.name, os=plat.os, arch=_arch(plat.arch))
     entries: list[_Entry] = []
     problems: list[str] = []
     for i, item in enumerate(doc["versions"]):
@@ -1865,8 +1906,11 @@ def merge_built(
     for the targets of the config its tags are accepted by and that runner could build for (its OS and
     architecture; any, for a pure-Python wheel), and when the folder holds its bytes with the recorded
     sha256: they go into the cache (by sha256) and are checked again as curate vet checks a file. Two
-    different sha256 for the same version and target (two runners, or a runner and the catalog) are a
-    :class:`Conflict`: neither is merged. The build failures of each version touched are those of the
+    different sha256 for the same version and target, or for the same file name (two runners, or a runner
+    and the catalog) are a :class:`Conflict`: neither is merged, and no catalog record is ever replaced.
+    A runner is the configured platform its folder's name says (``curate-built-<platform>``): folders
+    named for none, or whose records say another OS or architecture, are refused, and a record's isolation
+    is at most that OS's runner sandbox. Comparisons with the upstream wheel are never taken from a runner. The build failures of each version touched are those of the
     runner that could build the target (else the catalog's, else any runner's), and none for a target a
     wheel now serves. Everything is written in one step, under the catalog's write lock."""
     config = load_config(root)
@@ -1879,7 +1923,7 @@ def merge_built(
         entries: list[tuple[Path, _Entry]] = []
         problems: list[str] = []
         for folder in sorted(dirs, key=lambda d: d.name):
-            runner, found, bad = _read_export(folder)
+            runner, found, bad = _read_export(folder, config)
             problems += bad
             if runner is not None:
                 runners.append(runner)
@@ -1895,6 +1939,14 @@ def merge_built(
             sdist = sdist_of(v) if v is not None else None
             for b in e.built:
                 offer = functools.partial(_offered, e, b)
+                if b.compared_with or b.added or b.changed:
+                    offered.append(
+                        offer(
+                            "refused",
+                            "a comparison with the upstream wheel: made only by this catalog's curate wheels",
+                        )
+                    )
+                    continue
                 if (
                     v is None
                     or sdist is None
@@ -1924,8 +1976,9 @@ def merge_built(
                         offer("missing", "its bytes are not in the folder with the recorded sha256")
                     )
                     continue
+                isolation = _runner_isolation(b.isolation, e.runner.os)
                 candidates.setdefault(key, []).append(
-                    (path, offer("new", file=dataclasses.replace(b, targets=kept)))
+                    (path, offer("new", file=dataclasses.replace(b, targets=kept, isolation=isolation)))
                 )
             if v is not None and sdist is not None and sdist.sha256 == e.sdist_sha256:
                 touched.setdefault(key, []).append(e)
@@ -1953,10 +2006,38 @@ def merge_built(
                         )
                     )
                     losing |= {i for i, (_, o) in enumerate(cands) if t in o.file.targets}
+            # one file name is one wheel: other bytes under it (the catalog's, any record, or another
+            # runner's) are a conflict whatever the targets; never one record replacing the other
+            listed = {
+                w
+                for c in conflicts
+                if (c.name, c.version) == (projects[key[0]].name, key[1])
+                for w in c.wheels
+            }
+            for filename in sorted({o.file.filename for _, o in cands}):
+                sides = {("catalog", b.filename, b.sha256) for b in v.built if b.filename == filename}
+                sides |= {
+                    (o.source, filename, o.file.sha256) for _, o in cands if o.file.filename == filename
+                }
+                if len({sha for _, _, sha in sides}) < 2:
+                    continue
+                if not sides <= listed:
+                    conflicts.append(
+                        Conflict(
+                            name=projects[key[0]].name,
+                            version=key[1],
+                            target="",
+                            wheels=tuple(sorted(sides)),
+                            filename=filename,
+                        )
+                    )
+                losing |= {i for i, (_, o) in enumerate(cands) if o.file.filename == filename}
             for i, (path, o) in enumerate(cands):
                 if i in losing:
                     offered.append(
-                        dataclasses.replace(o, status="conflict", why="other bytes for the same target")
+                        dataclasses.replace(
+                            o, status="conflict", why="other bytes for the same target or file name"
+                        )
                     )
                 else:
                     offered.append(o)
@@ -1970,11 +2051,11 @@ def merge_built(
             sdist = sdist_of(v)
             if sdist is None:  # touched and merged hold only versions with the sdist they were built from
                 continue
-            by_file: dict[str, BuiltFile] = {}
+            by_file: dict[tuple[str, str], BuiltFile] = {}  # (file name, sha256): conflicts are not here
             for path, o in merged.get(key, []):
-                prior = by_file.get(o.file.filename)
+                prior = by_file.get((o.file.filename, o.file.sha256))
                 if prior is not None:  # the same bytes from two runners: one record, their targets together
-                    by_file[o.file.filename] = dataclasses.replace(
+                    by_file[(o.file.filename, o.file.sha256)] = dataclasses.replace(
                         prior, targets=tuple(sorted(set(prior.targets) | set(o.file.targets)))
                     )
                     continue
@@ -1982,8 +2063,9 @@ def merge_built(
                 if write:
                     _store(cache, path)
                     problems_ = _recheck(cache, config, o, v, env)
-                by_file[o.file.filename] = dataclasses.replace(o.file, problems=problems_)
-            built = [b for b in v.built if b.filename not in by_file] + list(by_file.values())
+                by_file[(o.file.filename, o.file.sha256)] = dataclasses.replace(o.file, problems=problems_)
+            # the catalog's records are kept as they are (a new file name never is one of theirs)
+            built = [*v.built, *by_file.values()]
             served = {
                 t for b in built if b.sdist_sha256 == sdist.sha256 and not b.compared_with for t in b.targets
             }

@@ -28,7 +28,11 @@ pr.yml's OS matrix runs curate wheels --export on each runner (the wheels, SHA25
 built-records.json: this catalog's built: and build_failures:); curate wheels --merge DIR... brings those
 records into this catalog: each wheel only with its bytes at the recorded sha256 (into the cache, checked
 again here), only for targets its runner could build, and never when two runners built the same version
-and target to different bytes (a conflict: merged from neither side, exit 1).
+and target, or the same wheel file name, to different bytes (a conflict: merged from neither side, exit
+1). The runner is the platform its folder's name says (curate-built-<platform>, pr.yml's artifact), not
+what its records say: a folder named for no configured platform, or whose records say another OS or
+architecture, is refused; a record's isolation is at most that OS's runner sandbox. A comparison with the
+upstream wheel (compared_with:) is never taken from a runner.
 
 A failing build names the package, version, targets and the last lines of its log, and the others go
 on; the exit status is 1 when any build failed or a recorded wheel could not be reproduced. Run curate
@@ -105,8 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="build nothing: merge the built: records (and wheels) other runners exported with --export"
         " (pr.yml's OS matrix: the report says how to download them) into catalog/, each wheel only with"
-        " its bytes at the recorded sha256; the same version and target built to different bytes is a"
-        " conflict, merged from neither side; exit 1 on a conflict or a folder that does not read",
+        " its bytes at the recorded sha256; each DIR must be named curate-built-PLATFORM (the artifact's"
+        " name: the runner is that configured platform, whatever its records say); the same version and"
+        " target, or the same wheel file name, with different bytes is a conflict, merged from neither"
+        " side; records of a comparison with the upstream wheel are refused; exit 1 on a conflict or a"
+        " folder that does not read or is refused",
     )
     parser.add_argument(
         "--no-recheck",
@@ -246,6 +253,7 @@ _MERGED = {
     "stale": "stale (not merged)",
     "missing": "bytes missing (not merged)",
     "foreign": "not this runner's targets (not merged)",
+    "refused": "refused (not merged)",
 }
 
 
@@ -263,7 +271,10 @@ def print_merged(merged: Merged, reporter: Reporter) -> None:
     for c in merged.conflicts:
         sides = "; ".join(f"{where}: {filename} sha256 {sha[:16]}..." for where, filename, sha in c.wheels)
         reporter.text(
-            one_line(f"conflict: {c.name} {c.version} for {c.target} built to different bytes: {sides}")
+            one_line(
+                f"conflict: {c.name} {c.version} {f'file {c.filename}' if c.filename else f'for {c.target}'}"
+                f" built to different bytes: {sides}"
+            )
         )
     for f in merged.failures:
         reporter.out(one_line(f"still failing: {f.name} {f.version} for {', '.join(f.targets)}: {f.reason}"))
