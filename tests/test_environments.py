@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import glob
+import inspect
 import json
 import os
 import re
@@ -476,9 +477,12 @@ def test_written_beside_the_index_in_a_forked_process(
     forks: list[object] = []
     start = building.EnvWriter.start
 
+    during_site: list[bool] = []
+
     def counted(*args: object, **kwargs: object) -> building.EnvWriter | None:
         writer = start(*args, **kwargs)  # type: ignore[arg-type]
         forks.append(writer)
+        during_site.append(any(f.function == "on_files" for f in inspect.stack()))
         return writer
 
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
@@ -488,6 +492,7 @@ def test_written_beside_the_index_in_a_forked_process(
     built = build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert forks
     assert all(w is not None for w in forks)
+    assert during_site == [True]  # started as soon as the site planned them: beside mkdocs and the index
     assert built.environments is not None
     assert built.environments.ready == world.built_envs
     assert built.environments.files == len(_tree(out / "envs")) + len(
@@ -513,6 +518,23 @@ def test_written_beside_the_index_in_a_forked_process(
         build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert _tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "public"]  # no staging tree left behind
+
+    # the site fails while the forked process writes: it is stopped, and nothing is swapped in
+    from curate.site import SiteRenderer
+
+    monkeypatch.undo()
+    monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    during_site.clear()
+    monkeypatch.setattr(building.EnvWriter, "start", counted)
+    monkeypatch.setattr(
+        SiteRenderer, "request", lambda *a: (_ for _ in ()).throw(EnvironmentUnavailable("site"))
+    )
+    with pytest.raises(EnvironmentUnavailable, match="site"):
+        build(root=world.root, output=out, cache_dir=world.cache, env={})
+    assert during_site == [True]
+    assert _tree(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "public"]
 
 
 # -- the real clients -------------------------------------------------------------------------------------

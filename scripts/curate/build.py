@@ -10,7 +10,8 @@ up on its project pages at build time (:func:`upstream_links`, :mod:`curate.loca
 does: the catalog records no URL.
 
 The requests' environment files (``envs/``, ``api/requests/``) are written into the staging tree by a
-forked process while this one writes the index (:class:`EnvWriter`), where that is safe and pays off
+forked process (:class:`EnvWriter`), started as soon as the site has planned them (mkdocs renders the
+site and this process writes the index meanwhile), where that is safe and pays off
 (two cores, no other thread, many requests, and file URLs that do not come from the index just written):
 they need nothing from the index, and the SBOMs' library work is most of their cost. A failure there
 fails the build like one here; nothing is swapped in.
@@ -28,7 +29,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from curate.atomic import atomic_write
 from curate.cache import Wanted, cache_root
@@ -41,6 +42,9 @@ from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, uns
 from curate.names import normalize
 from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
+
+if TYPE_CHECKING:
+    from curate.site import SiteData  # mkdocs is imported only when the site is built
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
 # below this many requests the environments are written here, after the index (a fork costs more)
@@ -217,23 +221,43 @@ def _build(
     else:
         with publishing(output) as staging:
             plans: Mapping[str, RequestEnvironments] | None = None
+            beside: EnvWriter | None = None
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                data = build_site(
-                    root,
-                    config,
-                    staging,
-                    env=env,
-                    today=today,
-                    cache_dir=cache_root(root, config, env, cache_dir),
-                    published=output if output.is_dir() else None,
-                )
+                def start_writing(planned: SiteData) -> None:
+                    """As soon as the site has planned the environments (mkdocs has emptied the output),
+                    a forked process writes them while mkdocs renders the site and this one the index."""
+                    nonlocal beside
+                    if index:
+                        beside = EnvWriter.start(
+                            staging,
+                            config,
+                            planned.environments,
+                            cache_dir=cache_root(root, config, env, cache_dir),
+                        )
+
+                try:
+                    data = build_site(
+                        root,
+                        config,
+                        staging,
+                        env=env,
+                        today=today,
+                        cache_dir=cache_root(root, config, env, cache_dir),
+                        published=output if output.is_dir() else None,
+                        on_planned=start_writing,
+                    )
+                except BaseException:
+                    if beside is not None:  # the site failed: stop writing them
+                        beside.abort()
+                    raise
                 history, plans = data.history, data.environments  # the site read them; used again here
             if index:
-                beside = EnvWriter.start(
-                    staging, config, plans, cache_dir=cache_root(root, config, env, cache_dir)
-                )
+                if beside is None:
+                    beside = EnvWriter.start(
+                        staging, config, plans, cache_dir=cache_root(root, config, env, cache_dir)
+                    )
                 try:
                     stats = build_index(
                         staging,

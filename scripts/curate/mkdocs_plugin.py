@@ -89,6 +89,9 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         self.env: Mapping[str, str] | None = None  # set by curate.site.build_site from the CLI's
         self.cache_dir: Path | None = None  # the file cache (--cache-dir), set by curate.site.build_site
         self.published: Path | None = None  # the previous build's output, set by curate.site.build_site
+        # set by curate.site.build_site: called with what the site was built from once mkdocs has emptied
+        # the output (curate build starts writing the environment files beside the site then)
+        self.on_planned: Callable[[site.SiteData], None] | None = None
 
     def _env(self) -> Mapping[str, str]:
         """The environment git runs with: the CLI's, or, when mkdocs itself runs the plugin
@@ -124,6 +127,8 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         return config
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
+        if self.on_planned is not None and self.data is not None:  # mkdocs cleaned site_dir before this
+            self.on_planned(self.data)
         generated = dict(site.GENERATED_PAGES)
         for src, title in generated.items():
             if files.get_file_from_path(src) is not None:

@@ -1195,6 +1195,7 @@ def build_site(
     today: dt.date | None = None,
     cache_dir: Path | None = None,
     published: Path | None = None,
+    on_planned: Callable[[SiteData], None] | None = None,
 ) -> SiteData:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
     return what the site was built from (the catalog, the requests and their environments, the
@@ -1202,7 +1203,9 @@ def build_site(
 
     A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
     environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
-    lives there; default: as ``curate fetch`` finds it); ``published``: the live output, if any.
+    lives there; default: as ``curate fetch`` finds it); ``published``: the live output, if any;
+    ``on_planned``: called with the site's data once the catalog is read and mkdocs has emptied
+    ``out_dir``, before the pages are rendered (so other files can be written into it meanwhile).
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config as load_mkdocs
@@ -1246,6 +1249,7 @@ def build_site(
                 plugin.today = today
                 plugin.cache_dir = cache_dir
                 plugin.published = published
+            plugins[0].on_planned = on_planned
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
                 build(mk_config)
