@@ -596,6 +596,75 @@ def test_the_history_reads_only_the_keys_it_shows() -> None:
             assert memo.read(text, path.name) == expected, path.name
 
 
+_SMUGGLED = """\
+name: foo
+versions:
+  - version: '1.0'
+    yanked: {yanked}
+    superseded_since: 2020-01-01
+    needed_by:
+      - request: 2024-01-01-ghost
+        targets: [linux-x86_64-py3.12]
+        direct: true
+    files: []
+    vetting: {vetting}
+"""
+
+
+@pytest.mark.parametrize(
+    ("yanked", "vetting", "cut"),
+    [
+        # a quoted scalar or a flow collection opened in a key the history skips and closed in another:
+        # the lines between are the string's (or the list's), not keys
+        ('"x', 'y"', False),
+        ("'x", "y'", False),
+        ('!!str "x', 'y"', False),
+        ("[x", "y]", False),
+        ("{x: ", "y}", False),
+        ("\n      - 'x", "y'", False),  # opened deeper
+        ('"x', "y\n  - version: '2.0\"'", False),  # through to the next version's item
+        ("x\r    vetting: x", "{}", False),  # a line break libyaml reads and the cut does not
+        # quotes that open nothing or close on their line: within a plain scalar, doubled, escaped
+        ("a 'b\" c # 'd", "{}", True),
+        ("'it''s' # x", "{}", True),
+        ('"a \\" b"', "{a: [1, 'b', \"c\", {d: e}]}", True),
+    ],
+)
+def test_the_history_reads_what_the_full_parser_reads(yanked: str, vetting: str, cut: bool) -> None:
+    """VersionMemo(READ_KEYS) reads what the whole parse reads, less the other keys, for items crafted to
+    cut wrong: a quoted scalar or flow collection that holds lines at a key's indentation, whichever key
+    it opens in, is parsed whole, so its lines are never read as keys (where the strict reader rejects
+    the file, the memo, which does not check the keys it skips, may read it but not those lines); and
+    items whose quotes only look like openers are still cut at their keys."""
+    import dataclasses
+
+    from curate.catalog import VersionEntry, VersionMemo, _cut_keys, _cut_versions, project_from_bytes
+    from curate.errors import ValidationError
+    from curate.history import READ_KEYS
+
+    raw = _SMUGGLED.format(yanked=yanked, vetting=vetting).encode()
+    items = _cut_versions(raw)
+    assert items is not None
+    assert (_cut_keys(items[1][0]) is not None) is cut
+    memo = VersionMemo(READ_KEYS)
+    try:
+        full = project_from_bytes(raw, "foo.yaml")
+    except ValidationError:
+        try:
+            read = memo.read(raw, "foo.yaml")
+        except ValidationError:
+            return
+        assert [(v.superseded_since, v.needed_by, v.files) for v in read.versions] == [("", (), ())]
+        return
+    expected = dataclasses.replace(
+        full, versions=tuple(VersionEntry(**{k: getattr(v, k) for k in READ_KEYS}) for v in full.versions)
+    )
+    assert memo.read(raw, "foo.yaml") == expected
+    assert memo.read(raw, "foo.yaml") == expected  # again, from what the memo kept
+    if cut:
+        assert expected.versions[0].needed_by
+
+
 def test_requesters_are_published_when_the_catalog_says_so(
     repo: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

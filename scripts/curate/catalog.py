@@ -826,14 +826,105 @@ _FIRST_KEY = re.compile(rb"  - ([a-z_]+):(?: |$)", re.M)
 _AT_FOUR = re.compile(rb"^    (?! |- |-$|#)(?:([a-z_]+):(?: |$))?", re.M)  # a line at four spaces
 
 
+# each line closes every quoted scalar and flow collection it opens, in the forms curate writes: no
+# opener; or (a list item's) (key and) a quoted scalar with no quote within, [], {}, or a plain scalar
+# with no ":" or "#" (nothing starts within it). Lines not in these forms go through _closed_on_line.
+_CLOSED_AS_WRITTEN = re.compile(
+    rb"(?:(?:[^\"'\[{\n]*+|(?: *(?:- )?(?:[a-z_]+: )?"
+    rb"(?:'[^'\n]*+'|\"[^\"\\\n]*+\"|\[\]|\{\}|[A-Za-z0-9_.][^:#\n]*+)))\n)*+"
+)
+_OPENER = re.compile(rb"[\"'\[{]")
+_FLOW = b",[]{}"
+
+
+def _closed_on_line(line: bytes) -> bool:
+    """Whether every quoted scalar and flow collection ``line`` opens is closed on it, read as libyaml
+    reads a line in block context from its start (a token starts after the indentation, ``- ``, ``? ``,
+    ``: ``, an anchor or tag, and in a flow collection after ``[ { ,``; a quote inside a plain scalar
+    opens nothing). Conservative: anything it does not follow is taken as open (the caller then parses
+    the item whole, which reads it right either way)."""
+    n, i, depth, start = len(line), 0, 0, True  # start: at a token's start (else after a node)
+
+    def blank(at: int) -> bool:
+        return at >= n or line[at] == 0x20 or (depth > 0 and line[at] in _FLOW)
+
+    while True:
+        while i < n and line[i] == 0x20:
+            i += 1
+        if i >= n:
+            return depth == 0
+        c = line[i : i + 1]
+        if c == b"#":  # a comment, when after a space
+            return depth == 0 and (i == 0 or line[i - 1] == 0x20)
+        if c in b"]}" and depth > 0:
+            depth, i, start = depth - 1, i + 1, False
+        elif (c == b"," and depth > 0) or (c == b":" and blank(i + 1)):
+            i, start = i + 1, True
+        elif not start:
+            return False  # text after a quoted scalar or a flow collection: not what curate writes
+        elif c == b'"':
+            i += 1
+            while i < n and line[i] != 0x22:
+                i += 2 if line[i] == 0x5C else 1
+            if i >= n:
+                return False
+            i, start = i + 1, False
+        elif c == b"'":
+            i = line.find(b"'", i + 1)
+            while i >= 0 and line[i + 1 : i + 2] == b"'":  # '' is a quote within
+                i = line.find(b"'", i + 2)
+            if i < 0:
+                return False
+            i, start = i + 1, False
+        elif c in b"[{":
+            depth, i = depth + 1, i + 1
+        elif c in b"-?" and blank(i + 1):
+            i += 1
+        elif c in b"&!*":  # an anchor, a tag, an alias: up to the next space
+            while i < n and not blank(i):
+                i += 1
+            start = c != b"*"
+        elif c in b"|>":  # a block scalar's header: its text is on the lines below, indented further
+            return depth == 0
+        elif c in b"]},%@`":
+            return False
+        else:  # a plain scalar: up to ": ", " #", or in a flow collection , [ ] { }
+            i += 1
+            while i < n:
+                if line[i] == 0x3A and blank(i + 1):  # ":"
+                    break
+                if line[i] == 0x23 and line[i - 1] == 0x20:  # " #"
+                    break
+                if depth > 0 and line[i] in _FLOW:
+                    break
+                i += 1
+            start = False
+
+
+def _closed_on_lines(item: bytes) -> bool:
+    """Whether each line of ``item`` closes the quoted scalars and flow collections it opens, and its
+    lines are cut at \\n only (libyaml also breaks lines at \\r, NEL, LS and PS; curate writes none,
+    nor tabs)."""
+    if any(odd in item for odd in (b"\r", b"\t", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")):
+        return False
+    if _CLOSED_AS_WRITTEN.fullmatch(item) is not None:
+        return True
+    return all(_closed_on_line(line) for line in item.split(b"\n") if _OPENER.search(line))
+
+
 def _cut_keys(item: bytes) -> list[tuple[str, bytes]] | None:
     """A version's item (``  - version: ...`` and its lines) cut at its keys: (key, the key's lines,
     the first at four spaces), when every line at four spaces is a key (or a comment, or an item of
     the previous key's list) and the keys are curate's, each once, in the order curate writes them
     (text at four spaces within a value is then impossible: a continuation is indented further);
-    None otherwise (the caller parses the item whole)."""
+    None otherwise (the caller parses the item whole).
+
+    Only quoted scalars and flow collections may hold lines at four spaces (or fewer): one that opens
+    in a key (read or not) and closes in another would hold lines the cut takes for keys. So an item
+    with a quoted scalar or a flow collection that is not closed on the line that opens it, or with a
+    line break other than ``\n`` or a tab, is not cut either."""
     first = _FIRST_KEY.match(item)
-    if first is None:
+    if first is None or not _closed_on_lines(item):
         return None
     starts: list[tuple[bytes, int]] = [(first[1], 0)]
     for m in _AT_FOUR.finditer(item):
