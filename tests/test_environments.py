@@ -29,7 +29,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -371,6 +371,32 @@ def test_the_sboms_components_are_kept_in_the_file_cache(
     other = SbomRenderer(moved, tool_version="0", cache=tmp_path).render(env, envs.request)
     assert other == SbomRenderer(moved, tool_version="0").render(env, envs.request)
     assert "https://mirror.example/files/" in other
+    # a tampered component (another URL, hash, version or vetting status, or not the library's JSON) is
+    # not used: it is made again, and the store keeps the right one
+    SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path).render(env, envs.request)
+    first.save()
+    stored = json.loads(store.read_bytes())
+    good = dict(stored)
+    digests = sorted(stored)
+    tampers: list[Callable[[str], str]] = [
+        lambda c: c.replace("/files/", "/evil/"),
+        lambda c: c.replace(
+            '"externalReferences":[', '"externalReferences":[{"type":"website","url":"https://e.example/"},'
+        ),
+        lambda c: re.sub(r'"content":"[0-9a-f]{64}"', '"content":"' + "0" * 64 + '"', c),
+        lambda c: c.replace('"version":"', '"version":"9', 1),
+        lambda c: c.replace('"curate:vetting:status","value":"', '"curate:vetting:status","value":"x'),
+        lambda c: c[:-1] + ',"properties":[]}',
+        lambda c: "[]",
+        lambda c: '{"properties":[1]}',
+    ]
+    tampered = {d: tampers[i % len(tampers)](stored[d]) for i, d in enumerate(digests)}
+    assert all(tampered[d] != stored[d] for d in digests)
+    store.write_text(json.dumps(tampered), "utf-8")
+    again = SbomRenderer(mirror_locations(config), tool_version="0", cache=tmp_path)
+    assert again.render(env, envs.request) == fresh
+    again.save()
+    assert json.loads(store.read_bytes()) == good
     # a damaged store is ignored
     store.write_text("{not json", "utf-8")
     assert (
@@ -409,6 +435,27 @@ def test_the_pylock_entries_are_kept_in_the_file_cache(
     again = EnvRenderer(config, mirror_locations(config), cache=tmp_path)
     assert again.render(env, "pylock", envs.request) == fresh
     assert len(validated) == 1  # the header only: every entry was read from the cache
+    # a tampered entry (another URL, hash, size or name; one more file or package) is not used: the lock
+    # is what a build without the cache writes, those entries validated again, the store put right
+    stored = json.loads(store.read_bytes())
+    digests = sorted(stored)
+    tampers: list[Callable[[str], str]] = [
+        lambda t: re.sub(r'url = "[^"]*"', 'url = "https://evil.example/x.whl"', t),
+        lambda t: re.sub(r'sha256 = "[0-9a-f]{64}"', 'sha256 = "' + "0" * 64 + '"', t),
+        lambda t: re.sub(r"size = \d+", "size = 1", t),
+        lambda t: t.replace('name = "', 'name = "x', 1),
+        lambda t: t + '\n[[packages]]\nname = "evil"\n',
+        lambda t: t + "extra = 1\n",
+    ]
+    tampered = {d: tampers[i % len(tampers)](stored[d]) for i, d in enumerate(digests)}
+    assert all(tampered[d] != stored[d] for d in digests)
+    store.write_text(json.dumps(tampered), "utf-8")
+    validated.clear()
+    again = EnvRenderer(config, mirror_locations(config), cache=tmp_path)
+    assert again.render(env, "pylock", envs.request) == fresh
+    assert len(validated) == 1 + len(env.packages)
+    again.save()
+    assert json.loads(store.read_bytes()) == stored
     store.write_text("{not json", "utf-8")  # a damaged store is ignored
     validated.clear()
     assert (

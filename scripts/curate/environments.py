@@ -657,15 +657,18 @@ class EnvRenderer:
 
             entry = self.pylock_entry_dict(pkg)
             digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
-            cached = self._pylock_store.get(digest)
-            if cached is None:  # new: validated, then kept for the next build
+            text = tomli_w.dumps({"packages": [entry]})
+            # the cache (CI's, restored) is not trusted with what the lock says: its text is used only
+            # when it is the entry's own, byte for byte (writing it costs about what reading it back
+            # would); what it saves is the validation
+            if self._pylock_store.get(digest) != text:  # new (or not the entry's): validated, then kept
                 try:
                     Pylock.from_dict({"lock-version": "1.0", "created-by": "curate", "packages": [entry]})
                 except PylockValidationError as exc:
                     raise EnvironmentUnavailable(
                         f"{pkg.name} {pkg.version.version}: not a valid pylock entry: {exc}"
                     ) from None
-                cached = tomli_w.dumps({"packages": [entry]})
+            cached = text
             self._pylock_store.use(digest, cached)
             self._pylock_entries[key] = cached
         return cached
@@ -713,8 +716,9 @@ class EnvRenderer:
 
 
 # each distinct pylock entry's TOML, kept in the file cache between builds: validated with
-# packaging.pylock and written with tomli_w when new (the store is per version of both, and each text is
-# keyed by the sha256 of the entry it was made from)
+# packaging.pylock when new (the store is per version of packaging and tomli_w, and each text is keyed by
+# the sha256 of the entry it was made from); a rebuild writes the entry again and skips the validation
+# only when the stored text is that text (a cache restored in CI is not trusted with what a lock says)
 STORE_DIR = "envs"  # under the file cache
 
 
@@ -746,7 +750,7 @@ class _TextStore:
         self._used[digest] = text
 
     def save(self) -> None:
-        if self.path is None or self._used.keys() == self._stored.keys():
+        if self.path is None or self._used == self._stored:
             return
         from curate.atomic import atomic_write
 

@@ -143,6 +143,48 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _is_component_of(text: str, inputs: dict[str, Any]) -> bool:
+    """Whether a component's JSON from the file cache (CI's, restored: not trusted with what an SBOM
+    says) names the file ``inputs`` describe: one JSON object with its name, version, purl, sha256, the
+    URLs it is downloaded from and its home page's, its description and properties (the vetting status
+    among them). Its licences are not checked."""
+    try:
+        component = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(component, dict):
+        return False
+    try:
+        return _names_the_file(component, inputs)
+    except (AttributeError, TypeError):  # not the library's JSON
+        return False
+
+
+def _names_the_file(component: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    download, home = _uri(inputs["download"]), inputs["home"]
+    site = _uri(home) if home.startswith(("https://", "http://")) else None
+    references = component.get("externalReferences", [])
+    properties = component.get("properties", [])
+    return (
+        component.get("type") == "library"
+        and component.get("name") == inputs["name"]
+        and component.get("version") == inputs["version"]
+        and component.get("bom-ref") == inputs["ref"]
+        and component.get("purl") == inputs["ref"]
+        and component.get("hashes") == [{"alg": "SHA-256", "content": inputs["sha256"]}]
+        and [(r.get("type"), r.get("url")) for r in references]
+        == [
+            (kind, str(uri))
+            for kind, uri in (("distribution", download), ("website", site))
+            if uri is not None
+        ]
+        and component.get("description") == (inputs["description"] or None)
+        and isinstance(properties, list)
+        and sorted((p.get("name"), p.get("value")) for p in properties)
+        == sorted((n, v) for n, v in inputs["properties"])
+    )
+
+
 # placeholders in the root component's template (SbomRenderer._root_json): no request says these
 _SLOT_NAME = "\x00curate:slot:name\x00"
 _SLOT_DESCRIPTION = "\x00curate:slot:description\x00"
@@ -210,7 +252,7 @@ class SbomRenderer:
 
     def save(self) -> None:
         """Keep the components this build used in the file cache (only those: it does not grow)."""
-        if self._store is None or self._used.keys() == self._stored.keys():
+        if self._store is None or self._used == self._stored:
             return
         with contextlib.suppress(OSError):
             self._store.parent.mkdir(parents=True, exist_ok=True)
@@ -317,7 +359,7 @@ class SbomRenderer:
         inputs = self._component_inputs(pkg)
         digest = hashlib.sha256(_dumps(inputs).encode()).hexdigest()
         text = self._stored.get(digest)
-        if text is None:
+        if text is None or not _is_component_of(text, inputs):
             text = _dumps(_as_json(self._component_model(pkg, inputs)))
         self._used[digest] = text
         cached = self._components[key] = _Part((inputs["name"], inputs["version"], inputs["ref"]), text)
