@@ -1,4 +1,4 @@
-"""Servers the publish tests run for real on 127.0.0.1: moto's S3 server and devpi-server."""
+"""Servers the tests run for real on 127.0.0.1: moto's S3 server, devpi-server and the proxpi proxy."""
 
 from __future__ import annotations
 
@@ -58,6 +58,48 @@ def stop(proc: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def proxpi(index_url: str, base: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """proxpi (a caching proxy, the way an organisation puts Nexus, Artifactory or devpi in front of an
+    index) in front of the simple index ``index_url``: yields its own index URL (``.../index/``); its log
+    in ``base``, which must show no traceback once it is stopped."""
+    port = free_port()
+    base.mkdir(parents=True, exist_ok=True)
+    log = base / "proxpi.log"
+    proxy_env = {
+        **env,
+        "PROXPI_INDEX_URL": index_url,
+        "PROXPI_CACHE_DIR": str(base / "proxpi-cache"),
+        "PROXPI_EXTRA_INDEX_URLS": "",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "proxpi.server",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=proxy_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/index/"
+    try:
+        wait_for(url, proc, log, seconds=30)
+        yield url
+    finally:
+        stop(proc)
+    text = log.read_text("utf-8", "replace")
+    assert "Traceback" not in text, text
 
 
 @contextlib.contextmanager

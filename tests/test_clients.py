@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from curate.serve import Access, make_server, serve_in_thread, url_of
+from tests.servers import proxpi
 from tests.test_index_helpers import Built, make_built
 
 BIN = Path(sys.executable).parent
@@ -226,68 +223,14 @@ def test_a_corrupted_file_fails_the_hash_check(
     assert "DO NOT MATCH THE HASHES" in proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_install_through_a_caching_proxy(index: tuple[Built, str, list[Access]], tmp_path: Path) -> None:
     """proxpi in front of the index, the way an organisation puts Nexus, Artifactory or devpi there."""
     _, url, access = index
-    port = _free_port()
-    env = _env(tmp_path)
-    env.update(
-        {
-            "PROXPI_INDEX_URL": f"{url}/simple/",
-            "PROXPI_CACHE_DIR": str(tmp_path / "proxpi-cache"),
-            "PROXPI_EXTRA_INDEX_URLS": "",
-        }
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "proxpi.server",
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        proxy = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{proxy}/index/", timeout=5).read()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+    with proxpi(f"{url}/simple/", tmp_path / "proxpi", _env(tmp_path)) as proxy:
         access.clear()
         target = tmp_path / "t"
-        pip(tmp_path, f"{proxy}/index/", "install", "--target", str(target), "webapp==2.0")
+        pip(tmp_path, proxy, "install", "--target", str(target), "webapp==2.0")
         assert installed(target) == {"webapp": "2.0", "httpish": "1.1", "certy": "2024.1"}
         assert any(a.path.startswith("/simple/webapp") for a in access)
-        uv(tmp_path, f"{proxy}/index/", "install", "--target", str(tmp_path / "u"), "newpy")
+        uv(tmp_path, proxy, "install", "--target", str(tmp_path / "u"), "newpy")
         assert installed(tmp_path / "u") == {"newpy": "0.9"}
-    finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert "Traceback" not in out, out

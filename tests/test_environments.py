@@ -22,13 +22,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,6 +51,7 @@ from curate.sbom import SbomRenderer, library_json
 from curate.serve import Access, make_server, serve_in_thread, url_of
 from curate.vetting import VettingRecord
 from tests.lockutil import curate, lock_repo, write_request
+from tests.servers import free_port, proxpi
 from tests.test_index_helpers import fill_cache
 from tests.upstream import make_upstream
 
@@ -105,13 +102,6 @@ def installed(python: Path, tmp: Path) -> dict[str, str]:
     return {k: v for k, v in got.items() if k not in ("pip", "setuptools")}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _osv(directory: Path, adv_id: str, name: str, version: str, aliases: list[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     record = {
@@ -143,7 +133,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     mp = pytest.MonkeyPatch()
     mp.setenv("UV_CACHE_DIR", str(base / "uv-cache"))
     access: list[Access] = []
-    server = make_server(base / "repo" / "public", port=_free_port(), access=access, quiet=True)
+    server = make_server(base / "repo" / "public", port=free_port(), access=access, quiet=True)
     url = url_of(server)
     with make_upstream(base / "upstream") as up:
         try:
@@ -634,107 +624,78 @@ def test_uv_installs_the_pylock_and_pip_the_requirements(world: World, target: s
 def test_the_pylock_installs_through_proxpi_and_from_another_host(world: World, tmp_path: Path) -> None:
     """proxpi re-homes the files under its own host and layout: `curate env --index-url` looks them up
     there (by name, checked by sha256); a second host serving the same tree: `--base-url`."""
-    port = _free_port()
-    env = _env(tmp_path)
-    env.update(
-        {
-            "PROXPI_INDEX_URL": f"{world.url}/simple/",
-            "PROXPI_CACHE_DIR": str(tmp_path / "proxpi-cache"),
-            "PROXPI_EXTRA_INDEX_URLS": "",
-        }
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "proxpi.server",
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     mirror = make_server(world.public, port=0, quiet=True)
     stop_mirror = serve_in_thread(mirror)
     target = "linux-x86_64-py3.11"
     python = interpreter("3.11")
     try:
-        proxy = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{proxy}/index/", timeout=5).read()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        lock = tmp_path / "proxy" / "pylock.toml"
-        assert (
-            curate(
-                world.root, "env", TEAM, "--target", target, "--index-url", f"{proxy}/index/", "-o", str(lock)
+        with proxpi(f"{world.url}/simple/", tmp_path / "proxpi", _env(tmp_path)) as index_url:
+            lock = tmp_path / "proxy" / "pylock.toml"
+            assert (
+                curate(
+                    world.root,
+                    "env",
+                    TEAM,
+                    "--target",
+                    target,
+                    "--index-url",
+                    index_url,
+                    "-o",
+                    str(lock),
+                )
+                == 0
             )
-            == 0
-        )
-        data = tomllib.loads(lock.read_text("utf-8"))
-        urls = [w["url"] for p in data["packages"] for w in p["wheels"]]
-        assert urls
-        assert all(u.startswith(f"{proxy}/index/") for u in urls), urls
-        assert {p["index"] for p in data["packages"]} == {f"{proxy}/index/"}
-        world.access.clear()
-        run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v1"))
-        run(
-            tmp_path,
-            UV,
-            "pip",
-            "install",
-            "--python",
-            str(tmp_path / "v1" / "bin" / "python"),
-            "-r",
-            str(lock),
-        )
-        run(tmp_path, str(tmp_path / "v1" / "bin" / "python"), "-c", "import webapp, fastmath")
-        fetched = {a.path for a in world.access if a.path.startswith("/files/")}
-        assert len(fetched) == len(urls)  # proxpi fetched each file from the catalog, once
+            data = tomllib.loads(lock.read_text("utf-8"))
+            urls = [w["url"] for p in data["packages"] for w in p["wheels"]]
+            assert urls
+            assert all(u.startswith(index_url) for u in urls), urls
+            assert {p["index"] for p in data["packages"]} == {index_url}
+            world.access.clear()
+            run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v1"))
+            run(
+                tmp_path,
+                UV,
+                "pip",
+                "install",
+                "--python",
+                str(tmp_path / "v1" / "bin" / "python"),
+                "-r",
+                str(lock),
+            )
+            run(tmp_path, str(tmp_path / "v1" / "bin" / "python"), "-c", "import webapp, fastmath")
+            fetched = {a.path for a in world.access if a.path.startswith("/files/")}
+            assert len(fetched) == len(urls)  # proxpi fetched each file from the catalog, once
 
-        other = tmp_path / "other" / "pylock.toml"
-        assert (
-            curate(
-                world.root, "env", TEAM, "--target", target, "--base-url", url_of(mirror), "-o", str(other)
+            other = tmp_path / "other" / "pylock.toml"
+            assert (
+                curate(
+                    world.root,
+                    "env",
+                    TEAM,
+                    "--target",
+                    target,
+                    "--base-url",
+                    url_of(mirror),
+                    "-o",
+                    str(other),
+                )
+                == 0
             )
-            == 0
-        )
-        assert f"{url_of(mirror)}/files/" in other.read_text("utf-8")
-        run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v2"))
-        run(
-            tmp_path,
-            UV,
-            "pip",
-            "install",
-            "--python",
-            str(tmp_path / "v2" / "bin" / "python"),
-            "-r",
-            str(other),
-        )
-        run(tmp_path, str(tmp_path / "v2" / "bin" / "python"), "-c", "import webapp, fastmath")
+            assert f"{url_of(mirror)}/files/" in other.read_text("utf-8")
+            run(tmp_path, UV, "venv", "-q", "--python", python, str(tmp_path / "v2"))
+            run(
+                tmp_path,
+                UV,
+                "pip",
+                "install",
+                "--python",
+                str(tmp_path / "v2" / "bin" / "python"),
+                "-r",
+                str(other),
+            )
+            run(tmp_path, str(tmp_path / "v2" / "bin" / "python"), "-c", "import webapp, fastmath")
     finally:
         stop_mirror()
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert "Traceback" not in out, out
 
 
 # -- planning, without clients -----------------------------------------------------------------------------
