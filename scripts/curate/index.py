@@ -819,7 +819,8 @@ def build_index(
     old = read_manifest(previous, fp, data)
     # what the live tree holds, however it was built: what this build does not write again goes (a
     # changed policy or config re-renders everything, and the files it no longer serves must not stay)
-    live_records = read_manifest(previous, str(data.get("fingerprint")), data) if in_place else {}
+    # (the same records as ``old`` when the fingerprint is unchanged: read and checked once)
+    live_records = (old or read_manifest(previous, str(data.get("fingerprint")), data)) if in_place else {}
     before = manifest_projects(data)
     if not reuse:
         old = {k: {**v, "digest": "", "stamp": ""} for k, v in old.items()}  # still known: stale files go

@@ -912,8 +912,9 @@ def inputs_digest(version: VersionEntry, ctx: Context, advisory_digests: Sequenc
         "licence_matcher": MATCHER_VERSION,
         "licence_reading": LICENCE_READING,
     }
-    if _comparisons(version):  # only then: the digests of versions curate wheels never compared stay
-        doc["compared"] = _comparisons(version)
+    compared = _comparisons(version)
+    if compared:  # only then: the digests of versions curate wheels never compared stay
+        doc["compared"] = compared
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
