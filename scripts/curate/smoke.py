@@ -46,7 +46,7 @@ from curate.catalog import Project, load_catalog, replace_catalog_files, writing
 from curate.config import Config
 from curate.errors import CurateError, Problem, ValidationError, display_path
 from curate.names import NormalizedName
-from curate.requests import Request
+from curate.requests import Request, request_files
 from curate.targets import Target
 from curate.yamlio import CATALOG_LIMIT, dumps, load
 
@@ -680,10 +680,7 @@ def smoke(
     results.sort(key=lambda r: order[(r.request, r.target)])
     written: tuple[Path, ...] = ()
     if record and any(r.ran for r in results):
-        from curate.lock import load_requests
-
-        # every request of the catalog, not only those tested: the others' records stay
-        written = tuple(write_results(root, results, load_requests(root), config))
+        written = tuple(write_results(root, results, requests, config))
     return SmokeOutcome(results=tuple(results), policy=config.smoke_failing_import, written=written)
 
 
@@ -800,8 +797,10 @@ def write_results(
     root: Path, results: Sequence[TargetResult], requests: Sequence[Request], config: Config
 ) -> list[Path]:
     """Merge what ran into each request's file (other targets keep their records; targets the request
-    no longer has are dropped; files of requests that are gone are deleted), as one step."""
+    no longer has are dropped; files of requests whose file is gone from ``requests/`` are deleted: the
+    other requests' records stay, tested this time or not), as one step. ``requests``: those that ran."""
     live = {r.id: {t.id for t in request_targets(r, config)} for r in requests}
+    present = {p.stem for p in request_files(root)}
     by_request: dict[str, list[TargetResult]] = {}
     for r in results:
         if r.ran:
@@ -816,7 +815,7 @@ def write_results(
         folder = root / SMOKE_DIR
         if folder.is_dir():
             for path in sorted(folder.glob("*.yaml")):
-                if path.stem not in live:
+                if path.stem not in present:
                     changes[path] = None
         (root / SMOKE_DIR).mkdir(parents=True, exist_ok=True)
         return replace_catalog_files(root, changes)
