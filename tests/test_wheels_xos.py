@@ -686,6 +686,28 @@ def test_a_runner_never_makes_nor_replaces_a_comparison_with_the_upstream_wheel(
     assert f"refused (not merged): cfast 1.0 {PURE} from curate-built-linux-x86_64" in text
 
 
+def test_a_runner_exports_no_comparison_with_the_upstream_wheel(xos: XosFlow, tmp_path: Path) -> None:
+    """The records a runner exports leave out its comparisons (which --merge refuses): the PR report lists
+    only the wheels a runner built, not a "refused" line for every wheel the catalog compared."""
+    import hashlib
+    import json
+
+    runner = xos.fresh("runner-compared")
+    _with_built(
+        runner,
+        sha256=hashlib.sha256(b"A").hexdigest(),
+        targets=(LINUX, WINDOWS),
+        compared_with=PURE,
+        changed=("cfast.py",),
+    )
+    dest = tmp_path / "curate-built-linux-x86_64"
+    wheels.export_built(root=runner, env=os.environ, dest=dest)
+    doc = json.loads((dest / wheels.RECORDS_FILE).read_text("utf-8"))
+    assert [v["built"] for v in doc["versions"]] == [[]]
+    merged = wheels.merge_built(root=xos.fresh("author-of-export"), env=os.environ, dirs=[dest], write=False)
+    assert merged.offered == ()
+
+
 def test_one_file_name_with_two_sha256_is_a_conflict_whatever_the_targets(
     xos: XosFlow, tmp_path: Path
 ) -> None:

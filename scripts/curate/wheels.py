@@ -1724,7 +1724,13 @@ def _records_doc(projects: Mapping[NormalizedName, Project]) -> dict[str, object
                     "project": project.name,
                     "version": v.version,
                     "sdist_sha256": sdist.sha256,
-                    "built": [b.to_dict() for b in v.built if b.sdist_sha256 == sdist.sha256],
+                    # a comparison with the upstream wheel is this catalog's own record: --merge refuses
+                    # one from a runner, so a runner does not offer it (its PR report would list it)
+                    "built": [
+                        b.to_dict()
+                        for b in v.built
+                        if b.sdist_sha256 == sdist.sha256 and not (b.compared_with or b.added or b.changed)
+                    ],
                     "build_failures": [
                         f.to_dict() for f in v.build_failures if f.sdist_sha256 == sdist.sha256
                     ],
