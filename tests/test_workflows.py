@@ -495,13 +495,15 @@ def test_publish_keeps_the_history_cache_between_runs() -> None:
     wf = load(WORKFLOWS / "publish.yml")
     steps = wf["jobs"]["build"]["steps"]
     (at,) = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/cache@")]
-    assert steps[at + 1]["run"].strip() == "curate build"
+    # checked against its seal (tests/test_cacheseal.py), then read by the build
+    assert [s["run"].strip() for s in steps[at + 1 : at + 3]] == ["curate ci check-cache", "curate build"]
     paths = steps[at]["with"]["path"].split()
     assert paths == [
         f"~/.cache/curate/{history.CACHE_DIR}",
         f"~/.cache/curate/{site.ARCHIVE_CACHE}",
         f"~/.cache/curate/{sbom.STORE_DIR}",
         f"~/.cache/curate/{environments.STORE_DIR}",
+        "~/.cache/curate/seal.json",
     ]
     assert steps[at]["with"]["key"] == "curate-history-${{ github.sha }}"
     assert steps[at]["with"]["restore-keys"] == "curate-history-"

@@ -159,7 +159,11 @@ PUBLISH_STEPS: tuple[Step, ...] = (
     Step(
         id="wheels", name="curate wheels --import", run=f"curate wheels --import {BUILT_DIR}", needs=("vet",)
     ),
-    Step(id="build", name="curate build", run="curate build", needs=("vet",)),
+    # the derived caches restored from the Actions cache, which the wheels jobs (sdists' build code) can
+    # also write: only what the last successful build sealed is kept (curate.cacheseal)
+    Step(id="cache_check", name="curate ci check-cache", run="curate ci check-cache"),
+    Step(id="build", name="curate build", run="curate build", needs=("vet", "cache_check")),
+    Step(id="cache_seal", name="curate ci seal-cache", run="curate ci seal-cache", needs=("build",)),
     Step(
         id="publish",
         name="curate publish",

@@ -24,6 +24,15 @@ curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targe
                    reproduce a wheel catalog/ records as built.
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
+curate ci seal-cache
+                   after a successful curate build in publish.yml: list every file of curate's
+                   derived caches (the history's, the SBOMs' components, the pylock entries) with its
+                   sha256 in seal.json under an HMAC keyed by $CURATE_CACHE_KEY (a repository secret).
+curate ci check-cache
+                   after the Actions cache is restored, before curate build: keep only the files the
+                   seal lists with their sha256 and whose MAC holds under $CURATE_CACHE_KEY; remove
+                   everything else (all of it without the key or a valid seal: the build runs cold).
+                   Other jobs of the run (the wheels builds) can write that cache; this is why.
 """
 
 from __future__ import annotations
@@ -89,6 +98,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rescan = sub.add_parser("rescan", help="re-vet the catalog and write the rescan issue body")
     rescan.add_argument("--output-dir", type=Path, metavar="DIR", help="write issue.md and blocking here")
 
+    cache_help = (
+        "the file cache (default: --cache-dir's default: the config's cache_dir, $CURATE_CACHE_DIR, ...)"
+    )
+    seal = sub.add_parser(
+        "seal-cache", help="seal curate's derived caches with $CURATE_CACHE_KEY (publish.yml)"
+    )
+    seal.add_argument("--cache-dir", type=Path, metavar="DIR", help=cache_help)
+    check = sub.add_parser(
+        "check-cache", help="keep only the cached files the seal lists (publish.yml, before curate build)"
+    )
+    check.add_argument("--cache-dir", type=Path, metavar="DIR", help=cache_help)
+
 
 def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     env = ci.environ(env)
@@ -107,6 +128,10 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         )
     if args.ci_command == "matrix":
         return matrix(root=root, env=env, github_output=args.github_output, built=args.built)
+    if args.ci_command in ("seal-cache", "check-cache"):
+        return cache_seal(
+            root=root, env=env, cache_dir=args.cache_dir, sealing=args.ci_command == "seal-cache"
+        )
     return rescan(root=root, env=env, output_dir=_dir(args.output_dir))
 
 
@@ -131,6 +156,35 @@ def matrix(*, root: Path, env: Mapping[str, str], github_output: Path | None, bu
     if github_output is not None:
         with github_output.open("a", encoding="utf-8") as fh:
             fh.write(result.github_output())
+    return 0
+
+
+def cache_seal(*, root: Path, env: Mapping[str, str], cache_dir: Path | None, sealing: bool) -> int:
+    from curate import cacheseal
+    from curate.cache import cache_root
+    from curate.config import load_config
+
+    cache = cache_root(root, load_config(root), env, cache_dir)
+    key = cacheseal.key_from(env)
+    reporter = Reporter(env)
+    if sealing:
+        sealed = cacheseal.seal(cache, key)
+        if sealed.reason:
+            reporter.text(f"notice: {sealed.reason}; the next build reads none of this cache")
+        else:
+            reporter.out(f"sealed {sealed.files} cached file(s), {sealed.size:,} bytes: {sealed.path}")
+        return 0
+    checked = cacheseal.check(cache, key)
+    if checked.reason:
+        what = "warning" if key is not None and "MAC" in checked.reason else "notice"
+        reporter.text(
+            f"{what}: nothing restored is trusted: {checked.reason}; removed {len(checked.removed)} "
+            "cached folder(s) and file(s): curate build computes them again"
+        )
+    else:
+        reporter.out(f"kept {checked.kept} cached file(s) under the seal; removed {len(checked.removed)}")
+        for rel in checked.removed[:20]:
+            reporter.text(f"removed (not as sealed): {rel}")
     return 0
 
 
