@@ -290,10 +290,19 @@ class Matrix:
     entries: tuple[MatrixEntry, ...]
     no_runner: tuple[str, ...] = ()  # platforms some request uses that no known runner runs
 
+    @property
+    def weak_isolation(self) -> bool:
+        """Whether a job of it runs builds that may reach the network (``runner``, and ``sandbox-exec``,
+        which lets launchd start programs outside it): such a build could write the run's Actions cache,
+        so publish.yml's build job then restores none."""
+        return any(e.sandbox not in ("bwrap", "unshare") for e in self.entries)
+
     def github_output(self) -> str:
-        """``$GITHUB_OUTPUT`` lines: ``matrix`` (for ``fromJSON``) and ``any`` (whether to run it)."""
+        """``$GITHUB_OUTPUT`` lines: ``matrix`` (for ``fromJSON``), ``any`` (whether to run it) and
+        ``weak_isolation``."""
         matrix = json.dumps({"include": [e.to_dict() for e in self.entries]}, sort_keys=True)
-        return f"matrix={matrix}\nany={'true' if self.entries else 'false'}\n"
+        flags = f"any={str(bool(self.entries)).lower()}\nweak_isolation={str(self.weak_isolation).lower()}\n"
+        return f"matrix={matrix}\n{flags}"
 
 
 def _matrix(config: Config, pythons: Mapping[str, set[str]]) -> Matrix:

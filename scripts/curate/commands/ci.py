@@ -19,9 +19,11 @@ curate ci report   the review report (curate diff --format markdown, the step re
                    merge their records into the pull request (this run is read-only: it never pushes).
 curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targets and the requests:
                    one entry per platform some request uses (its GitHub runner and the Pythons the
-                   requests use there); --github-output FILE appends `matrix=` and `any=` to it.
+                   requests use there); --github-output FILE appends `matrix=`, `any=` and
+                   `weak_isolation=` (a job builds under runner or sandbox-exec) to it.
                    --built: publish.yml's wheels jobs instead, one per platform whose builder must
-                   reproduce a wheel catalog/ records as built.
+                   reproduce a wheel catalog/ records as built (publish.yml restores no cache in a run
+                   with weak isolation).
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
 curate ci seal-cache
@@ -92,7 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " catalog records as built (a native wheel's own OS; Linux for pure-Python ones)",
     )
     matrix.add_argument(
-        "--github-output", type=Path, metavar="FILE", help="append matrix= and any= here ($GITHUB_OUTPUT)"
+        "--github-output",
+        type=Path,
+        metavar="FILE",
+        help="append matrix=, any= and weak_isolation= here ($GITHUB_OUTPUT)",
     )
 
     rescan = sub.add_parser("rescan", help="re-vet the catalog and write the rescan issue body")
