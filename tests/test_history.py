@@ -841,3 +841,87 @@ def test_a_cold_read_in_worker_processes_gives_the_same_history(
     assert [e.sha for e in three.entries] == shas[::-1]
     assert three.entries == one.entries
     assert three.entries[0].changes  # not empty: the removal's entry says what left
+
+
+@pytest.mark.parametrize("where", ["", "sub/dir"])
+def test_the_log_reads_what_a_path_limited_walk_and_diff_tree_read(tmp_path: Path, where: str) -> None:
+    """curate.git.first_parent_log (one unlimited walk, each commit's files read with it): the commits a
+    path-limited ``git log --first-parent`` chooses, each with the files ``git diff-tree`` gives against
+    its first parent; for a root commit, merges (against their first parent; a merge that only brings
+    what main had is left out), a rename, a file that becomes a folder, a file named like the folder,
+    changes outside catalog/ and requests/, and a catalog in a subfolder; whatever the user's git config
+    says about renames, order files, the root commit, colours and relative paths."""
+    from curate import git as curate_git
+
+    top = tmp_path / "repo"
+    root = top / where
+    (root / "catalog" / "packages").mkdir(parents=True)
+    git(top, "init", "-q", "-b", "main")
+    order = tmp_path / "order"
+    order.write_text("requests/*\ncatalog/packages/b.yaml\n", "utf-8")
+    hostile = tmp_path / "gitconfig"
+    hostile.write_text(
+        "[diff]\n\trenames = copies\n\torderFile = " + str(order) + "\n\trelative = false\n"
+        "[log]\n\tshowRoot = false\n\tshowSignature = true\n[color]\n\tui = always\n",
+        "utf-8",
+    )
+    env = {**GIT_ENV, "GIT_CONFIG_GLOBAL": str(hostile)}
+
+    def write(path: str, text: str) -> None:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, "utf-8")
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], env=env, check=True, capture_output=True, text=True
+        ).stdout
+
+    write("catalog/packages/a.yaml", "a\n")
+    write("catalog/packages/b.yaml", "b\n")
+    write("requests/r1.yaml", "r1\n")
+    write("docs/x.md", "x\n")
+    if where:
+        (top / "README").write_text("top\n", "utf-8")
+    commit(top, "root", "2026-11-20T10:00:00Z")
+    write("docs/x.md", "y\n")
+    commit(top, "docs only", "2026-11-20T11:00:00Z")
+    (root / "catalog" / "packages" / "a.yaml").rename(root / "catalog" / "packages" / "c.yaml")
+    write("requests/r2.yaml", "r2\n")
+    commit(top, "a rename", "2026-11-20T12:00:00Z")
+    git(top, "checkout", "-q", "-b", "side")
+    write("catalog/packages/b.yaml", "b2\n")
+    commit(top, "side 1", "2026-11-20T13:00:00Z")
+    write("requests/r1.yaml", "r1 again\n")
+    commit(top, "side 2", "2026-11-20T14:00:00Z")
+    git(top, "checkout", "-q", "main")
+    write("docs/x.md", "z\n")
+    commit(top, "docs again", "2026-11-20T15:00:00Z")
+    git(top, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    git(top, "checkout", "-q", "-b", "docs")
+    write("docs/y.md", "y\n")
+    commit(top, "docs branch", "2026-11-20T16:00:00Z")
+    git(top, "checkout", "-q", "main")
+    git(top, "merge", "-q", "--no-ff", "-m", "merge docs", "docs")  # nothing under catalog/ or requests/
+    (root / "requests" / "r2.yaml").unlink()
+    write("requests/r2.yaml/inner.yaml", "now a folder\n")
+    write("catalog.yaml", "not the folder\n")
+    commit(top, "a file becomes a folder", "2026-11-20T17:00:00Z")
+    (root / "requests" / "r2.yaml" / "inner.yaml").unlink()
+    (root / "requests" / "r2.yaml").rmdir()
+    write("requests/r2.yaml", "a file again\n")
+    commit(top, "and a file again", "2026-11-20T18:00:00Z")
+
+    commits = curate_git.first_parent_log(root, history.PATHS, env=env)
+    chosen = run("log", "--first-parent", "--format=%H", "HEAD", "--", *history.PATHS).split()
+    assert [c.sha for c in commits] == chosen
+    assert len(chosen) == 5  # not the docs-only commits, nor the merge of the docs branch
+    expected = curate_git.changed_files_of(root, [(c.sha, c.parent) for c in commits], history.PATHS, env=env)
+    assert {c.sha: list(c.files or ()) for c in commits} == expected
+    assert all(c.files for c in commits)
+    merge = next(c for c in commits if c.subject == "merge side")
+    assert [(f.path, f.status) for f in merge.files or ()] == [
+        ("catalog/packages/b.yaml", "M"),
+        ("requests/r1.yaml", "M"),
+    ]
+    since = curate_git.first_parent_log_since(root, chosen[3], history.PATHS, env=env)
+    assert since == commits[:3]

@@ -194,6 +194,9 @@ class Commit:
     parent: str  # the first parent; "" for a root commit or where a shallow clone's history stops
     date: str  # the committer date, strict ISO 8601 (when it landed on this line)
     subject: str  # the first line of its message
+    # the files under the log's paths it changed against its first parent (every file for a root
+    # commit), as :func:`changed_files_of` gives them; None when not read with it (ask that function)
+    files: tuple[Changed, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -210,20 +213,41 @@ _NULL_SHA = re.compile(r"^0+$")
 
 
 _LOG_FORMAT = "--format=%H%x1f%P%x1f%cI%x1f%s"
+# with each commit, the files it changed against its first parent, as ``git diff-tree`` gives them: raw,
+# full blob ids, renames as a deletion and an addition, a root commit's files as added, a merge against
+# its first parent, paths from the directory git ran in (and only below it), in git's own order (no
+# diff.orderFile)
+_LOG_FILES = (
+    "--raw",
+    "--no-abbrev",
+    "--no-renames",
+    "--no-color",
+    "--root",
+    "--diff-merges=first-parent",
+    "--relative",
+    "-O/dev/null",
+)
 
 
 def first_parent_log(root: Path, paths: Sequence[str], *, env: Mapping[str, str]) -> list[Commit]:
     """The commits of HEAD's first-parent line that changed ``paths`` against their first parent, newest
     first: on a main line of merged pull requests, one per merge (squash and rebase merges: one per
-    commit). Empty when HEAD has no commit yet; :class:`GitError` when this is no repository."""
-    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, "HEAD", "--", *paths]
+    commit), each with the files under ``paths`` it changed (:attr:`Commit.files`). Empty when HEAD has
+    no commit yet; :class:`GitError` when this is no repository.
+
+    One walk of the line, each commit compared with its first parent once, and the commits that changed
+    nothing under ``paths`` left out here: a path-limited walk (``git log -- paths``) compares each
+    commit's trees twice, once to choose it (stopping at the first change) and once for its files, and
+    costs twice as much; it chooses the same commits (with ``--first-parent`` a commit is chosen when
+    it differs from its first parent under ``paths``)."""
+    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, *_LOG_FILES, "HEAD", "--"]
     proc = _run(root, args, env=env)
     if proc.returncode != 0:
         no_commit = not is_commit(root, "HEAD", env=env)
         if no_commit and _run(root, ["rev-parse", "--git-dir"], env=env).returncode == 0:
             return []  # a repository with no commit yet
         raise _failed(["log", "--first-parent", "HEAD"], proc)
-    return _commits(proc.stdout)
+    return _commits(proc.stdout, paths)
 
 
 def first_parent_log_since(
@@ -232,8 +256,8 @@ def first_parent_log_since(
     """:func:`first_parent_log` from ``base`` (a commit of HEAD's first-parent line, not included) to
     HEAD: what a history read up to ``base`` lacks. None when ``base`` is not on that line (HEAD moved
     back or elsewhere, the history was rewritten, or this clone does not have it): read it all again.
-    A walk of the new commits only: path-limited ``git log`` over a long history compares every
-    commit's tree, which is the cost of a build that reads it all."""
+    A walk of the new commits only: ``git log`` over a long history compares every commit's trees,
+    which is the cost of a build that reads it all."""
     line = _run(root, ["rev-list", "--first-parent", "--parents", f"{base}..HEAD", "--"], env=env)
     if line.returncode != 0:
         return None
@@ -244,11 +268,12 @@ def first_parent_log_since(
     oldest = shas[-1].split()
     if len(oldest) < 2 or oldest[1] != base:
         return None
-    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, f"{base}..HEAD", "--", *paths]
+    args = ["log", "--first-parent", "--no-show-signature", "-z", _LOG_FORMAT, *_LOG_FILES]
+    args += [f"{base}..HEAD", "--"]
     proc = _run(root, args, env=env)
     if proc.returncode != 0:
         return None
-    return _commits(proc.stdout)
+    return _commits(proc.stdout, paths)
 
 
 def head_commit(root: Path, *, env: Mapping[str, str]) -> str:
@@ -257,16 +282,66 @@ def head_commit(root: Path, *, env: Mapping[str, str]) -> str:
     return proc.stdout.decode("ascii", "replace").strip() if proc.returncode == 0 else ""
 
 
-def _commits(out: bytes) -> list[Commit]:
-    commits = []
-    for record in out.split(b"\0"):
-        if not record.strip():
+def _under(path: str, paths: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``paths`` or below one (as a pathspec of plain paths matches)."""
+    return any(path == p or path.startswith(f"{p.rstrip('/')}/") for p in paths)
+
+
+def _commits(out: bytes, paths: Sequence[str]) -> list[Commit]:
+    """The commits of ``git log -z`` with :data:`_LOG_FORMAT` and :data:`_LOG_FILES` that changed files
+    under ``paths``, with those files: each commit's record, then (after a newline) its files' raw
+    records, each ``:<modes> <blobs> <status>`` and its path, every field ended by a NUL."""
+    commits: list[Commit] = []
+    tokens = out.split(b"\0")
+    n = len(tokens)
+    i = 0
+    header: list[str] | None = None
+    files: list[Changed] = []
+
+    def done() -> None:
+        if header is not None and files:
+            sha, parents, date, subject = header
+            commits.append(
+                Commit(
+                    sha=sha,
+                    parent=parents.split()[0] if parents else "",
+                    date=date,
+                    subject=subject,
+                    files=tuple(files),
+                )
+            )
+
+    while i < n:
+        token = tokens[i]
+        i += 1
+        if token.startswith(b"\n"):
+            token = token[1:]
+        if not token.strip():
             continue
-        sha, parents, date, subject = record.decode("utf-8", "replace").strip("\n").split("\x1f", 3)
-        commits.append(
-            Commit(sha=sha, parent=parents.split()[0] if parents else "", date=date, subject=subject)
-        )
+        if token.startswith(b":") and header is not None and i < n:
+            path = tokens[i].decode("utf-8", "surrogateescape")
+            i += 1
+            if _under(path, paths):
+                files.append(_changed(token.decode("ascii"), path))
+            continue
+        done()
+        fields = token.decode("utf-8", "replace").strip("\n").split("\x1f", 3)
+        if len(fields) != 4:
+            raise GitError(f"git log: unexpected output {token[:80]!r}")
+        header, files = fields, []
+    done()
     return commits
+
+
+def _changed(meta: str, path: str) -> Changed:
+    """A file of a raw diff record (``:<mode> <mode> <blob> <blob> <status>``) and its path."""
+    _, _, old, new, status = meta[1:].split(" ", 4)
+    return Changed(
+        path=path,
+        status=status[:1],
+        old="" if _NULL_SHA.match(old) else old,
+        new="" if _NULL_SHA.match(new) else new,
+    )
 
 
 def changed_files_of(
@@ -292,18 +367,10 @@ def changed_files_of(
         if not token:
             continue
         if token.startswith(":"):
-            _, _, old, new, status = token[1:].split(" ", 4)
             path = tokens[i].decode("utf-8", "surrogateescape")
             i += 1
             if current is not None:
-                current.append(
-                    Changed(
-                        path=path,
-                        status=status[:1],
-                        old="" if _NULL_SHA.match(old) else old,
-                        new="" if _NULL_SHA.match(new) else new,
-                    )
-                )
+                current.append(_changed(token, path))
         else:
             current = out.setdefault(token.split()[0], [])
     return out

@@ -599,9 +599,10 @@ class _Compute:
 
 
 class _Reader:
-    """Computes entries for commits, oldest first, a batch at a time: one ``git diff-tree`` and one
-    ``git cat-file`` per batch; each catalog file's latest parse is kept, since the blob a commit leaves
-    is the one the next commit that changes the file starts from."""
+    """Computes entries for commits, oldest first, a batch at a time: one ``git cat-file`` per batch for
+    the files the commits changed (as :func:`curate.git.first_parent_log` read them; ``git diff-tree``
+    for commits known from the cache only); each catalog file's latest parse is kept, since the blob a
+    commit leaves is the one the next commit that changes the file starts from."""
 
     def __init__(self, root: Path, env: Mapping[str, str], os_of_platform: Mapping[str, str]) -> None:
         self.root = root
@@ -624,7 +625,9 @@ class _Reader:
         self._retention: dict[str, Retention | None] = {}  # config blob -> its retention rule
 
     def entries(self, commits: Sequence[git.Commit]) -> list[Entry]:
-        changed = git.changed_files_of(self.root, [(c.sha, c.parent) for c in commits], PATHS, env=self.env)
+        unread = [(c.sha, c.parent) for c in commits if c.files is None]  # those read from the cache
+        changed = git.changed_files_of(self.root, unread, PATHS, env=self.env) if unread else {}
+        changed.update((c.sha, list(c.files)) for c in commits if c.files is not None)
         wanted = [
             blob
             for files in changed.values()
