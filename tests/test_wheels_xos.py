@@ -28,6 +28,7 @@ import pytest
 from curate import wheels
 from curate.catalog import BuiltFile, VersionEntry, load_catalog
 from curate.names import normalize
+from curate.targets import Target
 from curate.wheels import Builder, repair_command
 from tests.lockutil import curate, lock_repo, write_request
 from tests.test_wheels import C_SOURCE, PY, _backend_wheels, _capture, _sandbox, _setuptools, make_sdist
@@ -684,6 +685,80 @@ def test_a_runner_never_makes_nor_replaces_a_comparison_with_the_upstream_wheel(
     assert code == 1
     assert f"conflict: cfast 1.0 file {PURE} built to different bytes: catalog: {PURE}" in text
     assert f"refused (not merged): cfast 1.0 {PURE} from curate-built-linux-x86_64" in text
+
+
+def _platform(name: str, os_name: str, arch: str, *tags: str) -> Target:
+    from curate.targets import Platform
+
+    return Target(platform=Platform(name=name, os=os_name, arch=arch, platform_tags=tags), python=PY)  # type: ignore[arg-type]
+
+
+def _builder(os_name: str, arch: str) -> wheels.Builder:
+    return wheels.Builder(os=os_name, arch=arch, description="", uv="uv", frontend="uv build", repair="")
+
+
+def test_a_windows_build_sees_where_windows_and_msvc_are_and_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build's environment on Windows: the machine's variables that MSVC's discovery and Python need
+    (not the runner's tokens or user paths), Windows' folders on PATH, the temporary and profile folders
+    in the build's folder, and MSVC's /Brepro (no timestamp: the wheel can reproduce)."""
+    monkeypatch.setattr(wheels, "_native_os", lambda: "windows")
+    host = {
+        "SYSTEMROOT": "C:\\Windows",
+        "PROGRAMFILES(X86)": "C:\\Program Files (x86)",
+        "PATHEXT": ".COM;.EXE;.BAT",
+        "PROCESSOR_ARCHITECTURE": "AMD64",
+        "ACTIONS_RUNTIME_TOKEN": "secret",
+        "GITHUB_TOKEN": "secret",
+        "USERPROFILE": "C:\\Users\\runneradmin",
+        "PATH": "C:\\hostedtoolcache\\whatever",
+    }
+    env = wheels.platform_environ(_builder("windows", "AMD64"), (), home="H", tmp="T", host=host)
+    assert env["PATH"].split(";")[1:] == [
+        "C:\\Windows\\System32",
+        "C:\\Windows",
+        "C:\\Windows\\System32\\Wbem",
+    ]
+    assert {k: env[k] for k in ("SYSTEMROOT", "PROGRAMFILES(X86)", "PATHEXT", "PROCESSOR_ARCHITECTURE")} == {
+        k: host[k] for k in ("SYSTEMROOT", "PROGRAMFILES(X86)", "PATHEXT", "PROCESSOR_ARCHITECTURE")
+    }
+    assert (env["TEMP"], env["TMP"], env["USERPROFILE"], env["APPDATA"], env["LOCALAPPDATA"]) == (
+        "T",
+        "T",
+        "H",
+        "H",
+        "H",
+    )
+    assert (env["CL"], env["LINK"]) == ("/Brepro", "/Brepro")
+    assert "secret" not in env.values()
+    assert set(env) <= {
+        *wheels.WINDOWS_MACHINE,
+        "PATH",
+        "TEMP",
+        "TMP",
+        "USERPROFILE",
+        "APPDATA",
+        "LOCALAPPDATA",
+        "CL",
+        "LINK",
+    }
+
+
+def test_a_macos_build_targets_the_oldest_macos_its_targets_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MACOSX_DEPLOYMENT_TARGET is the lowest macOS the build's targets' tags name (so the wheel installs on
+    each, not only on the runner's own macOS), for the builder's one architecture (ARCHFLAGS)."""
+    monkeypatch.setattr(wheels, "_native_os", lambda: "macos")
+    targets = (
+        _platform("macos-arm64", "macos", "arm64", "macosx_14_0_arm64"),
+        _platform("macos-arm64-old", "macos", "arm64", "macosx_11_0_arm64", "macosx_12_3_arm64"),
+        _platform("linux-x86_64", "linux", "x86_64", "manylinux_2_28_x86_64"),
+    )
+    env = wheels.platform_environ(_builder("macos", "arm64"), targets, home="H", tmp="T", host={})
+    assert env == {"MACOSX_DEPLOYMENT_TARGET": "11.0", "ARCHFLAGS": "-arch arm64"}
+    assert wheels.platform_environ(_builder("macos", "arm64"), targets[2:], home="H", tmp="T", host={}) == {}
+    # not on this machine's OS (a test standing in for a macOS builder): nothing
+    monkeypatch.setattr(wheels, "_native_os", lambda: "linux")
+    assert wheels.platform_environ(_builder("macos", "arm64"), targets, home="H", tmp="T", host={}) == {}
+    assert wheels.platform_environ(_builder("linux", "x86_64"), targets, home="H", tmp="T", host={}) == {}
 
 
 def test_a_runner_exports_no_comparison_with_the_upstream_wheel(xos: XosFlow, tmp_path: Path) -> None:

@@ -601,6 +601,76 @@ def _tail(lines: Sequence[str], workdir: Path) -> tuple[str, ...]:
     return tuple(cleaned[-LOG_LINES:])
 
 
+# What a Windows build sees of the machine, copied from curate's own environment: where Windows, its
+# shell and the compilers are (setuptools finds MSVC through vswhere under ProgramFiles(x86)), and the
+# processor (distutils picks the target architecture from it). Nothing else of the runner's: no token,
+# no user path. Names are upper case, as os.environ has them on Windows.
+WINDOWS_MACHINE = (
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "PROGRAMFILES",
+    "PROGRAMFILES(X86)",
+    "PROGRAMW6432",
+    "COMMONPROGRAMFILES",
+    "COMMONPROGRAMFILES(X86)",
+    "COMMONPROGRAMW6432",
+    "PROGRAMDATA",
+    "NUMBER_OF_PROCESSORS",
+    "PROCESSOR_ARCHITECTURE",
+    "PROCESSOR_IDENTIFIER",
+    "OS",
+)
+_MACOSX_TAG = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
+
+
+def platform_environ(
+    builder: Builder, targets: Iterable[Target], *, home: str, tmp: str, host: Mapping[str, str]
+) -> dict[str, str]:
+    """The build's environment particular to the builder's OS (beside curate's own for every build):
+
+    - Windows: :data:`WINDOWS_MACHINE` from ``host``, ``PATH`` with Windows' own folders, ``TEMP``,
+      ``TMP``, ``USERPROFILE``, ``APPDATA`` and ``LOCALAPPDATA`` in the build's folder, and ``CL`` /
+      ``LINK`` = ``/Brepro`` so MSVC writes no timestamp (the wheel can then reproduce);
+    - macOS: for the macOS targets of the build, ``MACOSX_DEPLOYMENT_TARGET`` (the lowest version their
+      ``macosx_X_Y_ARCH`` tags name, so the wheel installs on each) and ``ARCHFLAGS`` for the builder's
+      one architecture (not a universal2 build from a universal2 Python), as cibuildwheel sets them;
+    - Linux: nothing more; nor anywhere the builder's OS is not this machine's (a test standing in for
+      a macOS or Windows builder)."""
+    if builder.os != _native_os():
+        return {}
+    if builder.os == "windows":
+        out = {k: host[k] for k in WINDOWS_MACHINE if host.get(k)}
+        root = host.get("SYSTEMROOT", "C:\\Windows")
+        system = [f"{root}\\System32", root, f"{root}\\System32\\Wbem"]
+        out["PATH"] = ";".join([str(Path(sys.executable).parent), *system])
+        out |= {"TEMP": tmp, "TMP": tmp, "USERPROFILE": home, "APPDATA": home, "LOCALAPPDATA": home}
+        out |= {"CL": "/Brepro", "LINK": "/Brepro"}
+        return out
+    if builder.os == "macos":
+        versions = sorted(
+            (int(m[1]), int(m[2]))
+            for t in targets
+            if t.platform.os == "macos"
+            for tag in t.platform.platform_tags
+            if (m := _MACOSX_TAG.match(tag))
+        )
+        if not versions:
+            return {}
+        major, minor = versions[0]
+        return {
+            "MACOSX_DEPLOYMENT_TARGET": f"{major}.{minor}",
+            "ARCHFLAGS": f"-arch {_mac_arch(builder.arch)}",
+        }
+    return {}
+
+
+def _native_os() -> str:
+    return {"darwin": "macos", "win32": "windows"}.get(sys.platform, "linux")
+
+
 def build_once(
     sdist: Path,
     *,
@@ -612,8 +682,10 @@ def build_once(
     time_limit: float,
     epoch: int,
     buildenv: Path | None = None,
+    targets: Sequence[Target] = (),
 ) -> Attempt:
-    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code (:func:`repair_wheel`).
+    """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code (:func:`repair_wheel`),
+    for ``targets`` (what :func:`platform_environ` sets for them).
 
     With ``buildenv`` (a :func:`prepare_build_env` environment; bwrap only), the build runs in it, mounted
     read-only, with no build isolation: nothing is installed for the build. Without, ``uv build`` makes an
@@ -641,6 +713,7 @@ def build_once(
         "PYTHONHASHSEED": "0",
         "SOURCE_DATE_EPOCH": str(epoch),
     }
+    env |= platform_environ(builder, targets, home=env["HOME"], tmp=env["TMPDIR"], host=os.environ)
     started = time.monotonic()
     source = ["--no-index", "--find-links", str(links), "--python", str(python)]
     if buildenv is not None:
@@ -1248,6 +1321,7 @@ def _build_pair(
             time_limit=run.config.build.time_limit,
             epoch=epoch,
             buildenv=buildenv,
+            targets=job.targets,
         )
 
     if not run.recheck:
