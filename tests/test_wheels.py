@@ -654,6 +654,17 @@ def test_built_bytes_are_handed_on_only_by_sha256(flow: Flow, tmp_path: Path) ->
     code, text = _capture(lambda: curate(flow.root, "wheels", "--import", str(export_dir)))
     assert code == 0, text
     assert blob_path(flow.cache, b.sha256).read_bytes() == (export_dir / b.filename).read_bytes()
+    # publish.yml: a folder per wheels job's artifact; another job's file of the same name (other bytes)
+    # neither replaces nor hides the right one
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "built-wheels-linux-x86_64").mkdir(parents=True)
+    (artifacts / "built-wheels-a-hostile-one").mkdir()
+    (artifacts / "built-wheels-a-hostile-one" / b.filename).write_bytes(b"not the wheel that was reviewed")
+    shutil.copyfile(export_dir / b.filename, artifacts / "built-wheels-linux-x86_64" / b.filename)
+    blob_path(flow.cache, b.sha256).unlink()
+    code, text = _capture(lambda: curate(flow.root, "wheels", "--import", str(artifacts)))
+    assert code == 0, text
+    assert blob_path(flow.cache, b.sha256).read_bytes() == (export_dir / b.filename).read_bytes()
 
 
 def test_no_geteuid_and_no_sandbox_tool_is_no_crash(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -535,6 +535,6 @@ def test_publish_rebuilds_each_recorded_wheel_on_a_builder_of_its_os() -> None:
     (download,) = [s for s in build["steps"] if "download-artifact" in str(s.get("uses"))]
     assert download["with"] == {
         "pattern": "built-wheels-*",
-        "merge-multiple": True,
+        "merge-multiple": False,  # a folder per artifact: one job's file cannot replace another's
         "path": f"{ci.BUILT_DIR}/",
     }

@@ -1761,19 +1761,30 @@ def export_built(*, root: Path, env: Mapping[str, str], dest: Path, cache_dir: P
 
 
 def import_built(*, root: Path, env: Mapping[str, str], src: Path, cache_dir: Path | None = None) -> Handed:
-    """Take into the cache each recorded built wheel ``src`` holds with exactly its recorded sha256 (and
-    nothing else: a file with other bytes is ignored, and that wheel stays unserved). Builds nothing."""
+    """Take into the cache each recorded built wheel ``src`` (or a folder in it: one per wheels job's
+    artifact) holds with exactly its recorded sha256 (and nothing else: a file with other bytes is
+    ignored, and that wheel stays unserved unless another folder holds the right bytes: one job cannot
+    hide another's wheel by uploading a file of the same name). Builds nothing."""
     config = load_config(root)
     cache = cache_root(root, config, env, cache_dir)
+    folders = (
+        [src, *sorted(d for d in src.iterdir() if d.is_dir() and not d.is_symlink())] if src.is_dir() else []
+    )
     done, missing = [], []
     for b in _recorded(root):
         if holds(cache, blob_path(cache, b.sha256), b.sha256, size=b.size):
             done.append(b.filename)
             continue
-        candidate = src / b.filename
-        if candidate.is_file() and candidate.stat().st_size == b.size and sha256_of(candidate) == b.sha256:
-            _store(cache, candidate)
-            done.append(b.filename)
+        for candidate in (folder / b.filename for folder in folders):
+            if (
+                candidate.is_file()
+                and not candidate.is_symlink()
+                and candidate.stat().st_size == b.size
+                and sha256_of(candidate) == b.sha256
+            ):
+                _store(cache, candidate)
+                done.append(b.filename)
+                break
         else:
             missing.append(b.filename)
     return Handed(files=tuple(done), missing=tuple(missing))

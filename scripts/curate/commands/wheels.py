@@ -99,8 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="import_dir",
         type=Path,
         metavar="DIR",
-        help="build nothing: take into the cache each recorded built wheel DIR holds with exactly its recorded"
-        " sha256 (the publishing job, which holds secrets and runs no build); exit 1 when one is missing",
+        help="build nothing: take into the cache each recorded built wheel DIR (or a folder in it: one per"
+        " artifact) holds with exactly its recorded sha256 (the publishing job, which holds secrets and runs no"
+        " build); exit 1 when one is missing",
     )
     parser.add_argument(
         "--merge",
