@@ -598,6 +598,18 @@ _CORE_SPECIAL: dict[str, bool | None] = {
 }
 
 
+def _core_plain(value: str) -> Any:
+    """A plain scalar resolved by the YAML 1.2 core schema (as :func:`_core_value` reads them)."""
+    if value in _CORE_SPECIAL:
+        return _CORE_SPECIAL[value]
+    if value[:1] in "0123456789-+." and value:
+        if _CORE_INT.match(value):
+            return int(value)
+        if _CORE_FLOAT.match(value):
+            return float(value)
+    return value
+
+
 def _core_value(node: Any, seen: set[int] | None = None) -> Any:
     """Plain data from a composed node, plain scalars resolved by the YAML 1.2 core schema.
 
@@ -610,16 +622,7 @@ def _core_value(node: Any, seen: set[int] | None = None) -> Any:
         seen = set()
 
     if isinstance(node, ScalarNode):
-        value: str = node.value
-        if not node.style:  # plain
-            if value in _CORE_SPECIAL:
-                return _CORE_SPECIAL[value]
-            if value[:1] in "0123456789-+." and value:
-                if _CORE_INT.match(value):
-                    return int(value)
-                if _CORE_FLOAT.match(value):
-                    return float(value)
-        return value
+        return node.value if node.style else _core_plain(node.value)
     if id(node) in seen:
         raise ValueError("an alias")
     seen.add(id(node))
@@ -707,8 +710,10 @@ class VersionMemo:
     ``keys``: the version keys the reader needs (None: all). Each item is then cut at its keys (the
     lines at four spaces, in the order :meth:`VersionEntry.to_dict` writes them) and only those keys
     are parsed, each key's text once while it stays the same (a version's ``files:`` once in its life;
-    its ``vetting:``, most of the text, never); the other fields keep their defaults. An item not in
-    that layout is parsed whole and the other keys dropped, so both ways give the same entry."""
+    its ``vetting:``, most of the text, never); the other fields keep their defaults. A key's text in
+    the layout ``curate lock`` writes is read line by line (:func:`_read_layout`), any other by libyaml.
+    An item not in that layout is parsed whole and the other keys dropped, so both ways give the same
+    entry."""
 
     def __init__(self, keys: Iterable[str] | None = None) -> None:
         self._keys = frozenset(keys) if keys is not None else None
@@ -781,7 +786,10 @@ class VersionMemo:
             else:
                 todo.append((key, text))
         if todo:  # the keys whose text changed, parsed together
-            parsed = _read_fast(b"".join(text for _, text in todo))
+            joined = b"".join(text for _, text in todo)
+            parsed = _read_layout(joined)
+            if parsed is None:
+                parsed = _read_fast(joined)
             if not isinstance(parsed, dict) or list(parsed) != [key for key, _ in todo]:
                 return None
             for key, text in todo:
@@ -938,6 +946,120 @@ def _cut_keys(item: bytes) -> list[tuple[str, bytes]] | None:
     cut = [(key.decode(), item[at:end]) for (key, at), end in zip(starts, ends, strict=True)]
     cut[0] = (cut[0][0], b"    " + cut[0][1][4:])  # "  - version: ..." as the other keys' lines
     return cut
+
+
+# -- curate's own layout, read without a YAML parser ------------------------------------------------
+#
+# What `curate lock` writes (the ruamel dumper of curate.yamlio: block style, mappings indented by two,
+# sequences by four with their dash at two, plain scalars where they read back as the same string, else
+# single-quoted) is read line by line here, for the keys VersionMemo parses along a history. Only lines
+# in that form are read: each line is a key (and its value), a dash and a key (a list item's mapping), or
+# a dash and a value; a value is a plain scalar of safe characters, a single-quoted scalar of printable
+# ASCII closed on its line, [] or {}. Anything else (a comment, a blank line, a tab, another line break,
+# a double-quoted or multi-line scalar, a flow collection, an anchor, a tag, a duplicate key, a list at
+# its key's indentation, a line indented other than the structure says) gives None, and libyaml reads
+# the text (tests/test_history.py proves both give the same values, on crafted and mutated texts).
+
+_PLAIN_SCALAR = rb"[A-Za-z0-9_.][A-Za-z0-9_.+=<>~/()-]*+"
+_SINGLE_QUOTED = rb"'(?:[ -&(-~]|'')*+'"
+_LAYOUT_VALUE = rb"(?:" + _PLAIN_SCALAR + rb"|" + _SINGLE_QUOTED + rb"|\[\]|\{\})"
+_LAYOUT_LINE = re.compile(
+    rb"( *+)(- )?(?:([a-z_][a-z0-9_]*+):(?: (" + _LAYOUT_VALUE + rb"))?|(" + _LAYOUT_VALUE + rb"))"
+)
+_NO_VALUE: Any = object()
+
+
+class _NotLayout(Exception):
+    """A text not in curate's layout (:func:`_read_layout` gives None)."""
+
+
+def _layout_scalar(text: bytes) -> Any:
+    if text == b"[]":
+        return []
+    if text == b"{}":
+        return {}
+    if text[:1] == b"'":
+        return text[1:-1].decode("ascii").replace("''", "'")
+    return _core_plain(text.decode("ascii"))
+
+
+def _read_layout(text: bytes) -> Any:
+    """The value of ``text`` (block YAML in curate's layout: see above) as :func:`_read_fast` reads it,
+    or None when ``text`` is not in that layout (the caller then asks libyaml)."""
+    if not text.endswith(b"\n"):
+        return None
+    lines: list[tuple[int, bool, str | None, Any]] = []  # indentation, dash, key, value (_NO_VALUE)
+    for line in text[:-1].split(b"\n"):
+        m = _LAYOUT_LINE.fullmatch(line)
+        if m is None:
+            return None
+        value = m[4] if m[3] is not None else m[5]
+        key = m[3].decode("ascii") if m[3] is not None else None
+        lines.append(
+            (len(m[1]), m[2] is not None, key, _NO_VALUE if value is None else _layout_scalar(value))
+        )
+    if not lines or lines[0][1] or lines[0][2] is None:
+        return None
+    n = len(lines)
+
+    def mapping(i: int, column: int, on_dash: bool) -> tuple[dict[Any, Any], int]:
+        """The mapping whose keys are at ``column`` from line ``i`` (its first key after a dash)."""
+        out: dict[Any, Any] = {}
+        first = on_dash
+        while i < n:
+            indent, dash, key, value = lines[i]
+            if first:
+                first = False  # the caller checked: a dash at column - 2, and a key
+            elif indent < column:
+                break
+            elif indent > column or dash or key is None:
+                raise _NotLayout
+            assert key is not None
+            name = _core_plain(key)
+            if name in out:
+                raise _NotLayout  # a duplicate key: libyaml keeps the last one; not curate's layout
+            if value is _NO_VALUE:
+                out[name], i = nested(i + 1, column)
+            else:
+                out[name], i = value, i + 1
+        return out, i
+
+    def sequence(i: int, column: int) -> tuple[list[Any], int]:
+        """The list whose dashes are at ``column`` from line ``i``."""
+        out: list[Any] = []
+        while i < n:
+            indent, dash, key, value = lines[i]
+            if indent < column:
+                break
+            if indent > column or not dash:
+                raise _NotLayout
+            if key is not None:
+                item, i = mapping(i, column + 2, True)
+                out.append(item)
+            elif value is not _NO_VALUE:
+                out.append(value)
+                i += 1
+            else:
+                raise _NotLayout
+        return out, i
+
+    def nested(i: int, column: int) -> tuple[Any, int]:
+        """The value of a key at ``column`` with nothing after its colon, from line ``i``."""
+        if i < n:
+            indent, dash, key, _ = lines[i]
+            if indent > column and dash:
+                return sequence(i, indent)
+            if indent > column and key is not None:
+                return mapping(i, indent, False)
+            if indent > column or (indent == column and dash):
+                raise _NotLayout  # a value on its own line; a list at its key's indentation
+        return None, i
+
+    try:
+        data, end = mapping(0, lines[0][0], False)
+    except (_NotLayout, RecursionError):
+        return None
+    return data if end == n else None
 
 
 def load_projects_fast(paths: Iterable[Path]) -> tuple[list[Project], list[Problem]]:
