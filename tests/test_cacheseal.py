@@ -211,6 +211,8 @@ def test_check_cache_without_a_key_says_the_build_runs_cold(
     monkeypatch.delenv(cacheseal.KEY_VAR, raising=False)
     assert main(["-C", str(root), "ci", "seal-cache", "--cache-dir", str(cache)]) == 0
     assert "notice: $CURATE_CACHE_KEY is not set: nothing sealed" in capsys.readouterr().err
+    assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(tmp_path / "none")]) == 0
+    assert "no cache was restored" in capsys.readouterr().out
     assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(cache)]) == 0
     err = capsys.readouterr().err
     assert "notice: nothing restored is trusted: $CURATE_CACHE_KEY is not set" in err

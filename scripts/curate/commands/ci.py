@@ -180,7 +180,9 @@ def cache_seal(*, root: Path, env: Mapping[str, str], cache_dir: Path | None, se
             reporter.out(f"sealed {sealed.files} cached file(s), {sealed.size:,} bytes: {sealed.path}")
         return 0
     checked = cacheseal.check(cache, key)
-    if checked.reason:
+    if checked.reason and not checked.removed:
+        reporter.out("no cache was restored: curate build computes everything (a cold build)")
+    elif checked.reason:
         what = "warning" if key is not None and "MAC" in checked.reason else "notice"
         reporter.text(
             f"{what}: nothing restored is trusted: {checked.reason}; removed {len(checked.removed)} "
