@@ -280,3 +280,195 @@ def test_every_key_curate_writes_is_in_the_order_the_cut_knows() -> None:
 
     written = list(VersionEntry(version="1", superseded_since="2026-01-01").to_dict())
     assert [k for k in VERSION_KEYS if k in written] == written
+
+
+# -- request files: their title and requester ---------------------------------------------------------
+
+
+def _said_fully(raw: bytes) -> tuple[str, str]:
+    from curate.history import _mapping, _text
+
+    data = _mapping(raw, "requests/x.yaml")
+    return _text(data.get("title")), _text(data.get("requested_by"))
+
+
+def _said_fast(raw: bytes) -> tuple[str, str] | None:
+    from curate.history import _request_layout, _text
+
+    data = _request_layout(raw)
+    return None if data is None else (_text(data.get("title")), _text(data.get("requested_by")))
+
+
+REQUEST = b"""\
+# yaml-language-server: $schema=../scripts/curate/data/request.schema.json
+title: Data-science stack for the forecasting team
+requested_by: maria.lopez@example.com
+justification: >-
+  The forecasting team moves its notebooks: from ad-hoc virtualenvs to the catalog. # not a comment
+  These are the libraries [the models] use {today}, on 'laptops' and "the cluster".
+
+platforms: [linux, windows]
+python: ["3.11", "3.12"]
+compliance: []
+packages:
+  - name: numpy
+    version: ">=1.26,<3"
+  # a comment between items
+  - name: scikit-learn
+    version: '~=1.5'
+    note: |
+      model training
+        and cross-validation
+remove:
+  - name: pandas
+    version: "==1.0"
+    reason: end of life
+"""
+
+
+def _request_texts() -> list[bytes]:
+    texts = [p.read_bytes() for p in sorted((REPO / "requests").glob("*.yaml"))]
+    texts.append(REQUEST)
+    return texts
+
+
+def test_requests_as_people_and_curate_write_them_are_read_line_by_line(tmp_path: Any) -> None:
+    """The example catalog's requests, the tests' and the benchmark's: their title and requester are read
+    line by line (none left to the full parser), to what the full parse gives."""
+    from tests.lockutil import write_request
+
+    (tmp_path / "requests").mkdir()
+    written = write_request(
+        tmp_path, "web", [("httpish", "==1.0", ["linux"])], remove=[("old", "<1", "gone")]
+    )
+    texts = [*_request_texts(), written.read_bytes()]
+    texts.append(
+        b"title: New project project-1\nrequested_by: bench@example.com\njustification: A synthetic request.\n"
+        b'platforms: [linux, windows]\npython: ["3.11", "3.12"]\npackages:\n  - name: project-1\n'
+        b'    version: "==17.0"\n'
+    )
+    for raw in texts:
+        fast = _said_fast(raw)
+        assert fast is not None, raw[:300]
+        assert fast == _said_fully(raw)
+        assert fast[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the title within a quoted scalar, a flow collection or a block scalar opened above
+        REQUEST.replace(b"requested_by: maria", b"requested_by: 'maria\ntitle: forged\n  x'"),
+        REQUEST.replace(b"requested_by: maria", b'requested_by: "maria\ntitle: forged\n  x"'),
+        REQUEST.replace(b"compliance: []", b"compliance: [a,\ntitle: forged]"),
+        REQUEST.replace(b"compliance: []", b"compliance: {a: b,\ntitle: forged}"),
+        REQUEST.replace(b"compliance: []", b"compliance: |\ntitle: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: |0\ntitle: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: |2-\n  title: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: >+\n\n   x\n  title: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: >\n    x\n  title: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: >\n   \n  x\ntitle: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: >\n  x\n\ttitle: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: >\n  x\n# c\n  title: forged"),
+        # the title deeper, in a plain scalar going on over lines, in a second document
+        REQUEST.replace(b"compliance: []", b"compliance:\n  title: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: a\n  title: forged"),
+        REQUEST.replace(b"compliance: []", b"compliance: a\ntitle: forged\n  more"),
+        REQUEST.replace(b"compliance: []", b"compliance:\n- a\ntitle: forged"),
+        REQUEST + b"---\ntitle: forged\n",
+        REQUEST + b"...\ntitle: forged\n",
+        b"---\n" + REQUEST,
+        b"%YAML 1.1\n---\n" + REQUEST,
+        # duplicate titles (the full parser keeps the first), a title written twice in other forms
+        REQUEST + b"title: forged\n",
+        b"title: first\n" + REQUEST,
+        REQUEST.replace(b"title: Data", b"'title': forged\ntitle: Data"),
+        REQUEST.replace(b"title: Data", b'"title": forged\ntitle: Data'),
+        REQUEST.replace(b"title: Data", b"? title\n: forged\ntitle: Data"),
+        # tabs, other line breaks, NUL, a BOM, non-ASCII, trailing spaces and comments
+        REQUEST.replace(b"title: Data", b"title:\tData"),
+        REQUEST.replace(b"title: Data", b"title: x\rtitle: Data"),
+        REQUEST.replace(b"title: Data", b"title: x\xc2\x85title: Data"),
+        REQUEST.replace(b"title: Data", b"title: x\xe2\x80\xa8title: Data"),
+        REQUEST.replace(b"title: Data", b"title: x\xe2\x80\xa9title: Data"),
+        REQUEST.replace(b"title: Data", b"title: \x00Data"),
+        b"\xef\xbb\xbf" + REQUEST,
+        REQUEST.replace(b"title: Data", b"title: Caf\xc3\xa9 Data"),
+        REQUEST.replace(b"title: Data", b"title: Caf\xe9 Data"),
+        REQUEST.replace(b"team\nrequested_by", b"team  \nrequested_by"),
+        REQUEST.replace(b"team\nrequested_by", b"team # a comment\nrequested_by"),
+        REQUEST.replace(b"team\nrequested_by", b"team #a comment\nrequested_by"),
+        REQUEST.replace(b"team\nrequested_by", b"team#not a comment\nrequested_by"),
+        # scalars that are not strings, escapes, anchors, tags, aliases, keys that resolve oddly
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: 2026-11-02"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: 12"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: true"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: yes"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: null"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title:"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: ="),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: 1_000"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: .inf"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: [a, b]"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: {}"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: ''"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: 'it''s'"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b'title: "a\\tb\\x41"'),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b'title: "<b>&amp;</b>"'),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: &a x"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: *a"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: !!int 3"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: !x y"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: a: b"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: a:b"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: - a"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title:  two spaces"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: a  b"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: @x"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: `x"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: %x"),
+        REQUEST.replace(b"title: Data-science stack for the forecasting team", b"title: x <a@b> (c) ~d"),
+        REQUEST.replace(b"title: Data", b"null: x\ntitle: Data"),
+        REQUEST.replace(b"title: Data", b"true: x\nTrue: y\ntitle: Data"),
+        # nesting past what the full parser follows; the whole file indented
+        REQUEST.replace(
+            b"compliance: []",
+            b"compliance:" + b"".join(b"\n" + b" " * (2 * i + 2) + b"a:" for i in range(70)) + b" x",
+        ),
+        b"".join(b"  " + line + b"\n" for line in REQUEST.splitlines()),
+        REQUEST.rstrip(b"\n"),
+        b"",
+        b"- title: x\n",
+        b"title: x\n" * 2,
+    ],
+)
+def test_request_files_crafted_to_fool_a_line_reader_are_read_as_the_full_parser_reads_them(
+    text: bytes,
+) -> None:
+    """Each crafted request file is either read line by line to the title and requester the full parse
+    gives, or left to the full parser (None); never a title the full parser does not see."""
+    fast = _said_fast(text)
+    if fast is not None:
+        assert fast == _said_fully(text)
+
+
+def test_mutated_request_files_are_read_as_the_full_parser_reads_them_or_left_to_it() -> None:
+    """Random mutations of request files: whenever the line reader reads one, its title and requester
+    are what the full parse gives."""
+    rng = random.Random(1016)
+    texts = _request_texts()
+    read = left = 0
+    for _ in range(4000):
+        text = rng.choice(texts)
+        for _ in range(rng.randint(1, 3)):
+            text = _mutate(rng, text)
+        if b"title" not in text:
+            continue
+        fast = _said_fast(text)
+        if fast is None:
+            left += 1
+            continue
+        read += 1
+        assert fast == _said_fully(text), text
+    assert read > 300, (read, left)
+    assert left > 300, (read, left)

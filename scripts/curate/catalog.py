@@ -966,7 +966,7 @@ _LAYOUT_VALUE = rb"(?:" + _PLAIN_SCALAR + rb"|" + _SINGLE_QUOTED + rb"|\[\]|\{\}
 _LAYOUT_LINE = re.compile(
     rb"( *+)(- )?(?:([a-z_][a-z0-9_]*+):(?: (" + _LAYOUT_VALUE + rb"))?|(" + _LAYOUT_VALUE + rb"))"
 )
-_NO_VALUE: Any = object()
+NO_VALUE: Any = object()
 
 
 class _NotLayout(Exception):
@@ -983,27 +983,38 @@ def _layout_scalar(text: bytes) -> Any:
     return _core_plain(text.decode("ascii"))
 
 
+LayoutLine = tuple[int, bool, str | None, Any]  # indentation, a dash, the key, its value (NO_VALUE)
+LAYOUT_DEPTH = 16  # collections within collections the line reader follows (YAML's reader: 64)
+
+
 def _read_layout(text: bytes) -> Any:
     """The value of ``text`` (block YAML in curate's layout: see above) as :func:`_read_fast` reads it,
     or None when ``text`` is not in that layout (the caller then asks libyaml)."""
     if not text.endswith(b"\n"):
         return None
-    lines: list[tuple[int, bool, str | None, Any]] = []  # indentation, dash, key, value (_NO_VALUE)
+    lines: list[LayoutLine] = []
     for line in text[:-1].split(b"\n"):
         m = _LAYOUT_LINE.fullmatch(line)
         if m is None:
             return None
         value = m[4] if m[3] is not None else m[5]
         key = m[3].decode("ascii") if m[3] is not None else None
-        lines.append(
-            (len(m[1]), m[2] is not None, key, _NO_VALUE if value is None else _layout_scalar(value))
-        )
+        lines.append((len(m[1]), m[2] is not None, key, NO_VALUE if value is None else _layout_scalar(value)))
+    return layout_tree(lines)
+
+
+def layout_tree(lines: list[LayoutLine]) -> Any:
+    """The mapping ``lines`` make (as :func:`_read_layout` cut them: the first a key), or None when they
+    do not make one in curate's layout: a line indented other than the structure says, a duplicate key,
+    a list at its key's indentation, a value on its own line, deeper than :data:`LAYOUT_DEPTH`."""
     if not lines or lines[0][1] or lines[0][2] is None:
         return None
     n = len(lines)
 
-    def mapping(i: int, column: int, on_dash: bool) -> tuple[dict[Any, Any], int]:
+    def mapping(i: int, column: int, on_dash: bool, depth: int) -> tuple[dict[Any, Any], int]:
         """The mapping whose keys are at ``column`` from line ``i`` (its first key after a dash)."""
+        if depth > LAYOUT_DEPTH:
+            raise _NotLayout
         out: dict[Any, Any] = {}
         first = on_dash
         while i < n:
@@ -1018,14 +1029,16 @@ def _read_layout(text: bytes) -> Any:
             name = _core_plain(key)
             if name in out:
                 raise _NotLayout  # a duplicate key: libyaml keeps the last one; not curate's layout
-            if value is _NO_VALUE:
-                out[name], i = nested(i + 1, column)
+            if value is NO_VALUE:
+                out[name], i = nested(i + 1, column, depth)
             else:
                 out[name], i = value, i + 1
         return out, i
 
-    def sequence(i: int, column: int) -> tuple[list[Any], int]:
+    def sequence(i: int, column: int, depth: int) -> tuple[list[Any], int]:
         """The list whose dashes are at ``column`` from line ``i``."""
+        if depth > LAYOUT_DEPTH:
+            raise _NotLayout
         out: list[Any] = []
         while i < n:
             indent, dash, key, value = lines[i]
@@ -1034,29 +1047,29 @@ def _read_layout(text: bytes) -> Any:
             if indent > column or not dash:
                 raise _NotLayout
             if key is not None:
-                item, i = mapping(i, column + 2, True)
+                item, i = mapping(i, column + 2, True, depth + 1)
                 out.append(item)
-            elif value is not _NO_VALUE:
+            elif value is not NO_VALUE:
                 out.append(value)
                 i += 1
             else:
                 raise _NotLayout
         return out, i
 
-    def nested(i: int, column: int) -> tuple[Any, int]:
+    def nested(i: int, column: int, depth: int) -> tuple[Any, int]:
         """The value of a key at ``column`` with nothing after its colon, from line ``i``."""
         if i < n:
             indent, dash, key, _ = lines[i]
             if indent > column and dash:
-                return sequence(i, indent)
+                return sequence(i, indent, depth + 1)
             if indent > column and key is not None:
-                return mapping(i, indent, False)
+                return mapping(i, indent, False, depth + 1)
             if indent > column or (indent == column and dash):
                 raise _NotLayout  # a value on its own line; a list at its key's indentation
         return None, i
 
     try:
-        data, end = mapping(0, lines[0][0], False)
+        data, end = mapping(0, lines[0][0], False, 1)
     except (_NotLayout, RecursionError):
         return None
     return data if end == n else None

@@ -16,8 +16,10 @@ each package page's History section are drawn from it (:mod:`curate.site`).
   shows (:data:`READ_KEYS`: a version's number, needs, files and superseded date; its vetting, most
   of the text, is never parsed), each key's text parsed once along the commits
   (:class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`), in a
-  process per core (:mod:`curate.parallel`); why a version left is looked up among the requests whose
-  ``remove:`` names its project (kept up to date along the commits), not every request.
+  process per core (:mod:`curate.parallel`); a request file's title and requester are read line by
+  line when it is in the layout requests are written in (the full parser reads any other); why a
+  version left is looked up among the requests whose ``remove:`` names its project (kept up to date
+  along the commits), not every request.
 - **Honest about gaps**: no repository, no commit, or git failing gives a history with no entries and
   the reason; a shallow clone's history stops at the commits whose parents were not fetched (they are
   shown as where the history starts, with what is missing and how to fetch it); a catalog file that does
@@ -39,13 +41,13 @@ from typing import Any, Literal, get_args
 
 from curate import git, parallel
 from curate.atomic import atomic_write
-from curate.catalog import Project, VersionMemo
+from curate.catalog import NO_VALUE, LayoutLine, Project, VersionMemo, layout_tree
 from curate.config import Retention, parse_config
 from curate.diff import STATUSES, Change, Status, compare
 from curate.errors import CurateError
 from curate.names import NormalizedName
 from curate.requests import Request, parse_request
-from curate.yamlio import REQUEST_LIMIT, loads
+from curate.yamlio import _IMPLICIT, REQUEST_LIMIT, loads
 
 FORMAT = 2  # bump whenever what an entry records for the same commit changes (2: vetting not read)
 PATHS = ("catalog", "requests")  # whose history
@@ -623,6 +625,7 @@ class _Reader:
         self._indexed: dict[str, str] = {}  # path -> the blob _naming holds it as
         self._dirty: set[str] = set()  # paths whose blob may have changed since _naming was updated
         self._retention: dict[str, Retention | None] = {}  # config blob -> its retention rule
+        self._said: dict[str, tuple[str, str]] = {}  # request blob -> its title and requester
 
     def entries(self, commits: Sequence[git.Commit]) -> list[Entry]:
         unread = [(c.sha, c.parent) for c in commits if c.files is None]  # those read from the cache
@@ -735,13 +738,16 @@ class _Reader:
 
     def _request(self, f: git.Changed, blobs: Mapping[str, bytes | None]) -> RequestChange:
         action: RequestAction = "added" if not f.old else "deleted" if not f.new else "edited"
-        data = _mapping(blobs.get(f.new or f.old), f.path)
+        blob = f.new or f.old
+        said = self._said.get(blob)
+        if said is None:
+            said = self._said[blob] = _title_and_requester(blobs.get(blob), f.path)
         return RequestChange(
             id=PurePosixPath(f.path).stem,
             path=f.path,
             action=action,
-            title=_text(data.get("title")),
-            requested_by=_text(data.get("requested_by")),
+            title=said[0],
+            requested_by=said[1],
         )
 
     def _leave_context(self, sha: str, left: set[NormalizedName]) -> tuple[list[Request], Retention | None]:
@@ -818,6 +824,95 @@ def _removing(raw: bytes | None, path: str) -> Request | None:
         return None
     request = parse_request(doc, None, filename=PurePosixPath(path).name)[0]
     return request if request is not None and request.remove else None
+
+
+def _title_and_requester(raw: bytes | None, path: str) -> tuple[str, str]:
+    """A request file's title and requester (as :func:`_text` gives them): read line by line when the
+    file is in the layout requests are written in (:func:`_request_layout`), else parsed whole."""
+    data = _request_layout(raw) if raw is not None else None
+    if data is None:
+        data = _mapping(raw, path)
+    return _text(data.get("title")), _text(data.get("requested_by"))
+
+
+# A request file read line by line, for its title and requester: block YAML whose lines are comments,
+# blank, or a key and its value, a dash and a key, a dash and a value (curate.catalog.layout_tree puts
+# them together, or says they are not in that layout); a value is a plain scalar of safe characters
+# (printable ASCII but "#" and ":", single spaces within), a single- or double-quoted one of printable ASCII closed on its line (no
+# escapes), a flow list of such scalars, {}, or a folded or literal block scalar (``>``, ``>-``, ``|``,
+# ``|-``) whose lines are printable ASCII, indented past its key and not less than its first line.
+# Anything else (a tab, another line break, a document marker, an anchor, a tag, a multi-line scalar, a
+# duplicate key, a trailing comment, non-ASCII text, ...) goes to the full parser, as does a title or
+# requester that is a block scalar or a plain scalar the YAML 1.2 schema may read as other than a
+# string. tests/test_history_readers.py proves both give the same on crafted and mutated files.
+_RQ_SAFE = rb"[!\"$-9;-~]"  # printable ASCII but space, "#" and ":"
+_RQ_PLAIN = rb"[A-Za-z0-9_.(](?:" + _RQ_SAFE + rb"| (?=" + _RQ_SAFE + rb"))*+"
+_RQ_WORD = rb"[A-Za-z0-9_.][A-Za-z0-9_.+=<>~/()@-]*+"  # in a flow list
+_RQ_SINGLE = rb"'(?:[ -&(-~]|'')*+'"
+_RQ_DOUBLE = rb'"[ !#-\[\]-~]*+"'
+_RQ_ITEM = rb"(?:" + _RQ_WORD + rb"|" + _RQ_SINGLE + rb"|" + _RQ_DOUBLE + rb")"
+_RQ_FLOW = rb"\[(?:" + _RQ_ITEM + rb"(?:, " + _RQ_ITEM + rb")*+)?\]"
+_RQ_VALUE = rb"(?:" + _RQ_PLAIN + rb"|" + _RQ_SINGLE + rb"|" + _RQ_DOUBLE + rb"|" + _RQ_FLOW + rb"|\{\})"
+_REQUEST_LINE = re.compile(
+    rb"( *+)(- )?(?:([a-z_][a-z0-9_]*+):(?: (" + _RQ_VALUE + rb"|[|>]-?))?|(" + _RQ_VALUE + rb"))"
+)
+_RQ_SKIPPED = re.compile(rb" *+(?:#[ -~]*+)?")  # a blank line, a comment
+_RQ_TEXT = re.compile(rb"( *+)[!-~][ -~]*+")  # a block scalar's line
+_UNSURE: Any = object()  # a value only the full parser can tell
+
+
+def _request_scalar(text: bytes) -> Any:
+    first = text[:1]
+    if first == b"'":
+        return text[1:-1].decode("ascii").replace("''", "'")
+    if first == b'"':
+        return text[1:-1].decode("ascii")
+    if first in (b"[", b"{"):
+        return ()  # a collection: not text
+    if first in (b"|", b">"):
+        return _UNSURE
+    value = text.decode("ascii")
+    return _UNSURE if _IMPLICIT.match(value) else value
+
+
+def _request_layout(raw: bytes) -> dict[Any, Any] | None:
+    """The top-level mapping of a request file in the layout above (its title and requester strings or
+    not text), or None for the full parser to read."""
+    if len(raw) > REQUEST_LIMIT.max_bytes or not raw.endswith(b"\n"):
+        return None
+    lines: list[LayoutLine] = []
+    block = -1  # in a block scalar: the column of its key
+    indent = 0  # and the indentation of its first line (0: none yet)
+    for line in raw[:-1].split(b"\n"):
+        if block >= 0:
+            if not line:
+                continue
+            text = _RQ_TEXT.fullmatch(line)
+            if text is None and line.strip(b" "):
+                return None
+            at = len(text[1]) if text is not None else 0
+            if text is not None and at > block:
+                if at < indent:
+                    return None
+                indent = indent or at
+                continue
+            block = -1  # the first line not indented past the key ends it
+        if _RQ_SKIPPED.fullmatch(line):
+            continue
+        m = _REQUEST_LINE.fullmatch(line)
+        if m is None:
+            return None
+        value = m[4] if m[3] is not None else m[5]
+        key = m[3].decode("ascii") if m[3] is not None else None
+        lines.append(
+            (len(m[1]), m[2] is not None, key, NO_VALUE if value is None else _request_scalar(value))
+        )
+        if value is not None and value[:1] in (b"|", b">"):
+            block, indent = len(m[1]) + (2 if m[2] is not None else 0), 0
+    data = layout_tree(lines)
+    if not isinstance(data, dict) or any(data.get(k) is _UNSURE for k in ("title", "requested_by")):
+        return None
+    return data
 
 
 def _mapping(raw: bytes | None, path: str) -> dict[str, Any]:
