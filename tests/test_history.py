@@ -925,3 +925,29 @@ def test_the_log_reads_what_a_path_limited_walk_and_diff_tree_read(tmp_path: Pat
     ]
     since = curate_git.first_parent_log_since(root, chosen[3], history.PATHS, env=env)
     assert since == commits[:3]
+
+
+def test_a_cold_read_asks_git_for_each_blob_once(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog file's blob before a commit is the one read after the commit before it that changed the
+    file: git is asked for each blob once, a batch at a time or a commit at a time, and the entries are
+    the same."""
+    from curate import git as curate_git
+
+    root, _ = repo
+    oses = {"linux-x86_64": "linux", "windows-amd64": "windows"}
+    one = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
+    asked: list[str] = []
+    real = curate_git.blobs
+
+    def blobs(root: Path, shas: Any, *, env: Mapping[str, str]) -> dict[str, bytes | None]:
+        asked.extend(shas)
+        return real(root, shas, env=env)
+
+    monkeypatch.setattr(curate_git, "blobs", blobs)
+    monkeypatch.setattr(history, "BATCH", 1)
+    again = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
+    assert again.entries == one.entries
+    assert asked
+    assert len(asked) == len(set(asked))

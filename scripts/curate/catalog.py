@@ -434,9 +434,9 @@ class VersionEntry:
             version=str(d["version"]),
             requires_python=str(d.get("requires_python") or ""),
             yanked=None if d.get("yanked") is None else str(d["yanked"]),
-            needed_by=tuple(Need.from_dict(n) for n in d.get("needed_by") or ()),
+            needed_by=_needs(d.get("needed_by")),
             build_targets=tuple(str(t) for t in d.get("build_targets") or ()),
-            files=tuple(FileEntry.from_dict(f) for f in d.get("files") or ()),
+            files=_files(d.get("files")),
             dependencies=tuple(Dependency.from_dict(x) for x in d.get("dependencies") or ()),
             vetting=vetting,
             superseded_since=str(d.get("superseded_since") or ""),
@@ -444,6 +444,18 @@ class VersionEntry:
             built=tuple(BuiltFile.from_dict(b) for b in d.get("built") or ()),
             build_failures=tuple(BuildFailure.from_dict(f) for f in d.get("build_failures") or ()),
         )
+
+
+def _needs(value: Any) -> tuple[Need, ...]:
+    return tuple(Need.from_dict(n) for n in value or ())
+
+
+def _files(value: Any) -> tuple[FileEntry, ...]:
+    return tuple(FileEntry.from_dict(f) for f in value or ())
+
+
+# the keys whose value VersionEntry.from_dict reads on its own with these (VersionMemo keeps each text's)
+_FIELDS: dict[str, Any] = {"needed_by": _needs, "files": _files}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -792,9 +804,14 @@ class VersionMemo:
                 parsed = _read_fast(joined)
             if not isinstance(parsed, dict) or list(parsed) != [key for key, _ in todo]:
                 return None
-            for key, text in todo:
-                data[key] = blocks[text] = parsed[key]
-        return VersionEntry.from_dict(data), tuple(text for key, text in cut if key in keys)
+            for key, text in todo:  # needs and files kept as read by VersionEntry.from_dict
+                value = parsed[key]
+                data[key] = blocks[text] = _FIELDS[key](value) if key in _FIELDS else value
+        fields = {key: data.pop(key) for key in _FIELDS if key in data}
+        entry = VersionEntry.from_dict(data)
+        if fields:
+            entry = dataclasses.replace(entry, **fields)
+        return entry, tuple(text for key, text in cut if key in keys)
 
 
 _ITEM = re.compile(rb"^(?=  - )", re.M)

@@ -496,6 +496,11 @@ def _in(folder: str, path: str) -> bool:
     )
 
 
+def _stem(path: str) -> str:
+    """The file name of a path :func:`_in` took, less ``.yaml``."""
+    return path.rpartition("/")[2][: -len(".yaml")]
+
+
 def _is_package(path: str) -> bool:
     return _in(PACKAGES, path)
 
@@ -631,22 +636,34 @@ class _Reader:
         unread = [(c.sha, c.parent) for c in commits if c.files is None]  # those read from the cache
         changed = git.changed_files_of(self.root, unread, PATHS, env=self.env) if unread else {}
         changed.update((c.sha, list(c.files)) for c in commits if c.files is not None)
-        wanted = [
-            blob
-            for files in changed.values()
-            for f in files
-            if _is_package(f.path) or _is_request(f.path) or f.path == CONFIG_FILE
-            for blob in (f.old, f.new)
-            if blob
-        ]
+        # the blobs the entries read: a catalog file's blob before a commit is the one the previous
+        # commit that changed it left, read then (:meth:`_project`); a request's, its title when deleted
+        known = {path: latest[0] for path, latest in self._latest.items()}
+        wanted: list[str] = []
+        for c in commits:
+            for f in changed.get(c.sha, ()):
+                if _is_package(f.path):
+                    if f.old and known.get(f.path) != f.old:
+                        wanted.append(f.old)
+                    if f.new:
+                        wanted.append(f.new)
+                    known[f.path] = f.new or f.old
+                elif (_is_request(f.path) or f.path == CONFIG_FILE) and (f.new or f.old):
+                    wanted.append(f.new or f.old)
         blobs = git.blobs(self.root, wanted, env=self.env)
         return [self._entry(c, changed.get(c.sha, []), blobs) for c in commits]
+
+    def _blob(self, blob: str, blobs: Mapping[str, bytes | None]) -> bytes | None:
+        """A blob of the batch, else read on its own (None: not in this clone)."""
+        if blob in blobs:
+            return blobs[blob]
+        return git.blobs(self.root, [blob], env=self.env).get(blob)
 
     def _project(self, path: str, blob: str, blobs: Mapping[str, bytes | None]) -> tuple[Project | None, str]:
         latest = self._latest.get(path)
         if latest is not None and latest[0] == blob:
             return latest[1], latest[2]
-        raw = blobs.get(blob)
+        raw = self._blob(blob, blobs)
         project: Project | None = None
         problem = ""
         if raw is None:
@@ -656,7 +673,7 @@ class _Reader:
                 project = self._memos.setdefault(path, VersionMemo(READ_KEYS)).read(raw, path)
             except CurateError as exc:
                 problem = f"{path} does not read as a catalog file here: {_first_line(str(exc))}"
-            if project is not None and project.normalized != PurePosixPath(path).stem:
+            if project is not None and project.normalized != _stem(path):
                 problem = f"{path} holds {project.name!r}, not the project it is named after"
                 project = None
         self._latest[path] = (blob, project, problem)
@@ -741,9 +758,9 @@ class _Reader:
         blob = f.new or f.old
         said = self._said.get(blob)
         if said is None:
-            said = self._said[blob] = _title_and_requester(blobs.get(blob), f.path)
+            said = self._said[blob] = _title_and_requester(self._blob(blob, blobs), f.path)
         return RequestChange(
-            id=PurePosixPath(f.path).stem,
+            id=_stem(f.path),
             path=f.path,
             action=action,
             title=said[0],
