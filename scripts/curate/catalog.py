@@ -747,7 +747,7 @@ class VersionMemo:
 
         try:
             if head != self._head[0]:
-                data = _read_fast(head)
+                data = _read_head(head)
                 if (
                     not isinstance(data, dict)
                     or data.keys() != {"name", "versions"}
@@ -998,6 +998,16 @@ def _layout_scalar(text: bytes) -> Any:
     if text[:1] == b"'":
         return text[1:-1].decode("ascii").replace("''", "'")
     return _core_plain(text.decode("ascii"))
+
+
+_COMMENTS = re.compile(rb"(?:#[ -~]*+\n)*+")  # whole-line comments of printable ASCII, at the start
+
+
+def _read_head(head: bytes) -> Any:
+    """A catalog file's head (its comments, ``name:`` and ``versions:``) as :func:`_read_fast` reads it:
+    line by line after the comments it starts with, when the rest is in curate's layout."""
+    data = _read_layout(head[_COMMENTS.match(head).end() :])  # type: ignore[union-attr]
+    return data if data is not None else _read_fast(head)
 
 
 LayoutLine = tuple[int, bool, str | None, Any]  # indentation, a dash, the key, its value (NO_VALUE)
