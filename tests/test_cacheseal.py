@@ -1,23 +1,27 @@
-"""Sealed caches (curate.cacheseal, `curate ci seal-cache` / `check-cache`): publish.yml's build job reads
-back only what its last successful build sealed; a poisoned history cache (which the build would
-otherwise show on the Changes pages) is removed and computed again from git."""
+"""The derived caches carried between publishes (curate.cacheseal, `curate ci seal-cache` /
+`check-cache`): one archive under an HMAC, checked over the whole file before anything in it is read,
+unpacked by curate itself (folders and regular files under the caches' folders only); a poisoned history
+cache, which the build would otherwise show on the Changes pages, is never taken."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
-import os
+import tarfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from curate import cacheseal, environments, history, sbom, site
+from curate import cacheseal, ci, environments, history, sbom, site
 from curate.catalog import project_path
 from curate.cli import main
 from curate.errors import UsageError
-from tests.test_history import GIT_ENV, api, build, commit, package, small_repo
+from tests.test_history import api, build, commit, package, small_repo
 
 KEY = b"k" * 32
 OTHER = b"o" * 32
@@ -28,7 +32,7 @@ def tree(cache: Path) -> dict[str, bytes]:
     return {
         p.relative_to(cache).as_posix(): p.read_bytes()
         for p in sorted(cache.rglob("*"))
-        if p.is_file() and not p.is_symlink() and p.name != cacheseal.SEAL_FILE
+        if p.is_file() and p.parts[len(cache.parts)] in cacheseal.PARTS
     }
 
 
@@ -38,10 +42,32 @@ def fill(cache: Path) -> None:
         (cache / part / "ab" / "one.json").write_text(f'{{"part": "{part}"}}', "utf-8")
         (cache / part / "top").write_bytes(b"\x00" * 10)
     (cache / "sha256").mkdir()
-    (cache / "sha256" / "blob").write_bytes(b"not a sealed part")
+    (cache / "sha256" / "blob").write_bytes(b"not a carried part")
 
 
-def test_the_parts_are_the_caches_publish_restores() -> None:
+def forge(body: bytes, key: bytes = OTHER) -> bytes:
+    """A sealed file with ``body`` as its archive, sealed under ``key``."""
+    mac = hmac.new(key, cacheseal.MAGIC + body, hashlib.sha256).hexdigest().encode()
+    return cacheseal.MAGIC + mac + b"\n" + body
+
+
+def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data) if info.isfile() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return out.getvalue()
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+def test_the_parts_are_the_caches_the_build_reads_and_the_workflow_carries_them() -> None:
     assert set(cacheseal.PARTS) == {
         history.CACHE_DIR,
         site.ARCHIVE_CACHE,
@@ -49,13 +75,25 @@ def test_the_parts_are_the_caches_publish_restores() -> None:
         environments.STORE_DIR,
     }
     workflow: Any = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text("utf-8"))
+    assert "actions/cache" not in json.dumps(workflow)  # every job of a run can write Actions' cache
     steps = workflow["jobs"]["build"]["steps"]
-    [restore] = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
-    paths = restore["with"]["path"].split()
-    assert paths == [f"~/.cache/curate/{p}" for p in (*cacheseal.PARTS, cacheseal.SEAL_FILE)]
     ids = [s.get("id") for s in steps]
-    assert ids.index("cache_check") == ids.index(None, ids.index("wheels")) + 1  # right after the restore
-    assert ids.index("cache_check") < ids.index("build") < ids.index("cache_seal") < ids.index("publish")
+    order = ["wheels", "cache_fetch", "cache_check", "build", "cache_seal", "publish"]
+    assert [i for i in ids if i in order] == order
+    fetch = steps[ids.index("cache_fetch")]
+    assert "curate-cache" in fetch["run"]
+    assert "--status success" in fetch["run"]
+    [upload] = [
+        s
+        for s in steps
+        if "upload-artifact" in str(s.get("uses")) and s["with"]["name"] == cacheseal.ARTIFACT
+    ]
+    assert upload["continue-on-error"] is True  # a name taken first by another job: a cold build next time
+    assert upload["if"] == "${{ !cancelled() && steps.cache_seal.outcome == 'success' }}"
+    archive = {
+        steps[ids.index(i)]["env"][ci.CACHE_ARCHIVE_VAR] for i in ("cache_fetch", "cache_check", "cache_seal")
+    }
+    assert archive == {upload["with"]["path"]}
     secret = "${{ secrets.CURATE_CACHE_KEY }}"
     holders = [
         (job, step.get("id"))
@@ -65,115 +103,136 @@ def test_the_parts_are_the_caches_publish_restores() -> None:
     ]
     assert holders == [("build", "cache_check"), ("build", "cache_seal")]  # no other step gets the key
     assert all(secret not in json.dumps(spec.get("env", {})) for spec in workflow["jobs"].values())
+    assert workflow["jobs"]["build"]["permissions"] == {"contents": "read", "actions": "read"}
 
 
-def test_a_sealed_cache_is_kept_whole(tmp_path: Path) -> None:
+def test_a_sealed_cache_comes_back_whole_from_the_file_or_the_artifact_zip(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     fill(cache)
     before = tree(cache)
-    sealed = cacheseal.seal(cache, KEY)
-    assert (sealed.files, sealed.path) == (2 * len(cacheseal.PARTS), cache / cacheseal.SEAL_FILE)
-    checked = cacheseal.check(cache, KEY)
-    assert (checked.kept, checked.removed, checked.reason) == (8, (), "")
-    assert tree(cache) == before
-    assert not (cache / cacheseal.SEAL_FILE).exists()  # used once: the next build seals again
+    sealed = cacheseal.seal(cache, KEY, tmp_path / "out" / "curate-cache.sealed")
+    assert (sealed.files, sealed.reason) == (2 * len(cacheseal.PARTS), "")
+    again = cacheseal.seal(cache, KEY, tmp_path / "again.sealed")
+    assert again.path.read_bytes() == sealed.path.read_bytes()  # the same caches, the same bytes
+    fresh = tmp_path / "fresh"
+    opened = cacheseal.open_sealed(fresh, KEY, sealed.path)
+    assert (opened.files, opened.reason) == (8, "")
+    assert tree(fresh) == before
+    # GitHub serves an artifact as a zip of its one file; it is read in memory, not extracted
+    artifact = tmp_path / "artifact.zip"
+    with zipfile.ZipFile(artifact, "w") as z:
+        z.write(sealed.path, "curate-cache.sealed")
+    zipped = tmp_path / "from-zip"
+    assert cacheseal.open_sealed(zipped, KEY, artifact).files == 8
+    assert tree(zipped) == before
 
 
-def test_changed_added_and_linked_files_are_removed(tmp_path: Path) -> None:
+def test_opening_replaces_what_the_cache_held(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     fill(cache)
-    outside = tmp_path / "outside.txt"
-    outside.write_text("the runner's own file", "utf-8")
-    cacheseal.seal(cache, KEY)
-    (cache / "history" / "ab" / "one.json").write_text('{"part": "poisoned"}', "utf-8")
-    (cache / "sbom" / "new.json").write_text("{}", "utf-8")
-    (cache / "envs" / "link").symlink_to(outside)
-    (cache / "envs" / "dirlink").symlink_to(tmp_path, target_is_directory=True)
-    os.mkfifo(cache / "history-pages" / "fifo")
-    checked = cacheseal.check(cache, KEY)
-    assert checked.reason == ""
-    assert sorted(checked.removed) == [
-        "envs/dirlink",
-        "envs/link",
-        "history-pages/fifo",
-        "history/ab/one.json",
-        "sbom/new.json",
-    ]
-    assert checked.kept == 7
-    assert outside.read_text("utf-8") == "the runner's own file"  # links are removed, never followed
-    assert (cache / "sha256" / "blob").is_file()  # not a sealed part: not curate.cacheseal's to judge
-
-
-def test_a_part_that_is_a_link_goes(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    fill(cache)
-    cacheseal.seal(cache, KEY)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "keep").write_text("x", "utf-8")
-    (cache / "sbom" / "ab" / "one.json").unlink()
-    (cache / "sbom" / "ab").rmdir()
-    (cache / "sbom" / "top").unlink()
-    (cache / "sbom").rmdir()
-    (cache / "sbom").symlink_to(elsewhere, target_is_directory=True)
-    checked = cacheseal.check(cache, KEY)
-    assert "sbom" in checked.removed
-    assert not (cache / "sbom").exists()
-    assert (elsewhere / "keep").is_file()
+    sealed = cacheseal.seal(cache, KEY, tmp_path / "s")
+    (cache / "history" / "ab" / "one.json").write_text("planted", "utf-8")
+    (cache / "sbom" / "new.json").write_text("planted", "utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x", "utf-8")
+    (cache / "envs" / "link").symlink_to(outside, target_is_directory=True)
+    cacheseal.open_sealed(cache, KEY, sealed.path)
+    assert (cache / "history" / "ab" / "one.json").read_text("utf-8") == '{"part": "history"}'
+    assert not (cache / "sbom" / "new.json").exists()
+    assert not (cache / "envs" / "link").exists()
+    assert (outside / "keep").is_file()  # a link is removed, never followed
+    assert (cache / "sha256" / "blob").is_file()  # not a carried part: left alone
 
 
 @pytest.mark.parametrize(
-    "forge",
+    ("what", "content", "reason"),
     [
-        "other key",
-        "no seal",
-        "not json",
-        "listed with another hash",
-        "a link",
-        "no key",
+        ("another key", lambda good: forge(good[good.index(b"\n") + 1 :]), "HMAC does not verify"),
+        ("a changed byte", lambda good: good[:-1] + bytes([good[-1] ^ 1]), "HMAC does not verify"),
+        ("no head", lambda good: good[good.index(b"\n") + 1 :], "not a sealed cache of this format"),
+        ("a non-hex MAC", lambda good: cacheseal.MAGIC + "é".encode() * 32 + b"\n", "not a sealed cache"),
+        ("not a file", None, "not a regular file"),
+        ("a zip of two", "zip2", "a zip of 2 member(s)"),
+        ("missing", "missing", "no previous publish left a sealed cache"),
     ],
 )
-def test_an_untrusted_seal_keeps_nothing(tmp_path: Path, forge: str) -> None:
+def test_what_does_not_verify_is_not_taken(tmp_path: Path, what: str, content: Any, reason: str) -> None:
     cache = tmp_path / "cache"
     fill(cache)
-    seal = cache / cacheseal.SEAL_FILE
-    cacheseal.seal(cache, OTHER if forge == "other key" else KEY)
-    key: bytes | None = KEY
-    if forge == "no seal":
-        seal.unlink()
-    elif forge == "not json":
-        seal.write_text("{", "utf-8")
-    elif forge == "listed with another hash":  # the list changed, the MAC kept
-        doc = json.loads(seal.read_text("utf-8"))
-        doc["files"]["history/ab/one.json"] = hashlib.sha256(b"forged").hexdigest()
-        seal.write_text(json.dumps(doc), "utf-8")
-    elif forge == "a link":
-        real = tmp_path / "real-seal.json"
-        seal.rename(real)
-        seal.symlink_to(real)
-    elif forge == "no key":
-        key = None
-    checked = cacheseal.check(cache, key)
-    assert checked.reason
-    assert checked.kept == 0
-    assert sorted(checked.removed) == sorted(f"{p}/" for p in cacheseal.PARTS)
-    assert all(not (cache / p).exists() for p in cacheseal.PARTS)
+    good = cacheseal.seal(cache, KEY, tmp_path / "good").path.read_bytes()
+    archive = tmp_path / "archive"
+    if content is None:
+        archive.mkdir()
+    elif content == "zip2":
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("a", good)
+            z.writestr("b", good)
+    elif content != "missing":
+        archive.write_bytes(content(good))
+    opened = cacheseal.open_sealed(cache, KEY, archive)
+    assert reason in opened.reason, (what, opened.reason)
+    assert opened.files == 0
+    assert tree(cache) == {}  # what was there is gone too: nothing unsealed is read
     assert (cache / "sha256" / "blob").is_file()
 
 
-def test_the_key_comes_from_the_environment_and_must_be_long() -> None:
+@pytest.mark.parametrize(
+    "member",
+    [
+        entry("history/../../escape"),
+        entry("/tmp/absolute"),
+        entry("elsewhere/file"),
+        entry("history/link", tarfile.SYMTYPE, "/etc/passwd"),
+        entry("history/hard", tarfile.LNKTYPE, "history/x"),
+        entry("history/fifo", tarfile.FIFOTYPE),
+        entry("history/dev", tarfile.CHRTYPE),
+    ],
+    ids=["dotdot", "absolute", "other-folder", "symlink", "hardlink", "fifo", "device"],
+)
+def test_a_sealed_archive_is_unpacked_only_into_the_caches(tmp_path: Path, member: tarfile.TarInfo) -> None:
+    """Even under the right key (a seal is not trusted to be harmless): only folders and regular files
+    under the caches' folders, else nothing."""
+    body = tar_of((entry("history/ok"), b"fine"), (member, b"payload"))
+    archive = tmp_path / "archive"
+    archive.write_bytes(forge(body, KEY))
+    cache = tmp_path / "deep" / "cache"
+    opened = cacheseal.open_sealed(cache, KEY, archive)
+    assert opened.reason == "archive holds entries outside curate's caches"
+    assert not (cache / "history").exists()
+    assert not (tmp_path / "escape").exists()
+
+
+def test_two_entries_of_one_name_are_refused(tmp_path: Path) -> None:
+    body = tar_of((entry("history/x"), b"first"), (entry("history/x"), b"second"))
+    archive = tmp_path / "archive"
+    archive.write_bytes(forge(body, KEY))
+    opened = cacheseal.open_sealed(tmp_path / "cache", KEY, archive)
+    assert opened.reason.startswith("archive does not unpack")
+    assert not (tmp_path / "cache" / "history").exists()
+
+
+def test_the_key_comes_from_the_environment_and_must_be_long(tmp_path: Path) -> None:
     assert cacheseal.key_from({}) is None
     assert cacheseal.key_from({cacheseal.KEY_VAR: "x" * 64}) == b"x" * 64
     with pytest.raises(UsageError, match="openssl rand -hex 32"):
         cacheseal.key_from({cacheseal.KEY_VAR: "short"})
-    assert cacheseal.seal(Path("/nonexistent"), None).reason.startswith("$CURATE_CACHE_KEY is not set")
+    assert cacheseal.seal(tmp_path, None, tmp_path / "out").reason.startswith("$CURATE_CACHE_KEY is not set")
+    assert not (tmp_path / "out").exists()
+    fill(tmp_path / "cache")
+    assert (
+        cacheseal.open_sealed(tmp_path / "cache", None, tmp_path / "out").reason
+        == "$CURATE_CACHE_KEY is not set"
+    )
+    assert tree(tmp_path / "cache") == {}
 
 
-def test_a_poisoned_history_cache_is_computed_again_from_git(
+def test_a_poisoned_history_cache_is_never_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The threat, then the fix: a cached history entry with another commit subject is shown as it is
-    when the cache is trusted; after check-cache it is gone and the entry is read from git again."""
+    when the cache is trusted; a sealed archive carrying it does not verify, and the entry is read from
+    git again."""
     root = small_repo(tmp_path)
     project_path(root, "alpha").write_text(package("alpha", "1.0"), "utf-8")
     sha = commit(root, "alpha 1.0", "2026-01-01T00:00:00Z")
@@ -181,43 +240,69 @@ def test_a_poisoned_history_cache_is_computed_again_from_git(
     build(root, out, cache)
     assert api(out)["changes"][0]["subject"] == "alpha 1.0"
     monkeypatch.setenv(cacheseal.KEY_VAR, KEY.decode())
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", GIT_ENV["GIT_CONFIG_GLOBAL"])
+    archive = tmp_path / "curate-cache.sealed"
     capsys.readouterr()
-    assert main(["-C", str(root), "ci", "seal-cache", "--cache-dir", str(cache)]) == 0
+    assert (
+        main(["-C", str(root), "ci", "seal-cache", "--archive", str(archive), "--cache-dir", str(cache)]) == 0
+    )
     assert "sealed " in capsys.readouterr().out
-    for path in (cache / history.CACHE_DIR).iterdir():  # what a hostile job of the run could write
+    for path in (cache / history.CACHE_DIR).iterdir():  # what a hostile job could write
         path.write_bytes(path.read_bytes().replace(b'"alpha 1.0"', b'"all good, nothing to see"'))
     unchecked = tmp_path / "unchecked"
     build(root, unchecked, cache)
-    assert api(unchecked)["changes"][0]["subject"] == "all good, nothing to see"  # trusted as it is
-
+    assert (
+        api(unchecked)["changes"][0]["subject"] == "all good, nothing to see"
+    )  # a cache is trusted as it is
+    # the same poison in the sealed archive: its HMAC no longer holds
+    raw = archive.read_bytes()
+    archive.write_bytes(raw.replace(b'"alpha 1.0"', b'"all good, nothing to see"'))
+    assert archive.read_bytes() != raw
+    next_run = tmp_path / "next-runner-cache"
     capsys.readouterr()
-    assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(cache)]) == 0
-    said = capsys.readouterr()
-    assert "kept " in said.out
-    assert "removed (not as sealed): history/" in said.err
-    text = build(root, tmp_path / "checked", cache, capsys)
+    assert (
+        main(["-C", str(root), "ci", "check-cache", "--archive", str(archive), "--cache-dir", str(next_run)])
+        == 0
+    )
+    assert "warning: no cache taken: curate-cache.sealed's HMAC does not verify" in capsys.readouterr().err
+    text = build(root, tmp_path / "checked", next_run, capsys)
     assert "(1 read from git, 0 from the cache)" in text
     assert api(tmp_path / "checked")["changes"][0] == api(out)["changes"][0]
     assert api(out)["changes"][0]["commit"] == sha
+    # the genuine archive is taken: the next build reads the history from it
+    archive.write_bytes(raw)
+    assert (
+        main(["-C", str(root), "ci", "check-cache", "--archive", str(archive), "--cache-dir", str(next_run)])
+        == 0
+    )
+    assert "took " in capsys.readouterr().out
+    assert "(0 read from git, 1 from the cache)" in build(root, tmp_path / "warm", next_run, capsys)
 
 
-def test_check_cache_without_a_key_says_the_build_runs_cold(
+def test_without_a_key_or_an_archive_the_build_runs_cold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = small_repo(tmp_path)
     cache = tmp_path / "cache"
     fill(cache)
+    archive = tmp_path / "curate-cache.sealed"
     monkeypatch.delenv(cacheseal.KEY_VAR, raising=False)
-    assert main(["-C", str(root), "ci", "seal-cache", "--cache-dir", str(cache)]) == 0
+    assert (
+        main(["-C", str(root), "ci", "seal-cache", "--archive", str(archive), "--cache-dir", str(cache)]) == 0
+    )
     assert "notice: $CURATE_CACHE_KEY is not set: nothing sealed" in capsys.readouterr().err
-    assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(tmp_path / "none")]) == 0
-    assert "no cache was restored" in capsys.readouterr().out
-    assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(cache)]) == 0
+    assert not archive.exists()
+    monkeypatch.setenv(cacheseal.KEY_VAR, KEY.decode())
+    assert (
+        main(["-C", str(root), "ci", "check-cache", "--archive", str(archive), "--cache-dir", str(cache)])
+        == 0
+    )
     err = capsys.readouterr().err
-    assert "notice: nothing restored is trusted: $CURATE_CACHE_KEY is not set" in err
-    assert "curate build computes them again" in err
-    assert all(not (cache / p).exists() for p in cacheseal.PARTS)
+    assert "notice: no cache taken: no curate-cache.sealed: no previous publish left a sealed cache" in err
+    assert "curate build computes everything (cold)" in err
+    assert tree(cache) == {}
     monkeypatch.setenv(cacheseal.KEY_VAR, "too short")
-    assert main(["-C", str(root), "ci", "check-cache", "--cache-dir", str(cache)]) == 2
+    assert (
+        main(["-C", str(root), "ci", "check-cache", "--archive", str(archive), "--cache-dir", str(cache)])
+        == 2
+    )
     assert "needs at least 32" in capsys.readouterr().err

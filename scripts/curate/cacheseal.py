@@ -1,24 +1,25 @@
-"""Sealing curate's derived caches between CI runs: what a trusted job wrote is read again only under
-its seal.
+"""curate's derived caches carried from one publish to the next as one sealed archive.
 
-publish.yml's ``build`` job restores curate's derived caches (:data:`PARTS`: the history's entries and
-rendered pages, the SBOMs' components, the pylock entries) from GitHub Actions' cache, so a build reads
-only what changed. Every job of the run can write to that cache scope, the ``wheels`` jobs too, and those
-run sdists' build code (on Windows with the runner itself as the only isolation:
-``site/reference/wheels.md``). So the cache is authenticated:
+publish.yml's ``build`` job reads only what changed when it finds the previous build's derived caches
+(:data:`PARTS`: the history's entries and rendered pages, the SBOMs' components, the pylock entries).
+Actions' own cache cannot carry them: every job of the run can write it, the ``wheels`` jobs too, and
+those run sdists' build code (on Windows with the runner itself as the only isolation:
+``site/reference/wheels.md``); and ``actions/cache`` unpacks what it restores with ``tar -P``, so a
+planted entry can write anywhere in the publishing job before any check runs. So:
 
-- :func:`seal` (``curate ci seal-cache``, after a successful ``curate build``) lists every regular file
-  under :data:`PARTS` with its sha256 in :data:`SEAL_FILE`, with an HMAC-SHA256 of that list keyed by
-  ``$CURATE_CACHE_KEY``, a repository secret only the two sealing steps get;
-- :func:`check` (``curate ci check-cache``, after the restore and before ``curate build``) keeps a file
-  only if the seal's MAC holds under that key and the file is listed with its exact sha256. Everything
-  else under :data:`PARTS` is removed: unlisted or changed files, symbolic links, special files, and
-  all of it when the seal is missing, does not read, or does not verify (or no key is set). curate then
-  computes what is gone again, as on a cold build.
+- :func:`seal` (``curate ci seal-cache --archive FILE``, after a successful ``curate build``) writes the
+  parts as one tar archive (regular files and folders only), headed by an HMAC-SHA256 of the archive
+  keyed by ``$CURATE_CACHE_KEY``, a repository secret only the two steps that seal and open get;
+  publish.yml uploads it as the run's ``curate-cache`` artifact;
+- :func:`open_sealed` (``curate ci check-cache --archive FILE``, before ``curate build``: the artifact of
+  the last successful publish, downloaded as an opaque file) verifies the HMAC over the whole file
+  before reading anything in it, then unpacks it itself, taking only regular files and folders under
+  :data:`PARTS` (no link, device, absolute path, ``..`` or second entry of one name) into a cache whose
+  parts it first empties. A file that is missing, forged, sealed under another key, or not an archive
+  of this format is not used: the build runs cold.
 
-The seal names files by their path relative to the cache root; paths are only compared, never opened
-from the seal. Without a key nothing restored is kept and :func:`seal` writes nothing: a catalog
-without the secret builds cold each time, never from an unauthenticated cache.
+The artifact may come as GitHub's zip (one member, read in memory, never extracted by path) or as the
+sealed file itself. Without a key nothing is sealed or opened.
 """
 
 from __future__ import annotations
@@ -26,39 +27,42 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
+import io
 import os
+import re
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+import tarfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
-from curate.atomic import atomic_write
+from curate.atomic import atomic_writer
 from curate.errors import UsageError
 
 KEY_VAR = "CURATE_CACHE_KEY"
 MIN_KEY_BYTES = 32  # e.g. `openssl rand -hex 32` (64 characters)
-SEAL_FILE = "seal.json"  # under the cache root, saved with the parts
-# the cache root's folders publish.yml saves and restores (curate.history.CACHE_DIR,
+ARTIFACT = "curate-cache"  # publish.yml's artifact, and the sealed file's name in it
+# the file cache's folders carried between publishes (curate.history.CACHE_DIR,
 # curate.site.ARCHIVE_CACHE, curate.sbom.STORE_DIR, curate.environments.STORE_DIR: a test checks)
 PARTS = ("history", "history-pages", "sbom", "envs")
-FORMAT = 1
-_SEAL_LIMIT = 64 * 1024 * 1024
+MAGIC = b"curate-cache 1 "  # then the HMAC's 64 hex digits and a newline, then the tar archive
+LIMIT = 2 * 1024**3  # bytes: a larger file is not opened
+_HEAD = re.compile(rb"\Acurate-cache 1 ([0-9a-f]{64})\n")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Sealed:
-    path: Path  # the seal written ("" when no key: nothing written)
+    path: Path  # the archive written (Path() when nothing was sealed)
     files: int
-    size: int  # bytes sealed
+    size: int  # bytes of the files sealed
     reason: str = ""  # why nothing was sealed
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Checked:
-    kept: int  # files kept under their seal
-    removed: tuple[str, ...]  # what was removed (paths relative to the cache root)
-    reason: str = ""  # why nothing was trusted ("" when the seal held)
+class Opened:
+    files: int  # files taken into the cache
+    reason: str = ""  # why nothing was taken ("" when the archive opened)
 
 
 def key_from(env: Mapping[str, str]) -> bytes | None:
@@ -75,103 +79,123 @@ def key_from(env: Mapping[str, str]) -> bytes | None:
     return key
 
 
-def _mac(key: bytes, files: Mapping[str, str]) -> str:
-    body = json.dumps({"format": FORMAT, "files": dict(files)}, sort_keys=True, separators=(",", ":"))
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, MAGIC + body, hashlib.sha256).hexdigest().encode()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _entries(cache: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Everything under the parts, without following links: (path relative to ``cache``, path, lstat)."""
-    for part in PARTS:
-        top = cache / part
-        try:
-            st = top.lstat()
-        except FileNotFoundError:
-            continue
-        yield part, top, st
-        if not stat.S_ISDIR(st.st_mode):
-            continue
-        for folder, dirs, files in os.walk(top, followlinks=False):
-            for name in sorted(dirs) + sorted(files):
-                path = Path(folder) / name
-                with_st = path.lstat()
-                yield path.relative_to(cache).as_posix(), path, with_st
-
-
-def seal(cache: Path, key: bytes | None) -> Sealed:
-    """Write :data:`SEAL_FILE`: every regular file under :data:`PARTS`, by sha256, under an HMAC."""
+def seal(cache: Path, key: bytes | None, out: Path) -> Sealed:
+    """Write the parts under ``cache`` into ``out``: a tar archive (regular files and folders, sorted,
+    without owners or times) headed by its HMAC."""
     if key is None:
         return Sealed(path=Path(), files=0, size=0, reason=f"${KEY_VAR} is not set: nothing sealed")
-    files: dict[str, str] = {}
-    size = 0
-    for rel, path, st in _entries(cache):
-        if stat.S_ISREG(st.st_mode):
-            files[rel] = _sha256(path)
-            size += st.st_size
-    out = cache / SEAL_FILE
-    cache.mkdir(parents=True, exist_ok=True)
-    doc = {"format": FORMAT, "files": files, "mac": _mac(key, files)}
-    atomic_write(out, json.dumps(doc, sort_keys=True, indent=0) + "\n")
-    return Sealed(path=out, files=len(files), size=size)
+    buffer = io.BytesIO()
+    files = size = 0
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for part in PARTS:
+            top = cache / part
+            if not top.is_dir() or top.is_symlink():
+                continue
+            for folder, dirs, names in os.walk(top):
+                dirs.sort()
+                here = Path(folder)
+                for name in [*sorted(dirs), *sorted(names)]:
+                    path = here / name
+                    st = path.lstat()
+                    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                        continue  # curate writes none; never carried
+                    info = tarfile.TarInfo(path.relative_to(cache).as_posix())
+                    info.mode = 0o755 if stat.S_ISDIR(st.st_mode) else 0o644
+                    if stat.S_ISDIR(st.st_mode):
+                        info.type = tarfile.DIRTYPE
+                        tar.addfile(info)
+                        continue
+                    info.size = st.st_size
+                    with path.open("rb") as fh:
+                        tar.addfile(info, fh)
+                    files += 1
+                    size += st.st_size
+    body = buffer.getvalue()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(out, "wb") as fh:
+        fh.write(MAGIC + _mac(key, body) + b"\n" + body)
+    return Sealed(path=out, files=files, size=size)
 
 
-def _sealed_files(cache: Path, key: bytes | None) -> tuple[dict[str, str], str]:
-    """The files the seal lists, or ({}, why it is not trusted)."""
-    if key is None:
-        return {}, f"${KEY_VAR} is not set"
-    path = cache / SEAL_FILE
+def _read(archive: Path) -> tuple[bytes, str]:
+    """The sealed file's bytes (from the artifact's zip, or as it is), or (b"", why not)."""
     try:
-        st = path.lstat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _SEAL_LIMIT:
-            return {}, f"{SEAL_FILE} is not a regular file of at most {_SEAL_LIMIT} bytes"
-        doc = json.loads(path.read_bytes())
+        st = archive.lstat()
     except FileNotFoundError:
-        return {}, f"no {SEAL_FILE}: the cache was not sealed"
-    except (OSError, ValueError) as exc:
-        return {}, f"{SEAL_FILE} does not read ({exc})"
-    files = doc.get("files") if isinstance(doc, dict) else None
-    mac = doc.get("mac") if isinstance(doc, dict) else None
-    if (
-        not isinstance(doc, dict)
-        or doc.get("format") != FORMAT
-        or not isinstance(files, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
-        or not isinstance(mac, str)
-    ):
-        return {}, f"{SEAL_FILE} is not a seal of format {FORMAT}"
-    if not hmac.compare_digest(mac, _mac(key, files)):
-        return {}, f"{SEAL_FILE}'s MAC does not verify under ${KEY_VAR} (another key, or forged)"
-    return files, ""
+        return b"", f"no {archive.name}: no previous publish left a sealed cache"
+    if not stat.S_ISREG(st.st_mode) or st.st_size > LIMIT:
+        return b"", f"{archive.name} is not a regular file of at most {LIMIT:,} bytes"
+    try:
+        raw = archive.read_bytes()
+        if raw.startswith(b"PK"):
+            with zipfile.ZipFile(io.BytesIO(raw)) as z:
+                members = z.infolist()
+                if len(members) != 1 or members[0].file_size > LIMIT:
+                    return (
+                        b"",
+                        f"{archive.name} is a zip of {len(members)} member(s), not the one sealed file",
+                    )
+                raw = z.read(members[0])
+    except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        return b"", f"{archive.name} does not read ({exc})"
+    return raw, ""
 
 
-def check(cache: Path, key: bytes | None) -> Checked:
-    """Keep under :data:`PARTS` only the regular files the seal lists with their sha256; remove the rest
-    (all of it when the seal is not trusted)."""
-    files, reason = _sealed_files(cache, key)
-    removed: list[str] = []
-    kept = 0
-    gone: set[str] = set()  # folders removed whole: what was under them is gone too
-    for rel, path, st in list(_entries(cache)):
-        if any(rel.startswith(f"{g}/") for g in gone):
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            if reason:  # nothing is kept: the part goes whole
-                shutil.rmtree(path)
-                gone.add(rel)
-                removed.append(rel + "/")
-            continue
-        if stat.S_ISREG(st.st_mode) and not reason and files.get(rel) == _sha256(path):
-            kept += 1
-            continue
-        path.unlink()
-        removed.append(rel)
-    (cache / SEAL_FILE).unlink(missing_ok=True)  # used: the next successful build seals again
-    return Checked(kept=kept, removed=tuple(removed), reason=reason)
+def _member_ok(member: tarfile.TarInfo) -> bool:
+    path = PurePosixPath(member.name)
+    return (
+        (member.isfile() or member.isdir())
+        and not path.is_absolute()
+        and ".." not in path.parts
+        and bool(path.parts)
+        and path.parts[0] in PARTS
+    )
+
+
+def open_sealed(cache: Path, key: bytes | None, archive: Path) -> Opened:
+    """Take the parts sealed in ``archive`` into ``cache`` (its parts emptied first) when its HMAC holds
+    under ``key``; else leave the parts empty and say why."""
+    for part in PARTS:  # whatever was there is not what the previous publish sealed
+        top = cache / part
+        if top.is_symlink() or top.is_file():
+            top.unlink()
+        elif top.exists():
+            shutil.rmtree(top)
+    if key is None:
+        return Opened(files=0, reason=f"${KEY_VAR} is not set")
+    raw, reason = _read(archive)
+    if reason:
+        return Opened(files=0, reason=reason)
+    head = _HEAD.match(raw)
+    if head is None:
+        return Opened(files=0, reason=f"{archive.name} is not a sealed cache of this format")
+    body = raw[head.end() :]
+    if not hmac.compare_digest(head[1], _mac(key, body)):
+        return Opened(
+            files=0, reason=f"{archive.name}'s HMAC does not verify under ${KEY_VAR} (another key, or forged)"
+        )
+    # sealed by a build that held the key: unpacked all the same as if it were not (parts only)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
+            members = tar.getmembers()
+            if not all(_member_ok(m) for m in members):
+                return Opened(files=0, reason=f"{archive.name} holds entries outside curate's caches")
+            for m in members:  # only folders and regular files, under the parts emptied above
+                dest = cache.joinpath(*PurePosixPath(m.name).parts)
+                if m.isdir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                data = tar.extractfile(m)
+                assert data is not None  # a regular file
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with dest.open("xb") as fh:  # a second entry of the same name is refused
+                    shutil.copyfileobj(data, fh)
+    except (tarfile.TarError, OSError, ValueError) as exc:
+        for part in PARTS:
+            shutil.rmtree(cache / part, ignore_errors=True)
+        return Opened(files=0, reason=f"{archive.name} does not unpack ({exc})")
+    return Opened(files=sum(m.isfile() for m in members))

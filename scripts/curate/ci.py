@@ -150,6 +150,8 @@ RESCAN_STEPS: tuple[Step, ...] = (
 # publish.yml's "wheels" job rebuilds the wheels catalog/ records as built (`curate wheels --reproduce-only
 # --export`), with a read-only token and no secret, and hands their bytes to the build job in this folder
 BUILT_DIR = "built-wheels"
+# where publish.yml's build job downloads the last publish's curate-cache artifact and writes the next
+CACHE_ARCHIVE_VAR = "CURATE_CACHE_ARCHIVE"
 
 PUBLISH_STEPS: tuple[Step, ...] = (
     Step(id="fetch", name="curate fetch", run="curate fetch"),
@@ -159,11 +161,20 @@ PUBLISH_STEPS: tuple[Step, ...] = (
     Step(
         id="wheels", name="curate wheels --import", run=f"curate wheels --import {BUILT_DIR}", needs=("vet",)
     ),
-    # the derived caches restored from the Actions cache, which the wheels jobs (sdists' build code) can
-    # also write: only what the last successful build sealed is kept (curate.cacheseal)
-    Step(id="cache_check", name="curate ci check-cache", run="curate ci check-cache"),
+    # the derived caches of the last successful publish, from its artifact, taken only when their HMAC
+    # holds (curate.cacheseal: not Actions' cache, which the wheels jobs could write); sealed again after
+    Step(
+        id="cache_check",
+        name="curate ci check-cache",
+        run=f'curate ci check-cache --archive "${CACHE_ARCHIVE_VAR}"',
+    ),
     Step(id="build", name="curate build", run="curate build", needs=("vet", "cache_check")),
-    Step(id="cache_seal", name="curate ci seal-cache", run="curate ci seal-cache", needs=("build",)),
+    Step(
+        id="cache_seal",
+        name="curate ci seal-cache",
+        run=f'curate ci seal-cache --archive "${CACHE_ARCHIVE_VAR}"',
+        needs=("build",),
+    ),
     Step(
         id="publish",
         name="curate publish",
@@ -290,19 +301,10 @@ class Matrix:
     entries: tuple[MatrixEntry, ...]
     no_runner: tuple[str, ...] = ()  # platforms some request uses that no known runner runs
 
-    @property
-    def weak_isolation(self) -> bool:
-        """Whether a job of it runs builds that may reach the network (``runner``, and ``sandbox-exec``,
-        which lets launchd start programs outside it): such a build could write the run's Actions cache,
-        so publish.yml's build job then restores none."""
-        return any(e.sandbox not in ("bwrap", "unshare") for e in self.entries)
-
     def github_output(self) -> str:
-        """``$GITHUB_OUTPUT`` lines: ``matrix`` (for ``fromJSON``), ``any`` (whether to run it) and
-        ``weak_isolation``."""
+        """``$GITHUB_OUTPUT`` lines: ``matrix`` (for ``fromJSON``) and ``any`` (whether to run it)."""
         matrix = json.dumps({"include": [e.to_dict() for e in self.entries]}, sort_keys=True)
-        flags = f"any={str(bool(self.entries)).lower()}\nweak_isolation={str(self.weak_isolation).lower()}\n"
-        return f"matrix={matrix}\n{flags}"
+        return f"matrix={matrix}\nany={'true' if self.entries else 'false'}\n"
 
 
 def _matrix(config: Config, pythons: Mapping[str, set[str]]) -> Matrix:

@@ -19,22 +19,22 @@ curate ci report   the review report (curate diff --format markdown, the step re
                    merge their records into the pull request (this run is read-only: it never pushes).
 curate ci matrix   the OS matrix of pr.yml's smoke jobs, from the config's targets and the requests:
                    one entry per platform some request uses (its GitHub runner and the Pythons the
-                   requests use there); --github-output FILE appends `matrix=`, `any=` and
-                   `weak_isolation=` (a job builds under runner or sandbox-exec) to it.
+                   requests use there); --github-output FILE appends `matrix=` and `any=` to it.
                    --built: publish.yml's wheels jobs instead, one per platform whose builder must
-                   reproduce a wheel catalog/ records as built (publish.yml restores no cache in a run
-                   with weak isolation).
+                   reproduce a wheel catalog/ records as built.
 curate ci rescan   curate vet on the whole catalog; writes the rescan issue body into
                    --output-dir/issue.md and whether anything blocks into --output-dir/blocking.
-curate ci seal-cache
-                   after a successful curate build in publish.yml: list every file of curate's
-                   derived caches (the history's, the SBOMs' components, the pylock entries) with its
-                   sha256 in seal.json under an HMAC keyed by $CURATE_CACHE_KEY (a repository secret).
-curate ci check-cache
-                   after the Actions cache is restored, before curate build: keep only the files the
-                   seal lists with their sha256 and whose MAC holds under $CURATE_CACHE_KEY; remove
-                   everything else (all of it without the key or a valid seal: the build runs cold).
-                   Other jobs of the run (the wheels builds) can write that cache; this is why.
+curate ci seal-cache --archive FILE
+                   after a successful curate build in publish.yml: curate's derived caches (the
+                   history's, the SBOMs' components, the pylock entries) as one tar archive in FILE,
+                   headed by its HMAC keyed by $CURATE_CACHE_KEY (a repository secret); publish.yml
+                   uploads it as the run's curate-cache artifact.
+curate ci check-cache --archive FILE
+                   before curate build: FILE is the last successful publish's curate-cache artifact
+                   (its zip, or the sealed file); its HMAC is checked over the whole file before
+                   anything in it is read, then only folders and regular files under those caches
+                   are unpacked. Missing, forged or another key's: nothing is taken, the build runs
+                   cold. Not Actions' cache: every job of the run (the wheels builds) can write that.
 """
 
 from __future__ import annotations
@@ -97,21 +97,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--github-output",
         type=Path,
         metavar="FILE",
-        help="append matrix=, any= and weak_isolation= here ($GITHUB_OUTPUT)",
+        help="append matrix= and any= here ($GITHUB_OUTPUT)",
     )
 
     rescan = sub.add_parser("rescan", help="re-vet the catalog and write the rescan issue body")
     rescan.add_argument("--output-dir", type=Path, metavar="DIR", help="write issue.md and blocking here")
 
-    cache_help = (
-        "the file cache (default: --cache-dir's default: the config's cache_dir, $CURATE_CACHE_DIR, ...)"
-    )
+    cache_help = "the file cache (default: the config's cache_dir, else $CURATE_CACHE_DIR, else the user's)"
     seal = sub.add_parser(
-        "seal-cache", help="seal curate's derived caches with $CURATE_CACHE_KEY (publish.yml)"
+        "seal-cache",
+        help="curate's derived caches into one archive sealed with $CURATE_CACHE_KEY (publish.yml)",
+    )
+    seal.add_argument(
+        "--archive", type=Path, required=True, metavar="FILE", help="the sealed archive to write"
     )
     seal.add_argument("--cache-dir", type=Path, metavar="DIR", help=cache_help)
     check = sub.add_parser(
-        "check-cache", help="keep only the cached files the seal lists (publish.yml, before curate build)"
+        "check-cache",
+        help="take a sealed archive's caches into the file cache if its HMAC holds (publish.yml)",
+    )
+    check.add_argument(
+        "--archive",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the last publish's curate-cache artifact (a zip of the sealed file, or the file); missing: cold",
     )
     check.add_argument("--cache-dir", type=Path, metavar="DIR", help=cache_help)
 
@@ -135,7 +145,11 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         return matrix(root=root, env=env, github_output=args.github_output, built=args.built)
     if args.ci_command in ("seal-cache", "check-cache"):
         return cache_seal(
-            root=root, env=env, cache_dir=args.cache_dir, sealing=args.ci_command == "seal-cache"
+            root=root,
+            env=env,
+            cache_dir=args.cache_dir,
+            archive=args.archive,
+            sealing=args.ci_command == "seal-cache",
         )
     return rescan(root=root, env=env, output_dir=_dir(args.output_dir))
 
@@ -164,7 +178,9 @@ def matrix(*, root: Path, env: Mapping[str, str], github_output: Path | None, bu
     return 0
 
 
-def cache_seal(*, root: Path, env: Mapping[str, str], cache_dir: Path | None, sealing: bool) -> int:
+def cache_seal(
+    *, root: Path, env: Mapping[str, str], cache_dir: Path | None, archive: Path, sealing: bool
+) -> int:
     from curate import cacheseal
     from curate.cache import cache_root
     from curate.config import load_config
@@ -173,25 +189,18 @@ def cache_seal(*, root: Path, env: Mapping[str, str], cache_dir: Path | None, se
     key = cacheseal.key_from(env)
     reporter = Reporter(env)
     if sealing:
-        sealed = cacheseal.seal(cache, key)
+        sealed = cacheseal.seal(cache, key, archive)
         if sealed.reason:
-            reporter.text(f"notice: {sealed.reason}; the next build reads none of this cache")
+            reporter.text(f"notice: {sealed.reason}; the next publish builds cold")
         else:
-            reporter.out(f"sealed {sealed.files} cached file(s), {sealed.size:,} bytes: {sealed.path}")
+            reporter.out(f"sealed {sealed.files} cached file(s), {sealed.size:,} bytes, into {sealed.path}")
         return 0
-    checked = cacheseal.check(cache, key)
-    if checked.reason and not checked.removed:
-        reporter.out("no cache was restored: curate build computes everything (a cold build)")
-    elif checked.reason:
-        what = "warning" if key is not None and "MAC" in checked.reason else "notice"
-        reporter.text(
-            f"{what}: nothing restored is trusted: {checked.reason}; removed {len(checked.removed)} "
-            "cached folder(s) and file(s): curate build computes them again"
-        )
+    opened = cacheseal.open_sealed(cache, key, archive)
+    if opened.reason:
+        what = "warning" if "HMAC" in opened.reason or "outside" in opened.reason else "notice"
+        reporter.text(f"{what}: no cache taken: {opened.reason}; curate build computes everything (cold)")
     else:
-        reporter.out(f"kept {checked.kept} cached file(s) under the seal; removed {len(checked.removed)}")
-        for rel in checked.removed[:20]:
-            reporter.text(f"removed (not as sealed): {rel}")
+        reporter.out(f"took {opened.files} cached file(s) from {archive} (sealed by the last publish)")
     return 0
 
 
