@@ -604,7 +604,7 @@ def _tail(lines: Sequence[str], workdir: Path) -> tuple[str, ...]:
 # What a Windows build sees of the machine, copied from curate's own environment: where Windows, its
 # shell and the compilers are (setuptools finds MSVC through vswhere under ProgramFiles(x86)), and the
 # processor (distutils picks the target architecture from it). Nothing else of the runner's: no token,
-# no user path. Names are upper case, as os.environ has them on Windows.
+# no user path. Names are upper case, as Windows' environment reaches Python.
 WINDOWS_MACHINE = (
     "SYSTEMROOT",
     "SYSTEMDRIVE",
@@ -683,9 +683,10 @@ def build_once(
     epoch: int,
     buildenv: Path | None = None,
     targets: Sequence[Target] = (),
+    host: Mapping[str, str] | None = None,
 ) -> Attempt:
     """Build ``sdist`` into a wheel in ``workdir`` (fresh), repaired when it has native code (:func:`repair_wheel`),
-    for ``targets`` (what :func:`platform_environ` sets for them).
+    for ``targets`` (what :func:`platform_environ` sets for them, with ``host``: curate's environment).
 
     With ``buildenv`` (a :func:`prepare_build_env` environment; bwrap only), the build runs in it, mounted
     read-only, with no build isolation: nothing is installed for the build. Without, ``uv build`` makes an
@@ -713,7 +714,7 @@ def build_once(
         "PYTHONHASHSEED": "0",
         "SOURCE_DATE_EPOCH": str(epoch),
     }
-    env |= platform_environ(builder, targets, home=env["HOME"], tmp=env["TMPDIR"], host=os.environ)
+    env |= platform_environ(builder, targets, home=env["HOME"], tmp=env["TMPDIR"], host=host or {})
     started = time.monotonic()
     source = ["--no-index", "--find-links", str(links), "--python", str(python)]
     if buildenv is not None:
@@ -1322,6 +1323,7 @@ def _build_pair(
             epoch=epoch,
             buildenv=buildenv,
             targets=job.targets,
+            host=run.env,
         )
 
     if not run.recheck:
