@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -201,6 +202,20 @@ def test_a_sealed_archive_is_unpacked_only_into_the_caches(tmp_path: Path, membe
     assert opened.reason == "archive holds entries outside curate's caches"
     assert not (cache / "history").exists()
     assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists and writes any folder whatever its mode")
+def test_folders_that_deny_listing_are_removed_all_the_same(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fill(cache)
+    sealed = cacheseal.seal(cache, KEY, tmp_path / "s")
+    hidden = cache / "history" / "hidden"
+    hidden.mkdir()
+    (hidden / "planted").write_text("x", "utf-8")
+    hidden.chmod(0o300)  # write and traverse, no listing
+    (cache / "sbom").chmod(0o500)  # no writing
+    assert cacheseal.open_sealed(cache, KEY, sealed.path).files == 8
+    assert not hidden.exists()
 
 
 def test_two_entries_of_one_name_are_refused(tmp_path: Path) -> None:

@@ -121,6 +121,23 @@ def seal(cache: Path, key: bytes | None, out: Path) -> Sealed:
     return Sealed(path=out, files=files, size=size)
 
 
+def _remove(top: Path) -> None:
+    """Remove ``top`` (a link or file: itself; a folder: with everything in it, folders that deny
+    listing or writing included)."""
+    if top.is_symlink() or (top.exists() and not top.is_dir()):
+        top.unlink()
+        return
+    if not top.exists():
+        return
+    top.chmod(0o700)
+    for folder, dirs, _ in os.walk(top):  # top-down: each folder is opened up before it is listed
+        for name in dirs:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                path.chmod(0o700)
+    shutil.rmtree(top)
+
+
 def _read(archive: Path) -> tuple[bytes, str]:
     """The sealed file's bytes (from the artifact's zip, or as it is), or (b"", why not)."""
     try:
@@ -160,11 +177,7 @@ def open_sealed(cache: Path, key: bytes | None, archive: Path) -> Opened:
     """Take the parts sealed in ``archive`` into ``cache`` (its parts emptied first) when its HMAC holds
     under ``key``; else leave the parts empty and say why."""
     for part in PARTS:  # whatever was there is not what the previous publish sealed
-        top = cache / part
-        if top.is_symlink() or top.is_file():
-            top.unlink()
-        elif top.exists():
-            shutil.rmtree(top)
+        _remove(cache / part)
     if key is None:
         return Opened(files=0, reason=f"${KEY_VAR} is not set")
     raw, reason = _read(archive)
@@ -196,6 +209,6 @@ def open_sealed(cache: Path, key: bytes | None, archive: Path) -> Opened:
                     shutil.copyfileobj(data, fh)
     except (tarfile.TarError, OSError, ValueError) as exc:
         for part in PARTS:
-            shutil.rmtree(cache / part, ignore_errors=True)
+            _remove(cache / part)
         return Opened(files=0, reason=f"{archive.name} does not unpack ({exc})")
     return Opened(files=sum(m.isfile() for m in members))
