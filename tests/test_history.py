@@ -951,3 +951,170 @@ def test_a_cold_read_asks_git_for_each_blob_once(
     assert again.entries == one.entries
     assert asked
     assert len(asked) == len(set(asked))
+
+
+# -- the history computed beside the build (curate.history.Background) ----------------------------------
+
+OSES = {"linux-x86_64": "linux", "windows-amd64": "windows"}
+
+
+@pytest.fixture
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forking as on the two-core machine the tests run on, whatever this one has."""
+    monkeypatch.setattr(history, "_may_fork", lambda: True)
+
+
+def test_the_history_computed_beside_is_the_one_computed_here(
+    repo: tuple[Path, list[str]], tmp_path: Path, forking: None
+) -> None:
+    """A forked process computes the same history, writes the same cache and reads it back, by itself (no
+    workers of its own: the build has the other cores)."""
+    root, shas = repo
+    here = history.collect(root, env=GIT_ENV, os_of_platform=OSES, cache_dir=tmp_path / "here")
+    job = history.Background.start(root, env=GIT_ENV, os_of_platform=OSES, cache_dir=tmp_path / "beside")
+    assert job.beside
+    beside = job.result()
+    assert job.result() is beside  # waited for once
+    assert [e.sha for e in beside.entries] == shas[::-1]
+    assert beside == here
+    files = sorted(p.name for p in (tmp_path / "here" / history.CACHE_DIR).iterdir())
+    assert sorted(p.name for p in (tmp_path / "beside" / history.CACHE_DIR).iterdir()) == files
+    for name in files:
+        assert (tmp_path / "here" / history.CACHE_DIR / name).read_bytes() == (
+            tmp_path / "beside" / history.CACHE_DIR / name
+        ).read_bytes()
+    again = history.Background.start(root, env=GIT_ENV, os_of_platform=OSES, cache_dir=tmp_path / "beside")
+    assert (again.result().computed, again.result().reused) == (0, 3)
+    job.stop()  # nothing left to stop: a no-op
+
+
+def test_nothing_runs_beside_where_forking_is_not_safe(repo: tuple[Path, list[str]]) -> None:
+    """Another thread running (curate serve's, mkdocs serve's): the history is computed here, when asked."""
+    import threading
+
+    root, shas = repo
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        job = history.Background.start(root, env=GIT_ENV, os_of_platform=OSES, cache_dir=None)
+        assert not job.beside
+        assert [e.sha for e in job.result().entries] == shas[::-1]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_git_failing_beside_is_a_history_without_entries(tmp_path: Path, forking: None) -> None:
+    job = history.Background.start(
+        tmp_path, env={**GIT_ENV, "GIT_DIR": os.devnull}, os_of_platform=OSES, cache_dir=None
+    )
+    found = job.result()
+    assert (found.state, found.entries) == ("none", ())
+    assert found.notes[0].startswith("the catalog's git history is not available (git ")
+
+
+def _raises(*args: Any, **kwargs: Any) -> history.History:
+    raise ValueError("a bug in reading the history")
+
+
+def _killed(*args: Any, **kwargs: Any) -> history.History:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("not reached")
+
+
+def _sleeps(*args: Any, **kwargs: Any) -> history.History:
+    import time
+
+    time.sleep(120)
+    raise AssertionError("not stopped")
+
+
+def test_what_the_process_raises_is_raised_and_its_death_is_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None
+) -> None:
+    from curate.errors import BuildError
+
+    monkeypatch.setattr(history, "collect", _raises)
+    job = history.Background.start(tmp_path, env=GIT_ENV, os_of_platform=OSES, cache_dir=None)
+    assert job.beside
+    with pytest.raises(ValueError, match="a bug in reading the history"):
+        job.result()
+    job.stop()
+    monkeypatch.setattr(history, "collect", _killed)
+    job = history.Background.start(tmp_path, env=GIT_ENV, os_of_platform=OSES, cache_dir=None)
+    with pytest.raises(
+        BuildError,
+        match=r"the process reading the catalog's history stopped without finishing \(exit code -9\)",
+    ):
+        job.result()
+
+
+def test_stop_ends_the_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None) -> None:
+    monkeypatch.setattr(history, "collect", _sleeps)
+    job = history.Background.start(tmp_path, env=GIT_ENV, os_of_platform=OSES, cache_dir=None)
+    process = job._process
+    assert process is not None
+    assert process.is_alive()
+    job.stop()
+    assert not process.is_alive()
+    job.stop()
+
+
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[history.Background]:
+    """Every Background the build starts."""
+    jobs: list[history.Background] = []
+    real = history.Background.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type[history.Background], *args: Any, **kwargs: Any) -> history.Background:
+        job: history.Background = real(cls, *args, **kwargs)
+        jobs.append(job)
+        return job
+
+    monkeypatch.setattr(history.Background, "start", classmethod(start))
+    return jobs
+
+
+def test_a_failing_site_stops_the_history_and_publishes_nothing(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None
+) -> None:
+    root, _ = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    out = tmp_path / "public"
+    build(work, out, tmp_path / "cache")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    jobs = _started(monkeypatch)
+    monkeypatch.setattr(history, "collect", _sleeps)
+    (work / "requests" / "broken.yaml").write_text("title: [unclosed\n", "utf-8")
+    assert main(["-C", str(work), "build", "-o", str(out), "--cache-dir", str(tmp_path / "cache")]) != 0
+    assert len(jobs) == 1
+    assert jobs[0].beside
+    assert jobs[0]._process is not None
+    assert not jobs[0]._process.is_alive()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_history_process_that_dies_fails_the_build_and_publishes_nothing(
+    repo: tuple[Path, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    forking: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, _ = repo
+    work = tmp_path / "repo"
+    shutil.copytree(root, work)
+    out = tmp_path / "public"
+    build(work, out, tmp_path / "cache")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(history, "collect", _killed)
+    capsys.readouterr()
+    assert main(["-C", str(work), "build", "-o", str(out), "--cache-dir", str(tmp_path / "cache")]) != 0
+    assert "the process reading the catalog's history stopped without finishing (exit code -9)" in (
+        capsys.readouterr().err
+    )
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.glob(".public.*"))

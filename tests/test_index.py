@@ -300,6 +300,8 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
         )  # the build plans the environments itself
 
     fake_site.build_site = docs  # type: ignore[attr-defined]
+
+    fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
     sys.modules["curate.site"] = fake_site
     try:
         build(root=b.root, output=b.public, cache_dir=b.cache, env={})
@@ -335,6 +337,8 @@ def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None
         raise BuildError("mkdocs failed")
 
     fake_site.build_site = broken  # type: ignore[attr-defined]
+
+    fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
     sys.modules["curate.site"] = fake_site
     try:
         with pytest.raises(BuildError, match="mkdocs failed"):

@@ -253,6 +253,11 @@ def test_mkdocs_build_strict_of_this_repository(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "packages" / "index.json").is_file()
+    # the plugin computed the history beside mkdocs and wrote what shows it at the end
+    changes = (tmp_path / "out" / "changes" / "index.html").read_text("utf-8")
+    assert "curate-slot" not in changes
+    assert 'class="curate-history-entry"' in changes
+    assert json.loads((tmp_path / "out" / "api" / "changes" / "index.json").read_bytes())["state"] != "none"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,13 @@ site and this process writes the index meanwhile), where that is safe and pays o
 (two cores, no other thread, many requests, and file URLs that do not come from the index just written):
 they need nothing from the index, and the SBOMs' library work is most of their cost. A failure there
 fails the build like one here; nothing is swapped in.
+
+The catalog's history (:mod:`curate.history`) depends only on git and the config, so a build with the
+site starts computing it in another forked process first, before the catalog is read
+(:class:`curate.history.Background`), and waits for it only after the index and the site's other
+pages are written: the pages that show it (each project's page, the Changes pages, ``changes.xml``,
+``api/changes/``) are written last (:func:`curate.site.finish_site`). A failure there fails the build;
+a failure elsewhere stops it.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
 from curate.environments import API_DIR, ENVS_DIR, EnvRenderer, EnvStats, Locations, RequestEnvironments
 from curate.errors import BuildError
-from curate.history import History
+from curate.history import Background, History, previous_head
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
 from curate.staging import Staging, build_lock, keep_unchanged, publishing
@@ -181,6 +188,52 @@ def _build(
     started: float,
     today: dt.date,
 ) -> Built:
+    # the catalog's history depends only on git and the config: computed beside the rest of the build,
+    # from now on (before the catalog is read), and waited for only where the site first shows it
+    job = (
+        Background.start(
+            root,
+            env=env,
+            os_of_platform={p.name: p.os for p in config.platforms},
+            cache_dir=cache_root(root, config, env, cache_dir),
+            published_head=previous_head(output if output.is_dir() else None),
+        )
+        if site
+        else None
+    )
+    try:
+        return _build_with(
+            root=root,
+            output=output,
+            config=config,
+            cache_dir=cache_dir,
+            env=env,
+            index=index,
+            site=site,
+            rebuild=rebuild,
+            started=started,
+            today=today,
+            job=job,
+        )
+    finally:
+        if job is not None:  # the build failed (or did not wait for it): stop computing it
+            job.stop()
+
+
+def _build_with(
+    *,
+    root: Path,
+    output: Path,
+    config: Config,
+    cache_dir: Path | None,
+    env: Mapping[str, str],
+    index: bool,
+    site: bool,
+    rebuild: bool,
+    started: float,
+    today: dt.date,
+    job: Background | None,
+) -> Built:
     blobs = Blobs(cache_root(root, config, env, cache_dir))
     live = output if (output / MANIFEST).is_file() else None
     sources = catalog_sources(root) if index else []
@@ -222,6 +275,7 @@ def _build(
         with publishing(output) as staging:
             plans: Mapping[str, RequestEnvironments] | None = None
             beside: EnvWriter | None = None
+            data: SiteData | None = None
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
@@ -247,17 +301,20 @@ def _build(
                         cache_dir=cache_root(root, config, env, cache_dir),
                         published=output if output.is_dir() else None,
                         on_planned=start_writing,
+                        history=job,
+                        later=True,  # what shows the history: after the index, below
                     )
                 except BaseException:
                     if beside is not None:  # the site failed: stop writing them
                         beside.abort()
                     raise
-                history, plans = data.history, data.environments  # the site read them; used again here
+                plans = data.environments  # the site read them; used again here
             if index:
                 if beside is None:
                     beside = EnvWriter.start(
                         staging, config, plans, cache_dir=cache_root(root, config, env, cache_dir)
                     )
+                finished = False
                 try:
                     stats = build_index(
                         staging,
@@ -270,23 +327,30 @@ def _build(
                         upstream=upstream,
                         today=today,
                     )
+                    if beside is None:
+                        envs = write_environment_files(
+                            staging,
+                            root,
+                            config,
+                            env=env,
+                            plans=plans,
+                            today=today,
+                            cache_dir=cache_root(root, config, env, cache_dir),
+                        )
+                    if data is not None:  # the history is waited for here, as late as can be
+                        _finish_site(data)
+                    finished = True
                 finally:
-                    if beside is not None and stats is None:  # the index failed: stop writing them
+                    if beside is not None and not finished:  # the index or the site failed: stop them
                         beside.abort()
                 if beside is not None:
                     envs = beside.result()
-                else:
-                    envs = write_environment_files(
-                        staging,
-                        root,
-                        config,
-                        env=env,
-                        plans=plans,
-                        today=today,
-                        cache_dir=cache_root(root, config, env, cache_dir),
-                    )
-            elif output.is_dir():
+            elif data is not None:
+                _finish_site(data)
+            if not index and output.is_dir():
                 _link_tree_parts(output, staging, INDEX_PARTS)
+            if data is not None:
+                history = data.history
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
                 keep_unchanged(staging, output)
         how = "published"
@@ -306,6 +370,12 @@ def _build(
         warnings=tuple(warnings),
         environments=envs,
     )
+
+
+def _finish_site(data: SiteData) -> None:
+    from curate.site import finish_site
+
+    finish_site(data)
 
 
 def load_plans(

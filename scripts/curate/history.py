@@ -35,7 +35,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 
@@ -349,6 +349,135 @@ def previous_head(published: Path | None) -> str:
         return ""
     head = data.get("head") if isinstance(data, dict) else None
     return head if isinstance(head, str) else ""
+
+
+# -- computed beside the build ------------------------------------------------------------------------
+
+
+class Background:
+    """The history computed by a forked process while the build reads the catalog and renders the site
+    (it depends only on git, the config and the cache, not on anything the build reads): started before
+    the catalog is read, joined where the history is first needed (:meth:`result`). The process reads
+    the commits by itself (:func:`curate.parallel.limit`: the build has the other cores), writes the
+    cache and sends the history back.
+
+    Where forking is not safe or does not pay off (one core, another thread running, no ``fork``),
+    nothing runs beside: :meth:`result` computes the history here, then. Either way the history is the
+    same (an entry depends only on its commit).
+
+    Failures are the build's, as when the history is computed in the build's process: git missing or
+    failing, a shallow clone or a rewritten history are not failures (:func:`collect` says so in the
+    history); what :func:`collect` raises otherwise is raised by :meth:`result`, and the process ending
+    without an answer (killed, out of memory) raises a BuildError that says so: the build fails and
+    nothing is published. :meth:`stop` ends the process when the build fails elsewhere (or no longer
+    needs the history)."""
+
+    def __init__(self, compute: Callable[[], History], process: Any = None, receive: Any = None) -> None:
+        self._compute = compute
+        self._process = process
+        self._receive = receive
+        self._result: History | None = None
+
+    @classmethod
+    def start(
+        cls,
+        root: Path,
+        *,
+        env: Mapping[str, str],
+        os_of_platform: Mapping[str, str],
+        cache_dir: Path | None,
+        published_head: str = "",
+    ) -> Background:
+        """Start computing :func:`collect`'s history of ``root`` (same arguments) beside this process."""
+        import functools
+        import multiprocessing
+
+        compute = functools.partial(
+            collect,
+            root,
+            env=dict(env),
+            os_of_platform=dict(os_of_platform),
+            cache_dir=cache_dir,
+            published_head=published_head,
+        )
+        if not _may_fork():  # computed here, when needed
+            return cls(compute)
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        # a daemon: ended with this process whatever happens (it may not start workers of its own)
+        process = context.Process(target=_beside, args=(send, compute), name="curate-history", daemon=True)
+        process.start()
+        send.close()
+        return cls(compute, process, receive)
+
+    @classmethod
+    def ready(cls, history: History) -> Background:
+        """A history already at hand."""
+        done = cls(lambda: history)
+        done._result = history
+        return done
+
+    @property
+    def beside(self) -> bool:
+        """Whether a process computes it (or did)."""
+        return self._process is not None
+
+    def result(self) -> History:
+        """The history: waited for (the first time), or computed here when nothing runs beside."""
+        if self._result is not None:
+            return self._result
+        if self._process is None:
+            self._result = self._compute()
+            return self._result
+        from curate.errors import BuildError
+
+        try:
+            try:
+                answer = self._receive.recv()
+            except EOFError:
+                answer = None
+            self._process.join()
+        finally:
+            self._receive.close()
+        if isinstance(answer, BaseException):
+            raise answer
+        if not isinstance(answer, History):
+            raise BuildError(
+                "the process reading the catalog's history stopped without finishing "
+                f"(exit code {self._process.exitcode}): {answer or 'no report'}"
+            )
+        self._result = answer
+        return answer
+
+    def stop(self) -> None:
+        """End the process if it still runs (the build failed, or is done without the history)."""
+        if self._process is None or self._result is not None or self._receive.closed:
+            return
+        self._process.terminate()
+        self._process.join()
+        self._receive.close()
+
+
+def _may_fork() -> bool:
+    """Whether a process beside this one pays off and is safe: two cores or more, no other thread
+    running (forking a threaded process can deadlock), ``fork`` available."""
+    return parallel.workers(2, 2) >= 2
+
+
+def _beside(send: Any, compute: Callable[[], History]) -> None:
+    """The forked process: the history, or what computing it raised, sent to the build."""
+    answer: object
+    parallel.limit(1)  # the build keeps the other core(s) busy; a daemon process has no workers either
+    try:
+        answer = compute()
+    except BaseException as exc:  # the build raises it (or says what it was)
+        answer = exc
+    try:
+        send.send(answer)
+    except Exception:  # an exception that does not pickle
+        send.send(f"{type(answer).__name__}: {answer}")
+    finally:
+        send.close()
 
 
 # -- the cache ----------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``curate`` entry point in
 ``mkdocs.plugins``. It
 
-- reads the catalog config, the catalog and every request (``on_config``);
+- reads the catalog config, the catalog and every request (``on_config``), the catalog's history
+  being computed beside meanwhile (:class:`curate.history.Background`: started by ``curate build``,
+  else here, before the catalog is read; stopped if the build fails, ``on_build_error``);
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, Changes, and the shells
   of the package pages, the request pages and the Changes archive pages; a repository without
   ``site/index.md`` gets a default home page;
@@ -11,10 +13,13 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
   ``USER:TOKEN@``), ``{{ index_host }}`` and ``{{ site_name }}`` in every page's Markdown
   (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
-- writes the JSON the Packages and OS pages load, every project's page, every request's page (with
-  its environments: curate.environments), the Changes archive pages, ``changes.xml`` and
-  ``api/changes/``, after mkdocs built the rest (``on_post_build``). See curate.site for why package
-  pages stay out of mkdocs' page pipeline.
+- writes the JSON the Packages and OS pages load and every request's page (with its environments:
+  curate.environments) after mkdocs built the rest (``on_post_build``); then, once the history is
+  here, what shows it: the Changes page's newest changes (its slot is left in the page until then),
+  every project's page, the Changes archive pages, ``changes.xml`` and ``api/changes/``
+  (:func:`curate.site.write_with_history`; ``curate build`` writes these after the index,
+  :func:`curate.site.finish_site`). See curate.site for why package pages stay out of mkdocs' page
+  pipeline.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from mkdocs.structure.pages import Page
 from curate import site
 from curate.cache import cache_root
 from curate.config import Config, load_config
+from curate.history import Background
 from curate.targets import OS_NAMES
 
 PLACEHOLDER = re.compile(r"(\\?)\{\{\s*(base_url|simple_url|auth_simple_url|index_host|site_name)\s*\}\}")
@@ -92,6 +98,10 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         # set by curate.site.build_site: called with what the site was built from once mkdocs has emptied
         # the output (curate build starts writing the environment files beside the site then)
         self.on_planned: Callable[[site.SiteData], None] | None = None
+        # set by curate.site.build_site: the catalog's history, already being computed (else on_config
+        # starts it), and whether what shows it is left to curate.site.finish_site
+        self.history: Background | None = None
+        self.later = False
 
     def _env(self) -> Mapping[str, str]:
         """The environment git runs with: the CLI's, or, when mkdocs itself runs the plugin
@@ -114,6 +124,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             today=self.today,
             cache_dir=cache_root(root, self.curate_config, env, self.cache_dir),
             published=published,
+            history=self.history,
         )
         self.renderer = site.SiteRenderer(self.data)
         if not config.use_directory_urls:
@@ -184,7 +195,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             "stats": renderer.home_stats,
             "packages-index": renderer.packages_list,
             "requests": renderer.requests_page,
-            "changes-index": renderer.changes_page,
+            "changes-index": lambda: site.CHANGES_SLOT,  # filled once the history is here
             "os-index": renderer.os_index,
             **{f"os-{o}": functools.partial(renderer.os_page, o) for o in OS_NAMES},
         }
@@ -201,7 +212,16 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         assert self.renderer is not None
         site_dir = Path(config.site_dir)
         site.write_json(self.data, site_dir)
-        urls = site.write_package_pages(self.data, self.renderer, site_dir)
-        urls += site.write_history(self.data, self.renderer, site_dir)
-        urls += site.write_request_pages(self.data, self.renderer, site_dir)
-        site.rewrite_sitemap(site_dir, config.site_url or "", urls)
+        urls = site.write_request_pages(self.data, self.renderer, site_dir)
+        # what shows the history last (it is computed beside meanwhile), or later still (curate build)
+        rest = functools.partial(
+            site.write_with_history, self.data, self.renderer, site_dir, config.site_url or "", urls
+        )
+        if self.later:
+            self.data.later.append(rest)
+        else:
+            rest()
+
+    def on_build_error(self, *, error: Exception) -> None:
+        if self.data is not None:  # stop computing the history
+            self.data.history_job.stop()

@@ -10,11 +10,20 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+_MOST: list[int] = []  # the most processes workers() gives in this process: set by limit()
+
+
+def limit(most: int) -> None:
+    """Give at most ``most`` processes from now on in this process: one that works beside another busy
+    one (the history computed while the site builds: :class:`curate.history.Background`) leaves it
+    the other cores."""
+    _MOST[:] = [max(1, most)]
+
 
 def workers(n_items: int, minimum: int) -> int:
     """How many processes to use for ``n_items``: 1 below ``minimum`` items (starting workers would
     cost more), when there is one core, when another thread runs (forking a threaded process can
-    deadlock) or when this platform cannot fork."""
+    deadlock) or when this platform cannot fork; at most what :func:`limit` set."""
     import multiprocessing
     import threading
 
@@ -26,7 +35,7 @@ def workers(n_items: int, minimum: int) -> int:
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return 1
-    return cpus
+    return min(cpus, *_MOST) if _MOST else cpus
 
 
 def chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:

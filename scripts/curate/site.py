@@ -75,6 +75,8 @@ GENERATED_PAGES = {
     "changes/index.md": "Changes",
 }
 CHANGES_SHELL_DIR = "changes/_shell"
+# the Changes page's slot, left in it by the plugin until the history is here (fill_changes_page)
+CHANGES_SLOT = '<div class="curate-slot" data-slot="changes-index"></div>'
 PACKAGE_HISTORY_MAX = 100  # changes shown on a package page; all of them are in its api/changes/ file
 ARCHIVE_CACHE = "history-pages"  # under the file cache: the Changes archive pages rendered, by content
 API_CACHE = "history-api"  # under the file cache: what each api/changes/ file was written from
@@ -89,7 +91,7 @@ STATUS_LABELS = {
 # -- the data the pages show ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)  # no slots: the history's views are cached properties
 class SiteData:
     config: Config
     projects: dict[NormalizedName, Project]
@@ -100,13 +102,31 @@ class SiteData:
     environments: dict[str, RequestEnvironments]  # every request's, by id (curate.environments)
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
     smoke: dict[str, list[Shown]] = dataclasses.field(default_factory=dict)  # curate smoke, per request
-    history: hist.History = dataclasses.field(default_factory=lambda: hist.no_history("not read"))
-    package_history: dict[NormalizedName, list[tuple[hist.Entry, hist.PackageChange]]] = dataclasses.field(
-        default_factory=dict
+    # the catalog's history, computed beside the build (curate.history.Background): waited for by the
+    # first page that shows it (the properties below), after the rest of the site (write_history_pages)
+    history_job: hist.Background = dataclasses.field(
+        default_factory=lambda: hist.Background.ready(hist.no_history("not read"))
     )
-    history_pages: dict[str, int] = dataclasses.field(default_factory=dict)  # commit -> archive page
     cache_dir: Path | None = None  # the file cache: rendered archive pages are kept there
     published: Path | None = None  # the previous build's output: unchanged api/changes/ files are linked
+    # what is left to write once the history is here, when the caller asked to write it later
+    # (build_site(later=True)): run by finish_site
+    later: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+
+    @functools.cached_property
+    def history(self) -> hist.History:
+        """The catalog's history (waited for, the first time)."""
+        return self.history_job.result()
+
+    @functools.cached_property
+    def package_history(self) -> dict[NormalizedName, list[tuple[hist.Entry, hist.PackageChange]]]:
+        """Each project's changes, newest first."""
+        return self.history.by_package()
+
+    @functools.cached_property
+    def history_pages(self) -> dict[str, int]:
+        """The archive page of every change, by commit."""
+        return self.history.pages_of()
 
     def served(self, version: VersionEntry) -> bool:
         """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
@@ -136,17 +156,45 @@ def collect(
     today: dt.date | None = None,
     cache_dir: Path | None = None,
     published: Path | None = None,
+    history: hist.Background | None = None,
 ) -> SiteData:
     """Read the catalog, every request under ``root`` and the catalog's history; raise ValidationError
     on bad input.
 
     ``env``: the environment git runs with; ``today``: what waivers' expiry is compared with (default:
     ``$CURATE_TODAY``, else today); ``cache_dir``: where the history's cache lives (None: none);
-    ``published``: the previous build's output (to tell when the history was rewritten since)."""
+    ``published``: the previous build's output (to tell when the history was rewritten since);
+    ``history``: the history already being computed (:class:`curate.history.Background`); else it is
+    started here, before the catalog is read, and computed beside (the caller stops it if it fails)."""
     try:
         day = today if today is not None else today_from(env)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
+    if history is None:
+        history = start_history(root, config, env=env, cache_dir=cache_dir, published=published)
+        try:
+            return _collect(
+                root, config, env=env, today=day, cache_dir=cache_dir, published=published, history=history
+            )
+        except BaseException:
+            history.stop()
+            raise
+    return _collect(
+        root, config, env=env, today=day, cache_dir=cache_dir, published=published, history=history
+    )
+
+
+def _collect(
+    root: Path,
+    config: Config,
+    *,
+    env: Mapping[str, str],
+    today: dt.date,
+    cache_dir: Path | None,
+    published: Path | None,
+    history: hist.Background,
+) -> SiteData:
+    day = today
     projects = load_projects(list(iter_project_files(root)))
     requests: dict[str, Request] = {}
     problems: list[Problem] = []
@@ -162,13 +210,6 @@ def collect(
         for version in project.versions:
             for dep in version.dependencies:
                 dependents[dep.name].add(norm)
-    history = hist.collect(
-        root,
-        env=env,
-        os_of_platform={p.name: p.os for p in config.platforms},
-        cache_dir=cache_dir,
-        published_head=hist.previous_head(published),
-    )
     return SiteData(
         config=config,
         projects=dict(sorted(projects.items())),
@@ -181,11 +222,28 @@ def collect(
             projects, requests.values(), config, today=day, built=Blobs(cache_dir).built_check(config)
         ),
         today=day,
-        history=history,
-        package_history=history.by_package(),
-        history_pages=history.pages_of(),
+        history_job=history,
         cache_dir=cache_dir,
         published=published,
+    )
+
+
+def start_history(
+    root: Path,
+    config: Config,
+    *,
+    env: Mapping[str, str],
+    cache_dir: Path | None,
+    published: Path | None,
+) -> hist.Background:
+    """Start computing the catalog's history beside this process (see :class:`curate.history.Background`):
+    ``published``, the previous build's output, tells whether it was rewritten since."""
+    return hist.Background.start(
+        root,
+        env=env,
+        os_of_platform={p.name: p.os for p in config.platforms},
+        cache_dir=cache_dir,
+        published_head=hist.previous_head(published),
     )
 
 
@@ -934,6 +992,40 @@ def write_package_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) 
     return urls
 
 
+def write_with_history(
+    data: SiteData, renderer: SiteRenderer, site_dir: Path, site_url: str, more_urls: Sequence[str]
+) -> None:
+    """What shows the catalog's history, written once it is here (waited for first): the Changes page's
+    newest changes (into its rendered page's slot), every project's page, the archive pages,
+    ``changes.xml`` and ``api/changes/``; then the sitemap, with the pages mkdocs did not list (those
+    and ``more_urls``)."""
+    data.history_job.result()
+    _ = data.package_history, data.history_pages  # here, not in each process the package pages fork
+    fill_changes_page(renderer, site_dir)
+    urls = write_package_pages(data, renderer, site_dir)
+    urls += write_history(data, renderer, site_dir)
+    rewrite_sitemap(site_dir, site_url, [*urls, *more_urls])
+
+
+def finish_site(data: SiteData) -> None:
+    """Write what a site built with ``build_site(later=True)`` left to write (:func:`write_with_history`)."""
+    while data.later:
+        data.later.pop(0)()
+
+
+def fill_changes_page(renderer: SiteRenderer, site_dir: Path) -> None:
+    """Put the newest changes into the Changes page mkdocs rendered (it left :data:`CHANGES_SLOT` in it:
+    the page is out of the search index, and nothing after mkdocs' page pipeline reads its content)."""
+    path = site_dir / "changes" / "index.html"
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise BuildError(f"the Changes page was not rendered ({path}): {exc}") from exc
+    if text.count(CHANGES_SLOT) != 1:
+        raise BuildError(f"the Changes page {path} lost its slot; is the theme overriding it?")
+    path.write_text(text.replace(CHANGES_SLOT, renderer.changes_page()), "utf-8")
+
+
 def write_request_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
     """Each request's page (``requests/<id>/``) in the theme's shell; return the pages' URLs (relative)."""
     before, after = _read_shell(site_dir, REQUEST_SHELL_DIR, "request page")
@@ -1196,6 +1288,8 @@ def build_site(
     cache_dir: Path | None = None,
     published: Path | None = None,
     on_planned: Callable[[SiteData], None] | None = None,
+    history: hist.Background | None = None,
+    later: bool = False,
 ) -> SiteData:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
     return what the site was built from (the catalog, the requests and their environments, the
@@ -1205,7 +1299,10 @@ def build_site(
     environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
     lives there; default: as ``curate fetch`` finds it); ``published``: the live output, if any;
     ``on_planned``: called with the site's data once the catalog is read and mkdocs has emptied
-    ``out_dir``, before the pages are rendered (so other files can be written into it meanwhile).
+    ``out_dir``, before the pages are rendered (so other files can be written into it meanwhile);
+    ``history``: the catalog's history, being computed beside (else the site starts it when it reads the
+    catalog); ``later``: leave what shows the history to :func:`finish_site` (the caller does other
+    work first, while the history is computed), else it is written last, once the history is here.
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config as load_mkdocs
@@ -1249,6 +1346,8 @@ def build_site(
                 plugin.today = today
                 plugin.cache_dir = cache_dir
                 plugin.published = published
+                plugin.history = history
+                plugin.later = later
             plugins[0].on_planned = on_planned
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
