@@ -302,11 +302,12 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
     fake_site.build_site = docs  # type: ignore[attr-defined]
 
     fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
+    real_site = sys.modules.get("curate.site")
     sys.modules["curate.site"] = fake_site
     try:
         build(root=b.root, output=b.public, cache_dir=b.cache, env={})
     finally:
-        del sys.modules["curate.site"]
+        _restore_site(real_site)
     staged = _tree(b.public)
     assert staged["index.html"][0] == b"docs\n"
     assert staged["simple/certy/index.html"][1] == after["simple/certy/index.html"][1]
@@ -327,6 +328,14 @@ def test_an_in_place_build_without_a_manifest_leaves_no_temporary_file(tmp_path:
     assert all(after[k][0] == before[k][0] for k in before)
 
 
+def _restore_site(real: types.ModuleType | None) -> None:
+    """The module as it was (not a fresh import: the mkdocs plugin and others hold that one)."""
+    if real is not None:
+        sys.modules["curate.site"] = real
+    else:
+        del sys.modules["curate.site"]
+
+
 def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None:
     b = make_built(tmp_path)
     before = _tree(b.public)
@@ -339,12 +348,13 @@ def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None
     fake_site.build_site = broken  # type: ignore[attr-defined]
 
     fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
+    real_site = sys.modules.get("curate.site")
     sys.modules["curate.site"] = fake_site
     try:
         with pytest.raises(BuildError, match="mkdocs failed"):
             build(root=b.root, output=b.public, cache_dir=b.cache, env={})
     finally:
-        del sys.modules["curate.site"]
+        _restore_site(real_site)
     assert _tree(b.public) == before
     assert not list(b.root.glob(".public.*"))
 
