@@ -1118,3 +1118,27 @@ def test_a_history_process_that_dies_fails_the_build_and_publishes_nothing(
     )
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not list(tmp_path.glob(".public.*"))
+
+
+def test_written_in_worker_processes_the_site_is_the_same(
+    repo: tuple[Path, list[str]], built: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None
+) -> None:
+    """The history computed beside the build, the history's pages written by one of the processes that
+    write the project pages: every file is the one a build in one process writes."""
+    from curate import site
+
+    root, _ = repo
+    monkeypatch.setattr(site, "workers", lambda n: 2)
+    out = tmp_path / "public"
+    build(root, out, tmp_path / "cache")
+
+    def tree(folder: Path) -> dict[str, bytes]:
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    mine, theirs = tree(out), tree(built)
+    assert sorted(mine) == sorted(theirs)
+    assert [k for k in mine if mine[k] != theirs[k] and k != "search/search_index.json"] == []
+    assert "changes/3/index.html" not in mine  # three changes: one archive page
+    assert "changes/1/index.html" in mine
+    assert "<loc>" in mine["sitemap.xml"].decode()
+    assert "changes/1/" in mine["sitemap.xml"].decode()

@@ -289,7 +289,7 @@ def _map(fn: Any, chunks: list[Sequence[Any]], jobs: int) -> list[Any]:
     _TASK[:] = [fn]
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            return pool.map(_run_task, chunks)
+            return pool.map(_run_task, chunks, chunksize=1)
     finally:
         _TASK.clear()
 
@@ -614,6 +614,7 @@ def project_view(data: SiteData, project: Project) -> dict[str, Any]:
             "day": e.day,
             "page": data.history_pages.get(e.sha, 1),
             "label": STATUS_LABELS[c.status],
+            "where": where_text(c),
             "c": c,
         }
         for e, c in changed[:PACKAGE_HISTORY_MAX]
@@ -801,7 +802,15 @@ def environment_view(data: SiteData, env: Environment) -> dict[str, Any]:
 
 
 def change_view(data: SiteData, c: hist.PackageChange) -> dict[str, Any]:
-    return {**c.to_dict(), "known": c.normalized in data.projects}
+    """One change as the Changes pages and the feed show it (its fields, whether the project has a page,
+    and where it installs)."""
+    return {**c.to_dict(), "known": c.normalized in data.projects, "where": where_text(c)}
+
+
+def where_text(c: hist.PackageChange) -> str:
+    """Where a change applies, as a line of text: its operating systems, then its Python versions."""
+    text = ", ".join(OS_LABELS.get(o, o) for o in c.os)
+    return f"{text}; Python {', '.join(c.python)}" if c.python else text
 
 
 def entry_title(e: hist.Entry) -> str:
@@ -981,15 +990,27 @@ class SiteRenderer:
         )
 
 
-def write_package_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
-    """Fill the theme's rendered shell with each project's page; return the pages' URLs (relative)."""
+def write_package_pages(
+    data: SiteData, renderer: SiteRenderer, site_dir: Path, *, with_history: bool = False
+) -> list[str]:
+    """Fill the theme's rendered shell with each project's page; return the pages' URLs (relative).
+    ``with_history``: write the history's pages too (:func:`write_history`), in one of the processes
+    the project pages are written by when there are several; their URLs come last."""
     before, after = _read_shell(site_dir, SHELL_DIR, "package page")
     names = list(data.projects)
     jobs = workers(len(names))
     job = _PageJob(data=data, renderer=renderer, site_dir=site_dir, before=before, after=after)
-    urls = [u for chunk in _map(job.run, _chunks(names, jobs * 4), jobs) for u in chunk]
+
+    def run(task: tuple[str, Sequence[NormalizedName]]) -> list[str]:
+        kind, chunk = task
+        return write_history(data, renderer, site_dir) if kind == "history" else job.run(chunk)
+
+    tasks: list[Any] = [("history", ())] if with_history else []  # first: it takes the longest
+    tasks += [("packages", chunk) for chunk in _chunks(names, jobs * 4)]
+    done = _map(run, tasks, jobs)
+    urls = [u for chunk in done[1 if with_history else 0 :] for u in chunk]
     _remove_shell(site_dir, SHELL_DIR)
-    return urls
+    return urls + (done[0] if with_history else [])
 
 
 def write_with_history(
@@ -1002,8 +1023,7 @@ def write_with_history(
     data.history_job.result()
     _ = data.package_history, data.history_pages  # here, not in each process the package pages fork
     fill_changes_page(renderer, site_dir)
-    urls = write_package_pages(data, renderer, site_dir)
-    urls += write_history(data, renderer, site_dir)
+    urls = write_package_pages(data, renderer, site_dir, with_history=True)
     rewrite_sitemap(site_dir, site_url, [*urls, *more_urls])
 
 
