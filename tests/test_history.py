@@ -727,6 +727,17 @@ def test_archive_pages_are_rendered_once(
     assert '<a href="../3/" rel="next">Older changes</a>' in page4
     assert '<a href="../1/">the oldest changes</a> · <a href="../#pages">all pages</a>' in page4
     assert 'id="pages"' in (out / "changes" / "index.html").read_text("utf-8")
+    assert '<a href="../../requests/#2026-11-24-more">' in page4
+    # a request the page links to is gone (a project would be alike): that page is rendered again
+    (work / "requests" / "2026-11-24-more.yaml").unlink()
+    rendered.clear()
+    build(work, out, cache)
+    assert rendered == [4]
+    assert "../../requests/#2026-11-24-more" not in (out / "changes" / "4" / "index.html").read_text("utf-8")
+    build(work, fresh, tmp_path / "third-cache")
+    for number in range(1, 5):
+        name = Path("changes", str(number), "index.html")
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
 def test_api_changes_files_are_written_once(

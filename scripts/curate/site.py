@@ -952,11 +952,34 @@ class SiteRenderer:
             "older": f"../{number - 1}/" if number > 1 else None,
         }
 
+    def archive_key(self, number: int) -> dict[str, Any] | None:
+        """What archive page ``number`` shows, in short (None where it cannot be told so): its entries
+        by commit (with the history's fingerprint, a commit fixes its entry: :class:`curate.history.Entry`),
+        which of the projects and requests they name have pages here, whether requesters are named, the
+        history's notes, and its place (whether it is the newest page); with :meth:`archive_fingerprint`,
+        everything :meth:`archive_context` is made of."""
+        history = self.data.history
+        if not history.fingerprint:
+            return None
+        entries = history.page(number)
+        projects, requests = self.data.projects, self.data.requests
+        return {
+            "fingerprint": history.fingerprint,
+            "number": number,
+            "newest": number == history.pages,
+            "notes": history.notes,
+            "requesters": self.data.show_requesters,
+            "entries": [f"{e.sha}{'*' if e.boundary else ''}" for e in entries],
+            "known": "".join("1" if c.normalized in projects else "0" for e in entries for c in e.changes),
+            "linked": "".join("1" if r.id in requests else "0" for e in entries for r in e.requests),
+        }
+
     def archive_fingerprint(self) -> str:
-        """The templates an archive page is rendered with, and the site's settings they may read."""
+        """The templates an archive page is rendered with, the code that makes what they show (this
+        module) and the site's settings they may read."""
         assert self.env.loader is not None
         text = [self.env.loader.get_source(self.env, name)[0] for name in ("changes.html", "_history.html")]
-        text += [repr(self.data.config)]
+        text += [Path(__file__).read_text("utf-8"), repr(self.data.config)]
         return hashlib.sha256("\0".join(text).encode()).hexdigest()
 
     def feed(self) -> str:
@@ -1100,8 +1123,12 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
         head = before.replace(SHELL_TITLE, title).replace("_shell/", f"{number}/")
         out = site_dir / "changes" / str(number)
         out.mkdir(parents=True, exist_ok=True)
-        context = renderer.archive_context(number)
-        body = pages.get(fp, context, functools.partial(renderer.page, "changes.html", **context))
+        key = renderer.archive_key(number) if pages.folder is not None else None
+        if key is None:
+            context = renderer.archive_context(number)
+            body = pages.get(fp, context, functools.partial(renderer.page, "changes.html", **context))
+        else:  # the page's content is rendered only when it is not in the cache
+            body = pages.get(fp, key, functools.partial(_archive_page, renderer, number))
         (out / "index.html").write_text(head + body + after.replace(SHELL_TITLE, title), "utf-8")
         urls.append(f"changes/{number}/")
     pages.prune()
@@ -1136,6 +1163,10 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
         )
     reuse.save()
     return urls
+
+
+def _archive_page(renderer: SiteRenderer, number: int) -> str:
+    return renderer.page("changes.html", **renderer.archive_context(number))
 
 
 class _ApiReuse:
@@ -1186,8 +1217,9 @@ class _ApiReuse:
 
 
 class _ArchiveCache:
-    """Rendered archive pages by a hash of everything they show (best effort: a file that cannot be
-    read or written is rendered again); the pages a build did not use are dropped after it."""
+    """Rendered archive pages by a hash of everything they show (:meth:`SiteRenderer.archive_key`, else
+    the page's whole context; best effort: a file that cannot be read or written is rendered again);
+    the pages a build did not use are dropped after it."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
