@@ -740,6 +740,39 @@ def test_archive_pages_are_rendered_once(
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
+def test_an_archive_page_cached_half_written_or_edited_is_rendered_again(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The cached archive pages are not fsynced: each starts with its sha256, and one that does not match
+    it (torn by a crash, or edited) is rendered again, never served."""
+    from curate import site
+
+    root, _ = repo
+    monkeypatch.setattr(history, "PER_PAGE", 1)
+    cache, out = tmp_path / "cache", tmp_path / "public"
+    build(root, out, cache)
+    fresh = {p: p.read_bytes() for p in (out / "changes").rglob("index.html")}
+    torn, edited, _kept = sorted((cache / site.ARCHIVE_CACHE).glob("*.html"))
+    torn.write_bytes(torn.read_bytes()[:-10])
+    edited.write_bytes(edited.read_bytes().replace(b"curate-history-entry", b"curate-history-entrX"))
+    rendered: list[int] = []
+    real = site.SiteRenderer.page
+
+    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
+        if context.get("current"):
+            rendered.append(context["current"])
+        return real(self, name, **context)
+
+    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    build(root, out, cache)
+    assert len(rendered) == 2
+    assert {p: p.read_bytes() for p in (out / "changes").rglob("index.html")} == fresh
+    assert b"curate-history-entrX" not in edited.read_bytes()
+    rendered.clear()
+    build(root, out, cache)
+    assert rendered == []
+
+
 def test_api_changes_files_are_written_once(
     repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

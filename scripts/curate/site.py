@@ -1218,8 +1218,9 @@ class _ApiReuse:
 
 class _ArchiveCache:
     """Rendered archive pages by a hash of everything they show (:meth:`SiteRenderer.archive_key`, else
-    the page's whole context; best effort: a file that cannot be read or written is rendered again);
-    the pages a build did not use are dropped after it."""
+    the page's whole context), each file headed by its page's sha256 (best effort: a file that cannot
+    be read or written, or does not match its sha256, is rendered again); the pages a build did not
+    use are dropped after it."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
@@ -1232,13 +1233,20 @@ class _ArchiveCache:
         key = hashlib.sha256(text.encode()).hexdigest()
         self.used.add(key)
         path = self.folder / f"{key}.html"
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            return path.read_text("utf-8")
-        body = render()
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+            digest, body = path.read_bytes().split(b"\n", 1)
+            if hashlib.sha256(body).hexdigest().encode() == digest:
+                return body.decode("utf-8")
+        text = render()
+        body = text.encode("utf-8")
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, body.encode("utf-8"))
-        return body
+            # not fsynced (two hundred pages on a cold build): what a crash leaves half-written does not
+            # match the sha256 it starts with, and is rendered again
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            os.replace(tmp, path)
+        return text
 
     def prune(self) -> None:
         if self.folder is None:
@@ -1247,6 +1255,8 @@ class _ArchiveCache:
             for leftover in self.folder.glob("*.html"):
                 if leftover.stem not in self.used:
                     leftover.unlink(missing_ok=True)
+            for leftover in self.folder.glob(".*.tmp"):  # a killed build's
+                leftover.unlink(missing_ok=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
