@@ -539,6 +539,8 @@ def test_written_beside_the_index_in_a_forked_process(
         assert _tree(out / part) == _tree(world.public / part), part
 
     before = _tree(out)
+    # nothing to link from the published tree (curate.reuse): every environment is rendered again
+    monkeypatch.setattr(building, "ENV_RECORD", "none.json")
     monkeypatch.setattr(Renderer, "render", lambda *a: (_ for _ in ()).throw(EnvironmentUnavailable("broke")))
     with pytest.raises(EnvironmentUnavailable, match="broke"):
         build(root=world.root, output=out, cache_dir=world.cache, env={})
@@ -562,6 +564,7 @@ def test_written_beside_the_index_in_a_forked_process(
     monkeypatch.undo()
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
     monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    monkeypatch.setattr(building, "ENV_RECORD", "none.json")
     during_site.clear()
     monkeypatch.setattr(building.EnvWriter, "start", counted)
     monkeypatch.setattr(
@@ -572,6 +575,162 @@ def test_written_beside_the_index_in_a_forked_process(
     assert during_site == [True]
     assert _tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "public"]
+
+
+def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild hard-links from the published tree each environment file written from the same inputs
+    (curate.reuse, the record in the file cache), renders those whose inputs changed, and does not reuse
+    a published file changed since it was written: the tree is the same bytes as a build from scratch."""
+    import curate.build as building
+
+    root = tmp_path / "repo"
+    shutil.copytree(world.root, root, ignore=shutil.ignore_patterns("public"), symlinks=True)
+    cache = tmp_path / "cache"
+    shutil.copytree(world.cache, cache)
+    out = tmp_path / "public"
+    for fork in (False, True):  # written here, then by the forked process
+        monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0 if fork else 10**9)
+        if fork:
+            import curate.parallel
+
+            monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+        build(root=root, output=out, cache_dir=cache, env={})
+        assert _tree(out / "envs") == _tree(world.public / "envs")
+        inodes = {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()}
+        build(root=root, output=out, cache_dir=cache, env={})
+        assert {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()} == inodes, fork
+        assert _tree(out / "envs") == _tree(world.public / "envs")
+
+    # a changed input (the tools request's title, in its SBOMs) is rendered again, the others linked; a
+    # published file changed since (its size and modification time kept) is not reused
+    tools = next((root / "requests").glob("*-tools.yaml"))
+    tools.write_text(
+        tools.read_text("utf-8").replace("title: Request tools", "title: Tools, renamed"), "utf-8"
+    )
+    tampered = out / "envs" / TEAM / "linux-x86_64-py3.12" / "requirements.txt"
+    st = tampered.stat()
+    text = tampered.read_bytes()
+    tampered.write_bytes(text.replace(b"==", b"~="))
+    os.utime(tampered, ns=(st.st_atime_ns, st.st_mtime_ns))
+    by_rel = {
+        p.relative_to(out).as_posix(): p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()
+    }
+    build(root=root, output=out, cache_dir=cache, env={})
+    now = {p.relative_to(out).as_posix(): p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()}
+    assert set(now) == set(by_rel)
+    new = {rel for rel in now if now[rel] != by_rel[rel]}
+    # the tools SBOMs are new bytes; its other files were rendered again, found to be the live bytes and
+    # linked (curate.staging.keep_unchanged); the tampered file is the right bytes again
+    tools_sboms = {rel for rel in now if "-tools/" in rel and rel.endswith("/sbom.cdx.json")}
+    assert tools_sboms
+    assert new == tools_sboms | {tampered.relative_to(out).as_posix()}
+    assert tampered.read_bytes() == text
+    assert b"Tools, renamed" in next((out / "envs").glob("*-tools/*/sbom.cdx.json")).read_bytes()
+    fresh = tmp_path / "fresh"
+    (cache / "published" / "envs.json").unlink()
+    build(root=root, output=fresh, cache_dir=cache, env={})
+    assert _tree(out / "envs") == _tree(fresh / "envs")
+    assert _tree(out / "api" / "requests") == _tree(fresh / "api" / "requests")
+
+
+def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: World) -> None:
+    """curate.environments.EnvDigests: the same inputs give the same digest (in another build too); each
+    thing that goes into an environment's files changes it."""
+    from curate.environments import EnvDigests, EnvPackage
+    from curate.vetting import AppliedWaiver, Finding
+
+    config = load_config(world.root)
+    envs = load_plans(world.root, config, {})[TEAM]
+    env, other = envs.get("linux-x86_64-py3.11"), envs.get("linux-x86_64-py3.12")
+    assert env is not None
+    assert other is not None
+    assert env.packages
+    request = envs.request
+
+    def digest(
+        e: Environment = env, r: Request = request, c: Config = config, loc: Locations | None = None
+    ) -> str:
+        return EnvDigests(EnvRenderer(c, loc or mirror_locations(c))).of(e, r)
+
+    base = digest()
+    assert digest() == base
+
+    def package(p: EnvPackage) -> Environment:
+        return dataclasses.replace(env, packages=(p, *env.packages[1:]))
+
+    first = env.packages[0]
+    version, file, record = first.version, first.file, first.version.vetting
+    assert record is not None
+
+    def vetted(**changes: object) -> str:
+        changed = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+        return digest(
+            package(dataclasses.replace(first, version=dataclasses.replace(version, vetting=changed)))
+        )
+
+    finding = Finding(id="GHSA-x", kind="vulnerability", severity="HIGH", message="m", decision="warn")
+    waiver = AppliedWaiver(justification="j", expires=dt.date(2099, 1, 1))
+    loc = mirror_locations(config)
+    changed = {
+        "target": digest(other),
+        "request id": digest(r=dataclasses.replace(request, id="2026-01-01-other")),
+        "request title": digest(r=dataclasses.replace(request, title="Another")),
+        "request date": digest(r=dataclasses.replace(request, date=dt.date(2020, 1, 1))),
+        "requester shown": digest(
+            r=dataclasses.replace(request, requested_by="x@example.com"),
+            c=dataclasses.replace(config, show_requesters=True),
+        ),
+        "index": digest(loc=dataclasses.replace(loc, index="https://mirror.example/simple/")),
+        "base url": digest(loc=dataclasses.replace(loc, base_url="https://mirror.example/")),
+        "files base url": digest(loc=dataclasses.replace(loc, files_base_url="https://files.example/")),
+        "a package fewer": digest(dataclasses.replace(env, packages=env.packages[1:])),
+        "direct": digest(package(dataclasses.replace(first, direct=not first.direct))),
+        "dependencies": digest(
+            package(dataclasses.replace(first, dependencies=(*first.dependencies, normalize("zzz"))))
+        ),
+        "version": digest(
+            package(dataclasses.replace(first, version=dataclasses.replace(version, version="99")))
+        ),
+        "requires-python": digest(
+            package(
+                dataclasses.replace(first, version=dataclasses.replace(version, requires_python=">=3.99"))
+            )
+        ),
+        "yanked": digest(
+            package(dataclasses.replace(first, version=dataclasses.replace(version, yanked="x")))
+        ),
+        "file sha256": digest(
+            package(dataclasses.replace(first, file=dataclasses.replace(file, sha256="0" * 64)))
+        ),
+        "file size": digest(
+            package(dataclasses.replace(first, file=dataclasses.replace(file, size=file.size + 1)))
+        ),
+        "upload time": digest(
+            package(
+                dataclasses.replace(first, file=dataclasses.replace(file, upload_time="2020-01-01T00:00:00Z"))
+            )
+        ),
+        "file name": digest(
+            package(
+                dataclasses.replace(first, file=dataclasses.replace(file, filename="x-1-py3-none-any.whl"))
+            )
+        ),
+        "not vetted": digest(
+            package(dataclasses.replace(first, version=dataclasses.replace(version, vetting=None)))
+        ),
+        "licence": vetted(license="GPL-3.0-only"),
+        "status": vetted(status="warn"),
+        "advisory": vetted(findings=(finding,)),
+        "waived": vetted(findings=(dataclasses.replace(finding, decision="waived", waiver=waiver),)),
+        "home page": vetted(home_page="https://x.example/"),
+        "summary": vetted(summary="other"),
+        "vetted": vetted(vetted=dt.date(2001, 1, 1)),
+        "policy": vetted(policy="another"),
+    }
+    assert [k for k, d in changed.items() if d == base] == []
+    assert len(set(changed.values())) == len(changed)
 
 
 # -- the real clients -------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
 if TYPE_CHECKING:
+    from curate.reuse import LinkReuse
     from curate.site import SiteData  # mkdocs is imported only when the site is built
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
@@ -289,6 +290,7 @@ def _build_with(
                             config,
                             planned.environments,
                             cache_dir=cache_root(root, config, env, cache_dir),
+                            published=live,
                         )
 
                 try:
@@ -312,7 +314,11 @@ def _build_with(
             if index:
                 if beside is None:
                     beside = EnvWriter.start(
-                        staging, config, plans, cache_dir=cache_root(root, config, env, cache_dir)
+                        staging,
+                        config,
+                        plans,
+                        cache_dir=cache_root(root, config, env, cache_dir),
+                        published=live,
                     )
                 finished = False
                 try:
@@ -336,6 +342,7 @@ def _build_with(
                             plans=plans,
                             today=today,
                             cache_dir=cache_root(root, config, env, cache_dir),
+                            published=live,
                         )
                     if data is not None:  # the history is waited for here, as late as can be
                         _finish_site(data)
@@ -439,13 +446,16 @@ def write_environment_files(
     in_place: bool = False,
     today: dt.date | None = None,
     cache_dir: Path | None = None,
+    published: Path | None = None,
 ) -> EnvStats:
     """Each request's environment files (``envs/``) and their ``api/requests/`` JSON, into ``tree``
     (``plans``: as the site planned them, else read from ``root`` with ``today``, as the index judged;
     ``cache_dir``: curate's file cache, where the SBOMs' components are kept between builds).
 
-    A fresh (staging) tree is written plainly; the live tree (``in_place``) gets only the files whose
-    bytes changed, each swapped in by rename, and loses the ones no environment has any more."""
+    A fresh (staging) tree is written plainly, but for the environments whose files ``published`` (the
+    live tree) holds from the same inputs: hard-linked from there (:func:`env_reuse`); the live tree
+    (``in_place``) gets only the files whose bytes changed, each swapped in by rename, and loses the
+    ones no environment has any more."""
     from curate.environments import write_environments
 
     if plans is None:
@@ -453,7 +463,9 @@ def write_environment_files(
     renderer = EnvRenderer(config, index_locations(tree, config, plans), cache=cache_dir)
     if not in_place:
         staging = Staging(tree)
-        return write_environments(plans, renderer, staging.write)
+        return write_environments(
+            plans, renderer, staging.write, reuse=env_reuse(tree, published, cache_dir), link=staging.link
+        )
     written: set[str] = set()
 
     def write(rel: str, data: bytes) -> None:
@@ -481,6 +493,20 @@ def write_environment_files(
     return stats
 
 
+ENV_RECORD = "envs.json"  # under the file cache's curate.reuse.RECORD_DIR
+
+
+def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> LinkReuse | None:
+    """What the published tree's ``envs/`` holds that this build may link instead of writing
+    (:class:`curate.reuse.LinkReuse`, each file's sha256 verified); None without a file cache."""
+    from curate.reuse import RECORD_DIR, LinkReuse
+
+    if cache_dir is None:
+        return None
+    live = published / ENVS_DIR if published is not None else None
+    return LinkReuse(cache_dir / RECORD_DIR / ENV_RECORD, live, tree / ENVS_DIR, verify=True)
+
+
 class EnvWriter:
     """The environment files written into a fresh staging tree by a forked process, beside this one."""
 
@@ -497,6 +523,7 @@ class EnvWriter:
         plans: Mapping[str, RequestEnvironments] | None,
         *,
         cache_dir: Path | None,
+        published: Path | None = None,
     ) -> EnvWriter | None:
         """Start writing ``plans``' files into ``tree``; None where it is better done here afterwards: the
         plans not made yet, few requests, one core, another thread running (forking a threaded process
@@ -513,7 +540,10 @@ class EnvWriter:
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
-            target=_write_beside, args=(send, tree, config, plans, cache_dir), name="curate-envs", daemon=True
+            target=_write_beside,
+            args=(send, tree, config, plans, cache_dir, published),
+            name="curate-envs",
+            daemon=True,
         )
         process.start()
         send.close()
@@ -550,7 +580,12 @@ class EnvWriter:
 
 
 def _write_beside(
-    send: Any, tree: Path, config: Config, plans: Mapping[str, RequestEnvironments], cache_dir: Path | None
+    send: Any,
+    tree: Path,
+    config: Config,
+    plans: Mapping[str, RequestEnvironments],
+    cache_dir: Path | None,
+    published: Path | None,
 ) -> None:
     """The forked process: every environment's files into ``tree``; sends how many, or what it raised."""
     from curate.environments import write_environments
@@ -558,7 +593,9 @@ def _write_beside(
     answer: object
     try:
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
-        answer = write_environments(plans, renderer, Staging(tree).write).files
+        staging = Staging(tree)
+        reuse = env_reuse(tree, published, cache_dir)
+        answer = write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
     except BaseException as exc:  # the parent raises it (or says what it was)
         answer = exc
     try:

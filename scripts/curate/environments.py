@@ -64,6 +64,7 @@ from curate.vetting import Finding
 
 if TYPE_CHECKING:
     from curate.requests import Request
+    from curate.reuse import LinkReuse
 
 ENVS_DIR = "envs"  # public/envs/<request>/<target>/<file>
 API_DIR = "api/requests"  # public/api/requests/index.json and <request>.json
@@ -884,14 +885,154 @@ def write_environments(
     plans: Mapping[str, RequestEnvironments],
     renderer: EnvRenderer,
     write: Callable[[str, bytes], None],
+    *,
+    reuse: LinkReuse | None = None,
+    link: Callable[[str, str], None] | None = None,
 ) -> EnvStats:
-    """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``."""
+    """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``.
+
+    ``reuse``: the ``envs/`` folder of the published tree (:class:`curate.reuse.LinkReuse`, verified):
+    an environment whose inputs (:class:`EnvDigests`) are those its published files were written from
+    has them hard-linked through ``link(relative path, source)`` (a writer that makes the folders), their
+    bytes checked against the sha256 recorded when they were written; only the others are rendered."""
+    if reuse is None:
+        stats = env_stats(plans)
+        for rel, data in environment_outputs(plans, renderer):
+            write(rel, data)
+            stats.files += 1
+        renderer.save()
+        return stats
     stats = env_stats(plans)
-    for rel, data in environment_outputs(plans, renderer):
-        write(rel, data)
+    digests = EnvDigests(renderer)
+    prefix = f"{ENVS_DIR}/"
+
+    def linked(rel: str, source: str) -> None:
+        assert link is not None
+        link(prefix + rel, source)
+
+    for rid, envs in sorted(plans.items()):
+        for env in envs.environments:
+            if not env.ready:
+                continue
+            digest = digests.of(env, envs.request)
+            for fmt in FORMATS:
+                rel = env.path(fmt)
+                inside = rel.removeprefix(prefix)
+                key = f"{digest} {fmt}"
+                if not reuse.reused(inside, key, linked if link is not None else None):
+                    data = renderer.render(env, fmt, envs.request).encode("utf-8")
+                    write(rel, data)
+                    reuse.made(inside, key, data)
+                stats.files += 1
+        write(f"{API_DIR}/{rid}.json", _dumps(api_request(renderer, envs)))
         stats.files += 1
+    write(f"{API_DIR}/index.json", _dumps(api_index(renderer, plans)))
+    stats.files += 1
+    reuse.save()
     renderer.save()
     return stats
+
+
+# what an environment's three files are made of, besides its data (EnvDigests): a change to how they
+# are rendered makes every environment new (bump when the files change without curate's code changing)
+DIGEST_FORMAT = 1
+_DIGEST_LIBRARIES = (
+    "cyclonedx-python-lib",
+    "py-serializable",
+    "packageurl-python",
+    "license-expression",
+    "packaging",
+    "tomli_w",
+)
+
+
+def _code_digest() -> str:
+    """The sha256 of curate's own code (every module: what renders the files and what reads the data
+    they are made of), and of the versions of the libraries that write them."""
+    import sys
+
+    h = hashlib.sha256(f"{DIGEST_FORMAT} {__version__} {sys.version}\n".encode())
+    for name in _DIGEST_LIBRARIES:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{name} {version}\n".encode())
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(f"{path.relative_to(package).as_posix()}\n".encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class EnvDigests:
+    """A digest of everything that goes into an environment's three files (``pylock.toml``,
+    ``requirements.txt``, ``sbom.cdx.json``): the request (id, title, requester when the site names it,
+    date), the target, each package (its name, version, ``requires-python``, yanked, its one file's
+    record, the wheel curate built that it is, its whole vetting record, its URL, whether the request
+    asks for it, its dependencies there), where the files are (index, base URL, files base URL), and
+    curate's code and the writing libraries' versions (:func:`_code_digest`). Each package's part is
+    made once per build; equal digests mean equal files."""
+
+    def __init__(self, renderer: EnvRenderer) -> None:
+        self.renderer = renderer
+        loc = renderer.locations
+        head = [_code_digest(), loc.index, loc.base_url, loc.files_base_url, renderer.config.show_requesters]
+        self._head = json.dumps(head).encode()
+        self._targets: dict[str, bytes] = {}
+        # by the identity of the objects (kept alive here): a version recurs in many environments
+        self._packages: dict[tuple[int, int, int], tuple[object, object, object, str]] = {}
+
+    def _target(self, target: Target) -> bytes:
+        found = self._targets.get(target.id)
+        if found is None:
+            data = [
+                target.id,
+                target.os,
+                target.platform.arch,
+                target.python,
+                target_label(target),
+                environment_marker(target),
+                target.marker_environment(),
+            ]
+            found = self._targets[target.id] = json.dumps(data, sort_keys=True).encode()
+        return found
+
+    def package(self, p: EnvPackage) -> str:
+        key = (id(p.version), id(p.file), id(p.built))
+        found = self._packages.get(key)
+        if found is None:
+            v = p.version
+            data = [
+                p.project.name,
+                p.normalized,
+                v.version,
+                v.requires_python,
+                v.yanked,
+                p.file.to_dict(),
+                p.built.to_dict() if p.built is not None else None,
+                v.vetting.to_dict() if v.vetting is not None else None,
+                self.renderer.url(p.normalized, p.file),
+            ]
+            text = json.dumps(data, sort_keys=True, default=str)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            found = self._packages[key] = (v, p.file, p.built, digest)
+        return found[3]
+
+    def of(self, env: Environment, request: Request) -> str:
+        show = self.renderer.config.show_requesters
+        h = hashlib.sha256(self._head)
+        h.update(self._target(env.target))
+        who = request.requested_by if show else ""
+        h.update(json.dumps([request.id, request.title, who, request.date.isoformat()]).encode())
+        # normalized names: no space or comma in them
+        h.update(
+            "".join(
+                f"\n{self.package(p)} {p.normalized} {int(p.direct)} {','.join(p.dependencies)}"
+                for p in env.packages
+            ).encode()
+        )
+        return h.hexdigest()
 
 
 # -- curate env: one file, from catalog/ ------------------------------------------------------------------

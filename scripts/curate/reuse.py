@@ -1,0 +1,124 @@
+"""Files a previous build published, hard-linked into the next build instead of made and written again.
+
+A build writes a fresh staging tree and swaps it in whole (:mod:`curate.staging`). Many of its files are
+the same as the live tree's: a rebuild of an unchanged catalog makes the same bytes from the same inputs.
+:class:`LinkReuse` keeps, in the file cache, a *record* of one folder of the tree: for each file, a digest
+of the key it was written from (everything that goes into it) and, with ``verify``, the sha256 of the
+bytes written; and the identity (device, inode) of the folder it wrote them into. A staging tree becomes
+the live tree by a rename, so the live folder is the recorded one exactly when the build that wrote the
+record was published (a failed build's folder is deleted; the live one is another).
+
+A later build asks :meth:`LinkReuse.reused` for each file with its key: when the live folder is the
+recorded one and the file was written there from the same key, the live file is hard-linked into the new
+tree (it keeps its inode, so an HTTP server's ``ETag`` stays the same) and nothing is made. With
+``verify``, the linked file is read back and its sha256 compared with the recorded one: a published file
+changed since it was written (by hand, by an in-place update of the live tree, a damaged disk) is not
+reused: its link is removed (never written through: the live file is the same inode) and the file is made
+again. What is trusted is the record's word that those bytes are what the key makes, and only a record
+this machine's build wrote about its own published tree: a file cache restored elsewhere (CI) has no
+live tree at its recorded identity.
+
+Best effort: a record that does not read or match, a file that does not link, means the file is made and
+written as on a first build. The record is written by :meth:`LinkReuse.save` with only what this build
+wrote or reused (it does not grow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from curate.atomic import atomic_write
+
+RECORD_DIR = "published"  # under the file cache: a record per reused folder
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class LinkReuse:
+    """The files of ``out`` (a folder of a staging tree) that ``live`` (the same folder of the published
+    tree) holds from the same keys, as ``record`` (in the file cache) says; see the module."""
+
+    def __init__(self, record: Path | None, live: Path | None, out: Path, *, verify: bool = False) -> None:
+        self.record = record
+        self.live = live
+        self.out = out
+        self.verify = verify
+        self.before: dict[str, list[str]] = {}  # rel -> [key digest, sha256 of the bytes ("" unverified)]
+        self.now: dict[str, list[str]] = {}
+        self.linked = 0
+        self._out = os.fspath(out)
+        self._live = os.fspath(live) if live is not None else ""
+        if record is None or live is None or live.absolute() == out.absolute():
+            self.live = None
+            return
+        with contextlib.suppress(OSError, ValueError):
+            st = live.stat()
+            data = json.loads(record.read_bytes())
+            if not isinstance(data, dict) or data.get("folder") != [st.st_dev, st.st_ino]:
+                return
+            files = data.get("files")
+            if isinstance(files, dict):
+                for rel, item in files.items():
+                    if isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item):
+                        self.before[str(rel)] = item
+                    elif isinstance(item, str) and not verify:
+                        self.before[str(rel)] = [item, ""]
+
+    def reused(self, rel: str, key: str, link: Callable[[str, str], None] | None = None) -> bool:
+        """Whether ``out/rel`` is now the live file written from ``key``, hard-linked (by ``link(rel,
+        source)`` when given: a writer that makes the folders; else :func:`os.link`)."""
+        digest = _digest(key)
+        was = self.before.get(rel)
+        if self.live is None or was is None or was[0] != digest or (self.verify and not was[1]):
+            return False
+        source = f"{self._live}/{rel}"
+        target = f"{self._out}/{rel}"
+        try:
+            if link is not None:
+                link(rel, source)
+            else:
+                os.link(source, target)
+        except OSError:
+            return False
+        if self.verify:
+            try:
+                with open(target, "rb") as fh:
+                    same = hashlib.file_digest(fh, "sha256").hexdigest() == was[1]
+            except OSError:
+                same = False
+            if not same:  # changed since it was written: unlinked (not written through), made again
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
+                return False
+        self.now[rel] = was
+        self.linked += 1
+        return True
+
+    def made(self, rel: str, key: str, data: bytes) -> None:
+        """``out/rel`` was written with ``data`` from ``key``."""
+        self.now[rel] = [_digest(key), hashlib.sha256(data).hexdigest() if self.verify else ""]
+
+    def write(self, rel: str, key: str, make: Callable[[], bytes]) -> None:
+        """``out/rel`` linked from the live tree when written from ``key`` there, else ``make()``."""
+        if self.reused(rel, key):
+            return
+        data = make()
+        (self.out / rel).write_bytes(data)
+        self.made(rel, key, data)
+
+    def save(self) -> None:
+        """Record what was written or reused into ``out``, with its identity (best effort)."""
+        if self.record is None:
+            return
+        with contextlib.suppress(OSError):
+            st = self.out.stat()
+            text = json.dumps({"folder": [st.st_dev, st.st_ino], "files": self.now}, separators=(",", ":"))
+            self.record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.record, text.encode())

@@ -1,0 +1,110 @@
+"""curate.reuse.LinkReuse: files a published build wrote from the same key are hard-linked, not made again;
+only from the folder the record was written about, and (verified) only with the bytes it recorded."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from curate.reuse import LinkReuse
+
+
+def publish(tmp: Path, files: dict[str, tuple[str, bytes]], *, verify: bool, name: str) -> Path:
+    """A build's folder ``name`` written through a LinkReuse keyed by the previous one, then "published"
+    (renamed to ``live``, as the staging tree is swapped in)."""
+    live, out = tmp / "live", tmp / name
+    out.mkdir()
+    reuse = LinkReuse(tmp / "cache" / "record.json", live if live.exists() else None, out, verify=verify)
+    for rel, (key, data) in files.items():
+        reuse.write(rel, key, functools.partial(bytes, data))
+    reuse.save()
+    if live.exists():
+        os.rename(live, tmp / f"old-{name}")
+    os.rename(out, live)
+    return live
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_an_unchanged_file_is_linked_and_a_changed_key_is_made_again(tmp_path: Path, verify: bool) -> None:
+    files = {"a.json": ("key a", b"A"), "b.json": ("key b", b"B")}
+    live = publish(tmp_path, files, verify=verify, name="one")
+    inodes = {rel: (live / rel).stat().st_ino for rel in files}
+    out = tmp_path / "two"
+    out.mkdir()
+    reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=verify)
+    made: list[str] = []
+
+    def make(name: str, data: bytes) -> bytes:
+        made.append(name)
+        return data
+
+    reuse.write("a.json", "key a", lambda: make("a", b"A"))
+    reuse.write("b.json", "key b, changed", lambda: make("b", b"B2"))
+    assert made == ["b"]
+    assert (out / "a.json").stat().st_ino == inodes["a.json"]  # the published file itself
+    assert (out / "b.json").read_bytes() == b"B2"
+    assert (out / "b.json").stat().st_ino != inodes["b.json"]
+    assert reuse.linked == 1
+
+
+def test_a_changed_published_file_is_not_reused_nor_written_through(tmp_path: Path) -> None:
+    """Verified: the linked file's sha256 is the one recorded when it was written; a file changed since
+    (same size, its modification time put back) is unlinked and made again, and the live file is left as
+    it is (the new one is another inode)."""
+    live = publish(
+        tmp_path, {"a.json": ("key a", b"AAAA"), "b.json": ("key b", b"BBBB")}, verify=True, name="one"
+    )
+    st = (live / "a.json").stat()
+    with open(live / "a.json", "r+b") as fh:
+        fh.write(b"EVIL")
+    os.utime(live / "a.json", ns=(st.st_atime_ns, st.st_mtime_ns))
+    out = tmp_path / "two"
+    out.mkdir()
+    reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=True)
+    reuse.write("a.json", "key a", lambda: b"AAAA")
+    reuse.write("b.json", "key b", lambda: pytest.fail("made again"))
+    assert (out / "a.json").read_bytes() == b"AAAA"
+    assert (out / "a.json").stat().st_ino != st.st_ino
+    assert (live / "a.json").read_bytes() == b"EVIL"  # not written through the link
+    assert reuse.linked == 1
+    reuse.save()
+    record = json.loads((tmp_path / "cache" / "record.json").read_bytes())
+    assert set(record["files"]) == {"a.json", "b.json"}
+
+
+def test_the_record_is_only_about_the_folder_it_was_written_for(tmp_path: Path) -> None:
+    """Another folder (a build that was not published; a copy; a cache restored elsewhere), a damaged
+    record, a record of unverified files when verifying: nothing is linked."""
+    live = publish(tmp_path, {"a.json": ("key a", b"A")}, verify=True, name="one")
+    record = tmp_path / "cache" / "record.json"
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    os.link(live / "a.json", copy / "a.json")
+
+    def linked(folder: Path, *, verify: bool = True) -> int:
+        out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        (out / "a.json").unlink(missing_ok=True)
+        reuse = LinkReuse(record, folder, out, verify=verify)
+        reuse.write("a.json", "key a", lambda: b"A")
+        assert (out / "a.json").read_bytes() == b"A"
+        return reuse.linked
+
+    assert linked(live) == 1
+    assert linked(copy) == 0  # another folder's identity
+    good = record.read_bytes()
+    record.write_text("{not json", "utf-8")
+    assert linked(live) == 0
+    data = json.loads(good)
+    data["files"]["a.json"][1] = ""  # written without its sha256: not trusted when verifying
+    record.write_text(json.dumps(data), "utf-8")
+    assert linked(live) == 0
+    assert linked(live, verify=False) == 1
+    record.unlink()
+    assert linked(live) == 0
+    nothing = LinkReuse(None, live, tmp_path / "out", verify=True)  # no file cache: nothing to trust
+    assert not nothing.reused("a.json", "key a")
