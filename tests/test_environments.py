@@ -335,6 +335,72 @@ def test_the_sboms_root_is_the_librarys_for_any_request(world: World) -> None:
         assert len(renderer._roots) == 1  # one template for the target
 
 
+def test_each_sbom_component_is_the_librarys_for_any_package(world: World) -> None:
+    """A component is the library's serialisation of one of its shape with a placeholder for each value,
+    the values put in (curate.sbom._component_slots): the same text as the library's own, whatever the
+    values (quotes, control characters, Unicode, URLs the library rewrites, placeholders' look-alikes,
+    duplicate and same-named properties, no licence or description or home page); a value that does
+    not fit a placeholder is serialised by the library."""
+    from curate.sbom import _as_json, _component_slots, _dumps
+    from curate.vetting import AppliedWaiver, Finding
+
+    config = load_config(world.root)
+    envs = load_plans(world.root, config, {})[TEAM]
+    env = envs.get("linux-x86_64-py3.11")
+    assert env is not None
+    renderer = SbomRenderer(mirror_locations(config), tool_version="0")
+    packages = list(env.packages)
+    first = packages[0]
+    record = first.version.vetting
+    assert record is not None
+    odd = 'quote " backslash \\ tab \t newline \n é ✓ \U0001f600 </script>'
+    waiver = AppliedWaiver(justification=odd, expires=dt.date(2099, 1, 1))
+    findings = (
+        Finding(id="lookalike", kind="lookalike", decision="warn", message=odd),
+        Finding(id="lookalike", kind="lookalike", decision="warn", message=odd),  # the same twice
+        Finding(id="a", kind="suspicious-code", decision="waived", message="z", waiver=waiver),
+        Finding(id="b", kind="suspicious-code", decision="warn", message="\x00curate:slot:property:0000\x00"),
+        Finding(id="c", kind="suspicious-code", decision="warn", message=""),
+    )
+    for summary, home, licence, version, filename, found in [
+        (
+            odd,
+            "https://home.example/a b/[x]/%zz",
+            "MIT OR (Apache-2.0 AND BSD-3-Clause)",
+            "1.0",
+            "x.whl",
+            findings,
+        ),
+        ("", "ftp://home.example/", "", "2.0rc1", "x-1.0 [1].tar.gz", findings[:2]),
+        ("\x00curate:slot:name\x00", "", "Some Licence, v2", "1.0", "x.whl", ()),
+        (
+            "  spaced  ",
+            "http://h.example/%41",
+            "GPL-3.0-or-later WITH Classpath-exception-2.0",
+            "0",
+            "é.whl",
+            (findings[2], findings[4]),
+        ),
+    ]:
+        vetting = dataclasses.replace(
+            record, summary=summary, home_page=home, license=licence, findings=found
+        )
+        version_entry = dataclasses.replace(first.version, version=version, vetting=vetting, yanked=odd)
+        file = dataclasses.replace(first.file, filename=filename)
+        packages.append(dataclasses.replace(first, version=version_entry, file=file))
+    packages.append(dataclasses.replace(first, project=dataclasses.replace(first.project, name=odd)))
+    fitted = 0
+    for pkg in packages:
+        inputs = renderer._component_inputs(pkg)
+        fitted += _component_slots(inputs) is not None
+        assert renderer._component_json(pkg, inputs) == _dumps(
+            _as_json(renderer._component_model(pkg, inputs))
+        )
+    # the placeholders were used but where a value has a NUL (a summary, a finding's message)
+    assert fitted == len(env.packages) + 3
+    assert len(renderer._templates) < fitted
+
+
 def test_the_sboms_components_are_kept_in_the_file_cache(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

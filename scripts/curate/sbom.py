@@ -202,6 +202,69 @@ def _fill(template: Any, values: dict[str, str]) -> Any:
     return template
 
 
+# placeholders in a component's template (SbomRenderer._component_json)
+_SLOT_PURL_NAME = "curate-slot-purl"
+_SLOT_PURL = f"pkg:pypi/{_SLOT_PURL_NAME}"
+_SLOT_DOWNLOAD = "https://slot.invalid/download"
+_SLOT_HOME = "https://slot.invalid/home"
+
+
+def _component_slots(
+    inputs: dict[str, Any],
+) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str]] | None:
+    """A component's *shape*, its inputs with a placeholder for each value, and the value each
+    placeholder stands for; None when a value does not fit one (the library serialises it then).
+
+    The library writes each string value as it is given (a URL as :class:`XsUri` makes it: the value
+    put in is ``str(XsUri(url))``; the purl as its ``to_string``), in a place that depends only on
+    the shape: the JSON keys are in a fixed order and each list but one has its order fixed by the
+    shape (one hash, one licence, external references ordered by their type, each type at most once).
+    Properties are a sorted set, ordered by (name, value): they are put in that order and deduplicated
+    here, and the placeholders of one name sort in the same order (``\x00...NNNN``). The licence
+    text stays in the shape (the library parses it: an id, a name or an expression). An empty value
+    (which the library may leave out) or one with a NUL (a placeholder's mark) does not fit."""
+    download, home = _uri(inputs["download"]), inputs["home"]
+    site = _uri(home) if home.startswith(("https://", "http://")) else None
+    properties = sorted(set(inputs["properties"]))
+    strings = [inputs["name"], inputs["version"], inputs["ref"], inputs["sha256"]]
+    strings += [x for pair in properties for x in pair]
+    if not all(strings) or any("\x00" in x for x in (*strings, inputs["description"], inputs["license"])):
+        return None
+    values = {
+        _SLOT_NAME: inputs["name"],
+        "\x00curate:slot:version\x00": inputs["version"],
+        "\x00curate:slot:ref\x00": inputs["ref"],
+        "\x00curate:slot:sha256\x00": inputs["sha256"],
+    }
+    slotted = {
+        "name": _SLOT_NAME,
+        "version": "\x00curate:slot:version\x00",
+        "ref": "\x00curate:slot:ref\x00",
+        "sha256": "\x00curate:slot:sha256\x00",
+        "license": inputs["license"],
+        "download": _SLOT_DOWNLOAD if download is not None else "",
+        "home": _SLOT_HOME if site is not None else "",
+        "description": _SLOT_DESCRIPTION if inputs["description"] else "",
+        "properties": [(n, f"\x00curate:slot:property:{i:04d}\x00") for i, (n, _) in enumerate(properties)],
+    }
+    if download is not None:
+        values[_SLOT_DOWNLOAD] = str(download)
+    if site is not None:
+        values[_SLOT_HOME] = str(site)
+    if inputs["description"]:
+        values[_SLOT_DESCRIPTION] = inputs["description"]
+    for (_, slot), (_, value) in zip(slotted["properties"], properties, strict=True):
+        values[slot] = value
+    shape = (
+        inputs["license"],
+        download is not None,
+        site is not None,
+        bool(inputs["description"]),
+        tuple(n for n, _ in properties),
+    )
+    return shape, slotted, values
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Part:
     """A component or an advisory: its JSON text as the library writes it, and where the library puts it
@@ -233,6 +296,7 @@ class SbomRenderer:
         self._licenses = LicenseFactory()
         self._license_models: dict[str, Any] = {}  # the library's licence of each text, parsed once
         self._roots: dict[tuple[str, bool], Any] = {}  # the root component's JSON per target (templates)
+        self._templates: dict[tuple[Any, ...], Any] = {}  # a component's JSON per shape (templates)
         self._refs: dict[tuple[str, ...], str] = {}
         self._components: dict[tuple[str, ...], _Part] = {}
         self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
@@ -341,6 +405,22 @@ class SbomRenderer:
             properties=[Property(name=n, value=v) for n, v in i["properties"]],
         )
 
+    def _component_json(self, pkg: EnvPackage, inputs: dict[str, Any]) -> str:
+        """The component's JSON as the library serialises it, from the library's serialisation of a
+        component of the same *shape* with a placeholder for each value (made once per shape; see
+        :func:`_component_slots`); the library's own where a value does not fit a placeholder."""
+        found = _component_slots(inputs)
+        if found is None:
+            return _dumps(_as_json(self._component_model(pkg, inputs)))
+        shape, slotted, values = found
+        template = self._templates.get(shape)
+        if template is None:
+            model = self._component_model(pkg, slotted)
+            model.purl = PackageURL(type="pypi", name=_SLOT_PURL_NAME)
+            template = self._templates[shape] = _as_json(model)
+        values[_SLOT_PURL] = purl(pkg).to_string()
+        return _dumps(_fill(template, values))
+
     def _license(self, text: str) -> Any:
         """The library's licence for ``text`` (an SPDX id, expression or name), parsed once: parsing an
         expression is most of a component's cost, and a catalog has few distinct licences."""
@@ -360,7 +440,7 @@ class SbomRenderer:
         digest = hashlib.sha256(_dumps(inputs).encode()).hexdigest()
         text = self._stored.get(digest)
         if text is None or not _is_component_of(text, inputs):
-            text = _dumps(_as_json(self._component_model(pkg, inputs)))
+            text = self._component_json(pkg, inputs)
         self._used[digest] = text
         cached = self._components[key] = _Part((inputs["name"], inputs["version"], inputs["ref"]), text)
         return cached
