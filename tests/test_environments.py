@@ -461,6 +461,21 @@ def test_the_sboms_components_are_kept_in_the_file_cache(
     )
 
 
+def test_the_pylocks_tool_table_is_what_tomli_w_writes(world: World) -> None:
+    """The ``[tool.curate]`` table is put together from each key's line as tomli_w writes it alone."""
+    import tomli_w
+
+    config = load_config(world.root)
+    envs = load_plans(world.root, config, {})[TEAM]
+    env = envs.get("linux-x86_64-py3.12")
+    assert env is not None
+    for request in (TEAM, 'x"y\\z\n\tq é \x00', ""):
+        renderer = EnvRenderer(config, mirror_locations(config))
+        text = renderer.pylock(dataclasses.replace(env, request=request))
+        table = {"request": request, "target": env.target.id, "page": renderer.request_page(request)}
+        assert text.endswith("\n" + tomli_w.dumps({"tool": {"curate": table}}))
+
+
 def test_the_pylock_entries_are_kept_in_the_file_cache(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -559,6 +559,7 @@ class EnvRenderer:
         self._pylock_store = _TextStore(pylock_store(cache) if cache is not None else None)
         self._requirement_lines: dict[tuple[str, str, str], str] = {}
         self._headers: dict[str, str] = {}
+        self._toml_lines: dict[tuple[str, str], str] = {}
         self._urls: dict[tuple[str, str, str], str] = {}
         self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
 
@@ -587,22 +588,19 @@ class EnvRenderer:
     # pylock.toml ----------------------------------------------------------------------------------------
 
     def pylock(self, env: Environment) -> str:
-        import tomli_w
 
         parts = [self._pylock_header(env.target)]
         parts.extend(self._pylock_entry(p) for p in env.packages)
         if not env.packages:
             parts.append("packages = []\n")
-        tool = {
-            "tool": {
-                "curate": {
-                    "request": env.request,
-                    "target": env.target.id,
-                    "page": self.request_page(env.request),
-                }
-            }
-        }
-        parts.append(tomli_w.dumps(tool))
+        # tomli_w.dumps({"tool": {"curate": {"request": ..., "target": ..., "page": ...}}}): the table's
+        # header, then each key's line as tomli_w writes it alone (made once per value)
+        parts.append(
+            "[tool.curate]\n"
+            + self._toml_line("request", env.request)
+            + self._toml_line("target", env.target.id)
+            + self._toml_line("page", self.request_page(env.request))
+        )
         head = (
             f"# The environment of request {env.request} on {env.target.id} ({target_label(env.target)}),\n"
             "# as the catalog vetted it: every package at the version the request needs, with the one file\n"
@@ -610,6 +608,14 @@ class EnvRenderer:
             "#   uv pip install -r pylock.toml      or      pip install -r pylock.toml\n"
         )
         return head + "\n".join(parts)
+
+    def _toml_line(self, key: str, value: str) -> str:
+        found = self._toml_lines.get((key, value))
+        if found is None:
+            import tomli_w
+
+            found = self._toml_lines[(key, value)] = tomli_w.dumps({key: value})
+        return found
 
     def _pylock_header(self, target: Target) -> str:
         cached = self._headers.get(target.id)

@@ -418,7 +418,7 @@ class SbomRenderer:
             model = self._component_model(pkg, slotted)
             model.purl = PackageURL(type="pypi", name=_SLOT_PURL_NAME)
             template = self._templates[shape] = _as_json(model)
-        values[_SLOT_PURL] = purl(pkg).to_string()
+        values[_SLOT_PURL] = inputs["ref"]  # the purl's to_string, as the bom-ref
         return _dumps(_fill(template, values))
 
     def _license(self, text: str) -> Any:
