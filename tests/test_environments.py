@@ -36,6 +36,7 @@ from curate.catalog import FileEntry, Need, Project, VersionEntry
 from curate.config import Config, load_config
 from curate.environments import (
     FORMATS,
+    Blocker,
     Environment,
     EnvironmentUnavailable,
     EnvRenderer,
@@ -680,7 +681,13 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
         build(root=root, output=out, cache_dir=cache, env={})
         assert _tree(out / "envs") == _tree(world.public / "envs")
         inodes = {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()}
-        build(root=root, output=out, cache_dir=cache, env={})
+        with monkeypatch.context() as m:
+            if not fork:  # nothing is rendered: every file is linked
+                import curate.environments
+
+                m.setattr(EnvRenderer, "render", lambda *a: pytest.fail("rendered"))
+                m.setattr(curate.environments, "api_request", lambda *a: pytest.fail("api JSON made"))
+            build(root=root, output=out, cache_dir=cache, env={})
         assert {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()} == inodes, fork
         assert _tree(out / "envs") == _tree(world.public / "envs")
 
@@ -812,6 +819,26 @@ def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: Wor
     }
     assert [k for k, d in changed.items() if d == base] == []
     assert len(set(changed.values())) == len(changed)
+    # a request's api/requests/ JSON: the request and its environments' digests, those without files
+    # by their blockers
+    digests = EnvDigests(EnvRenderer(config, loc))
+    blocked = next(e for e in envs.environments if not e.ready)
+    api = digests.api(request, [base, digests.unavailable(blocked)])
+    assert api == EnvDigests(EnvRenderer(config, loc)).api(request, [base, digests.unavailable(blocked)])
+    fewer = dataclasses.replace(blocked, blockers=blocked.blockers[1:] or (Blocker(kind="not-locked"),))
+    assert (
+        len(
+            {
+                api,
+                digests.api(request, [base, digests.unavailable(fewer)]),
+                digests.api(request, [changed["version"], digests.unavailable(blocked)]),
+                digests.api(
+                    dataclasses.replace(request, title="Another"), [base, digests.unavailable(blocked)]
+                ),
+            }
+        )
+        == 4
+    )
 
 
 # -- the real clients -------------------------------------------------------------------------------------

@@ -42,7 +42,15 @@ from curate.atomic import atomic_write
 from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
 from curate.config import Config, load_config
-from curate.environments import API_DIR, ENVS_DIR, EnvRenderer, EnvStats, Locations, RequestEnvironments
+from curate.environments import (
+    API_DIR,
+    ENVS_DIR,
+    EnvRenderer,
+    EnvStats,
+    Locations,
+    RequestEnvironments,
+    Reuse,
+)
 from curate.errors import BuildError
 from curate.history import Background, History, previous_head
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
@@ -51,7 +59,6 @@ from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
 if TYPE_CHECKING:
-    from curate.reuse import LinkReuse
     from curate.site import SiteData  # mkdocs is imported only when the site is built
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
@@ -493,18 +500,26 @@ def write_environment_files(
     return stats
 
 
-ENV_RECORD = "envs.json"  # under the file cache's curate.reuse.RECORD_DIR
+ENV_RECORD = "envs.json"  # under the file cache's curate.reuse.RECORD_DIR (and api-requests.json)
 
 
-def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> LinkReuse | None:
-    """What the published tree's ``envs/`` holds that this build may link instead of writing
-    (:class:`curate.reuse.LinkReuse`, each file's sha256 verified); None without a file cache."""
+def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reuse | None:
+    """What the published tree's ``envs/`` and ``api/requests/`` hold that this build may link instead
+    of writing (:class:`curate.reuse.LinkReuse`, each file's sha256 verified); None without a file
+    cache."""
     from curate.reuse import RECORD_DIR, LinkReuse
 
     if cache_dir is None:
         return None
-    live = published / ENVS_DIR if published is not None else None
-    return LinkReuse(cache_dir / RECORD_DIR / ENV_RECORD, live, tree / ENVS_DIR, verify=True)
+    records = cache_dir / RECORD_DIR
+
+    def folder(part: str, record: str) -> LinkReuse:
+        live = published / part if published is not None else None
+        return LinkReuse(records / record, live, tree / part, verify=True)
+
+    return Reuse(
+        envs=folder(ENVS_DIR, ENV_RECORD), api=folder(API_DIR, ENV_RECORD.replace("envs", "api-requests"))
+    )
 
 
 class EnvWriter:

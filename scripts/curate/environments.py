@@ -403,14 +403,18 @@ def _environment(
         return Environment(
             request=request_id, target=target, packages=(), blockers=(Blocker(kind="not-locked"),)
         )
-    by_project: dict[NormalizedName, list[_Entry]] = defaultdict(list)
+    by_project: dict[NormalizedName, list[_Entry]] = {}
     for entry in entries:
-        same = next((i for i, e in enumerate(by_project[entry[0]]) if e[2] is entry[2]), None)
+        found = by_project.get(entry[0])
+        if found is None:
+            by_project[entry[0]] = [entry]
+            continue
+        same = next((i for i, e in enumerate(found) if e[2] is entry[2]), None)
         if same is None:
-            by_project[entry[0]].append(entry)
+            found.append(entry)
         else:  # the same version needed twice (two needs): one package, asked for if either asks
-            old = by_project[entry[0]][same]
-            by_project[entry[0]][same] = (old[0], old[1], old[2], old[3] or entry[3])
+            old = found[same]
+            found[same] = (old[0], old[1], old[2], old[3] or entry[3])
     blockers: list[Blocker] = []
     chosen: list[tuple[NormalizedName, Project, VersionEntry, bool, tuple[FileEntry, BuiltFile | None]]] = []
     for name in sorted(by_project):
@@ -431,6 +435,7 @@ def _environment(
     if blockers:
         return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
     names = {c[0] for c in chosen}
+    tid = target.id
     packages = tuple(
         EnvPackage(
             project=project,
@@ -440,8 +445,10 @@ def _environment(
             built=made,
             direct=direct,
             dependencies=tuple(
-                sorted(d.name for d in version.dependencies if target.id in d.targets and d.name in names)
-            ),
+                sorted(d.name for d in version.dependencies if d.name in names and tid in d.targets)
+            )
+            if version.dependencies
+            else (),
         )
         for name, project, version, direct, (file, made) in chosen
     )
@@ -887,20 +894,34 @@ def env_stats(plans: Mapping[str, RequestEnvironments]) -> EnvStats:
     return stats
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reuse:
+    """The published tree's environment files a build may link instead of writing
+    (:class:`curate.reuse.LinkReuse`, verified): ``envs/`` and ``api/requests/``, each with its record."""
+
+    envs: LinkReuse
+    api: LinkReuse
+
+    def save(self) -> None:
+        self.envs.save()
+        self.api.save()
+
+
 def write_environments(
     plans: Mapping[str, RequestEnvironments],
     renderer: EnvRenderer,
     write: Callable[[str, bytes], None],
     *,
-    reuse: LinkReuse | None = None,
+    reuse: Reuse | None = None,
     link: Callable[[str, str], None] | None = None,
 ) -> EnvStats:
     """Write every environment's files and the api/ JSON through ``write(relative path, bytes)``.
 
-    ``reuse``: the ``envs/`` folder of the published tree (:class:`curate.reuse.LinkReuse`, verified):
-    an environment whose inputs (:class:`EnvDigests`) are those its published files were written from
-    has them hard-linked through ``link(relative path, source)`` (a writer that makes the folders), their
-    bytes checked against the sha256 recorded when they were written; only the others are rendered."""
+    ``reuse``: the published tree's: an environment whose inputs (:class:`EnvDigests`) are those its
+    published files were written from has them hard-linked through ``link(relative path, source)`` (a
+    writer that makes the folders), their bytes checked against the sha256 recorded when they were
+    written; so has a request's ``api/requests/`` JSON (its environments' digests, the blockers of
+    those without files); only the others are rendered."""
     if reuse is None:
         stats = env_stats(plans)
         for rel, data in environment_outputs(plans, renderer):
@@ -910,27 +931,36 @@ def write_environments(
         return stats
     stats = env_stats(plans)
     digests = EnvDigests(renderer)
-    prefix = f"{ENVS_DIR}/"
 
-    def linked(rel: str, source: str) -> None:
-        assert link is not None
-        link(prefix + rel, source)
+    def linker(prefix: str) -> Callable[[str, str], None] | None:
+        if link is None:
+            return None
+        to = link
+        return lambda rel, source: to(prefix + rel, source)
 
+    envs_link, api_link = linker(f"{ENVS_DIR}/"), linker(f"{API_DIR}/")
+    inside = len(ENVS_DIR) + 1
     for rid, envs in sorted(plans.items()):
+        keys = []
         for env in envs.environments:
             if not env.ready:
+                keys.append(digests.unavailable(env))
                 continue
             digest = digests.of(env, envs.request)
+            keys.append(digest)
             for fmt in FORMATS:
                 rel = env.path(fmt)
-                inside = rel.removeprefix(prefix)
                 key = f"{digest} {fmt}"
-                if not reuse.reused(inside, key, linked if link is not None else None):
+                if not reuse.envs.reused(rel[inside:], key, envs_link):
                     data = renderer.render(env, fmt, envs.request).encode("utf-8")
                     write(rel, data)
-                    reuse.made(inside, key, data)
+                    reuse.envs.made(rel[inside:], key, data)
                 stats.files += 1
-        write(f"{API_DIR}/{rid}.json", _dumps(api_request(renderer, envs)))
+        key = digests.api(envs.request, keys)
+        if not reuse.api.reused(f"{rid}.json", key, api_link):
+            data = _dumps(api_request(renderer, envs))
+            write(f"{API_DIR}/{rid}.json", data)
+            reuse.api.made(f"{rid}.json", key, data)
         stats.files += 1
     write(f"{API_DIR}/index.json", _dumps(api_index(renderer, plans)))
     stats.files += 1
@@ -1024,6 +1054,26 @@ class EnvDigests:
             digest = hashlib.sha256(text.encode()).hexdigest()
             found = self._packages[key] = (v, p.file, p.built, digest)
         return found[3]
+
+    def unavailable(self, env: Environment) -> str:
+        """What a request's JSON says of an environment without files: its target, status and
+        blockers (:func:`api_request`)."""
+        blockers = [
+            [b.kind, b.project, b.version, b.message, b.detail, [f.to_dict() for f in b.findings]]
+            for b in env.blockers
+        ]
+        data = [env.target.id, env.status, env.reason, blockers]
+        return hashlib.sha256(self._target(env.target) + json.dumps(data, default=str).encode()).hexdigest()
+
+    def api(self, request: Request, environments: Sequence[str]) -> str:
+        """A digest of what ``api/requests/<id>.json`` is made of: the request and its environments'
+        digests (:meth:`of`, :meth:`unavailable`), in order."""
+        who = request.requested_by if self.renderer.config.show_requesters else ""
+        h = hashlib.sha256(self._head)
+        h.update(
+            json.dumps([request.id, request.title, who, request.date.isoformat(), *environments]).encode()
+        )
+        return h.hexdigest()
 
     def of(self, env: Environment, request: Request) -> str:
         show = self.renderer.config.show_requesters
