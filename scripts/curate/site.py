@@ -45,7 +45,7 @@ from curate.atomic import atomic_write
 from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.diff import STATUSES
-from curate.environments import Blocker, Environment, RequestEnvironments, target_label
+from curate.environments import Blocker, Environment, EnvPackage, RequestEnvironments, target_label
 from curate.environments import plan as plan_environments
 from curate.errors import BuildError, CurateError, Problem, ValidationError, display_path
 from curate.index import Blobs, is_blocked, served_built, unserved
@@ -757,8 +757,26 @@ def _blocker_text(b: Blocker) -> str:
     return b.message
 
 
-def environment_view(data: SiteData, env: Environment) -> dict[str, Any]:
-    """One target of a request's page: its commands and packages, or why it has none."""
+def package_view(p: EnvPackage) -> dict[str, Any]:
+    """One package of an environment's table."""
+    return {
+        "name": p.name,
+        "normalized": p.normalized,
+        "version": p.version.version,
+        "direct": p.direct,
+        "filename": p.file.filename,
+        "built": p.built is not None,  # a wheel curate wheels built from the vetted sdist
+        "size": p.file.size,
+        "status": p.version.vetting.status if p.version.vetting is not None else "",
+        "advisories": [
+            f for f in (p.version.vetting.findings if p.version.vetting else ()) if f.kind == "vulnerability"
+        ],
+    }
+
+
+def environment_view(data: SiteData, env: Environment, *, packages: bool = True) -> dict[str, Any]:
+    """One target of a request's page: its commands and packages (``packages``: their views too), or
+    why it has none."""
     base = data.config.base_url
     paths = {fmt: env.path(fmt) for fmt in ("pylock", "requirements", "cyclonedx")}
     return {
@@ -770,24 +788,7 @@ def environment_view(data: SiteData, env: Environment) -> dict[str, Any]:
         "index": data.config.simple_url,
         "count": len(env.packages),
         "size": sum(p.file.size for p in env.packages),
-        "packages": [
-            {
-                "name": p.name,
-                "normalized": p.normalized,
-                "version": p.version.version,
-                "direct": p.direct,
-                "filename": p.file.filename,
-                "built": p.built is not None,  # a wheel curate wheels built from the vetted sdist
-                "size": p.file.size,
-                "status": p.version.vetting.status if p.version.vetting is not None else "",
-                "advisories": [
-                    f
-                    for f in (p.version.vetting.findings if p.version.vetting else ())
-                    if f.kind == "vulnerability"
-                ],
-            }
-            for p in env.packages
-        ],
+        "packages": [package_view(p) for p in env.packages] if packages else [],
         "blockers": [
             {
                 "project": b.project,
@@ -840,7 +841,7 @@ def _pager(history: hist.History) -> list[tuple[int, str, str]]:
     return out
 
 
-def request_view(data: SiteData, request: Request) -> dict[str, Any]:
+def request_view(data: SiteData, request: Request, *, packages: bool = True) -> dict[str, Any]:
     """Everything one request's page shows, as plain data for templates/site/request.html."""
     envs = data.environments.get(request.id)
     return {
@@ -848,7 +849,9 @@ def request_view(data: SiteData, request: Request) -> dict[str, Any]:
         "packages": [(p, p.normalized in data.projects) for p in request.packages],
         "remove": [(x, x.normalized in data.projects) for x in request.remove],
         "platforms": [OS_LABELS[p] for p in request.platforms],
-        "environments": [environment_view(data, e) for e in envs.environments] if envs is not None else [],
+        "environments": [environment_view(data, e, packages=packages) for e in envs.environments]
+        if envs is not None
+        else [],
         "smoke": data.smoke.get(request.id, []),  # curate smoke's results per target
     }
 
@@ -868,15 +871,26 @@ class SiteRenderer:
         self._request = self.env.get_template("request.html")
         self._package_row = self.env.get_template("_env_package.html")
         self._rows: dict[tuple[Any, ...], str] = {}
+        self._env_rows: dict[tuple[Any, ...], tuple[object, object, object, str]] = {}
 
     def package(self, project: Project) -> str:
         return self._package.render(p=project_view(self.data, project), site=self.data.config)
 
     def request(self, request: Request) -> str:
-        q = request_view(self.data, request)
-        for e in q["environments"]:
-            e["rows"] = Markup("".join(self._row(p) for p in e["packages"]))
+        q = request_view(self.data, request, packages=False)
+        envs = self.data.environments.get(request.id)
+        for e, env in zip(q["environments"], envs.environments if envs is not None else (), strict=True):
+            e["rows"] = Markup("".join(self._env_row(p) for p in env.packages))
         return self._request.render(q=q, site=self.data.config)
+
+    def _env_row(self, p: EnvPackage) -> str:
+        """:meth:`_row` of the package's view, once per project, version, file and whether asked for
+        (by the identity of the plan's objects, kept alive here: a package recurs in many environments)."""
+        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct)
+        found = self._env_rows.get(key)
+        if found is None:
+            found = self._env_rows[key] = (p.project, p.version, p.file, self._row(package_view(p)))
+        return found[3]
 
     def _row(self, p: dict[str, Any]) -> str:
         """One package's row of an environment's table, rendered once for every page it is on."""
