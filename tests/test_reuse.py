@@ -4,6 +4,7 @@ only from the folder the record was written about, and (verified) only with the 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -108,3 +109,26 @@ def test_the_record_is_only_about_the_folder_it_was_written_for(tmp_path: Path) 
     assert linked(live) == 0
     nothing = LinkReuse(None, live, tmp_path / "out", verify=True)  # no file cache: nothing to trust
     assert not nothing.reused("a.json", "key a")
+
+
+def test_api_changes_records_and_json_documents(tmp_path: Path) -> None:
+    """The history's ``api/changes/`` (curate.site.write_history): documents written through ``encode``,
+    unverified; a record in the format written before LinkReuse (a digest per file) is still read."""
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "1.json").write_bytes(b'{"page":1}')
+    record = tmp_path / "record.json"
+    st = live.stat()
+    digest = hashlib.sha256(b"key 1").hexdigest()[:32]
+    record.write_text(json.dumps({"folder": [st.st_dev, st.st_ino], "files": {"1.json": digest}}), "utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    reuse = LinkReuse(record, live, out, encode=lambda doc: json.dumps(doc).encode())
+    reuse.write("1.json", "key 1", lambda: pytest.fail("made again"))
+    reuse.write("2.json", "key 2", lambda: {"page": 2})
+    assert (out / "1.json").stat().st_ino == (live / "1.json").stat().st_ino
+    assert json.loads((out / "2.json").read_bytes()) == {"page": 2}
+    with pytest.raises(TypeError, match="not bytes"):
+        LinkReuse(None, None, out).write("3.json", "key 3", lambda: {"page": 3})
+    reuse.save()
+    assert json.loads(record.read_bytes())["files"]["1.json"] == [digest, ""]

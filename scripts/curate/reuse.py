@@ -18,6 +18,10 @@ again. What is trusted is the record's word that those bytes are what the key ma
 this machine's build wrote about its own published tree: a file cache restored elsewhere (CI) has no
 live tree at its recorded identity.
 
+Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`curate.build.env_reuse`)
+and the history's ``api/changes/`` (:func:`curate.site.write_history`: each file's key is the commits it
+shows, whose content is fixed; a record of that folder is not verified).
+
 Best effort: a record that does not read or match, a file that does not link, means the file is made and
 written as on a first build. The record is written by :meth:`LinkReuse.save` with only what this build
 wrote or reused (it does not grow).
@@ -31,6 +35,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from curate.atomic import atomic_write
 
@@ -45,11 +50,20 @@ class LinkReuse:
     """The files of ``out`` (a folder of a staging tree) that ``live`` (the same folder of the published
     tree) holds from the same keys, as ``record`` (in the file cache) says; see the module."""
 
-    def __init__(self, record: Path | None, live: Path | None, out: Path, *, verify: bool = False) -> None:
+    def __init__(
+        self,
+        record: Path | None,
+        live: Path | None,
+        out: Path,
+        *,
+        verify: bool = False,
+        encode: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self.record = record
         self.live = live
         self.out = out
         self.verify = verify
+        self.encode = encode  # what :meth:`write`'s ``make`` returns, as bytes (None: bytes already)
         self.before: dict[str, list[str]] = {}  # rel -> [key digest, sha256 of the bytes ("" unverified)]
         self.now: dict[str, list[str]] = {}
         self.linked = 0
@@ -105,11 +119,15 @@ class LinkReuse:
         """``out/rel`` was written with ``data`` from ``key``."""
         self.now[rel] = [_digest(key), hashlib.sha256(data).hexdigest() if self.verify else ""]
 
-    def write(self, rel: str, key: str, make: Callable[[], bytes]) -> None:
-        """``out/rel`` linked from the live tree when written from ``key`` there, else ``make()``."""
+    def write(self, rel: str, key: str, make: Callable[[], Any]) -> None:
+        """``out/rel`` linked from the live tree when written from ``key`` there, else ``make()``
+        (through ``encode``)."""
         if self.reused(rel, key):
             return
-        data = make()
+        made = make()
+        data = self.encode(made) if self.encode is not None else made
+        if not isinstance(data, bytes):
+            raise TypeError(f"{rel}: {type(data).__name__} to write, not bytes (give LinkReuse an encode)")
         (self.out / rel).write_bytes(data)
         self.made(rel, key, data)
 

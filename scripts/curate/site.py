@@ -41,7 +41,6 @@ from markupsafe import Markup, escape
 
 from curate import git
 from curate import history as hist
-from curate.atomic import atomic_write
 from curate.catalog import BuiltFile, FileEntry, Project, VersionEntry, iter_project_files, load_projects_fast
 from curate.config import Config
 from curate.diff import STATUSES
@@ -51,6 +50,7 @@ from curate.errors import BuildError, CurateError, Problem, ValidationError, dis
 from curate.index import Blobs, is_blocked, served_built, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
+from curate.reuse import LinkReuse
 from curate.smoke import Shown
 from curate.smoke import recorded as recorded_smoke
 from curate.targets import OS_LABELS, OS_NAMES, Target
@@ -1152,12 +1152,13 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
     (api / "packages").mkdir(parents=True, exist_ok=True)
     who = data.show_requesters
     (api / "index.json").write_text(dumps_json(hist.index_json(history, requesters=who)), "utf-8")
-    reuse = _ApiReuse(
+    reuse = LinkReuse(
         data.cache_dir / API_CACHE / f"{history.fingerprint}.json"
         if data.cache_dir is not None and history.fingerprint
         else None,
         data.published / "api" / "changes" if data.published is not None else None,
         api,
+        encode=_json_bytes,
     )
     base = f"{who}\n{history.pages}"
     for number in range(1, history.pages + 1):
@@ -1183,51 +1184,8 @@ def _archive_page(renderer: SiteRenderer, number: int) -> str:
     return renderer.page("changes.html", **renderer.archive_context(number))
 
 
-class _ApiReuse:
-    """The ``api/changes/`` files a previous build wrote from the same entries, hard-linked from the
-    live tree instead of serialised and written again: a build after one more merged change writes
-    ``index.json``, the newest page and the files of the projects that change touched, not the whole
-    folder. What each file was written from (its commits, their pages, whether requesters are named;
-    an entry's content is fixed by its commit and the history's fingerprint, which names the record)
-    is kept in the file cache with the identity (device, inode) of the folder it was written into. A
-    staging tree becomes the live tree by a rename, so the live folder is the recorded one exactly when
-    the build that wrote the record was published (a failed build's folder is gone; the live one is
-    another). Best effort: anything that does not match or link is written afresh."""
-
-    def __init__(self, record: Path | None, live: Path | None, out: Path) -> None:
-        self.record = record
-        self.live = live
-        self.out = out
-        self.before: dict[str, str] = {}
-        self.now: dict[str, str] = {}
-        if record is None or live is None or live.absolute() == out.absolute():
-            return
-        with contextlib.suppress(OSError, ValueError):
-            st = live.stat()
-            data = json.loads(record.read_bytes())
-            if not isinstance(data, dict) or data.get("folder") != [st.st_dev, st.st_ino]:
-                return
-            files = data.get("files")
-            if isinstance(files, dict):
-                self.before = {str(k): str(v) for k, v in files.items()}
-
-    def write(self, rel: str, key: str, doc: Callable[[], Any]) -> None:
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        self.now[rel] = digest
-        if self.live is not None and self.before.get(rel) == digest:
-            with contextlib.suppress(OSError):
-                os.link(self.live / rel, self.out / rel)
-                return
-        (self.out / rel).write_text(dumps_json(doc()), "utf-8")
-
-    def save(self) -> None:
-        if self.record is None:
-            return
-        with contextlib.suppress(OSError):
-            st = self.out.stat()
-            text = json.dumps({"folder": [st.st_dev, st.st_ino], "files": self.now}, separators=(",", ":"))
-            self.record.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.record, text.encode())
+def _json_bytes(doc: Any) -> bytes:
+    return dumps_json(doc).encode("utf-8")
 
 
 class _ArchiveCache:
