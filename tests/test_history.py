@@ -1021,6 +1021,8 @@ def test_the_history_computed_beside_is_the_one_computed_here(
     assert job.result() is beside  # waited for once
     assert [e.sha for e in beside.entries] == shas[::-1]
     assert beside == here
+    assert job.by_package() == here.by_package()  # made beside, with it
+    assert job.pages_of() == here.pages_of()
     files = sorted(p.name for p in (tmp_path / "here" / history.CACHE_DIR).iterdir())
     assert sorted(p.name for p in (tmp_path / "beside" / history.CACHE_DIR).iterdir()) == files
     for name in files:
@@ -1044,6 +1046,8 @@ def test_nothing_runs_beside_where_forking_is_not_safe(repo: tuple[Path, list[st
         job = history.Background.start(root, env=GIT_ENV, os_of_platform=OSES, cache_dir=None)
         assert not job.beside
         assert [e.sha for e in job.result().entries] == shas[::-1]
+        assert job.by_package() == job.result().by_package()
+        assert job.pages_of() == dict.fromkeys(shas, 1)
     finally:
         stop.set()
         thread.join()

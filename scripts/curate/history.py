@@ -377,6 +377,8 @@ class Background:
         self._process = process
         self._receive = receive
         self._result: History | None = None
+        self._by_package: dict[NormalizedName, list[tuple[Entry, PackageChange]]] | None = None
+        self._pages_of: dict[str, int] | None = None
 
     @classmethod
     def start(
@@ -441,13 +443,25 @@ class Background:
             self._receive.close()
         if isinstance(answer, BaseException):
             raise answer
-        if not isinstance(answer, History):
+        if not (isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[0], History)):
             raise BuildError(
                 "the process reading the catalog's history stopped without finishing "
                 f"(exit code {self._process.exitcode}): {answer or 'no report'}"
             )
-        self._result = answer
-        return answer
+        self._result, self._by_package, self._pages_of = answer
+        return self._result
+
+    def by_package(self) -> dict[NormalizedName, list[tuple[Entry, PackageChange]]]:
+        """:meth:`History.by_package` of the history (made beside, with it, when it was computed there)."""
+        if self._by_package is None:
+            self._by_package = self.result().by_package()
+        return self._by_package
+
+    def pages_of(self) -> dict[str, int]:
+        """:meth:`History.pages_of` of the history (made beside, with it, when it was computed there)."""
+        if self._pages_of is None:
+            self._pages_of = self.result().pages_of()
+        return self._pages_of
 
     def stop(self) -> None:
         """End the process if it still runs (the build failed, or is done without the history)."""
@@ -465,11 +479,13 @@ def _may_fork() -> bool:
 
 
 def _beside(send: Any, compute: Callable[[], History]) -> None:
-    """The forked process: the history, or what computing it raised, sent to the build."""
+    """The forked process: the history (with the maps the site draws from it), or what computing it
+    raised, sent to the build."""
     answer: object
     parallel.limit(1)  # the build keeps the other core(s) busy; a daemon process has no workers either
     try:
-        answer = compute()
+        history = compute()
+        answer = (history, history.by_package(), history.pages_of())
     except BaseException as exc:  # the build raises it (or says what it was)
         answer = exc
     try:

@@ -121,12 +121,12 @@ class SiteData:
     @functools.cached_property
     def package_history(self) -> dict[NormalizedName, list[tuple[hist.Entry, hist.PackageChange]]]:
         """Each project's changes, newest first."""
-        return self.history.by_package()
+        return self.history_job.by_package()
 
     @functools.cached_property
     def history_pages(self) -> dict[str, int]:
         """The archive page of every change, by commit."""
-        return self.history.pages_of()
+        return self.history_job.pages_of()
 
     def served(self, version: VersionEntry) -> bool:
         """Whether the index serves ``version`` (:func:`curate.index.unserved`): the site shows it as
