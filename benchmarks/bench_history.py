@@ -361,7 +361,7 @@ def main() -> int:
             inc: list[tuple[tuple[float, float], tuple[float, float]]] = []
             changes_size = cache_size = 0
             for run in range(args.runs):
-                # the history alone: computed from git (cold, a process per core as in the build), from
+                # the history alone: computed from git (cold, in one process), from
                 # the cache (warm)
                 cache = Path(tmp) / f"cache-alone-{run}"
                 started = clock()

@@ -861,30 +861,24 @@ def test_the_history_since_a_commit_is_read_from_there_only(tmp_path: Path) -> N
     assert since(merge) is None  # HEAD moved back
 
 
-def test_a_cold_read_in_worker_processes_gives_the_same_history(
-    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+def test_a_read_that_starts_anywhere_in_the_history_gives_the_same_entries(
+    repo: tuple[Path, list[str]],
 ) -> None:
-    """The commits cut into runs, each read by its own forked process (curate.parallel), give the entries
-    one process gives: an entry depends only on its commit."""
-    from curate import parallel
+    """The commits read in runs, each by its own reader starting with nothing read (as an incremental
+    build reads the new commits), give the entries one read of them all gives: an entry depends only on
+    its commit."""
+    from curate import git as curate_git
 
     root, shas = repo
     oses = {"linux-x86_64": "linux", "windows-amd64": "windows"}
     one = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
-    runs: list[int] = []
-    real = parallel.fork_map
-
-    def fork_map(fn: Any, chunks: list[Any], jobs: int) -> Any:
-        runs.append(len(chunks))
-        return real(fn, chunks, jobs)
-
-    monkeypatch.setattr(parallel, "workers", lambda n, minimum: 3)
-    monkeypatch.setattr(parallel, "fork_map", fork_map)
-    three = history.collect(root, env=GIT_ENV, os_of_platform=oses, cache_dir=None)
-    assert runs == [3]
-    assert [e.sha for e in three.entries] == shas[::-1]
-    assert three.entries == one.entries
-    assert three.entries[0].changes  # not empty: the removal's entry says what left
+    commits = curate_git.first_parent_log(root, history.PATHS, env=GIT_ENV)[::-1]
+    compute = history._Compute(root, GIT_ENV, oses)
+    for cut in range(1, len(commits)):
+        runs = compute(commits[:cut]) + compute(commits[cut:])
+        assert [e.sha for e in runs] == shas
+        assert tuple(runs[::-1]) == one.entries
+    assert one.entries[0].changes  # not empty: the removal's entry says what left
 
 
 @pytest.mark.parametrize("where", ["", "sub/dir"])

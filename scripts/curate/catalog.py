@@ -732,7 +732,7 @@ class VersionMemo:
         # the items of the file read last, with (when keys are given) the texts of their keys
         self._items: dict[bytes, tuple[VersionEntry, tuple[bytes, ...]]] = {}
         self._head: tuple[bytes, str] = (b"", "")  # and its head, with the project's name
-        self._blocks: dict[bytes, Any] = {}  # those texts -> their values, parsed
+        self._blocks: dict[bytes, Any] = {}  # those texts -> their values (needs, files converted)
 
     def read(self, raw: bytes, display: str) -> Project:
         cut = _cut_versions(raw) if _LIBYAML else None

@@ -15,8 +15,9 @@ each package page's History section are drawn from it (:mod:`curate.site`).
   written at. A cold build reads each changed catalog file once per commit, only what the history
   shows (:data:`READ_KEYS`: a version's number, needs, files and superseded date; its vetting, most
   of the text, is never parsed), each key's text parsed once along the commits
-  (:class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`), in a
-  process per core (:mod:`curate.parallel`); a request file's title and requester are read line by
+  (:class:`curate.catalog.VersionMemo`), a few hundred commits at a time (:data:`BATCH`), in one
+  process (a process per core read more in all, each starting with nothing read, and was no faster
+  beside a build); a request file's title and requester are read line by
   line when it is in the layout requests are written in (the full parser reads any other); why a
   version left is looked up among the requests whose ``remove:`` names its project (kept up to date
   along the commits), not every request.
@@ -57,7 +58,6 @@ CONFIG_FILE = "catalog/config.yaml"
 PER_PAGE = 50  # entries per Changes page and per api/changes/<page>.json
 FEED_ENTRIES = 50  # the newest entries in changes.xml
 BATCH = 500  # commits per git round on a cold build: bounds the memory the blobs take
-PARALLEL_MIN = 400  # new commits; from this many on, they are read in a process per core
 CACHE_DIR = "history"  # under the file cache
 # what a version's entry in the history is made of (curate.diff.compare, less what PackageChange drops):
 # its vetting, dependencies and build records are not read
@@ -692,11 +692,7 @@ def collect(
                     continue
             todo.append(c)
         reused = len(keep)
-        oldest_first = todo[::-1]
-        jobs = parallel.workers(len(todo), PARALLEL_MIN)
-        runs = parallel.chunks(oldest_first, jobs)
-        for computed in parallel.fork_map(_Compute(root, env, os_of_platform), runs, jobs):
-            entries.update((e.sha, e) for e in computed)
+        entries.update((e.sha, e) for e in _Compute(root, env, os_of_platform)(todo[::-1]))
         if (todo or tip != cached.tip) and path is not None:
             new = [e.to_dict() for e in entries.values() if e.sha not in keep and not e.boundary]
             keep.update((r["commit"], r) for r in new)
@@ -735,8 +731,8 @@ def collect(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Compute:
-    """The entries of a run of commits, oldest first (a run per worker process on a cold build: an
-    entry depends only on its commit, so runs are independent)."""
+    """The entries of a run of commits, oldest first (an entry depends only on its commit, so runs are
+    independent: a read can start anywhere in the history)."""
 
     root: Path
     env: Mapping[str, str]
