@@ -374,6 +374,10 @@ def test_each_sbom_component_is_the_librarys_for_any_package(world: World) -> No
         ),
         ("", "ftp://home.example/", "", "2.0rc1", "x-1.0 [1].tar.gz", findings[:2]),
         ("\x00curate:slot:name\x00", "", "Some Licence, v2", "1.0", "x.whl", ()),
+        # licence texts that read as the placeholders without a NUL (a review found them replaced)
+        ("s", "https://h.example/", "pkg:pypi/curate-slot-purl", "1.0", "x.whl", ()),
+        ("s", "https://h.example/", "https://slot.invalid/download", "1.0", "x.whl", ()),
+        ("s", "https://h.example/", "https://slot.invalid/home", "1.0", "x.whl", ()),
         (
             "  spaced  ",
             "http://h.example/%41",

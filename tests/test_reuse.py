@@ -132,3 +132,30 @@ def test_api_changes_records_and_json_documents(tmp_path: Path) -> None:
         LinkReuse(None, None, out).write("3.json", "key 3", lambda: {"page": 3})
     reuse.save()
     assert json.loads(record.read_bytes())["files"]["1.json"] == [digest, ""]
+
+
+def test_a_published_file_made_a_link_or_a_fifo_is_not_reused(tmp_path: Path) -> None:
+    """A published file replaced by a symbolic link (to a secret of the build's user) or a FIFO is not
+    linked into the new tree (a hard link to a symlink would publish what it points to) nor waited on:
+    it is made again, verified or not."""
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"the build user's key")
+    for verify in (True, False):
+        base = tmp_path / f"verify-{verify}"
+        base.mkdir()
+        live = publish(
+            base, {"a.json": ("key a", b"A"), "b.json": ("key b", b"B")}, verify=verify, name="one"
+        )
+        (live / "a.json").unlink()
+        (live / "a.json").symlink_to(secret)
+        (live / "b.json").unlink()
+        os.mkfifo(live / "b.json")
+        out = base / "two"
+        out.mkdir()
+        reuse = LinkReuse(base / "cache" / "record.json", live, out, verify=verify)
+        reuse.write("a.json", "key a", lambda: b"A")
+        reuse.write("b.json", "key b", lambda: b"B")
+        assert (out / "a.json").read_bytes() == b"A"
+        assert not (out / "a.json").is_symlink()
+        assert (out / "b.json").read_bytes() == b"B"
+        assert reuse.linked == 0

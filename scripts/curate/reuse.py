@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ class LinkReuse:
         source = f"{self._live}/{rel}"
         target = f"{self._out}/{rel}"
         try:
+            if not stat.S_ISREG(os.lstat(source).st_mode):  # a link (to a secret, a FIFO) or a special file
+                return False
             if link is not None:
                 link(rel, source)
             else:
@@ -102,9 +105,13 @@ class LinkReuse:
         except OSError:
             return False
         if self.verify:
-            try:
-                with open(target, "rb") as fh:
-                    same = hashlib.file_digest(fh, "sha256").hexdigest() == was[1]
+            try:  # what was linked: a regular file, never followed nor waited on
+                fd = os.open(
+                    target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                )
+                with open(fd, "rb") as fh:
+                    regular = stat.S_ISREG(os.fstat(fd).st_mode)
+                    same = regular and hashlib.file_digest(fh, "sha256").hexdigest() == was[1]
             except OSError:
                 same = False
             if not same:  # changed since it was written: unlinked (not written through), made again

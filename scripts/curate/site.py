@@ -1158,6 +1158,7 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
         else None,
         data.published / "api" / "changes" if data.published is not None else None,
         api,
+        verify=True,  # a published file changed since (by hand, or made a link) is written again
         encode=_json_bytes,
     )
     base = f"{who}\n{history.pages}"
