@@ -226,6 +226,7 @@ class _TagOrder:
     def __init__(self) -> None:
         self._orders: dict[str, dict[Any, int]] = {}
         self._ranks: dict[tuple[str, str], int] = {}
+        self._tags: dict[str, frozenset[Any] | None] = {}  # a wheel's tags by its name (None: not one)
 
     def rank(self, target: Target, filename: str) -> int:
         key = (target.id, filename)
@@ -235,9 +236,14 @@ class _TagOrder:
         order = self._orders.get(target.id)
         if order is None:
             order = self._orders[target.id] = {tag: i for i, tag in enumerate(target.tags())}
-        try:
-            tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
+        if filename in self._tags:
+            tags = self._tags[filename]
+        else:
+            try:
+                tags = self._tags[filename] = parse_wheel_filename(filename)[3]
+            except InvalidWheelFilename:
+                tags = self._tags[filename] = None
+        if tags is None:
             found = len(order)
         else:
             found = min((order.get(t, len(order)) for t in tags), default=len(order))
@@ -291,6 +297,7 @@ def _check(
     config: Config,
     today: dt.date,
     built: BuiltCheck | None,
+    left_out: Callable[[VersionEntry], str | None] | None = None,
 ) -> _Checked:
     """The file to install (and the built wheel it is, if one), or why there is none: the index must
     serve the version (vetting passed or warned on exactly its files' bytes, under the config's policy,
@@ -322,7 +329,8 @@ def _check(
     )
     if expired:
         return blocker("waiver-expired", findings=expired)
-    why = unserved(version, config.vetting, today)  # what else the index leaves out (policy, other files)
+    # what else the index leaves out (policy, other files); ``left_out``: the same, remembered
+    why = left_out(version) if left_out is not None else unserved(version, config.vetting, today)
     if why is not None:
         return blocker("left-out", detail=why)
     if not version.built and chosen is not None:
@@ -358,12 +366,21 @@ def plan(
     order = _TagOrder()
     checked: dict[tuple[int, str], _Checked] = {}
 
+    why: dict[int, str | None] = {}
+
+    def left_out(version: VersionEntry) -> str | None:
+        """:func:`curate.index.unserved`, once per version (it does not depend on the target)."""
+        key = id(version)  # the versions live in ``projects`` for the whole plan
+        if key not in why:
+            why[key] = unserved(version, config.vetting, day)
+        return why[key]
+
     def check(project: Project, version: VersionEntry, target: Target) -> _Checked:
         """:func:`_check`, once per version and target (a version recurs in many requests)."""
         key = (id(version), target.id)  # the versions live in ``projects`` for the whole plan
         found = checked.get(key)
         if found is None:
-            found = checked[key] = _check(project, version, target, order, config, day, built)
+            found = checked[key] = _check(project, version, target, order, config, day, built, left_out)
         return found
 
     out: dict[str, RequestEnvironments] = {}
