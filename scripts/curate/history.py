@@ -392,6 +392,7 @@ class Background:
     ) -> Background:
         """Start computing :func:`collect`'s history of ``root`` (same arguments) beside this process."""
         import functools
+        import gc
         import multiprocessing
 
         compute = functools.partial(
@@ -408,7 +409,13 @@ class Background:
         receive, send = context.Pipe(duplex=False)
         # a daemon: ended with this process whatever happens (it may not start workers of its own)
         process = context.Process(target=_beside, args=(send, compute), name="curate-history", daemon=True)
-        process.start()
+        # what this process holds already is left out of the child's garbage collections: they would
+        # walk it, and copy every page they touch (a caller that built before, like the benchmark)
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
         send.close()
         return cls(compute, process, receive)
 
