@@ -230,6 +230,8 @@ def _component_slots(
     strings += [x for pair in properties for x in pair]
     if not all(strings) or any("\x00" in x for x in (*strings, inputs["description"], inputs["license"])):
         return None
+    if len(properties) > 9999:  # the placeholders' numbers have four digits (they sort as text)
+        return None
     # text kept in the template as it is must not read as a placeholder without a NUL (_fill would
     # replace it): the library serialises such a component itself
     if {inputs["license"], *(n for n, _ in properties)} & {_SLOT_PURL, _SLOT_DOWNLOAD, _SLOT_HOME}:
