@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -359,7 +360,9 @@ class Background:
     (it depends only on git, the config and the cache, not on anything the build reads): started before
     the catalog is read, joined where the history is first needed (:meth:`result`). The process reads
     the commits by itself (:func:`curate.parallel.limit`: the build has the other cores), writes the
-    cache and sends the history back.
+    cache and sends the history back. It runs at a lower priority (``nice`` 10, its git too): the build's
+    own work is what the history waits for at the end, so it goes first, and the history takes the idle
+    core.
 
     Where forking is not safe or does not pay off (one core, another thread running, no ``fork``),
     nothing runs beside: :meth:`result` computes the history here, then. Either way the history is the
@@ -490,6 +493,10 @@ def _beside(send: Any, compute: Callable[[], History]) -> None:
     raised, sent to the build."""
     answer: object
     parallel.limit(1)  # the build keeps the other core(s) busy; a daemon process has no workers either
+    with contextlib.suppress(
+        OSError
+    ):  # the build's own work first: this one (and its git) takes what is left
+        os.nice(10)
     try:
         history = compute()
         answer = (history, history.by_package(), history.pages_of())
