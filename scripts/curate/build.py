@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from curate import parallel
 from curate.atomic import atomic_write
 from curate.cache import Wanted, cache_root
 from curate.catalog import PACKAGES_DIR, Project, load_project
@@ -568,16 +569,7 @@ class EnvWriter:
         """Wait for the files; the stats, or the error the process raised (a BuildError when it died)."""
         from curate.environments import env_stats
 
-        try:
-            try:
-                answer = self._receive.recv()
-            except EOFError:
-                answer = None
-            self._process.join()
-        finally:
-            self._receive.close()
-        if isinstance(answer, BaseException):
-            raise answer
+        answer = parallel.answer_of(self._process, self._receive)
         if not isinstance(answer, int):
             raise BuildError(
                 "the process writing the environment files stopped without finishing "

@@ -443,16 +443,7 @@ class Background:
             return self._result
         from curate.errors import BuildError
 
-        try:
-            try:
-                answer = self._receive.recv()
-            except EOFError:
-                answer = None
-            self._process.join()
-        finally:
-            self._receive.close()
-        if isinstance(answer, BaseException):
-            raise answer
+        answer = parallel.answer_of(self._process, self._receive)
         if not (isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[0], History)):
             raise BuildError(
                 "the process reading the catalog's history stopped without finishing "

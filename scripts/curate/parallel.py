@@ -64,3 +64,20 @@ def fork_map(fn: Callable[[Sequence[T]], R], runs: list[Sequence[T]], jobs: int)
             return pool.map(_run_task, runs)
     finally:
         _TASK.clear()
+
+
+def answer_of(process: Any, receive: Any) -> Any:
+    """What a forked ``process`` sent on the pipe end ``receive`` (None when it ended without sending),
+    once it has exited; an exception it sent is raised here (the writers beside the build:
+    ``build.EnvWriter``, ``history.Background``)."""
+    try:
+        try:
+            answer = receive.recv()
+        except EOFError:
+            answer = None
+        process.join()
+    finally:
+        receive.close()
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
