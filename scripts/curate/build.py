@@ -597,20 +597,13 @@ def _write_beside(
     """The forked process: every environment's files into ``tree``; sends how many, or what it raised."""
     from curate.environments import write_environments
 
-    answer: object
-    try:
+    def work() -> int:
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
         reuse = env_reuse(tree, published, cache_dir)
-        answer = write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
-    except BaseException as exc:  # the parent raises it (or says what it was)
-        answer = exc
-    try:
-        send.send(answer)
-    except Exception:  # an exception that does not pickle
-        send.send(f"{type(answer).__name__}: {answer}")
-    finally:
-        send.close()
+        return write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
+
+    parallel.send_answer(send, work)
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:

@@ -482,23 +482,17 @@ def _may_fork() -> bool:
 def _beside(send: Any, compute: Callable[[], History]) -> None:
     """The forked process: the history (with the maps the site draws from it), or what computing it
     raised, sent to the build."""
-    answer: object
     parallel.limit(1)  # the build keeps the other core(s) busy; a daemon process has no workers either
     with contextlib.suppress(
         OSError
     ):  # the build's own work first: this one (and its git) takes what is left
         os.nice(10)
-    try:
+
+    def work() -> tuple[History, dict[NormalizedName, list[tuple[Entry, PackageChange]]], dict[str, int]]:
         history = compute()
-        answer = (history, history.by_package(), history.pages_of())
-    except BaseException as exc:  # the build raises it (or says what it was)
-        answer = exc
-    try:
-        send.send(answer)
-    except Exception:  # an exception that does not pickle
-        send.send(f"{type(answer).__name__}: {answer}")
-    finally:
-        send.close()
+        return history, history.by_package(), history.pages_of()
+
+    parallel.send_answer(send, work)
 
 
 # -- the cache ----------------------------------------------------------------------------------------

@@ -66,6 +66,22 @@ def fork_map(fn: Callable[[Sequence[T]], R], runs: list[Sequence[T]], jobs: int)
         _TASK.clear()
 
 
+def send_answer(send: Any, work: Callable[[], Any]) -> None:
+    """In a forked process: what ``work()`` returns, or the exception it raised, sent on the pipe end
+    ``send`` (an exception that does not pickle as its text), for :func:`answer_of` in the parent."""
+    answer: object
+    try:
+        answer = work()
+    except BaseException as exc:  # the parent raises it (or says what it was)
+        answer = exc
+    try:
+        send.send(answer)
+    except Exception:  # an exception that does not pickle
+        send.send(f"{type(answer).__name__}: {answer}")
+    finally:
+        send.close()
+
+
 def answer_of(process: Any, receive: Any) -> Any:
     """What a forked ``process`` sent on the pipe end ``receive`` (None when it ended without sending),
     once it has exited; an exception it sent is raised here (the writers beside the build:

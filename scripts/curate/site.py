@@ -1074,13 +1074,8 @@ def fill_changes_page(renderer: SiteRenderer, site_dir: Path) -> None:
     """Put the newest changes into the Changes page mkdocs rendered (it left :data:`CHANGES_SLOT` in it:
     the page is out of the search index, and nothing after mkdocs' page pipeline reads its content)."""
     path = site_dir / "changes" / "index.html"
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise BuildError(f"the Changes page was not rendered ({path}): {exc}") from exc
-    if text.count(CHANGES_SLOT) != 1:
-        raise BuildError(f"the Changes page {path} lost its slot; is the theme overriding it?")
-    path.write_text(text.replace(CHANGES_SLOT, renderer.changes_page()), "utf-8")
+    before, after = _rendered(path, CHANGES_SLOT, "Changes page")
+    path.write_text(before + renderer.changes_page() + after, "utf-8")
 
 
 def write_request_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
@@ -1104,14 +1099,18 @@ def write_request_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) 
 
 def _read_shell(site_dir: Path, shell_dir: str, what: str) -> tuple[str, str]:
     """The theme's rendered shell page, cut at its slot: (before, after)."""
-    shell_path = site_dir / shell_dir / "index.html"
+    return _rendered(site_dir / shell_dir / "index.html", SHELL_SLOT, f"{what} shell")
+
+
+def _rendered(path: Path, slot: str, what: str) -> tuple[str, str]:
+    """A page mkdocs rendered, cut at ``slot`` (there once): (before, after)."""
     try:
-        shell = shell_path.read_text("utf-8")
+        text = path.read_text("utf-8")
     except OSError as exc:
-        raise BuildError(f"the {what} shell was not rendered ({shell_path}): {exc}") from exc
-    if shell.count(SHELL_SLOT) != 1:
-        raise BuildError(f"the {what} shell {shell_path} lost its slot; is the theme overriding it?")
-    before, after = shell.split(SHELL_SLOT)
+        raise BuildError(f"the {what} was not rendered ({path}): {exc}") from exc
+    if text.count(slot) != 1:
+        raise BuildError(f"the {what} {path} lost its slot; is the theme overriding it?")
+    before, after = text.split(slot)
     return before, after
 
 
