@@ -591,11 +591,13 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_written_beside_the_index_in_a_forked_process(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A big catalog's environment files are written by a forked process while the index is written: the
-    same bytes as written here; a failure there fails the build and leaves the published tree as it was."""
+    """A big catalog's environment files, and the request pages, are written by a forked process while
+    the site and the index are written: the same bytes as written here; a failure there fails the build
+    and leaves the published tree as it was."""
     import curate.build as building
     import curate.parallel
     from curate.sbom import SbomRenderer as Renderer
+    from curate.site import SiteRenderer
 
     forks: list[object] = []
     start = building.EnvWriter.start
@@ -611,6 +613,14 @@ def test_written_beside_the_index_in_a_forked_process(
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
     monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)  # the test's threads: harmless here
     monkeypatch.setattr(building.EnvWriter, "start", counted)
+    parent = os.getpid()
+    request_page = SiteRenderer.request
+
+    def beside(renderer: SiteRenderer, request: Request) -> str:
+        assert os.getpid() != parent, "a request page rendered in the build's own process"
+        return request_page(renderer, request)
+
+    monkeypatch.setattr(SiteRenderer, "request", beside)
     out = tmp_path / "public"
     built = build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert forks
@@ -621,8 +631,10 @@ def test_written_beside_the_index_in_a_forked_process(
     assert built.environments.files == len(_tree(out / "envs")) + len(
         list((out / "api" / "requests").iterdir())
     )
-    for part in ("envs", "api/requests"):
+    for part in ("envs", "api/requests", "requests"):  # the world's: written in one process
         assert _tree(out / part) == _tree(world.public / part), part
+    assert (out / "requests" / TEAM / "index.html").is_file()
+    assert not (out / "requests" / "_shell").exists()
 
     before = _tree(out)
     # nothing to link from the published tree (curate.reuse): every environment is rendered again
@@ -631,7 +643,6 @@ def test_written_beside_the_index_in_a_forked_process(
     with pytest.raises(EnvironmentUnavailable, match="broke"):
         build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert _tree(out) == before  # nothing swapped in
-    parent = os.getpid()
 
     def die(*args: object) -> str:
         if os.getpid() != parent:
@@ -644,23 +655,22 @@ def test_written_beside_the_index_in_a_forked_process(
     assert _tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "public"]  # no staging tree left behind
 
-    # the site fails while the forked process writes: it is stopped, and nothing is swapped in
-    from curate.site import SiteRenderer
-
+    # the site fails while the forked process writes: it is stopped, and nothing is swapped in; so
+    # does a request page that fails there
     monkeypatch.undo()
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
     monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
     monkeypatch.setattr(building, "ENV_RECORD", "none.json")
-    during_site.clear()
-    monkeypatch.setattr(building.EnvWriter, "start", counted)
-    monkeypatch.setattr(
-        SiteRenderer, "request", lambda *a: (_ for _ in ()).throw(EnvironmentUnavailable("site"))
-    )
-    with pytest.raises(EnvironmentUnavailable, match="site"):
-        build(root=world.root, output=out, cache_dir=world.cache, env={})
-    assert during_site == [True]
-    assert _tree(out) == before
-    assert not [p for p in tmp_path.iterdir() if p.name != "public"]
+    for failing in ("requests_page", "request"):
+        during_site.clear()
+        with monkeypatch.context() as m:
+            m.setattr(building.EnvWriter, "start", counted)
+            m.setattr(SiteRenderer, failing, lambda *a: (_ for _ in ()).throw(EnvironmentUnavailable("site")))
+            with pytest.raises(EnvironmentUnavailable, match="site"):
+                build(root=world.root, output=out, cache_dir=world.cache, env={})
+        assert during_site == [True]
+        assert _tree(out) == before
+        assert not [p for p in tmp_path.iterdir() if p.name != "public"]
 
 
 def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
@@ -685,6 +695,11 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
         build(root=root, output=out, cache_dir=cache, env={})
         assert _tree(out / "envs") == _tree(world.public / "envs")
         inodes = {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()}
+        pages = _tree(out / "requests")
+        page_inodes = {p: p.stat().st_ino for p in (out / "requests").rglob("*") if p.is_file()}
+        # a published request page changed since (same size): written again, not linked
+        tampered_page = out / "requests" / TEAM / "index.html"
+        tampered_page.write_bytes(tampered_page.read_bytes().replace(b"<", b"(", 1))
         with monkeypatch.context() as m:
             if not fork:  # nothing is rendered: every file is linked
                 import curate.environments
@@ -694,6 +709,9 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
             build(root=root, output=out, cache_dir=cache, env={})
         assert {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()} == inodes, fork
         assert _tree(out / "envs") == _tree(world.public / "envs")
+        assert _tree(out / "requests") == pages  # the same pages; the unchanged ones kept their inode
+        now_pages = {p: p.stat().st_ino for p in (out / "requests").rglob("*") if p.is_file()}
+        assert {p for p in now_pages if now_pages[p] != page_inodes[p]} == {tampered_page}, fork
 
     # a changed input (the tools request's title, in its SBOMs) is rendered again, the others linked; a
     # published file changed since (its size and modification time kept) is not reused

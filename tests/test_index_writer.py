@@ -71,3 +71,31 @@ def test_a_failed_write_raises_the_os_error_it_would_here(tmp_path: Path, sink: 
     assert caught.value.errno == errno.ENOTDIR
     assert caught.value.filename == f"{tmp_path}/simple/x"
     assert (tmp_path / "api" / "x.json").read_bytes() == b"{}\n"
+
+
+def test_link_if_same_links_only_the_same_bytes_of_a_regular_file(tmp_path: Path) -> None:
+    """curate.staging.link_if_same: a new file that is a live file's bytes is that file, hard-linked
+    (its inode kept); other bytes, another size, a symbolic link, a FIFO or a missing file are not
+    linked (the caller writes its file), and nothing is ever written through to the live file."""
+    import os
+
+    from curate.staging import link_if_same
+
+    live, new = tmp_path / "live", tmp_path / "new"
+    live.mkdir()
+    new.mkdir()
+    page = b"<html>the same page</html>\n"
+    (live / "same.html").write_bytes(page)
+    assert link_if_same(str(live / "same.html"), str(new / "same.html"), page)
+    assert (new / "same.html").stat().st_ino == (live / "same.html").stat().st_ino
+    (live / "other.html").write_bytes(page.replace(b"same", b"sane"))  # same size, other bytes
+    (live / "longer.html").write_bytes(page + b"\n")
+    secret = tmp_path / "secret"
+    secret.write_bytes(page)
+    (live / "link.html").symlink_to(secret)
+    os.mkfifo(live / "fifo.html")
+    for name in ("other.html", "longer.html", "link.html", "fifo.html", "missing.html"):
+        assert not link_if_same(str(live / name), str(new / name), page), name
+        assert not (new / name).exists(), name
+    assert (live / "other.html").read_bytes() == page.replace(b"same", b"sane")
+    assert secret.read_bytes() == page

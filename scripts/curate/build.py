@@ -13,7 +13,9 @@ The requests' environment files (``envs/``, ``api/requests/``) are written into 
 forked process (:class:`EnvWriter`), started as soon as the site has planned them (mkdocs renders the
 site and this process writes the index meanwhile), where that is safe and pays off
 (two cores, no other thread, many requests, and file URLs that do not come from the index just written):
-they need nothing from the index, and the SBOMs' library work is most of their cost. A failure there
+they need nothing from the index, and the SBOMs' library work is most of their cost. The same process
+then writes the request pages (``requests/<id>/``, made from the same plan), once mkdocs has rendered
+their shell and the site sent it over: this process goes on with the index meanwhile. A failure there
 fails the build like one here; nothing is swapped in.
 
 The catalog's history (:mod:`curate.history`) depends only on git and the config, so a build with the
@@ -60,7 +62,7 @@ from curate.staging import Staging, build_lock, keep_unchanged, publishing
 from curate.vetting import today_from
 
 if TYPE_CHECKING:
-    from curate.site import SiteData  # mkdocs is imported only when the site is built
+    from curate.site import RequestPages, SiteData  # mkdocs is imported only when the site is built
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
 # below this many requests the environments are written here, after the index (a fork costs more)
@@ -288,9 +290,10 @@ def _build_with(
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                def start_writing(planned: SiteData) -> None:
+                def start_writing(planned: SiteData) -> RequestPages | None:
                     """As soon as the site has planned the environments (mkdocs has emptied the output),
-                    a forked process writes them while mkdocs renders the site and this one the index."""
+                    a forked process writes them while mkdocs renders the site and this one the index;
+                    and the request pages, once the site sends it their shell."""
                     nonlocal beside
                     if index:
                         beside = EnvWriter.start(
@@ -299,7 +302,9 @@ def _build_with(
                             planned.environments,
                             cache_dir=cache_root(root, config, env, cache_dir),
                             published=live,
+                            pages=planned,
                         )
+                    return beside.request_pages if beside is not None else None
 
                 try:
                     data = build_site(
@@ -524,12 +529,17 @@ def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reu
 
 
 class EnvWriter:
-    """The environment files written into a fresh staging tree by a forked process, beside this one."""
+    """The environment files written into a fresh staging tree by a forked process, beside this one;
+    and the request pages (:func:`curate.site.fill_request_pages`, from the same plans), when started
+    with the site's data: once :meth:`request_pages` sends it their shell."""
 
-    def __init__(self, process: Any, receive: Any, plans: Mapping[str, RequestEnvironments]) -> None:
+    def __init__(
+        self, process: Any, receive: Any, plans: Mapping[str, RequestEnvironments], shell: Any = None
+    ) -> None:
         self._process = process
         self._receive = receive
         self._plans = plans
+        self._shell = shell  # the pipe end the request pages' shell is sent on (None: no pages)
 
     @classmethod
     def start(
@@ -540,11 +550,13 @@ class EnvWriter:
         *,
         cache_dir: Path | None,
         published: Path | None = None,
+        pages: SiteData | None = None,
     ) -> EnvWriter | None:
         """Start writing ``plans``' files into ``tree``; None where it is better done here afterwards: the
         plans not made yet, few requests, one core, another thread running (forking a threaded process
         can deadlock), no ``fork``, or file URLs read from the index being written (link mode without
-        ``files.base_url``)."""
+        ``files.base_url``). ``pages``: the site's data (whose ``environments`` are ``plans``): the
+        request pages are written there too, once :meth:`request_pages` sends their shell."""
         import multiprocessing
 
         from curate.parallel import workers
@@ -555,20 +567,39 @@ class EnvWriter:
             return None
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
+        shell_receive, shell_send = context.Pipe(duplex=False) if pages is not None else (None, None)
         process = context.Process(
             target=_write_beside,
-            args=(send, tree, config, plans, cache_dir, published),
+            args=(send, tree, config, plans, cache_dir, published, pages, shell_receive),
             name="curate-envs",
             daemon=True,
         )
         process.start()
         send.close()
-        return cls(process, receive, plans)
+        if shell_receive is not None:
+            shell_receive.close()
+        return cls(process, receive, plans, shell_send)
+
+    def request_pages(self, before: str, after: str) -> None:
+        """Have it write the request pages into this shell (:func:`curate.site.write_request_pages`)."""
+        self._send_shell((before, after))
+
+    def _send_shell(self, shell: tuple[str, str] | None) -> None:
+        if self._shell is None:
+            return
+        pipe, self._shell = self._shell, None
+        try:
+            pipe.send(shell)
+        except OSError:  # it is gone: result() says why
+            pass
+        finally:
+            pipe.close()
 
     def result(self) -> EnvStats:
         """Wait for the files; the stats, or the error the process raised (a BuildError when it died)."""
         from curate.environments import env_stats
 
+        self._send_shell(None)  # no request pages from it (when the site did not send their shell)
         answer = parallel.answer_of(self._process, self._receive)
         if not isinstance(answer, int):
             raise BuildError(
@@ -584,6 +615,8 @@ class EnvWriter:
         self._process.terminate()
         self._process.join()
         self._receive.close()
+        if self._shell is not None:
+            self._shell.close()
 
 
 def _write_beside(
@@ -593,15 +626,26 @@ def _write_beside(
     plans: Mapping[str, RequestEnvironments],
     cache_dir: Path | None,
     published: Path | None,
+    pages: SiteData | None,
+    shell: Any,
 ) -> None:
-    """The forked process: every environment's files into ``tree``; sends how many, or what it raised."""
+    """The forked process: every environment's files into ``tree``, then the request pages when their
+    shell comes (``pages``); sends how many environment files, or what it raised."""
     from curate.environments import write_environments
 
     def work() -> int:
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
         reuse = env_reuse(tree, published, cache_dir)
-        return write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
+        files = write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
+        if pages is not None:
+            cut = shell.recv()  # (before, after), or None: the site wrote them
+            shell.close()
+            if cut is not None:
+                from curate.site import SiteRenderer, fill_request_pages
+
+                fill_request_pages(pages, SiteRenderer(pages), tree, *cut, live=published)
+        return files
 
     parallel.send_answer(send, work)
 

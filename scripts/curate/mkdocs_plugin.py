@@ -14,7 +14,9 @@ Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``cura
   (``\\{{ base_url }}`` stays literal), and puts the generated HTML into the pages' slots after Markdown ran
   (``on_page_content``), so no text from requests or package metadata is ever read as Markdown;
 - writes the JSON the Packages and OS pages load and every request's page (with its environments:
-  curate.environments) after mkdocs built the rest (``on_post_build``); then, once the history is
+  curate.environments) after mkdocs built the rest (``on_post_build``; ``curate build`` has the
+  process writing the environments' files write the request pages, sent their shell: what
+  ``on_planned`` returned); then, once the history is
   here, what shows it: the Changes page's newest changes (its slot is left in the page until then),
   every project's page, the Changes archive pages, ``changes.xml`` and ``api/changes/``
   (:func:`curate.site.write_with_history`; ``curate build`` writes these after the index,
@@ -97,7 +99,8 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         self.published: Path | None = None  # the previous build's output, set by curate.site.build_site
         # set by curate.site.build_site: called with what the site was built from once mkdocs has emptied
         # the output (curate build starts writing the environment files beside the site then)
-        self.on_planned: Callable[[site.SiteData], None] | None = None
+        self.on_planned: Callable[[site.SiteData], site.RequestPages | None] | None = None
+        self.request_pages: site.RequestPages | None = None  # what on_planned returned: it writes them
         # set by curate.site.build_site: the catalog's history, already being computed (else on_config
         # starts it), and whether what shows it is left to curate.site.finish_site
         self.history: Background | None = None
@@ -139,7 +142,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if self.on_planned is not None and self.data is not None:  # mkdocs cleaned site_dir before this
-            self.on_planned(self.data)
+            self.request_pages = self.on_planned(self.data)
         generated = dict(site.GENERATED_PAGES)
         for src, title in generated.items():
             if files.get_file_from_path(src) is not None:
@@ -212,7 +215,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         assert self.renderer is not None
         site_dir = Path(config.site_dir)
         site.write_json(self.data, site_dir)
-        urls = site.write_request_pages(self.data, self.renderer, site_dir)
+        urls = site.write_request_pages(self.data, self.renderer, site_dir, beside=self.request_pages)
         # what shows the history last (it is computed beside meanwhile), or later still (curate build)
         rest = functools.partial(
             site.write_with_history, self.data, self.renderer, site_dir, config.site_url or "", urls

@@ -53,6 +53,7 @@ from curate.requests import Request, read_request, request_files
 from curate.reuse import LinkReuse
 from curate.smoke import Shown
 from curate.smoke import recorded as recorded_smoke
+from curate.staging import link_if_same
 from curate.targets import OS_LABELS, OS_NAMES, Target
 from curate.vetting import VettingRecord, today_from, vulnerability_status
 
@@ -1078,23 +1079,49 @@ def fill_changes_page(renderer: SiteRenderer, site_dir: Path) -> None:
     path.write_text(before + renderer.changes_page() + after, "utf-8")
 
 
-def write_request_pages(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
-    """Each request's page (``requests/<id>/``) in the theme's shell; return the pages' URLs (relative)."""
+RequestPages = Callable[[str, str], None]  # (before, after): the shell, to another process writing the pages
+
+
+def write_request_pages(
+    data: SiteData, renderer: SiteRenderer, site_dir: Path, *, beside: RequestPages | None = None
+) -> list[str]:
+    """Each request's page (``requests/<id>/``) in the theme's shell; return the pages' URLs (relative).
+    ``beside``: another process writes them (:class:`curate.build.EnvWriter`, which writes the
+    environments' files from the same plan): it is sent the shell, cut at its slot, and writes them
+    with :func:`fill_request_pages` while this one goes on."""
     before, after = _read_shell(site_dir, REQUEST_SHELL_DIR, "request page")
+    _remove_shell(site_dir, REQUEST_SHELL_DIR)
+    if beside is not None:
+        beside(before, after)
+    else:
+        fill_request_pages(data, renderer, site_dir, before, after)
+    return [f"requests/{rid}/" for rid in sorted(data.requests)]
+
+
+def fill_request_pages(
+    data: SiteData,
+    renderer: SiteRenderer,
+    site_dir: Path,
+    before: str,
+    after: str,
+    *,
+    live: Path | None = None,
+) -> None:
+    """Each request's page into the shell cut at its slot (``before``, ``after``). ``live``: the
+    published tree (not ``site_dir``): a page that is the same bytes there is hard-linked from there
+    instead of written (:func:`curate.staging.link_if_same`: what :func:`curate.staging.keep_unchanged`
+    does before the swap, done here, by the process writing the pages)."""
     shell_url = REQUEST_SHELL_DIR.split("/")[-1] + "/"
-    urls = []
     for rid in sorted(data.requests):
         request = data.requests[rid]
         title = str(escape(request.title))
         head = before.replace(SHELL_TITLE, title).replace(shell_url, f"{rid}/")
         out = site_dir / "requests" / rid
         out.mkdir(parents=True, exist_ok=True)
-        (out / "index.html").write_text(
-            head + renderer.request(request) + after.replace(SHELL_TITLE, title), "utf-8"
-        )
-        urls.append(f"requests/{rid}/")
-    _remove_shell(site_dir, REQUEST_SHELL_DIR)
-    return urls
+        page = (head + renderer.request(request) + after.replace(SHELL_TITLE, title)).encode("utf-8")
+        rel = f"requests/{rid}/index.html"
+        if live is None or not link_if_same(f"{live}/{rel}", f"{site_dir}/{rel}", page):
+            (out / "index.html").write_bytes(page)
 
 
 def _read_shell(site_dir: Path, shell_dir: str, what: str) -> tuple[str, str]:
@@ -1321,7 +1348,7 @@ def build_site(
     today: dt.date | None = None,
     cache_dir: Path | None = None,
     published: Path | None = None,
-    on_planned: Callable[[SiteData], None] | None = None,
+    on_planned: Callable[[SiteData], RequestPages | None] | None = None,
     history: hist.Background | None = None,
     later: bool = False,
 ) -> SiteData:
@@ -1333,7 +1360,9 @@ def build_site(
     environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
     lives there; default: as ``curate fetch`` finds it); ``published``: the live output, if any;
     ``on_planned``: called with the site's data once the catalog is read and mkdocs has emptied
-    ``out_dir``, before the pages are rendered (so other files can be written into it meanwhile);
+    ``out_dir``, before the pages are rendered (so other files can be written into it meanwhile); what
+    it returns, when not None, is sent the request pages' shell and writes them
+    (:func:`write_request_pages`' ``beside``);
     ``history``: the catalog's history, being computed beside (else the site starts it when it reads the
     catalog); ``later``: leave what shows the history to :func:`finish_site` (the caller does other
     work first, while the history is computed), else it is written last, once the history is here.

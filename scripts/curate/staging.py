@@ -34,6 +34,7 @@ from typing import BinaryIO
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _FRAME = struct.Struct("<cII")  # op (b"w" write, b"l" link), len(relative path), len(payload)
 _PIPE_BUFFER = 1 << 20
@@ -63,14 +64,13 @@ def keep_unchanged(staging: Path, live: Path) -> int:
             new = os.path.join(folder, name)
             old = os.path.join(live, rel, name)
             try:
-                st, ost = os.lstat(new), os.lstat(old)
+                st = os.lstat(new)
+                if st.st_nlink > 1:  # linked already: the live tree's file, or the cache's
+                    continue
+                ost = os.lstat(old)
             except FileNotFoundError:
                 continue
-            if (
-                st.st_nlink > 1
-                or not (S_ISREG(st.st_mode) and S_ISREG(ost.st_mode))
-                or st.st_size != ost.st_size
-            ):
+            if not (S_ISREG(st.st_mode) and S_ISREG(ost.st_mode)) or st.st_size != ost.st_size:
                 continue
             if not _same_bytes(new, old):
                 continue
@@ -82,6 +82,40 @@ def keep_unchanged(staging: Path, live: Path) -> int:
             os.replace(tmp, new)
             kept += 1
     return kept
+
+
+def link_if_same(live: str, new: str, data: bytes) -> bool:
+    """Make ``new`` a hard link to ``live`` when that is a regular file of exactly ``data``'s bytes
+    (what :func:`keep_unchanged` would do once ``new`` was written, without writing it); True then.
+    The file is read without following a symbolic link or waiting on a FIFO, and the link made is
+    checked to be the file that was read."""
+    try:
+        fd = os.open(live, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        with open(fd, "rb", closefd=False) as fh:
+            if fh.read(len(data) + 1) != data:
+                return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    try:
+        os.link(live, new, follow_symlinks=False)
+    except OSError:
+        return False
+    try:
+        made = os.lstat(new)
+        if (made.st_dev, made.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    except OSError:
+        pass
+    os.unlink(new)  # not the file read (replaced since): never written through
+    return False
 
 
 def _same_bytes(a: str, b: str) -> bool:
