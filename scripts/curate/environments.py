@@ -375,18 +375,49 @@ def plan(
             why[key] = unserved(version, config.vetting, day)
         return why[key]
 
-    def check(project: Project, version: VersionEntry, target: Target) -> _Checked:
+    def check(project: Project, version: VersionEntry, target: Target, tid: str) -> _Checked:
         """:func:`_check`, once per version and target (a version recurs in many requests)."""
-        key = (id(version), target.id)  # the versions live in ``projects`` for the whole plan
+        key = (id(version), tid)  # the versions live in ``projects`` for the whole plan
         found = checked.get(key)
         if found is None:
             found = checked[key] = _check(project, version, target, order, config, day, built, left_out)
         return found
 
+    depends: dict[tuple[int, str], tuple[NormalizedName, ...]] = {}
+    made: dict[tuple[int, int, int, bool, tuple[NormalizedName, ...]], EnvPackage] = {}
+
+    def package(chosen: _Chosen, tid: str, names: set[NormalizedName]) -> EnvPackage:
+        """One package of an environment (its dependencies: those on the target that are in it), made
+        once and shared by every environment where it is the same (they are immutable)."""
+        name, project, version, direct, (file, wheel) = chosen
+        deps: tuple[NormalizedName, ...] = ()
+        if version.dependencies:
+            key = (id(version), tid)
+            on_target = depends.get(key)
+            if on_target is None:  # sorted, once per version and target
+                on_target = depends[key] = tuple(
+                    sorted(d.name for d in version.dependencies if tid in d.targets)
+                )
+            deps = tuple(d for d in on_target if d in names)
+        # the versions live in ``projects``, the files and wheels in ``checked``, for the whole plan
+        same = (id(version), id(file), id(wheel), direct, deps)
+        found = made.get(same)
+        if found is None:
+            found = made[same] = EnvPackage(
+                project=project,
+                normalized=name,
+                version=version,
+                file=file,
+                built=wheel,
+                direct=direct,
+                dependencies=deps,
+            )
+        return found
+
     out: dict[str, RequestEnvironments] = {}
     for request in sorted(requests, key=lambda r: r.id):
         envs = [
-            _environment(request.id, target, needs.get((request.id, target.id), []), check)
+            _environment(request.id, target, needs.get((request.id, target.id), []), check, package)
             for target in request_targets(request, config)
         ]
         out[request.id] = RequestEnvironments(request=request, environments=tuple(envs))
@@ -395,6 +426,7 @@ def plan(
 
 _Entry = tuple[NormalizedName, Project, VersionEntry, bool]  # (name, project, version, direct)
 _Checked = Blocker | tuple[FileEntry, BuiltFile | None]
+_Chosen = tuple[NormalizedName, Project, VersionEntry, bool, tuple[FileEntry, BuiltFile | None]]
 
 
 def _remembered(check: BuiltCheck) -> BuiltCheck:
@@ -414,7 +446,8 @@ def _environment(
     request_id: str,
     target: Target,
     entries: Sequence[_Entry],
-    check: Callable[[Project, VersionEntry, Target], _Checked],
+    check: Callable[[Project, VersionEntry, Target, str], _Checked],
+    package: Callable[[_Chosen, str, set[NormalizedName]], EnvPackage],
 ) -> Environment:
     if not entries:
         return Environment(
@@ -433,7 +466,8 @@ def _environment(
             old = found[same]
             found[same] = (old[0], old[1], old[2], old[3] or entry[3])
     blockers: list[Blocker] = []
-    chosen: list[tuple[NormalizedName, Project, VersionEntry, bool, tuple[FileEntry, BuiltFile | None]]] = []
+    chosen: list[_Chosen] = []
+    tid = target.id
     for name in sorted(by_project):
         found = by_project[name]
         project = found[0][1]
@@ -444,7 +478,7 @@ def _environment(
             )
             continue
         _, _, version, direct = found[0]
-        result = check(project, version, target)
+        result = check(project, version, target, tid)
         if isinstance(result, Blocker):
             blockers.append(result)
         else:
@@ -452,23 +486,7 @@ def _environment(
     if blockers:
         return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
     names = {c[0] for c in chosen}
-    tid = target.id
-    packages = tuple(
-        EnvPackage(
-            project=project,
-            normalized=name,
-            version=version,
-            file=file,
-            built=made,
-            direct=direct,
-            dependencies=tuple(
-                sorted(d.name for d in version.dependencies if d.name in names and tid in d.targets)
-            )
-            if version.dependencies
-            else (),
-        )
-        for name, project, version, direct, (file, made) in chosen
-    )
+    packages = tuple(package(c, tid, names) for c in chosen)
     return Environment(request=request_id, target=target, packages=packages, blockers=())
 
 
