@@ -237,6 +237,44 @@ def test_blocked_targets_get_no_files_and_the_page_says_why(world: World) -> Non
     assert "_shell" not in (world.public / "sitemap.xml").read_text("utf-8")
 
 
+def test_the_requests_api_json_is_the_whole_data_dumped(world: World) -> None:
+    """api/requests/<id>.json is written from each package's JSON made once (api_request_json): the
+    same bytes as the whole data dumped at once, for hostile titles, requesters, names and URLs, with
+    blocked and ready environments, and the same package in several environments."""
+    from curate.environments import _dumps, api_request, api_request_json
+
+    odd = 'quote " backslash \\ tab \t newline \n nul \x00 é ✓ \U0001f600 </script> "packages":[]}'
+    config = load_config(world.root)
+    for show in (False, True):
+        shown = dataclasses.replace(config, show_requesters=show)
+        renderer = EnvRenderer(
+            shown, dataclasses.replace(mirror_locations(config), base_url=f"https://x/{odd}/")
+        )
+        for envs in load_plans(world.root, config, {}).values():
+            assert any(e.ready for e in envs.environments)
+            for title, who in ((envs.request.title, envs.request.requested_by), (odd, odd), ("", "")):
+                request = dataclasses.replace(envs.request, title=title, requested_by=who)
+                changed = dataclasses.replace(envs, request=request)
+                assert api_request_json(renderer, changed) == _dumps(api_request(renderer, changed))
+            first = next(e for e in envs.environments if e.ready)
+            package = first.packages[0]
+            renamed = dataclasses.replace(
+                package, project=dataclasses.replace(package.project, name=odd), direct=not package.direct
+            )
+            doubled = dataclasses.replace(first, packages=(renamed, *first.packages))
+            changed = dataclasses.replace(envs, environments=(*envs.environments, doubled))
+            assert api_request_json(renderer, changed) == _dumps(api_request(renderer, changed))
+        assert (
+            len(renderer._api_packages)
+            < sum(  # made once, not once per environment
+                len(e.packages)
+                for envs in load_plans(world.root, config, {}).values()
+                for e in envs.environments
+            )
+            * 3
+        )
+
+
 def test_the_files_validate_and_say_what_was_vetted(world: World) -> None:
     config = load_config(world.root)
     for path in sorted((world.public / "envs").glob("*/*/pylock.toml")):
@@ -317,7 +355,7 @@ def test_the_sboms_root_is_the_librarys_for_any_request(world: World) -> None:
     """The environment's own component is the library's serialisation per target with the request's id,
     title and requester put in (curate.sbom: one per target, not one per environment): the same data as
     the library's own, whatever the text."""
-    from curate.sbom import _as_json
+    from curate.sbom import _as_json, _dumps
 
     config = load_config(world.root)
     envs = load_plans(world.root, config, {})[TEAM]
@@ -332,7 +370,10 @@ def test_the_sboms_root_is_the_librarys_for_any_request(world: World) -> None:
             ("", ""),  # left out by the library, or not: serialised as it is
         ]:
             request = dataclasses.replace(envs.request, title=title, requested_by=who)
-            assert renderer._root_json(env, request) == _as_json(renderer._root(env, request)), (show, title)
+            assert renderer._root_text(env, request) == _dumps(_as_json(renderer._root(env, request))), (
+                show,
+                title,
+            )
         assert len(renderer._roots) == 1  # one template for the target
 
 
@@ -404,6 +445,36 @@ def test_each_sbom_component_is_the_librarys_for_any_package(world: World) -> No
     # the placeholders were used but where a value has a NUL (a summary, a finding's message)
     assert fitted == len(env.packages) + 3
     assert len(renderer._templates) < fitted
+
+
+def test_a_templates_text_filled_is_the_filled_templates_json() -> None:
+    """curate.sbom._Text: a template's JSON text cut at its placeholders, each value's JSON put in, is
+    the text of the template filled (_fill) then serialised, for hostile values, look-alikes of the
+    placeholders (keys, substrings, values not given) and every kind of JSON value around them."""
+    from curate.sbom import _SLOT_DOWNLOAD, _SLOT_NAME, _SLOT_PURL, _dumps, _fill, _Text
+
+    odd = 'quote " backslash \\ tab \t newline \n nul \x00 é ✓ \U0001f600 </script> \u2028'
+    template = {
+        "name": _SLOT_NAME,
+        _SLOT_NAME: "a key that reads as a placeholder stays a key",
+        "x": [_SLOT_PURL, {"y": _SLOT_DOWNLOAD, "z": [], "w": {}}, 1, 2.5, True, False, None, [[]]],
+        "unfilled": "\x00curate:slot:missing\x00",
+        "near": "x\x00curate:slot:name\x00",
+        "quoted": '"\x00curate:slot:name\x00"',
+        "odd": odd,
+        "": [_SLOT_NAME, _SLOT_NAME],
+    }
+    for values in (
+        {_SLOT_NAME: odd, _SLOT_PURL: "pkg:pypi/x@1?file_name=x%20y.whl", _SLOT_DOWNLOAD: ""},
+        {_SLOT_NAME: _SLOT_PURL, _SLOT_PURL: _SLOT_NAME},  # a value that reads as a placeholder
+        {},
+    ):
+        text = _Text(template)
+        assert text.fill(values) == _dumps(_fill(template, values))
+        assert json.loads(text.fill(values)) == _fill(template, values)
+    plains: list[object] = ["x", _SLOT_NAME, [], {}, 1, None, [_SLOT_NAME]]
+    for plain in plains:
+        assert _Text(plain).fill({_SLOT_NAME: odd}) == _dumps(_fill(plain, {_SLOT_NAME: odd}))
 
 
 def test_the_sboms_components_are_kept_in_the_file_cache(

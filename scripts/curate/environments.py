@@ -17,7 +17,8 @@ Three files describe a ready environment (:class:`EnvRenderer`):
 
 - ``pylock.toml`` (PEP 751): each package with its version, its one file (name, upload time, size,
   sha256, URL) and the catalog's index, ``requires-python`` and ``environments`` (markers) for the
-  target. Written with ``tomli_w`` and validated with :mod:`packaging.pylock` piece by piece: each
+  target. Written as ``tomli_w`` writes it (the package entries by :mod:`curate.tomltext`: the same
+  text, faster) and validated with :mod:`packaging.pylock` piece by piece: each
   distinct package entry once (``Pylock.from_dict`` on a lock holding only it), each header once per
   file; packaging checks a lock package by package, so the pieces are valid exactly when the whole is.
   ``curate env`` validates the whole file again before writing it.
@@ -603,6 +604,8 @@ class EnvRenderer:
         self._headers: dict[str, str] = {}
         self._toml_lines: dict[tuple[str, str], str] = {}
         self._urls: dict[tuple[str, str, str], str] = {}
+        # a package's api/requests/ JSON by the identity of what it is made of (kept alive here)
+        self._api_packages: dict[tuple[int, ...], tuple[object, object, object, object, str]] = {}
         self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
 
     def request_page(self, request_id: str) -> str:
@@ -615,6 +618,15 @@ class EnvRenderer:
         if found is None:
             found = self._urls[key] = self.locations.url(normalized, f)
         return found
+
+    def api_package_json(self, p: EnvPackage) -> str:
+        """A package's JSON in ``api/requests/`` (:func:`api_request`), made once per build."""
+        key = (id(p.project), id(p.version), id(p.file), id(p.built), p.direct)
+        found = self._api_packages.get(key)
+        if found is None:
+            text = _json(_api_package(self, p))
+            found = self._api_packages[key] = (p.project, p.version, p.file, p.built, text)
+        return found[4]
 
     def render(self, env: Environment, fmt: Format, request: Request) -> str:
         if not env.ready:
@@ -654,9 +666,9 @@ class EnvRenderer:
     def _toml_line(self, key: str, value: str) -> str:
         found = self._toml_lines.get((key, value))
         if found is None:
-            import tomli_w
+            from curate.tomltext import dumps
 
-            found = self._toml_lines[(key, value)] = tomli_w.dumps({key: value})
+            found = self._toml_lines[(key, value)] = dumps({key: value})
         return found
 
     def _pylock_header(self, target: Target) -> str:
@@ -701,12 +713,13 @@ class EnvRenderer:
         key = (pkg.normalized, pkg.version.version, pkg.file.filename, pkg.file.sha256, pkg.dependencies)
         cached = self._pylock_entries.get(key)
         if cached is None:
-            import tomli_w
             from packaging.pylock import Pylock, PylockValidationError
+
+            from curate.tomltext import pylock_package
 
             entry = self.pylock_entry_dict(pkg)
             digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
-            text = tomli_w.dumps({"packages": [entry]})
+            text = pylock_package(entry)  # tomli_w.dumps({"packages": [entry]}) (tests/test_tomltext.py)
             # the cache (CI's, restored) is not trusted with what the lock says: its text is used only
             # when it is the entry's own, byte for byte (writing it costs about what reading it back
             # would); what it saves is the validation
@@ -821,6 +834,43 @@ def _comment_safe(text: str) -> str:
 
 def api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, Any]:
     """``api/requests/<id>.json``: the request and, per target, its status, files and packages."""
+    out = _api_request(renderer, envs)
+    for item, env in zip(out["environments"], envs.environments, strict=True):
+        item["packages"] = [_api_package(renderer, p) for p in env.packages]
+    return out
+
+
+def api_request_json(renderer: EnvRenderer, envs: RequestEnvironments) -> bytes:
+    """``_dumps(api_request(renderer, envs))``, with each package's JSON made once per build (a package
+    recurs in many environments): json.dumps writes an object as ``{`` its items' texts joined ``}``,
+    so an object's text with one more item last is its text without the closing brace, the item's, and
+    the brace (``tests/test_environments.py`` compares the two)."""
+    out = _api_request(renderer, envs)
+    items = []
+    for item, env in zip(out["environments"], envs.environments, strict=True):
+        packages = ",".join(renderer.api_package_json(p) for p in env.packages)
+        items.append(_json(item)[:-1] + ',"packages":[' + packages + "]}")
+    del out["environments"]
+    text = _json(out)[:-1] + ',"environments":[' + ",".join(items) + "]}\n"
+    return text.encode("utf-8")
+
+
+def _api_package(renderer: EnvRenderer, p: EnvPackage) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "normalized": p.normalized,
+        "version": p.version.version,
+        "direct": p.direct,
+        "filename": p.file.filename,
+        "origin": "built" if p.built is not None else "upstream",
+        "sha256": p.file.sha256,
+        "size": p.file.size,
+        "url": renderer.url(p.normalized, p.file),
+    }
+
+
+def _api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, Any]:
+    """:func:`api_request` but each environment's packages (its last key)."""
     base = renderer.locations.base_url
     request = envs.request
     out_envs = []
@@ -844,20 +894,6 @@ def api_request(renderer: EnvRenderer, envs: RequestEnvironments) -> dict[str, A
                 for b in env.blockers
             ],
             "files": {fmt: base + quote(env.path(fmt)) for fmt in FORMATS} if env.ready else {},
-            "packages": [
-                {
-                    "name": p.name,
-                    "normalized": p.normalized,
-                    "version": p.version.version,
-                    "direct": p.direct,
-                    "filename": p.file.filename,
-                    "origin": "built" if p.built is not None else "upstream",
-                    "sha256": p.file.sha256,
-                    "size": p.file.size,
-                    "url": renderer.url(p.normalized, p.file),
-                }
-                for p in env.packages
-            ],
         }
         out_envs.append(item)
     out: dict[str, Any] = {"id": request.id, "title": request.title}
@@ -891,8 +927,12 @@ def api_index(renderer: EnvRenderer, plans: Mapping[str, RequestEnvironments]) -
     }
 
 
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_json(data) + "\n").encode("utf-8")
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -913,7 +953,7 @@ def environment_outputs(
                 continue
             for fmt in FORMATS:
                 yield env.path(fmt), renderer.render(env, fmt, envs.request).encode("utf-8")
-        yield f"{API_DIR}/{rid}.json", _dumps(api_request(renderer, envs))
+        yield f"{API_DIR}/{rid}.json", api_request_json(renderer, envs)
     yield f"{API_DIR}/index.json", _dumps(api_index(renderer, plans))
 
 
@@ -993,7 +1033,7 @@ def write_environments(
                 stats.files += 1
         key = digests.api(envs.request, keys)
         if not reuse.api.reused(f"{rid}.json", key, api_link):
-            data = _dumps(api_request(renderer, envs))
+            data = api_request_json(renderer, envs)
             write(f"{API_DIR}/{rid}.json", data)
             reuse.api.made(f"{rid}.json", key, data)
         stats.files += 1

@@ -24,7 +24,8 @@ serialises it). A build writes thousands of SBOMs in which the same package recu
 takes ~50 ms to build and serialise each BOM: :meth:`SbomRenderer.render` serialises each distinct
 file's component and advisories once through the library, the metadata's timestamp and tool once per
 day, the environment's own component once per target (with the request's id, title and requester put
-in: :meth:`SbomRenderer._root_json`), and joins those JSON texts (``tests/test_environments.py`` checks
+in: :meth:`SbomRenderer._root_text`; each template kept as its JSON text cut at the placeholders,
+:class:`_Text`), and joins those JSON texts (``tests/test_environments.py`` checks
 it equals the library's own output of the whole BOM, and validates the SBOMs with the library's JSON
 schema validator). Each distinct licence text is parsed by the library once. Each component's JSON is
 kept in curate's file cache between builds, keyed by a hash of everything it is made of (the file, its
@@ -185,7 +186,7 @@ def _names_the_file(component: dict[str, Any], inputs: dict[str, Any]) -> bool:
     )
 
 
-# placeholders in the root component's template (SbomRenderer._root_json): no request says these
+# placeholders in the root component's template (SbomRenderer._root_text): no request says these
 _SLOT_NAME = "\x00curate:slot:name\x00"
 _SLOT_DESCRIPTION = "\x00curate:slot:description\x00"
 _SLOT_REQUESTED_BY = "\x00curate:slot:requested-by\x00"
@@ -200,6 +201,55 @@ def _fill(template: Any, values: dict[str, str]) -> Any:
     if isinstance(template, dict):
         return {k: _fill(v, values) for k, v in template.items()}
     return template
+
+
+def _is_slot(text: str) -> bool:
+    """Whether ``text`` is (or could be) a placeholder: every key of the values templates are filled with."""
+    return text.startswith("\x00curate:slot:") or text in (_SLOT_PURL, _SLOT_DOWNLOAD, _SLOT_HOME)
+
+
+class _Text:
+    """A template's JSON text as :func:`_dumps` writes it, cut at each string that may be a placeholder
+    (:func:`_is_slot`): :meth:`fill` is ``_dumps(_fill(template, values))``, without walking the data.
+    json.dumps writes a list or an object as its items' texts joined (``[a,b]``, ``{"k":v}``: no
+    spaces, keys in order), so each value's text can be put in on its own
+    (``tests/test_environments.py`` compares the two for hostile values)."""
+
+    def __init__(self, template: Any) -> None:
+        texts: list[str] = [""]
+        slots: list[str] = []
+
+        def walk(data: Any) -> None:
+            if isinstance(data, str) and _is_slot(data):
+                slots.append(data)
+                texts.append("")
+            elif isinstance(data, list) and data:
+                texts[-1] += "["
+                for i, item in enumerate(data):
+                    if i:
+                        texts[-1] += ","
+                    walk(item)
+                texts[-1] += "]"
+            elif isinstance(data, dict) and data:
+                texts[-1] += "{"
+                for i, (key, item) in enumerate(data.items()):
+                    texts[-1] += ("," if i else "") + _dumps(key) + ":"
+                    walk(item)
+                texts[-1] += "}"
+            else:
+                texts[-1] += _dumps(data)
+
+        walk(template)
+        self.texts = texts
+        self.slots = slots
+
+    def fill(self, values: dict[str, str]) -> str:
+        texts = self.texts
+        out = [texts[0]]
+        for i, slot in enumerate(self.slots, 1):
+            out.append(_dumps(values.get(slot, slot)))
+            out.append(texts[i])
+        return "".join(out)
 
 
 # placeholders in a component's template (SbomRenderer._component_json)
@@ -280,6 +330,44 @@ class _Part:
     text: str
 
 
+def _order(part: _Part) -> tuple[str, ...]:
+    return part.order
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Package:
+    """What an SBOM says of one package (:meth:`SbomRenderer._package`), with the objects it was made
+    from (kept alive: it is looked up by their identity)."""
+
+    version: object
+    file: object
+    built: object
+    project: object
+    ref: str
+    ref_json: str  # the ref's JSON text
+    component: _Part
+    vulnerabilities: tuple[_Part, ...]
+
+
+def _by_ref(package: _Package) -> str:
+    return package.ref
+
+
+def _first(item: tuple[str, str, list[_Package]]) -> str:
+    return item[0]
+
+
+# the SBOM's head as _dumps writes it, up to its serial number's value
+_HEAD = _dumps(
+    {
+        "$schema": SCHEMA_URI,
+        "bomFormat": "CycloneDX",
+        "specVersion": SCHEMA_VERSION.to_version(),
+        "serialNumber": "",
+    }
+)[: -len('""}')]
+
+
 class SbomRenderer:
     """Builds the SBOM of environments rendered with the same :class:`Locations`; caches per file.
 
@@ -307,6 +395,7 @@ class SbomRenderer:
         self._components: dict[tuple[str, ...], _Part] = {}
         self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
         self._stamps: dict[dt.date, str] = {}  # the metadata but its component, per day
+        self._packages: dict[tuple[int, int, int, int], _Package] = {}
         self._store = (
             cache / STORE_DIR / f"components-{COMPONENT_FORMAT}-{LIBRARY_VERSION}.json"
             if cache is not None
@@ -423,9 +512,9 @@ class SbomRenderer:
         if template is None:
             model = self._component_model(pkg, slotted)
             model.purl = PackageURL(type="pypi", name=_SLOT_PURL_NAME)
-            template = self._templates[shape] = _as_json(model)
+            template = self._templates[shape] = _Text(_as_json(model))
         values[_SLOT_PURL] = inputs["ref"]  # the purl's to_string, as the bom-ref
-        return _dumps(_fill(template, values))
+        return template.fill(values)  # _dumps(_fill(the library's JSON, values))
 
     def _license(self, text: str) -> Any:
         """The library's licence for ``text`` (an SPDX id, expression or name), parsed once: parsing an
@@ -512,7 +601,7 @@ class SbomRenderer:
         requested_by: str | None = None,
     ) -> Component:
         """The component the BOM describes: the request on the target (``name``, ``description`` and
-        ``requested_by`` instead of the request's own: :meth:`_root_json`'s template)."""
+        ``requested_by`` instead of the request's own: :meth:`_root_text`'s template)."""
         target = env.target
         properties = [
             Property(name="curate:target", value=target.id),
@@ -532,8 +621,8 @@ class SbomRenderer:
             properties=properties,
         )
 
-    def _root_json(self, env: Environment, request: Request) -> Any:
-        """The root component as the library serialises it. Only the request's id, title and requester
+    def _root_text(self, env: Environment, request: Request) -> str:
+        """The root component's JSON text as the library serialises it. Only the request's id, title and requester
         differ between the environments of one target, and the library writes each of them as it is
         given, in a place that does not depend on its value (the properties are ordered by name, and
         each name is there once): so the library serialises one per target with a placeholder for each,
@@ -546,20 +635,22 @@ class SbomRenderer:
             _SLOT_REQUESTED_BY: request.requested_by if self.show_requesters else "",
         }
         if not request.id or not request.title or (self.show_requesters and not request.requested_by):
-            return _as_json(self._root(env, request))
+            return _dumps(_as_json(self._root(env, request)))
         key = (env.target.id, self.show_requesters)
         template = self._roots.get(key)
         if template is None:
-            template = self._roots[key] = _as_json(
-                self._root(
-                    env,
-                    request,
-                    name=_SLOT_NAME,
-                    description=_SLOT_DESCRIPTION,
-                    requested_by=_SLOT_REQUESTED_BY,
+            template = self._roots[key] = _Text(
+                _as_json(
+                    self._root(
+                        env,
+                        request,
+                        name=_SLOT_NAME,
+                        description=_SLOT_DESCRIPTION,
+                        requested_by=_SLOT_REQUESTED_BY,
+                    )
                 )
             )
-        return _fill(template, values)
+        return template.fill(values)
 
     def _stamp(self, day: dt.date, component: Component | None = None) -> BomMetaData:
         tool = Component(type=ComponentType.APPLICATION, name="curate", version=self.tool_version)
@@ -580,7 +671,7 @@ class SbomRenderer:
         rest = self._stamps.get(day)
         if rest is None:
             rest = self._stamps[day] = _dumps(_as_json(self._stamp(day)))
-        root = _dumps(self._root_json(env, request))
+        root = self._root_text(env, request)
         return '{"component":' + root + "," + rest[1:]
 
     def _graph(self, env: Environment) -> dict[str, list[str]]:
@@ -595,42 +686,67 @@ class SbomRenderer:
 
     # -- the document ----------------------------------------------------------------------------------
 
+    def _package(self, pkg: EnvPackage) -> _Package:
+        """The package's parts (:meth:`_ref`, :meth:`_component`, :meth:`_vulnerabilities_of`), looked
+        up by the identity of its version and file (kept alive here): they recur in many environments."""
+        key = (id(pkg.version), id(pkg.file), id(pkg.built), id(pkg.project))
+        found = self._packages.get(key)
+        if found is None:
+            ref = self._ref(pkg)
+            found = _Package(
+                version=pkg.version,
+                file=pkg.file,
+                built=pkg.built,
+                project=pkg.project,
+                ref=ref,
+                ref_json=_dumps(ref),
+                component=self._component(pkg),
+                vulnerabilities=tuple(self._vulnerabilities_of(pkg)),
+            )
+            self._packages[key] = found
+        return found
+
+    def _dependencies_text(self, env: Environment, parts: list[_Package]) -> str:
+        """``_dumps`` of the dependencies as :meth:`_graph` gives them (each ``{"ref": ..., "dependsOn":
+        [...]}``, sorted by ref; no ``dependsOn`` when empty), from each ref's JSON text made once."""
+        refs = {p.normalized: x for p, x in zip(env.packages, parts, strict=True)}
+        direct = [x for p, x in zip(env.packages, parts, strict=True) if p.direct] or list(refs.values())
+        items = [(ROOT_REF, _dumps(ROOT_REF), sorted(direct, key=_by_ref))]
+        items.extend(
+            (x.ref, x.ref_json, sorted((refs[d] for d in p.dependencies), key=_by_ref))
+            for p, x in zip(env.packages, parts, strict=True)
+        )
+        items.sort(key=_first)
+        return (
+            "["
+            + ",".join(
+                '{"ref":'
+                + ref
+                + (',"dependsOn":[' + ",".join(x.ref_json for x in on) + "]" if on else "")
+                + "}"
+                for _, ref, on in items
+            )
+            + "]"
+        )
+
     def render(self, env: Environment, request: Request) -> str:
         """The SBOM's JSON text: the library's serialisation of each part, put together (each part is
         JSON the library wrote, so the whole is too), ordered as the library orders them."""
-        components = sorted(
-            (self._component(p) for p in env.packages),
-            key=lambda c: c.order,
-        )
-        vulnerabilities = sorted(
-            (v for p in env.packages for v in self._vulnerabilities_of(p)),
-            key=lambda v: v.order,
-        )
-        dependencies = []
-        for ref, on in sorted(self._graph(env).items()):
-            item: dict[str, Any] = {"ref": ref}
-            if on:
-                item["dependsOn"] = on
-            dependencies.append(item)
+        parts = [self._package(p) for p in env.packages]
+        components = sorted((x.component for x in parts), key=_order)
+        vulnerabilities = sorted((v for x in parts for v in x.vulnerabilities), key=_order)
         body = [
             '"version":1',
             '"metadata":' + self._metadata_text(env, request),
             '"components":[' + ",".join(c.text for c in components) + "]",
-            '"dependencies":' + _dumps(dependencies),
+            '"dependencies":' + self._dependencies_text(env, parts),
         ]
         if vulnerabilities:
             body.append('"vulnerabilities":[' + ",".join(v.text for v in vulnerabilities) + "]")
         content = ",".join(body)
         serial = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sha256:" + hashlib.sha256(content.encode()).hexdigest())
-        head = _dumps(
-            {
-                "$schema": SCHEMA_URI,
-                "bomFormat": "CycloneDX",
-                "specVersion": SCHEMA_VERSION.to_version(),
-                "serialNumber": serial.urn,
-            }
-        )
-        return head[:-1] + "," + content + "}\n"
+        # _dumps({"$schema": ..., "bomFormat": ..., "specVersion": ..., "serialNumber": serial.urn})
+        return _HEAD + _dumps(serial.urn) + "," + content + "}\n"
 
     def document(self, env: Environment, request: Request) -> dict[str, Any]:
         """The SBOM as plain data."""
