@@ -784,6 +784,39 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
         now_pages = {p: p.stat().st_ino for p in (out / "requests").rglob("*") if p.is_file()}
         assert {p for p in now_pages if now_pages[p] != page_inodes[p]} == {tampered_page}, fork
 
+    # the envs/ folder the rebuild replaced was kept beside the output and is taken over by the next one
+    # (curate.reuse: its folders, and the files that are the live ones): whatever else it holds is
+    # removed, and nothing it leads to is written or read
+    from curate.staging import spare_path
+
+    spare = spare_path(out, "envs")
+    assert spare.is_dir()
+    assert {p.relative_to(spare) for p in spare.rglob("*")} == {
+        p.relative_to(out / "envs") for p in (out / "envs").rglob("*")
+    }
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret", "utf-8")
+    shutil.rmtree(spare / TEAM / HOST_TARGETS[0])
+    (spare / TEAM / HOST_TARGETS[0]).symlink_to(outside, target_is_directory=True)
+    (spare / TEAM / HOST_TARGETS[1] / "pylock.toml").unlink()
+    (spare / TEAM / HOST_TARGETS[1] / "pylock.toml").symlink_to(secret)
+    (spare / TEAM / HOST_TARGETS[1] / "requirements.txt").unlink()
+    (spare / TEAM / HOST_TARGETS[1] / "requirements.txt").write_text("another file", "utf-8")
+    os.mkfifo(spare / TEAM / HOST_TARGETS[1] / "sbom.cdx.json.fifo")
+    (spare / TEAM / "stale.txt").write_text("stale", "utf-8")
+    (spare / "2020-01-01-gone" / "linux-x86_64-py3.12").mkdir(parents=True)
+    (spare / "2020-01-01-gone" / "linux-x86_64-py3.12" / "pylock.toml").write_text("old", "utf-8")
+    inodes = {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()}
+    build(root=root, output=out, cache_dir=cache, env={})
+    assert _tree(out / "envs") == _tree(world.public / "envs")
+    assert not [p for p in (out / "envs").rglob("*") if p.is_symlink() or not (p.is_dir() or p.is_file())]
+    assert {p: p.stat().st_ino for p in (out / "envs").rglob("*") if p.is_file()} == inodes  # the live files
+    assert not list(outside.iterdir())
+    assert secret.read_text("utf-8") == "secret"
+    assert spare.is_dir()  # the envs/ this build replaced (the cleaned spare went live), for the next
+
     # a changed input (the tools request's title, in its SBOMs) is rendered again, the others linked; a
     # published file changed since (its size and modification time kept) is not reused
     tools = next((root / "requests").glob("*-tools.yaml"))

@@ -21,6 +21,7 @@ def publish(tmp: Path, files: dict[str, tuple[str, bytes]], *, verify: bool, nam
     out.mkdir()
     reuse = LinkReuse(tmp / "cache" / "record.json", live if live.exists() else None, out, verify=verify)
     for rel, (key, data) in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
         reuse.write(rel, key, functools.partial(bytes, data))
     reuse.save()
     if live.exists():
@@ -159,3 +160,56 @@ def test_a_published_file_made_a_link_or_a_fifo_is_not_reused(tmp_path: Path) ->
         assert not (out / "a.json").is_symlink()
         assert (out / "b.json").read_bytes() == b"B"
         assert reuse.linked == 0
+
+
+def test_a_spare_folder_is_taken_over_keeping_only_the_live_files(tmp_path: Path) -> None:
+    """``spare``: the folder the last build replaced becomes ``out``; a file of it is kept only where it
+    is the live file that would be linked (its bytes checked); a link of it to a live file whose key
+    changed is removed before the new file is written (never written through); symbolic links, FIFOs and
+    files the build does not write are removed, and the folders left empty."""
+    files = {"a/x.json": ("key a", b"AAAA"), "b/y.json": ("key b", b"BBBB"), "c/z.json": ("key c", b"CCCC")}
+    live = publish(tmp_path, files, verify=True, name="one")
+    spare = tmp_path / "spare"
+    for rel in files:
+        (spare / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(live / rel, spare / rel)
+    (spare / "c" / "z.json").unlink()
+    (spare / "c" / "z.json").write_bytes(b"CCCC")  # the same bytes, another file
+    secret, outside = tmp_path / "secret", tmp_path / "outside"
+    secret.write_bytes(b"secret")
+    outside.mkdir()
+    (spare / "d").mkdir()
+    (spare / "d" / "w.json").symlink_to(secret)
+    (spare / "e").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(spare / "f.json")
+    (spare / "gone").mkdir()
+    (spare / "gone" / "stale.json").write_bytes(b"old")
+    out = tmp_path / "two"
+    reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=True, spare=spare)
+    assert not spare.exists()
+    reuse.write("a/x.json", "key a", lambda: pytest.fail("made again"))
+    reuse.write("b/y.json", "key b, changed", lambda: b"B2")
+    reuse.write("c/z.json", "key c", lambda: pytest.fail("made again"))
+    reuse.write("d/w.json", "key d", lambda: b"D")
+    reuse.save()
+    for rel in ("a/x.json", "c/z.json"):
+        assert (out / rel).stat().st_ino == (live / rel).stat().st_ino, rel
+    assert (out / "b" / "y.json").read_bytes() == b"B2"
+    assert (live / "b" / "y.json").read_bytes() == b"BBBB"  # not written through the spare's link
+    assert (out / "b" / "y.json").stat().st_ino != (live / "b" / "y.json").stat().st_ino
+    assert (out / "d" / "w.json").read_bytes() == b"D"
+    assert not (out / "d" / "w.json").is_symlink()
+    assert secret.read_bytes() == b"secret"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b", "c", "d"]
+    assert not list(outside.iterdir())
+    assert reuse.linked == 2
+
+    # a spare that is a symbolic link (to a folder elsewhere) is not taken over, nor anything in it
+    (outside / "x.json").write_bytes(b"outside")
+    link = tmp_path / "spare-link"
+    link.symlink_to(outside, target_is_directory=True)
+    out3 = tmp_path / "three"
+    LinkReuse(tmp_path / "cache" / "record.json", live, out3, verify=True, spare=link).save()
+    assert not out3.exists()
+    assert not out3.is_symlink()
+    assert (outside / "x.json").read_bytes() == b"outside"

@@ -59,7 +59,7 @@ from curate.errors import BuildError
 from curate.history import Background, History, previous_head
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
-from curate.staging import Staging, build_lock, keep_unchanged, publishing
+from curate.staging import Staging, build_lock, keep_unchanged, publishing, spare_path
 from curate.vetting import today_from
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ def _build_with(
         )
         how = "updated in place"
     else:
-        with publishing(output) as staging:
+        with publishing(output, keep=(ENVS_DIR,)) as staging:
             plans: Mapping[str, RequestEnvironments] | None = None
             beside: EnvWriter | None = None
             data: SiteData | None = None
@@ -520,12 +520,15 @@ def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reu
         return None
     records = cache_dir / RECORD_DIR
 
-    def folder(part: str, record: str) -> LinkReuse:
+    def folder(part: str, record: str, spare: Path | None = None) -> LinkReuse:
         live = published / part if published is not None else None
-        return LinkReuse(records / record, live, tree / part, verify=True)
+        return LinkReuse(records / record, live, tree / part, verify=True, spare=spare)
 
+    # the envs/ folder the last build replaced, kept beside the output (curate.staging.swap): taken over
+    spare = spare_path(published, ENVS_DIR) if published is not None else None
     return Reuse(
-        envs=folder(ENVS_DIR, ENV_RECORD), api=folder(API_DIR, ENV_RECORD.replace("envs", "api-requests"))
+        envs=folder(ENVS_DIR, ENV_RECORD, spare if spare is not None and os.path.lexists(spare) else None),
+        api=folder(API_DIR, ENV_RECORD.replace("envs", "api-requests")),
     )
 
 

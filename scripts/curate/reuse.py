@@ -25,6 +25,16 @@ shows, whose content is fixed; a record of that folder is not verified).
 Best effort: a record that does not read or match, a file that does not link, means the file is made and
 written as on a first build. The record is written by :meth:`LinkReuse.save` with only what this build
 wrote or reused (it does not grow).
+
+A *spare* folder (``spare``): the same folder of the tree the last build replaced, kept beside the output
+when it was swapped out (:func:`curate.staging.swap`'s ``keep``) instead of deleted, is taken over as
+``out`` (one rename): its files are mostly the live ones, hard-linked, so a rebuild neither makes
+thousands of folders and links nor deletes as many. It is trusted for nothing but its folders: what is
+in it that is not a real folder or a regular file (a symbolic link, a FIFO) is removed first; a file is
+kept only where it is the live file that would be linked (the same device and inode), and its bytes are
+checked as a linked one's; any other is removed before the file is linked or written (never written
+through: a hard link to a live file would change that file); what the build did not reuse or write, and
+the folders left empty, are removed by :meth:`LinkReuse.save`.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +52,15 @@ from typing import Any
 from curate.atomic import atomic_write
 
 RECORD_DIR = "published"  # under the file cache: a record per reused folder
+
+
+def _discard(path: Path) -> None:
+    """``path`` deleted, a folder with what is in it, never what a symbolic link leads to (best effort)."""
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
 
 
 def _digest(key: str) -> str:
@@ -59,6 +79,7 @@ class LinkReuse:
         *,
         verify: bool = False,
         encode: Callable[[Any], bytes] | None = None,
+        spare: Path | None = None,
     ) -> None:
         self.record = record
         self.live = live
@@ -68,11 +89,17 @@ class LinkReuse:
         self.before: dict[str, list[str]] = {}  # rel -> [key digest, sha256 of the bytes ("" unverified)]
         self.now: dict[str, list[str]] = {}
         self.linked = 0
+        self.present: set[str] = set()  # files of the spare folder taken over, not yet reused or removed
+        self._folders: list[str] = []  # the spare folder's folders (relative)
         self._out = os.fspath(out)
         self._live = os.fspath(live) if live is not None else ""
         if record is None or live is None or live.absolute() == out.absolute():
             self.live = None
+            if spare is not None:  # nothing to take it over for
+                _discard(spare)
             return
+        if spare is not None:
+            self._take(spare)
         with contextlib.suppress(OSError, ValueError):
             st = live.stat()
             data = json.loads(record.read_bytes())
@@ -86,9 +113,55 @@ class LinkReuse:
                     elif isinstance(item, str) and not verify:
                         self.before[str(rel)] = [item, ""]
 
+    def _take(self, spare: Path) -> None:
+        """Take ``spare`` over as ``out`` (see the module): only its real folders and regular files stay."""
+        try:
+            os.rename(spare, self.out)
+        except OSError:
+            _discard(spare)
+            return
+        if not stat.S_ISDIR(os.lstat(self.out).st_mode):  # a symbolic link (to a folder elsewhere), a file
+            os.unlink(self.out)
+            return
+        todo = [""]
+        try:
+            while todo:
+                rel = todo.pop()
+                folder = f"{self._out}/{rel}" if rel else self._out
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        name = f"{rel}/{entry.name}" if rel else entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(name)
+                            self._folders.append(name)
+                        elif entry.is_file(follow_symlinks=False):
+                            self.present.add(name)
+                        else:  # a symbolic link, a FIFO, a socket, a device: never used
+                            os.unlink(entry.path)
+        except OSError:  # not taken over after all: out is made afresh
+            self.present.clear()
+            self._folders.clear()
+            shutil.rmtree(self.out, ignore_errors=True)
+            if self.out.exists() or self.out.is_symlink():
+                raise
+
+    def _clear(self, rel: str) -> None:
+        """``out/rel`` gone, when the spare folder had it: the caller writes or links a new file there."""
+        if rel in self.present:
+            self.present.discard(rel)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self._out}/{rel}")
+
     def reused(self, rel: str, key: str, link: Callable[[str, str], None] | None = None) -> bool:
         """Whether ``out/rel`` is now the live file written from ``key``, hard-linked (by ``link(rel,
-        source)`` when given: a writer that makes the folders; else :func:`os.link`)."""
+        source)`` when given: a writer that makes the folders; else :func:`os.link`). When not, there
+        is no file at ``out/rel`` (a spare folder's is removed): the caller writes it."""
+        if self._reused(rel, key, link):
+            return True
+        self._clear(rel)
+        return False
+
+    def _reused(self, rel: str, key: str, link: Callable[[str, str], None] | None) -> bool:
         digest = _digest(key)
         was = self.before.get(rel)
         if self.live is None or was is None or was[0] != digest or (self.verify and not was[1]):
@@ -96,9 +169,19 @@ class LinkReuse:
         source = f"{self._live}/{rel}"
         target = f"{self._out}/{rel}"
         try:
-            if not stat.S_ISREG(os.lstat(source).st_mode):  # a link (to a secret, a FIFO) or a special file
+            st = os.lstat(source)
+            if not stat.S_ISREG(st.st_mode):  # a link (to a secret, a FIFO) or a special file
                 return False
-            if link is not None:
+            kept = False
+            if rel in self.present:  # the spare folder's: kept when it is the live file itself
+                there = os.lstat(target)
+                kept = (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+                if not kept:
+                    os.unlink(target)
+                self.present.discard(rel)  # (else reused() removes it: an error above left it there)
+            if kept:
+                pass
+            elif link is not None:
                 link(rel, source)
             else:
                 os.link(source, target)
@@ -139,7 +222,14 @@ class LinkReuse:
         self.made(rel, key, data)
 
     def save(self) -> None:
-        """Record what was written or reused into ``out``, with its identity (best effort)."""
+        """Remove what a spare folder taken over held that this build did not reuse, and the folders left
+        empty; record what was written or reused into ``out``, with its identity (best effort)."""
+        for rel in sorted(self.present):
+            self._clear(rel)
+        for rel in sorted(self._folders, key=lambda r: -r.count("/")):  # the deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(f"{self._out}/{rel}")  # only when empty
+        self._folders.clear()
         if self.record is None:
             return
         with contextlib.suppress(OSError):

@@ -12,6 +12,11 @@ directory (:class:`Staging`). :class:`WriteBehind` does the same in a helper pro
 so that the kernel's work of creating tens of thousands of files overlaps the rendering of the next
 pages on a second core. The helper runs this file as a script (``python -I -S staging.py ROOT``) and
 needs nothing but the standard library.
+
+The swap deletes the tree it replaced, but for the folders it is asked to keep (``curate build``: the
+environments' ``envs/``, thousands of folders of links to the live files): each is moved beside the
+output (:func:`spare_path`) for the next build to take over (:class:`curate.reuse.LinkReuse`), which
+costs a rename here instead of deleting them, and there a check of each file instead of making them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from stat import S_ISREG
 from typing import BinaryIO
@@ -265,12 +270,22 @@ def _exchange(a: Path, b: Path) -> bool:
     return True
 
 
-def swap(staging: Path, public: Path) -> None:
-    """Put ``staging`` at ``public``; the previous tree is deleted afterwards."""
+def spare_path(public: Path, part: str) -> Path:
+    """Where ``part`` (a folder) of the tree a build replaced is kept for the next build
+    (:func:`swap`'s ``keep``), beside ``public``."""
+    public = public.absolute()
+    return public.parent / f".{public.name}.spare-{part.replace('/', '-')}"
+
+
+def swap(staging: Path, public: Path, keep: Sequence[str] = ()) -> None:
+    """Put ``staging`` at ``public``; the previous tree is deleted afterwards, but for its folders named
+    in ``keep``: each is moved to :func:`spare_path` (replacing an older one), for the next build to
+    take over (:class:`curate.reuse.LinkReuse`'s ``spare``) instead of deleting its files here."""
     if not public.exists():
         os.rename(staging, public)
         return
     if _exchange(staging, public):
+        _keep(staging, public, keep)
         shutil.rmtree(staging)  # now holds the previous tree
         return
     old = public.with_name(f".{public.name}.old-{os.getpid()}")
@@ -280,7 +295,20 @@ def swap(staging: Path, public: Path) -> None:
     except BaseException:
         os.rename(old, public)
         raise
+    _keep(old, public, keep)
     shutil.rmtree(old)
+
+
+def _keep(previous: Path, public: Path, parts: Sequence[str]) -> None:
+    for part in parts:
+        folder = previous / part
+        with contextlib.suppress(OSError):  # else deleted with the rest
+            if not os.path.isdir(folder) or os.path.islink(folder):
+                continue
+            spare = spare_path(public, part)
+            if os.path.lexists(spare):
+                shutil.rmtree(spare)  # a build that did not take it over
+            os.rename(folder, spare)
 
 
 def lock_path(public: Path) -> Path:
@@ -316,8 +344,9 @@ def remove_leftovers(public: Path) -> None:
 
 
 @contextlib.contextmanager
-def publishing(public: Path) -> Iterator[Path]:
-    """Yield a staging directory; on success it becomes ``public``, on failure it disappears.
+def publishing(public: Path, keep: Sequence[str] = ()) -> Iterator[Path]:
+    """Yield a staging directory; on success it becomes ``public`` (the previous tree's folders named in
+    ``keep`` kept aside: :func:`swap`), on failure it disappears.
 
     The caller holds :func:`build_lock` (leftovers of killed builds are deleted here)."""
     public = public.absolute()
@@ -327,7 +356,7 @@ def publishing(public: Path) -> Iterator[Path]:
     try:
         yield staging
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; web servers must read it
-        swap(staging, public)
+        swap(staging, public, keep)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
