@@ -467,6 +467,7 @@ def test_a_templates_text_filled_is_the_filled_templates_json() -> None:
     for values in (
         {_SLOT_NAME: odd, _SLOT_PURL: "pkg:pypi/x@1?file_name=x%20y.whl", _SLOT_DOWNLOAD: ""},
         {_SLOT_NAME: _SLOT_PURL, _SLOT_PURL: _SLOT_NAME},  # a value that reads as a placeholder
+        {_SLOT_NAME: "".join(map(chr, range(0x300))), _SLOT_PURL: "\ud800 \udfff \u2028\u2029"},
         {},
     ):
         text = _Text(template)

@@ -10,9 +10,8 @@ up on its project pages at build time (:func:`upstream_links`, :mod:`curate.loca
 does: the catalog records no URL.
 
 The requests' environment files (``envs/``, ``api/requests/``) are written into the staging tree by a
-forked process (:class:`EnvWriter`, at ``nice`` 10: the build's own work goes first), started as soon
-as the site has planned them (mkdocs renders the site and this process writes the index meanwhile),
-where that is safe and pays off
+forked process (:class:`EnvWriter`), started as soon as the site has planned them (mkdocs renders the
+site and this process writes the index meanwhile), where that is safe and pays off
 (two cores, no other thread, many requests, and file URLs that do not come from the index just written):
 they need nothing from the index, and the SBOMs' library work is most of their cost. The same process
 then writes the request pages (``requests/<id>/``, made from the same plan), once mkdocs has rendered
@@ -634,13 +633,11 @@ def _write_beside(
     shell: Any,
 ) -> None:
     """The forked process: every environment's files into ``tree``, then the request pages when their
-    shell comes (``pages``); sends how many environment files, or what it raised. It runs at a lower
-    priority (``nice`` 10, as :class:`curate.history.Background`): the build's own process goes first,
-    and this one takes the idle core."""
+    shell comes (``pages``); sends how many environment files, or what it raised. It runs at the
+    build's priority: at ``nice`` 10 (as :class:`curate.history.Background`) it was no faster on this
+    2-core machine under a load of 2 to 5, and a busy machine starved it while the build waited for it
+    (8 and 13 s); at the same priority the build never waited for it there."""
     from curate.environments import write_environments
-
-    with contextlib.suppress(OSError):
-        os.nice(10)
 
     def work() -> int:
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)

@@ -42,6 +42,7 @@ import hashlib
 import importlib.metadata
 import json
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -142,6 +143,11 @@ def _as_json(model: Any) -> Any:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+# ``_dumps`` of a string: what json.dumps calls for one with ensure_ascii=False (without making an
+# encoder per call)
+_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _is_component_of(text: str, inputs: dict[str, Any]) -> bool:
@@ -247,7 +253,7 @@ class _Text:
         texts = self.texts
         out = [texts[0]]
         for i, slot in enumerate(self.slots, 1):
-            out.append(_dumps(values.get(slot, slot)))
+            out.append(_string(values.get(slot, slot)))
             out.append(texts[i])
         return "".join(out)
 
@@ -699,7 +705,7 @@ class SbomRenderer:
                 built=pkg.built,
                 project=pkg.project,
                 ref=ref,
-                ref_json=_dumps(ref),
+                ref_json=_string(ref),
                 component=self._component(pkg),
                 vulnerabilities=tuple(self._vulnerabilities_of(pkg)),
             )
