@@ -1184,3 +1184,77 @@ def test_written_in_worker_processes_the_site_is_the_same(
     assert "changes/1/index.html" in mine
     assert "<loc>" in mine["sitemap.xml"].decode()
     assert "changes/1/" in mine["sitemap.xml"].decode()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("guess", ["right", "wrong"])
+def test_what_shows_the_history_prepared_beside_is_what_the_build_writes(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None, guess: str
+) -> None:
+    """A first build: the process that computes the history also renders the archive pages into the file
+    cache and makes the api/changes/ files, while the build reads the catalog; the build then renders
+    and serialises none of them itself, and every file is the one a build where nothing ran beside
+    writes. Made from a wrong guess of what the catalog holds (a project or request it links to), an
+    archive page is not found under the key the build looks it up by, and is rendered again, right."""
+    from curate import site
+
+    root, _ = repo
+    monkeypatch.setattr(history, "PER_PAGE", 1)  # three archive pages
+    monkeypatch.setattr(history, "_may_fork", lambda: False)
+    plain = tmp_path / "plain"
+    build(root, plain, tmp_path / "cache-plain")
+    monkeypatch.setattr(history, "_may_fork", lambda: True)
+    if guess == "wrong":  # the process beside guesses an empty catalog
+        monkeypatch.setattr(site, "_named", lambda root: ([], []))
+    real_result = history.Background.result
+
+    def result(self: history.Background) -> history.History:
+        if self._process is not None and self._result is None:  # what it prepares is all there
+            self._process.join(timeout=60)
+        return real_result(self)
+
+    monkeypatch.setattr(history.Background, "result", result)
+    rendered: list[int] = []  # in this process (the one beside has its own)
+    real_page = site.SiteRenderer.page
+
+    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
+        if context.get("current"):
+            rendered.append(context["current"])
+        return real_page(self, name, **context)
+
+    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    serialised: list[str] = []
+    real_page_json, real_package_json = history.page_json, history.package_json
+
+    def page_json(h: history.History, number: int, **kwargs: Any) -> dict[str, Any]:
+        serialised.append(f"{number}.json")
+        return real_page_json(h, number, **kwargs)
+
+    def package_json(name: str, normalized: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        serialised.append(f"packages/{normalized}.json")
+        return real_package_json(name, normalized, *args, **kwargs)
+
+    monkeypatch.setattr(history, "page_json", page_json)
+    monkeypatch.setattr(history, "package_json", package_json)
+    jobs = _started(monkeypatch)
+    out = tmp_path / "public"
+    build(root, out, tmp_path / "cache")
+    assert len(jobs) == 1
+    assert jobs[0].beside
+    prepared = jobs[0].prepared()
+    assert isinstance(prepared, dict)
+    assert sorted(prepared["files"]) == []  # each used once
+    assert serialised == []
+    # wrong: the pages whose changes link a project or a request (all three here) are rendered again
+    assert sorted(rendered) == ([] if guess == "right" else [1, 2, 3])
+    mine, theirs = _tree(out), _tree(plain)
+    assert sorted(mine) == sorted(theirs)
+    assert [k for k in mine if mine[k] != theirs[k] and k != "search/search_index.json"] == []
+    assert "changes/3/index.html" in mine
+    # a build after it: nothing prepared beside (the history comes from the cache)
+    jobs.clear()
+    build(root, out, tmp_path / "cache")
+    assert jobs[0].prepared() is None

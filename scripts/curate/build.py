@@ -55,7 +55,7 @@ from curate.environments import (
     Reuse,
 )
 from curate.errors import BuildError
-from curate.history import Background, History, previous_head
+from curate.history import Background, History
 from curate.index import MANIFEST, Blobs, Links, Source, Stats, build_index, unserved
 from curate.names import normalize
 from curate.staging import Staging, build_lock, keep_unchanged, publishing, spare_path
@@ -201,17 +201,17 @@ def _build(
 ) -> Built:
     # the catalog's history depends only on git and the config: computed beside the rest of the build,
     # from now on (before the catalog is read), and waited for only where the site first shows it
-    job = (
-        Background.start(
+    job: Background | None = None
+    if site:
+        from curate.site import start_history  # the site's templates: only when asked
+
+        job = start_history(
             root,
+            config,
             env=env,
-            os_of_platform={p.name: p.os for p in config.platforms},
             cache_dir=cache_root(root, config, env, cache_dir),
-            published_head=previous_head(output if output.is_dir() else None),
+            published=output if output.is_dir() else None,
         )
-        if site
-        else None
-    )
     try:
         return _build_with(
             root=root,

@@ -23,10 +23,13 @@ The OS and, when the versions of a change differ by Python, the Python versions 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+
+from packaging.version import Version
 
 from curate import git
 from curate.catalog import PACKAGES_DIR, Project, VersionEntry, load_catalog, project_from
@@ -227,6 +230,24 @@ def _moved_to(name: NormalizedName, old: VersionEntry, head: Mapping[NormalizedN
     return f"now {moved}; it stays served"
 
 
+@functools.lru_cache(maxsize=4096)
+def _where(
+    targets: tuple[str, ...], platforms: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The operating systems and the Python versions of ``targets``, once per set of targets (the
+    history's changes name the same ones again and again)."""
+    os_of_platform = dict(platforms)
+    oses = tuple(os for os in OS_NAMES if any(_os_of(t, os_of_platform) == os for t in targets))
+    return oses, tuple(sorted({_python_of(t) for t in targets} - {""}, key=_py_key))
+
+
+@functools.lru_cache(maxsize=8192)
+def _version(text: str) -> Version:
+    """``VersionEntry.parsed``, once per text (the history compares the same versions commit after
+    commit)."""
+    return Version(text)
+
+
 def compare(
     base: Mapping[NormalizedName, Project],
     head: Mapping[NormalizedName, Project],
@@ -242,14 +263,16 @@ def compare(
     release cooldown held back in the requests whose lock state changed.
 
     ``requests`` and ``retention`` (the head's) explain why a removed version left."""
-    platforms = dict(os_of_platform or {})
-    base_versions = {(n, v.parsed): v for n, p in base.items() for v in p.versions}
-    head_versions = {(n, v.parsed): v for n, p in head.items() for v in p.versions}
+    platforms = tuple(sorted((os_of_platform or {}).items()))
+    base_versions = {(n, _version(v.version)): v for n, p in base.items() for v in p.versions}
+    head_versions = {(n, _version(v.version)): v for n, p in head.items() for v in p.versions}
     base_files = {(f.filename, f.sha256) for v in base_versions.values() for f in v.files}
     changes = []
     for key in sorted(set(base_versions) | set(head_versions)):
         name = key[0]
         old, new = base_versions.get(key), head_versions.get(key)
+        if old is not None and new is not None and old.needed_by == new.needed_by:
+            continue  # no request newly needs it, nor has it been superseded (below)
         entry = new or old
         assert entry is not None
         project = head.get(name) or base[name]
@@ -276,7 +299,7 @@ def compare(
         targets = tuple(
             sorted({t for n in needs for t in n.targets} or {t for f in entry.files for t in f.targets})
         )
-        oses = tuple(os for os in OS_NAMES if any(_os_of(t, platforms) == os for t in targets))
+        oses, pythons = _where(targets, platforms)
         changes.append(
             Change(
                 name=project.name,
@@ -298,7 +321,7 @@ def compare(
                 build_targets=entry.build_targets if status != "removed" else (),
                 findings=_findings(entry) if status != "removed" else (),
                 reason=reason,
-                pythons=tuple(sorted({_python_of(t) for t in targets} - {""}, key=_py_key)),
+                pythons=pythons,
                 vetted=entry.vetting is not None and status != "removed",
                 advisories=entry.vetting.advisories
                 if entry.vetting is not None and status != "removed"

@@ -360,9 +360,11 @@ class Background:
     (it depends only on git, the config and the cache, not on anything the build reads): started before
     the catalog is read, joined where the history is first needed (:meth:`result`). The process reads
     the commits by itself (:func:`curate.parallel.limit`: the build has the other cores), writes the
-    cache and sends the history back. It runs at a lower priority (``nice`` 10, its git too): the build's
-    own work is what the history waits for at the end, so it goes first, and the history takes the idle
-    core.
+    cache and sends the history back, with what ``prepare`` made of it until the build waited (the
+    pages that show it: ``curate.site.prepare_history``). It runs at a lower priority (``nice`` 10, its
+    git too): the build's own work is what the history waits for at the end, so it goes first, and the
+    history takes the idle core; once the build waits for it, it is given the build's priority again
+    (where the system lets a process raise another's).
 
     Where forking is not safe or does not pay off (one core, another thread running, no ``fork``),
     nothing runs beside: :meth:`result` computes the history here, then. Either way the history is the
@@ -375,13 +377,21 @@ class Background:
     nothing is published. :meth:`stop` ends the process when the build fails elsewhere (or no longer
     needs the history)."""
 
-    def __init__(self, compute: Callable[[], History], process: Any = None, receive: Any = None) -> None:
+    def __init__(
+        self,
+        compute: Callable[[], History],
+        process: Any = None,
+        receive: Any = None,
+        waiting: Any = None,
+    ) -> None:
         self._compute = compute
         self._process = process
         self._receive = receive
+        self._waiting = waiting  # set when the build waits: the process sends what it has
         self._result: History | None = None
         self._by_package: dict[NormalizedName, list[tuple[Entry, PackageChange]]] | None = None
         self._pages_of: dict[str, int] | None = None
+        self._prepared: Any = None
 
     @classmethod
     def start(
@@ -392,8 +402,10 @@ class Background:
         os_of_platform: Mapping[str, str],
         cache_dir: Path | None,
         published_head: str = "",
+        prepare: Prepare | None = None,
     ) -> Background:
-        """Start computing :func:`collect`'s history of ``root`` (same arguments) beside this process."""
+        """Start computing :func:`collect`'s history of ``root`` (same arguments) beside this process;
+        then ``prepare`` (what shows it: :data:`Prepare`), whose result :meth:`prepared` gives."""
         import functools
         import gc
         import multiprocessing
@@ -410,8 +422,11 @@ class Background:
             return cls(compute)
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
+        waiting = context.Event()
         # a daemon: ended with this process whatever happens (it may not start workers of its own)
-        process = context.Process(target=_beside, args=(send, compute), name="curate-history", daemon=True)
+        process = context.Process(
+            target=_beside, args=(send, compute, prepare, waiting), name="curate-history", daemon=True
+        )
         # what this process holds already is left out of the child's garbage collections: they would
         # walk it, and copy every page they touch (a caller that built before, like the benchmark)
         gc.freeze()
@@ -420,13 +435,18 @@ class Background:
         finally:
             gc.unfreeze()
         send.close()
-        return cls(compute, process, receive)
+        return cls(compute, process, receive, waiting)
 
     @classmethod
-    def ready(cls, history: History) -> Background:
-        """A history already at hand."""
+    def ready(
+        cls,
+        history: History,
+        by_package: dict[NormalizedName, list[tuple[Entry, PackageChange]]] | None = None,
+        pages_of: dict[str, int] | None = None,
+    ) -> Background:
+        """A history already at hand (with its maps, when made already)."""
         done = cls(lambda: history)
-        done._result = history
+        done._result, done._by_package, done._pages_of = history, by_package, pages_of
         return done
 
     @property
@@ -443,14 +463,23 @@ class Background:
             return self._result
         from curate.errors import BuildError
 
+        if self._waiting is not None:
+            self._waiting.set()  # what it has not prepared yet is made here
+        with contextlib.suppress(OSError):  # the build waits for it now: it goes as fast as the build
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0))
         answer = parallel.answer_of(self._process, self._receive)
-        if not (isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[0], History)):
+        if not (isinstance(answer, tuple) and len(answer) == 4 and isinstance(answer[0], History)):
             raise BuildError(
                 "the process reading the catalog's history stopped without finishing "
                 f"(exit code {self._process.exitcode}): {answer or 'no report'}"
             )
-        self._result, self._by_package, self._pages_of = answer
+        self._result, self._by_package, self._pages_of, self._prepared = answer
         return self._result
+
+    def prepared(self) -> Any:
+        """What ``prepare`` made beside (None when it did not run there): after :meth:`result`."""
+        self.result()
+        return self._prepared
 
     def by_package(self) -> dict[NormalizedName, list[tuple[Entry, PackageChange]]]:
         """:meth:`History.by_package` of the history (made beside, with it, when it was computed there)."""
@@ -479,18 +508,30 @@ def _may_fork() -> bool:
     return parallel.workers(2, 2) >= 2
 
 
-def _beside(send: Any, compute: Callable[[], History]) -> None:
-    """The forked process: the history (with the maps the site draws from it), or what computing it
-    raised, sent to the build."""
+# What shows the history, made beside the build once the history is computed (``curate.site``'s
+# prepare_history): given the history (:meth:`Background.ready`, with its maps) and whether the build
+# waits for it already (then it stops, and sends what it has); what it returns is sent to the build.
+Prepare = Callable[["Background", Callable[[], bool]], Any]
+
+
+def _beside(send: Any, compute: Callable[[], History], prepare: Prepare | None, waiting: Any) -> None:
+    """The forked process: the history (with the maps the site draws from it, and what ``prepare``
+    made), or what computing it raised, sent to the build."""
     parallel.limit(1)  # the build keeps the other core(s) busy; a daemon process has no workers either
     with contextlib.suppress(
         OSError
     ):  # the build's own work first: this one (and its git) takes what is left
         os.nice(10)
 
-    def work() -> tuple[History, dict[NormalizedName, list[tuple[Entry, PackageChange]]], dict[str, int]]:
+    def work() -> tuple[
+        History, dict[NormalizedName, list[tuple[Entry, PackageChange]]], dict[str, int], Any
+    ]:
         history = compute()
-        return history, history.by_package(), history.pages_of()
+        by_package, pages_of = history.by_package(), history.pages_of()
+        made = None
+        if prepare is not None:
+            made = prepare(Background.ready(history, by_package, pages_of), waiting.is_set)
+        return history, by_package, pages_of, made
 
     parallel.send_answer(send, work)
 

@@ -237,15 +237,67 @@ def start_history(
     cache_dir: Path | None,
     published: Path | None,
 ) -> hist.Background:
-    """Start computing the catalog's history beside this process (see :class:`curate.history.Background`):
-    ``published``, the previous build's output, tells whether it was rewritten since."""
+    """Start computing the catalog's history beside this process (see :class:`curate.history.Background`),
+    and what shows it (:func:`prepare_history`): ``published``, the previous build's output, tells
+    whether it was rewritten since."""
     return hist.Background.start(
         root,
         env=env,
         os_of_platform={p.name: p.os for p in config.platforms},
         cache_dir=cache_dir,
         published_head=hist.previous_head(published),
+        prepare=functools.partial(prepare_history, root=root, config=config, cache_dir=cache_dir),
     )
+
+
+def prepare_history(
+    job: hist.Background, stop: Callable[[], bool], *, root: Path, config: Config, cache_dir: Path | None
+) -> dict[str, Any] | None:
+    """What :func:`write_history` writes from the history alone, made beside the build once the history
+    is computed (:class:`curate.history.Background`), while the build reads the catalog: when most of
+    the history was computed (a first build: nothing of it is in the caches yet). Until ``stop()`` (the
+    build waits): the archive pages, rendered into the file cache (:class:`_ArchiveCache`) with the
+    catalog's projects and requests as their files are named (what the page links to: the key the
+    build looks them up by is made from the catalog it read, so a page made from a wrong guess is not
+    found, and is made again); then the ``api/changes/`` pages and package files, as bytes (None: none)."""
+    history = job.result()
+    if not history.entries or history.computed <= history.reused:
+        return None
+    if cache_dir is not None and history.fingerprint:
+        projects, requests = _named(root)
+        guess = SiteData(
+            config=config,
+            projects=dict.fromkeys(projects),  # type: ignore[arg-type]
+            requests=dict.fromkeys(requests),  # type: ignore[arg-type]
+            dependents={},
+            last_changed="",
+            targets={},
+            environments={},
+            history_job=job,
+            cache_dir=cache_dir,
+        )
+        renderer = SiteRenderer(guess)
+        pages = _ArchiveCache(cache_dir / ARCHIVE_CACHE)
+        fp = renderer.archive_fingerprint()
+        for number in range(history.pages, 0, -1):
+            if stop():
+                return None
+            key = renderer.archive_key(number)
+            assert key is not None  # the history has a fingerprint
+            pages.get(fp, key, functools.partial(_archive_page, renderer, number))
+    who = config.show_requesters
+    files: dict[str, bytes] = {}
+    for number in range(1, history.pages + 1):
+        if stop():
+            break
+        files[f"{number}.json"] = _json_bytes(hist.page_json(history, number, requesters=who))
+    pages_of = job.pages_of()
+    for norm, items in job.by_package().items():
+        if stop():
+            break
+        doc = hist.package_json(items[0][1].name, norm, items, pages_of, requesters=who)
+        files[f"packages/{norm}.json"] = _json_bytes(doc)
+    return {"requesters": who, "files": files}
 
 
 # -- parallelism: 10,000 projects are parsed and rendered on every core ------------------------------
@@ -1148,11 +1200,18 @@ def _remove_shell(site_dir: Path, shell_dir: str) -> None:
     folder.rmdir()
 
 
+def _named(root: Path) -> tuple[list[NormalizedName], list[str]]:
+    """The projects and the requests of the catalog at ``root`` as their files are named (what an archive
+    page reads of the catalog: whether a project or a request is in it), unread."""
+    return [NormalizedName(p.stem) for p in iter_project_files(root)], [p.stem for p in request_files(root)]
+
+
 def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> list[str]:
     """The Changes archive pages (into the theme's shell), ``changes.xml`` and ``api/changes/``; return
     the archive pages' URLs (relative). An archive page rendered before with the same content is taken
     from the file cache (:data:`ARCHIVE_CACHE`): a build after one more merged change renders one or
-    two pages, not the whole archive."""
+    two pages, not the whole archive; on a first build, those :func:`prepare_history` made beside are
+    there, and so are the ``api/changes/`` files it made."""
     history = data.history
     before, after = _read_shell(site_dir, CHANGES_SHELL_DIR, "Changes page")
     pages = _ArchiveCache(data.cache_dir / ARCHIVE_CACHE if data.cache_dir is not None else None)
@@ -1185,12 +1244,20 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
         data.published / "api" / "changes" if data.published is not None else None,
         api,
         verify=True,  # a published file changed since (by hand, or made a link) is written again
-        encode=_json_bytes,
     )
+    # what was made beside the build (prepare_history), for the same requesters' setting
+    prepared = data.history_job.prepared()
+    made: dict[str, bytes] = {}
+    if isinstance(prepared, dict) and prepared.get("requesters") == who:
+        made = prepared["files"]
+
+    def write(rel: str, key: str, make: Callable[[], Any]) -> None:
+        reuse.write(rel, key, lambda: made.pop(rel, None) or _json_bytes(make()))
+
     base = f"{who}\n{history.pages}"
     for number in range(1, history.pages + 1):
         shas = "".join(f"\n{e.sha}{'*' if e.boundary else ''}" for e in history.page(number))
-        reuse.write(
+        write(
             f"{number}.json",
             f"{base}\n{number}{shas}",
             functools.partial(hist.page_json, history, number, requesters=who),
@@ -1198,7 +1265,7 @@ def write_history(data: SiteData, renderer: SiteRenderer, site_dir: Path) -> lis
     pages_of = data.history_pages
     for norm, items in data.package_history.items():
         shas = "".join(f"\n{e.sha} {pages_of[e.sha]}" for e, _ in items)
-        reuse.write(
+        write(
             f"packages/{norm}.json",
             f"{who}{shas}",
             functools.partial(hist.package_json, items[0][1].name, norm, items, pages_of, requesters=who),
