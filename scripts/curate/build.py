@@ -645,12 +645,16 @@ def _write_beside(
         reuse = env_reuse(tree, published, cache_dir)
         files = write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
         if pages is not None:
+            from curate.site import SiteRenderer, fill_request_pages
+
+            # rendered while mkdocs renders the site (a core is free then), put in their shell once it
+            # comes (while this build's process writes the index and the package pages, on every core)
+            site = SiteRenderer(pages)
+            bodies = {rid: site.request(request) for rid, request in sorted(pages.requests.items())}
             cut = shell.recv()  # (before, after), or None: the site wrote them
             shell.close()
             if cut is not None:
-                from curate.site import SiteRenderer, fill_request_pages
-
-                fill_request_pages(pages, SiteRenderer(pages), tree, *cut, live=published)
+                fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies)
         return files
 
     parallel.send_answer(send, work)

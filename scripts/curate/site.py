@@ -1158,11 +1158,13 @@ def fill_request_pages(
     after: str,
     *,
     live: Path | None = None,
+    bodies: Mapping[str, str] | None = None,
 ) -> None:
     """Each request's page into the shell cut at its slot (``before``, ``after``). ``live``: the
     published tree (not ``site_dir``): a page that is the same bytes there is hard-linked from there
     instead of written (:func:`curate.staging.link_if_same`: what :func:`curate.staging.keep_unchanged`
-    does before the swap, done here, by the process writing the pages)."""
+    does before the swap, done here, by the process writing the pages). ``bodies``: what
+    ``renderer.request`` made of each request already (by id), rendered before the shell was there."""
     shell_url = REQUEST_SHELL_DIR.split("/")[-1] + "/"
     for rid in sorted(data.requests):
         request = data.requests[rid]
@@ -1170,7 +1172,8 @@ def fill_request_pages(
         head = before.replace(SHELL_TITLE, title).replace(shell_url, f"{rid}/")
         out = site_dir / "requests" / rid
         out.mkdir(parents=True, exist_ok=True)
-        page = (head + renderer.request(request) + after.replace(SHELL_TITLE, title)).encode("utf-8")
+        body = bodies[rid] if bodies is not None else renderer.request(request)
+        page = (head + body + after.replace(SHELL_TITLE, title)).encode("utf-8")
         rel = f"requests/{rid}/index.html"
         if live is None or not link_if_same(f"{live}/{rel}", f"{site_dir}/{rel}", page):
             (out / "index.html").write_bytes(page)
