@@ -599,13 +599,15 @@ class EnvRenderer:
         self.locations = locations
         self.cache = cache  # curate's file cache: the SBOMs' components are kept there between builds
         self._pylock_entries: dict[tuple[Any, ...], str] = {}
+        self._pylock_by_package: dict[int, tuple[EnvPackage, str]] = {}
         self._pylock_store = _TextStore(pylock_store(cache) if cache is not None else None)
         self._requirement_lines: dict[tuple[str, str, str], str] = {}
         self._headers: dict[str, str] = {}
         self._toml_lines: dict[tuple[str, str], str] = {}
         self._urls: dict[tuple[str, str, str], str] = {}
-        # a package's api/requests/ JSON by the identity of what it is made of (kept alive here)
-        self._api_packages: dict[tuple[int, ...], tuple[object, object, object, object, str]] = {}
+        # a package's api/requests/ JSON by the identity of the package (kept alive here): the plan shares
+        # one between the environments where it is the same
+        self._api_packages: dict[int, tuple[EnvPackage, str]] = {}
         self._sbom: Any = None  # curate.sbom.SbomRenderer, made when first asked (cyclonedx is heavy)
 
     def request_page(self, request_id: str) -> str:
@@ -621,12 +623,10 @@ class EnvRenderer:
 
     def api_package_json(self, p: EnvPackage) -> str:
         """A package's JSON in ``api/requests/`` (:func:`api_request`), made once per build."""
-        key = (id(p.project), id(p.version), id(p.file), id(p.built), p.direct)
-        found = self._api_packages.get(key)
+        found = self._api_packages.get(id(p))
         if found is None:
-            text = _json(_api_package(self, p))
-            found = self._api_packages[key] = (p.project, p.version, p.file, p.built, text)
-        return found[4]
+            found = self._api_packages[id(p)] = (p, _json(_api_package(self, p)))
+        return found[1]
 
     def render(self, env: Environment, fmt: Format, request: Request) -> str:
         if not env.ready:
@@ -710,6 +710,16 @@ class EnvRenderer:
         return entry
 
     def _pylock_entry(self, pkg: EnvPackage) -> str:
+        """The package's entry, once per package object (the plan shares one between the environments
+        where it is the same; kept alive here) and once per distinct entry."""
+        seen = self._pylock_by_package.get(id(pkg))
+        if seen is not None:
+            return seen[1]
+        text = self._pylock_entry_text(pkg)
+        self._pylock_by_package[id(pkg)] = (pkg, text)
+        return text
+
+    def _pylock_entry_text(self, pkg: EnvPackage) -> str:
         key = (pkg.normalized, pkg.version.version, pkg.file.filename, pkg.file.sha256, pkg.dependencies)
         cached = self._pylock_entries.get(key)
         if cached is None:
@@ -1093,6 +1103,7 @@ class EnvDigests:
         self._targets: dict[str, bytes] = {}
         # by the identity of the objects (kept alive here): a version recurs in many environments
         self._packages: dict[tuple[int, int, int], tuple[object, object, object, str]] = {}
+        self._lines: dict[int, tuple[EnvPackage, str]] = {}
 
     def _target(self, target: Target) -> bytes:
         found = self._targets.get(target.id)
@@ -1157,13 +1168,17 @@ class EnvDigests:
         who = request.requested_by if show else ""
         h.update(json.dumps([request.id, request.title, who, request.date.isoformat()]).encode())
         # normalized names: no space or comma in them
-        h.update(
-            "".join(
-                f"\n{self.package(p)} {p.normalized} {int(p.direct)} {','.join(p.dependencies)}"
-                for p in env.packages
-            ).encode()
-        )
+        h.update("".join(self._line(p) for p in env.packages).encode())
         return h.hexdigest()
+
+    def _line(self, p: EnvPackage) -> str:
+        """A package's line in :meth:`of`, once per package object (the plan shares one between the
+        environments where it is the same; kept alive here)."""
+        found = self._lines.get(id(p))
+        if found is None:
+            line = f"\n{self.package(p)} {p.normalized} {int(p.direct)} {','.join(p.dependencies)}"
+            found = self._lines[id(p)] = (p, line)
+        return found[1]
 
 
 # -- curate env: one file, from catalog/ ------------------------------------------------------------------

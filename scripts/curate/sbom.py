@@ -402,6 +402,7 @@ class SbomRenderer:
         self._vulnerabilities: dict[tuple[str, ...], list[_Part]] = {}
         self._stamps: dict[dt.date, str] = {}  # the metadata but its component, per day
         self._packages: dict[tuple[int, int, int, int], _Package] = {}
+        self._by_package: dict[int, tuple[EnvPackage, _Package]] = {}  # (kept alive here)
         self._store = (
             cache / STORE_DIR / f"components-{COMPONENT_FORMAT}-{LIBRARY_VERSION}.json"
             if cache is not None
@@ -695,6 +696,9 @@ class SbomRenderer:
     def _package(self, pkg: EnvPackage) -> _Package:
         """The package's parts (:meth:`_ref`, :meth:`_component`, :meth:`_vulnerabilities_of`), looked
         up by the identity of its version and file (kept alive here): they recur in many environments."""
+        seen = self._by_package.get(id(pkg))  # the plan shares a package between environments
+        if seen is not None:
+            return seen[1]
         key = (id(pkg.version), id(pkg.file), id(pkg.built), id(pkg.project))
         found = self._packages.get(key)
         if found is None:
@@ -710,6 +714,7 @@ class SbomRenderer:
                 vulnerabilities=tuple(self._vulnerabilities_of(pkg)),
             )
             self._packages[key] = found
+        self._by_package[id(pkg)] = (pkg, found)
         return found
 
     def _dependencies_text(self, env: Environment, parts: list[_Package]) -> str:
