@@ -99,3 +99,31 @@ def test_link_if_same_links_only_the_same_bytes_of_a_regular_file(tmp_path: Path
         assert not (new / name).exists(), name
     assert (live / "other.html").read_bytes() == page.replace(b"same", b"sane")
     assert secret.read_bytes() == page
+
+
+def test_keep_unchanged_links_the_same_bytes_but_in_the_folders_done(tmp_path: Path) -> None:
+    """curate.staging.keep_unchanged: a file of the staging tree that is the live one's bytes becomes the
+    live file (its inode); the folders named ``done`` (their writer kept them: Staging.write_or_keep) are
+    not looked at; Staging.write_or_keep links the live file where it is the same bytes."""
+    from curate.staging import Staging, keep_unchanged
+
+    live, staging = tmp_path / "live", tmp_path / "staging"
+    for tree in (live, staging):
+        for rel in ("a.html", "envs/x/pylock.toml", "requests/r1/index.html", "requests/index.html"):
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tree / rel).write_bytes(b"same " + rel.encode())
+    assert keep_unchanged(staging, live, done=("envs", "requests/r1")) == 2
+
+    def same(rel: str) -> bool:
+        return (staging / rel).stat().st_ino == (live / rel).stat().st_ino
+
+    assert same("a.html")
+    assert same("requests/index.html")
+    assert not same("envs/x/pylock.toml")
+    assert not same("requests/r1/index.html")
+    writer = Staging(staging)
+    (staging / "envs" / "x" / "pylock.toml").unlink()
+    writer.write_or_keep("envs/x/pylock.toml", b"same envs/x/pylock.toml", live)
+    assert same("envs/x/pylock.toml")
+    writer.write_or_keep("envs/y/pylock.toml", b"new", live)
+    assert (staging / "envs" / "y" / "pylock.toml").read_bytes() == b"new"

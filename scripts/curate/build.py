@@ -372,7 +372,7 @@ def _build_with(
             if data is not None:
                 history = data.history
             if output.is_dir():  # a rebuild that changed nothing changes no file's ETag
-                keep_unchanged(staging, output)
+                keep_unchanged(staging, output, beside.kept if beside is not None else ())
         how = "published"
     warnings = []
     if site and config.show_requesters and config.publish.pages:
@@ -534,15 +534,23 @@ def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reu
 class EnvWriter:
     """The environment files written into a fresh staging tree by a forked process, beside this one;
     and the request pages (:func:`curate.site.fill_request_pages`, from the same plans), when started
-    with the site's data: once :meth:`request_pages` sends it their shell."""
+    with the site's data: once :meth:`request_pages` sends it their shell. Each file it writes that the
+    published tree holds with the same bytes is that file, hard-linked (:meth:`kept`)."""
 
     def __init__(
-        self, process: Any, receive: Any, plans: Mapping[str, RequestEnvironments], shell: Any = None
+        self,
+        process: Any,
+        receive: Any,
+        plans: Mapping[str, RequestEnvironments],
+        shell: Any = None,
+        published: Path | None = None,
     ) -> None:
         self._process = process
         self._receive = receive
         self._plans = plans
         self._shell = shell  # the pipe end the request pages' shell is sent on (None: no pages)
+        self._published = published
+        self._pages = False  # whether it was sent the shell: it writes the request pages
 
     @classmethod
     def start(
@@ -581,7 +589,16 @@ class EnvWriter:
         send.close()
         if shell_receive is not None:
             shell_receive.close()
-        return cls(process, receive, plans, shell_send)
+        return cls(process, receive, plans, shell_send, published)
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The folders (of the tree) whose files it kept from the published tree where they were the
+        same bytes (:func:`curate.staging.keep_unchanged` need not look at them again)."""
+        if self._published is None:
+            return ()
+        pages = [f"requests/{rid}" for rid in self._plans] if self._pages else []
+        return (ENVS_DIR, API_DIR, *pages)
 
     def request_pages(self, before: str, after: str) -> None:
         """Have it write the request pages into this shell (:func:`curate.site.write_request_pages`)."""
@@ -593,6 +610,7 @@ class EnvWriter:
         pipe, self._shell = self._shell, None
         try:
             pipe.send(shell)
+            self._pages = shell is not None
         except OSError:  # it is gone: result() says why
             pass
         finally:
@@ -643,7 +661,11 @@ def _write_beside(
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
         reuse = env_reuse(tree, published, cache_dir)
-        files = write_environments(plans, renderer, staging.write, reuse=reuse, link=staging.link).files
+
+        def write(rel: str, data: bytes) -> None:  # the published file where it is these bytes
+            staging.write_or_keep(rel, data, published)
+
+        files = write_environments(plans, renderer, write, reuse=reuse, link=staging.link).files
         if pages is not None:
             from curate.site import SiteRenderer, fill_request_pages
 

@@ -32,7 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from stat import S_ISREG
 from typing import BinaryIO
@@ -55,16 +55,20 @@ def link_or_copy(src: str | bytes | Path, dst: str | bytes | Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def keep_unchanged(staging: Path, live: Path) -> int:
+def keep_unchanged(staging: Path, live: Path, done: Collection[str] = ()) -> int:
     """Before a swap: replace each file of ``staging`` that ``live`` holds at the same path with the same
     bytes by a hard link to the live file, so that it keeps its inode and modification time. An HTTP
     server's ``ETag`` and ``Last-Modified`` (``curate serve``: inode, mtime and size; nginx: mtime and
     size) then stay the same on a rebuild that changed nothing, and caches keep revalidating with 304s.
-    Files already hard-linked (from the cache or the live tree) are skipped without being read. Returns
-    how many files were kept."""
+    Files already hard-linked (from the cache or the live tree) are skipped without being read; so are
+    the folders named in ``done`` (relative, with ``/``), whose writer did the same for each file
+    (:meth:`Staging.write_or_keep`). Returns how many files were kept."""
     kept = 0
-    for folder, _, names in os.walk(staging):
+    for folder, subfolders, names in os.walk(staging):
         rel = os.path.relpath(folder, staging)
+        if done:
+            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            subfolders[:] = [d for d in subfolders if prefix + d not in done]
         for name in names:
             new = os.path.join(folder, name)
             old = os.path.join(live, rel, name)
@@ -164,6 +168,13 @@ class Staging:
 
     def link(self, rel: str, src: str | Path) -> None:
         link_or_copy(src, self._path(rel))
+
+    def write_or_keep(self, rel: str, data: bytes, live: str | Path | None) -> None:
+        """:meth:`write`, but hard-link the file ``live`` (a published tree) holds at ``rel`` when it is
+        the same bytes (:func:`link_if_same`: what :func:`keep_unchanged` would do afterwards)."""
+        path = self._path(rel)
+        if live is None or not link_if_same(f"{live}/{rel}", path, data):
+            self.write(rel, data)
 
     def close(self) -> None:
         """Everything sent is on disk (nothing to wait for here)."""
