@@ -302,6 +302,7 @@ def test_one_project_change_rewrites_that_project_and_the_root_only(tmp_path: Pa
     fake_site.build_site = docs  # type: ignore[attr-defined]
 
     fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
+    fake_site.start_history = lambda *a, **k: None  # type: ignore[attr-defined]  # no history
     real_site = sys.modules.get("curate.site")
     sys.modules["curate.site"] = fake_site
     try:
@@ -348,6 +349,7 @@ def test_a_failed_build_leaves_the_previous_tree_serving(tmp_path: Path) -> None
     fake_site.build_site = broken  # type: ignore[attr-defined]
 
     fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
+    fake_site.start_history = lambda *a, **k: None  # type: ignore[attr-defined]  # no history
     real_site = sys.modules.get("curate.site")
     sys.modules["curate.site"] = fake_site
     try:

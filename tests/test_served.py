@@ -330,6 +330,7 @@ def test_a_rebuild_that_changed_nothing_reads_no_file_it_serves(
 
     fake_site.build_site = docs  # type: ignore[attr-defined]
     fake_site.finish_site = lambda data: None  # type: ignore[attr-defined]
+    fake_site.start_history = lambda *a, **k: None  # type: ignore[attr-defined]  # no history
     monkeypatch.setitem(sys.modules, "curate.site", fake_site)
     fresh = build(root=built.root, output=built.public, cache_dir=built.cache, env={}, today=TODAY)
     assert fresh.stats is not None
