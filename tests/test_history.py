@@ -1258,3 +1258,28 @@ def test_what_shows_the_history_prepared_beside_is_what_the_build_writes(
     jobs.clear()
     build(root, out, tmp_path / "cache")
     assert jobs[0].prepared() is None
+
+
+def test_preparing_beside_that_fails_leaves_it_to_the_build(
+    repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forking: None
+) -> None:
+    """What shows the history is only made ahead of the build: when making it beside fails, the build
+    makes it all, the same, and does not fail."""
+    from curate import site
+
+    root, _ = repo
+    plain = tmp_path / "plain"
+    build(root, plain, tmp_path / "cache-plain")
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("the cache is not writable")
+
+    monkeypatch.setattr(site, "prepare_history", fails)
+    jobs = _started(monkeypatch)
+    out = tmp_path / "public"
+    build(root, out, tmp_path / "cache")
+    assert jobs[0].beside
+    assert jobs[0].prepared() is None
+    mine, theirs = _tree(out), _tree(plain)
+    assert sorted(mine) == sorted(theirs)
+    assert [k for k in mine if mine[k] != theirs[k] and k != "search/search_index.json"] == []

@@ -530,7 +530,10 @@ def _beside(send: Any, compute: Callable[[], History], prepare: Prepare | None, 
         by_package, pages_of = history.by_package(), history.pages_of()
         made = None
         if prepare is not None:
-            made = prepare(Background.ready(history, by_package, pages_of), waiting.is_set)
+            try:
+                made = prepare(Background.ready(history, by_package, pages_of), waiting.is_set)
+            except Exception:  # only ever ahead of the build: it makes what was not made here
+                made = None
         return history, by_package, pages_of, made
 
     parallel.send_answer(send, work)
