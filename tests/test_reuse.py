@@ -213,3 +213,78 @@ def test_a_spare_folder_is_taken_over_keeping_only_the_live_files(tmp_path: Path
     assert not out3.exists()
     assert not out3.is_symlink()
     assert (outside / "x.json").read_bytes() == b"outside"
+
+
+def _others(path: Path, how: str) -> None:
+    """``path`` made another user's (uid 65534: only root can) or writable by all."""
+    if how == "other user":
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        os.chown(path, 65534, -1, follow_symlinks=False)
+    else:
+        path.chmod(path.stat().st_mode | 0o002)
+
+
+@pytest.mark.parametrize("how", ["other user", "writable by all"])
+def test_a_file_or_spare_folder_not_the_builds_own_is_not_reused(tmp_path: Path, how: str) -> None:
+    """A live file that another user owns, or that anyone can write to, could be changed in place once
+    published through a hard link: it is made again (its bytes verified or not). A spare folder with
+    such a folder in it is not taken over at all (out made afresh, nothing kept from it)."""
+    files = {"a/x.json": ("key a", b"AAAA"), "b/y.json": ("key b", b"BBBB")}
+    live = publish(tmp_path, files, verify=True, name="one")
+    _others(live / "a" / "x.json", how)
+    out = tmp_path / "two"
+    out.mkdir()
+    reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=True)
+    made: list[str] = []
+
+    def make(rel: str, data: bytes) -> bytes:
+        made.append(rel)
+        return data
+
+    for rel, (key, data) in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        reuse.write(rel, key, functools.partial(make, rel, data))
+    assert made == ["a/x.json"]
+    assert (out / "a" / "x.json").stat().st_ino != (live / "a" / "x.json").stat().st_ino
+    assert (out / "b" / "y.json").stat().st_ino == (live / "b" / "y.json").stat().st_ino
+
+    # the spare folder: its folder "b" is not the build's own -> nothing of the spare is kept
+    live = publish(tmp_path, files, verify=True, name="three")
+    spare = tmp_path / "spare"
+    for rel in files:
+        (spare / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(live / rel, spare / rel)
+    _others(spare / "b", how)
+    out = tmp_path / "four"
+    reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=True, spare=spare)
+    assert not spare.exists()
+    assert not out.exists()  # made afresh by the writer, as on a first build
+    assert not reuse.present
+    out.mkdir()
+    for rel, (key, data) in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        reuse.write(rel, key, functools.partial(bytes, data))
+    reuse.save()
+    assert not (out / "b").stat().st_mode & 0o002
+    assert (out / "b").stat().st_uid == os.geteuid()
+
+
+@pytest.mark.parametrize("how", ["other user", "writable by all"])
+def test_link_if_same_and_keep_unchanged_leave_a_file_not_the_builds_own(tmp_path: Path, how: str) -> None:
+    """curate.staging: a live file of the same bytes that another user owns, or anyone can write to,
+    is not linked into the new tree (it could be changed in place once published)."""
+    from curate.staging import keep_unchanged, link_if_same
+
+    live, new = tmp_path / "live", tmp_path / "new"
+    live.mkdir()
+    new.mkdir()
+    page = b"<html>a page</html>\n"
+    for name in ("linked.html", "kept.html"):
+        (live / name).write_bytes(page)
+        _others(live / name, how)
+    assert not link_if_same(str(live / "linked.html"), str(new / "linked.html"), page)
+    assert not (new / "linked.html").exists()
+    (new / "kept.html").write_bytes(page)
+    assert keep_unchanged(new, live) == 0
+    assert (new / "kept.html").stat().st_ino != (live / "kept.html").stat().st_ino

@@ -9,7 +9,8 @@ the live tree by a rename, so the live folder is the recorded one exactly when t
 record was published (a failed build's folder is deleted; the live one is another).
 
 A later build asks :meth:`LinkReuse.reused` for each file with its key: when the live folder is the
-recorded one and the file was written there from the same key, the live file is hard-linked into the new
+recorded one and the file was written there from the same key, the live file (a regular file of the
+build's user, not writable by all: :func:`curate.staging.ours`) is hard-linked into the new
 tree (it keeps its inode, so an HTTP server's ``ETag`` stays the same) and nothing is made. With
 ``verify``, the linked file is read back and its sha256 compared with the recorded one: a published file
 changed since it was written (by hand, by an in-place update of the live tree, a damaged disk) is not
@@ -29,7 +30,9 @@ wrote or reused (it does not grow).
 A *spare* folder (``spare``): the same folder of the tree the last build replaced, kept beside the output
 when it was swapped out (:func:`curate.staging.swap`'s ``keep``) instead of deleted, is taken over as
 ``out`` (one rename): its files are mostly the live ones, hard-linked, so a rebuild neither makes
-thousands of folders and links nor deletes as many. It is trusted for nothing but its folders: what is
+thousands of folders and links nor deletes as many. It is trusted for nothing but its folders, and for those
+only when each is the build user's and not writable by all (:func:`curate.staging.ours`; else the
+whole folder is dropped and ``out`` made afresh): what is
 in it that is not a real folder or a regular file (a symbolic link, a FIFO) is removed first; a file is
 kept only where it is the live file that would be linked (the same device and inode), and its bytes are
 checked as a linked one's; any other is removed before the file is linked or written (never written
@@ -50,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.atomic import atomic_write
+from curate.staging import ours
 
 RECORD_DIR = "published"  # under the file cache: a record per reused folder
 
@@ -120,11 +124,14 @@ class LinkReuse:
         except OSError:
             _discard(spare)
             return
-        if not stat.S_ISDIR(os.lstat(self.out).st_mode):  # a symbolic link (to a folder elsewhere), a file
+        top = os.lstat(self.out)
+        if not stat.S_ISDIR(top.st_mode):  # a symbolic link (to a folder elsewhere), a file
             os.unlink(self.out)
             return
         todo = [""]
         try:
+            if not ours(top):
+                raise OSError(f"{spare}: another user's, or writable by all")
             while todo:
                 rel = todo.pop()
                 folder = f"{self._out}/{rel}" if rel else self._out
@@ -132,6 +139,8 @@ class LinkReuse:
                     for entry in entries:
                         name = f"{rel}/{entry.name}" if rel else entry.name
                         if entry.is_dir(follow_symlinks=False):
+                            if not ours(entry.stat(follow_symlinks=False)):  # files could be swapped in it
+                                raise OSError(f"{entry.path}: another user's, or writable by all")
                             todo.append(name)
                             self._folders.append(name)
                         elif entry.is_file(follow_symlinks=False):
@@ -171,6 +180,8 @@ class LinkReuse:
         try:
             st = os.lstat(source)
             if not stat.S_ISREG(st.st_mode):  # a link (to a secret, a FIFO) or a special file
+                return False
+            if not ours(st):  # another user's, or writable by all: it could change once published
                 return False
             kept = False
             if rel in self.present:  # the spare folder's: kept when it is the live file itself

@@ -45,6 +45,15 @@ _FRAME = struct.Struct("<cII")  # op (b"w" write, b"l" link), len(relative path)
 _PIPE_BUFFER = 1 << 20
 
 
+def ours(st: os.stat_result) -> bool:
+    """Whether a file or folder of the live tree (or of a folder kept from it) may be reused as the
+    build's own: owned by the user the build runs as, and not writable by every user. Another user's
+    file, or a world-writable one, could be changed in place once published through a hard link: it is
+    made again instead (a folder like it: the kept folder is not taken over)."""
+    geteuid = getattr(os, "geteuid", None)
+    return (geteuid is None or st.st_uid == geteuid()) and not st.st_mode & 0o002
+
+
 def link_or_copy(src: str | bytes | Path, dst: str | bytes | Path) -> None:
     """Hard-link when on the same filesystem (cheap, same bytes), copy otherwise."""
     try:
@@ -81,6 +90,8 @@ def keep_unchanged(staging: Path, live: Path, done: Collection[str] = ()) -> int
                 continue
             if not (S_ISREG(st.st_mode) and S_ISREG(ost.st_mode)) or st.st_size != ost.st_size:
                 continue
+            if not ours(ost):  # another user's, or writable by all: not published by a link
+                continue
             if not _same_bytes(new, old):
                 continue
             tmp = f"{new}.curate-keep"
@@ -94,8 +105,9 @@ def keep_unchanged(staging: Path, live: Path, done: Collection[str] = ()) -> int
 
 
 def link_if_same(live: str, new: str, data: bytes) -> bool:
-    """Make ``new`` a hard link to ``live`` when that is a regular file of exactly ``data``'s bytes
-    (what :func:`keep_unchanged` would do once ``new`` was written, without writing it); True then.
+    """Make ``new`` a hard link to ``live`` when that is a regular file of exactly ``data``'s bytes,
+    the build's own (:func:`ours`) (what :func:`keep_unchanged` would do once ``new`` was written,
+    without writing it); True then.
     The file is read without following a symbolic link or waiting on a FIFO, and the link made is
     checked to be the file that was read."""
     try:
@@ -104,7 +116,7 @@ def link_if_same(live: str, new: str, data: bytes) -> bool:
         return False
     try:
         st = os.fstat(fd)
-        if not S_ISREG(st.st_mode) or st.st_size != len(data):
+        if not S_ISREG(st.st_mode) or not ours(st) or st.st_size != len(data):
             return False
         with open(fd, "rb", closefd=False) as fh:
             if fh.read(len(data) + 1) != data:
