@@ -100,6 +100,22 @@ def build(root: Path, out: Path, cache: Path, capsys: pytest.CaptureFixture[str]
     return captured.out + captured.err
 
 
+def rendered_archive_pages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The numbers of the Changes archive pages this process renders from now on, in order."""
+    from curate import site
+
+    rendered: list[int] = []
+    real = site.SiteRenderer.page
+
+    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
+        if context.get("current"):
+            rendered.append(context["current"])
+        return real(self, name, **context)
+
+    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    return rendered
+
+
 def api(out: Path, name: str = "index") -> Any:
     return json.loads((out / "api" / "changes" / f"{name}.json").read_text("utf-8"))
 
@@ -697,15 +713,7 @@ def test_archive_pages_are_rendered_once(
     monkeypatch.setattr(history, "PER_PAGE", 1)
     work = tmp_path / "repo"
     shutil.copytree(root, work)
-    rendered: list[int] = []
-    real = site.SiteRenderer.page
-
-    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
-        if context.get("current"):
-            rendered.append(context["current"])
-        return real(self, name, **context)
-
-    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    rendered = rendered_archive_pages(monkeypatch)
     cache, out = tmp_path / "cache", tmp_path / "public"
     build(work, out, cache)
     assert sorted(rendered) == [1, 2, 3]
@@ -755,15 +763,7 @@ def test_an_archive_page_cached_half_written_or_edited_is_rendered_again(
     torn, edited, _kept = sorted((cache / site.ARCHIVE_CACHE).glob("*.html"))
     torn.write_bytes(torn.read_bytes()[:-10])
     edited.write_bytes(edited.read_bytes().replace(b"curate-history-entry", b"curate-history-entrX"))
-    rendered: list[int] = []
-    real = site.SiteRenderer.page
-
-    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
-        if context.get("current"):
-            rendered.append(context["current"])
-        return real(self, name, **context)
-
-    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    rendered = rendered_archive_pages(monkeypatch)
     build(root, out, cache)
     assert len(rendered) == 2
     assert {p: p.read_bytes() for p in (out / "changes").rglob("index.html")} == fresh
@@ -1217,15 +1217,7 @@ def test_what_shows_the_history_prepared_beside_is_what_the_build_writes(
         return real_result(self)
 
     monkeypatch.setattr(history.Background, "result", result)
-    rendered: list[int] = []  # in this process (the one beside has its own)
-    real_page = site.SiteRenderer.page
-
-    def page(self: site.SiteRenderer, name: str, **context: Any) -> str:
-        if context.get("current"):
-            rendered.append(context["current"])
-        return real_page(self, name, **context)
-
-    monkeypatch.setattr(site.SiteRenderer, "page", page)
+    rendered = rendered_archive_pages(monkeypatch)  # in this process (the one beside has its own)
     serialised: list[str] = []
     real_page_json, real_package_json = history.page_json, history.package_json
 

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def publish(tmp: Path, files: dict[str, tuple[str, bytes]], *, verify: bool, nam
     return live
 
 
+def recorder() -> tuple[list[str], Callable[[str, bytes], bytes]]:
+    """A ``make`` for :meth:`LinkReuse.write` (bound with functools.partial): it returns the data, and
+    the list it returns says which files were made, in order."""
+    made: list[str] = []
+
+    def make(name: str, data: bytes) -> bytes:
+        made.append(name)
+        return data
+
+    return made, make
+
+
 @pytest.mark.parametrize("verify", [True, False])
 def test_an_unchanged_file_is_linked_and_a_changed_key_is_made_again(tmp_path: Path, verify: bool) -> None:
     files = {"a.json": ("key a", b"A"), "b.json": ("key b", b"B")}
@@ -38,14 +51,9 @@ def test_an_unchanged_file_is_linked_and_a_changed_key_is_made_again(tmp_path: P
     out = tmp_path / "two"
     out.mkdir()
     reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=verify)
-    made: list[str] = []
-
-    def make(name: str, data: bytes) -> bytes:
-        made.append(name)
-        return data
-
-    reuse.write("a.json", "key a", lambda: make("a", b"A"))
-    reuse.write("b.json", "key b, changed", lambda: make("b", b"B2"))
+    made, make = recorder()
+    reuse.write("a.json", "key a", functools.partial(make, "a", b"A"))
+    reuse.write("b.json", "key b, changed", functools.partial(make, "b", b"B2"))
     assert made == ["b"]
     assert (out / "a.json").stat().st_ino == inodes["a.json"]  # the published file itself
     assert (out / "b.json").read_bytes() == b"B2"
@@ -228,7 +236,7 @@ def _others(path: Path, how: str) -> None:
 @pytest.mark.parametrize("how", ["other user", "writable by all"])
 def test_a_file_or_spare_folder_not_the_builds_own_is_not_reused(tmp_path: Path, how: str) -> None:
     """A live file that another user owns, or that anyone can write to, could be changed in place once
-    published through a hard link: it is made again (its bytes verified or not). A spare folder with
+    published through a hard link: it is made again. A spare folder with
     such a folder in it is not taken over at all (out made afresh, nothing kept from it)."""
     files = {"a/x.json": ("key a", b"AAAA"), "b/y.json": ("key b", b"BBBB")}
     live = publish(tmp_path, files, verify=True, name="one")
@@ -236,12 +244,7 @@ def test_a_file_or_spare_folder_not_the_builds_own_is_not_reused(tmp_path: Path,
     out = tmp_path / "two"
     out.mkdir()
     reuse = LinkReuse(tmp_path / "cache" / "record.json", live, out, verify=True)
-    made: list[str] = []
-
-    def make(rel: str, data: bytes) -> bytes:
-        made.append(rel)
-        return data
-
+    made, make = recorder()
     for rel, (key, data) in files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         reuse.write(rel, key, functools.partial(make, rel, data))
