@@ -25,31 +25,39 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.pylock import Pylock
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from curate.build import build, load_plans, write_environment_files
-from curate.catalog import FileEntry, Need, Project, VersionEntry
+from curate.catalog import BuiltFile, Dependency, FileEntry, Need, Project, VersionEntry
 from curate.config import Config, load_config
 from curate.environments import (
     FORMATS,
     Blocker,
     Environment,
     EnvironmentUnavailable,
+    EnvPackage,
     EnvRenderer,
     Locations,
     installed_file,
     mirror_locations,
     plan,
+    request_targets,
 )
 from curate.errors import BuildError
+from curate.index import BuiltCheck, served_files, unserved
 from curate.names import NormalizedName, normalize
 from curate.requests import PackageSpec, Request
 from curate.sbom import SbomRenderer, library_json
 from curate.serve import Access, make_server, serve_in_thread, url_of
+from curate.targets import Target
 from curate.vetting import VettingRecord
 from tests.lockutil import curate, lock_repo, write_request
 from tests.servers import free_port, proxpi
@@ -853,7 +861,7 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
 def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: World) -> None:
     """curate.environments.EnvDigests: the same inputs give the same digest (in another build too); each
     thing that goes into an environment's files changes it."""
-    from curate.environments import EnvDigests, EnvPackage
+    from curate.environments import EnvDigests
     from curate.vetting import AppliedWaiver, Finding
 
     config = load_config(world.root)
@@ -1351,3 +1359,342 @@ def test_the_file_is_the_one_the_index_serves_built_wheels_included(tmp_path: Pa
     assert props["curate:built:from"] == f"pkg-1.0.tar.gz sha256:{'a' * 64}"
     assert props["curate:built:frontend"] == "uv 0.9 (uv build)"
     assert component["hashes"] == [{"alg": "SHA-256", "content": made.sha256}]
+
+
+# -- plan against a plain reference, on generated catalogs ---------------------------------------------------
+
+
+def _reference_check(
+    project: Project,
+    version: VersionEntry,
+    target: Target,
+    config: Config,
+    today: dt.date,
+    built: BuiltCheck | None,
+) -> Blocker | tuple[FileEntry, BuiltFile | None]:
+    """The rule :func:`curate.environments.plan` applies to one version on one target, written plainly
+    (no memo): blocked, no file, not vetted, unvetted bytes, an expired waiver, left out by the index
+    (:func:`curate.index.unserved`), else the file the target installs among those the index serves."""
+    order = {tag: i for i, tag in enumerate(target.tags())}
+
+    def rank(f: FileEntry) -> tuple[int, str]:
+        try:
+            tags: frozenset[Any] = parse_wheel_filename(f.filename)[3]
+        except InvalidWheelFilename:
+            return len(order), f.filename
+        return min((order.get(t, len(order)) for t in tags), default=len(order)), f.filename
+
+    def pick(files: list[FileEntry]) -> FileEntry | None:
+        candidates = [f for f in files if target.id in f.targets]
+        wheels = [f for f in candidates if f.is_wheel]
+        if wheels:
+            return min(wheels, key=rank)
+        sdists = sorted((f for f in candidates if not f.is_wheel), key=lambda f: f.filename)
+        return sdists[0] if sdists else None
+
+    def blocker(kind: Any, **more: Any) -> Blocker:
+        return Blocker(
+            kind=kind, project=project.name, normalized=project.normalized, version=version.version, **more
+        )
+
+    record = version.vetting
+    if record is not None and record.blocked:
+        return blocker("blocked", findings=tuple(f for f in record.findings if f.decision == "block"))
+    chosen = pick(list(version.files))
+    if chosen is None and not any(target.id in b.targets for b in version.built):
+        return blocker("no-file")
+    if record is None:
+        return blocker("not-vetted")
+    if chosen is not None:
+        evidence = record.evidence(chosen.filename)
+        if evidence is None or (evidence.sha256 is not None and evidence.sha256 != chosen.sha256):
+            return blocker("unvetted-bytes", filename=chosen.filename)
+    expired = tuple(
+        f
+        for f in record.findings
+        if f.decision == "waived" and f.waiver is not None and f.waiver.expires < today
+    )
+    if expired:
+        return blocker("waiver-expired", findings=expired)
+    why = unserved(version, config.vetting, today)
+    if why is not None:
+        return blocker("left-out", detail=why)
+    if not version.built and chosen is not None:
+        return chosen, None
+    files, _ = served_files(version, config, built)
+    served = pick([f for f, _ in files])
+    if served is None:
+        return blocker("no-file")
+    return served, next(b for f, b in files if f is served)
+
+
+def _reference_plan(
+    projects: Mapping[NormalizedName, Project],
+    requests: list[Request],
+    config: Config,
+    today: dt.date,
+    built: BuiltCheck | None,
+) -> dict[str, list[Environment]]:
+    """Every request's environments by the plain rule, one request and target at a time: each version
+    the request needs there (not only to build), one per project (two versions of one: a conflict; one
+    version twice: one package, direct if either need is), in name order; the first blockers win, else
+    every package with its dependencies on the target that are in the environment."""
+    out: dict[str, list[Environment]] = {}
+    for request in sorted(requests, key=lambda r: r.id):
+        envs = out[request.id] = []
+        for target in request_targets(request, config):
+            wanted: dict[NormalizedName, list[tuple[Project, VersionEntry, bool]]] = {}
+            for name, project in projects.items():
+                for version in project.versions:
+                    for need in version.needed_by:
+                        if need.request != request.id or need.to_build:
+                            continue
+                        for tid in need.targets:
+                            if tid != target.id:
+                                continue
+                            found = wanted.setdefault(name, [])
+                            same = [i for i, (_, v, _) in enumerate(found) if v is version]
+                            if same:
+                                found[same[0]] = (project, version, found[same[0]][2] or need.direct)
+                            else:
+                                found.append((project, version, need.direct))
+            if not wanted:
+                envs.append(
+                    Environment(
+                        request=request.id,
+                        target=target,
+                        packages=(),
+                        blockers=(Blocker(kind="not-locked"),),
+                    )
+                )
+                continue
+            blockers: list[Blocker] = []
+            chosen = []
+            for name in sorted(wanted):
+                if len(wanted[name]) > 1:
+                    versions = tuple(sorted(v.version for _, v, _ in wanted[name]))
+                    project = wanted[name][0][0]
+                    blockers.append(
+                        Blocker(kind="conflict", project=project.name, normalized=name, versions=versions)
+                    )
+                    continue
+                ((project, version, direct),) = wanted[name]
+                result = _reference_check(project, version, target, config, today, built)
+                if isinstance(result, Blocker):
+                    blockers.append(result)
+                else:
+                    chosen.append((name, project, version, direct, result))
+            if blockers:
+                envs.append(
+                    Environment(request=request.id, target=target, packages=(), blockers=tuple(blockers))
+                )
+                continue
+            packages = tuple(
+                EnvPackage(
+                    project=project,
+                    normalized=name,
+                    version=version,
+                    file=file,
+                    built=wheel,
+                    direct=direct,
+                    dependencies=tuple(
+                        sorted(
+                            d.name
+                            for d in version.dependencies
+                            if target.id in d.targets and d.name in wanted
+                        )
+                    ),
+                )
+                for name, project, version, direct, (file, wheel) in chosen
+            )
+            envs.append(Environment(request=request.id, target=target, packages=packages, blockers=()))
+    return out
+
+
+_NAMES = ("alpha", "beta", "gamma", "delta")
+_DAY = dt.date(2026, 6, 1)
+
+
+@st.composite
+def _catalogs(
+    draw: st.DrawFn, target_ids: tuple[str, ...], policy: str
+) -> tuple[dict[NormalizedName, Project], list[Request], BuiltCheck | None, bool]:
+    """A small catalog where every rule of the plan can apply: several targets, blocked versions,
+    waivers expired or not, records that do not cover the files, built wheels (held in the cache or not,
+    standing in for an upstream wheel), wheels of several tags and invalid names, sdists, needs on
+    several targets (one version needed twice, two versions of one project, needs only to build),
+    dependencies per target; and requests on several platforms and Pythons."""
+    request_ids = ("2026-01-01-a", "2026-01-02-b", "2026-01-03-c")
+    # mostly every target the requests take (two OSes, two Pythons), else a few of them, in any order
+    targets = st.one_of(
+        st.just(target_ids),
+        st.lists(st.sampled_from(target_ids), max_size=4).map(tuple),
+    )
+    projects: dict[NormalizedName, Project] = {}
+    for name in draw(st.lists(st.sampled_from(_NAMES), unique=True, max_size=4)):
+        versions: list[VersionEntry] = []
+        for number in draw(
+            st.lists(st.sampled_from(("1.0", "2.0", "3.0")), unique=True, min_size=1, max_size=2)
+        ):
+            stem = f"{name}-{number}"
+            pool = [
+                f"{stem}-py3-none-any.whl",
+                f"{stem}-cp312-cp312-manylinux_2_17_x86_64.whl",
+                f"{stem}-cp312-abi3-manylinux_2_17_x86_64.whl",
+                f"{stem}-cp313-cp313-win_amd64.whl",
+                f"{stem}-py2.py3-none-any.whl",
+                f"{stem}.tar.gz",
+                f"{stem}.zip",
+                f"{name} {number}-x.whl",  # not a valid wheel name
+            ]
+            files = tuple(
+                _file(f, draw(targets), draw(st.sampled_from("ab")))
+                for f in draw(
+                    st.one_of(  # an sdist only, as curate wheels builds from
+                        st.just([f"{stem}.tar.gz"]),
+                        st.lists(st.sampled_from(pool), unique=True, min_size=1, max_size=3),
+                    )
+                )
+            )
+            sdists = [f for f in files if not f.is_wheel]
+            built: tuple[BuiltFile, ...] = ()
+            if draw(st.booleans()) and sdists:
+                upstream = [f.filename for f in files if f.is_wheel]
+                built = (
+                    BuiltFile(
+                        filename=f"{stem}-py3-none-any.whl",
+                        sha256=draw(st.sampled_from("cd")) * 64,
+                        size=3,
+                        targets=draw(targets),
+                        sdist=sdists[0].filename,
+                        sdist_sha256=draw(st.sampled_from((sdists[0].sha256,) * 3 + ("f" * 64,))),
+                        compared_with=draw(st.sampled_from(("", *upstream))),
+                        changed=draw(st.sampled_from(((), ("x.py",)))),
+                        problems=draw(st.sampled_from(((), (), ("bad",)))),
+                    ),
+                )
+            # most versions are sound (vetted as exactly their files, under the policy, passing); the
+            # others break one rule or several
+            sound = draw(st.integers(0, 2)) > 0
+            vetting = None
+            if sound or draw(st.integers(0, 7)):
+                covered = [f for f in files if sound or draw(st.integers(0, 15))]
+                if not sound and draw(st.integers(0, 3)) == 0:  # bytes other than the file's
+                    covered = [dataclasses.replace(f, sha256="e" * 64) for f in covered]
+                findings: list[dict[str, object]] = []
+                status = draw(st.sampled_from(("pass", "warn") if sound else ("pass", "warn", "block")))
+                if status == "block":
+                    findings.append(
+                        {"id": "GHSA-1", "kind": "vulnerability", "message": "m", "decision": "block"}
+                    )
+                if draw(st.integers(0, 3)) == 0:
+                    expires = draw(st.sampled_from(("2026-05-31", "2026-06-01", "2026-06-02")))
+                    waiver = {"justification": "internal only", "expires": expires}
+                    findings.append(
+                        {
+                            "id": "GHSA-2",
+                            "kind": "vulnerability",
+                            "message": "w",
+                            "decision": "waived",
+                            "waiver": waiver,
+                        }
+                    )
+                vetting = _vetted(
+                    *covered,
+                    policy=policy if sound else draw(st.sampled_from((policy, "0" * 64))),
+                    status=status,
+                    findings=tuple(findings),
+                )
+            # each request may need it (a need on several targets, sometimes a second one, sometimes
+            # only to build another sdist)
+            needs = tuple(
+                Need(
+                    request=rid,
+                    targets=draw(targets),
+                    direct=draw(st.booleans()),
+                    to_build=draw(st.sampled_from(("", "", "", "", "other==1.0"))),
+                )
+                for rid in request_ids
+                for _ in range(draw(st.sampled_from((0, 1, 1, 2) if not versions else (0, 0, 0, 1))))
+            )
+            dependencies = tuple(
+                Dependency(name=normalize(d), targets=draw(targets))
+                for d in draw(st.lists(st.sampled_from(_NAMES), unique=True, max_size=3))
+            )
+            versions.append(
+                VersionEntry(
+                    version=number,
+                    needed_by=needs,
+                    files=files,
+                    vetting=vetting,
+                    built=built,
+                    dependencies=dependencies,
+                )
+            )
+        projects[normalize(name)] = Project(name=name.title(), versions=tuple(versions))
+    requests = [
+        Request(
+            path=f"requests/{rid}.yaml",
+            id=rid,
+            date=dt.date(2026, 1, 1),
+            slug=rid[11:],
+            title=rid,
+            requested_by="x@example.com",
+            justification="j",
+            platforms=tuple(draw(st.lists(st.sampled_from(("linux", "windows")), unique=True, min_size=1))),
+            python=tuple(draw(st.lists(st.sampled_from(("3.12", "3.13")), unique=True, min_size=1))),
+            packages=tuple(
+                PackageSpec(
+                    name=n,
+                    normalized=normalize(n),
+                    platforms=draw(st.sampled_from((None, ("linux",), ("windows",)))),
+                    python=draw(st.sampled_from((None, ("3.12",), ("3.13",)))),
+                )
+                for n in draw(st.lists(st.sampled_from(_NAMES), unique=True, min_size=1, max_size=2))
+            ),
+        )
+        for rid in draw(st.lists(st.sampled_from(request_ids), unique=True, min_size=1))
+    ]
+    held = draw(st.sampled_from(("all", "none", "c", "no check")))
+    check: BuiltCheck | None = None
+    if held != "no check":
+
+        def check(b: BuiltFile) -> str | None:
+            return None if held == "all" or (held == "c" and b.sha256.startswith("c")) else "not in the cache"
+
+    return projects, requests, check, draw(st.booleans())
+
+
+@pytest.fixture(scope="module")
+def plan_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return load_config(lock_repo(tmp_path_factory.mktemp("plan") / "repo", "http://127.0.0.1:9/simple/"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_plan_is_the_plain_rule_with_each_package_made_once(plan_config: Config, data: st.DataObject) -> None:
+    """plan (with its memos and shortcuts) gives exactly the environments of the plain rule
+    (:func:`_reference_plan`) on generated catalogs; an environment's package is one object wherever it is
+    the same (version, file, built wheel, direct, dependencies), and the versions and upstream files are the
+    catalog's own objects."""
+    ids = tuple(f"{p}-py{v}" for p in ("linux-x86_64", "windows-amd64") for v in ("3.12", "3.13"))
+    assert set(ids) <= {t.id for t in plan_config.all_targets()}
+    projects, requests, check, serve_built = data.draw(_catalogs(ids, plan_config.vetting.digest()))
+    config = plan_config
+    if serve_built:
+        config = dataclasses.replace(config, build=dataclasses.replace(config.build, serve="built"))
+    got = plan(projects, requests, config, today=_DAY, built=check)
+    want = _reference_plan(projects, requests, config, _DAY, check)
+    assert list(got) == list(want)
+    for rid, envs in got.items():
+        assert envs.request is next(r for r in requests if r.id == rid)
+        assert list(envs.environments) == want[rid]
+    made: dict[tuple[int, int, int, bool, tuple[str, ...]], EnvPackage] = {}
+    for envs in got.values():
+        for env in envs.environments:
+            for p in env.packages:
+                key = (id(p.version), id(p.file), id(p.built), p.direct, p.dependencies)
+                assert made.setdefault(key, p) is p
+                assert any(v is p.version for v in projects[p.normalized].versions)
+                assert p.built is not None or any(f is p.file for f in p.version.files)
+    assert len({id(p) for p in made.values()}) == len(made)
