@@ -45,7 +45,6 @@ import difflib
 import hashlib
 import importlib.metadata
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -226,17 +225,20 @@ class _TagOrder:
 
     def __init__(self) -> None:
         self._orders: dict[str, dict[Any, int]] = {}
-        self._ranks: dict[tuple[str, str], int] = {}
+        self._ranks: dict[str, dict[str, int]] = {}  # by target id, then filename
         self._tags: dict[str, frozenset[Any] | None] = {}  # a wheel's tags by its name (None: not one)
 
     def rank(self, target: Target, filename: str) -> int:
-        key = (target.id, filename)
-        found = self._ranks.get(key)
+        tid = target.id
+        ranks = self._ranks.get(tid)
+        if ranks is None:
+            ranks = self._ranks[tid] = {}
+        found = ranks.get(filename)
         if found is not None:
             return found
-        order = self._orders.get(target.id)
+        order = self._orders.get(tid)
         if order is None:
-            order = self._orders[target.id] = {tag: i for i, tag in enumerate(target.tags())}
+            order = self._orders[tid] = {tag: i for i, tag in enumerate(target.tags())}
         if filename in self._tags:
             tags = self._tags[filename]
         else:
@@ -248,7 +250,7 @@ class _TagOrder:
             found = len(order)
         else:
             found = min((order.get(t, len(order)) for t in tags), default=len(order))
-        self._ranks[key] = found
+        ranks[filename] = found
         return found
 
 
@@ -259,8 +261,11 @@ def installed_file(version: VersionEntry, target: Target, order: _TagOrder | Non
 
 
 def _pick(files: Iterable[FileEntry], target: Target, order: _TagOrder) -> FileEntry | None:
-    candidates = [f for f in files if target.id in f.targets]
+    tid = target.id
+    candidates = [f for f in files if tid in f.targets]
     wheels = [f for f in candidates if f.is_wheel]
+    if len(wheels) == 1:  # the usual case: nothing to rank
+        return wheels[0]
     if wheels:
         return min(wheels, key=lambda f: (order.rank(target, f.filename), f.filename))
     sdists = sorted((f for f in candidates if not f.is_wheel), key=lambda f: f.filename)
@@ -355,79 +360,40 @@ def plan(
     day = today if today is not None else dt.date.today()
     if built is not None:
         built = _remembered(built)
-    needs: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-    for name, project in projects.items():
+    # what each request needs on each target (by request, then target): the projects taken in name
+    # order, so each list is in name order, with the versions of one project next to each other
+    needs: dict[str, dict[str, list[_Entry]]] = {}
+    for name in sorted(projects):
+        project = projects[name]
         for version in project.versions:
             for need in version.needed_by:
                 if need.to_build:  # needed only to build an sdist (curate.builddeps): not installed
                     continue
                 entry = (name, project, version, need.direct)
+                by_target = needs.get(need.request)
+                if by_target is None:
+                    by_target = needs[need.request] = {}
                 for target_id in need.targets:
-                    needs[(need.request, target_id)].append(entry)
-    order = _TagOrder()
-    checked: dict[tuple[int, str], _Checked] = {}
-
-    why: dict[int, str | None] = {}
-
-    def left_out(version: VersionEntry) -> str | None:
-        """:func:`curate.index.unserved`, once per version (it does not depend on the target)."""
-        key = id(version)  # the versions live in ``projects`` for the whole plan
-        if key not in why:
-            why[key] = unserved(version, config.vetting, day)
-        return why[key]
-
-    def check(project: Project, version: VersionEntry, target: Target, tid: str) -> _Checked:
-        """:func:`_check`, once per version and target (a version recurs in many requests)."""
-        key = (id(version), tid)  # the versions live in ``projects`` for the whole plan
-        found = checked.get(key)
-        if found is None:
-            found = checked[key] = _check(project, version, target, order, config, day, built, left_out)
-        return found
-
-    depends: dict[tuple[int, str], tuple[NormalizedName, ...]] = {}
-    made: dict[tuple[int, int, int, bool, tuple[NormalizedName, ...]], EnvPackage] = {}
-
-    def package(chosen: _Chosen, tid: str, names: set[NormalizedName]) -> EnvPackage:
-        """One package of an environment (its dependencies: those on the target that are in it), made
-        once and shared by every environment where it is the same (they are immutable)."""
-        name, project, version, direct, (file, wheel) = chosen
-        deps: tuple[NormalizedName, ...] = ()
-        if version.dependencies:
-            key = (id(version), tid)
-            on_target = depends.get(key)
-            if on_target is None:  # sorted, once per version and target
-                on_target = depends[key] = tuple(
-                    sorted(d.name for d in version.dependencies if tid in d.targets)
-                )
-            deps = tuple(d for d in on_target if d in names)
-        # the versions live in ``projects``, the files and wheels in ``checked``, for the whole plan
-        same = (id(version), id(file), id(wheel), direct, deps)
-        found = made.get(same)
-        if found is None:
-            found = made[same] = EnvPackage(
-                project=project,
-                normalized=name,
-                version=version,
-                file=file,
-                built=wheel,
-                direct=direct,
-                dependencies=deps,
-            )
-        return found
-
+                    found = by_target.get(target_id)
+                    if found is None:
+                        by_target[target_id] = [entry]
+                    else:
+                        found.append(entry)
+    planner = _Planner(config, day, built)
+    nothing: dict[str, list[_Entry]] = {}
     out: dict[str, RequestEnvironments] = {}
     for request in sorted(requests, key=lambda r: r.id):
-        envs = [
-            _environment(request.id, target, needs.get((request.id, target.id), []), check, package)
+        by_target = needs.get(request.id, nothing)
+        envs = tuple(
+            planner.environment(request.id, target, by_target.get(target.id, []))
             for target in request_targets(request, config)
-        ]
-        out[request.id] = RequestEnvironments(request=request, environments=tuple(envs))
+        )
+        out[request.id] = RequestEnvironments(request=request, environments=envs)
     return out
 
 
 _Entry = tuple[NormalizedName, Project, VersionEntry, bool]  # (name, project, version, direct)
 _Checked = Blocker | tuple[FileEntry, BuiltFile | None]
-_Chosen = tuple[NormalizedName, Project, VersionEntry, bool, tuple[FileEntry, BuiltFile | None]]
 
 
 def _remembered(check: BuiltCheck) -> BuiltCheck:
@@ -443,17 +409,146 @@ def _remembered(check: BuiltCheck) -> BuiltCheck:
     return remembered
 
 
-def _environment(
-    request_id: str,
-    target: Target,
-    entries: Sequence[_Entry],
-    check: Callable[[Project, VersionEntry, Target, str], _Checked],
-    package: Callable[[_Chosen, str, set[NormalizedName]], EnvPackage],
-) -> Environment:
-    if not entries:
-        return Environment(
-            request=request_id, target=target, packages=(), blockers=(Blocker(kind="not-locked"),)
+class _Choice:
+    """What :func:`_check` found for a version on one target when it passes: the file (and the built
+    wheel it is), the version's dependencies on the target (sorted), and the package made of it for each
+    ``direct`` (not asked for by name, asked for) where all of them are in the environment (``whole``)
+    and where none is (``alone``): the common cases, made once and then looked up."""
+
+    __slots__ = ("alone", "depends", "file", "wheel", "whole")
+
+    def __init__(self, file: FileEntry, wheel: BuiltFile | None, depends: tuple[NormalizedName, ...]) -> None:
+        self.file = file
+        self.wheel = wheel
+        self.depends = depends
+        self.whole: list[EnvPackage | None] = [None, None]
+        self.alone: list[EnvPackage | None] = [None, None]
+
+
+class _Planner:
+    """The environments of one plan: each version checked once per target (a version recurs in many
+    requests), the index's :func:`curate.index.unserved` once per version, and each package made once
+    and shared by every environment where it is the same (they are immutable)."""
+
+    def __init__(self, config: Config, today: dt.date, built: BuiltCheck | None) -> None:
+        self.config = config
+        self.today = today
+        self.built = built
+        self.order = _TagOrder()
+        # the versions live in ``projects``, the files and wheels in the choices, for the whole plan: their
+        # ids stay theirs
+        self._checked: dict[str, dict[int, Blocker | _Choice]] = {}  # by target id, then version id
+        self._why: dict[int, str | None] = {}
+        self._made: dict[tuple[int, int, int, bool, tuple[NormalizedName, ...]], EnvPackage] = {}
+
+    def _left_out(self, version: VersionEntry) -> str | None:
+        """:func:`curate.index.unserved`, once per version (it does not depend on the target)."""
+        key = id(version)
+        if key not in self._why:
+            self._why[key] = unserved(version, self.config.vetting, self.today)
+        return self._why[key]
+
+    def _check(self, project: Project, version: VersionEntry, target: Target, tid: str) -> Blocker | _Choice:
+        found = _check(
+            project, version, target, self.order, self.config, self.today, self.built, self._left_out
         )
+        if isinstance(found, Blocker):
+            return found
+        depends: tuple[NormalizedName, ...] = ()
+        if version.dependencies:
+            depends = tuple(sorted(d.name for d in version.dependencies if tid in d.targets))
+        return _Choice(found[0], found[1], depends)
+
+    def _package(self, entry: _Entry, choice: _Choice, depends: tuple[NormalizedName, ...]) -> EnvPackage:
+        """One package of an environment (its dependencies: those on the target that are in it), made
+        once and shared by every environment where it is the same."""
+        name, project, version, direct = entry
+        same = (id(version), id(choice.file), id(choice.wheel), direct, depends)
+        found = self._made.get(same)
+        if found is None:
+            found = self._made[same] = EnvPackage(
+                project=project,
+                normalized=name,
+                version=version,
+                file=choice.file,
+                built=choice.wheel,
+                direct=direct,
+                dependencies=depends,
+            )
+        return found
+
+    def environment(self, request_id: str, target: Target, entries: Sequence[_Entry]) -> Environment:
+        """One request on one target, from what it needs there (``entries``: in name order, the versions
+        of one project next to each other)."""
+        if not entries:
+            return Environment(
+                request=request_id, target=target, packages=(), blockers=(Blocker(kind="not-locked"),)
+            )
+        tid = target.id
+        names = {e[0] for e in entries}
+        if len(names) < len(entries):  # a project needed twice: at one version, or at several
+            merged = _merged(entries)
+            if any(len(found) > 1 for found in merged):
+                return self._conflicting(request_id, target, merged)
+            entries = [found[0] for found in merged]
+        checked = self._checked.get(tid)
+        if checked is None:
+            checked = self._checked[tid] = {}
+        blockers: list[Blocker] = []
+        packages: list[EnvPackage] = []
+        for entry in entries:
+            version = entry[2]
+            found = checked.get(id(version))
+            if found is None:
+                found = checked[id(version)] = self._check(entry[1], version, target, tid)
+            if isinstance(found, Blocker):
+                blockers.append(found)
+                continue
+            if blockers:  # the environment has no packages: only its blockers matter now
+                continue
+            depends = found.depends
+            slot = 1 if entry[3] else 0
+            if names.isdisjoint(depends):  # none of its dependencies is in the environment (or it has none)
+                package = found.alone[slot]
+                if package is None:
+                    package = found.alone[slot] = self._package(entry, found, ())
+            elif names.issuperset(depends):  # all of them are
+                package = found.whole[slot]
+                if package is None:
+                    package = found.whole[slot] = self._package(entry, found, depends)
+            else:
+                package = self._package(entry, found, tuple(d for d in depends if d in names))
+            packages.append(package)
+        if blockers:
+            return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
+        return Environment(request=request_id, target=target, packages=tuple(packages), blockers=())
+
+    def _conflicting(
+        self, request_id: str, target: Target, merged: Sequence[Sequence[_Entry]]
+    ) -> Environment:
+        """An environment where some project is needed at several versions: blocked by each such
+        conflict and by what stops each other version, in name order."""
+        blockers: list[Blocker] = []
+        checked = self._checked.setdefault(target.id, {})
+        for found in merged:
+            name, project, version, _ = found[0]
+            if len(found) > 1:
+                versions = tuple(sorted(e[2].version for e in found))
+                blockers.append(
+                    Blocker(kind="conflict", project=project.name, normalized=name, versions=versions)
+                )
+                continue
+            result = checked.get(id(version))
+            if result is None:
+                result = checked[id(version)] = self._check(project, version, target, target.id)
+            if isinstance(result, Blocker):
+                blockers.append(result)
+        return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
+
+
+def _merged(entries: Sequence[_Entry]) -> list[list[_Entry]]:
+    """``entries`` by project, in name order: the same version needed twice (two needs) is one entry,
+    asked for by name if either need asks; several versions of one project are a conflict."""
     by_project: dict[NormalizedName, list[_Entry]] = {}
     for entry in entries:
         found = by_project.get(entry[0])
@@ -463,32 +558,10 @@ def _environment(
         same = next((i for i, e in enumerate(found) if e[2] is entry[2]), None)
         if same is None:
             found.append(entry)
-        else:  # the same version needed twice (two needs): one package, asked for if either asks
+        else:
             old = found[same]
             found[same] = (old[0], old[1], old[2], old[3] or entry[3])
-    blockers: list[Blocker] = []
-    chosen: list[_Chosen] = []
-    tid = target.id
-    for name in sorted(by_project):
-        found = by_project[name]
-        project = found[0][1]
-        if len(found) > 1:
-            versions = tuple(sorted(v.version for _, _, v, _ in found))
-            blockers.append(
-                Blocker(kind="conflict", project=project.name, normalized=name, versions=versions)
-            )
-            continue
-        _, _, version, direct = found[0]
-        result = check(project, version, target, tid)
-        if isinstance(result, Blocker):
-            blockers.append(result)
-        else:
-            chosen.append((name, project, version, direct, result))
-    if blockers:
-        return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
-    names = {c[0] for c in chosen}
-    packages = tuple(package(c, tid, names) for c in chosen)
-    return Environment(request=request_id, target=target, packages=packages, blockers=())
+    return [by_project[name] for name in sorted(by_project)]
 
 
 # -- where files are fetched from ------------------------------------------------------------------------
