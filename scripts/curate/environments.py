@@ -366,10 +366,15 @@ def plan(
     for name in sorted(projects):
         project = projects[name]
         for version in project.versions:
+            asked: _Entry | None = None  # one entry per version and direct flag (the needs share it)
+            pulled: _Entry | None = None
             for need in version.needed_by:
                 if need.to_build:  # needed only to build an sdist (curate.builddeps): not installed
                     continue
-                entry = (name, project, version, need.direct)
+                if need.direct:
+                    entry = asked = asked or (name, project, version, need.direct)
+                else:
+                    entry = pulled = pulled or (name, project, version, need.direct)
                 by_target = needs.get(need.request)
                 if by_target is None:
                     by_target = needs[need.request] = {}
@@ -381,13 +386,17 @@ def plan(
                         found.append(entry)
     planner = _Planner(config, day, built)
     nothing: dict[str, list[_Entry]] = {}
+    # the targets of each request, by what Request.package_targets reads (the request's and each
+    # package's platforms and python): most requests share them
+    targets: dict[tuple[Any, ...], list[Target]] = {}
     out: dict[str, RequestEnvironments] = {}
     for request in sorted(requests, key=lambda r: r.id):
+        key = (request.platforms, request.python, *((p.platforms, p.python) for p in request.packages))
+        mine = targets.get(key)
+        if mine is None:
+            mine = targets[key] = request_targets(request, config)
         by_target = needs.get(request.id, nothing)
-        envs = tuple(
-            planner.environment(request.id, target, by_target.get(target.id, []))
-            for target in request_targets(request, config)
-        )
+        envs = tuple(planner.environment(request.id, target, by_target.get(target.id, [])) for target in mine)
         out[request.id] = RequestEnvironments(request=request, environments=envs)
     return out
 
@@ -415,14 +424,16 @@ class _Choice:
     ``direct`` (not asked for by name, asked for) where all of them are in the environment (``whole``)
     and where none is (``alone``): the common cases, made once and then looked up."""
 
-    __slots__ = ("alone", "depends", "file", "wheel", "whole")
+    __slots__ = ("alone", "alone_direct", "depends", "file", "wheel", "whole", "whole_direct")
 
     def __init__(self, file: FileEntry, wheel: BuiltFile | None, depends: tuple[NormalizedName, ...]) -> None:
         self.file = file
         self.wheel = wheel
         self.depends = depends
-        self.whole: list[EnvPackage | None] = [None, None]
-        self.alone: list[EnvPackage | None] = [None, None]
+        self.alone: EnvPackage | None = None
+        self.alone_direct: EnvPackage | None = None
+        self.whole: EnvPackage | None = None
+        self.whole_direct: EnvPackage | None = None
 
 
 class _Planner:
@@ -507,15 +518,20 @@ class _Planner:
             if blockers:  # the environment has no packages: only its blockers matter now
                 continue
             depends = found.depends
-            slot = 1 if entry[3] else 0
             if names.isdisjoint(depends):  # none of its dependencies is in the environment (or it has none)
-                package = found.alone[slot]
-                if package is None:
-                    package = found.alone[slot] = self._package(entry, found, ())
+                if entry[3]:
+                    package = found.alone_direct or self._package(entry, found, ())
+                    found.alone_direct = package
+                else:
+                    package = found.alone or self._package(entry, found, ())
+                    found.alone = package
             elif names.issuperset(depends):  # all of them are
-                package = found.whole[slot]
-                if package is None:
-                    package = found.whole[slot] = self._package(entry, found, depends)
+                if entry[3]:
+                    package = found.whole_direct or self._package(entry, found, depends)
+                    found.whole_direct = package
+                else:
+                    package = found.whole or self._package(entry, found, depends)
+                    found.whole = package
             else:
                 package = self._package(entry, found, tuple(d for d in depends if d in names))
             packages.append(package)
