@@ -459,7 +459,9 @@ class _Planner:
             self._why[key] = unserved(version, self.config.vetting, self.today)
         return self._why[key]
 
-    def _check(self, project: Project, version: VersionEntry, target: Target, tid: str) -> Blocker | _Choice:
+    def _check_on(
+        self, project: Project, version: VersionEntry, target: Target, tid: str
+    ) -> Blocker | _Choice:
         found = _check(
             project, version, target, self.order, self.config, self.today, self.built, self._left_out
         )
@@ -511,7 +513,7 @@ class _Planner:
             version = entry[2]
             found = checked.get(id(version))
             if found is None:
-                found = checked[id(version)] = self._check(entry[1], version, target, tid)
+                found = checked[id(version)] = self._check_on(entry[1], version, target, tid)
             if isinstance(found, Blocker):
                 blockers.append(found)
                 continue
@@ -556,7 +558,7 @@ class _Planner:
                 continue
             result = checked.get(id(version))
             if result is None:
-                result = checked[id(version)] = self._check(project, version, target, target.id)
+                result = checked[id(version)] = self._check_on(project, version, target, target.id)
             if isinstance(result, Blocker):
                 blockers.append(result)
         return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
