@@ -671,11 +671,14 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_written_beside_the_index_in_a_forked_process(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A big catalog's environment files, and the request pages, are written by a forked process while
-    the site and the index are written: the same bytes as written here; a failure there fails the build
-    and leaves the published tree as it was."""
+    """A big catalog's environments are planned, and their files and the request pages written, by a
+    forked process started once the site has read the catalog, while the site and the index are
+    written: the same bytes as written here (the requests list shows the statuses it sent); a failure
+    there, planning or writing, fails the build and leaves the published tree as it was."""
     import curate.build as building
+    import curate.environments
     import curate.parallel
+    import curate.site
     from curate.sbom import SbomRenderer as Renderer
     from curate.site import SiteRenderer
 
@@ -687,7 +690,7 @@ def test_written_beside_the_index_in_a_forked_process(
     def counted(*args: object, **kwargs: object) -> building.EnvWriter | None:
         writer = start(*args, **kwargs)  # type: ignore[arg-type]
         forks.append(writer)
-        during_site.append(any(f.function == "on_files" for f in inspect.stack()))
+        during_site.append(any(f.function == "on_config" for f in inspect.stack()))
         return writer
 
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
@@ -701,11 +704,18 @@ def test_written_beside_the_index_in_a_forked_process(
         return request_page(renderer, request)
 
     monkeypatch.setattr(SiteRenderer, "request", beside)
+    plan = curate.environments.plan  # what curate.site plans with
+
+    def planned_beside(*args: Any, **kwargs: Any) -> Any:
+        assert os.getpid() != parent, "the environments planned in the build's own process"
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(curate.site, "plan_environments", planned_beside)
     out = tmp_path / "public"
     built = build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert forks
     assert all(w is not None for w in forks)
-    assert during_site == [True]  # started as soon as the site planned them: beside mkdocs and the index
+    assert during_site == [True]  # started as soon as the site read the catalog: beside mkdocs and the index
     assert built.environments is not None
     assert built.environments.ready == world.built_envs
     assert built.environments.files == len(_tree(out / "envs")) + len(
@@ -733,6 +743,22 @@ def test_written_beside_the_index_in_a_forked_process(
     with pytest.raises(BuildError, match=r"stopped without finishing \(exit code 3\)"):
         build(root=world.root, output=out, cache_dir=world.cache, env={})
     assert _tree(out) == before
+    # planning fails there, or it dies planning: the site, waiting for the statuses, fails the build
+    with monkeypatch.context() as m:
+        m.setattr(
+            curate.site,
+            "plan_environments",
+            lambda *a, **k: (_ for _ in ()).throw(EnvironmentUnavailable("plan")),
+        )
+        with pytest.raises(EnvironmentUnavailable, match="plan"):
+            build(root=world.root, output=out, cache_dir=world.cache, env={})
+        assert _tree(out) == before
+        m.setattr(curate.site, "plan_environments", lambda *a, **k: os._exit(4))
+        with pytest.raises(
+            BuildError, match=r"planning the environments stopped without finishing \(exit code 4\)"
+        ):
+            build(root=world.root, output=out, cache_dir=world.cache, env={})
+        assert _tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "public"]  # no staging tree left behind
 
     # the site fails while the forked process writes: it is stopped, and nothing is swapped in; so
@@ -751,6 +777,48 @@ def test_written_beside_the_index_in_a_forked_process(
         assert during_site == [True]
         assert _tree(out) == before
         assert not [p for p in tmp_path.iterdir() if p.name != "public"]
+
+
+def test_what_the_build_and_its_writer_send_each_other_may_be_big(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statuses the forked writer sends and what the site read after it was started (the smoke
+    results: one per request and target) are each far more than a pipe holds: neither process waits on
+    the other sending (each would wait for the other to read)."""
+    import signal
+
+    import curate.build as building
+    import curate.parallel
+    import curate.site
+
+    monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    statuses_of, read_later = curate.site.statuses_of, curate.site.read_later
+    padding = {f"not-a-request-{i}": (("linux-x86_64", "ready"),) * 10 for i in range(20_000)}
+
+    def big_statuses(plans: Any) -> Any:
+        return {**padding, **statuses_of(plans)}  # keys no request has: shown nowhere
+
+    def big_later(data: Any) -> Any:
+        later = read_later(data)
+        return {**later, "smoke": {**{k: [] for k in padding}, **later["smoke"]}}
+
+    monkeypatch.setattr(curate.site, "statuses_of", big_statuses)
+    monkeypatch.setattr(curate.site, "read_later", big_later)
+
+    def stuck(*args: object) -> None:
+        raise AssertionError("the build and its writer wait on each other")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(120)
+    try:
+        built = build(root=world.root, output=tmp_path / "public", cache_dir=world.cache, env={})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert built.environments is not None
+    assert built.environments.ready == world.built_envs
+    assert _tree(tmp_path / "public" / "requests") == _tree(world.public / "requests")
 
 
 def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(

@@ -9,14 +9,15 @@ In link mode without ``files.base_url`` the index links each file where the upst
 up on its project pages at build time (:func:`upstream_links`, :mod:`curate.locate`), as ``curate fetch``
 does: the catalog records no URL.
 
-The requests' environment files (``envs/``, ``api/requests/``) are written into the staging tree by a
-forked process (:class:`EnvWriter`), started as soon as the site has planned them (mkdocs renders the
-site and this process writes the index meanwhile), where that is safe and pays off
-(two cores, no other thread, many requests, and file URLs that do not come from the index just written):
-they need nothing from the index, and the SBOMs' library work is most of their cost. The same process
-then writes the request pages (``requests/<id>/``, made from the same plan), once mkdocs has rendered
-their shell and the site sent it over: this process goes on with the index meanwhile. A failure there
-fails the build like one here; nothing is swapped in.
+The requests' environments are planned and their files (``envs/``, ``api/requests/``) written into the
+staging tree by a forked process (:class:`EnvWriter`), started as soon as the site has read the catalog
+and the requests, where that is safe and pays off (two cores, no other thread, many requests, and file
+URLs that do not come from the index just written): they need nothing from the index, and the site
+needs only each environment's status (for the requests list), sent back once planned. The process
+writes the files once mkdocs has emptied the output (mkdocs renders the site and this process writes
+the index meanwhile), then the request pages (``requests/<id>/``, made from the same plan), once mkdocs
+has rendered their shell and the site sent it over. A failure there fails the build like one here;
+nothing is swapped in.
 
 The catalog's history (:mod:`curate.history`) depends only on git and the config, so a build with the
 site starts computing it in another forked process first, before the catalog is read
@@ -62,7 +63,7 @@ from curate.staging import Staging, build_lock, keep_unchanged, publishing, spar
 from curate.vetting import today_from
 
 if TYPE_CHECKING:
-    from curate.site import RequestPages, SiteData  # mkdocs is imported only when the site is built
+    from curate.site import RequestPages, SiteData, Statuses  # mkdocs is imported only with the site
 
 INDEX_PARTS = ("simple", "files", "api", ENVS_DIR, MANIFEST)
 # below this many requests the environments are written here, after the index (a fork costs more)
@@ -290,21 +291,28 @@ def _build_with(
             if site:
                 from curate.site import build_site  # mkdocs and the site's templates: only when asked
 
-                def start_writing(planned: SiteData) -> RequestPages | None:
-                    """As soon as the site has planned the environments (mkdocs has emptied the output),
-                    a forked process writes them while mkdocs renders the site and this one the index;
-                    and the request pages, once the site sends it their shell."""
+                def plan_beside(read: SiteData) -> Callable[[], Statuses] | None:
+                    """As soon as the site has read the catalog and the requests, a forked process plans
+                    the environments (the site waits for their statuses only when it shows them)."""
                     nonlocal beside
                     if index:
                         beside = EnvWriter.start(
                             staging,
                             config,
-                            planned.environments,
+                            read,
                             cache_dir=cache_root(root, config, env, cache_dir),
                             published=live,
-                            pages=planned,
                         )
-                    return beside.request_pages if beside is not None else None
+                    return beside.statuses if beside is not None else None
+
+                def start_writing(planned: SiteData) -> RequestPages | None:
+                    """Once mkdocs has emptied the output, it writes the environments' files while mkdocs
+                    renders the site and this process the index; and the request pages, once the site
+                    sends it their shell."""
+                    if beside is None:
+                        return None
+                    beside.write(planned)
+                    return beside.request_pages
 
                 try:
                     data = build_site(
@@ -318,21 +326,15 @@ def _build_with(
                         on_planned=start_writing,
                         history=job,
                         later=True,  # what shows the history: after the index, below
+                        plan_beside=plan_beside,
                     )
                 except BaseException:
                     if beside is not None:  # the site failed: stop writing them
                         beside.abort()
                     raise
-                plans = data.environments  # the site read them; used again here
-            if index:
                 if beside is None:
-                    beside = EnvWriter.start(
-                        staging,
-                        config,
-                        plans,
-                        cache_dir=cache_root(root, config, env, cache_dir),
-                        published=live,
-                    )
+                    plans = data.environments  # the site planned them; used again here
+            if index:
                 finished = False
                 try:
                     stats = build_index(
@@ -532,24 +534,23 @@ def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reu
 
 
 class EnvWriter:
-    """The environment files written into a fresh staging tree by a forked process, beside this one;
-    and the request pages (:func:`curate.site.fill_request_pages`, from the same plans), when started
-    with the site's data: once :meth:`request_pages` sends it their shell. Each file it writes that the
-    published tree holds with the same bytes is that file, hard-linked (:meth:`kept`)."""
+    """The environments planned and their files written into a fresh staging tree by a forked process,
+    beside this one, from what the site read; then the request pages (:func:`curate.site.fill_request_pages`,
+    from the same plans), once :meth:`request_pages` sends it their shell. It writes nothing before
+    :meth:`write` says mkdocs has emptied the tree, and sends each environment's status then
+    (:meth:`statuses`). Each file it writes that the published tree holds with the same bytes is that file,
+    hard-linked (:meth:`kept`)."""
 
     def __init__(
-        self,
-        process: Any,
-        receive: Any,
-        plans: Mapping[str, RequestEnvironments],
-        shell: Any = None,
-        published: Path | None = None,
+        self, process: Any, receive: Any, control: Any, requests: Sequence[str], published: Path | None
     ) -> None:
         self._process = process
-        self._receive = receive
-        self._plans = plans
-        self._shell = shell  # the pipe end the request pages' shell is sent on (None: no pages)
+        self._receive = receive  # its statuses, then its answer (the stats, or what it raised)
+        self._control = control  # the pipe end its go-ahead, then the request pages' shell, are sent on
+        self._requests = requests
         self._published = published
+        self._statuses: Statuses | None = None
+        self._went = False  # whether it was let write (write()); it sends the statuses then
         self._pages = False  # whether it was sent the shell: it writes the request pages
 
     @classmethod
@@ -557,39 +558,43 @@ class EnvWriter:
         cls,
         tree: Path,
         config: Config,
-        plans: Mapping[str, RequestEnvironments] | None,
+        read: SiteData,
         *,
         cache_dir: Path | None,
         published: Path | None = None,
-        pages: SiteData | None = None,
     ) -> EnvWriter | None:
-        """Start writing ``plans``' files into ``tree``; None where it is better done here afterwards: the
-        plans not made yet, few requests, one core, another thread running (forking a threaded process
-        can deadlock), no ``fork``, or file URLs read from the index being written (link mode without
-        ``files.base_url``). ``pages``: the site's data (whose ``environments`` are ``plans``): the
-        request pages are written there too, once :meth:`request_pages` sends their shell."""
+        """Start planning the environments of ``read`` (what the site read; none planned yet), to write
+        their files into ``tree``; None where it is better done here: few requests, one core, another
+        thread running (forking a threaded process can deadlock), no ``fork``, or file URLs read from
+        the index being written (link mode without ``files.base_url``)."""
+        import gc
         import multiprocessing
 
         from curate.parallel import workers
 
-        if plans is None or workers(len(plans), ENV_FORK_MINIMUM) < 2:
+        if workers(len(read.requests), ENV_FORK_MINIMUM) < 2:
             return None
         if config.files_mode == "link" and not config.files_base_url:
             return None
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
-        shell_receive, shell_send = context.Pipe(duplex=False) if pages is not None else (None, None)
+        control_receive, control_send = context.Pipe(duplex=False)
         process = context.Process(
             target=_write_beside,
-            args=(send, tree, config, plans, cache_dir, published, pages, shell_receive),
+            args=(send, tree, config, read, cache_dir, published, control_receive),
             name="curate-envs",
             daemon=True,
         )
-        process.start()
+        # what this process holds (the catalog) is left out of the child's garbage collections: they
+        # would walk it, and copy every page they touch (as curate.history.Background)
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
         send.close()
-        if shell_receive is not None:
-            shell_receive.close()
-        return cls(process, receive, plans, shell_send, published)
+        control_receive.close()
+        return cls(process, receive, control_send, tuple(read.requests), published)
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -597,67 +602,103 @@ class EnvWriter:
         same bytes (:func:`curate.staging.keep_unchanged` need not look at them again)."""
         if self._published is None:
             return ()
-        pages = [f"requests/{rid}" for rid in self._plans] if self._pages else []
+        pages = [f"requests/{rid}" for rid in self._requests] if self._pages else []
         return (ENVS_DIR, API_DIR, *pages)
+
+    def statuses(self) -> Statuses:
+        """Each request's environments' (target id, status), by id (:attr:`curate.site.SiteData.env_statuses`):
+        waited for; what it raised planning them, if it did."""
+        if self._statuses is None:
+            if not self._went:  # it sends them once it is let go: waiting here would never end
+                raise BuildError("the environments' statuses were asked for before they could be written")
+            try:
+                message = self._receive.recv()
+            except (EOFError, OSError):
+                message = None
+            if isinstance(message, BaseException):
+                raise message
+            if not (isinstance(message, tuple) and len(message) == 2 and message[0] == "statuses"):
+                self._process.join()
+                raise BuildError(
+                    "the process planning the environments stopped without finishing "
+                    f"(exit code {self._process.exitcode}): {message or 'no report'}"
+                )
+            self._statuses = message[1]
+        return self._statuses
+
+    def write(self, data: SiteData) -> None:
+        """Let it write the files: mkdocs has emptied the tree; ``data``: what the site read in all
+        (it is sent what the site read after it was started: :func:`curate.site.read_later`)."""
+        from curate.site import read_later
+
+        self._send(read_later(data))
 
     def request_pages(self, before: str, after: str) -> None:
         """Have it write the request pages into this shell (:func:`curate.site.write_request_pages`)."""
-        self._send_shell((before, after))
+        self._send((before, after))
 
-    def _send_shell(self, shell: tuple[str, str] | None) -> None:
-        if self._shell is None:
+    def _send(self, message: object) -> None:
+        """The go-ahead (a dict: :meth:`write`), then the shell (a tuple) or None (no request pages)."""
+        if self._control is None:
             return
-        pipe, self._shell = self._shell, None
+        last = not isinstance(message, dict)
+        self._went = True
         try:
-            pipe.send(shell)
-            self._pages = shell is not None
+            self._control.send(message)
+            self._pages = isinstance(message, tuple)
         except OSError:  # it is gone: result() says why
-            pass
-        finally:
-            pipe.close()
+            last = True
+        if last:
+            self._control.close()
+            self._control = None
 
     def result(self) -> EnvStats:
         """Wait for the files; the stats, or the error the process raised (a BuildError when it died)."""
-        from curate.environments import env_stats
-
-        self._send_shell(None)  # no request pages from it (when the site did not send their shell)
+        self._send(None)  # no request pages from it (when the site did not send their shell)
+        self.statuses()
         answer = parallel.answer_of(self._process, self._receive)
-        if not isinstance(answer, int):
+        if not isinstance(answer, EnvStats):
             raise BuildError(
                 "the process writing the environment files stopped without finishing "
                 f"(exit code {self._process.exitcode}): {answer or 'no report'}"
             )
-        stats = env_stats(self._plans)
-        stats.files = answer
-        return stats
+        return answer
 
     def abort(self) -> None:
         """Stop it (the build failed); the caller deletes the staging tree."""
         self._process.terminate()
         self._process.join()
         self._receive.close()
-        if self._shell is not None:
-            self._shell.close()
+        if self._control is not None:
+            self._control.close()
 
 
 def _write_beside(
     send: Any,
     tree: Path,
     config: Config,
-    plans: Mapping[str, RequestEnvironments],
+    read: SiteData,
     cache_dir: Path | None,
     published: Path | None,
-    pages: SiteData | None,
-    shell: Any,
+    control: Any,
 ) -> None:
-    """The forked process: every environment's files into ``tree``, then the request pages when their
-    shell comes (``pages``); sends how many environment files, or what it raised. It runs at the
-    build's priority: at ``nice`` 10 (as :class:`curate.history.Background`) it was no faster on this
-    2-core machine under a load of 2 to 5, and a busy machine starved it while the build waited for it
-    (8 and 13 s); at the same priority the build never waited for it there."""
-    from curate.environments import write_environments
+    """The forked process: plans the environments of what the site read; once told to (``control``, with
+    what the site read since), sends their statuses and writes every environment's files into ``tree``;
+    then the request pages when their shell comes; sends the stats, or what it raised. It runs at the build's priority: at ``nice`` 10
+    (as :class:`curate.history.Background`) it was no faster on this 2-core machine under a load of 2
+    to 5, and a busy machine starved it while the build waited for it (8 and 13 s); at the same
+    priority the build never waited for it there."""
+    from curate.environments import env_stats, write_environments
+    from curate.site import SiteRenderer, fill_request_pages, plan_of, statuses_of
 
-    def work() -> int:
+    def work() -> EnvStats:
+        plans = plan_of(read)
+        # mkdocs has emptied the tree: what the site read since the fork. Received before the statuses
+        # are sent: neither process sends while the other sends (both would wait on a full pipe)
+        later = control.recv()
+        if not isinstance(later, dict):  # the site did not get that far (the build stops)
+            raise BuildError("the environments were not written: the site did not get that far")
+        send.send(("statuses", statuses_of(plans)))
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
         reuse = env_reuse(tree, published, cache_dir)
@@ -665,19 +706,18 @@ def _write_beside(
         def write(rel: str, data: bytes) -> None:  # the published file where it is these bytes
             staging.write_or_keep(rel, data, published)
 
-        files = write_environments(plans, renderer, write, reuse=reuse, link=staging.link).files
-        if pages is not None:
-            from curate.site import SiteRenderer, fill_request_pages
-
-            # rendered while mkdocs renders the site (a core is free then), put in their shell once it
-            # comes (while this build's process writes the index and the package pages, on every core)
-            site = SiteRenderer(pages)
-            bodies = {rid: site.request(request) for rid, request in sorted(pages.requests.items())}
-            cut = shell.recv()  # (before, after), or None: the site wrote them
-            shell.close()
-            if cut is not None:
-                fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies)
-        return files
+        stats = env_stats(plans)
+        stats.files = write_environments(plans, renderer, write, reuse=reuse, link=staging.link).files
+        # rendered while mkdocs renders the site (a core is free then), put in their shell once it
+        # comes (while this build's process writes the index and the package pages, on every core)
+        pages = dataclasses.replace(read, environments=plans, **later)
+        site = SiteRenderer(pages)
+        bodies = {rid: site.request(request) for rid, request in sorted(pages.requests.items())}
+        cut = control.recv()  # (before, after), or None: the site wrote them
+        control.close()
+        if cut is not None:
+            fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies)
+        return stats
 
     parallel.send_answer(send, work)
 

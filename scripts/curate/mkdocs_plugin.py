@@ -3,9 +3,11 @@
 Named in mkdocs.yml (``plugins: [search, curate]``) and registered as the ``curate`` entry point in
 ``mkdocs.plugins``. It
 
-- reads the catalog config, the catalog and every request (``on_config``), the catalog's history
-  being computed beside meanwhile (:class:`curate.history.Background`: started by ``curate build``,
-  else here, before the catalog is read; stopped if the build fails, ``on_build_error``);
+- reads the catalog config, the catalog and every request and plans their environments
+  (``on_config``), the catalog's history being computed beside meanwhile
+  (:class:`curate.history.Background`: started by ``curate build``, else here, before the catalog is
+  read; stopped if the build fails, ``on_build_error``); ``curate build`` has a forked process plan the
+  environments instead (``plan_beside``: :class:`curate.build.EnvWriter`);
 - adds the generated pages (``on_files``): Packages, one page per OS, Requests, Changes, and the shells
   of the package pages, the request pages and the Changes archive pages; a repository without
   ``site/index.md`` gets a default home page;
@@ -101,6 +103,8 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
         # the output (curate build starts writing the environment files beside the site then)
         self.on_planned: Callable[[site.SiteData], site.RequestPages | None] | None = None
         self.request_pages: site.RequestPages | None = None  # what on_planned returned: it writes them
+        # set by curate.site.build_site: another process plans the environments (curate.site.collect)
+        self.plan_beside: site.PlanBeside | None = None
         # set by curate.site.build_site: the catalog's history, already being computed (else on_config
         # starts it), and whether what shows it is left to curate.site.finish_site
         self.history: Background | None = None
@@ -128,6 +132,7 @@ class CuratePlugin(BasePlugin[CuratePluginConfig]):  # type: ignore[no-untyped-c
             cache_dir=cache_root(root, self.curate_config, env, self.cache_dir),
             published=published,
             history=self.history,
+            plan_beside=self.plan_beside,
         )
         self.renderer = site.SiteRenderer(self.data)
         if not config.use_directory_urls:

@@ -100,7 +100,8 @@ class SiteData:
     dependents: dict[NormalizedName, tuple[NormalizedName, ...]]
     last_changed: str  # YYYY-MM-DD, or "" when unknown
     targets: dict[str, Target]  # every configured target by id
-    environments: dict[str, RequestEnvironments]  # every request's, by id (curate.environments)
+    # every request's, by id (curate.environments); {} where another process plans them (planned_beside)
+    environments: dict[str, RequestEnvironments]
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # what waivers' expiry is compared with
     smoke: dict[str, list[Shown]] = dataclasses.field(default_factory=dict)  # curate smoke, per request
     # the catalog's history, computed beside the build (curate.history.Background): waited for by the
@@ -113,6 +114,16 @@ class SiteData:
     # what is left to write once the history is here, when the caller asked to write it later
     # (build_site(later=True)): run by finish_site
     later: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    # the environments are planned by another process (curate.build.EnvWriter): their statuses, when
+    # this one needs them (waited for); None: planned here, in ``environments``
+    planned_beside: Callable[[], Statuses] | None = None
+
+    @functools.cached_property
+    def env_statuses(self) -> Statuses:
+        """Each request's environments' (target id, status), by request id: for the requests list."""
+        if self.planned_beside is not None:
+            return self.planned_beside()
+        return statuses_of(self.environments)
 
     @functools.cached_property
     def history(self) -> hist.History:
@@ -149,6 +160,28 @@ class SiteData:
         return None
 
 
+Statuses = Mapping[str, tuple[tuple[str, str], ...]]  # each request's (target id, status), by id
+# given what the site read (no environments planned yet): a way to their statuses when another process
+# plans them (and writes them: curate.build.EnvWriter), else None (they are planned here)
+PlanBeside = Callable[["SiteData"], Callable[[], Statuses] | None]
+
+
+def statuses_of(plans: Mapping[str, RequestEnvironments]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """:attr:`SiteData.env_statuses` from the plans."""
+    return {rid: tuple((e.target.id, e.status) for e in envs.environments) for rid, envs in plans.items()}
+
+
+def plan_of(data: SiteData) -> dict[str, RequestEnvironments]:
+    """Every request's environments (:func:`curate.environments.plan`) from what the site read."""
+    return plan_environments(
+        data.projects,
+        data.requests.values(),
+        data.config,
+        today=data.today,
+        built=Blobs(data.cache_dir).built_check(data.config),
+    )
+
+
 def collect(
     root: Path,
     config: Config,
@@ -158,6 +191,7 @@ def collect(
     cache_dir: Path | None = None,
     published: Path | None = None,
     history: hist.Background | None = None,
+    plan_beside: PlanBeside | None = None,
 ) -> SiteData:
     """Read the catalog, every request under ``root`` and the catalog's history; raise ValidationError
     on bad input.
@@ -166,7 +200,10 @@ def collect(
     ``$CURATE_TODAY``, else today); ``cache_dir``: where the history's cache lives (None: none);
     ``published``: the previous build's output (to tell when the history was rewritten since);
     ``history``: the history already being computed (:class:`curate.history.Background`); else it is
-    started here, before the catalog is read, and computed beside (the caller stops it if it fails)."""
+    started here, before the catalog is read, and computed beside (the caller stops it if it fails);
+    ``plan_beside``: called with what was read, once the catalog and the requests are (the rest,
+    :func:`read_later`, is not yet): what it returns, when not None, gives the environments' statuses
+    (another process plans them), and ``environments`` stays {}."""
     try:
         day = today if today is not None else today_from(env)
     except ValueError as exc:
@@ -175,13 +212,27 @@ def collect(
         history = start_history(root, config, env=env, cache_dir=cache_dir, published=published)
         try:
             return _collect(
-                root, config, env=env, today=day, cache_dir=cache_dir, published=published, history=history
+                root,
+                config,
+                env=env,
+                today=day,
+                cache_dir=cache_dir,
+                published=published,
+                history=history,
+                plan_beside=plan_beside,
             )
         except BaseException:
             history.stop()
             raise
     return _collect(
-        root, config, env=env, today=day, cache_dir=cache_dir, published=published, history=history
+        root,
+        config,
+        env=env,
+        today=day,
+        cache_dir=cache_dir,
+        published=published,
+        history=history,
+        plan_beside=plan_beside,
     )
 
 
@@ -194,6 +245,7 @@ def _collect(
     cache_dir: Path | None,
     published: Path | None,
     history: hist.Background,
+    plan_beside: PlanBeside | None,
 ) -> SiteData:
     day = today
     projects = load_projects(list(iter_project_files(root)))
@@ -211,22 +263,36 @@ def _collect(
         for version in project.versions:
             for dep in version.dependencies:
                 dependents[dep.name].add(norm)
-    return SiteData(
+    read = SiteData(
         config=config,
         projects=dict(sorted(projects.items())),
         requests=requests,
-        smoke=recorded_smoke(root, list(requests.values()), config, projects),
         dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
-        last_changed=last_changed(root, requests.values(), env=env),
+        last_changed="",
         targets={t.id: t for t in config.all_targets()},
-        environments=plan_environments(
-            projects, requests.values(), config, today=day, built=Blobs(cache_dir).built_check(config)
-        ),
+        environments={},
         today=day,
         history_job=history,
         cache_dir=cache_dir,
         published=published,
     )
+    # planned beside from here (what follows is this process's meanwhile): it is sent the rest
+    # (read_later) before it needs it
+    beside = plan_beside(read) if plan_beside is not None else None
+    data = dataclasses.replace(
+        read,
+        smoke=recorded_smoke(root, list(requests.values()), config, projects),
+        last_changed=last_changed(root, requests.values(), env=env),
+    )
+    if beside is not None:
+        return dataclasses.replace(data, planned_beside=beside)
+    return dataclasses.replace(data, environments=plan_of(data))
+
+
+def read_later(data: SiteData) -> dict[str, Any]:
+    """What :func:`collect` reads after it has called ``plan_beside`` (the fields of ``data``), for the
+    process planning beside: its :class:`SiteData` is what it was called with, replaced with these."""
+    return {"smoke": data.smoke, "last_changed": data.last_changed}
 
 
 def start_history(
@@ -737,7 +803,6 @@ def _built(data: SiteData, to_build: str) -> tuple[str, str, bool]:
 def requests_view(data: SiteData) -> list[dict[str, Any]]:
     out = []
     for request in sorted(data.requests.values(), key=lambda r: (r.date, r.id), reverse=True):
-        envs = data.environments.get(request.id)
         out.append(
             {
                 "r": request,
@@ -745,7 +810,7 @@ def requests_view(data: SiteData) -> list[dict[str, Any]]:
                 "remove": [(x, x.normalized in data.projects) for x in request.remove],
                 "platforms": [OS_LABELS[p] for p in request.platforms],
                 "smoke": data.smoke.get(request.id, []),
-                "targets": [(e.target.id, e.status) for e in envs.environments] if envs is not None else [],
+                "targets": data.env_statuses.get(request.id, ()),
             }
         )
     return out
@@ -1421,6 +1486,7 @@ def build_site(
     on_planned: Callable[[SiteData], RequestPages | None] | None = None,
     history: hist.Background | None = None,
     later: bool = False,
+    plan_beside: PlanBeside | None = None,
 ) -> SiteData:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
     return what the site was built from (the catalog, the requests and their environments, the
@@ -1435,7 +1501,8 @@ def build_site(
     (:func:`write_request_pages`' ``beside``);
     ``history``: the catalog's history, being computed beside (else the site starts it when it reads the
     catalog); ``later``: leave what shows the history to :func:`finish_site` (the caller does other
-    work first, while the history is computed), else it is written last, once the history is here.
+    work first, while the history is computed), else it is written last, once the history is here;
+    ``plan_beside``: :func:`collect`'s (another process plans the environments).
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config as load_mkdocs
@@ -1482,6 +1549,7 @@ def build_site(
                 plugin.history = history
                 plugin.later = later
             plugins[0].on_planned = on_planned
+            plugins[0].plan_beside = plan_beside
             mk_config.plugins.on_startup(command="build", dirty=False)
             try:
                 build(mk_config)
