@@ -200,6 +200,7 @@ def child(mode: str, root: Path, out: Path, cache: Path) -> None:
         mock.patch.object(building, "write_environment_files", return_value=EnvStats()).start()
         mock.patch.object(site, "write_request_pages", return_value=[]).start()
         mock.patch.object(site, "plan_environments", return_value={}).start()
+        mock.patch.object(building.EnvWriter, "start", return_value=None).start()  # no process planning them
     started = time.perf_counter()
     built = building.build(root=root, output=out, cache_dir=cache, env={})
     seconds = time.perf_counter() - started
