@@ -208,32 +208,24 @@ def collect(
         day = today if today is not None else today_from(env)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
-    if history is None:
-        history = start_history(root, config, env=env, cache_dir=cache_dir, published=published)
-        try:
-            return _collect(
-                root,
-                config,
-                env=env,
-                today=day,
-                cache_dir=cache_dir,
-                published=published,
-                history=history,
-                plan_beside=plan_beside,
-            )
-        except BaseException:
-            history.stop()
-            raise
-    return _collect(
+    read = functools.partial(
+        _collect,
         root,
         config,
         env=env,
         today=day,
         cache_dir=cache_dir,
         published=published,
-        history=history,
         plan_beside=plan_beside,
     )
+    if history is not None:
+        return read(history=history)
+    history = start_history(root, config, env=env, cache_dir=cache_dir, published=published)
+    try:
+        return read(history=history)
+    except BaseException:
+        history.stop()
+        raise
 
 
 def _collect(
