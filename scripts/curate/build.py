@@ -616,6 +616,7 @@ class EnvWriter:
             except (EOFError, OSError):
                 message = None
             if isinstance(message, BaseException):
+                self._process.join()  # it ends once it has sent what it raised
                 raise message
             if not (isinstance(message, tuple) and len(message) == 2 and message[0] == "statuses"):
                 self._process.join()
@@ -684,10 +685,10 @@ def _write_beside(
 ) -> None:
     """The forked process: plans the environments of what the site read; once told to (``control``, with
     what the site read since), sends their statuses and writes every environment's files into ``tree``;
-    then the request pages when their shell comes; sends the stats, or what it raised. It runs at the build's priority: at ``nice`` 10
-    (as :class:`curate.history.Background`) it was no faster on this 2-core machine under a load of 2
-    to 5, and a busy machine starved it while the build waited for it (8 and 13 s); at the same
-    priority the build never waited for it there."""
+    then the request pages when their shell comes; sends the stats, or what it raised. It runs at the
+    build's priority: at ``nice`` 10 (as :class:`curate.history.Background`) it was no faster on this
+    2-core machine under a load of 2 to 5, and a busy machine starved it while the build waited for it
+    (8 and 13 s); at the same priority the build never waited for it there."""
     from curate.environments import env_stats, write_environments
     from curate.site import SiteRenderer, fill_request_pages, plan_of, statuses_of
 
