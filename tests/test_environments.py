@@ -821,6 +821,36 @@ def test_what_the_build_and_its_writer_send_each_other_may_be_big(
     assert _tree(tmp_path / "public" / "requests") == _tree(world.public / "requests")
 
 
+def test_the_writer_stops_when_the_build_is_gone(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked writer holds none of the build's pipe ends: when the build is gone (killed) before it
+    lets it write, it sees the pipe's end and stops, instead of waiting for ever (and holding what it
+    inherited, such as the build's lock)."""
+    import curate.build as building
+    import curate.parallel
+    import curate.site
+
+    monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    read: list[curate.site.SiteData] = []
+
+    def keep(data: curate.site.SiteData) -> None:
+        read.append(data)
+
+    config = load_config(world.root)
+    data = curate.site.collect(world.root, config, env={}, cache_dir=world.cache, plan_beside=keep)
+    data.history_job.stop()
+    writer = building.EnvWriter.start(tmp_path / "tree", config, read[0], cache_dir=world.cache)
+    assert writer is not None
+    process = writer._process
+    writer._control.close()  # what the build's end of the pipes sees when it is killed
+    writer._receive.close()
+    process.join(60)
+    assert not process.is_alive(), "the writer waits for a build that is gone"
+    assert not (tmp_path / "tree").exists()  # it wrote nothing
+
+
 def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

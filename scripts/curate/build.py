@@ -13,7 +13,8 @@ The requests' environments are planned and their files (``envs/``, ``api/request
 staging tree by a forked process (:class:`EnvWriter`), started as soon as the site has read the catalog
 and the requests, where that is safe and pays off (two cores, no other thread, many requests, and file
 URLs that do not come from the index just written): they need nothing from the index, and the site
-needs only each environment's status (for the requests list), sent back once planned. The process
+needs only each environment's status (for the requests list), sent back once mkdocs has emptied the
+output. The process
 writes the files once mkdocs has emptied the output (mkdocs renders the site and this process writes
 the index meanwhile), then the request pages (``requests/<id>/``, made from the same plan), once mkdocs
 has rendered their shell and the site sent it over. A failure there fails the build like one here;
@@ -581,7 +582,7 @@ class EnvWriter:
         control_receive, control_send = context.Pipe(duplex=False)
         process = context.Process(
             target=_write_beside,
-            args=(send, tree, config, read, cache_dir, published, control_receive),
+            args=(send, tree, config, read, cache_dir, published, control_receive, (receive, control_send)),
             name="curate-envs",
             daemon=True,
         )
@@ -682,24 +683,37 @@ def _write_beside(
     cache_dir: Path | None,
     published: Path | None,
     control: Any,
+    parents: tuple[Any, ...],
 ) -> None:
     """The forked process: plans the environments of what the site read; once told to (``control``, with
-    what the site read since), sends their statuses and writes every environment's files into ``tree``;
-    then the request pages when their shell comes; sends the stats, or what it raised. It runs at the
+    what the site read since), sends their statuses (from a thread: the site reads them only when it
+    shows them, and they may be more than a pipe holds) and writes every environment's files into
+    ``tree``; then the request pages when their shell comes; sends the stats, or what it raised.
+    ``parents``: the build's ends of the pipes, closed here first (so that this process sees the end
+    of the pipe, and stops, if the build is gone). It runs at the
     build's priority: at ``nice`` 10 (as :class:`curate.history.Background`) it was no faster on this
     2-core machine under a load of 2 to 5, and a busy machine starved it while the build waited for it
     (8 and 13 s); at the same priority the build never waited for it there."""
+    import threading
+
     from curate.environments import env_stats, write_environments
     from curate.site import SiteRenderer, fill_request_pages, plan_of, statuses_of
 
+    for end in parents:
+        end.close()
+    sender: threading.Thread | None = None
+
     def work() -> EnvStats:
+        nonlocal sender
         plans = plan_of(read)
         # mkdocs has emptied the tree: what the site read since the fork. Received before the statuses
-        # are sent: neither process sends while the other sends (both would wait on a full pipe)
+        # are sent (a send waits while the pipe is full: this process does not send while the build does)
         later = control.recv()
         if not isinstance(later, dict):  # the site did not get that far (the build stops)
             raise BuildError("the environments were not written: the site did not get that far")
-        send.send(("statuses", statuses_of(plans)))
+        # sent while this process writes (no process is forked from here, so a thread is safe)
+        sender = threading.Thread(target=_send_quietly, args=(send, ("statuses", statuses_of(plans))))
+        sender.start()
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
         reuse = env_reuse(tree, published, cache_dir)
@@ -720,7 +734,20 @@ def _write_beside(
             fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies)
         return stats
 
-    parallel.send_answer(send, work)
+    def answer() -> EnvStats:
+        try:
+            return work()
+        finally:  # the statuses are sent before the answer (the build reads them first)
+            if sender is not None:
+                sender.join()
+
+    parallel.send_answer(send, answer)
+
+
+def _send_quietly(pipe: Any, message: object) -> None:
+    """``message`` on ``pipe``; nothing when the other end is gone (the build stopped: it says why)."""
+    with contextlib.suppress(OSError):
+        pipe.send(message)
 
 
 def _link_tree_parts(src: Path, dst: Path, parts: tuple[str, ...]) -> None:

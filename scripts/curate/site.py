@@ -1481,8 +1481,9 @@ def build_site(
     plan_beside: PlanBeside | None = None,
 ) -> SiteData:
     """Build the catalog site into ``out_dir`` (emptied first by mkdocs) with ``root``'s mkdocs.yml;
-    return what the site was built from (the catalog, the requests and their environments, the
-    catalog's history as the site shows it), for the rest of the build.
+    return what the site was built from (the catalog, the requests and their environments, none where
+    another process plans them: ``plan_beside``; the catalog's history as the site shows it), for the
+    rest of the build.
 
     A repository without an mkdocs.yml gets the generated pages and a default home page. ``env``: the
     environment the CLI was given (git runs with it); ``cache_dir``: the file cache (the history's cache
