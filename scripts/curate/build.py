@@ -14,9 +14,8 @@ staging tree by a forked process (:class:`EnvWriter`), started as soon as the si
 and the requests, where that is safe and pays off (two cores, no other thread, many requests, and file
 URLs that do not come from the index just written): they need nothing from the index, and the site
 needs only each environment's status (for the requests list), sent back once mkdocs has emptied the
-output. The process
-writes the files once mkdocs has emptied the output (mkdocs renders the site and this process writes
-the index meanwhile), then the request pages (``requests/<id>/``, made from the same plan), once mkdocs
+output. The process writes the files then (mkdocs renders the site and this process writes the index
+meanwhile), then the request pages (``requests/<id>/``, made from the same plan), once mkdocs
 has rendered their shell and the site sent it over. A failure there fails the build like one here;
 nothing is swapped in.
 
@@ -690,10 +689,10 @@ def _write_beside(
     shows them, and they may be more than a pipe holds) and writes every environment's files into
     ``tree``; then the request pages when their shell comes; sends the stats, or what it raised.
     ``parents``: the build's ends of the pipes, closed here first (so that this process sees the end
-    of the pipe, and stops, if the build is gone). It runs at the
-    build's priority: at ``nice`` 10 (as :class:`curate.history.Background`) it was no faster on this
-    2-core machine under a load of 2 to 5, and a busy machine starved it while the build waited for it
-    (8 and 13 s); at the same priority the build never waited for it there."""
+    of the pipe, and stops, if the build is gone). It runs at the build's priority: at ``nice`` 10 (as
+    :class:`curate.history.Background`) it was no faster on this 2-core machine under a load of 2 to 5,
+    and a busy machine starved it while the build waited for it (8 and 13 s); at the same priority the
+    build never waited for it there."""
     import threading
 
     from curate.environments import env_stats, write_environments
