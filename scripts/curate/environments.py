@@ -459,6 +459,20 @@ class _Planner:
             self._why[key] = unserved(version, self.config.vetting, self.today)
         return self._why[key]
 
+    def _verdict(
+        self,
+        checked: dict[int, Blocker | _Choice],
+        project: Project,
+        version: VersionEntry,
+        target: Target,
+        tid: str,
+    ) -> Blocker | _Choice:
+        """:meth:`_check_on`, once per version and target (``checked``: the target's, by version id)."""
+        found = checked.get(id(version))
+        if found is None:
+            found = checked[id(version)] = self._check_on(project, version, target, tid)
+        return found
+
     def _check_on(
         self, project: Project, version: VersionEntry, target: Target, tid: str
     ) -> Blocker | _Choice:
@@ -504,16 +518,11 @@ class _Planner:
             if any(len(found) > 1 for found in merged):
                 return self._conflicting(request_id, target, merged)
             entries = [found[0] for found in merged]
-        checked = self._checked.get(tid)
-        if checked is None:
-            checked = self._checked[tid] = {}
+        checked = self._checked.setdefault(tid, {})
         blockers: list[Blocker] = []
         packages: list[EnvPackage] = []
         for entry in entries:
-            version = entry[2]
-            found = checked.get(id(version))
-            if found is None:
-                found = checked[id(version)] = self._check_on(entry[1], version, target, tid)
+            found = self._verdict(checked, entry[1], entry[2], target, tid)
             if isinstance(found, Blocker):
                 blockers.append(found)
                 continue
@@ -547,7 +556,8 @@ class _Planner:
         """An environment where some project is needed at several versions: blocked by each such
         conflict and by what stops each other version, in name order."""
         blockers: list[Blocker] = []
-        checked = self._checked.setdefault(target.id, {})
+        tid = target.id
+        checked = self._checked.setdefault(tid, {})
         for found in merged:
             name, project, version, _ = found[0]
             if len(found) > 1:
@@ -556,9 +566,7 @@ class _Planner:
                     Blocker(kind="conflict", project=project.name, normalized=name, versions=versions)
                 )
                 continue
-            result = checked.get(id(version))
-            if result is None:
-                result = checked[id(version)] = self._check_on(project, version, target, target.id)
+            result = self._verdict(checked, project, version, target, tid)
             if isinstance(result, Blocker):
                 blockers.append(result)
         return Environment(request=request_id, target=target, packages=(), blockers=tuple(blockers))
