@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from packaging.pylock import Pylock
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+import curate.site as curate_site
 from curate.build import build, load_plans, write_environment_files
 from curate.catalog import BuiltFile, Dependency, FileEntry, Need, Project, VersionEntry
 from curate.config import Config, load_config
@@ -767,6 +768,7 @@ def test_written_beside_the_index_in_a_forked_process(
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
     monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
     monkeypatch.setattr(building, "ENV_RECORD", "none.json")
+    monkeypatch.setattr(curate.site, "REQUEST_PAGES_RECORD", "none.json")  # each page is rendered
     for failing in ("requests_page", "request"):
         during_site.clear()
         with monkeypatch.context() as m:
@@ -956,6 +958,71 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
     assert _tree(out / "api" / "requests") == _tree(fresh / "api" / "requests")
 
 
+def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked writer links each published request page whose key (its body's: everything it shows,
+    and its shell's) is the one it was written from, its bytes checked, and renders no other: a page
+    changed since is rendered again, and so is every page whose data changed (a waiver that expired
+    blocks an environment): the pages are those a build from scratch makes."""
+    import curate.build as building
+    import curate.parallel
+    from curate.site import SiteRenderer
+
+    monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    root = tmp_path / "repo"
+    shutil.copytree(world.root, root, ignore=shutil.ignore_patterns("public"), symlinks=True)
+    cache = tmp_path / "cache"
+    shutil.copytree(world.cache, cache)
+    out = tmp_path / "public"
+    rendered = tmp_path / "rendered.txt"
+    real = SiteRenderer.request
+
+    def spy(self: SiteRenderer, request: Request) -> str:
+        with rendered.open("a", encoding="utf-8") as fh:  # (in the forked writer)
+            fh.write(request.id + "\n")
+        return real(self, request)
+
+    monkeypatch.setattr(SiteRenderer, "request", spy)
+
+    def build_into(folder: Path, **env: str) -> tuple[list[str], dict[str, bytes]]:
+        rendered.write_text("", "utf-8")
+        build(root=root, output=folder, cache_dir=cache, env=env)
+        pages = {rel: data for rel, data in _tree(folder / "requests").items() if rel.count("/") == 1}
+        return sorted(rendered.read_text("utf-8").split()), pages
+
+    ids = sorted(p.stem for p in (root / "requests").glob("*.yaml"))
+    assert len(ids) == 2
+    assert build_into(out)[0] == ids  # the first build renders each
+    done, pages = build_into(out)
+    assert done == []
+    inodes = {p: p.stat().st_ino for p in (out / "requests").glob("*/index.html")}
+    assert len(inodes) == 2
+    done, again = build_into(out)
+    assert (done, again) == ([], pages)
+    assert {p: p.stat().st_ino for p in (out / "requests").glob("*/index.html")} == inodes  # linked
+
+    # a published page changed since it was written (its size kept): rendered again, not linked
+    page = out / "requests" / TEAM / "index.html"
+    page.write_bytes(page.read_bytes().replace(b"<", b"(", 1))
+    done, again = build_into(out)
+    assert (done, again) == ([TEAM], pages)
+
+    # the waiver the team's environments need has expired: their status, the page's too
+    done, expired = build_into(out, CURATE_TODAY="2100-01-01")
+    assert TEAM in done
+    assert expired != pages
+    assert b"curate-env-blocked" in expired[f"{TEAM}/index.html"]
+    assert b"waiver" in expired[f"{TEAM}/index.html"]
+    assert build_into(out, CURATE_TODAY="2100-01-01") == ([], expired)
+    assert build_into(out) == (done, pages)  # and back
+    # a build from scratch makes the same pages (the file cache's record is its output's then: the next
+    # build of the other output renders each page again)
+    assert build_into(tmp_path / "fresh", CURATE_TODAY="2100-01-01") == (ids, expired)
+    assert build_into(out) == (ids, pages)
+
+
 def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: World) -> None:
     """curate.environments.EnvDigests: the same inputs give the same digest (in another build too); each
     thing that goes into an environment's files changes it."""
@@ -1072,6 +1139,135 @@ def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: Wor
         )
         == 4
     )
+
+
+def test_a_request_pages_key_changes_with_everything_the_page_shows(world: World, tmp_path: Path) -> None:
+    """curate.site.SiteRenderer.request_key: the same data gives the same key (in another process, with
+    another hash seed, too); each thing a request's page shows changes it, and the page; so does each
+    template, curate's code and the site's settings (curate.site.request_fingerprint)."""
+    from curate.site import SiteData, SiteRenderer, collect, request_fingerprint
+    from curate.smoke import Shown
+    from curate.vetting import Finding
+
+    config = load_config(world.root)
+    data = collect(world.root, config, env={}, cache_dir=None)
+    assert data.environments[TEAM].environments
+
+    def page(d: SiteData = data, rid: str = TEAM) -> tuple[str, str]:
+        site = SiteRenderer(d)
+        return site.request_key(d.requests[rid]), site.request(d.requests[rid])
+
+    base = page()
+    assert page() == base
+    envs = data.environments[TEAM]
+    ready = next(i for i, e in enumerate(envs.environments) if e.ready)
+    blocked = next(i for i, e in enumerate(envs.environments) if not e.ready)
+
+    def environment(i: int, **changes: object) -> SiteData:
+        es = list(envs.environments)
+        es[i] = dataclasses.replace(es[i], **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(
+            data, environments={**data.environments, TEAM: dataclasses.replace(envs, environments=tuple(es))}
+        )
+
+    first = envs.environments[ready].packages[0]
+
+    def package(**changes: object) -> SiteData:
+        rest = envs.environments[ready].packages[1:]
+        return environment(ready, packages=(dataclasses.replace(first, **changes), *rest))  # type: ignore[arg-type]
+
+    record = first.version.vetting
+    assert record is not None
+
+    def vetted(**changes: object) -> SiteData:
+        changed = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+        return package(version=dataclasses.replace(first.version, vetting=changed))
+
+    def request(**changes: object) -> SiteData:
+        r = dataclasses.replace(data.requests[TEAM], **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(data, requests={**data.requests, TEAM: r})
+
+    finding = Finding(id="GHSA-x", kind="vulnerability", severity="HIGH", message="m", decision="warn")
+    b = envs.environments[blocked].blockers[0]
+    asked = data.requests[TEAM].packages[0].normalized
+    changed = {
+        "title": request(title="<b>Another</b>"),
+        "date": request(date=dt.date(2020, 1, 1)),
+        "python": request(python=("3.13",)),
+        "requester shown": dataclasses.replace(
+            request(requested_by="x@example.com"),
+            config=dataclasses.replace(config, show_requesters=True),
+        ),
+        "asks for": request(packages=data.requests[TEAM].packages[1:]),
+        "no page for what it asks for": dataclasses.replace(
+            data, projects={k: v for k, v in data.projects.items() if k != asked}
+        ),
+        "smoke": dataclasses.replace(
+            data, smoke={TEAM: [Shown(request=TEAM, target=HOST_TARGETS[0], status="fail", text="boom")]}
+        ),
+        "status": environment(ready, blockers=(Blocker(kind="not-locked"),)),
+        "a package fewer": environment(ready, packages=envs.environments[ready].packages[1:]),
+        "version": package(version=dataclasses.replace(first.version, version="99")),
+        "file name": package(file=dataclasses.replace(first.file, filename="x-1-py3-none-any.whl")),
+        "file size": package(file=dataclasses.replace(first.file, size=first.file.size + 10**7)),
+        "built": package(built=BuiltFile(filename=first.file.filename, sha256="0" * 64, size=1, targets=())),
+        "direct": package(direct=not first.direct),
+        "vetting status": vetted(status="warn" if record.status != "warn" else "pass"),
+        "advisory": vetted(findings=(finding,)),
+        "advisory waived": vetted(findings=(dataclasses.replace(finding, decision="waived"),)),
+        "not vetted": package(version=dataclasses.replace(first.version, vetting=None)),
+        "blocker": environment(blocked, blockers=(dataclasses.replace(b, version="9.9"),)),
+        "blocker's finding": environment(
+            blocked, blockers=(dataclasses.replace(b, findings=(finding,), kind="blocked"),)
+        ),
+        "index": dataclasses.replace(data, config=dataclasses.replace(config, base_url="https://m.example/")),
+    }
+    pages = {what: page(d) for what, d in changed.items()}
+    assert [what for what, (key, _) in pages.items() if key == base[0]] == []
+    # each is shown (the title in the page's head, around the body: fill_request_pages)
+    assert [what for what, (_, body) in pages.items() if body == base[1]] == ["title"]
+    assert len({key for key, _ in pages.values()}) == len(pages)
+    assert page(rid=next(r for r in data.requests if r != TEAM))[0] != base[0]
+
+    # the templates (an included one too), curate's code and the settings are the fingerprint's
+    package_dir = tmp_path / "curate"
+    shutil.copytree(
+        Path(curate_site.__file__).parent, package_dir, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    fingerprint = request_fingerprint(config, package_dir)
+    assert fingerprint == request_fingerprint(config, package_dir)
+    assert fingerprint == request_fingerprint(config)
+    smoke = package_dir / "templates" / "site" / "_smoke.html"
+    smoke.write_text(smoke.read_text("utf-8") + " ", "utf-8")
+    assert request_fingerprint(config, package_dir) not in {fingerprint}
+    other = request_fingerprint(config, package_dir)
+    (package_dir / "environments.py").write_text("# changed\n", "utf-8")
+    assert request_fingerprint(config, package_dir) not in {fingerprint, other}
+    assert (
+        request_fingerprint(dataclasses.replace(config, show_justifications=not config.show_justifications))
+        != fingerprint
+    )
+
+    # another process, with another hash seed (a set's order): the same keys
+    script = (
+        "import sys; from pathlib import Path; from curate.config import load_config; "
+        "from curate.site import SiteRenderer, collect; root = Path(sys.argv[1]); "
+        "d = collect(root, load_config(root), env={}, cache_dir=None); s = SiteRenderer(d); "
+        "print(*(s.request_key(r) for _, r in sorted(d.requests.items())))"
+    )
+    keys = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(Path(curate_site.__file__).parents[1])}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(world.root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        keys.add(done.stdout)
+    site = SiteRenderer(data)
+    assert keys == {" ".join(site.request_key(r) for _, r in sorted(data.requests.items())) + "\n"}
 
 
 # -- the real clients -------------------------------------------------------------------------------------

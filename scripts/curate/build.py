@@ -696,7 +696,7 @@ def _write_beside(
     import threading
 
     from curate.environments import env_stats, write_environments
-    from curate.site import SiteRenderer, fill_request_pages, plan_of, statuses_of
+    from curate.site import PageReuse, SiteRenderer, fill_request_pages, plan_of, statuses_of
 
     for end in parents:
         end.close()
@@ -726,11 +726,14 @@ def _write_beside(
         # comes (while this build's process writes the index and the package pages, on every core)
         pages = dataclasses.replace(read, environments=plans, **later)
         site = SiteRenderer(pages)
-        bodies = {rid: site.request(request) for rid, request in sorted(pages.requests.items())}
+        # the published pages made from the same keys are linked, not rendered (their bytes checked)
+        reuse_pages = PageReuse.of(site, tree, published, cache_dir)
+        ahead = reuse_pages.to_render() if reuse_pages is not None else sorted(pages.requests)
+        bodies = {rid: site.request(pages.requests[rid]) for rid in ahead}
         cut = control.recv()  # (before, after), or None: the site wrote them
         control.close()
         if cut is not None:
-            fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies)
+            fill_request_pages(pages, site, tree, *cut, live=published, bodies=bodies, reuse=reuse_pages)
         return stats
 
     def answer() -> EnvStats:

@@ -19,8 +19,8 @@ again. What is trusted is the record's word that those bytes are what the key ma
 this machine's build wrote about its own published tree: a file cache restored elsewhere (CI) has no
 live tree at its recorded identity.
 
-Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`curate.build.env_reuse`)
-and the history's ``api/changes/`` (:func:`curate.site.write_history`: each file's key is the commits it
+Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`curate.build.env_reuse`),
+the request pages (verified; :class:`curate.site.PageReuse`) and the history's ``api/changes/`` (:func:`curate.site.write_history`: each file's key is the commits it
 shows, whose content is fixed; a record of that folder is not verified).
 
 Best effort: a record that does not read or match, a file that does not link, means the file is made and
@@ -93,6 +93,9 @@ class LinkReuse:
         self.before: dict[str, list[str]] = {}  # rel -> [key digest, sha256 of the bytes ("" unverified)]
         self.now: dict[str, list[str]] = {}
         self.linked = 0
+        # the caller's word on what the recorded files were written with (a hint for what to make ahead,
+        # never what decides a reuse): read from the record, saved with it
+        self.note = ""
         self.present: set[str] = set()  # files of the spare folder taken over, not yet reused or removed
         self._folders: list[str] = []  # the spare folder's folders (relative)
         self._out = os.fspath(out)
@@ -109,6 +112,8 @@ class LinkReuse:
             data = json.loads(record.read_bytes())
             if not isinstance(data, dict) or data.get("folder") != [st.st_dev, st.st_ino]:
                 return
+            note = data.get("note", "")
+            self.note = note if isinstance(note, str) else ""
             files = data.get("files")
             if isinstance(files, dict):
                 for rel, item in files.items():
@@ -160,6 +165,12 @@ class LinkReuse:
             self.present.discard(rel)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self._out}/{rel}")
+
+    def recorded(self, rel: str, key: str) -> bool:
+        """Whether the record says the live ``rel`` was written from ``key`` (nothing is checked or
+        linked: :meth:`reused` decides; this only tells what a build may not need to make)."""
+        was = self.before.get(rel)
+        return self.live is not None and was is not None and was[0] == _digest(key)
 
     def reused(self, rel: str, key: str, link: Callable[[str, str], None] | None = None) -> bool:
         """Whether ``out/rel`` is now the live file written from ``key``, hard-linked (by ``link(rel,
@@ -245,6 +256,7 @@ class LinkReuse:
             return
         with contextlib.suppress(OSError):
             st = self.out.stat()
-            text = json.dumps({"folder": [st.st_dev, st.st_ino], "files": self.now}, separators=(",", ":"))
+            record = {"folder": [st.st_dev, st.st_ino], "files": self.now, "note": self.note}
+            text = json.dumps(record, separators=(",", ":"))
             self.record.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.record, text.encode())

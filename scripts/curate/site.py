@@ -24,9 +24,11 @@ import datetime as dt
 import functools
 import gzip
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
+import pickle
 import re
 import tempfile
 import uuid
@@ -966,6 +968,28 @@ def request_view(data: SiteData, request: Request, *, packages: bool = True) -> 
     }
 
 
+def pickled(value: object) -> bytes:
+    """``value`` in full, as bytes: what unpickling needs to make it again, every field of every object
+    in it (equal bytes, equal data; what cannot be pickled raises). What a page is keyed by
+    (:meth:`SiteRenderer.request_key`); its sets' order may differ between processes (a missed reuse,
+    never a wrong one)."""
+    return pickle.dumps(value, protocol=5)
+
+
+def request_fingerprint(config: Config, package: Path = Path(__file__).parent) -> str:
+    """What a request's page is made with besides its data: curate's code (``package``: the views, the
+    filters, the shell's filling), every template, the template libraries' versions and the site's
+    settings."""
+    versions = [importlib.metadata.version(name) for name in ("jinja2", "markupsafe")]
+    h = hashlib.sha256(f"{versions}\n".encode())
+    for path in sorted([*package.rglob("*.py"), *(package / "templates").rglob("*")]):
+        if path.is_file():
+            h.update(f"{path.relative_to(package).as_posix()}\n".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    h.update(pickled(config))
+    return h.hexdigest()
+
+
 # what an environment's package row shows (environment_view), but its advisories
 _ROW_KEYS = ("name", "normalized", "version", "direct", "filename", "built", "size", "status")
 
@@ -982,6 +1006,8 @@ class SiteRenderer:
         self._package_row = self.env.get_template("_env_package.html")
         self._rows: dict[tuple[Any, ...], str] = {}
         self._env_rows: dict[tuple[Any, ...], tuple[object, object, object, str]] = {}
+        self._row_keys: dict[tuple[Any, ...], tuple[object, object, object, bytes]] = {}
+        self._fingerprint = ""
 
     def package(self, project: Project) -> str:
         return self._package.render(p=project_view(self.data, project), site=self.data.config)
@@ -992,6 +1018,32 @@ class SiteRenderer:
         for e, env in zip(q["environments"], envs.environments if envs is not None else (), strict=True):
             e["rows"] = Markup("".join(self._env_row(p) for p in env.packages))
         return self._request.render(q=q, site=self.data.config)
+
+    def request_key(self, request: Request) -> str:
+        """A digest of everything :meth:`request` makes the request's page body of: its whole view (the
+        request, its packages and removals and whether each has a page here, its platforms, its smoke
+        results, each environment's target, status, files, URLs, size and blockers) and every package
+        row's whole view, all in full (:func:`pickled`), with :func:`request_fingerprint`. Equal keys
+        mean equal bodies."""
+        if not self._fingerprint:
+            self._fingerprint = request_fingerprint(self.data.config)
+        q = request_view(self.data, request, packages=False)
+        envs = self.data.environments.get(request.id)
+        rows = [[self._row_key(p) for p in env.packages] for env in (envs.environments if envs else ())]
+        h = hashlib.sha256(self._fingerprint.encode())
+        h.update(pickled(q))
+        for env_rows in rows:  # (each pickle ends where it says: counted, the rows are told apart)
+            h.update(b"\0%d\0" % len(env_rows) + b"".join(env_rows))
+        return h.hexdigest()
+
+    def _row_key(self, p: EnvPackage) -> bytes:
+        """A package row's whole view (:func:`pickled`), made once per project, version, file and
+        whether asked for (as :meth:`_env_row`)."""
+        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct)
+        found = self._row_keys.get(key)
+        if found is None:
+            found = self._row_keys[key] = (p.project, p.version, p.file, pickled(package_view(p)))
+        return found[3]
 
     def _env_row(self, p: EnvPackage) -> str:
         """:meth:`_row` of the package's view, once per project, version, file and whether asked for
@@ -1216,24 +1268,83 @@ def fill_request_pages(
     *,
     live: Path | None = None,
     bodies: Mapping[str, str] | None = None,
+    reuse: PageReuse | None = None,
 ) -> None:
     """Each request's page into the shell cut at its slot (``before``, ``after``). ``live``: the
     published tree (not ``site_dir``): a page that is the same bytes there is hard-linked from there
     instead of written (:func:`curate.staging.link_if_same`: what :func:`curate.staging.keep_unchanged`
     does before the swap, done here, by the process writing the pages). ``bodies``: what
-    ``renderer.request`` made of each request already (by id), rendered before the shell was there."""
+    ``renderer.request`` made of each request already (by id), rendered before the shell was there.
+    ``reuse``: the published pages a page's key (:meth:`PageReuse.key`: its body's, and the shell's)
+    says are this page are hard-linked from there, their bytes checked, without rendering it."""
     shell_url = REQUEST_SHELL_DIR.split("/")[-1] + "/"
+    shell = shell_key(before, after)
     for rid in sorted(data.requests):
         request = data.requests[rid]
-        title = str(escape(request.title))
-        head = before.replace(SHELL_TITLE, title).replace(shell_url, f"{rid}/")
         out = site_dir / "requests" / rid
         out.mkdir(parents=True, exist_ok=True)
-        body = bodies[rid] if bodies is not None else renderer.request(request)
+        key = reuse.key(rid, shell) if reuse is not None else ""
+        if reuse is not None and reuse.pages.reused(f"{rid}/index.html", key):
+            continue
+        title = str(escape(request.title))
+        head = before.replace(SHELL_TITLE, title).replace(shell_url, f"{rid}/")
+        body = bodies[rid] if bodies is not None and rid in bodies else renderer.request(request)
         page = (head + body + after.replace(SHELL_TITLE, title)).encode("utf-8")
         rel = f"requests/{rid}/index.html"
         if live is None or not link_if_same(f"{live}/{rel}", f"{site_dir}/{rel}", page):
             (out / "index.html").write_bytes(page)
+        if reuse is not None:
+            reuse.pages.made(f"{rid}/index.html", key, page)
+    if reuse is not None:
+        reuse.pages.note = shell
+        reuse.pages.save()
+
+
+def shell_key(before: str, after: str) -> str:
+    """A digest of the request pages' shell, cut at its slot."""
+    return hashlib.sha256(f"{len(before)}:{before}{after}".encode()).hexdigest()
+
+
+REQUEST_PAGES_RECORD = "request-pages.json"  # under the file cache's curate.reuse.RECORD_DIR
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageReuse:
+    """The published request pages a build may link instead of rendering (:class:`LinkReuse`, each
+    page's sha256 verified), by each page's key: its body's (:meth:`SiteRenderer.request_key`) and its
+    shell's (:func:`shell_key`)."""
+
+    pages: LinkReuse
+    bodies: Mapping[str, str]  # the key of each request's body, by id
+
+    @classmethod
+    def of(
+        cls, renderer: SiteRenderer, site_dir: Path, live: Path | None, cache_dir: Path | None
+    ) -> PageReuse | None:
+        """The pages of ``live`` (the published tree, if any) for those of ``site_dir``; None without a
+        file cache (where the record is kept)."""
+        from curate.reuse import RECORD_DIR
+
+        if cache_dir is None:
+            return None
+        record = cache_dir / RECORD_DIR / REQUEST_PAGES_RECORD
+        published = live / "requests" if live is not None else None
+        pages = LinkReuse(record, published, site_dir / "requests", verify=True)
+        keys = {rid: renderer.request_key(request) for rid, request in sorted(renderer.data.requests.items())}
+        return cls(pages, keys)
+
+    def key(self, rid: str, shell: str) -> str:
+        return f"{self.bodies[rid]} {shell}"
+
+    def to_render(self) -> list[str]:
+        """The requests whose pages the published tree does not hold from the same key, as the record
+        says, with the shell the last build used (a guess: the pages are rendered ahead of their shell,
+        while mkdocs renders it; those the guess misses are rendered once it comes)."""
+        return [
+            rid
+            for rid in self.bodies
+            if not self.pages.recorded(f"{rid}/index.html", self.key(rid, self.pages.note))
+        ]
 
 
 def _read_shell(site_dir: Path, shell_dir: str, what: str) -> tuple[str, str]:
