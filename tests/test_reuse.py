@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from curate import reuse as reuse_module
 from curate.reuse import LinkReuse
 
 
@@ -291,3 +292,21 @@ def test_link_if_same_and_keep_unchanged_leave_a_file_not_the_builds_own(tmp_pat
     (new / "kept.html").write_bytes(page)
     assert keep_unchanged(new, live) == 0
     assert (new / "kept.html").stat().st_ino != (live / "kept.html").stat().st_ino
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 100])
+@pytest.mark.parametrize("grew", [0, 5])
+def test_the_sha256_read_back_covers_every_byte_to_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, grew: int
+) -> None:
+    """What a verified link is checked with: the sha256 of every byte of the file, read to its end,
+    in one read or many (8 bytes at most here), also when it holds more than its size said."""
+    monkeypatch.setattr(reuse_module, "_READ_MOST", 8)
+    data = bytes(range(256))[: size + grew]
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert reuse_module._sha256(fd, size) == hashlib.sha256(data).hexdigest()
+    finally:
+        os.close(fd)
