@@ -1317,6 +1317,38 @@ def test_uv_installs_the_pylock_and_pip_the_requirements(world: World, target: s
     run(tmp_path, str(pip_python), "-c", "import webapp, httpish, certy, fastmath")
 
 
+def test_one_envdigests_for_a_whole_build_gives_what_a_fresh_one_gives(world: World) -> None:
+    """EnvDigests keeps each version's, package's, package line's and request's part by the identity of
+    the objects (kept alive, so no identity is reused): one instance for every environment of a build
+    gives each the digest a fresh one gives it; another file of the same version (another target's
+    wheel), another request object with the same id, are each their own part."""
+    from curate.environments import EnvDigests
+
+    config = load_config(world.root)
+    plans = load_plans(world.root, config, {})
+    loc = mirror_locations(config)
+
+    def fresh(e: Environment, r: Request) -> str:
+        return EnvDigests(EnvRenderer(config, loc)).of(e, r)
+
+    shared = EnvDigests(EnvRenderer(config, loc))
+    ready = [(e, envs.request) for envs in plans.values() for e in envs.environments if e.ready]
+    assert len(ready) > 1
+    digests = [shared.of(e, r) for e, r in ready]
+    assert digests == [fresh(e, r) for e, r in ready]
+    assert digests == [shared.of(e, r) for e, r in ready]  # asked again: the same
+    env, request = ready[0]
+    first = env.packages[0]
+    wheel = dataclasses.replace(first.file, filename="other-1-py3-none-any.whl", sha256="0" * 64)
+    other_file = dataclasses.replace(
+        env, packages=(dataclasses.replace(first, file=wheel), *env.packages[1:])
+    )
+    retitled = dataclasses.replace(request, title="Another")
+    variants = [shared.of(other_file, request), shared.of(env, retitled)]
+    assert variants == [fresh(other_file, request), fresh(env, retitled)]
+    assert len({digests[0], *variants}) == 3
+
+
 def test_the_pylock_installs_through_proxpi_and_from_another_host(world: World, tmp_path: Path) -> None:
     """proxpi re-homes the files under its own host and layout: `curate env --index-url` looks them up
     there (by name, checked by sha256); a second host serving the same tree: `--base-url`."""

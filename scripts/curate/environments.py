@@ -1191,8 +1191,8 @@ class EnvDigests:
     date), the target, each package (its name, version, ``requires-python``, yanked, its one file's
     record, the wheel curate built that it is, its whole vetting record, its URL, whether the request
     asks for it, its dependencies there), where the files are (index, base URL, files base URL), and
-    curate's code and the writing libraries' versions (:func:`_code_digest`). Each package's part is
-    made once per build; equal digests mean equal files."""
+    curate's code and the writing libraries' versions (:func:`_code_digest`). Each version's, package's
+    and request's part is made once per build; equal digests mean equal files."""
 
     def __init__(self, renderer: EnvRenderer) -> None:
         self.renderer = renderer
@@ -1200,9 +1200,12 @@ class EnvDigests:
         head = [_code_digest(), loc.index, loc.base_url, loc.files_base_url, renderer.config.show_requesters]
         self._head = json.dumps(head).encode()
         self._targets: dict[str, bytes] = {}
-        # by the identity of the objects (kept alive here): a version recurs in many environments
+        # by the identity of the objects (kept alive here): a version recurs in many environments, with
+        # one of its files each (a wheel per platform), and a request in each of its environments
+        self._versions: dict[tuple[int, int], tuple[object, object, bytes]] = {}
         self._packages: dict[tuple[int, int, int], tuple[object, object, object, str]] = {}
         self._lines: dict[int, tuple[EnvPackage, str]] = {}
+        self._requests: dict[int, tuple[Request, bytes]] = {}
 
     def _target(self, target: Target) -> bytes:
         found = self._targets.get(target.id)
@@ -1219,9 +1222,11 @@ class EnvDigests:
             found = self._targets[target.id] = json.dumps(data, sort_keys=True).encode()
         return found
 
-    def package(self, p: EnvPackage) -> str:
-        key = (id(p.version), id(p.file), id(p.built))
-        found = self._packages.get(key)
+    def _version(self, p: EnvPackage) -> bytes:
+        """A package's part that is its version's (the same whichever of its files a target installs):
+        once per version."""
+        key = (id(p.project), id(p.version))
+        found = self._versions.get(key)
         if found is None:
             v = p.version
             data = [
@@ -1230,14 +1235,24 @@ class EnvDigests:
                 v.version,
                 v.requires_python,
                 v.yanked,
+                v.vetting.to_dict() if v.vetting is not None else None,
+            ]
+            text = json.dumps(data, sort_keys=True, default=str) + "\n"
+            found = self._versions[key] = (p.project, v, text.encode())
+        return found[2]
+
+    def package(self, p: EnvPackage) -> str:
+        key = (id(p.version), id(p.file), id(p.built))
+        found = self._packages.get(key)
+        if found is None:
+            data = [
                 p.file.to_dict(),
                 p.built.to_dict() if p.built is not None else None,
-                v.vetting.to_dict() if v.vetting is not None else None,
                 self.renderer.url(p.normalized, p.file),
             ]
-            text = json.dumps(data, sort_keys=True, default=str)
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            found = self._packages[key] = (v, p.file, p.built, digest)
+            h = hashlib.sha256(self._version(p))  # one line of JSON: where it ends is plain
+            h.update(json.dumps(data, sort_keys=True, default=str).encode())
+            found = self._packages[key] = (p.version, p.file, p.built, h.hexdigest())
         return found[3]
 
     def unavailable(self, env: Environment) -> str:
@@ -1261,14 +1276,26 @@ class EnvDigests:
         return h.hexdigest()
 
     def of(self, env: Environment, request: Request) -> str:
-        show = self.renderer.config.show_requesters
         h = hashlib.sha256(self._head)
         h.update(self._target(env.target))
-        who = request.requested_by if show else ""
-        h.update(json.dumps([request.id, request.title, who, request.date.isoformat()]).encode())
+        h.update(self._request(request))
         # normalized names: no space or comma in them
-        h.update("".join(self._line(p) for p in env.packages).encode())
+        lines = self._lines
+        h.update(
+            "".join(
+                [found[1] if (found := lines.get(id(p))) else self._line(p) for p in env.packages]
+            ).encode()
+        )
         return h.hexdigest()
+
+    def _request(self, request: Request) -> bytes:
+        """The request's part of :meth:`of`, once per request (in each of its environments)."""
+        found = self._requests.get(id(request))
+        if found is None:
+            who = request.requested_by if self.renderer.config.show_requesters else ""
+            data = json.dumps([request.id, request.title, who, request.date.isoformat()]).encode()
+            found = self._requests[id(request)] = (request, data)
+        return found[1]
 
     def _line(self, p: EnvPackage) -> str:
         """A package's line in :meth:`of`, once per package object (the plan shares one between the
