@@ -592,6 +592,11 @@ def test_the_pylock_entries_are_kept_in_the_file_cache(
     again = EnvRenderer(config, mirror_locations(config), cache=tmp_path)
     assert again.render(env, "pylock", envs.request) == fresh
     assert len(validated) == 1  # the header only: every entry was read from the cache
+    # a build that renders no pylock (a rebuild linking every environment's files) leaves the store
+    # as it was, for the next build that renders them (it used to empty it)
+    kept = store.read_bytes()
+    EnvRenderer(config, mirror_locations(config), cache=tmp_path).save()
+    assert store.read_bytes() == kept
     # a tampered entry (another URL, hash, size or name; one more file or package) is not used: the lock
     # is what a build without the cache writes, those entries validated again, the store put right
     stored = json.loads(store.read_bytes())

@@ -901,27 +901,36 @@ def pylock_store(cache: Path) -> Path:
 
 
 class _TextStore:
-    """Texts by the sha256 of what they are made of, in one JSON file of the file cache: read when made,
-    written by :meth:`save` with only the texts this build used (so it does not grow)."""
+    """Texts by the sha256 of what they are made of, in one JSON file of the file cache: read when first
+    asked for, written by :meth:`save` with only the texts this build used (so it does not grow); left as
+    it is by a build that asked for none (a rebuild that linked every environment's files: like the
+    SBOMs' components, made only when an SBOM is)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._stored: dict[str, str] = {}
+        self._stored: dict[str, str] | None = None  # read when first asked
         self._used: dict[str, str] = {}
-        if path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(path.read_bytes())
-                if isinstance(data, dict):
-                    self._stored = {k: v for k, v in data.items() if isinstance(v, str)}
+
+    def _read(self) -> dict[str, str]:
+        if self._stored is None:
+            self._stored = {}
+            if self.path is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    data = json.loads(self.path.read_bytes())
+                    if isinstance(data, dict):
+                        self._stored = {k: v for k, v in data.items() if isinstance(v, str)}
+        return self._stored
 
     def get(self, digest: str) -> str | None:
-        return self._stored.get(digest)
+        return self._read().get(digest)
 
     def use(self, digest: str, text: str) -> None:
         self._used[digest] = text
 
     def save(self) -> None:
-        if self.path is None or self._used == self._stored:
+        if self.path is None or (self._stored is None and not self._used):  # nothing asked for
+            return
+        if self._used == self._read():
             return
         from curate.atomic import atomic_write
 
