@@ -1026,6 +1026,36 @@ def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
     # build of the other output renders each page again)
     assert build_into(tmp_path / "fresh", CURATE_TODAY="2100-01-01") == (ids, expired)
     assert build_into(out) == (ids, pages)
+    assert build_into(out) == ([], pages)
+
+    # curate build --rebuild renders each page (and environment file) again, and records them
+    rendered.write_text("", "utf-8")
+    render = EnvRenderer.render
+
+    def render_spy(self: EnvRenderer, env: Environment, fmt: Any, request: Request) -> str:
+        with rendered.open("a", encoding="utf-8") as fh:
+            fh.write(f"{env.folder}/{fmt}\n")
+        return render(self, env, fmt, request)
+
+    with monkeypatch.context() as m:
+        m.setattr(EnvRenderer, "render", render_spy)
+        build(root=root, output=out, cache_dir=cache, env={}, rebuild=True)
+    done = rendered.read_text("utf-8").split()
+    assert [rid for rid in done if not rid.startswith("envs/")] == ids
+    assert sorted(rid for rid in done if rid.startswith("envs/")) == sorted(
+        f"{e.parent.relative_to(out).as_posix()}/{fmt}"
+        for e in out.glob("envs/*/*/pylock.toml")
+        for fmt in FORMATS
+    )
+    assert build_into(out) == ([], pages)
+
+    # curate's code or templates changed while a build ran: the pages it rendered with what it had
+    # loaded are not recorded as what the new code makes (the next build renders each page)
+    with monkeypatch.context() as m:
+        m.setattr(curate_site, "code_fingerprint", lambda *a: "changed on disk since")
+        assert build_into(out) == ([], pages)
+    assert build_into(out) == (ids, pages)
+    assert build_into(out) == ([], pages)
 
 
 def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: World) -> None:
@@ -1150,7 +1180,7 @@ def test_a_request_pages_key_changes_with_everything_the_page_shows(world: World
     """curate.site.SiteRenderer.request_key: the same data gives the same key (in another process, with
     another hash seed, too); each thing a request's page shows changes it, and the page; so does each
     template, curate's code and the site's settings (curate.site.request_fingerprint)."""
-    from curate.site import SiteData, SiteRenderer, collect, request_fingerprint
+    from curate.site import SiteData, SiteRenderer, code_fingerprint, collect, request_fingerprint
     from curate.smoke import Shown
     from curate.vetting import Finding
 
@@ -1239,15 +1269,15 @@ def test_a_request_pages_key_changes_with_everything_the_page_shows(world: World
     shutil.copytree(
         Path(curate_site.__file__).parent, package_dir, ignore=shutil.ignore_patterns("__pycache__")
     )
-    fingerprint = request_fingerprint(config, package_dir)
-    assert fingerprint == request_fingerprint(config, package_dir)
-    assert fingerprint == request_fingerprint(config)
+    fingerprint = request_fingerprint(config, code_fingerprint(package_dir))
+    assert fingerprint == request_fingerprint(config, code_fingerprint(package_dir))
+    assert fingerprint == request_fingerprint(config)  # the code this process imported
     smoke = package_dir / "templates" / "site" / "_smoke.html"
     smoke.write_text(smoke.read_text("utf-8") + " ", "utf-8")
-    assert request_fingerprint(config, package_dir) not in {fingerprint}
-    other = request_fingerprint(config, package_dir)
+    assert request_fingerprint(config, code_fingerprint(package_dir)) not in {fingerprint}
+    other = request_fingerprint(config, code_fingerprint(package_dir))
     (package_dir / "environments.py").write_text("# changed\n", "utf-8")
-    assert request_fingerprint(config, package_dir) not in {fingerprint, other}
+    assert request_fingerprint(config, code_fingerprint(package_dir)) not in {fingerprint, other}
     assert (
         request_fingerprint(dataclasses.replace(config, show_justifications=not config.show_justifications))
         != fingerprint

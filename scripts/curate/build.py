@@ -302,6 +302,7 @@ def _build_with(
                             read,
                             cache_dir=cache_root(root, config, env, cache_dir),
                             published=live,
+                            rebuild=rebuild,
                         )
                     return beside.statuses if beside is not None else None
 
@@ -358,6 +359,7 @@ def _build_with(
                             today=today,
                             cache_dir=cache_root(root, config, env, cache_dir),
                             published=live,
+                            rebuild=rebuild,
                         )
                     if data is not None:  # the history is waited for here, as late as can be
                         _finish_site(data)
@@ -462,13 +464,15 @@ def write_environment_files(
     today: dt.date | None = None,
     cache_dir: Path | None = None,
     published: Path | None = None,
+    rebuild: bool = False,
 ) -> EnvStats:
     """Each request's environment files (``envs/``) and their ``api/requests/`` JSON, into ``tree``
     (``plans``: as the site planned them, else read from ``root`` with ``today``, as the index judged;
     ``cache_dir``: curate's file cache, where the SBOMs' components are kept between builds).
 
     A fresh (staging) tree is written plainly, but for the environments whose files ``published`` (the
-    live tree) holds from the same inputs: hard-linked from there (:func:`env_reuse`); the live tree
+    live tree) holds from the same inputs: hard-linked from there (:func:`env_reuse`; not with
+    ``rebuild``); the live tree
     (``in_place``) gets only the files whose bytes changed, each swapped in by rename, and loses the
     ones no environment has any more."""
     from curate.environments import write_environments
@@ -479,7 +483,11 @@ def write_environment_files(
     if not in_place:
         staging = Staging(tree)
         return write_environments(
-            plans, renderer, staging.write, reuse=env_reuse(tree, published, cache_dir), link=staging.link
+            plans,
+            renderer,
+            staging.write,
+            reuse=env_reuse(tree, published, cache_dir, rebuild=rebuild),
+            link=staging.link,
         )
     written: set[str] = set()
 
@@ -511,10 +519,12 @@ def write_environment_files(
 ENV_RECORD = "envs.json"  # under the file cache's curate.reuse.RECORD_DIR (and api-requests.json)
 
 
-def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reuse | None:
+def env_reuse(
+    tree: Path, published: Path | None, cache_dir: Path | None, *, rebuild: bool = False
+) -> Reuse | None:
     """What the published tree's ``envs/`` and ``api/requests/`` hold that this build may link instead
     of writing (:class:`curate.reuse.LinkReuse`, each file's sha256 verified); None without a file
-    cache."""
+    cache. ``rebuild``: nothing (each file is made, and recorded)."""
     from curate.reuse import RECORD_DIR, LinkReuse
 
     if cache_dir is None:
@@ -522,7 +532,7 @@ def env_reuse(tree: Path, published: Path | None, cache_dir: Path | None) -> Reu
     records = cache_dir / RECORD_DIR
 
     def folder(part: str, record: str, spare: Path | None = None) -> LinkReuse:
-        live = published / part if published is not None else None
+        live = published / part if published is not None and not rebuild else None
         return LinkReuse(records / record, live, tree / part, verify=True, spare=spare)
 
     # the envs/ folder the last build replaced, kept beside the output (curate.staging.swap): taken over
@@ -562,11 +572,13 @@ class EnvWriter:
         *,
         cache_dir: Path | None,
         published: Path | None = None,
+        rebuild: bool = False,
     ) -> EnvWriter | None:
         """Start planning the environments of ``read`` (what the site read; none planned yet), to write
         their files into ``tree``; None where it is better done here: few requests, one core, another
         thread running (forking a threaded process can deadlock), no ``fork``, or file URLs read from
-        the index being written (link mode without ``files.base_url``)."""
+        the index being written (link mode without ``files.base_url``). ``rebuild``: every file and
+        request page is made again (none linked from ``published`` by its record)."""
         import gc
         import multiprocessing
 
@@ -581,7 +593,17 @@ class EnvWriter:
         control_receive, control_send = context.Pipe(duplex=False)
         process = context.Process(
             target=_write_beside,
-            args=(send, tree, config, read, cache_dir, published, control_receive, (receive, control_send)),
+            args=(
+                send,
+                tree,
+                config,
+                read,
+                cache_dir,
+                published,
+                rebuild,
+                control_receive,
+                (receive, control_send),
+            ),
             name="curate-envs",
             daemon=True,
         )
@@ -681,6 +703,7 @@ def _write_beside(
     read: SiteData,
     cache_dir: Path | None,
     published: Path | None,
+    rebuild: bool,
     control: Any,
     parents: tuple[Any, ...],
 ) -> None:
@@ -715,7 +738,7 @@ def _write_beside(
         sender.start()
         renderer = EnvRenderer(config, Locations.of(config), cache=cache_dir)
         staging = Staging(tree)
-        reuse = env_reuse(tree, published, cache_dir)
+        reuse = env_reuse(tree, published, cache_dir, rebuild=rebuild)
 
         def write(rel: str, data: bytes) -> None:  # the published file where it is these bytes
             staging.write_or_keep(rel, data, published)
@@ -727,7 +750,7 @@ def _write_beside(
         pages = dataclasses.replace(read, environments=plans, **later)
         site = SiteRenderer(pages)
         # the published pages made from the same keys are linked, not rendered (their bytes checked)
-        reuse_pages = PageReuse.of(site, tree, published, cache_dir)
+        reuse_pages = PageReuse.of(site, tree, None if rebuild else published, cache_dir)
         ahead = reuse_pages.to_render() if reuse_pages is not None else sorted(pages.requests)
         bodies = {rid: site.request(pages.requests[rid]) for rid in ahead}
         cut = control.recv()  # (before, after), or None: the site wrote them

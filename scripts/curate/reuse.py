@@ -5,8 +5,11 @@ the same as the live tree's: a rebuild of an unchanged catalog makes the same by
 :class:`LinkReuse` keeps, in the file cache, a *record* of one folder of the tree: for each file, a digest
 of the key it was written from (everything that goes into it) and, with ``verify``, the sha256 of the
 bytes written; and the identity (device, inode) of the folder it wrote them into. A staging tree becomes
-the live tree by a rename, so the live folder is the recorded one exactly when the build that wrote the
-record was published (a failed build's folder is deleted; the live one is another).
+the live tree by a rename, so the live folder is the recorded one when the build that wrote the record
+was published. Not only then: a failed build's folder is deleted, and a file system gives its inode
+number to the next folder made (ext4 does), which a build that keeps no record (another kind of build)
+may publish; so a record is a claim about bytes, checked: with ``verify``, only bytes whose sha256 is
+the one recorded, which that key once made, are linked.
 
 A later build asks :meth:`LinkReuse.reused` for each file with its key: when the live folder is the
 recorded one and the file was written there from the same key, the live file (a regular file of the
@@ -230,9 +233,14 @@ class LinkReuse:
                 fd = os.open(
                     target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
                 )
-                try:
+                try:  # the file checked above (not one swapped in since), and its bytes
                     linked = os.fstat(fd)
-                    same = stat.S_ISREG(linked.st_mode) and _sha256(fd, linked.st_size) == was[1]
+                    same = (
+                        stat.S_ISREG(linked.st_mode)
+                        and (linked.st_dev, linked.st_ino) == (st.st_dev, st.st_ino)
+                        and ours(linked)
+                        and _sha256(fd, linked.st_size) == was[1]
+                    )
                 finally:
                     os.close(fd)
             except OSError:

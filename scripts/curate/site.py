@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -39,6 +40,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import markupsafe
 from markupsafe import Markup, escape
 
 from curate import git
@@ -976,18 +978,35 @@ def pickled(value: object) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def request_fingerprint(config: Config, package: Path = Path(__file__).parent) -> str:
-    """What a request's page is made with besides its data: curate's code (``package``: the views, the
-    filters, the shell's filling), every template, the template libraries' versions and the site's
-    settings."""
-    versions = [importlib.metadata.version(name) for name in ("jinja2", "markupsafe")]
-    h = hashlib.sha256(f"{versions}\n".encode())
+def code_fingerprint(package: Path = Path(__file__).parent) -> str:
+    """curate's code and templates as ``package`` holds them now (the views, the filters, the shell's
+    filling, every template), with the Python and the template libraries (their versions and where
+    they are) that run them."""
+    versions = []
+    for module in (jinja2, markupsafe):
+        try:
+            version = importlib.metadata.version(module.__name__)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        versions.append([module.__name__, version, module.__file__])
+    h = hashlib.sha256(json.dumps([sys.version, sys.implementation.cache_tag, versions]).encode())
     for path in sorted([*package.rglob("*.py"), *(package / "templates").rglob("*")]):
         if path.is_file():
             h.update(f"{path.relative_to(package).as_posix()}\n".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(pickled(config))
     return h.hexdigest()
+
+
+# what this process runs: its modules were imported just before, its templates are compiled after (a
+# build whose code or templates change while it runs, as the fingerprint before its pages are recorded
+# says, keeps no record of them: PageReuse.save)
+CODE = code_fingerprint()
+
+
+def request_fingerprint(config: Config, code: str = CODE) -> str:
+    """What a request's page is made with besides its data: curate's code and templates
+    (:func:`code_fingerprint`) and the site's settings."""
+    return hashlib.sha256(code.encode() + pickled(config)).hexdigest()
 
 
 # what an environment's package row shows (environment_view), but its advisories
@@ -1007,6 +1026,7 @@ class SiteRenderer:
         self._rows: dict[tuple[Any, ...], str] = {}
         self._env_rows: dict[tuple[Any, ...], tuple[object, object, object, str]] = {}
         self._row_keys: dict[tuple[Any, ...], tuple[object, object, object, bytes]] = {}
+        self.code = CODE  # what request_key keys the pages' code and templates by
         self._fingerprint = ""
 
     def package(self, project: Project) -> str:
@@ -1026,7 +1046,7 @@ class SiteRenderer:
         row's whole view, all in full (:func:`pickled`), with :func:`request_fingerprint`. Equal keys
         mean equal bodies."""
         if not self._fingerprint:
-            self._fingerprint = request_fingerprint(self.data.config)
+            self._fingerprint = request_fingerprint(self.data.config, self.code)
         q = request_view(self.data, request, packages=False)
         envs = self.data.environments.get(request.id)
         rows = [[self._row_key(p) for p in env.packages] for env in (envs.environments if envs else ())]
@@ -1039,7 +1059,7 @@ class SiteRenderer:
     def _row_key(self, p: EnvPackage) -> bytes:
         """A package row's whole view (:func:`pickled`), made once per project, version, file and
         whether asked for (as :meth:`_env_row`)."""
-        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct)
+        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct, p.normalized)
         found = self._row_keys.get(key)
         if found is None:
             found = self._row_keys[key] = (p.project, p.version, p.file, pickled(package_view(p)))
@@ -1048,7 +1068,7 @@ class SiteRenderer:
     def _env_row(self, p: EnvPackage) -> str:
         """:meth:`_row` of the package's view, once per project, version, file and whether asked for
         (by the identity of the plan's objects, kept alive here: a package recurs in many environments)."""
-        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct)
+        key = (id(p.project), id(p.version), id(p.file), p.built is not None, p.direct, p.normalized)
         found = self._env_rows.get(key)
         if found is None:
             found = self._env_rows[key] = (p.project, p.version, p.file, self._row(package_view(p)))
@@ -1297,7 +1317,7 @@ def fill_request_pages(
             reuse.pages.made(f"{rid}/index.html", key, page)
     if reuse is not None:
         reuse.pages.note = shell
-        reuse.pages.save()
+        reuse.save()
 
 
 def shell_key(before: str, after: str) -> str:
@@ -1316,6 +1336,7 @@ class PageReuse:
 
     pages: LinkReuse
     bodies: Mapping[str, str]  # the key of each request's body, by id
+    code: str  # curate's code and templates the keys were made with (code_fingerprint)
 
     @classmethod
     def of(
@@ -1331,7 +1352,16 @@ class PageReuse:
         published = live / "requests" if live is not None else None
         pages = LinkReuse(record, published, site_dir / "requests", verify=True)
         keys = {rid: renderer.request_key(request) for rid, request in sorted(renderer.data.requests.items())}
-        return cls(pages, keys)
+        return cls(pages, keys, renderer.code)
+
+    def save(self) -> None:
+        """Record the pages written or linked, with their keys; none when curate's code or templates
+        changed while this build ran (:func:`code_fingerprint` now is not what the keys were made with:
+        a page rendered by what was loaded before would be recorded as what the new code makes)."""
+        if code_fingerprint() == self.code:
+            self.pages.save()
+        elif self.pages.record is not None:
+            self.pages.record.unlink(missing_ok=True)
 
     def key(self, rid: str, shell: str) -> str:
         return f"{self.bodies[rid]} {shell}"

@@ -68,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     only.add_argument("--index-only", action="store_true", help="build the package index, not the site")
     only.add_argument("--site-only", action="store_true", help="build the site; keep the live index")
     parser.add_argument(
-        "--rebuild", action="store_true", help="render every project again instead of reusing unchanged ones"
+        "--rebuild",
+        action="store_true",
+        help="render every project, environment file and request page again instead of reusing unchanged ones",
     )
     parser.add_argument(
         "--left-out",
