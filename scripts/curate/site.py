@@ -54,7 +54,7 @@ from curate.errors import BuildError, CurateError, Problem, ValidationError, dis
 from curate.index import Blobs, is_blocked, served_built, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
-from curate.reuse import LinkReuse
+from curate.reuse import RECORD_DIR, LinkReuse
 from curate.smoke import Shown
 from curate.smoke import recorded as recorded_smoke
 from curate.staging import link_if_same
@@ -1344,8 +1344,6 @@ class PageReuse:
     ) -> PageReuse | None:
         """The pages of ``live`` (the published tree, if any) for those of ``site_dir``; None without a
         file cache (where the record is kept)."""
-        from curate.reuse import RECORD_DIR
-
         if cache_dir is None:
             return None
         record = cache_dir / RECORD_DIR / REQUEST_PAGES_RECORD
