@@ -1014,20 +1014,30 @@ _ROW_KEYS = ("name", "normalized", "version", "direct", "filename", "built", "si
 
 
 class SiteRenderer:
-    """The site's templates compiled once; each method returns an HTML fragment (the package index's
-    pages are :class:`curate.index.IndexRenderer`'s)."""
+    """The site's templates, each compiled once when first used (a rebuild's writer that links every
+    request page renders none); each method returns an HTML fragment (the package index's pages are
+    :class:`curate.index.IndexRenderer`'s)."""
 
     def __init__(self, data: SiteData) -> None:
         self.data = data
         self.env = environment()
-        self._package = self.env.get_template("package.html")
-        self._request = self.env.get_template("request.html")
-        self._package_row = self.env.get_template("_env_package.html")
         self._rows: dict[tuple[Any, ...], str] = {}
         self._env_rows: dict[tuple[Any, ...], tuple[object, object, object, str]] = {}
         self._row_keys: dict[tuple[Any, ...], tuple[object, object, object, bytes]] = {}
         self.code = CODE  # what request_key keys the pages' code and templates by
         self._fingerprint = ""
+
+    @functools.cached_property
+    def _package(self) -> jinja2.Template:
+        return self.env.get_template("package.html")
+
+    @functools.cached_property
+    def _request(self) -> jinja2.Template:
+        return self.env.get_template("request.html")
+
+    @functools.cached_property
+    def _package_row(self) -> jinja2.Template:
+        return self.env.get_template("_env_package.html")
 
     def package(self, project: Project) -> str:
         return self._package.render(p=project_view(self.data, project), site=self.data.config)
