@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from packaging.pylock import Pylock
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+import curate.environments as environments_module
 import curate.site as curate_site
 from curate.build import build, load_plans, write_environment_files
 from curate.catalog import BuiltFile, Dependency, FileEntry, Need, Project, VersionEntry
@@ -1382,6 +1383,10 @@ def test_one_envdigests_for_a_whole_build_gives_what_a_fresh_one_gives(world: Wo
     variants = [shared.of(other_file, request), shared.of(env, retitled)]
     assert variants == [fresh(other_file, request), fresh(env, retitled)]
     assert len({digests[0], *variants}) == 3
+    # curate's code (every file of its package: curate.reuse.code_digest) is in every digest
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(environments_module, "code_digest", lambda *a: "another curate")
+        assert fresh(env, request) != digests[0]
 
 
 def test_the_pylock_installs_through_proxpi_and_from_another_host(world: World, tmp_path: Path) -> None:

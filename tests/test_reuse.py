@@ -310,3 +310,39 @@ def test_the_sha256_read_back_covers_every_byte_to_the_end(
         assert reuse_module._sha256(fd, size) == hashlib.sha256(data).hexdigest()
     finally:
         os.close(fd)
+
+
+def test_the_code_digest_covers_every_file_of_the_package_but_its_bytecode(tmp_path: Path) -> None:
+    """What a reused file's key holds of curate's code (the environments' files, the request pages): a
+    change to any module, template or data file of the package, or to a library named, is another
+    digest; compiled bytecode, which Python rewrites at will, is not part of it."""
+    from curate.reuse import PACKAGE, code_digest
+
+    package = tmp_path / "curate"
+    (package / "templates").mkdir(parents=True)
+    (package / "data").mkdir()
+    (package / "__pycache__").mkdir()
+    (package / "a.py").write_text("A = 1\n", "utf-8")
+    (package / "templates" / "page.html").write_text("<p>{{ x }}</p>\n", "utf-8")
+    (package / "data" / "names.json").write_text("[]\n", "utf-8")
+    libraries = ("packaging", "jinja2")
+    first = code_digest(libraries, package)
+    assert code_digest(libraries, package) == first
+    (package / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0" * 16)
+    assert code_digest(libraries, package) == first
+    seen = {first}
+    for rel, text in [
+        ("a.py", "A = 2\n"),
+        ("templates/page.html", "<p>{{ x|e }}</p>\n"),
+        ("data/names.json", '["x"]\n'),
+        ("b.py", ""),  # a module added
+    ]:
+        (package / rel).write_text(text, "utf-8")
+        digest = code_digest(libraries, package)
+        assert digest not in seen, rel
+        seen.add(digest)
+    (package / "b.py").unlink()  # and removed again: the digest before it was added
+    assert code_digest(libraries, package) in seen
+    assert code_digest((*libraries, "tomli_w"), package) not in seen
+    assert code_digest(libraries) != code_digest(libraries, package)  # curate's own package by default
+    assert code_digest(libraries) == code_digest(libraries, PACKAGE)

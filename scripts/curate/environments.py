@@ -59,6 +59,7 @@ from curate.config import Config
 from curate.errors import CurateError
 from curate.index import BUILT_LEFT_OUT, BuiltCheck, served_files, unserved
 from curate.names import NormalizedName
+from curate.reuse import code_digest
 from curate.targets import OS_LABELS, Target
 from curate.vetting import Finding
 
@@ -1175,38 +1176,26 @@ _DIGEST_LIBRARIES = (
 )
 
 
-def _code_digest() -> str:
-    """The sha256 of curate's own code (every module: what renders the files and what reads the data
-    they are made of), and of the versions of the libraries that write them."""
-    import sys
-
-    h = hashlib.sha256(f"{DIGEST_FORMAT} {__version__} {sys.version}\n".encode())
-    for name in _DIGEST_LIBRARIES:
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = "-"
-        h.update(f"{name} {version}\n".encode())
-    package = Path(__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        h.update(f"{path.relative_to(package).as_posix()}\n".encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
-
-
 class EnvDigests:
     """A digest of everything that goes into an environment's three files (``pylock.toml``,
     ``requirements.txt``, ``sbom.cdx.json``): the request (id, title, requester when the site names it,
     date), the target, each package (its name, version, ``requires-python``, yanked, its one file's
     record, the wheel curate built that it is, its whole vetting record, its URL, whether the request
     asks for it, its dependencies there), where the files are (index, base URL, files base URL), and
-    curate's code and the writing libraries' versions (:func:`_code_digest`). Each version's, package's
-    and request's part is made once per build; equal digests mean equal files."""
+    curate's code and the writing libraries' versions (:func:`curate.reuse.code_digest`). Each
+    version's, package's and request's part is made once per build; equal digests mean equal files."""
 
     def __init__(self, renderer: EnvRenderer) -> None:
         self.renderer = renderer
         loc = renderer.locations
-        head = [_code_digest(), loc.index, loc.base_url, loc.files_base_url, renderer.config.show_requesters]
+        head = [
+            DIGEST_FORMAT,
+            code_digest(_DIGEST_LIBRARIES),
+            loc.index,
+            loc.base_url,
+            loc.files_base_url,
+            renderer.config.show_requesters,
+        ]
         self._head = json.dumps(head).encode()
         self._targets: dict[str, bytes] = {}
         # by the identity of the objects (kept alive here): a version recurs in many environments, with

@@ -26,6 +26,10 @@ Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`c
 the request pages (verified; :class:`curate.site.PageReuse`) and the history's ``api/changes/`` (:func:`curate.site.write_history`: each file's key is the commits it
 shows, whose content is fixed; a record of that folder is not verified).
 
+A key covers the code that makes the bytes too: :func:`code_digest`, a digest of every file of curate's
+package as it is on disk (its modules, templates and data), the Python that runs it and the libraries
+that write the files, so that a changed curate makes every file again (once).
+
 Best effort: a record that does not read or match, a file that does not link, means the file is made and
 written as on a first build. The record is written by :meth:`LinkReuse.save` with only what this build
 wrote or reused (it does not grow).
@@ -47,11 +51,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
 import stat
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +65,32 @@ from curate.atomic import atomic_write
 from curate.staging import ours
 
 RECORD_DIR = "published"  # under the file cache: a record per reused folder
+PACKAGE = Path(__file__).parent  # curate's package: what code_digest reads
+
+
+def code_digest(distributions: Iterable[str], package: Path = PACKAGE) -> str:
+    """The sha256 of curate's code as ``package`` holds it now: every file in it (the modules, the
+    templates, the data they read; not the compiled bytecode), with the Python that runs it and the
+    named distributions' versions and where they are installed. What a reused file's key holds of the
+    code that made it (:class:`curate.environments.EnvDigests`, :func:`curate.site.request_fingerprint`)."""
+    libraries = []
+    for name in distributions:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            libraries.append([name, "-", ""])
+        else:
+            libraries.append([name, dist.version, str(dist.locate_file(""))])
+    h = hashlib.sha256(json.dumps([sys.version, sys.implementation.cache_tag, libraries]).encode())
+    files = sorted(
+        part.as_posix()
+        for path in package.rglob("*")
+        if "__pycache__" not in (part := path.relative_to(package)).parts and path.is_file()
+    )
+    for name in files:
+        h.update(f"{name}\n".encode())
+        h.update(hashlib.sha256((package / name).read_bytes()).digest())
+    return h.hexdigest()
 
 
 def _discard(path: Path) -> None:

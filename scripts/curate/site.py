@@ -24,13 +24,11 @@ import datetime as dt
 import functools
 import gzip
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
 import pickle
 import re
-import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -40,7 +38,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-import markupsafe
 from markupsafe import Markup, escape
 
 from curate import git
@@ -54,7 +51,7 @@ from curate.errors import BuildError, CurateError, Problem, ValidationError, dis
 from curate.index import Blobs, is_blocked, served_built, unserved
 from curate.names import NormalizedName
 from curate.requests import Request, read_request, request_files
-from curate.reuse import RECORD_DIR, LinkReuse
+from curate.reuse import PACKAGE, RECORD_DIR, LinkReuse, code_digest
 from curate.smoke import Shown
 from curate.smoke import recorded as recorded_smoke
 from curate.staging import link_if_same
@@ -978,23 +975,11 @@ def pickled(value: object) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def code_fingerprint(package: Path = Path(__file__).parent) -> str:
+def code_fingerprint(package: Path = PACKAGE) -> str:
     """curate's code and templates as ``package`` holds them now (the views, the filters, the shell's
-    filling, every template), with the Python and the template libraries (their versions and where
-    they are) that run them."""
-    versions = []
-    for module in (jinja2, markupsafe):
-        try:
-            version = importlib.metadata.version(module.__name__)
-        except importlib.metadata.PackageNotFoundError:
-            version = "-"
-        versions.append([module.__name__, version, module.__file__])
-    h = hashlib.sha256(json.dumps([sys.version, sys.implementation.cache_tag, versions]).encode())
-    for path in sorted([*package.rglob("*.py"), *(package / "templates").rglob("*")]):
-        if path.is_file():
-            h.update(f"{path.relative_to(package).as_posix()}\n".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    filling, every template: :func:`curate.reuse.code_digest`), with the template libraries that run
+    them."""
+    return code_digest(("jinja2", "markupsafe"), package)
 
 
 # what this process runs: its modules were imported just before, its templates are compiled after (a
