@@ -964,19 +964,23 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
     assert _tree(out / "api" / "requests") == _tree(fresh / "api" / "requests")
 
 
+@pytest.mark.parametrize("writer", ["forked", "here"])
 def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    """The forked writer links each published request page whose key (its body's: everything it shows,
-    and its shell's) is the one it was written from, its bytes checked, and renders no other: a page
-    changed since is rendered again, and so is every page whose data changed (a waiver that expired
-    blocks an environment): the pages are those a build from scratch makes."""
+    """A rebuild links each published request page whose key (its body's: everything it shows, and its
+    shell's) is the one it was written from, its bytes checked, and renders no other: a page changed
+    since is rendered again, and so is every page whose data changed (a waiver that expired blocks an
+    environment): the pages are those a build from scratch makes. The same whether the forked writer
+    writes them or the build's own process does (``here``: one core, few requests)."""
     import curate.build as building
     import curate.parallel
     from curate.site import SiteRenderer
 
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
-    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2)
+    monkeypatch.setattr(curate.parallel, "workers", lambda n, minimum: 2 if writer == "forked" else 1)
+    if writer == "here":  # as on one core: no writer is forked
+        monkeypatch.setattr(building.EnvWriter, "start", lambda *args, **kwargs: None)
     root = tmp_path / "repo"
     shutil.copytree(world.root, root, ignore=shutil.ignore_patterns("public"), symlinks=True)
     cache = tmp_path / "cache"

@@ -309,9 +309,13 @@ def _build_with(
                 def start_writing(planned: SiteData) -> RequestPages | None:
                     """Once mkdocs has emptied the output, it writes the environments' files while mkdocs
                     renders the site and this process the index; and the request pages, once the site
-                    sends it their shell."""
+                    sends it their shell. Without it, the site writes them here, as it would, and they
+                    are reused the same way (:func:`request_pages_here`)."""
                     if beside is None:
-                        return None
+                        cache = cache_root(root, config, env, cache_dir)
+                        return lambda before, after: request_pages_here(
+                            planned, staging, before, after, cache_dir=cache, published=live, rebuild=rebuild
+                        )
                     beside.write(planned)
                     return beside.request_pages
 
@@ -514,6 +518,27 @@ def write_environment_files(
             elif rel not in written:
                 path.unlink()
     return stats
+
+
+def request_pages_here(
+    data: SiteData,
+    tree: Path,
+    before: str,
+    after: str,
+    *,
+    cache_dir: Path | None,
+    published: Path | None,
+    rebuild: bool = False,
+) -> None:
+    """The request pages written in the site's own process, into their shell (``before``, ``after``),
+    when no forked writer writes them (:class:`EnvWriter`: one core, few requests): as that writer
+    does, each page the published tree holds from the same key is linked, its bytes checked
+    (:class:`curate.site.PageReuse`; none with ``rebuild``), and the others are rendered."""
+    from curate.site import PageReuse, SiteRenderer, fill_request_pages
+
+    renderer = SiteRenderer(data)
+    reuse = PageReuse.of(renderer, tree, None if rebuild else published, cache_dir)
+    fill_request_pages(data, renderer, tree, before, after, live=published, reuse=reuse)
 
 
 ENV_RECORD = "envs.json"  # under the file cache's curate.reuse.RECORD_DIR (and api-requests.json)
