@@ -184,6 +184,59 @@ def test_serve_says_when_it_cannot_listen(tmp_path: Path, capsys: pytest.Capture
     assert f"error: cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("base_url", "served", "elsewhere"),
+    [
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000", False),
+        ("http://localhost:8000/", "http://127.0.0.1:8000", False),
+        ("http://127.0.0.1:8000/", "http://0.0.0.0:8000", False),
+        ("http://[::1]:8000/", "http://127.0.0.1:8000", False),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:38255", True),
+        ("http://127.0.0.1/", "http://127.0.0.1:80", False),
+        ("https://pypi.upstream.example/", "http://127.0.0.1:443", True),
+        ("http://catalog.example:8000/", "http://127.0.0.1:8000", True),
+        ("http://127.0.0.1:99999/", "http://127.0.0.1:8000", True),
+    ],
+)
+def test_a_base_url_is_this_server_or_elsewhere(base_url: str, served: str, elsewhere: bool) -> None:
+    from curate.serve import elsewhere as is_elsewhere
+
+    assert is_elsewhere(base_url, served) is elsewhere
+
+
+def test_serve_says_when_the_pages_point_at_another_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages' install commands and the environments' lock files name site.base_url: served on
+    another port, they would fetch from there (a new user's trap), so serve says so and how to fix it."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.catalogs import make_repo
+    from tests.servers import free_port
+
+    make_repo(tmp_path)
+    (tmp_path / "public" / "simple").mkdir(parents=True)
+    served: list[int] = []
+
+    def once(server: ThreadingHTTPServer, *args: object, **kwargs: object) -> None:
+        served.append(server.server_address[1])
+        raise KeyboardInterrupt  # as Ctrl-C
+
+    monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", once)
+    assert main(["-C", str(tmp_path), "serve", "--port", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "site.base_url http://127.0.0.1:8000/ (catalog/config.yaml)" in err
+    assert f"set site.base_url to http://127.0.0.1:{served[0]}/ and run curate build again" in err
+
+    port = free_port()
+    config = tmp_path / "catalog" / "config.yaml"
+    config.write_text(
+        config.read_text("utf-8").replace("http://127.0.0.1:8000/", f"http://localhost:{port}/"), "utf-8"
+    )
+    assert main(["-C", str(tmp_path), "serve", "--port", str(port)]) == 0
+    assert "base_url" not in capsys.readouterr().err
+
+
 # -- hostile requests (issue 13, item 11) ----------------------------------------------------------------
 
 

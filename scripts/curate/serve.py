@@ -376,9 +376,27 @@ def url_of(server: ThreadingHTTPServer) -> str:
     return f"http://{host!s}:{port}"
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
+
+
+def elsewhere(base_url: str, served: str) -> bool:
+    """Whether ``base_url`` (what the site's pages and lock files name) is not the server at ``served``
+    (``url_of``): another scheme, port or host (any two of this machine's loopback names, or an address
+    listening on all of them, are taken for the same host)."""
+    try:
+        base, here = urlsplit(base_url), urlsplit(served)
+        base_port = base.port or (443 if base.scheme == "https" else 80)
+        here_port = here.port
+    except ValueError:  # a port out of range
+        return True
+    same_host = base.hostname == here.hostname or (base.hostname in _LOOPBACK and here.hostname in _LOOPBACK)
+    return base.scheme != here.scheme or base_port != here_port or not same_host
+
+
 __all__ = [
     "Access",
     "BoundedServer",
+    "elsewhere",
     "make_server",
     "negotiate",
     "open_server",

@@ -7,16 +7,20 @@ project name spelt otherwise (/simple/Pillow/) to the normalized one, 404 for un
 conditional requests on files, caching headers, and the documentation site. A connection silent for
 --timeout seconds is closed, and at most --max-connections are served at once (the next wait to be
 accepted). For previews and tests; in production use a real web server (curate nginx-config) or a
-static host.
+static host. The pages and the environments' lock files name site.base_url: serve says when this server
+is not there.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from curate.serve import MAX_THREADS, TIMEOUT, open_server, url_of
+from curate.config import CONFIG_PATH, load_config
+from curate.errors import CurateError, redact_credentials, terminal_text
+from curate.serve import MAX_THREADS, TIMEOUT, elsewhere, open_server, url_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +62,19 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     )
     url = url_of(server)
     print(f"serving {directory} at {url}/ (index: {url}/simple/); Ctrl-C stops", flush=True)
+    try:
+        base_url = load_config(root).base_url
+    except CurateError:  # not a catalog: nothing to compare with
+        base_url = ""
+    if base_url and elsewhere(base_url, url):
+        shown = terminal_text(redact_credentials(base_url))
+        print(
+            f"note: the site was built for site.base_url {shown} ({CONFIG_PATH}): its install commands "
+            f"and the environments' lock files point there, not at this server. Serve it there, or set "
+            f"site.base_url to {url}/ and run curate build again.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
