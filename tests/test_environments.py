@@ -2068,3 +2068,32 @@ def test_plan_is_the_plain_rule_with_each_package_made_once(plan_config: Config,
                 assert any(v is p.version for v in projects[p.normalized].versions)
                 assert p.built is not None or any(f is p.file for f in p.version.files)
     assert len({id(p) for p in made.values()}) == len(made)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:8000",  # no scheme: written into the lock as it is, uv then refused it
+        "ftp://files.example/",
+        "http://files example/",
+        "http:///files/",  # no host
+        "http://files.example:99999/",
+        "http://files.example/\x1b[31m/",
+        "http://files.example/\u202e/",
+    ],
+)
+@pytest.mark.parametrize("flag", ["--base-url", "--index-url"])
+def test_curate_env_takes_only_http_or_file_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, url: str
+) -> None:
+    """What the lock's file URLs are made of (or looked up on) is checked as site.base_url is: an
+    http(s) URL with a host, or a file URL; anything else is refused before anything is read."""
+    from curate.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["-C", str(tmp_path), "env", "some-request", flag, url])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: not an http(s) or file URL: {url!r}" in err
+    assert "\x1b" not in err
+    assert "\u202e" not in err

@@ -759,7 +759,7 @@ class EnvRenderer:
             f"# The environment of request {env.request} on {env.target.id} ({target_label(env.target)}),\n"
             "# as the catalog vetted it: every package at the version the request needs, with the one file\n"
             "# this target installs and its sha256. Install it into a virtual environment of that Python:\n"
-            "#   uv pip install -r pylock.toml      or      pip install -r pylock.toml\n"
+            "#   uv pip install -r pylock.toml      or, with pip 26.3 or later:      pip install -r pylock.toml\n"
         )
         return head + "\n".join(parts)
 

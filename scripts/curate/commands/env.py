@@ -4,7 +4,7 @@ The same file `curate build` publishes under public/envs/REQUEST/TARGET/, made h
 requests/ alone, with no network:
 
   pylock        pylock.toml (PEP 751): every package with its one file, sha256, size and URL
-                   install: uv pip install -r pylock.toml   (or: pip install -r pylock.toml)
+                   install: uv pip install -r pylock.toml   (or, pip 26.3+: pip install -r pylock.toml)
   requirements  requirements.txt with --hash lines and no index
                    install: pip install --require-hashes --no-deps --index-url INDEX -r requirements.txt
   cyclonedx     a CycloneDX 1.6 SBOM (JSON): purl, version, sha256, licence and vetting outcome
@@ -34,8 +34,10 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from curate.atomic import atomic_write
 from curate.environments import FILENAMES, FORMATS, Format, Host, environment_file
@@ -75,16 +77,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--base-url",
         metavar="URL",
+        type=_url,
         default=None,
-        help="the files under this base instead of site.base_url (a reverse proxy of the same tree)",
+        help="the files under this base (an http(s) or file URL) instead of site.base_url (a reverse "
+        "proxy or a copy of the same tree)",
     )
     where.add_argument(
         "--index-url",
         metavar="URL",
+        type=_url,
         default=None,
         help="look each file up on this index (a proxy of the catalog's index) by name and sha256; "
         "needs the network",
     )
+
+
+def _url(value: str) -> str:
+    """An http(s) URL with a host, or a file URL: what uv and pip fetch a lock's files from."""
+    try:
+        parts = urlsplit(value)
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)) or parts.scheme == "file"
+        parts.port  # noqa: B018 (a port out of range raises)
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        raise argparse.ArgumentTypeError(
+            f"not an http(s) or file URL: {value!r} (e.g. https://packages.example.com/ or file:///srv/public/)"
+        )
+    return value
 
 
 def host() -> Host:
