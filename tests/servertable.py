@@ -103,6 +103,7 @@ def check_table(get: Get, public: Path) -> None:
             status, headers, body = get(path, {} if accept is None else {"Accept": accept})
             where = f"{path} Accept: {accept!r}"
             assert headers.get("vary") == "Accept", where
+            assert headers.get("x-content-type-options") == "nosniff", where  # (406 too)
             if expected == NOT_ACCEPTABLE:
                 assert (status, headers["content-type"]) == (406, "text/plain; charset=utf-8"), where
                 assert body == b"406 Not Acceptable\n", where
@@ -113,10 +114,14 @@ def check_table(get: Get, public: Path) -> None:
     for path, location in REDIRECTS:
         status, headers, _ = get(path, {})
         assert (status, headers.get("location")) == (301, location), path
+        assert headers.get("x-content-type-options") == "nosniff", path
         assert get(location, {})[0] == 200, location
     for path in NOT_FOUND:
         assert get(path, {})[0] == 404, path
-        assert get(path, {"Accept": JSON_TYPE})[0] == 404, path
+        status, headers, _ = get(path, {"Accept": JSON_TYPE})
+        assert (status, headers.get("x-content-type-options")) == (404, "nosniff"), path
+    for path in ("/files/", "/index.html", "/.curate-index.json", "/simple/httpish/index.json"):
+        assert get(path, {})[1].get("x-content-type-options") == "nosniff", path
 
 
 MEDIA = [

@@ -77,6 +77,11 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version  # not the Python version: nothing for a scanner to match
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        # every answer (errors too): a browser takes each file for the type it is served as
+        self.send_header("X-Content-Type-Options", "nosniff")
+
     def do_GET(self) -> None:
         self._handle(head=False)
 
