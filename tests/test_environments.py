@@ -966,7 +966,11 @@ def test_a_rebuild_links_the_environments_whose_inputs_are_unchanged(
 
 @pytest.mark.parametrize("writer", ["forked", "here"])
 def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    writer: str,
 ) -> None:
     """A rebuild links each published request page whose key (its body's: everything it shows, and its
     shell's) is the one it was written from, its bytes checked, and renders no other: a page changed
@@ -975,6 +979,7 @@ def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
     writes them or the build's own process does (``here``: one core, few requests)."""
     import curate.build as building
     import curate.parallel
+    from curate.cli import main
     from curate.site import SiteRenderer
 
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
@@ -1012,6 +1017,14 @@ def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
     done, again = build_into(out)
     assert (done, again) == ([], pages)
     assert {p: p.stat().st_ino for p in (out / "requests").glob("*/index.html")} == inodes  # linked
+    # and the environments' files, as curate build says
+    assert main(["-C", str(root), "build", "-o", str(out), "--cache-dir", str(cache)]) == 0
+    files = len([p for p in (out / "envs").rglob("*") if p.is_file()]) + len(
+        list(root.glob("requests/*.yaml"))
+    )
+    said = capsys.readouterr().out
+    assert f"; {files + 1} of their {files + 1} files unchanged, linked from the published tree)" not in said
+    assert f"; {files} of their {files + 1} files unchanged, linked from the published tree)" in said
 
     # a published page changed since it was written (its size kept): rendered again, not linked
     page = out / "requests" / TEAM / "index.html"

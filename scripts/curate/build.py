@@ -769,7 +769,8 @@ def _write_beside(
             staging.write_or_keep(rel, data, published)
 
         stats = env_stats(plans)
-        stats.files = write_environments(plans, renderer, write, reuse=reuse, link=staging.link).files
+        written = write_environments(plans, renderer, write, reuse=reuse, link=staging.link)
+        stats.files, stats.kept = written.files, written.kept
         # rendered while mkdocs renders the site (a core is free then), put in their shell once it
         # comes (while this build's process writes the index and the package pages, on every core)
         pages = dataclasses.replace(read, environments=plans, **later)

@@ -1060,6 +1060,7 @@ class EnvStats:
     ready: int = 0
     unavailable: list[Environment] = dataclasses.field(default_factory=list)  # blocked or unavailable
     files: int = 0
+    kept: int = 0  # of the files, those linked unchanged from the published tree (their bytes checked)
 
 
 def environment_outputs(
@@ -1145,13 +1146,17 @@ def write_environments(
             for fmt in FORMATS:
                 rel = env.path(fmt)
                 key = f"{digest} {fmt}"
-                if not reuse.envs.reused(rel[inside:], key, envs_link):
+                if reuse.envs.reused(rel[inside:], key, envs_link):
+                    stats.kept += 1
+                else:
                     data = renderer.render(env, fmt, envs.request).encode("utf-8")
                     write(rel, data)
                     reuse.envs.made(rel[inside:], key, data)
                 stats.files += 1
         key = digests.api(envs.request, keys)
-        if not reuse.api.reused(f"{rid}.json", key, api_link):
+        if reuse.api.reused(f"{rid}.json", key, api_link):
+            stats.kept += 1
+        else:
             data = api_request_json(renderer, envs)
             write(f"{API_DIR}/{rid}.json", data)
             reuse.api.made(f"{rid}.json", key, data)

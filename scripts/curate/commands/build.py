@@ -119,9 +119,14 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
             reporter.text(
                 one_line(f"warning: request {e.request} has no environment for {e.target.id}: {e.reason}")
             )
+        kept = (
+            f"; {envs.kept} of their {envs.files} files unchanged, linked from the published tree"
+            if envs.kept
+            else ""
+        )
         print(
             f"environments: {envs.ready} written for {envs.requests} request(s) (pylock.toml, requirements.txt, "
-            f"SBOM each, under envs/), {len(envs.unavailable)} left out"
+            f"SBOM each, under envs/{kept}), {len(envs.unavailable)} left out"
         )
     return 1 if fail and stats.left_out else 0
 
