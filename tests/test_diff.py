@@ -202,7 +202,7 @@ def test_every_report_says_whether_known_vulnerabilities_were_checked() -> None:
     report = compare({}, head, base_ref="main")
     line = (
         "Known vulnerabilities: not checked for 2 of 3 version(s) (1 not vetted yet; 1 vetted with no "
-        "advisory source (vetting.advisories.source: none))"
+        "advisory source (vetting.advisories.source: none, or curate vet --no-advisories))"
     )
     assert f"\n{line}\n" in render_text(report)
     assert (

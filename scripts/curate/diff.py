@@ -158,7 +158,10 @@ class Report:
         if unvetted := sum(not c.vetted for c in missed):
             why.append(f"{unvetted} not vetted yet")
         if unsourced := len(missed) - unvetted:
-            why.append(f"{unsourced} vetted with no advisory source (vetting.advisories.source: none)")
+            why.append(
+                f"{unsourced} vetted with no advisory source (vetting.advisories.source: none, or curate vet "
+                "--no-advisories)"
+            )
         return f"Known vulnerabilities: not checked for {len(missed)} of {len(kept)} version(s) ({'; '.join(why)})"
 
     def to_dict(self) -> dict[str, Any]:
