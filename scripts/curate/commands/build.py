@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     if stats.left_out:
         report_left_out(stats.left_out, fail=fail, env=env)
     print(
-        f"{built.how} {built.output}: {stats.projects} project(s) ({stats.rendered} rendered, "
+        f"{built.how} {built.output}: {stats.projects} project(s) in the index ({stats.rendered} pages rendered, "
         f"{stats.reused} unchanged, {stats.removed} removed), {stats.files} file(s) linked, "
         f"in {built.seconds:.2f}s; index: {built.simple_url}"
     )
