@@ -1338,3 +1338,115 @@ def test_lock_check_hashes_a_locked_request_without_reading_a_fifo(root: Path) -
         "requests/2026-11-21-out.yaml": "not valid (see: curate check requests/2026-11-21-out.yaml)",
         "requests/2026-11-21-pipe.yaml": "not valid (see: curate check requests/2026-11-21-pipe.yaml)",
     }
+
+
+# -- control characters and line breaks (tester's report: raw NUL, BEL, ESC in the pages) --------------------
+
+LINE_HINT = "write it as one line of plain text, without escapes such as \\n, \\t, \\0 or \\e"
+FREE_TAIL = "; free text may hold line breaks and tabs, but no other control character and no noncharacter"
+FREE_HINT = "delete them (in a double-quoted string, escapes such as \\0, \\a, \\e or \\x1b write them)"
+
+
+@pytest.mark.parametrize(
+    ("escape", "named"),
+    [
+        ("\\n", "U+000A (newline)"),
+        ("\\x00", "U+0000 (NUL)"),
+        ("\\0", "U+0000 (NUL)"),
+        ("\\a", "U+0007 (BEL, bell)"),
+        ("\\x07", "U+0007 (BEL, bell)"),
+        ("\\e", "U+001B (ESC, escape)"),
+        ("\\x1b", "U+001B (ESC, escape)"),
+        ("\\uFFFE", "U+FFFE (noncharacter)"),
+        ("\\uFFFF", "U+FFFF (noncharacter)"),
+        ("\\t", "U+0009 (tab)"),
+        ("\\r", "U+000D (carriage return)"),
+        ("\\x7f", "U+007F (DEL, delete)"),
+        ("\\x9b", "U+009B (control)"),
+        ("\\u2028", "U+2028 (line separator)"),
+        ("\\ud800", "U+D800 (surrogate)"),
+        ("\\U0010FFFF", "U+10FFFF (noncharacter)"),
+    ],
+)
+def test_a_title_is_one_line_of_plain_text(
+    root: Path, capsys: pytest.CaptureFixture[str], escape: str, named: str
+) -> None:
+    content = GOOD.replace("title: Data tools", f'title: "Data{escape}tools"')
+    message = f"title must be one line of plain text; it holds {named}"
+    assert problems(root, content) == [(1, 1, message, LINE_HINT)]
+    assert cli.main(["check", "requests/2026-11-21-test.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert f"requests/2026-11-21-test.yaml:1:1: {message}\n    hint: {LINE_HINT}\n" in err
+
+
+@pytest.mark.parametrize(
+    ("escape", "named"),
+    [
+        ("\\x00", "U+0000 (NUL)"),
+        ("\\e", "U+001B (ESC, escape)"),
+        ("\\a", "U+0007 (BEL, bell)"),
+        ("\\uFFFE", "U+FFFE (noncharacter)"),
+        ("\\r", "U+000D (carriage return)"),
+        ("\\x85", "U+0085 (next line)"),
+    ],
+)
+def test_free_text_holds_no_control_character(
+    root: Path, capsys: pytest.CaptureFixture[str], escape: str, named: str
+) -> None:
+    content = GOOD.replace(f"justification: {JUST}", f'justification: "{JUST}{escape}"')
+    assert problems(root, content) == [(3, 1, f"justification holds {named}{FREE_TAIL}", FREE_HINT)]
+    assert cli.main(["check", "requests/2026-11-21-test.yaml"]) == 1
+    assert f"requests/2026-11-21-test.yaml:3:1: justification holds {named}" in capsys.readouterr().err
+
+
+def test_free_text_may_span_lines_and_hold_tabs(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content = GOOD.replace(f"justification: {JUST}", f'justification: "{JUST}\\n\\tindented\\nline"')
+    content += '    note: "first\\n\\tsecond"\nremove:\n  - name: six\n    reason: |\n      old\n      \tand unused\n'
+    assert problems(root, content) == []
+    assert cli.main(["check", "requests/2026-11-21-test.yaml"]) == 0
+    capsys.readouterr()
+
+
+def test_every_text_field_is_checked(root: Path) -> None:
+    content = (
+        'title: Data tools\nrequested_by: "a@example.com\\e[2J"\n'
+        f"justification: {JUST}\n"
+        'compliance: [soc2, "a\\tb"]\n'
+        'packages:\n  - name: numpy\n    note: "\\x00"\n'
+        'remove:\n  - name: six\n    reason: "gone\\a"\n'
+    )
+    got = [(line, message.split(";")[0]) for line, _col, message, _hint in problems(root, content)]
+    assert got == [
+        (2, "requested_by must be one line of plain text"),
+        (4, "compliance[1] must be one line of plain text"),
+        (7, "packages[0].note holds U+0000 (NUL)"),
+        (10, "remove[0].reason holds U+0007 (BEL, bell)"),
+    ]
+
+
+def test_a_block_scalar_title_keeps_a_final_line_break(root: Path) -> None:
+    content = GOOD.replace("title: Data tools", "title: >\n  Data tools")
+    hint = LINE_HINT + " (a block scalar written '>' or '|' ends with a line break: write '>-' or '|-')"
+    assert problems(root, content) == [
+        (1, 1, "title must be one line of plain text; it holds U+000A (newline)", hint)
+    ]
+    assert problems(root, GOOD.replace("title: Data tools", "title: >-\n  Data tools")) == []
+
+
+def test_the_site_and_the_build_refuse_them_too(root: Path) -> None:
+    """Every reader of requests goes through read_request: the site's and the build's refuse the file."""
+    from curate.build import load_plans
+    from curate.config import load_config
+    from curate.errors import ValidationError
+    from curate.site import collect
+
+    (root / "requests" / "2026-11-21-test.yaml").write_text(
+        GOOD.replace("title: Data tools", 'title: "Data\\x00tools"'), encoding="utf-8"
+    )
+    config = load_config(root)
+    for read in (lambda: load_plans(root, config, {}), lambda: collect(root, config, env={})):
+        with pytest.raises(ValidationError) as caught:
+            read()
+        assert [(p.path, p.line, p.key) for p in caught.value.problems] == [
+            ("requests/2026-11-21-test.yaml", 1, "title")
+        ]

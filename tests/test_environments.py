@@ -71,7 +71,8 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 UV = shutil.which("uv", path=str(BIN)) or "uv"
 TEAM = "2026-11-21-team"
-TITLE = 'Team "stack" </script><script>window.__pwned=1</script> ]]\n[tool.x] \\u0000'
+# hostile, but one line (a request's title holds no line break or control character)
+TITLE = 'Team "stack" </script><script>window.__pwned=1</script> ]] [tool.x] = 1 \\u0000 \\"'
 HOST_TARGETS = ("linux-x86_64-py3.11", "linux-x86_64-py3.12")
 
 

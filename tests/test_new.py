@@ -459,3 +459,41 @@ def test_end_of_input_at_a_prompt_is_an_error(root: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr("builtins.input", eof)
     assert cli.main(["new", "-p", "httpx", "--date", "2026-11-21"]) == 1
     assert list((root / "requests").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("title", "named"),
+    [("a\nb", "U+000A (newline)"), ("a\x1bb", "U+001B (ESC, escape)"), ("a\tb", "U+0009 (tab)")],
+)
+def test_refuses_a_title_that_is_not_one_line(
+    root: Path, capsys: pytest.CaptureFixture[str], title: str, named: str
+) -> None:
+    argv = ["new", "-p", "six", "--title", title, "--justification", JUST, "--requested-by", "a@example.com"]
+    assert cli.main([*argv, "--date", "2026-11-21"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "not writing requests/2026-11-21-a-b.yaml: the request would not pass curate check\n"
+    )
+    assert (
+        f"requests/2026-11-21-a-b.yaml:2:1: title must be one line of plain text; it holds {named}\n" in err
+    )
+    assert list((root / "requests").iterdir()) == []
+
+
+def test_refuses_a_control_character_in_the_justification(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "new",
+        "-p",
+        "six",
+        "--title",
+        "t",
+        "--justification",
+        JUST + "\x07",
+        "--requested-by",
+        "a@example.com",
+    ]
+    assert cli.main(argv) == 1
+    assert "justification holds U+0007 (BEL, bell)" in capsys.readouterr().err
+    assert list((root / "requests").iterdir()) == []

@@ -158,6 +158,14 @@ BAD = {
     "remove-no-reason": GOOD.replace("    reason: no longer needed\n", ""),
     "nothing-asked": GOOD.split("packages:")[0],
     "top-level-list": "- title: x\n",
+    "title-newline": GOOD.replace("title: Data tools", 'title: "Data\\ntools"'),
+    "title-tab": GOOD.replace("title: Data tools", 'title: "Data\\ttools"'),
+    "title-escape": GOOD.replace("title: Data tools", 'title: "Data\\e[31mtools"'),
+    "title-noncharacter": GOOD.replace("title: Data tools", 'title: "Data tools\\uFFFE"'),
+    "justification-nul": GOOD.replace("weekly reports.", 'weekly reports.\\x00"').replace(
+        "justification: The", 'justification: "The'
+    ),
+    "note-bell": GOOD.replace("note: the server", 'note: "the server\\a"'),
 }
 
 
@@ -168,6 +176,17 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "catalog" / "config.yaml").write_text((REPO / "catalog" / "config.yaml").read_text("utf-8"))
     (root / "requests").mkdir()
     return root
+
+
+def test_multi_line_free_text_passes_both(shipped: dict[str, Any], root: Path) -> None:
+    text = GOOD.replace("note: the server", 'note: "the\\n\\tserver"').replace(
+        "justification: The analytics team needs these for the weekly reports.",
+        "justification: |\n  The analytics team needs these\n  \tfor the weekly reports.",
+    )
+    jsonschema.validate(_load(text), shipped, cls=jsonschema.Draft202012Validator)
+    path = root / "requests" / "2026-11-21-multi-line.yaml"
+    path.write_text(text)
+    assert check_files(root, [path]).problems == []
 
 
 def test_good_request_passes_both(shipped: dict[str, Any], root: Path) -> None:

@@ -16,7 +16,7 @@ from curate.errors import Problem
 from curate.names import NormalizedName, import_name_hint, is_valid, normalize
 from curate.specs import parse_specifier
 from curate.targets import OS_ALIASES, OS_NAMES, OSName, Target
-from curate.validate import Reader, hidden_characters
+from curate.validate import Reader, control_characters, hidden_characters
 from curate.yamlio import REQUEST_LIMIT, Document, KeyPath, load
 
 REQUESTS_DIR = Path("requests")
@@ -95,6 +95,8 @@ REQUIRED_HINTS = {
 }
 PACKAGE_KEYS = ("name", "version", "platforms", "python", "note")
 REMOVE_KEYS = ("name", "version", "reason")
+# Free text that may span lines and hold tabs; every other text of a request is one line (a title)
+FREE_TEXT_KEYS = ("justification", "note", "reason")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -212,6 +214,7 @@ def parse_request(
 ) -> tuple[Request | None, list[Problem]]:
     r = Reader(doc)
     r.problems.extend(hidden_characters(doc))
+    r.problems.extend(control_characters(doc, free_text=FREE_TEXT_KEYS))
     data = doc.data
     if data is None:
         r.add((), "the request is empty", "run `curate new` to scaffold one")

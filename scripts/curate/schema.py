@@ -16,6 +16,7 @@ from typing import Any
 from curate.atomic import write_if_changed
 from curate.requests import MIN_JUSTIFICATION, PACKAGE_KEYS, REMOVE_KEYS, REQUEST_KEYS, REQUIRED_KEYS
 from curate.targets import OS_NAMES
+from curate.validate import LINE_PATTERN, TEXT_PATTERN
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "request.schema.json"
 
@@ -27,14 +28,18 @@ VERSION_PATTERN = rf"^\s*(|\*|latest|any|{_CLAUSE}\s*(,\s*{_CLAUSE}\s*)*)$"
 PYTHON_PATTERN = r"^3\.\d{1,2}$"
 
 _DESCRIPTIONS: dict[str, str] = {
-    "title": "One line saying what the request is for, e.g. 'Data-science stack for the forecasting team'.",
+    "title": (
+        "One line saying what the request is for, e.g. 'Data-science stack for the forecasting team'. No "
+        "line break, tab or other control character."
+    ),
     "requested_by": (
         "Who asks: an e-mail address or a team handle. `curate new` and `curate import` default to the "
         "address git commits with."
     ),
     "justification": (
         "Why the catalog should carry these packages: what they are for and who uses them. At least "
-        f"{MIN_JUSTIFICATION} characters; placeholders such as TBD, n/a, - or test are refused."
+        f"{MIN_JUSTIFICATION} characters; placeholders such as TBD, n/a, - or test are refused. It may span "
+        "lines and hold tabs, but no other control character."
     ),
     "platforms": (
         "Operating systems the packages must install on: linux, windows, macos. Absent: the catalog's "
@@ -89,8 +94,15 @@ def _python(description: str) -> dict[str, Any]:
     return _one_or_many(version, description)
 
 
-def _text(description: str, *, min_length: int = 0) -> dict[str, Any]:
-    return {"type": "string", **({"minLength": min_length} if min_length else {}), "description": description}
+def _text(description: str, *, min_length: int = 0, free: bool = False) -> dict[str, Any]:
+    """One line of text (no tab, line break or control character), or with ``free`` text that may span
+    lines and hold tabs (but no other control character); neither holds a noncharacter."""
+    return {
+        "type": "string",
+        **({"minLength": min_length} if min_length else {}),
+        "pattern": TEXT_PATTERN if free else LINE_PATTERN,
+        "description": description,
+    }
 
 
 def _name(description: str) -> dict[str, Any]:
@@ -125,17 +137,17 @@ def build_schema() -> dict[str, Any]:
         "version": _version(_PACKAGE_DESCRIPTIONS["version"]),
         "platforms": _platforms(_PACKAGE_DESCRIPTIONS["platforms"]),
         "python": _python(_PACKAGE_DESCRIPTIONS["python"]),
-        "note": _text(_PACKAGE_DESCRIPTIONS["note"]),
+        "note": _text(_PACKAGE_DESCRIPTIONS["note"], free=True),
     }
     remove_props: dict[str, Any] = {
         "name": _name(_REMOVE_DESCRIPTIONS["name"]),
         "version": _version(_REMOVE_DESCRIPTIONS["version"]),
-        "reason": _text(_REMOVE_DESCRIPTIONS["reason"], min_length=1),
+        "reason": _text(_REMOVE_DESCRIPTIONS["reason"], min_length=1, free=True),
     }
     props: dict[str, Any] = {
         "title": _text(_DESCRIPTIONS["title"], min_length=1),
         "requested_by": _text(_DESCRIPTIONS["requested_by"], min_length=1),
-        "justification": _text(_DESCRIPTIONS["justification"], min_length=MIN_JUSTIFICATION),
+        "justification": _text(_DESCRIPTIONS["justification"], min_length=MIN_JUSTIFICATION, free=True),
         "platforms": _platforms(_DESCRIPTIONS["platforms"]),
         "python": _python(_DESCRIPTIONS["python"]),
         "compliance": _one_or_many(

@@ -95,6 +95,84 @@ def _hidden_problem(
     )
 
 
+# Characters no text of a file may hold, as a character class that Python's and JSON Schema's (ECMA
+# 262) regular expressions read alike: the C0 controls (free text keeps the tab and the newline), DEL
+# and the C1 controls, and the noncharacters U+FDD0..U+FDEF, U+FFFE and U+FFFF. One line of text
+# also refuses the tab, the newline and the Unicode line and paragraph separators.
+_C0 = r"\x00-\x08\x0b-\x1f"
+_C1 = r"\x7f-\x9f"
+_NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff"
+TEXT_PATTERN = rf"^[^{_C0}{_C1}{_NONCHARACTERS}]*$"
+LINE_PATTERN = rf"^[^\x00-\x1f{_C1}\u2028\u2029{_NONCHARACTERS}]*$"
+# and, for Python only, lone surrogates (a file decodes into none, but an escape writes one) and the
+# noncharacters U+1FFFE, U+1FFFF ... U+10FFFF of the other planes
+_PYTHON_ONLY = r"\ud800-\udfff" + "".join(
+    f"\\U{plane:04X}FFFE\\U{plane:04X}FFFF" for plane in range(0x1, 0x11)
+)
+_NOT_TEXT = re.compile(rf"[{_C0}{_C1}{_NONCHARACTERS}{_PYTHON_ONLY}]")
+_NOT_LINE = re.compile(rf"[\x00-\x1f{_C1}\u2028\u2029{_NONCHARACTERS}{_PYTHON_ONLY}]")
+_CHARACTER_NAMES = {
+    "\x00": "NUL",
+    "\x07": "BEL, bell",
+    "\x08": "backspace",
+    "\t": "tab",
+    "\n": "newline",
+    "\r": "carriage return",
+    "\x1b": "ESC, escape",
+    "\x7f": "DEL, delete",
+    "\x85": "next line",
+    "\u2028": "line separator",
+    "\u2029": "paragraph separator",
+}
+MAX_CHARACTERS_NAMED = 5  # per value
+
+
+def control_characters(doc: Document, *, free_text: Collection[str]) -> list[Problem]:
+    """A problem at every string value of ``doc`` that holds a control character or a noncharacter,
+    naming them: a value whose key is in ``free_text`` (``justification``) may span lines and hold
+    tabs, any other is one line of text (a title) and may hold neither.
+
+    YAML refuses most of these characters written raw in a file, but a double-quoted string writes
+    any of them as an escape (``"\\0"``, ``"\\a"``, ``"\\e"``, ``"\\uFFFE"``); they would reach
+    the catalog's pages and reports as raw bytes (NUL is a parse error in HTML).
+    """
+    problems: list[Problem] = []
+    for key, value in _strings(doc.data, ()):
+        multiline = bool(key) and key[-1] in free_text
+        found = list(dict.fromkeys((_NOT_TEXT if multiline else _NOT_LINE).findall(value)))
+        if not found:
+            continue
+        names = ", ".join(_character_name(c) for c in found[:MAX_CHARACTERS_NAMED])
+        if len(found) > MAX_CHARACTERS_NAMED:
+            names += f" and {len(found) - MAX_CHARACTERS_NAMED} more"
+        field = format_key(key) or "the value"
+        if multiline:
+            message = (
+                f"{field} holds {names}; free text may hold line breaks and tabs, but no other control "
+                "character and no noncharacter"
+            )
+            hint = (
+                "delete them (in a double-quoted string, escapes such as \\0, \\a, \\e or \\x1b write them)"
+            )
+        else:
+            message = f"{field} must be one line of plain text; it holds {names}"
+            hint = "write it as one line of plain text, without escapes such as \\n, \\t, \\0 or \\e"
+            if found == ["\n"] and value.find("\n") == len(value) - 1:  # only a final line break
+                hint += " (a block scalar written '>' or '|' ends with a line break: write '>-' or '|-')"
+        problems.append(doc.problem(key, message, hint))
+    return problems
+
+
+def _character_name(c: str) -> str:
+    import unicodedata
+
+    name = _CHARACTER_NAMES.get(c)
+    if name is None:
+        category = unicodedata.category(c)
+        name = {"Cc": "control", "Cs": "surrogate"}.get(category, "noncharacter")
+    return f"U+{ord(c):04X} ({name})"
+
+
 def _strings(value: Any, key: KeyPath) -> list[tuple[KeyPath, str]]:
     if isinstance(value, str):
         return [(key, value)]

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a distribution and optional specifier, e.g. 'pandas>=2.2' (repeatable)",
     )
     add_request_arguments(
-        parser, title_help="one line saying what the request is for (the slug is made from it)"
+        parser,
+        title_help="one line saying what the request is for, without a line break, tab or other control "
+        "character (the slug is made from it)",
     )
 
 
