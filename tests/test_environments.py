@@ -643,7 +643,9 @@ def test_curate_env_writes_the_same_files_offline(
     capsys.readouterr()
     assert curate(world.root, "env", f"requests/{TEAM}.yaml", "--target", "windows-amd64-py3.11") == 1
     err = capsys.readouterr().err
-    assert "has no environment for windows-amd64-py3.11: blocked by vetting: wincolor 0.4 is blocked" in err
+    assert (
+        "has no environment for windows-amd64-py3.11: blocked by vetting: wincolor 0.4 (vulnerability " in err
+    )
     assert "GHSA-wwww-xxxx-yyyy" in err
     assert curate(world.root, "env", TEAM, "--target", "linux-x86_64-py3.13") == 2
     assert "Perhaps you meant linux-x86_64-py3.1" in capsys.readouterr().err
@@ -2111,3 +2113,25 @@ def test_curate_env_takes_only_http_or_file_urls(
     assert f"argument {flag}: not an http(s) or file URL: {url!r}" in err
     assert "\x1b" not in err
     assert "\u202e" not in err
+
+
+def test_a_blocked_reason_says_it_once() -> None:
+    """'blocked by vetting: X is blocked by vetting (license-denied license-denied: ...)' said it all
+    twice: the head names the cause once, and a finding whose id is its kind is named once."""
+    from curate.vetting import Finding
+    from tests.conftest import REPO
+
+    target = load_config(REPO).all_targets()[0]
+    licence = Finding(id="license-denied", kind="license-denied", decision="block", message="licence GPL-3.0")
+    advisory = Finding(id="GHSA-aaaa-bbbb-cccc", kind="vulnerability", decision="block", message="RCE")
+    blocker = Blocker(kind="blocked", project="html2text", version="2025.4.15", findings=(licence, advisory))
+    unvetted = Blocker(kind="not-vetted", project="six", version="1.17.0")
+    env = Environment(request="r", target=target, packages=(), blockers=(blocker, unvetted))
+    assert env.reason == (
+        "blocked by vetting: html2text 2025.4.15 (license-denied: licence GPL-3.0; vulnerability "
+        "GHSA-aaaa-bbbb-cccc: RCE); six 1.17.0 is not vetted yet (run: curate vet)"
+    )
+    assert blocker.message == (
+        "html2text 2025.4.15 is blocked by vetting (license-denied: licence GPL-3.0; vulnerability "
+        "GHSA-aaaa-bbbb-cccc: RCE)"
+    )

@@ -117,12 +117,19 @@ class Blocker:
     detail: str = ""  # kind "left-out": why the index leaves the version out (curate.index.unserved)
 
     @property
+    def found(self) -> str:
+        """The findings that block it, each once: its kind, its id when that is not the kind (an
+        advisory's), and its message: ``vulnerability GHSA-...: ...; license-denied: licence ...``."""
+        return "; ".join(
+            (f.kind if f.id == f.kind else f"{f.kind} {f.id}") + (f": {f.message}" if f.message else "")
+            for f in self.findings
+        )
+
+    @property
     def message(self) -> str:
         what = f"{self.project} {self.version}"
         if self.kind == "blocked":
-            found = "; ".join(
-                f"{f.kind} {f.id}" + (f": {f.message}" if f.message else "") for f in self.findings
-            )
+            found = self.found
             return f"{what} is blocked by vetting" + (f" ({found})" if found else "")
         if self.kind == "waiver-expired":
             expired = ", ".join(
@@ -193,8 +200,15 @@ class Environment:
         """Why there are no files, in one paragraph ("" when ready)."""
         if not self.blockers:
             return ""
-        head = "blocked by vetting" if self.status == "blocked" else "not available"
-        return f"{head}: " + "; ".join(b.message for b in self.blockers)
+        if self.status != "blocked":
+            return "not available: " + "; ".join(b.message for b in self.blockers)
+        # under that head, a version vetting blocks is named with its findings, not said blocked again
+        return "blocked by vetting: " + "; ".join(
+            (f"{b.project} {b.version}" + (f" ({b.found})" if b.findings else ""))
+            if b.kind == "blocked"
+            else b.message
+            for b in self.blockers
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
