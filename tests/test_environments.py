@@ -983,6 +983,7 @@ def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
     import curate.build as building
     import curate.parallel
     from curate.cli import main
+    from curate.reuse import code_digest
     from curate.site import SiteRenderer
 
     monkeypatch.setattr(building, "ENV_FORK_MINIMUM", 0)
@@ -1077,6 +1078,21 @@ def test_a_rebuild_links_the_request_pages_made_from_the_same_key(
         assert build_into(out) == ([], pages)
     assert build_into(out) == (ids, pages)
     assert build_into(out) == ([], pages)
+
+    # the same for the environments' files (their code or libraries changed during the build)
+    envs = sorted(rel for rel in _tree(out / "envs") if "/" in rel)
+    with monkeypatch.context() as m:
+        m.setattr(EnvRenderer, "render", render_spy)
+        rendered.write_text("", "utf-8")
+        m.setattr(environments_module, "code_digest", lambda *a: "changed on disk since")
+        build(root=root, output=out, cache_dir=cache, env={})
+        assert rendered.read_text("utf-8").split() == []  # (linked: the keys are CODE's)
+        m.setattr(environments_module, "code_digest", code_digest)
+        build(root=root, output=out, cache_dir=cache, env={})
+        assert len(rendered.read_text("utf-8").split()) == len(envs)  # nothing was recorded
+        rendered.write_text("", "utf-8")
+        build(root=root, output=out, cache_dir=cache, env={})
+        assert rendered.read_text("utf-8").split() == []
 
 
 def test_the_digest_of_an_environment_changes_with_each_of_its_inputs(world: World) -> None:
@@ -1405,7 +1421,7 @@ def test_one_envdigests_for_a_whole_build_gives_what_a_fresh_one_gives(world: Wo
     assert len({digests[0], *variants}) == 3
     # curate's code (every file of its package: curate.reuse.code_digest) is in every digest
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(environments_module, "code_digest", lambda *a: "another curate")
+        m.setattr(environments_module, "CODE", "another curate")
         assert fresh(env, request) != digests[0]
 
 

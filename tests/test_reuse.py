@@ -346,3 +346,48 @@ def test_the_code_digest_covers_every_file_of_the_package_but_its_bytecode(tmp_p
     assert code_digest((*libraries, "tomli_w"), package) not in seen
     assert code_digest(libraries) != code_digest(libraries, package)  # curate's own package by default
     assert code_digest(libraries) == code_digest(libraries, PACKAGE)
+
+
+def test_the_code_digest_is_new_each_time_where_the_code_cannot_be_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest nothing recorded matches (each call its own: every file made again) where what runs
+    cannot be told from it: a symbolic link in the package (its target could change unseen), a library
+    not installed, or imported from elsewhere than its distribution's files (another copy earlier on
+    the path, an editable install)."""
+    import importlib.util
+
+    from curate.reuse import code_digest
+
+    package = tmp_path / "curate"
+    package.mkdir()
+    (package / "a.py").write_text("A = 1\n", "utf-8")
+    assert code_digest(["packaging"], package) == code_digest(["packaging"], package)
+
+    def new_each_time(libraries: list[str], where: Path = package) -> None:
+        assert code_digest(libraries, where) != code_digest(libraries, where)
+
+    new_each_time(["no-such-distribution-here"])
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "packaging").mkdir(parents=True)
+    (elsewhere / "packaging" / "__init__.py").write_text("", "utf-8")
+    real = importlib.util.find_spec
+    with monkeypatch.context() as m:  # a copy of packaging earlier on the path
+        m.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: (
+                importlib.util.spec_from_file_location(name, elsewhere / name / "__init__.py")
+                if name == "packaging"
+                else real(name, *a)
+            ),
+        )
+        new_each_time(["packaging"])
+    for target, link in [
+        (elsewhere, package / "templates"),  # a folder
+        (elsewhere / "packaging" / "__init__.py", package / "b.py"),  # a file
+    ]:
+        link.symlink_to(target)
+        new_each_time([])
+        link.unlink()
+    assert code_digest([], package) == code_digest([], package)

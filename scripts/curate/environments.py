@@ -1112,8 +1112,13 @@ class Reuse:
     api: LinkReuse
 
     def save(self) -> None:
-        self.envs.save()
-        self.api.save()
+        """Each folder's record, but none when curate's code or the libraries that write the files
+        changed on disk while this build ran (:data:`CODE`, taken when this module was imported, is not
+        what they are now): the files made by what was loaded would be recorded as what the new code
+        makes."""
+        keep = code_digest(_DIGEST_LIBRARIES) == CODE
+        self.envs.save(keep=keep)
+        self.api.save(keep=keep)
 
 
 def write_environments(
@@ -1192,7 +1197,10 @@ _DIGEST_LIBRARIES = (
     "license-expression",
     "packaging",
     "tomli_w",
+    "sortedcontainers",  # the order cyclonedx serialises in
 )
+# curate's code and those libraries as this process loaded them (what EnvDigests keys the files by)
+CODE = code_digest(_DIGEST_LIBRARIES)
 
 
 class EnvDigests:
@@ -1209,7 +1217,7 @@ class EnvDigests:
         loc = renderer.locations
         head = [
             DIGEST_FORMAT,
-            code_digest(_DIGEST_LIBRARIES),
+            CODE,
             loc.index,
             loc.base_url,
             loc.files_base_url,

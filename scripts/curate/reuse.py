@@ -27,8 +27,11 @@ the request pages (verified; :class:`curate.site.PageReuse`) and the history's `
 shows, whose content is fixed; a record of that folder is not verified).
 
 A key covers the code that makes the bytes too: :func:`code_digest`, a digest of every file of curate's
-package as it is on disk (its modules, templates and data), the Python that runs it and the libraries
-that write the files, so that a changed curate makes every file again (once).
+package as it is on disk (its modules, templates and data), the Python that runs it and the installed
+files of the libraries that write the files, so that a changed curate makes every file again (once);
+where that cannot be told for certain, the digest is new each time (nothing is reused). It is taken
+when the module using it is imported and again before the record is saved: a build whose code changed
+on disk while it ran keeps no record (``save(keep=False)``).
 
 Best effort: a record that does not read or match, a file that does not link, means the file is made and
 written as on a first build. The record is written by :meth:`LinkReuse.save` with only what this build
@@ -50,8 +53,10 @@ the folders left empty, are removed by :meth:`LinkReuse.save`.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -70,27 +75,73 @@ PACKAGE = Path(__file__).parent  # curate's package: what code_digest reads
 
 def code_digest(distributions: Iterable[str], package: Path = PACKAGE) -> str:
     """The sha256 of curate's code as ``package`` holds it now: every file in it (the modules, the
-    templates, the data they read; not the compiled bytecode), with the Python that runs it and the
-    named distributions' versions and where they are installed. What a reused file's key holds of the
-    code that made it (:class:`curate.environments.EnvDigests`, :func:`curate.site.request_fingerprint`)."""
-    libraries = []
+    templates, the data they read; not the compiled bytecode), with the Python that runs it and each
+    named distribution's version and installed files (:func:`_library`). What a reused file's key holds
+    of the code that made it (:class:`curate.environments.EnvDigests`,
+    :func:`curate.site.request_fingerprint`). Where any of it cannot be told for certain (a symbolic
+    link or an unreadable file in the package, a library that is not the installed distribution's own
+    files), the digest is new on every call: nothing is reused, every file is made again."""
+    h = hashlib.sha256(json.dumps([sys.version, sys.implementation.cache_tag]).encode())
     for name in distributions:
-        try:
-            dist = importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            libraries.append([name, "-", ""])
-        else:
-            libraries.append([name, dist.version, str(dist.locate_file(""))])
-    h = hashlib.sha256(json.dumps([sys.version, sys.implementation.cache_tag, libraries]).encode())
-    files = sorted(
-        part.as_posix()
-        for path in package.rglob("*")
-        if "__pycache__" not in (part := path.relative_to(package)).parts and path.is_file()
-    )
-    for name in files:
-        h.update(f"{name}\n".encode())
-        h.update(hashlib.sha256((package / name).read_bytes()).digest())
+        library = _library(name)
+        if library is None:
+            return _unique()
+        h.update(json.dumps(library).encode())
+    try:
+        files: list[str] = []
+        for folder, dirs, names in os.walk(package):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in (*dirs, *names):
+                if os.path.islink(os.path.join(folder, name)):  # its target could change unseen
+                    return _unique()
+            rel = os.path.relpath(folder, package)
+            files.extend(name if rel == "." else f"{rel}/{name}" for name in names)
+        for rel in sorted(files):
+            h.update(f"{Path(rel).as_posix()}\n".encode())
+            h.update(hashlib.sha256((package / rel).read_bytes()).digest())
+    except OSError:  # a file gone or unreadable while it was read
+        return _unique()
     return h.hexdigest()
+
+
+def _unique() -> str:
+    """A digest no other call gives: nothing recorded is reused by it."""
+    return "unique-" + os.urandom(16).hex()
+
+
+def _library(name: str) -> list[str] | None:
+    """The distribution ``name``'s version and the sha256 of its ``RECORD`` (each installed file's own
+    sha256), when each top-level module it installs is the one Python imports (not another copy earlier
+    on the path, nor an editable install's source); None when that cannot be told."""
+    try:
+        dist = importlib.metadata.distribution(name)
+        record = dist.read_text("RECORD")
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        return None
+    if not record:
+        return None
+    tops: dict[str, str] = {}
+    for row in csv.reader(record.splitlines()):
+        path = row[0] if row else ""
+        first, _, rest = path.partition("/")
+        if first.endswith((".dist-info", ".data")) or first in ("", "..") or not path.endswith(".py"):
+            continue
+        if not rest:  # a module
+            tops[first[:-3]] = path
+        elif rest == "__init__.py":  # a package
+            tops[first] = path
+    if not tops:
+        return None
+    for top, path in tops.items():
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or spec.origin is None:
+            return None
+        if os.path.realpath(spec.origin) != os.path.realpath(str(dist.locate_file(path))):
+            return None
+    return [name, dist.version or "", hashlib.sha256(record.encode()).hexdigest()]
 
 
 def _discard(path: Path) -> None:
@@ -301,9 +352,11 @@ class LinkReuse:
         (self.out / rel).write_bytes(data)
         self.made(rel, key, data)
 
-    def save(self) -> None:
+    def save(self, *, keep: bool = True) -> None:
         """Remove what a spare folder taken over held that this build did not reuse, and the folders left
-        empty; record what was written or reused into ``out``, with its identity (best effort)."""
+        empty; record what was written or reused into ``out``, with its identity (best effort).
+        ``keep=False``: no record (the one there is removed): what was written is not to be trusted as
+        what its keys make."""
         for rel in sorted(self.present):
             self._clear(rel)
         for rel in sorted(self._folders, key=lambda r: -r.count("/")):  # the deepest first
@@ -311,6 +364,10 @@ class LinkReuse:
                 os.rmdir(f"{self._out}/{rel}")  # only when empty
         self._folders.clear()
         if self.record is None:
+            return
+        if not keep:
+            with contextlib.suppress(OSError):
+                self.record.unlink(missing_ok=True)
             return
         with contextlib.suppress(OSError):
             st = self.out.stat()

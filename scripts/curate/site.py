@@ -1351,10 +1351,7 @@ class PageReuse:
         """Record the pages written or linked, with their keys; none when curate's code or templates
         changed while this build ran (:func:`code_fingerprint` now is not what the keys were made with:
         a page rendered by what was loaded before would be recorded as what the new code makes)."""
-        if code_fingerprint() == self.code:
-            self.pages.save()
-        elif self.pages.record is not None:
-            self.pages.record.unlink(missing_ok=True)
+        self.pages.save(keep=code_fingerprint() == self.code)
 
     def key(self, rid: str, shell: str) -> str:
         return f"{self.bodies[rid]} {shell}"
