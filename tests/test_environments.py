@@ -2103,32 +2103,44 @@ def test_plan_is_the_plain_rule_with_each_package_made_once(plan_config: Config,
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "why"),
     [
-        "localhost:8000",  # no scheme: written into the lock as it is, uv then refused it
-        "ftp://files.example/",
-        "http://files example/",
-        "http:///files/",  # no host
-        "http://files.example:99999/",
-        "http://files.example/\x1b[31m/",
-        "http://files.example/\u202e/",
+        ("localhost:8000", "not an http(s) URL"),  # no scheme: written as it was, uv then refused it
+        ("ftp://files.example/", "not an http(s) URL"),
+        ("http:///files/", "not an http(s) URL"),  # no host
+        ("file:relative/public/", "not an http(s) URL"),
+        ("file://share.example/public/", "not an http(s) URL"),  # a UNC path on Windows
+        ("http://files.example:99999/", "not a URL"),
+        ("https://files.example/?a=1", "a query or fragment"),
+        ("https://files.example/#top", "a query or fragment"),
+        ("http://files example/", "whitespace"),
+        ("http://files.example/a\\b/", "a backslash"),
+        ("http://files.example/\x1b[31m/", "a control character"),
+        ("http://files.example/\u202e/", "a control character"),
+        ("https://user:token@files.example/", "it carries credentials"),
+        ("x ##[error]injected", "not an http(s) URL"),
     ],
 )
 @pytest.mark.parametrize("flag", ["--base-url", "--index-url"])
 def test_curate_env_takes_only_http_or_file_urls(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, url: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, url: str, why: str
 ) -> None:
-    """What the lock's file URLs are made of (or looked up on) is checked as site.base_url is: an
-    http(s) URL with a host, or a file URL; anything else is refused before anything is read."""
+    """What the lock's file URLs are made of (or looked up on) is checked before anything is read: an
+    http(s) URL with a host or a file:/// URL, with no credentials (the lock is published), query,
+    fragment, backslash, whitespace or control character; the error shows it escaped, its credentials
+    hidden, and able to start no workflow command."""
     from curate.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["-C", str(tmp_path), "env", "some-request", flag, url])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument {flag}: not an http(s) or file URL: {url!r}" in err
+    assert f"argument {flag}: " in err
+    assert why in err
     assert "\x1b" not in err
     assert "\u202e" not in err
+    assert "token" not in err
+    assert "##[" not in err
 
 
 def test_a_blocked_reason_says_it_once() -> None:

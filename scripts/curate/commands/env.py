@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from curate.atomic import atomic_write
 from curate.environments import FILENAMES, FORMATS, Format, Host, environment_file
-from curate.errors import UsageError, terminal_text
+from curate.errors import UsageError, redact_credentials, terminal_text
 
 _OS = {"linux": "linux", "win32": "windows", "darwin": "macos"}
 
@@ -93,16 +93,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _url(value: str) -> str:
-    """An http(s) URL with a host, or a file URL: what uv and pip fetch a lock's files from."""
+    """An http(s) URL with a host, or a file URL of an absolute path (``file:///...``): what uv and pip
+    fetch a lock's files from. Refused: credentials in it (the lock is published: netrc or a keyring
+    gives them to the installer), a query or fragment (the files' paths go after it), a backslash (read
+    as a slash by some parsers and not by others), whitespace and control characters."""
+    why = ""
     try:
         parts = urlsplit(value)
-        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)) or parts.scheme == "file"
         parts.port  # noqa: B018 (a port out of range raises)
     except ValueError:
-        ok = False
-    if not ok or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        why = "not a URL"
+    else:
+        if parts.scheme in ("http", "https") and parts.hostname:
+            if parts.username is not None or parts.password is not None:
+                why = "it carries credentials, which would be written into the lock (use netrc or a keyring)"
+        elif not (parts.scheme == "file" and value.startswith("file:///")):
+            why = "not an http(s) URL with a host or a file:/// URL"
+        if not why and (parts.query or parts.fragment or "?" in value or "#" in value):
+            why = "a query or fragment: the files' paths go after it"
+    if not why and any(c.isspace() or c == "\\" or unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        why = "whitespace, a backslash or a control character in it"
+    if why:
+        shown = redact_credentials(repr(value))
         raise argparse.ArgumentTypeError(
-            f"not an http(s) or file URL: {value!r} (e.g. https://packages.example.com/ or file:///srv/public/)"
+            terminal_text(f"{shown}: {why} (e.g. https://packages.example.com/ or file:///srv/public/)")
         )
     return value
 
@@ -140,7 +154,7 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
     print(
         terminal_text(
             f"wrote {args.output}: {FILENAMES[fmt]} of {written.request} on {written.target.id} "
-            f"({written.packages} package(s), files listed on {written.index})"
+            f"({written.packages} package(s), files listed on {redact_credentials(written.index)})"
         ),
         file=sys.stderr,
     )
