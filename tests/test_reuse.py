@@ -274,6 +274,27 @@ def test_a_file_or_spare_folder_not_the_builds_own_is_not_reused(tmp_path: Path,
     assert (out / "b").stat().st_uid == os.geteuid()
 
 
+@pytest.mark.parametrize("how", ["other user", "writable by all", "a symbolic link"])
+def test_a_record_not_the_builds_own_is_not_trusted(tmp_path: Path, how: str) -> None:
+    """A record another user could write (in a shared file cache) could name a stale file's sha256 for
+    a new key: it is not read, and every file is made again."""
+    files = {"a/x.json": ("key a", b"AAAA")}
+    live = publish(tmp_path, files, verify=True, name="one")
+    record = tmp_path / "cache" / "record.json"
+    if how == "a symbolic link":
+        record.rename(tmp_path / "elsewhere.json")
+        record.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        _others(record, how)
+    out = tmp_path / "two"
+    (out / "a").mkdir(parents=True)
+    reuse = LinkReuse(record, live, out, verify=True)
+    assert reuse.before == {}
+    made, make = recorder()
+    reuse.write("a/x.json", "key a", functools.partial(make, "a/x.json", b"AAAA"))
+    assert made == ["a/x.json"]
+
+
 @pytest.mark.parametrize("how", ["other user", "writable by all"])
 def test_link_if_same_and_keep_unchanged_leave_a_file_not_the_builds_own(tmp_path: Path, how: str) -> None:
     """curate.staging: a live file of the same bytes that another user owns, or anyone can write to,

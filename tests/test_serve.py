@@ -227,6 +227,10 @@ def test_serve_says_when_the_pages_point_at_another_address(
     err = capsys.readouterr().err
     assert "site.base_url http://127.0.0.1:8000/ (catalog/config.yaml)" in err
     assert f"set site.base_url to http://127.0.0.1:{served[0]}/ and run curate build again" in err
+    # listening on every address: no address of its own to suggest
+    assert main(["-C", str(tmp_path), "serve", "--host", "0.0.0.0", "--port", "0"]) == 0
+    err = capsys.readouterr().err
+    assert f"set site.base_url to the address clients reach this server at (port {served[1]})" in err
 
     port = free_port()
     config = tmp_path / "catalog" / "config.yaml"

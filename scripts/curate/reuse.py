@@ -19,7 +19,9 @@ tree (it keeps its inode, so an HTTP server's ``ETag`` stays the same) and nothi
 changed since it was written (by hand, by an in-place update of the live tree, a damaged disk) is not
 reused: its link is removed (never written through: the live file is the same inode) and the file is made
 again. What is trusted is the record's word that those bytes are what the key makes, and only a record
-this machine's build wrote about its own published tree: a file cache restored elsewhere (CI) has no
+this machine's build wrote about its own published tree (a regular file of the build's user, not
+writable by all: another user sharing the file cache could otherwise name a stale file's sha256 for a
+new key): a file cache restored elsewhere (CI) has no
 live tree at its recorded identity.
 
 Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`curate.build.env_reuse`),
@@ -153,6 +155,26 @@ def _discard(path: Path) -> None:
             os.unlink(path)
 
 
+def _read_ours(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file of the build's user not writable by all (a record another
+    user could write could name a stale file's sha256 for a new key); else OSError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or not ours(st):
+            raise OSError(f"{path}: not a file of the build's user, or writable by all")
+        return _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    while data := os.read(fd, max(size + 1, 1 << 16)):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
 _READ_MOST = 1 << 22  # bytes read at once by _sha256
 
 
@@ -211,7 +233,7 @@ class LinkReuse:
             self._take(spare)
         with contextlib.suppress(OSError, ValueError):
             st = live.stat()
-            data = json.loads(record.read_bytes())
+            data = json.loads(_read_ours(record))
             if not isinstance(data, dict) or data.get("folder") != [st.st_dev, st.st_ino]:
                 return
             note = data.get("note", "")

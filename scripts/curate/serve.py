@@ -378,7 +378,8 @@ def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
 
 def url_of(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
-    return f"http://{host!s}:{port}"
+    host = str(host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}

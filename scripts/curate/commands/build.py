@@ -120,7 +120,8 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
                 one_line(f"warning: request {e.request} has no environment for {e.target.id}: {e.reason}")
             )
         kept = (
-            f"; {envs.kept} of their {envs.files} files unchanged, linked from the published tree"
+            f"; {envs.kept} of the {envs.files} files of envs/ and api/requests/ unchanged, linked from the "
+            "published tree"
             if envs.kept
             else ""
         )

@@ -68,10 +68,17 @@ def run(args: argparse.Namespace, *, root: Path, env: Mapping[str, str]) -> int:
         base_url = ""
     if base_url and elsewhere(base_url, url):
         shown = terminal_text(redact_credentials(base_url))
+        port = server.server_address[1]
+        # an address listening on all of them is not one a client can use
+        here = (
+            f"the address clients reach this server at (port {port})"
+            if args.host in ("0.0.0.0", "::")
+            else f"{url}/"
+        )
         print(
             f"note: the site was built for site.base_url {shown} ({CONFIG_PATH}): its install commands "
             f"and the environments' lock files point there, not at this server. Serve it there, or set "
-            f"site.base_url to {url}/ and run curate build again.",
+            f"site.base_url to {here} and run curate build again.",
             file=sys.stderr,
             flush=True,
         )
