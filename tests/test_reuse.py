@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -412,3 +413,10 @@ def test_the_code_digest_is_new_each_time_where_the_code_cannot_be_told(
         new_each_time([])
         link.unlink()
     assert code_digest([], package) == code_digest([], package)
+    with monkeypatch.context() as m:  # a folder it cannot list (as another user would find it)
+        m.setattr(os, "scandir", functools.partial(_refused, os.scandir))
+        new_each_time([])
+
+
+def _refused(real: Callable[..., Any], path: Any = ".") -> Any:
+    raise PermissionError(13, "Permission denied", str(path))

@@ -21,8 +21,7 @@ reused: its link is removed (never written through: the live file is the same in
 again. What is trusted is the record's word that those bytes are what the key makes, and only a record
 this machine's build wrote about its own published tree (a regular file of the build's user, not
 writable by all: another user sharing the file cache could otherwise name a stale file's sha256 for a
-new key): a file cache restored elsewhere (CI) has no
-live tree at its recorded identity.
+new key): a file cache restored elsewhere (CI) has no live tree at its recorded identity.
 
 Used for the environment files (``envs/``, ``api/requests/``: verified; :func:`curate.build.env_reuse`),
 the request pages (verified; :class:`curate.site.PageReuse`) and the history's ``api/changes/`` (:func:`curate.site.write_history`: each file's key is the commits it
@@ -91,7 +90,7 @@ def code_digest(distributions: Iterable[str], package: Path = PACKAGE) -> str:
         h.update(json.dumps(library).encode())
     try:
         files: list[str] = []
-        for folder, dirs, names in os.walk(package):
+        for folder, dirs, names in os.walk(package, onerror=_raise):  # (a folder it cannot list: new)
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in (*dirs, *names):
                 if os.path.islink(os.path.join(folder, name)):  # its target could change unseen
@@ -104,6 +103,10 @@ def code_digest(distributions: Iterable[str], package: Path = PACKAGE) -> str:
     except OSError:  # a file gone or unreadable while it was read
         return _unique()
     return h.hexdigest()
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def _unique() -> str:
