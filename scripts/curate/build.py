@@ -743,7 +743,7 @@ def _write_beside(
     build never waited for it there."""
     import threading
 
-    from curate.environments import env_stats, write_environments
+    from curate.environments import write_environments
     from curate.site import PageReuse, SiteRenderer, fill_request_pages, plan_of, statuses_of
 
     for end in parents:
@@ -768,9 +768,7 @@ def _write_beside(
         def write(rel: str, data: bytes) -> None:  # the published file where it is these bytes
             staging.write_or_keep(rel, data, published)
 
-        stats = env_stats(plans)
-        written = write_environments(plans, renderer, write, reuse=reuse, link=staging.link)
-        stats.files, stats.kept = written.files, written.kept
+        stats = write_environments(plans, renderer, write, reuse=reuse, link=staging.link)
         # rendered while mkdocs renders the site (a core is free then), put in their shell once it
         # comes (while this build's process writes the index and the package pages, on every core)
         pages = dataclasses.replace(read, environments=plans, **later)
