@@ -37,7 +37,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
-# Nor does what the suite runs under change what the tests see: CI sets $CI and $GITHUB_ACTIONS, which turn
+# Nor does what the suite runs under change what the tests see: a CI service sets $CI (GitHub also $GITHUB_ACTIONS): they turn
 # `curate build`'s left-out versions into a failure and its messages into workflow commands; a developer's
 # $CURATE_TODAY, $CURATE_CACHE_DIR or credentials would move a waiver's expiry, the file cache or an upload.
 # The tests that need one set it themselves ($CURATE_PYTHON_X_Y, which says where an interpreter is, stays).
